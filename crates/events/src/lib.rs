@@ -1,0 +1,23 @@
+//! The vocabulary every TestArena service shares: validated ids, the wire
+//! events and log batches that travel over NATS JetStream, the subject and
+//! stream names, and the queue/task lifecycle states.
+//!
+//! Invariant: this crate depends on no service crate; every service depends on it.
+
+mod ids;
+mod log_batch;
+mod names;
+mod status;
+mod streams;
+mod timestamp;
+mod wire;
+
+pub use ids::{GitRef, IdError, ProfileName, QueueId, RepoUrl, ScenarioPath, TaskId};
+pub use log_batch::{LogBatch, LogLine, LogStream};
+pub use names::ArenaNames;
+pub use status::{FinalStatus, QueueStatus, TaskResult, TaskState};
+pub use streams::{ensure_streams, StreamLimits};
+pub use timestamp::{now_millis, now_rfc3339};
+pub use wire::{
+    Event, EventBody, JunitSummary, Source, Stage, StageOutcome, TaskSpec, WIRE_VERSION,
+};

@@ -1,0 +1,54 @@
+//! Log batches on `<prefix>.logs.<queue_id>`: every output line of a queue,
+//! tagged with where it came from. Also a public contract (`schemas/log_batch.json`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::QueueId;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogBatch {
+    pub v: u32,
+    pub queue_id: QueueId,
+    pub attempt: u32,
+    pub lines: Vec<LogLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Milliseconds since the Unix epoch when the worker read the line.
+    pub ts_ms: u64,
+    /// `checkout`, `build`, `boot`, `teardown`, `task:<task_id>` or `worker`.
+    pub source: String,
+    pub stream: LogStream,
+    /// One line, without its line terminator; invalid UTF-8 replaced.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+    /// Lines the worker itself writes (stage banners, kill notices, caps).
+    System,
+}
+
+impl LogBatch {
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("log batch serializes")
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+impl LogLine {
+    /// The line as it appears in `queue_log.txt`.
+    pub fn render(&self) -> String {
+        match self.stream {
+            LogStream::Stderr => format!("[{}!] {}\n", self.source, self.text),
+            _ => format!("[{}] {}\n", self.source, self.text),
+        }
+    }
+}

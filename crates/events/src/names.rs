@@ -1,0 +1,100 @@
+//! Stream names and subjects. Everything is derived from one prefix and two
+//! stream names so that several arenas can share one NATS account.
+//!
+//! Subjects:
+//! - `<prefix>.events.<queue_id>.<kind>`: one subtree per queue, one token per kind.
+//! - `<prefix>.logs.<queue_id>`: log batches.
+//! - `<prefix>.applied.<projector>`: core NATS (not stored), the projector's
+//!   last applied events-stream sequence, so a gateway can wait for its view.
+
+use crate::QueueId;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArenaNames {
+    pub prefix: String,
+    pub events_stream: String,
+    pub logs_stream: String,
+}
+
+impl Default for ArenaNames {
+    fn default() -> Self {
+        Self::new("arena")
+    }
+}
+
+impl ArenaNames {
+    /// Streams are named after the prefix (`arena` → `ARENA_EVENTS`, `ARENA_LOGS`).
+    pub fn new(prefix: &str) -> Self {
+        let upper: String = prefix
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+            .collect();
+        Self {
+            prefix: prefix.to_owned(),
+            events_stream: format!("{upper}_EVENTS"),
+            logs_stream: format!("{upper}_LOGS"),
+        }
+    }
+
+    pub fn event_subject(&self, queue_id: &QueueId, kind: &str) -> String {
+        format!("{}.events.{}.{}", self.prefix, queue_id, kind)
+    }
+
+    /// Every event of one queue.
+    pub fn queue_events_filter(&self, queue_id: &QueueId) -> String {
+        format!("{}.events.{}.*", self.prefix, queue_id)
+    }
+
+    /// One kind of event across all queues.
+    pub fn kind_filter(&self, kind: &str) -> String {
+        format!("{}.events.*.{}", self.prefix, kind)
+    }
+
+    pub fn all_events_filter(&self) -> String {
+        format!("{}.events.>", self.prefix)
+    }
+
+    pub fn log_subject(&self, queue_id: &QueueId) -> String {
+        format!("{}.logs.{}", self.prefix, queue_id)
+    }
+
+    pub fn all_logs_filter(&self) -> String {
+        format!("{}.logs.>", self.prefix)
+    }
+
+    pub fn applied_subject(&self, projector: &str) -> String {
+        format!("{}.applied.{}", self.prefix, projector)
+    }
+
+    /// The queue id in an event or log subject, if the subject is one of ours.
+    pub fn queue_id_of_subject(&self, subject: &str) -> Option<QueueId> {
+        let rest = subject.strip_prefix(&self.prefix)?.strip_prefix('.')?;
+        let mut tokens = rest.split('.');
+        match tokens.next()? {
+            "events" | "logs" => QueueId::parse(tokens.next()?).ok(),
+            _ => None,
+        }
+    }
+
+    /// The durable consumer all workers share.
+    pub fn worker_consumer(&self) -> String {
+        format!("{}_workers", self.prefix.replace('.', "_"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_nest_under_the_prefix() {
+        let names = ArenaNames::new("lab.a");
+        let id = QueueId::parse("q1").unwrap();
+        assert_eq!(names.events_stream, "LAB_A_EVENTS");
+        assert_eq!(names.event_subject(&id, "started"), "lab.a.events.q1.started");
+        assert_eq!(names.log_subject(&id), "lab.a.logs.q1");
+        assert_eq!(names.queue_id_of_subject("lab.a.logs.q1"), Some(id.clone()));
+        assert_eq!(names.queue_id_of_subject("lab.a.events.q1.started"), Some(id));
+        assert_eq!(names.queue_id_of_subject("other.logs.q1"), None);
+    }
+}

@@ -1,0 +1,152 @@
+//! Queue and task lifecycle states, with the status words users of the
+//! original system rely on (`Waiting`, `Running`, `Finished`).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum QueueStatus {
+    Waiting,
+    Running,
+    Finished,
+    Error,
+    Cancelled,
+}
+
+impl QueueStatus {
+    pub const ALL: [QueueStatus; 5] = [
+        Self::Waiting,
+        Self::Running,
+        Self::Finished,
+        Self::Error,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Waiting => "Waiting",
+            Self::Running => "Running",
+            Self::Finished => "Finished",
+            Self::Error => "Error",
+            Self::Cancelled => "Cancelled",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Finished | Self::Error | Self::Cancelled)
+    }
+}
+
+/// How a queue ended; the only statuses a `finished` event may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FinalStatus {
+    Finished,
+    Error,
+    Cancelled,
+}
+
+impl From<FinalStatus> for QueueStatus {
+    fn from(value: FinalStatus) -> Self {
+        match value {
+            FinalStatus::Finished => QueueStatus::Finished,
+            FinalStatus::Error => QueueStatus::Error,
+            FinalStatus::Cancelled => QueueStatus::Cancelled,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum TaskResult {
+    Pass,
+    Fail,
+    Timeout,
+    Error,
+}
+
+impl TaskResult {
+    pub const ALL: [TaskResult; 4] = [Self::Pass, Self::Fail, Self::Timeout, Self::Error];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "PASS",
+            Self::Fail => "FAIL",
+            Self::Timeout => "TIMEOUT",
+            Self::Error => "ERROR",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == word)
+    }
+}
+
+/// A task's state. Only a finished task has a result, and it always has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    Waiting,
+    Running,
+    Finished(TaskResult),
+    Skipped,
+    Cancelled,
+}
+
+impl TaskState {
+    pub fn status_word(self) -> &'static str {
+        match self {
+            Self::Waiting => "Waiting",
+            Self::Running => "Running",
+            Self::Finished(_) => "Finished",
+            Self::Skipped => "Skipped",
+            Self::Cancelled => "Cancelled",
+        }
+    }
+
+    pub fn result(self) -> Option<TaskResult> {
+        match self {
+            Self::Finished(result) => Some(result),
+            _ => None,
+        }
+    }
+
+    /// Reads the two view columns back; `None` for a combination that
+    /// cannot exist (a running task with a result, a finished one without).
+    pub fn from_columns(status: &str, result: Option<&str>) -> Option<Self> {
+        match (status, result) {
+            ("Waiting", None) => Some(Self::Waiting),
+            ("Running", None) => Some(Self::Running),
+            ("Skipped", None) => Some(Self::Skipped),
+            ("Cancelled", None) => Some(Self::Cancelled),
+            ("Finished", Some(word)) => TaskResult::parse(word).map(Self::Finished),
+            _ => None,
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, Self::Waiting | Self::Running)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_state_columns_round_trip_and_reject_impossible_pairs() {
+        for state in [
+            TaskState::Waiting,
+            TaskState::Running,
+            TaskState::Skipped,
+            TaskState::Cancelled,
+            TaskState::Finished(TaskResult::Timeout),
+        ] {
+            let result = state.result().map(TaskResult::as_str);
+            assert_eq!(TaskState::from_columns(state.status_word(), result), Some(state));
+        }
+        assert_eq!(TaskState::from_columns("Running", Some("PASS")), None);
+        assert_eq!(TaskState::from_columns("Finished", None), None);
+    }
+}

@@ -1,0 +1,16 @@
+//! Wall-clock timestamps as they appear on the wire.
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// Now, as RFC 3339 in UTC with sub-second precision.
+pub fn now_rfc3339() -> String {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
+}
+
+/// Now, as milliseconds since the Unix epoch.
+pub fn now_millis() -> u64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64
+}

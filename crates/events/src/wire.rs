@@ -1,0 +1,223 @@
+//! The JSON events on the events stream. This is a public contract: every
+//! type here has a JSON Schema in `schemas/`, and a change to a field needs a
+//! new `v` and an upcast in readers.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{FinalStatus, GitRef, ProfileName, QueueId, RepoUrl, ScenarioPath, TaskId, TaskResult};
+
+pub const WIRE_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub v: u32,
+    pub queue_id: QueueId,
+    /// RFC 3339, UTC, set by the emitter.
+    pub at: String,
+    #[serde(flatten)]
+    pub body: EventBody,
+}
+
+impl Event {
+    pub fn new(queue_id: QueueId, body: EventBody) -> Self {
+        Self {
+            v: WIRE_VERSION,
+            queue_id,
+            at: crate::now_rfc3339(),
+            body,
+        }
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing these plain structs cannot fail: no maps with non-string keys.
+        serde_json::to_vec(self).expect("event serializes")
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventBody {
+    /// A user submitted a queue (gateway).
+    Submitted {
+        source: Source,
+        /// `None`: the worker's default profile.
+        profile: Option<ProfileName>,
+        tasks: Vec<TaskSpec>,
+    },
+    /// A worker took the queue; `attempt` counts deliveries, from 1.
+    Started { worker: String, attempt: u32 },
+    StageStarted { stage: Stage, attempt: u32 },
+    StageFinished {
+        stage: Stage,
+        attempt: u32,
+        outcome: StageOutcome,
+        duration_ms: u64,
+        /// The resolved commit SHA, on the checkout stage.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        commit: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    TaskStarted { task_id: TaskId, attempt: u32 },
+    TaskFinished {
+        task_id: TaskId,
+        attempt: u32,
+        result: TaskResult,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
+        duration_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        junit: Option<JunitSummary>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// Tasks that will not run because an earlier stage failed or the queue
+    /// was cancelled are named here with their final state.
+    Finished {
+        status: FinalStatus,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attempt: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    CancelRequested {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    Deleted {},
+}
+
+impl EventBody {
+    /// The last token of the event's subject.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Submitted { .. } => "submitted",
+            Self::Started { .. } => "started",
+            Self::StageStarted { .. } => "stage_started",
+            Self::StageFinished { .. } => "stage_finished",
+            Self::TaskStarted { .. } => "task_started",
+            Self::TaskFinished { .. } => "task_finished",
+            Self::Finished { .. } => "finished",
+            Self::CancelRequested { .. } => "cancel_requested",
+            Self::Deleted {} => "deleted",
+        }
+    }
+
+    pub const KINDS: [&'static str; 9] = [
+        "submitted",
+        "started",
+        "stage_started",
+        "stage_finished",
+        "task_started",
+        "task_finished",
+        "finished",
+        "cancel_requested",
+        "deleted",
+    ];
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub repo: RepoUrl,
+    #[serde(rename = "ref")]
+    pub git_ref: GitRef,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    pub id: TaskId,
+    pub scenario: ScenarioPath,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Checkout,
+    Build,
+    Boot,
+    Teardown,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Checkout => "checkout",
+            Self::Build => "build",
+            Self::Boot => "boot",
+            Self::Teardown => "teardown",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageOutcome {
+    Ok,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
+impl StageOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Counts parsed from the JUnit XML a task wrote into its result directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JunitSummary {
+    pub tests: u32,
+    pub failures: u32,
+    pub errors: u32,
+    pub skipped: u32,
+    #[serde(default)]
+    pub failed_cases: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_json_is_flat_with_a_type_tag() {
+        let event = Event::new(
+            QueueId::parse("q1").unwrap(),
+            EventBody::Started {
+                worker: "w1".into(),
+                attempt: 1,
+            },
+        );
+        let json: serde_json::Value = serde_json::from_slice(&event.to_json()).unwrap();
+        assert_eq!(json["type"], "started");
+        assert_eq!(json["queue_id"], "q1");
+        assert_eq!(json["v"], 1);
+        assert_eq!(json["attempt"], 1);
+        assert_eq!(Event::from_json(&event.to_json()).unwrap(), event);
+    }
+
+    #[test]
+    fn kinds_match_the_serde_tags() {
+        let body = EventBody::Deleted {};
+        let json = serde_json::to_value(&body).unwrap();
+        assert_eq!(json["type"], body.kind());
+        assert!(EventBody::KINDS.contains(&body.kind()));
+    }
+
+    #[test]
+    fn an_event_with_a_bad_queue_id_does_not_parse() {
+        let raw = br#"{"v":1,"queue_id":"a.b","at":"x","type":"deleted"}"#;
+        assert!(Event::from_json(raw).is_err());
+    }
+}
