@@ -1,0 +1,20 @@
+//! The projector: the only writer of the views. It follows the events stream
+//! and the logs stream from the sequences it last committed, folds events
+//! into queue views ([`projection::apply`]), and writes SQLite and the
+//! per-queue folders. Each batch and its stream sequence commit together, so
+//! a projector killed anywhere resumes without losing or doubling anything.
+
+mod projection;
+mod queue_folder;
+mod runner;
+mod store;
+mod view;
+
+pub use runner::{rebuild, run, ProjectorConfig, RebuildReport};
+pub use store::open_view_db;
+pub use view::{Counts, JunitView, QueueView, SourceView, StageView, TaskView};
+
+/// File names inside a queue's folder, for readers such as the gateway.
+pub mod files {
+    pub use crate::queue_folder::{LOG_FILE, STATUS_FILE};
+}

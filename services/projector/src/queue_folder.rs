@@ -1,0 +1,90 @@
+//! The per-queue folder users of the original system rely on:
+//! `<data>/<queue_id>/queue_status.json` and `queue_log.txt`.
+
+use std::io;
+use std::path::PathBuf;
+
+use tokio::io::AsyncWriteExt;
+
+use crate::view::QueueView;
+
+pub const STATUS_FILE: &str = "queue_status.json";
+pub const LOG_FILE: &str = "queue_log.txt";
+
+#[derive(Debug, Clone)]
+pub(crate) struct QueueFolders {
+    root: PathBuf,
+}
+
+impl QueueFolders {
+    pub(crate) fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    /// Replaces the status file atomically (write to a temp file, rename), so
+    /// a reader never sees half a document.
+    pub(crate) async fn write_status(&self, view: &QueueView) -> io::Result<()> {
+        let dir = self.dir(&view.id);
+        tokio::fs::create_dir_all(&dir).await?;
+        let tmp = dir.join(".queue_status.json.tmp");
+        let json = serde_json::to_vec_pretty(view).map_err(io::Error::other)?;
+        tokio::fs::write(&tmp, json).await?;
+        tokio::fs::rename(&tmp, dir.join(STATUS_FILE)).await
+    }
+
+    /// Cuts the log back to its committed length: bytes appended by a run
+    /// that died before committing are written again by the replay.
+    pub(crate) async fn truncate_log(&self, id: &str, committed: u64) -> io::Result<()> {
+        let path = self.dir(id).join(LOG_FILE);
+        match tokio::fs::metadata(&path).await {
+            Ok(meta) if meta.len() > committed => {
+                let file = tokio::fs::OpenOptions::new().write(true).open(&path).await?;
+                file.set_len(committed).await
+            }
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) async fn append_log(&self, id: &str, text: &[u8]) -> io::Result<()> {
+        let dir = self.dir(id);
+        tokio::fs::create_dir_all(&dir).await?;
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(LOG_FILE))
+            .await?;
+        file.write_all(text).await?;
+        file.flush().await
+    }
+
+    pub(crate) async fn remove(&self, id: &str) -> io::Result<()> {
+        match tokio::fs::remove_dir_all(self.dir(id)).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes every queue folder (for a rebuild from scratch). Only folders
+    /// that hold a status or log file are touched, so nothing else in the data
+    /// dir is at risk.
+    pub(crate) async fn remove_all(&self) -> io::Result<()> {
+        let mut entries = match tokio::fs::read_dir(&self.root).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        while let Some(entry) = entries.next_entry().await? {
+            let path = entry.path();
+            if path.join(STATUS_FILE).exists() || path.join(LOG_FILE).exists() {
+                tokio::fs::remove_dir_all(&path).await?;
+            }
+        }
+        Ok(())
+    }
+}

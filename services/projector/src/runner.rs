@@ -1,0 +1,374 @@
+//! The projector's loop: two ordered consumers (events, logs) starting after
+//! the committed offsets, drained in batches, each batch one transaction.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use async_nats::jetstream::{self, consumer::pull, consumer::DeliverPolicy};
+use futures_util::{FutureExt, StreamExt};
+use sqlx::SqlitePool;
+use testarena_events::{ensure_streams, ArenaNames, Event, EventBody, LogBatch, StreamLimits};
+use tokio_util::sync::CancellationToken;
+
+use crate::projection::{apply, Change};
+use crate::queue_folder::QueueFolders;
+use crate::store::{self, Stored, EVENTS_OFFSET, LOGS_OFFSET};
+use crate::view::QueueView;
+
+/// Largest batch folded into one transaction.
+const MAX_BATCH: usize = 2000;
+
+#[derive(Debug, Clone)]
+pub struct ProjectorConfig {
+    pub names: ArenaNames,
+    pub limits: StreamLimits,
+    /// Root of the per-queue folders.
+    pub data_dir: PathBuf,
+    pub db_path: PathBuf,
+    /// Names this projector's "applied" notifications, which its gateway awaits.
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebuildReport {
+    pub events: u64,
+    pub log_batches: u64,
+    pub elapsed: Duration,
+}
+
+struct Projector {
+    pool: SqlitePool,
+    folders: QueueFolders,
+    client: async_nats::Client,
+    applied_subject: String,
+    /// Queues whose log file was cut back to its committed length in this run.
+    checked_logs: HashSet<String>,
+}
+
+/// Follows both streams until `shutdown` fires.
+pub async fn run(
+    client: async_nats::Client,
+    config: ProjectorConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let js = jetstream::new(client.clone());
+    ensure_streams(&js, &config.names, &config.limits)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating streams: {e}"))?;
+    let mut projector = Projector::open(client, &config).await?;
+    projector.follow(&js, &config, shutdown, None).await?;
+    Ok(())
+}
+
+/// Replays both streams into a fresh database and fresh queue folders, then
+/// returns once it has caught up with the streams as they were at the start.
+pub async fn rebuild(
+    client: async_nats::Client,
+    config: ProjectorConfig,
+) -> anyhow::Result<RebuildReport> {
+    let js = jetstream::new(client.clone());
+    ensure_streams(&js, &config.names, &config.limits)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating streams: {e}"))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = config.db_path.clone().into_os_string();
+        path.push(suffix);
+        match tokio::fs::remove_file(&path).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).context("removing the old view database")
+            }
+            _ => {}
+        }
+    }
+    QueueFolders::new(&config.data_dir)
+        .remove_all()
+        .await
+        .context("removing the old queue folders")?;
+    let targets = (
+        last_sequence(&js, &config.names.events_stream).await?,
+        last_sequence(&js, &config.names.logs_stream).await?,
+    );
+    let mut projector = Projector::open(client, &config).await?;
+    let started = Instant::now();
+    let counts = projector
+        .follow(&js, &config, CancellationToken::new(), Some(targets))
+        .await?;
+    Ok(RebuildReport {
+        events: counts.0,
+        log_batches: counts.1,
+        elapsed: started.elapsed(),
+    })
+}
+
+async fn last_sequence(js: &jetstream::Context, stream: &str) -> anyhow::Result<u64> {
+    let mut stream = js
+        .get_stream(stream)
+        .await
+        .with_context(|| format!("looking up stream {stream}"))?;
+    Ok(stream.info().await?.state.last_sequence)
+}
+
+impl Projector {
+    async fn open(client: async_nats::Client, config: &ProjectorConfig) -> anyhow::Result<Self> {
+        Ok(Self {
+            pool: store::open_view_db(&config.db_path).await?,
+            folders: QueueFolders::new(&config.data_dir),
+            applied_subject: config.names.applied_subject(&config.name),
+            client,
+            checked_logs: HashSet::new(),
+        })
+    }
+
+    /// The loop. With `until`, stops once both offsets reach those sequences
+    /// and returns how many events and log batches it applied.
+    async fn follow(
+        &mut self,
+        js: &jetstream::Context,
+        config: &ProjectorConfig,
+        shutdown: CancellationToken,
+        until: Option<(u64, u64)>,
+    ) -> anyhow::Result<(u64, u64)> {
+        let mut conn = self.pool.acquire().await?;
+        let mut events_at = store::offset(&mut conn, EVENTS_OFFSET).await?;
+        let mut logs_at = store::offset(&mut conn, LOGS_OFFSET).await?;
+        drop(conn);
+        self.notify_applied(events_at).await;
+
+        let mut events = ordered(js, &config.names.events_stream, events_at + 1).await?;
+        let mut logs = ordered(js, &config.names.logs_stream, logs_at + 1).await?;
+        let mut applied = (0u64, 0u64);
+        tracing::info!(events_at, logs_at, "projector following the streams");
+        loop {
+            if let Some((events_target, logs_target)) = until {
+                if events_at >= events_target && logs_at >= logs_target {
+                    return Ok(applied);
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(applied),
+                first = events.next() => {
+                    let batch = drain(first, &mut events).context("reading the events stream")?;
+                    applied.0 += batch.len() as u64;
+                    events_at = self.apply_events(batch).await?;
+                    self.notify_applied(events_at).await;
+                }
+                first = logs.next() => {
+                    let batch = drain(first, &mut logs).context("reading the logs stream")?;
+                    applied.1 += batch.len() as u64;
+                    logs_at = self.apply_logs(batch).await?;
+                }
+            }
+        }
+    }
+
+    async fn notify_applied(&self, seq: u64) {
+        // Core NATS, best effort: a gateway that misses one also polls the offset.
+        if let Err(e) = self
+            .client
+            .publish(self.applied_subject.clone(), seq.to_string().into())
+            .await
+        {
+            tracing::warn!(error = %e, "could not publish the applied sequence");
+        }
+    }
+
+    async fn apply_events(&mut self, batch: Vec<jetstream::Message>) -> anyhow::Result<u64> {
+        struct Touched {
+            view: Option<QueueView>,
+            submitted_seq: u64,
+            skip: bool,
+            dirty: bool,
+            deleted_at: Option<u64>,
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut touched: HashMap<String, Touched> = HashMap::new();
+        let mut order: Vec<String> = Vec::new();
+        let mut last_seq = 0;
+        for message in &batch {
+            let seq = stream_sequence(message)?;
+            last_seq = seq;
+            let event = match Event::from_json(&message.payload) {
+                Ok(event) => event,
+                Err(e) => {
+                    // Not ours to fix: skip it and say so; the offset still moves
+                    // on so one bad message cannot stop every view.
+                    tracing::error!(seq, subject = %message.subject, error = %e, "skipping malformed event");
+                    continue;
+                }
+            };
+            let id = event.queue_id.to_string();
+            if !touched.contains_key(&id) {
+                let entry = match store::load(&mut tx, &id).await? {
+                    Stored::Deleted => Touched {
+                        view: None,
+                        submitted_seq: 0,
+                        skip: true,
+                        dirty: false,
+                        deleted_at: None,
+                    },
+                    Stored::View {
+                        view,
+                        submitted_seq,
+                    } => Touched {
+                        view: Some(view),
+                        submitted_seq,
+                        skip: false,
+                        dirty: false,
+                        deleted_at: None,
+                    },
+                    Stored::Unknown => Touched {
+                        view: None,
+                        submitted_seq: 0,
+                        skip: false,
+                        dirty: false,
+                        deleted_at: None,
+                    },
+                };
+                touched.insert(id.clone(), entry);
+                order.push(id.clone());
+            }
+            let entry = touched.get_mut(&id).expect("inserted above");
+            if entry.skip {
+                continue;
+            }
+            match apply(&mut entry.view, &event) {
+                Change::Upsert => {
+                    if matches!(event.body, EventBody::Submitted { .. }) {
+                        entry.submitted_seq = seq;
+                    }
+                    entry.dirty = true;
+                }
+                Change::Delete => {
+                    entry.view = None;
+                    entry.skip = true;
+                    entry.deleted_at = Some(seq);
+                }
+                Change::Ignore => {}
+            }
+        }
+        // Files first, then the commit: both are derived from the events, so a
+        // crash in between is repaired by replaying the batch.
+        for id in &order {
+            let entry = &touched[id];
+            if let Some(seq) = entry.deleted_at {
+                self.folders
+                    .remove(id)
+                    .await
+                    .with_context(|| format!("removing folder of deleted queue {id}"))?;
+                store::delete(&mut tx, id, seq).await?;
+                self.checked_logs.remove(id);
+            } else if let (true, Some(view)) = (entry.dirty, &entry.view) {
+                let json = serde_json::to_string(view)?;
+                self.folders
+                    .write_status(view)
+                    .await
+                    .with_context(|| format!("writing queue_status.json of {id}"))?;
+                store::save(&mut tx, view, entry.submitted_seq, last_seq, &json).await?;
+            }
+        }
+        store::set_offset(&mut tx, EVENTS_OFFSET, last_seq).await?;
+        tx.commit().await.context("committing an events batch")?;
+        Ok(last_seq)
+    }
+
+    async fn apply_logs(&mut self, batch: Vec<jetstream::Message>) -> anyhow::Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut per_queue: HashMap<String, (Vec<u8>, u64)> = HashMap::new();
+        let mut order = Vec::new();
+        let mut last_seq = 0;
+        for message in &batch {
+            last_seq = stream_sequence(message)?;
+            let batch = match LogBatch::from_json(&message.payload) {
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::error!(seq = last_seq, subject = %message.subject, error = %e, "skipping malformed log batch");
+                    continue;
+                }
+            };
+            let id = batch.queue_id.to_string();
+            let slot = per_queue.entry(id.clone()).or_insert_with(|| {
+                order.push(id);
+                (Vec::new(), 0)
+            });
+            for line in &batch.lines {
+                slot.0.extend_from_slice(line.render().as_bytes());
+                slot.1 += 1;
+            }
+        }
+        for id in order {
+            if store::is_deleted(&mut tx, &id).await? {
+                continue;
+            }
+            let (text, lines) = &per_queue[&id];
+            let (bytes_before, lines_before) = store::log_file(&mut tx, &id).await?;
+            if self.checked_logs.insert(id.clone()) {
+                self.folders
+                    .truncate_log(&id, bytes_before)
+                    .await
+                    .with_context(|| format!("truncating queue_log.txt of {id}"))?;
+            }
+            self.folders
+                .append_log(&id, text)
+                .await
+                .with_context(|| format!("appending to queue_log.txt of {id}"))?;
+            store::set_log_file(
+                &mut tx,
+                &id,
+                bytes_before + text.len() as u64,
+                lines_before + lines,
+            )
+            .await?;
+        }
+        store::set_offset(&mut tx, LOGS_OFFSET, last_seq).await?;
+        tx.commit().await.context("committing a logs batch")?;
+        Ok(last_seq)
+    }
+}
+
+async fn ordered(
+    js: &jetstream::Context,
+    stream: &str,
+    start_sequence: u64,
+) -> anyhow::Result<pull::Ordered> {
+    let stream_handle = js
+        .get_stream(stream)
+        .await
+        .with_context(|| format!("looking up stream {stream}"))?;
+    let consumer = stream_handle
+        .create_consumer(pull::OrderedConfig {
+            deliver_policy: DeliverPolicy::ByStartSequence { start_sequence },
+            ..Default::default()
+        })
+        .await
+        .with_context(|| format!("creating an ordered consumer on {stream}"))?;
+    consumer
+        .messages()
+        .await
+        .with_context(|| format!("subscribing to {stream}"))
+}
+
+/// The first message plus every one already buffered, up to [`MAX_BATCH`]:
+/// a batch grows with the backlog and stays one message when idle.
+fn drain(
+    first: Option<Result<jetstream::Message, pull::OrderedError>>,
+    messages: &mut pull::Ordered,
+) -> anyhow::Result<Vec<jetstream::Message>> {
+    let first = first.context("the stream subscription ended")??;
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match messages.next().now_or_never() {
+            Some(Some(message)) => batch.push(message?),
+            _ => break,
+        }
+    }
+    Ok(batch)
+}
+
+fn stream_sequence(message: &jetstream::Message) -> anyhow::Result<u64> {
+    Ok(message
+        .info()
+        .map_err(|e| anyhow::anyhow!("reading message metadata: {e}"))?
+        .stream_sequence)
+}

@@ -1,0 +1,170 @@
+//! The SQLite side of the projector: opening the view database (schema from
+//! `migrations/`), and the reads and writes one projected batch needs. All
+//! writes happen inside the caller's transaction.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+use crate::view::QueueView;
+
+pub(crate) const EVENTS_OFFSET: &str = "events";
+pub(crate) const LOGS_OFFSET: &str = "logs";
+
+/// Opens (creating if needed) the view database and applies migrations.
+pub async fn open_view_db(path: &Path) -> anyhow::Result<SqlitePool> {
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        // WAL lets the gateway read while the projector writes; NORMAL
+        // syncs at checkpoints, and the stream can replay anything lost.
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5));
+    // One connection: the projector is the single writer.
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .with_context(|| format!("opening view database {}", path.display()))?;
+    sqlx::migrate!("../../migrations")
+        .run(&pool)
+        .await
+        .with_context(|| format!("migrating view database {}", path.display()))?;
+    Ok(pool)
+}
+
+pub(crate) async fn offset(conn: &mut SqliteConnection, stream: &str) -> sqlx::Result<u64> {
+    let row = sqlx::query("SELECT seq FROM projector_offsets WHERE stream = ?")
+        .bind(stream)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|r| r.get::<i64, _>(0) as u64).unwrap_or(0))
+}
+
+pub(crate) async fn set_offset(conn: &mut SqliteConnection, stream: &str, seq: u64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO projector_offsets (stream, seq) VALUES (?, ?)
+         ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq",
+    )
+    .bind(stream)
+    .bind(seq as i64)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// What the database knows of one queue before a batch touches it.
+pub(crate) enum Stored {
+    Deleted,
+    View { view: QueueView, submitted_seq: u64 },
+    Unknown,
+}
+
+pub(crate) async fn load(conn: &mut SqliteConnection, id: &str) -> anyhow::Result<Stored> {
+    let deleted = sqlx::query("SELECT 1 FROM deleted_queues WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if deleted.is_some() {
+        return Ok(Stored::Deleted);
+    }
+    let row = sqlx::query("SELECT view_json, submitted_seq FROM queues WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(match row {
+        None => Stored::Unknown,
+        Some(row) => Stored::View {
+            view: serde_json::from_str(row.get::<&str, _>(0))
+                .with_context(|| format!("reading stored view of queue {id}"))?,
+            submitted_seq: row.get::<i64, _>(1) as u64,
+        },
+    })
+}
+
+pub(crate) async fn save(
+    conn: &mut SqliteConnection,
+    view: &QueueView,
+    submitted_seq: u64,
+    updated_seq: u64,
+    view_json: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO queues (id, submitted_seq, status, submitted_at, updated_seq, view_json)
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET
+            status = excluded.status, updated_seq = excluded.updated_seq, view_json = excluded.view_json",
+    )
+    .bind(&view.id)
+    .bind(submitted_seq as i64)
+    .bind(&view.status)
+    .bind(&view.submitted_at)
+    .bind(updated_seq as i64)
+    .bind(view_json)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn delete(conn: &mut SqliteConnection, id: &str, seq: u64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM queues WHERE id = ?")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM log_files WHERE queue_id = ?")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("INSERT OR IGNORE INTO deleted_queues (id, deleted_seq) VALUES (?, ?)")
+        .bind(id)
+        .bind(seq as i64)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn is_deleted(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<bool> {
+    Ok(sqlx::query("SELECT 1 FROM deleted_queues WHERE id = ?")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .is_some())
+}
+
+/// Committed length of a queue's log file: (bytes, lines).
+pub(crate) async fn log_file(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<(u64, u64)> {
+    let row = sqlx::query("SELECT bytes, lines FROM log_files WHERE queue_id = ?")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row
+        .map(|r| (r.get::<i64, _>(0) as u64, r.get::<i64, _>(1) as u64))
+        .unwrap_or((0, 0)))
+}
+
+pub(crate) async fn set_log_file(
+    conn: &mut SqliteConnection,
+    id: &str,
+    bytes: u64,
+    lines: u64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO log_files (queue_id, bytes, lines) VALUES (?, ?, ?)
+         ON CONFLICT (queue_id) DO UPDATE SET bytes = excluded.bytes, lines = excluded.lines",
+    )
+    .bind(id)
+    .bind(bytes as i64)
+    .bind(lines as i64)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
