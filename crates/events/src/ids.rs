@@ -187,7 +187,10 @@ impl GitRef {
             return Err(IdError::new(WHAT, "is longer than 255 characters"));
         }
         if value.starts_with('-') {
-            return Err(IdError::new(WHAT, format!("{value:?} must not start with '-'")));
+            return Err(IdError::new(
+                WHAT,
+                format!("{value:?} must not start with '-'"),
+            ));
         }
         if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(IdError::new(WHAT, "must not contain whitespace"));
@@ -216,12 +219,18 @@ impl RepoUrl {
             return Err(IdError::new(WHAT, "is longer than 2048 characters"));
         }
         if value.starts_with('-') {
-            return Err(IdError::new(WHAT, format!("{value:?} must not start with '-'")));
+            return Err(IdError::new(
+                WHAT,
+                format!("{value:?} must not start with '-'"),
+            ));
         }
         check_no_control(WHAT, &value)?;
         // `ext::` lets a URL run arbitrary commands through git's remote helpers.
         if value.starts_with("ext::") {
-            return Err(IdError::new(WHAT, "uses the ext:: transport, which is not allowed"));
+            return Err(IdError::new(
+                WHAT,
+                "uses the ext:: transport, which is not allowed",
+            ));
         }
         Ok(Self(value))
     }

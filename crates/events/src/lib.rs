@@ -14,7 +14,7 @@ mod wire;
 
 pub use ids::{GitRef, IdError, ProfileName, QueueId, RepoUrl, ScenarioPath, TaskId};
 pub use log_batch::{LogBatch, LogLine, LogStream};
-pub use names::ArenaNames;
+pub use names::{ArenaNames, QUEUE_LOG_FILE, QUEUE_STATUS_FILE};
 pub use status::{FinalStatus, QueueStatus, TaskResult, TaskState};
 pub use streams::{ensure_streams, StreamLimits};
 pub use timestamp::{now_millis, now_rfc3339};

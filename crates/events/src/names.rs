@@ -9,6 +9,11 @@
 
 use crate::QueueId;
 
+/// The per-queue folder `<data>/<queue_id>/` holds these two files, as the
+/// original system had them.
+pub const QUEUE_STATUS_FILE: &str = "queue_status.json";
+pub const QUEUE_LOG_FILE: &str = "queue_log.txt";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArenaNames {
     pub prefix: String,
@@ -27,7 +32,13 @@ impl ArenaNames {
     pub fn new(prefix: &str) -> Self {
         let upper: String = prefix
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
             .collect();
         Self {
             prefix: prefix.to_owned(),
@@ -91,10 +102,16 @@ mod tests {
         let names = ArenaNames::new("lab.a");
         let id = QueueId::parse("q1").unwrap();
         assert_eq!(names.events_stream, "LAB_A_EVENTS");
-        assert_eq!(names.event_subject(&id, "started"), "lab.a.events.q1.started");
+        assert_eq!(
+            names.event_subject(&id, "started"),
+            "lab.a.events.q1.started"
+        );
         assert_eq!(names.log_subject(&id), "lab.a.logs.q1");
         assert_eq!(names.queue_id_of_subject("lab.a.logs.q1"), Some(id.clone()));
-        assert_eq!(names.queue_id_of_subject("lab.a.events.q1.started"), Some(id));
+        assert_eq!(
+            names.queue_id_of_subject("lab.a.events.q1.started"),
+            Some(id)
+        );
         assert_eq!(names.queue_id_of_subject("other.logs.q1"), None);
     }
 }

@@ -144,7 +144,10 @@ mod tests {
             TaskState::Finished(TaskResult::Timeout),
         ] {
             let result = state.result().map(TaskResult::as_str);
-            assert_eq!(TaskState::from_columns(state.status_word(), result), Some(state));
+            assert_eq!(
+                TaskState::from_columns(state.status_word(), result),
+                Some(state)
+            );
         }
         assert_eq!(TaskState::from_columns("Running", Some("PASS")), None);
         assert_eq!(TaskState::from_columns("Finished", None), None);

@@ -49,8 +49,14 @@ pub enum EventBody {
         tasks: Vec<TaskSpec>,
     },
     /// A worker took the queue; `attempt` counts deliveries, from 1.
-    Started { worker: String, attempt: u32 },
-    StageStarted { stage: Stage, attempt: u32 },
+    Started {
+        worker: String,
+        attempt: u32,
+    },
+    StageStarted {
+        stage: Stage,
+        attempt: u32,
+    },
     StageFinished {
         stage: Stage,
         attempt: u32,
@@ -62,7 +68,10 @@ pub enum EventBody {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
-    TaskStarted { task_id: TaskId, attempt: u32 },
+    TaskStarted {
+        task_id: TaskId,
+        attempt: u32,
+    },
     TaskFinished {
         task_id: TaskId,
         attempt: u32,

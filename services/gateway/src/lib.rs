@@ -1,0 +1,123 @@
+//! The gateway: validates requests and turns writes into events on NATS
+//! JetStream; answers reads from the projector's SQLite views and queue
+//! folders. It never writes a view.
+
+mod api;
+mod applied_watch;
+mod dashboard;
+mod state;
+mod submission;
+mod views;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::{EndpointExt, Route, Server};
+use testarena_events::{ensure_streams, ArenaNames, StreamLimits};
+use tokio_util::sync::CancellationToken;
+
+use crate::applied_watch::AppliedWatch;
+use crate::state::AppState;
+use crate::views::Views;
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub names: ArenaNames,
+    pub limits: StreamLimits,
+    pub listen: String,
+    /// Root of the per-queue folders the projector writes.
+    pub data_dir: PathBuf,
+    pub db_path: PathBuf,
+    /// The projector whose views this gateway reads.
+    pub projector_name: String,
+    /// How long a write waits for the projector before answering anyway.
+    pub submit_wait: Duration,
+    /// JetStream request timeout: how fast a write fails with NATS down.
+    pub nats_timeout: Duration,
+}
+
+/// A gateway with its listening socket bound (so `local_addr` is known
+/// before it serves, e.g. for port 0 in tests).
+pub struct BoundGateway {
+    acceptor: TcpAcceptor,
+    config: GatewayConfig,
+}
+
+pub async fn bind(config: GatewayConfig) -> anyhow::Result<BoundGateway> {
+    let acceptor = TcpListener::bind(config.listen.clone())
+        .into_acceptor()
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    Ok(BoundGateway { acceptor, config })
+}
+
+impl BoundGateway {
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().copied())
+    }
+
+    /// Serves until `shutdown` fires, then drains open requests.
+    pub async fn serve(
+        self,
+        client: async_nats::Client,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let config = self.config;
+        let mut js = async_nats::jetstream::new(client.clone());
+        js.set_timeout(config.nats_timeout);
+        // Best effort: with NATS down the gateway still starts and answers 503.
+        if let Err(e) = ensure_streams(&js, &config.names, &config.limits).await {
+            tracing::warn!(error = %e, "could not ensure the streams; continuing");
+        }
+        let views = Views::open_lazy(&config.db_path);
+        let (applied, watch_task) = AppliedWatch::start(
+            &client,
+            config.names.applied_subject(&config.projector_name),
+            views.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .context("subscribing to the projector's applied sequence")?;
+        let state = Arc::new(AppState {
+            client,
+            js,
+            names: config.names.clone(),
+            views,
+            applied,
+            data_dir: config.data_dir.clone(),
+            submit_wait: config.submit_wait,
+        });
+        let server_url = self
+            .acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().map(|s| format!("http://{s}")))
+            .unwrap_or_default();
+        let api = api::service(&server_url);
+        let app = Route::new()
+            .nest("/api/openapi.json", api.spec_endpoint())
+            .nest("/docs", api.swagger_ui())
+            .nest("/", api)
+            .at("/", poem::get(dashboard::index))
+            .data(state)
+            .catch_all_error(|e| async move { api::error::json_error_response(e) });
+        tracing::info!(addr = %server_url, "gateway serving");
+        let result = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(
+                app,
+                shutdown.cancelled_owned(),
+                Some(Duration::from_secs(5)),
+            )
+            .await
+            .context("serving HTTP");
+        watch_task.abort();
+        result
+    }
+}

@@ -13,8 +13,3 @@ mod view;
 pub use runner::{rebuild, run, ProjectorConfig, RebuildReport};
 pub use store::open_view_db;
 pub use view::{Counts, JunitView, QueueView, SourceView, StageView, TaskView};
-
-/// File names inside a queue's folder, for readers such as the gateway.
-pub mod files {
-    pub use crate::queue_folder::{LOG_FILE, STATUS_FILE};
-}

@@ -92,7 +92,11 @@ pub fn apply(view: &mut Option<QueueView>, event: &Event) -> Change {
                 finish(
                     queue,
                     FinalStatus::Cancelled,
-                    Some(reason.clone().unwrap_or_else(|| "cancelled before it started".into())),
+                    Some(
+                        reason
+                            .clone()
+                            .unwrap_or_else(|| "cancelled before it started".into()),
+                    ),
                     &event.at,
                 );
             }
@@ -362,7 +366,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(view.status, "Finished");
-        assert_eq!((view.counts.pass, view.counts.fail, view.counts.total), (1, 1, 2));
+        assert_eq!(
+            (view.counts.pass, view.counts.fail, view.counts.total),
+            (1, 1, 2)
+        );
     }
 
     #[test]
@@ -415,6 +422,9 @@ mod tests {
         assert_eq!(apply(&mut view, &started(1)), Change::Ignore);
         assert_eq!(apply(&mut view, &submitted()), Change::Upsert);
         assert_eq!(apply(&mut view, &submitted()), Change::Ignore);
-        assert_eq!(apply(&mut view, &event(EventBody::Deleted {})), Change::Delete);
+        assert_eq!(
+            apply(&mut view, &event(EventBody::Deleted {})),
+            Change::Delete
+        );
     }
 }

@@ -8,8 +8,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::view::QueueView;
 
-pub const STATUS_FILE: &str = "queue_status.json";
-pub const LOG_FILE: &str = "queue_log.txt";
+use testarena_events::{QUEUE_LOG_FILE as LOG_FILE, QUEUE_STATUS_FILE as STATUS_FILE};
 
 #[derive(Debug, Clone)]
 pub(crate) struct QueueFolders {
@@ -42,7 +41,10 @@ impl QueueFolders {
         let path = self.dir(id).join(LOG_FILE);
         match tokio::fs::metadata(&path).await {
             Ok(meta) if meta.len() > committed => {
-                let file = tokio::fs::OpenOptions::new().write(true).open(&path).await?;
+                let file = tokio::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .await?;
                 file.set_len(committed).await
             }
             Ok(_) => Ok(()),

@@ -50,7 +50,11 @@ pub(crate) async fn offset(conn: &mut SqliteConnection, stream: &str) -> sqlx::R
     Ok(row.map(|r| r.get::<i64, _>(0) as u64).unwrap_or(0))
 }
 
-pub(crate) async fn set_offset(conn: &mut SqliteConnection, stream: &str, seq: u64) -> sqlx::Result<()> {
+pub(crate) async fn set_offset(
+    conn: &mut SqliteConnection,
+    stream: &str,
+    seq: u64,
+) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO projector_offsets (stream, seq) VALUES (?, ?)
          ON CONFLICT (stream) DO UPDATE SET seq = excluded.seq",

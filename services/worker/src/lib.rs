@@ -1,0 +1,186 @@
+//! The worker: takes `submitted` events from the durable pull consumer that
+//! every worker process shares (JetStream hands each message to one of
+//! them), runs the queue through its profile's stages, and publishes stage,
+//! task and finished events plus log batches.
+
+mod control;
+mod emitter;
+mod git_mirror;
+mod junit;
+mod log_batcher;
+mod outcome;
+mod output_lines;
+mod pipeline;
+mod placeholders;
+mod process_group;
+mod profile;
+mod queue_run;
+mod stop_signal;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy};
+use futures_util::StreamExt;
+use testarena_events::{ensure_streams, ArenaNames, StreamLimits};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use pipeline::EngineSettings;
+pub use profile::Profiles;
+
+use crate::git_mirror::GitCache;
+use crate::queue_run::Shared;
+use crate::stop_signal::{Registry, StopReason};
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub names: ArenaNames,
+    pub limits: StreamLimits,
+    /// Shown in `started` events and the view.
+    pub worker_name: String,
+    pub profiles: Profiles,
+    /// Mirrors and per-queue workspaces live here.
+    pub work_dir: PathBuf,
+    /// Queues this process runs at once.
+    pub concurrency: usize,
+    /// Without an in-progress ack for this long, a queue is redelivered.
+    pub ack_wait: Duration,
+    /// Runs of one queue before it ends in `Error`.
+    pub max_attempts: u32,
+    /// On shutdown, how long running queues may take before being handed back.
+    pub shutdown_grace: Duration,
+    pub engine: EngineSettings,
+}
+
+pub async fn run(
+    client: async_nats::Client,
+    config: WorkerConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let js = jetstream::new(client.clone());
+    ensure_streams(&js, &config.names, &config.limits)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating streams: {e}"))?;
+    let stream = js
+        .get_stream(&config.names.events_stream)
+        .await
+        .context("looking up the events stream")?;
+    let consumer_name = config.names.worker_consumer();
+    let consumer_config = pull::Config {
+        durable_name: Some(consumer_name.clone()),
+        description: Some("TestArena workers: one submitted queue to one worker".into()),
+        filter_subject: config.names.kind_filter("submitted"),
+        ack_policy: AckPolicy::Explicit,
+        ack_wait: config.ack_wait,
+        // One delivery more than the attempts: the last one only records
+        // that the queue gave up.
+        max_deliver: i64::from(config.max_attempts) + 1,
+        ..Default::default()
+    };
+    let consumer = match stream.get_consumer::<pull::Config>(&consumer_name).await {
+        Ok(_) => stream
+            .update_consumer(consumer_config)
+            .await
+            .map_err(anyhow::Error::from),
+        Err(_) => stream
+            .create_consumer(consumer_config)
+            .await
+            .map_err(anyhow::Error::from),
+    }
+    .with_context(|| format!("creating the durable consumer {consumer_name}"))?;
+
+    let registry = Registry::default();
+    let shared = Arc::new(Shared {
+        js: js.clone(),
+        names: config.names.clone(),
+        profiles: config.profiles.clone(),
+        git: GitCache::new(&config.work_dir.join("cache")),
+        settings: config.engine.clone(),
+        registry: registry.clone(),
+        worker_name: config.worker_name.clone(),
+        max_attempts: config.max_attempts,
+        ack_wait: config.ack_wait,
+        workspaces: config.work_dir.join("workspaces"),
+    });
+
+    let mut tasks = JoinSet::new();
+    {
+        let (client, names, registry, shutdown) = (
+            client.clone(),
+            config.names.clone(),
+            registry.clone(),
+            shutdown.clone(),
+        );
+        tasks.spawn(async move {
+            if let Err(e) = control::listen(client, names, registry, shutdown).await {
+                tracing::error!(error = %e, "cancel/delete listener failed");
+            }
+        });
+    }
+
+    let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let mut runs = JoinSet::new();
+    tracing::info!(worker = %config.worker_name, concurrency = config.concurrency, "worker taking queues");
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            permit = slots.clone().acquire_owned() => permit.expect("semaphore never closes"),
+        };
+        // One message per free slot, so nothing waits in this process while
+        // its ack timer runs.
+        let mut batch = match consumer
+            .batch()
+            .max_messages(1)
+            .expires(Duration::from_secs(5))
+            .messages()
+            .await
+        {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::warn!(error = %e, "pulling from the consumer failed; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                }
+            }
+        };
+        let next = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            next = batch.next() => next,
+        };
+        match next {
+            Some(Ok(message)) => {
+                let shared = shared.clone();
+                runs.spawn(async move {
+                    queue_run::handle(message, shared).await;
+                    drop(permit);
+                });
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "pull request failed; retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            None => {}
+        }
+        while runs.try_join_next().is_some() {}
+    }
+
+    // Shutdown: stop taking work; let running queues finish within the
+    // grace period, then hand the rest back.
+    tracing::info!(running = registry.busy(), "worker shutting down");
+    if tokio::time::timeout(config.shutdown_grace, async {
+        while runs.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        registry.stop_all(StopReason::Shutdown);
+        while runs.join_next().await.is_some() {}
+    }
+    tasks.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! Cancel and delete: each publishes one event; workers and the projector do
+//! the rest. Delete also purges the queue's log batches from the log stream.
+
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::{param::Path, payload::Json, ApiResponse, OpenApi};
+use testarena_events::{Event, EventBody, QueueId, QueueStatus};
+
+use super::error::ApiError;
+use super::model::{Accepted, QueueView};
+use super::queries::find;
+use super::ApiTags;
+use crate::state::AppState;
+
+#[derive(ApiResponse)]
+pub(crate) enum CancelResponse {
+    /// Cancel requested; the view as it is now (a waiting queue is already
+    /// `Cancelled`; a running one becomes so once its worker has stopped it).
+    #[oai(status = 200)]
+    Ok(Json<QueueView>),
+}
+
+#[derive(ApiResponse)]
+pub(crate) enum DeleteResponse {
+    /// Deleted: the view, the folder and the logs are gone.
+    #[oai(status = 200)]
+    Ok(Json<Accepted>),
+}
+
+pub(crate) struct ControlApi;
+
+#[OpenApi(prefix_path = "/api", tag = "ApiTags::Queues")]
+impl ControlApi {
+    /// Cancel a queue
+    #[oai(path = "/queue/:id/cancel", method = "post")]
+    async fn cancel(
+        &self,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+    ) -> Result<CancelResponse, ApiError> {
+        let view = find(&state, &id.0).await?;
+        if QueueStatus::parse(&view.status).is_some_and(QueueStatus::is_terminal) {
+            return Err(ApiError::conflict(format!(
+                "queue {} already ended ({})",
+                view.id, view.status
+            )));
+        }
+        let queue_id = QueueId::parse(view.id).map_err(|e| ApiError::internal("stored id", e))?;
+        let seq = state
+            .publish(&Event::new(
+                queue_id.clone(),
+                EventBody::CancelRequested {
+                    reason: Some("cancelled by a user".into()),
+                },
+            ))
+            .await?;
+        state.applied.wait_for(seq, state.submit_wait).await;
+        Ok(CancelResponse::Ok(Json(
+            find(&state, queue_id.as_str()).await?,
+        )))
+    }
+
+    /// Delete a queue (the original route)
+    #[oai(path = "/delete/:id", method = "delete")]
+    async fn delete_legacy(
+        &self,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+    ) -> Result<DeleteResponse, ApiError> {
+        delete(&state, &id.0).await
+    }
+
+    /// Delete a queue
+    ///
+    /// Stops it if it runs, removes its view and folder, and purges its log
+    /// batches from the log stream. Its events stay in the history, so the id
+    /// cannot be reused.
+    #[oai(path = "/queue/:id", method = "delete")]
+    async fn delete(
+        &self,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+    ) -> Result<DeleteResponse, ApiError> {
+        delete(&state, &id.0).await
+    }
+}
+
+async fn delete(state: &AppState, id: &str) -> Result<DeleteResponse, ApiError> {
+    let view = find(state, id).await?;
+    let queue_id = QueueId::parse(view.id).map_err(|e| ApiError::internal("stored id", e))?;
+    let seq = state
+        .publish(&Event::new(queue_id.clone(), EventBody::Deleted {}))
+        .await?;
+    let logs = state
+        .js
+        .get_stream_no_info(&state.names.logs_stream)
+        .await
+        .map_err(|e| ApiError::unavailable(format!("log stream: {e}")))?;
+    logs.purge()
+        .filter(state.names.log_subject(&queue_id))
+        .await
+        .map_err(|e| ApiError::unavailable(format!("purging the queue's logs: {e}")))?;
+    state.applied.wait_for(seq, state.submit_wait).await;
+    Ok(DeleteResponse::Ok(Json(Accepted {
+        id: queue_id.to_string(),
+        seq,
+    })))
+}

@@ -1,0 +1,42 @@
+//! The HTTP API as poem-openapi services; the OpenAPI document and Swagger UI
+//! are generated from these handlers.
+
+pub(crate) mod control;
+pub(crate) mod error;
+pub(crate) mod health;
+pub(crate) mod model;
+pub(crate) mod queries;
+pub(crate) mod strict_json;
+pub(crate) mod submit;
+
+use poem_openapi::{OpenApiService, Tags};
+
+#[derive(Tags)]
+pub(crate) enum ApiTags {
+    /// Submit, read, cancel and delete queues
+    Queues,
+    /// Probes
+    Health,
+}
+
+pub(crate) type Api = (
+    submit::SubmitApi,
+    queries::QueryApi,
+    control::ControlApi,
+    health::HealthApi,
+);
+
+pub(crate) fn service(server_url: &str) -> OpenApiService<Api, ()> {
+    OpenApiService::new(
+        (
+            submit::SubmitApi,
+            queries::QueryApi,
+            control::ControlApi,
+            health::HealthApi,
+        ),
+        "TestArena",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description("Firmware test queues: submit a git source and scenarios, watch them run.")
+    .server(server_url)
+}

@@ -1,0 +1,122 @@
+//! `POST /api/queue`: validate, publish `submitted` conditionally, wait for
+//! the projector, answer with the view.
+//!
+//! The publish carries `Nats-Expected-Last-Subject-Sequence: 0` on the
+//! queue's `submitted` subject, so only the first submit of an id is stored
+//! (two gateways cannot both create it), and a message id, so a retried
+//! publish within the duplicate window is a no-op. Anything else under an
+//! existing id is compared with the stored submit: same body → 200 and that
+//! queue, different body → 409.
+
+use std::sync::Arc;
+
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::message::PublishMessage;
+use poem::web::Data;
+use poem_openapi::{payload::Json, ApiResponse, OpenApi};
+use testarena_events::Event;
+
+use super::error::ApiError;
+use super::model::{Accepted, QueueView, SubmitRequest};
+use super::strict_json::StrictJson;
+use super::ApiTags;
+use crate::state::{publish_error, AppState};
+use crate::submission::Submission;
+
+#[derive(ApiResponse)]
+pub(crate) enum SubmitResponse {
+    /// The queue was created.
+    #[oai(status = 201)]
+    Created(Json<QueueView>),
+    /// The same queue was submitted before: this is it.
+    #[oai(status = 200)]
+    Existing(Json<QueueView>),
+    /// Stored in the event stream, but the view did not catch up in time.
+    #[oai(status = 202)]
+    Accepted(Json<Accepted>),
+}
+
+pub(crate) struct SubmitApi;
+
+#[OpenApi(prefix_path = "/api", tag = "ApiTags::Queues")]
+impl SubmitApi {
+    /// Submit a queue
+    ///
+    /// Stores a `submitted` event and waits (bounded) until the view shows
+    /// the queue. Retrying an identical submit returns the same queue.
+    #[oai(path = "/queue", method = "post")]
+    async fn submit(
+        &self,
+        state: Data<&Arc<AppState>>,
+        body: StrictJson<SubmitRequest>,
+    ) -> Result<SubmitResponse, ApiError> {
+        let submission = Submission::parse(body.0)?;
+        state.ensure_connected()?;
+        let event = Event::new(submission.id.clone(), submission.event_body());
+        let subject = state.names.event_subject(&submission.id, "submitted");
+        let publish = PublishMessage::build()
+            .payload(event.to_json().into())
+            .message_id(format!("{}:submitted", submission.id))
+            .expected_last_subject_sequence(0);
+        let outcome = match state.js.send_publish(subject, publish).await {
+            Ok(ack) => ack.await,
+            Err(e) => return Err(publish_error(e)),
+        };
+        let seq = match outcome {
+            Ok(ack) if !ack.duplicate => {
+                return respond(&state, &submission, ack.sequence, SubmitResponse::Created).await;
+            }
+            Ok(ack) => ack.sequence,
+            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => 0,
+            Err(e) => return Err(publish_error(e)),
+        };
+        existing(&state, &submission, seq).await
+    }
+}
+
+/// The id is taken: same body → that queue, anything else → 409.
+async fn existing(
+    state: &AppState,
+    submission: &Submission,
+    _duplicate_seq: u64,
+) -> Result<SubmitResponse, ApiError> {
+    let Some((seq, stored)) = state.last_event(&submission.id, "submitted").await? else {
+        return Err(ApiError::unavailable(
+            "the queue id is taken but its submit could not be read back; retry",
+        ));
+    };
+    if state.last_event(&submission.id, "deleted").await?.is_some() {
+        return Err(ApiError::conflict(format!(
+            "queue {} was deleted; queue ids are not reused, choose another id",
+            submission.id
+        )));
+    }
+    if stored.body != submission.event_body() {
+        return Err(ApiError::conflict(format!(
+            "queue {} already exists with a different body",
+            submission.id
+        )));
+    }
+    respond(state, submission, seq, SubmitResponse::Existing).await
+}
+
+async fn respond(
+    state: &AppState,
+    submission: &Submission,
+    seq: u64,
+    wrap: fn(Json<QueueView>) -> SubmitResponse,
+) -> Result<SubmitResponse, ApiError> {
+    let accepted = || {
+        SubmitResponse::Accepted(Json(Accepted {
+            id: submission.id.to_string(),
+            seq,
+        }))
+    };
+    if !state.applied.wait_for(seq, state.submit_wait).await {
+        return Ok(accepted());
+    }
+    match state.views.queue(submission.id.as_str()).await? {
+        Some(view) => Ok(wrap(Json(view))),
+        None => Ok(accepted()),
+    }
+}

@@ -1,0 +1,83 @@
+//! What every handler shares.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, context::PublishErrorKind};
+use testarena_events::{ArenaNames, Event, QueueId};
+
+use crate::api::error::ApiError;
+use crate::applied_watch::AppliedWatch;
+use crate::views::Views;
+
+pub(crate) struct AppState {
+    pub client: async_nats::Client,
+    /// JetStream with a short timeout: with NATS down, a write answers 503
+    /// within about a second instead of hanging.
+    pub js: jetstream::Context,
+    pub names: ArenaNames,
+    pub views: Views,
+    pub applied: AppliedWatch,
+    pub data_dir: PathBuf,
+    pub submit_wait: Duration,
+}
+
+impl AppState {
+    pub(crate) fn ensure_connected(&self) -> Result<(), ApiError> {
+        match self.client.connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            state => Err(ApiError::unavailable(format!(
+                "NATS is not reachable ({state})"
+            ))),
+        }
+    }
+
+    /// Publishes an event and returns its stream sequence.
+    pub(crate) async fn publish(&self, event: &Event) -> Result<u64, ApiError> {
+        self.ensure_connected()?;
+        let subject = self.names.event_subject(&event.queue_id, event.body.kind());
+        let ack = self
+            .js
+            .publish(subject, event.to_json().into())
+            .await
+            .map_err(publish_error)?
+            .await
+            .map_err(publish_error)?;
+        Ok(ack.sequence)
+    }
+
+    /// The last event of one kind for a queue, if there is one.
+    pub(crate) async fn last_event(
+        &self,
+        queue_id: &QueueId,
+        kind: &str,
+    ) -> Result<Option<(u64, Event)>, ApiError> {
+        use async_nats::jetstream::stream::DirectGetErrorKind;
+        let stream = self
+            .js
+            .get_stream_no_info(&self.names.events_stream)
+            .await
+            .map_err(|e| ApiError::unavailable(format!("events stream: {e}")))?;
+        match stream
+            .direct_get_last_for_subject(self.names.event_subject(queue_id, kind))
+            .await
+        {
+            Ok(message) => {
+                let event = Event::from_json(&message.payload)
+                    .map_err(|e| ApiError::internal("reading a stored event", e))?;
+                Ok(Some((message.sequence, event)))
+            }
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ApiError::unavailable(format!(
+                "reading the events stream: {e}"
+            ))),
+        }
+    }
+}
+
+pub(crate) fn publish_error(error: async_nats::jetstream::context::PublishError) -> ApiError {
+    match error.kind() {
+        PublishErrorKind::WrongLastSequence => ApiError::conflict(error.to_string()),
+        _ => ApiError::unavailable(format!("publishing to NATS JetStream: {error}")),
+    }
+}

@@ -1,0 +1,141 @@
+//! Turns a submit request into validated domain values, naming the first
+//! offending field. Pure: no I/O.
+
+use std::collections::HashSet;
+
+use testarena_events::{
+    EventBody, GitRef, ProfileName, QueueId, RepoUrl, ScenarioPath, Source, TaskId, TaskSpec,
+};
+
+use crate::api::error::ApiError;
+use crate::api::model::SubmitRequest;
+
+pub(crate) const MAX_TASKS: usize = 500;
+/// A week: anything longer is a typo, not a test.
+pub(crate) const MAX_TIMEOUT_S: u32 = 7 * 24 * 3600;
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Submission {
+    pub id: QueueId,
+    pub source: Source,
+    pub profile: Option<ProfileName>,
+    pub tasks: Vec<TaskSpec>,
+}
+
+impl Submission {
+    pub(crate) fn parse(request: SubmitRequest) -> Result<Self, ApiError> {
+        let id = match request.id {
+            Some(id) => QueueId::parse(id).map_err(|e| ApiError::invalid_field("id", e))?,
+            None => QueueId::generate(),
+        };
+        let source = Source {
+            repo: RepoUrl::parse(request.source.repo)
+                .map_err(|e| ApiError::invalid_field("source.repo", e))?,
+            git_ref: GitRef::parse(request.source.git_ref)
+                .map_err(|e| ApiError::invalid_field("source.ref", e))?,
+        };
+        let profile = request
+            .profile
+            .map(|p| ProfileName::parse(p).map_err(|e| ApiError::invalid_field("profile", e)))
+            .transpose()?;
+        if request.tasks.is_empty() || request.tasks.len() > MAX_TASKS {
+            return Err(ApiError::invalid_field(
+                "tasks",
+                format!(
+                    "has {} tasks; 1 to {MAX_TASKS} are allowed",
+                    request.tasks.len()
+                ),
+            ));
+        }
+        let mut seen = HashSet::new();
+        let mut tasks = Vec::with_capacity(request.tasks.len());
+        for (i, task) in request.tasks.into_iter().enumerate() {
+            let id = TaskId::parse(task.id)
+                .map_err(|e| ApiError::invalid_field(&format!("tasks[{i}].id"), e))?;
+            if !seen.insert(id.clone()) {
+                return Err(ApiError::invalid_field(
+                    &format!("tasks[{i}].id"),
+                    format!("task id {id:?} is used twice; task ids must be unique"),
+                ));
+            }
+            let scenario = ScenarioPath::parse(task.scenario)
+                .map_err(|e| ApiError::invalid_field(&format!("tasks[{i}].scenario"), e))?;
+            if let Some(timeout) = task.timeout_s {
+                if timeout == 0 || timeout > MAX_TIMEOUT_S {
+                    return Err(ApiError::invalid_field(
+                        &format!("tasks[{i}].timeout_s"),
+                        format!("is {timeout}; 1 to {MAX_TIMEOUT_S} seconds are allowed"),
+                    ));
+                }
+            }
+            tasks.push(TaskSpec {
+                id,
+                scenario,
+                timeout_s: task.timeout_s,
+            });
+        }
+        Ok(Self {
+            id,
+            source,
+            profile,
+            tasks,
+        })
+    }
+
+    pub(crate) fn event_body(&self) -> EventBody {
+        EventBody::Submitted {
+            source: self.source.clone(),
+            profile: self.profile.clone(),
+            tasks: self.tasks.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::model::{SourceBody, TaskBody};
+
+    fn request(tasks: Vec<(&str, &str)>) -> SubmitRequest {
+        SubmitRequest {
+            id: Some("q1".into()),
+            source: SourceBody {
+                repo: "/repo".into(),
+                git_ref: "main".into(),
+            },
+            profile: None,
+            tasks: tasks
+                .into_iter()
+                .map(|(id, scenario)| TaskBody {
+                    id: id.into(),
+                    scenario: scenario.into(),
+                    timeout_s: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn message(error: ApiError) -> String {
+        match error {
+            ApiError::InvalidField(body) => body.0.message,
+            other => panic!("expected invalid_field, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_the_offending_field() {
+        let error = Submission::parse(request(vec![("a", "x.scn"), ("b", "../x")])).unwrap_err();
+        assert!(message(error).starts_with("tasks[1].scenario:"));
+        let error = Submission::parse(request(vec![("a", "x"), ("a", "y")])).unwrap_err();
+        assert!(message(error).contains("used twice"));
+        let error = Submission::parse(request(vec![])).unwrap_err();
+        assert!(message(error).starts_with("tasks:"));
+    }
+
+    #[test]
+    fn generates_an_id_when_absent() {
+        let mut req = request(vec![("a", "x.scn")]);
+        req.id = None;
+        assert!(Submission::parse(req).unwrap().id.as_str().starts_with('q'));
+    }
+}

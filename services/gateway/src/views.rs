@@ -1,0 +1,81 @@
+//! Read side of the SQLite views the projector writes. The gateway opens the
+//! database read-only and lazily: it may start before the projector has
+//! created the file, and answers 503 until then.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::{Row, SqlitePool};
+
+use crate::api::error::ApiError;
+use crate::api::model::QueueView;
+
+#[derive(Clone)]
+pub(crate) struct Views {
+    pool: SqlitePool,
+}
+
+impl Views {
+    pub(crate) fn open_lazy(path: &Path) -> Self {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(0)
+            .connect_lazy_with(options);
+        Self { pool }
+    }
+
+    pub(crate) async fn queue(&self, id: &str) -> Result<Option<QueueView>, ApiError> {
+        let row = sqlx::query("SELECT view_json FROM queues WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| parse_view(row.get::<&str, _>(0))).transpose()
+    }
+
+    /// One page of queues, newest first, and how many match in total.
+    pub(crate) async fn list(
+        &self,
+        status: Option<&str>,
+        page: u32,
+        per_page: u32,
+    ) -> Result<(Vec<QueueView>, u64), ApiError> {
+        let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
+        let rows = sqlx::query(
+            "SELECT view_json FROM queues WHERE (?1 IS NULL OR status = ?1)
+             ORDER BY submitted_seq DESC LIMIT ?2 OFFSET ?3",
+        )
+        .bind(status)
+        .bind(i64::from(per_page))
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        let total: i64 =
+            sqlx::query("SELECT COUNT(*) FROM queues WHERE (?1 IS NULL OR status = ?1)")
+                .bind(status)
+                .fetch_one(&self.pool)
+                .await?
+                .get(0);
+        let queues = rows
+            .iter()
+            .map(|row| parse_view(row.get::<&str, _>(0)))
+            .collect::<Result<_, _>>()?;
+        Ok((queues, total as u64))
+    }
+
+    /// The events-stream sequence the projector has committed.
+    pub(crate) async fn applied_events(&self) -> Result<u64, sqlx::Error> {
+        let row = sqlx::query("SELECT seq FROM projector_offsets WHERE stream = 'events'")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get::<i64, _>(0) as u64).unwrap_or(0))
+    }
+}
+
+fn parse_view(json: &str) -> Result<QueueView, ApiError> {
+    serde_json::from_str(json).map_err(|e| ApiError::internal("reading a stored queue view", e))
+}

@@ -1,0 +1,42 @@
+//! Listens for `cancel_requested` and `deleted` events (core NATS
+//! subscription on the event subjects: only live ones matter here; a queue
+//! picked up later checks its history) and stops the matching running queue.
+
+use futures_util::StreamExt;
+use testarena_events::{ArenaNames, Event, EventBody};
+use tokio_util::sync::CancellationToken;
+
+use crate::stop_signal::{Registry, StopReason};
+
+pub(crate) async fn listen(
+    client: async_nats::Client,
+    names: ArenaNames,
+    registry: Registry,
+    shutdown: CancellationToken,
+) -> Result<(), async_nats::SubscribeError> {
+    let cancels = client
+        .subscribe(names.kind_filter("cancel_requested"))
+        .await?;
+    let deletes = client.subscribe(names.kind_filter("deleted")).await?;
+    let mut both = futures_util::stream::select(cancels, deletes);
+    loop {
+        let message = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            message = both.next() => match message {
+                Some(message) => message,
+                None => return Ok(()),
+            },
+        };
+        let Ok(event) = Event::from_json(&message.payload) else {
+            continue;
+        };
+        match event.body {
+            EventBody::CancelRequested { reason } => registry.stop(
+                &event.queue_id,
+                StopReason::Cancelled(reason.unwrap_or_else(|| "cancelled by a user".into())),
+            ),
+            EventBody::Deleted {} => registry.stop(&event.queue_id, StopReason::Deleted),
+            _ => {}
+        }
+    }
+}

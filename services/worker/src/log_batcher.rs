@@ -1,0 +1,100 @@
+//! Ships output lines to `<prefix>.logs.<queue_id>` in batches.
+//!
+//! Batching is driven by idleness, not a timer: the batcher publishes what
+//! is buffered the moment it is free, so an idle queue's line goes out at
+//! once, and a busy task's lines pile up during each publish into large
+//! batches. The channel is bounded: when NATS is slower than a task's
+//! output, the readers wait, the pipe fills and the task blocks on write,
+//! so memory stays bounded and no line is dropped.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use testarena_events::{now_millis, LogBatch, LogLine, LogStream, QueueId, WIRE_VERSION};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Lines buffered between readers and the batcher.
+const CHANNEL_LINES: usize = 4096;
+/// A batch stays well under NATS's default 1 MiB max payload.
+const MAX_BATCH_BYTES: usize = 512 * 1024;
+
+#[derive(Clone)]
+pub(crate) struct LogSink {
+    tx: mpsc::Sender<LogLine>,
+}
+
+impl LogSink {
+    pub(crate) async fn line(&self, source: &str, stream: LogStream, text: String) {
+        let line = LogLine {
+            ts_ms: now_millis(),
+            source: source.to_owned(),
+            stream,
+            text,
+        };
+        // The batcher only stops once every sink is dropped.
+        let _ = self.tx.send(line).await;
+    }
+
+    pub(crate) async fn system(&self, source: &str, text: impl Into<String>) {
+        self.line(source, LogStream::System, text.into()).await;
+    }
+}
+
+/// Starts the batcher; it ends after every [`LogSink`] clone is dropped and
+/// the last line is published. Returns how many lines it published.
+pub(crate) fn start(
+    js: jetstream::Context,
+    subject: String,
+    queue_id: QueueId,
+    attempt: u32,
+) -> (LogSink, JoinHandle<u64>) {
+    let (tx, mut rx) = mpsc::channel::<LogLine>(CHANNEL_LINES);
+    let task = tokio::spawn(async move {
+        let mut published = 0u64;
+        while let Some(first) = rx.recv().await {
+            let mut bytes = first.text.len() + 64;
+            let mut lines = vec![first];
+            while bytes < MAX_BATCH_BYTES {
+                match rx.try_recv() {
+                    Ok(line) => {
+                        bytes += line.text.len() + 64;
+                        lines.push(line);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let count = lines.len() as u64;
+            let batch = LogBatch {
+                v: WIRE_VERSION,
+                queue_id: queue_id.clone(),
+                attempt,
+                lines,
+            };
+            publish_until_stored(&js, &subject, batch.to_json()).await;
+            published += count;
+        }
+        published
+    });
+    (LogSink { tx }, task)
+}
+
+/// Retries with backoff until JetStream acknowledges: a log line is never
+/// dropped because NATS blinked.
+async fn publish_until_stored(js: &jetstream::Context, subject: &str, payload: Vec<u8>) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let result = match js.publish(subject.to_owned(), payload.clone().into()).await {
+            Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match result {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(%error, subject, "publishing a log batch failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}

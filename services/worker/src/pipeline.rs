@@ -1,0 +1,473 @@
+//! One run of a queue: checkout → build → boot → tasks in order → teardown
+//! (always). Each stage emits its start and finish; the first failure ends
+//! the run in `Error` with its reason, and a stop signal ends it where it is.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use testarena_events::{EventBody, FinalStatus, Source, Stage, StageOutcome, TaskSpec};
+use tokio::sync::mpsc;
+
+use crate::emitter::{EmitError, Emitter};
+use crate::git_mirror::GitCache;
+use crate::junit;
+use crate::log_batcher::LogSink;
+use crate::outcome::{command_failure, task_result};
+use crate::placeholders::Placeholders;
+use crate::process_group::{CommandSpec, Exit, ProcessGroup};
+use crate::profile::{BootReady, Profile};
+use crate::stop_signal::StopSignal;
+
+/// Settings of the engine that are not per profile.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Between SIGTERM and SIGKILL.
+    pub kill_grace: Duration,
+    /// Log bytes one command may store; past it lines are counted only.
+    pub log_cap_bytes: u64,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            kill_grace: Duration::from_secs(5),
+            log_cap_bytes: 64 << 20,
+        }
+    }
+}
+
+pub(crate) struct Run<'a> {
+    pub emitter: &'a Emitter,
+    pub log: &'a LogSink,
+    pub stop: &'a StopSignal,
+    pub profile: &'a Profile,
+    pub source: &'a Source,
+    pub tasks: &'a [TaskSpec],
+    pub git: &'a GitCache,
+    pub settings: &'a EngineSettings,
+    /// This run's own folder: `src/` (the checkout) and `results/<task>/`.
+    pub workspace: PathBuf,
+    pub port: u16,
+}
+
+/// How the run ended. `Stopped` means a stop signal cut it short; the
+/// caller decides from the signal's reason what that means.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RunEnd {
+    Completed,
+    Failed(String),
+    Stopped,
+}
+
+impl RunEnd {
+    pub(crate) fn final_status(&self) -> (FinalStatus, Option<String>) {
+        match self {
+            Self::Completed => (FinalStatus::Finished, None),
+            Self::Failed(reason) => (FinalStatus::Error, Some(reason.clone())),
+            Self::Stopped => (FinalStatus::Cancelled, None),
+        }
+    }
+}
+
+impl Run<'_> {
+    fn checkout_dir(&self) -> PathBuf {
+        self.workspace.join("src")
+    }
+
+    fn placeholders(&self, task: Option<&TaskSpec>, result_dir: Option<&Path>) -> Placeholders {
+        Placeholders {
+            scenario: task.map(|t| t.scenario.to_string()),
+            port: self.port,
+            workdir: self.checkout_dir().display().to_string(),
+            queue_id: self.emitter.queue_id.to_string(),
+            task_id: task.map(|t| t.id.to_string()),
+            result_dir: result_dir.map(|d| d.display().to_string()),
+        }
+    }
+
+    fn spec(&self, template: &str, source: String, values: &Placeholders) -> CommandSpec<'_> {
+        let mut env = values.env();
+        env.extend(
+            self.profile
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), values.in_value(v))),
+        );
+        CommandSpec {
+            script: values.in_command(template),
+            cwd: self.workspace.as_path(),
+            env,
+            source,
+            log_cap_bytes: self.settings.log_cap_bytes,
+        }
+    }
+
+    pub(crate) async fn execute(&self) -> Result<RunEnd, EmitError> {
+        let mut boot: Option<ProcessGroup> = None;
+        let end = self.stages(&mut boot).await;
+        // Teardown always runs, whatever happened before.
+        let attempt = self.emitter.attempt;
+        self.emitter
+            .emit(EventBody::StageStarted {
+                stage: Stage::Teardown,
+                attempt,
+            })
+            .await?;
+        let started = Instant::now();
+        if let Some(mut group) = boot.take() {
+            self.log
+                .system("teardown", "stopping the boot process group")
+                .await;
+            group.stop().await;
+        }
+        self.emitter
+            .emit(EventBody::StageFinished {
+                stage: Stage::Teardown,
+                attempt,
+                outcome: StageOutcome::Ok,
+                duration_ms: elapsed_ms(started),
+                commit: None,
+                message: None,
+            })
+            .await?;
+        end
+    }
+
+    async fn stages(&self, boot: &mut Option<ProcessGroup>) -> Result<RunEnd, EmitError> {
+        if let Some(end) = self.checkout().await? {
+            return Ok(end);
+        }
+        if let Some(end) = self.build().await? {
+            return Ok(end);
+        }
+        if let Some(end) = self.boot(boot).await? {
+            return Ok(end);
+        }
+        self.run_tasks().await
+    }
+
+    async fn stage_started(&self, stage: Stage) -> Result<Instant, EmitError> {
+        self.emitter
+            .emit(EventBody::StageStarted {
+                stage,
+                attempt: self.emitter.attempt,
+            })
+            .await?;
+        self.log
+            .system(stage.as_str(), format!("--- {} ---", stage.as_str()))
+            .await;
+        Ok(Instant::now())
+    }
+
+    async fn stage_finished(
+        &self,
+        stage: Stage,
+        started: Instant,
+        outcome: StageOutcome,
+        commit: Option<String>,
+        message: Option<String>,
+    ) -> Result<(), EmitError> {
+        self.emitter
+            .emit(EventBody::StageFinished {
+                stage,
+                attempt: self.emitter.attempt,
+                outcome,
+                duration_ms: elapsed_ms(started),
+                commit,
+                message,
+            })
+            .await
+            .map(|_| ())
+    }
+
+    async fn checkout(&self) -> Result<Option<RunEnd>, EmitError> {
+        let started = self.stage_started(Stage::Checkout).await?;
+        let dest = self.checkout_dir();
+        let result = tokio::select! {
+            result = self.git.checkout(&self.source.repo, &self.source.git_ref, &dest, self.log) => Some(result),
+            _ = self.stop.token().cancelled() => None,
+        };
+        match result {
+            None => {
+                self.stage_finished(
+                    Stage::Checkout,
+                    started,
+                    StageOutcome::Cancelled,
+                    None,
+                    None,
+                )
+                .await?;
+                Ok(Some(RunEnd::Stopped))
+            }
+            Some(Ok(sha)) => {
+                self.stage_finished(Stage::Checkout, started, StageOutcome::Ok, Some(sha), None)
+                    .await?;
+                Ok(None)
+            }
+            Some(Err(e)) => {
+                let reason = format!("checkout failed: {e}");
+                self.log.system("checkout", reason.clone()).await;
+                self.stage_finished(
+                    Stage::Checkout,
+                    started,
+                    StageOutcome::Failed,
+                    None,
+                    Some(reason.clone()),
+                )
+                .await?;
+                Ok(Some(RunEnd::Failed(reason)))
+            }
+        }
+    }
+
+    async fn build(&self) -> Result<Option<RunEnd>, EmitError> {
+        let Some(template) = &self.profile.build else {
+            return Ok(None);
+        };
+        let started = self.stage_started(Stage::Build).await?;
+        let values = self.placeholders(None, None);
+        let mut spec = self.spec(template, "build".into(), &values);
+        let checkout = self.checkout_dir();
+        spec.cwd = &checkout;
+        let exit = match ProcessGroup::spawn(spec, self.log, self.settings.kill_grace, None) {
+            Ok(group) => {
+                group
+                    .wait(Some(self.profile.build_timeout), self.stop.token())
+                    .await
+            }
+            Err(e) => {
+                let reason = format!("build could not start: {e}");
+                self.stage_finished(
+                    Stage::Build,
+                    started,
+                    StageOutcome::Failed,
+                    None,
+                    Some(reason.clone()),
+                )
+                .await?;
+                return Ok(Some(RunEnd::Failed(reason)));
+            }
+        };
+        if exit == Exit::Cancelled {
+            self.stage_finished(Stage::Build, started, StageOutcome::Cancelled, None, None)
+                .await?;
+            return Ok(Some(RunEnd::Stopped));
+        }
+        match command_failure("build", exit, self.profile.build_timeout) {
+            None => {
+                self.stage_finished(Stage::Build, started, StageOutcome::Ok, None, None)
+                    .await?;
+                Ok(None)
+            }
+            Some(reason) => {
+                self.log.system("build", reason.clone()).await;
+                self.stage_finished(
+                    Stage::Build,
+                    started,
+                    StageOutcome::Failed,
+                    None,
+                    Some(reason.clone()),
+                )
+                .await?;
+                Ok(Some(RunEnd::Failed(reason)))
+            }
+        }
+    }
+
+    async fn boot(&self, slot: &mut Option<ProcessGroup>) -> Result<Option<RunEnd>, EmitError> {
+        let Some(template) = &self.profile.boot else {
+            return Ok(None);
+        };
+        let started = self.stage_started(Stage::Boot).await?;
+        let values = self.placeholders(None, None);
+        let mut spec = self.spec(template, "boot".into(), &values);
+        let checkout = self.checkout_dir();
+        spec.cwd = &checkout;
+        let (tap, lines) = match self.profile.boot_ready {
+            Some(BootReady::LogRegex(_)) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                (Some(tx), Some(rx))
+            }
+            _ => (None, None),
+        };
+        let group = match ProcessGroup::spawn(spec, self.log, self.settings.kill_grace, tap) {
+            Ok(group) => slot.insert(group),
+            Err(e) => {
+                let reason = format!("boot could not start: {e}");
+                self.stage_finished(
+                    Stage::Boot,
+                    started,
+                    StageOutcome::Failed,
+                    None,
+                    Some(reason.clone()),
+                )
+                .await?;
+                return Ok(Some(RunEnd::Failed(reason)));
+            }
+        };
+        let ready = tokio::select! {
+            ready = wait_ready(group, self.profile.boot_ready.as_ref(), lines, &values, self.profile.boot_ready_timeout) => Some(ready),
+            _ = self.stop.token().cancelled() => None,
+        };
+        match ready {
+            None => {
+                self.stage_finished(Stage::Boot, started, StageOutcome::Cancelled, None, None)
+                    .await?;
+                Ok(Some(RunEnd::Stopped))
+            }
+            Some(Ok(())) => {
+                self.log.system("boot", "ready").await;
+                self.stage_finished(Stage::Boot, started, StageOutcome::Ok, None, None)
+                    .await?;
+                Ok(None)
+            }
+            Some(Err(reason)) => {
+                self.log.system("boot", reason.clone()).await;
+                self.stage_finished(
+                    Stage::Boot,
+                    started,
+                    StageOutcome::Failed,
+                    None,
+                    Some(reason.clone()),
+                )
+                .await?;
+                Ok(Some(RunEnd::Failed(reason)))
+            }
+        }
+    }
+
+    async fn run_tasks(&self) -> Result<RunEnd, EmitError> {
+        let attempt = self.emitter.attempt;
+        for task in self.tasks {
+            if self.stop.token().is_cancelled() {
+                return Ok(RunEnd::Stopped);
+            }
+            let result_dir = self.workspace.join("results").join(task.id.as_str());
+            self.emitter
+                .emit(EventBody::TaskStarted {
+                    task_id: task.id.clone(),
+                    attempt,
+                })
+                .await?;
+            let source = format!("task:{}", task.id);
+            self.log
+                .system(
+                    &source,
+                    format!("--- task {} ({}) ---", task.id, task.scenario),
+                )
+                .await;
+            let started = Instant::now();
+            let timeout = task
+                .timeout_s
+                .map(|s| Duration::from_secs(u64::from(s)))
+                .unwrap_or(self.profile.task_timeout);
+            let values = self.placeholders(Some(task), Some(&result_dir));
+            let (result, exit_code, message) = match tokio::fs::create_dir_all(&result_dir).await {
+                Err(e) => (
+                    testarena_events::TaskResult::Error,
+                    None,
+                    Some(format!("could not create the result directory: {e}")),
+                ),
+                Ok(()) => {
+                    let mut spec = self.spec(&self.profile.task, source.clone(), &values);
+                    let checkout = self.checkout_dir();
+                    spec.cwd = &checkout;
+                    match ProcessGroup::spawn(spec, self.log, self.settings.kill_grace, None) {
+                        Err(e) => (
+                            testarena_events::TaskResult::Error,
+                            None,
+                            Some(format!("the task could not start: {e}")),
+                        ),
+                        Ok(group) => {
+                            let exit = group.wait(Some(timeout), self.stop.token()).await;
+                            let Some((result, code)) = task_result(exit) else {
+                                return Ok(RunEnd::Stopped);
+                            };
+                            let message = (exit == Exit::TimedOut)
+                                .then(|| format!("timed out after {}s", timeout.as_secs()));
+                            (result, code, message)
+                        }
+                    }
+                }
+            };
+            if let Some(message) = &message {
+                self.log.system(&source, message.clone()).await;
+            }
+            let junit = {
+                let dir = result_dir.clone();
+                tokio::task::spawn_blocking(move || junit::summarize_dir(&dir))
+                    .await
+                    .ok()
+                    .flatten()
+            };
+            self.emitter
+                .emit(EventBody::TaskFinished {
+                    task_id: task.id.clone(),
+                    attempt,
+                    result,
+                    exit_code,
+                    duration_ms: elapsed_ms(started),
+                    junit,
+                    message,
+                })
+                .await?;
+        }
+        Ok(RunEnd::Completed)
+    }
+}
+
+/// Waits until the booted target is ready, or says why it is not.
+async fn wait_ready(
+    group: &mut ProcessGroup,
+    check: Option<&BootReady>,
+    mut lines: Option<mpsc::UnboundedReceiver<String>>,
+    values: &Placeholders,
+    timeout: Duration,
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let not_ready = || format!("boot not ready within {}s", timeout.as_secs());
+    match check {
+        None => Ok(()),
+        Some(BootReady::Tcp(template)) => {
+            let addr = values.in_value(template);
+            loop {
+                if let Some(exit) = group.exited() {
+                    return Err(format!("boot process ended ({exit:?}) before it was ready"));
+                }
+                let attempt = tokio::time::timeout(
+                    Duration::from_millis(500),
+                    tokio::net::TcpStream::connect(addr.as_str()),
+                );
+                if let Ok(Ok(_stream)) = attempt.await {
+                    return Ok(());
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(not_ready());
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        Some(BootReady::LogRegex(regex)) => {
+            let Some(lines) = lines.as_mut() else {
+                return Err(not_ready());
+            };
+            loop {
+                match tokio::time::timeout_at(deadline, lines.recv()).await {
+                    Err(_) => return Err(not_ready()),
+                    Ok(None) => {
+                        return Err(format!(
+                            "boot process ended before printing a line matching /{}/",
+                            regex.as_str()
+                        ))
+                    }
+                    Ok(Some(line)) if regex.is_match(&line) => return Ok(()),
+                    Ok(Some(_)) => {}
+                }
+            }
+        }
+    }
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    started.elapsed().as_millis() as u64
+}

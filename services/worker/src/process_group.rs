@@ -1,0 +1,195 @@
+//! Runs one profile command (`sh -c`) in its own process group, forwarding
+//! its output to the log. Stopping it (timeout, cancel, delete, shutdown, or
+//! its own exit) signals the whole group: SIGTERM, then SIGKILL after a grace
+//! period, so no emulator or helper it started outlives it.
+
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use testarena_events::LogStream;
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::log_batcher::LogSink;
+use crate::output_lines::{forward_lines, LogBudget};
+
+/// How long output readers may run on after the group is gone.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub(crate) struct CommandSpec<'a> {
+    pub script: String,
+    pub cwd: &'a Path,
+    pub env: Vec<(String, String)>,
+    /// Log source tag: `build`, `boot`, `task:<id>`.
+    pub source: String,
+    pub log_cap_bytes: u64,
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exit {
+    Code(i32),
+    Signal(i32),
+    TimedOut,
+    Cancelled,
+}
+
+pub(crate) struct ProcessGroup {
+    child: Child,
+    pgid: i32,
+    readers: JoinSet<()>,
+    source: String,
+    budget: Arc<LogBudget>,
+    sink: LogSink,
+    grace: Duration,
+}
+
+impl ProcessGroup {
+    pub(crate) fn spawn(
+        spec: CommandSpec<'_>,
+        sink: &LogSink,
+        grace: Duration,
+        tap: Option<mpsc::UnboundedSender<String>>,
+    ) -> std::io::Result<Self> {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(&spec.script)
+            .current_dir(spec.cwd)
+            .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            // A last resort if this value is dropped without `stop`.
+            .kill_on_drop(true);
+        let mut child = command.spawn()?;
+        let pgid = child.id().map(|id| id as i32).unwrap_or(0);
+        let budget = LogBudget::new(spec.log_cap_bytes);
+        let mut readers = JoinSet::new();
+        if let Some(stdout) = child.stdout.take() {
+            readers.spawn(forward_lines(
+                stdout,
+                spec.source.clone(),
+                LogStream::Stdout,
+                sink.clone(),
+                budget.clone(),
+                tap.clone(),
+            ));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            readers.spawn(forward_lines(
+                stderr,
+                spec.source.clone(),
+                LogStream::Stderr,
+                sink.clone(),
+                budget.clone(),
+                tap,
+            ));
+        }
+        Ok(Self {
+            child,
+            pgid,
+            readers,
+            source: spec.source,
+            budget,
+            sink: sink.clone(),
+            grace,
+        })
+    }
+
+    /// Waits for the command to exit, for `timeout`, or for `cancel`; then
+    /// makes sure nothing of its group is left and its output is logged.
+    pub(crate) async fn wait(
+        mut self,
+        timeout: Option<Duration>,
+        cancel: &CancellationToken,
+    ) -> Exit {
+        let exited = async {
+            match timeout {
+                Some(limit) => tokio::time::timeout(limit, self.child.wait()).await.ok(),
+                None => Some(self.child.wait().await),
+            }
+        };
+        let exit = tokio::select! {
+            status = exited => match status {
+                Some(Ok(status)) => from_status(status),
+                Some(Err(_)) => Exit::Signal(0),
+                None => Exit::TimedOut,
+            },
+            _ = cancel.cancelled() => Exit::Cancelled,
+        };
+        self.stop().await;
+        exit
+    }
+
+    /// The exit, if the command has already ended (for a boot process that
+    /// must stay up).
+    pub(crate) fn exited(&mut self) -> Option<Exit> {
+        self.child.try_wait().ok().flatten().map(from_status)
+    }
+
+    /// Ends the group (SIGTERM, grace, SIGKILL) and drains its output.
+    pub(crate) async fn stop(&mut self) {
+        signal_group(self.pgid, libc::SIGTERM);
+        if tokio::time::timeout(self.grace, self.child.wait())
+            .await
+            .is_err()
+        {
+            self.sink
+                .system(
+                    &self.source,
+                    format!(
+                        "still running {:?} after SIGTERM; sending SIGKILL",
+                        self.grace
+                    ),
+                )
+                .await;
+        }
+        // Children of the command may ignore SIGTERM or outlive it: the group goes.
+        signal_group(self.pgid, libc::SIGKILL);
+        let _ = self.child.wait().await;
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+            while self.readers.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            self.readers.abort_all();
+        }
+        let (lines, bytes) = self.budget.dropped();
+        if lines > 0 {
+            self.sink
+                .system(
+                    &self.source,
+                    format!(
+                        "[log cap of {} bytes reached: {lines} more lines ({bytes} bytes) were counted, not stored]",
+                        self.budget.cap_bytes
+                    ),
+                )
+                .await;
+        }
+    }
+}
+
+fn signal_group(pgid: i32, signal: i32) {
+    if pgid > 0 {
+        // SAFETY: kill(2) with a negative pid signals a process group; it
+        // touches no memory of ours. ESRCH (group gone) is fine.
+        unsafe {
+            libc::kill(-pgid, signal);
+        }
+    }
+}
+
+fn from_status(status: ExitStatus) -> Exit {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => Exit::Code(code),
+        (None, Some(signal)) => Exit::Signal(signal),
+        (None, None) => Exit::Signal(0),
+    }
+}

@@ -1,0 +1,190 @@
+//! Profiles: what a worker runs for a queue, from the worker's TOML config
+//! (`--config FILE`, format in docs/profiles.md). Parsed and checked once at
+//! start; a queue only names one, so repositories cannot inject commands.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use serde::Deserialize;
+use testarena_events::ProfileName;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    default_profile: Option<String>,
+    #[serde(default)]
+    profiles: BTreeMap<String, ProfileFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    build: Option<String>,
+    build_timeout_s: Option<u64>,
+    boot: Option<String>,
+    boot_ready: Option<BootReadyFile>,
+    boot_ready_timeout_s: Option<u64>,
+    task: String,
+    task_timeout_s: Option<u64>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+enum BootReadyFile {
+    Tcp(String),
+    LogRegex(String),
+}
+
+/// How the worker knows a booted target is ready for tasks.
+#[derive(Debug, Clone)]
+pub enum BootReady {
+    /// `host:port` (placeholders allowed) accepts a TCP connection.
+    Tcp(String),
+    /// A line of the boot process's output matches.
+    LogRegex(regex::Regex),
+}
+
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: ProfileName,
+    pub build: Option<String>,
+    pub build_timeout: Duration,
+    pub boot: Option<String>,
+    pub boot_ready: Option<BootReady>,
+    pub boot_ready_timeout: Duration,
+    pub task: String,
+    pub task_timeout: Duration,
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Profiles {
+    default: Option<ProfileName>,
+    profiles: BTreeMap<ProfileName, Profile>,
+}
+
+impl Profiles {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading worker config {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("in worker config {}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let file: ConfigFile = toml::from_str(text)?;
+        let mut profiles = BTreeMap::new();
+        for (name, p) in file.profiles {
+            let name =
+                ProfileName::parse(name.clone()).with_context(|| format!("profile {name:?}"))?;
+            let boot_ready = match p.boot_ready {
+                None => None,
+                Some(BootReadyFile::Tcp(addr)) => Some(BootReady::Tcp(addr)),
+                Some(BootReadyFile::LogRegex(re)) => Some(BootReady::LogRegex(
+                    regex::Regex::new(&re)
+                        .with_context(|| format!("profiles.{name}.boot_ready.log_regex"))?,
+                )),
+            };
+            if boot_ready.is_some() && p.boot.is_none() {
+                bail!("profiles.{name}: boot_ready is set but there is no boot command");
+            }
+            for key in p.env.keys() {
+                if key.is_empty() || key.contains('=') || key.contains('\0') {
+                    bail!("profiles.{name}.env: {key:?} is not a valid variable name");
+                }
+            }
+            profiles.insert(
+                name.clone(),
+                Profile {
+                    name,
+                    build: p.build,
+                    build_timeout: Duration::from_secs(p.build_timeout_s.unwrap_or(1800)),
+                    boot: p.boot,
+                    boot_ready,
+                    boot_ready_timeout: Duration::from_secs(p.boot_ready_timeout_s.unwrap_or(30)),
+                    task: p.task,
+                    task_timeout: Duration::from_secs(p.task_timeout_s.unwrap_or(300)),
+                    env: p.env,
+                },
+            );
+        }
+        let default = match file.default_profile {
+            None => None,
+            Some(name) => {
+                let name = ProfileName::parse(name).context("default_profile")?;
+                if !profiles.contains_key(&name) {
+                    bail!("default_profile {name:?} is not one of the profiles defined");
+                }
+                Some(name)
+            }
+        };
+        Ok(Self { default, profiles })
+    }
+
+    /// The profile a queue asked for, or the default.
+    pub fn resolve(&self, requested: Option<&ProfileName>) -> Result<&Profile, String> {
+        let name = match requested.or(self.default.as_ref()) {
+            Some(name) => name,
+            None => {
+                return Err(
+                    "the queue names no profile and this worker has no default_profile".into(),
+                )
+            }
+        };
+        self.profiles.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.profiles.keys().map(ProfileName::as_str).collect();
+            format!(
+                "unknown profile {name:?}; this worker knows: {}",
+                known.join(", ")
+            )
+        })
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &ProfileName> {
+        self.profiles.keys()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DESIGN_EXAMPLE: &str = r#"
+default_profile = "qemu-arm"
+
+[profiles.qemu-arm]
+build = "make -C firmware"                 # sh -c, in the checkout; optional
+build_timeout_s = 1800
+boot = "qemu-system-arm -M mps2-an385 -nographic -monitor none -kernel firmware/build/fw.elf -serial tcp:127.0.0.1:{port},server,nowait"
+boot_ready = { tcp = "127.0.0.1:{port}" }  # or { log_regex = "READY" }; optional
+boot_ready_timeout_s = 30
+task = "python3 scenario_execution.py {scenario}"
+task_timeout_s = 300                       # a task's own timeout_s overrides it
+env = { DUT_PORT = "{port}" }
+"#;
+
+    #[test]
+    fn parses_the_design_example() {
+        let profiles = Profiles::parse(DESIGN_EXAMPLE).unwrap();
+        let profile = profiles.resolve(None).unwrap();
+        assert_eq!(profile.name.as_str(), "qemu-arm");
+        assert!(
+            matches!(profile.boot_ready, Some(BootReady::Tcp(ref a)) if a == "127.0.0.1:{port}")
+        );
+        assert_eq!(profile.env["DUT_PORT"], "{port}");
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_defaults() {
+        assert!(Profiles::parse("[profiles.a]\ntask='x'\ntimeout=3\n").is_err());
+        assert!(Profiles::parse("default_profile='b'\n[profiles.a]\ntask='x'\n").is_err());
+        let err = Profiles::parse("[profiles.a]\ntask='x'\n")
+            .unwrap()
+            .resolve(Some(&ProfileName::parse("zz").unwrap()))
+            .unwrap_err();
+        assert!(err.contains("unknown profile"), "{err}");
+    }
+}

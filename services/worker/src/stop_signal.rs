@@ -1,0 +1,85 @@
+//! Why and when a running queue must stop: cancel, delete, or worker
+//! shutdown. One signal per running queue, kept in a registry the control
+//! listener reaches by queue id.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use testarena_events::QueueId;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StopReason {
+    /// A user cancelled: the queue ends `Cancelled`.
+    Cancelled(String),
+    /// The queue was deleted: stop, emit `Cancelled`, purge late logs.
+    Deleted,
+    /// This worker is shutting down: hand the queue back for redelivery.
+    Shutdown,
+}
+
+#[derive(Clone, Default)]
+pub(crate) struct StopSignal {
+    token: CancellationToken,
+    reason: Arc<Mutex<Option<StopReason>>>,
+}
+
+impl StopSignal {
+    /// The first reason wins: a delete after a cancel is still a cancel in
+    /// progress, and vice versa.
+    pub(crate) fn stop(&self, reason: StopReason) {
+        let mut slot = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(reason);
+        }
+        self.token.cancel();
+    }
+
+    pub(crate) fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    pub(crate) fn reason(&self) -> Option<StopReason> {
+        self.reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+#[derive(Clone, Default)]
+pub(crate) struct Registry {
+    running: Arc<Mutex<HashMap<QueueId, StopSignal>>>,
+}
+
+impl Registry {
+    pub(crate) fn register(&self, queue_id: &QueueId) -> StopSignal {
+        let signal = StopSignal::default();
+        self.lock().insert(queue_id.clone(), signal.clone());
+        signal
+    }
+
+    pub(crate) fn unregister(&self, queue_id: &QueueId) {
+        self.lock().remove(queue_id);
+    }
+
+    pub(crate) fn stop(&self, queue_id: &QueueId, reason: StopReason) {
+        if let Some(signal) = self.lock().get(queue_id) {
+            signal.stop(reason);
+        }
+    }
+
+    pub(crate) fn stop_all(&self, reason: StopReason) {
+        for signal in self.lock().values() {
+            signal.stop(reason.clone());
+        }
+    }
+
+    pub(crate) fn busy(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<QueueId, StopSignal>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

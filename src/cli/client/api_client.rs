@@ -1,0 +1,159 @@
+//! A small typed client of the HTTP API, for the CLI.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::ServerArg;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the TestArena server at {server}: {message} (is it running? set --server or TESTARENA_SERVER)")]
+    Unreachable { server: String, message: String },
+    #[error("{status}: {message}")]
+    Api { status: u16, message: String },
+    #[error("{0}")]
+    Usage(String),
+}
+
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl ApiClient {
+    pub fn new(server: &ServerArg) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .map_err(|e| ClientError::Usage(e.to_string()))?;
+        Ok(Self {
+            http,
+            base: server.server.trim_end_matches('/').to_owned(),
+            token: server.token.clone(),
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        let response = request.send().await.map_err(|e| ClientError::Unreachable {
+            server: self.base.clone(),
+            message: e.to_string(),
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body = response.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_owned))
+            .unwrap_or(body);
+        Err(ClientError::Api {
+            status: status.as_u16(),
+            message,
+        })
+    }
+
+    async fn json(&self, request: reqwest::RequestBuilder) -> Result<(u16, Value), ClientError> {
+        let response = self.send(request).await?;
+        let status = response.status().as_u16();
+        let value = response.json().await.map_err(|e| ClientError::Api {
+            status,
+            message: format!("unreadable response: {e}"),
+        })?;
+        Ok((status, value))
+    }
+
+    pub async fn submit(&self, body: &Value) -> Result<(u16, Value), ClientError> {
+        self.json(
+            self.http
+                .post(format!("{}/api/queue", self.base))
+                .json(body),
+        )
+        .await
+    }
+
+    pub async fn queue(&self, id: &str) -> Result<Value, ClientError> {
+        Ok(self
+            .json(self.http.get(format!("{}/api/queue/{id}", self.base)))
+            .await?
+            .1)
+    }
+
+    pub async fn list(
+        &self,
+        status: Option<&str>,
+        page: u32,
+        per_page: u32,
+    ) -> Result<Value, ClientError> {
+        let mut query = vec![
+            ("page", page.to_string()),
+            ("per_page", per_page.to_string()),
+        ];
+        if let Some(status) = status {
+            query.push(("status", status.to_owned()));
+        }
+        Ok(self
+            .json(
+                self.http
+                    .get(format!("{}/api/queues", self.base))
+                    .query(&query),
+            )
+            .await?
+            .1)
+    }
+
+    pub async fn cancel(&self, id: &str) -> Result<Value, ClientError> {
+        Ok(self
+            .json(
+                self.http
+                    .post(format!("{}/api/queue/{id}/cancel", self.base)),
+            )
+            .await?
+            .1)
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<Value, ClientError> {
+        Ok(self
+            .json(self.http.delete(format!("{}/api/queue/{id}", self.base)))
+            .await?
+            .1)
+    }
+
+    /// Log text from `offset`, and the offset to continue from.
+    pub async fn log(&self, id: &str, offset: u64) -> Result<(String, u64), ClientError> {
+        let response = self
+            .send(
+                self.http
+                    .get(format!("{}/api/queue/{id}/log", self.base))
+                    .query(&[("offset", offset)]),
+            )
+            .await?;
+        let next = response
+            .headers()
+            .get("x-next-offset")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(offset);
+        let text = response
+            .text()
+            .await
+            .map_err(|e| ClientError::Unreachable {
+                server: self.base.clone(),
+                message: e.to_string(),
+            })?;
+        Ok((text, next))
+    }
+}

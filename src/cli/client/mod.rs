@@ -1,0 +1,158 @@
+//! Client subcommands: they speak the HTTP API of a running gateway.
+//! Exit codes: 0 success (for `submit --wait`: every task passed), 1 the
+//! queue did not pass, 2 the API refused the request, 3 the server could not
+//! be reached.
+
+mod api_client;
+mod follow;
+mod render;
+mod submit;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use self::api_client::{ApiClient, ClientError};
+
+#[derive(Debug, Clone, Args)]
+pub struct ServerArg {
+    /// The gateway's base URL.
+    #[arg(
+        long,
+        env = "TESTARENA_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    server: String,
+    /// Bearer token for the API, when it needs one.
+    #[arg(long, env = "TESTARENA_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Submit a queue from a JSON file (`-` reads stdin).
+    Submit {
+        file: PathBuf,
+        /// Follow the log until the queue ends; exit 0 only if every task passed.
+        #[arg(long)]
+        wait: bool,
+        /// Print the queue view as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// List queues, newest first.
+    List {
+        /// Only queues in this status (Waiting, Running, Finished, Error, Cancelled).
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        page: u32,
+        #[arg(long, default_value_t = 20)]
+        per_page: u32,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Show one queue: status, stages, tasks.
+    Status {
+        id: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Print a queue's log; with --follow, keep printing until it ends.
+    Logs {
+        id: String,
+        #[arg(long, short)]
+        follow: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Cancel a queue.
+    Cancel {
+        id: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Delete a queue, its log and folder.
+    Delete {
+        id: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+}
+
+pub fn run(command: ClientCommand) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(dispatch(command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(match e {
+                ClientError::Unreachable { .. } => 3,
+                _ => 2,
+            })
+        }
+    }
+}
+
+async fn dispatch(command: ClientCommand) -> Result<ExitCode, ClientError> {
+    match command {
+        ClientCommand::Submit {
+            file,
+            wait,
+            json,
+            server,
+        } => submit::run(&ApiClient::new(&server)?, &file, wait, json).await,
+        ClientCommand::List {
+            status,
+            page,
+            per_page,
+            server,
+        } => {
+            let client = ApiClient::new(&server)?;
+            let page = client.list(status.as_deref(), page, per_page).await?;
+            print!("{}", render::queue_table(&page));
+            Ok(ExitCode::SUCCESS)
+        }
+        ClientCommand::Status { id, json, server } => {
+            let view = ApiClient::new(&server)?.queue(&id).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&view).unwrap_or_default()
+                );
+            } else {
+                print!("{}", render::queue_detail(&view));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ClientCommand::Logs { id, follow, server } => {
+            let client = ApiClient::new(&server)?;
+            follow::print_log(&client, &id, follow, false).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ClientCommand::Cancel { id, server } => {
+            let view = ApiClient::new(&server)?.cancel(&id).await?;
+            println!("{}: {}", id, view["status"].as_str().unwrap_or("?"));
+            Ok(ExitCode::SUCCESS)
+        }
+        ClientCommand::Delete { id, server } => {
+            ApiClient::new(&server)?.delete(&id).await?;
+            println!("{id}: deleted");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The `testarena` command line: service subcommands (`up`, `gateway`,
+//! `worker`, `projector`) and client subcommands that speak the HTTP API.
+
+mod client;
+pub mod service_args;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use self::service_args::{connect, GatewayArgs, StreamArgs, ViewArgs, WorkerArgs};
+use crate::stack::{self, UpOptions};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "testarena",
+    version,
+    about = "Firmware test queues over NATS JetStream"
+)]
+struct Cli {
+    /// `text` or `json` (service logs, on stderr).
+    #[arg(
+        long,
+        global = true,
+        env = "TESTARENA_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run everything in one process with a private nats-server.
+    Up {
+        /// Use this NATS instead of starting a private nats-server.
+        #[arg(long, env = "TESTARENA_NATS_URL")]
+        nats_url: Option<String>,
+        /// Worker profiles; the bundled qemu-arm/esp-idf example when absent.
+        #[arg(long, env = "TESTARENA_WORKER_CONFIG")]
+        worker_config: Option<PathBuf>,
+        #[command(flatten)]
+        streams: StreamArgs,
+        #[command(flatten)]
+        views: ViewArgs,
+        #[command(flatten)]
+        gateway: GatewayArgs,
+        #[command(flatten)]
+        worker: WorkerArgs,
+    },
+    /// Run the HTTP gateway.
+    Gateway {
+        #[arg(
+            long,
+            env = "TESTARENA_NATS_URL",
+            default_value = "nats://127.0.0.1:4222"
+        )]
+        nats_url: String,
+        #[command(flatten)]
+        streams: StreamArgs,
+        #[command(flatten)]
+        views: ViewArgs,
+        #[command(flatten)]
+        gateway: GatewayArgs,
+    },
+    /// Run a worker.
+    Worker {
+        #[arg(
+            long,
+            env = "TESTARENA_NATS_URL",
+            default_value = "nats://127.0.0.1:4222"
+        )]
+        nats_url: String,
+        /// The worker's TOML config with its profiles (see docs/profiles.md).
+        #[arg(long, env = "TESTARENA_WORKER_CONFIG")]
+        config: PathBuf,
+        /// Data folder; the worker keeps mirrors and workspaces under it.
+        #[arg(long, env = "TESTARENA_DATA_DIR", default_value = "testarena-data")]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        streams: StreamArgs,
+        #[command(flatten)]
+        worker: WorkerArgs,
+    },
+    /// Run the projector (the only writer of the views).
+    Projector {
+        #[arg(
+            long,
+            env = "TESTARENA_NATS_URL",
+            default_value = "nats://127.0.0.1:4222"
+        )]
+        nats_url: String,
+        /// Replay the streams into a fresh database and folders, then exit.
+        #[arg(long)]
+        rebuild: bool,
+        #[command(flatten)]
+        streams: StreamArgs,
+        #[command(flatten)]
+        views: ViewArgs,
+    },
+    #[command(flatten)]
+    Client(client::ClientCommand),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Client(command) = cli.command {
+        return client::run(command);
+    }
+    crate::telemetry::init(cli.log_format == "json");
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run_service(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_service(command: Command) -> anyhow::Result<()> {
+    let shutdown = shutdown_on_signal();
+    match command {
+        Command::Up {
+            nats_url,
+            worker_config,
+            streams,
+            views,
+            gateway,
+            worker,
+        } => {
+            stack::up(
+                UpOptions {
+                    nats_url,
+                    worker_config,
+                    streams,
+                    views,
+                    gateway,
+                    worker,
+                },
+                shutdown,
+            )
+            .await
+        }
+        Command::Gateway {
+            nats_url,
+            streams,
+            views,
+            gateway,
+        } => {
+            let config = gateway.config(&streams, &views)?;
+            let client = connect(&nats_url, "gateway").await?;
+            let bound = testarena_gateway::bind(config).await?;
+            if let Some(addr) = bound.local_addr() {
+                tracing::info!("gateway listening on http://{addr}");
+            }
+            bound.serve(client, shutdown).await
+        }
+        Command::Worker {
+            nats_url,
+            config,
+            data_dir,
+            streams,
+            worker,
+        } => {
+            let profiles = testarena_worker::Profiles::load(&config)?;
+            let config = worker.config(&streams, profiles, &data_dir)?;
+            let client = connect(&nats_url, "worker").await?;
+            testarena_worker::run(client, config, shutdown).await
+        }
+        Command::Projector {
+            nats_url,
+            rebuild,
+            streams,
+            views,
+        } => {
+            let config = views.projector(&streams)?;
+            let client = connect(&nats_url, "projector").await?;
+            if rebuild {
+                let report = testarena_projector::rebuild(client, config)
+                    .await
+                    .context("rebuilding the views")?;
+                let secs = report.elapsed.as_secs_f64().max(1e-9);
+                tracing::info!(
+                    events = report.events,
+                    log_batches = report.log_batches,
+                    seconds = secs,
+                    events_per_s = (report.events as f64 / secs) as u64,
+                    "views rebuilt from the streams"
+                );
+                Ok(())
+            } else {
+                testarena_projector::run(client, config, shutdown).await
+            }
+        }
+        Command::Client(_) => unreachable!("handled before the runtime starts"),
+    }
+}
+
+/// One token every service listens to; SIGINT or SIGTERM cancels it.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+        trigger.cancel();
+    });
+    token
+}

@@ -1,0 +1,193 @@
+//! Flags shared by the service subcommands, each also read from a
+//! `TESTARENA_*` environment variable, and their conversion into the typed
+//! configuration of each service.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use testarena_events::{ArenaNames, StreamLimits};
+use testarena_gateway::GatewayConfig;
+use testarena_projector::ProjectorConfig;
+use testarena_worker::{EngineSettings, Profiles, WorkerConfig};
+
+#[derive(Debug, Clone, Args)]
+pub struct StreamArgs {
+    /// Subject prefix and stream-name stem; arenas with different prefixes
+    /// can share one NATS.
+    #[arg(long, env = "TESTARENA_PREFIX", default_value = "arena")]
+    pub prefix: String,
+    /// Stream replicas (3 or 5 on a JetStream cluster).
+    #[arg(long, env = "TESTARENA_REPLICAS", default_value_t = 1)]
+    pub replicas: usize,
+    /// How long log batches are kept, in hours.
+    #[arg(long, env = "TESTARENA_LOG_RETENTION_HOURS", default_value_t = 168)]
+    pub log_retention_hours: u64,
+    /// Log stream size limit in MiB.
+    #[arg(long, env = "TESTARENA_LOG_RETENTION_MB", default_value_t = 1024)]
+    pub log_retention_mb: i64,
+}
+
+impl StreamArgs {
+    pub fn names(&self) -> anyhow::Result<ArenaNames> {
+        let valid = !self.prefix.is_empty()
+            && self.prefix.split('.').all(|t| {
+                !t.is_empty()
+                    && t.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            });
+        anyhow::ensure!(
+            valid,
+            "--prefix {:?}: use dot-separated tokens of letters, digits, '_' or '-'",
+            self.prefix
+        );
+        Ok(ArenaNames::new(&self.prefix))
+    }
+
+    pub fn limits(&self) -> StreamLimits {
+        StreamLimits {
+            log_max_age: Duration::from_secs(self.log_retention_hours * 3600),
+            log_max_bytes: self.log_retention_mb << 20,
+            replicas: self.replicas,
+        }
+    }
+}
+
+pub async fn connect(nats_url: &str, role: &str) -> anyhow::Result<async_nats::Client> {
+    async_nats::ConnectOptions::new()
+        .name(format!("testarena-{role}"))
+        // Start even if NATS is not up yet; readiness reports it.
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(2))
+        .connect(nats_url)
+        .await
+        .with_context(|| format!("connecting to NATS at {nats_url}"))
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ViewArgs {
+    /// Data folder: the view database and the per-queue folders.
+    #[arg(long, env = "TESTARENA_DATA_DIR", default_value = "testarena-data")]
+    pub data_dir: PathBuf,
+    /// Per-queue folders (`<id>/queue_status.json`, `<id>/queue_log.txt`);
+    /// `<data-dir>/queues` when absent. `/testarena` matches the original system.
+    #[arg(long, env = "TESTARENA_QUEUES_DIR")]
+    pub queues_dir: Option<PathBuf>,
+    /// Names the projector whose views a gateway reads (one per host).
+    #[arg(long, env = "TESTARENA_PROJECTOR_NAME", default_value = "local")]
+    pub projector_name: String,
+}
+
+impl ViewArgs {
+    pub fn queues_dir(&self) -> PathBuf {
+        self.queues_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("queues"))
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("views.sqlite")
+    }
+
+    pub fn projector(&self, nats: &StreamArgs) -> anyhow::Result<ProjectorConfig> {
+        Ok(ProjectorConfig {
+            names: nats.names()?,
+            limits: nats.limits(),
+            data_dir: self.queues_dir(),
+            db_path: self.db_path(),
+            name: self.projector_name.clone(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GatewayArgs {
+    /// Address the HTTP API and dashboard listen on.
+    #[arg(long, env = "TESTARENA_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Longest a write waits for its view, in milliseconds.
+    #[arg(long, env = "TESTARENA_SUBMIT_WAIT_MS", default_value_t = 5000)]
+    pub submit_wait_ms: u64,
+}
+
+impl GatewayArgs {
+    pub fn config(&self, nats: &StreamArgs, views: &ViewArgs) -> anyhow::Result<GatewayConfig> {
+        Ok(GatewayConfig {
+            names: nats.names()?,
+            limits: nats.limits(),
+            listen: self.listen.clone(),
+            data_dir: views.queues_dir(),
+            db_path: views.db_path(),
+            projector_name: views.projector_name.clone(),
+            submit_wait: Duration::from_millis(self.submit_wait_ms),
+            nats_timeout: Duration::from_secs(1),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// Mirrors and workspaces; `<data-dir>/worker` when absent.
+    #[arg(long, env = "TESTARENA_WORK_DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Queues run at once by this process.
+    #[arg(long, env = "TESTARENA_CONCURRENCY", default_value_t = 1)]
+    pub concurrency: usize,
+    /// Name shown in the views; host name and pid when absent.
+    #[arg(long, env = "TESTARENA_WORKER_NAME")]
+    pub worker_name: Option<String>,
+    /// Seconds without a heartbeat before a queue is redelivered.
+    #[arg(long, env = "TESTARENA_ACK_WAIT_S", default_value_t = 30)]
+    pub ack_wait_s: u64,
+    /// Runs of one queue before it ends in Error.
+    #[arg(long, env = "TESTARENA_MAX_ATTEMPTS", default_value_t = 3)]
+    pub max_attempts: u32,
+    /// On SIGTERM, seconds running queues get to finish before being handed back.
+    #[arg(long, env = "TESTARENA_SHUTDOWN_GRACE_S", default_value_t = 30)]
+    pub shutdown_grace_s: u64,
+    /// Seconds between SIGTERM and SIGKILL when stopping a command.
+    #[arg(long, env = "TESTARENA_KILL_GRACE_S", default_value_t = 5)]
+    pub kill_grace_s: u64,
+    /// Log bytes one command may store; past it lines are counted only.
+    #[arg(long, env = "TESTARENA_LOG_CAP_BYTES", default_value_t = 64 << 20)]
+    pub log_cap_bytes: u64,
+}
+
+impl WorkerArgs {
+    pub fn config(
+        &self,
+        nats: &StreamArgs,
+        profiles: Profiles,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<WorkerConfig> {
+        anyhow::ensure!(self.concurrency >= 1, "--concurrency must be at least 1");
+        anyhow::ensure!(self.max_attempts >= 1, "--max-attempts must be at least 1");
+        anyhow::ensure!(self.ack_wait_s >= 1, "--ack-wait-s must be at least 1");
+        Ok(WorkerConfig {
+            names: nats.names()?,
+            limits: nats.limits(),
+            worker_name: self.worker_name.clone().unwrap_or_else(default_worker_name),
+            profiles,
+            work_dir: self
+                .work_dir
+                .clone()
+                .unwrap_or_else(|| data_dir.join("worker")),
+            concurrency: self.concurrency,
+            ack_wait: Duration::from_secs(self.ack_wait_s),
+            max_attempts: self.max_attempts,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_s),
+            engine: EngineSettings {
+                kill_grace: Duration::from_secs(self.kill_grace_s),
+                log_cap_bytes: self.log_cap_bytes,
+            },
+        })
+    }
+}
+
+fn default_worker_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "worker".into());
+    format!("{host}-{}", std::process::id())
+}

@@ -1,0 +1,7 @@
+//! The `testarena` binary's library: the command line, the embedded stack of
+//! `testarena up`, and the private nats-server it (and the tests) run.
+
+pub mod cli;
+pub mod nats_server;
+pub mod stack;
+mod telemetry;

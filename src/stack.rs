@@ -1,0 +1,97 @@
+//! `testarena up`: a private nats-server (unless a URL is given) and the
+//! three services in one process, with all data under one folder.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::service_args::{connect, GatewayArgs, StreamArgs, ViewArgs, WorkerArgs};
+use crate::nats_server::NatsServer;
+
+/// The profiles `up` uses when given none: the bundled example's.
+const DEFAULT_WORKER_CONFIG: &str = include_str!("../examples/qemu-arm/worker.toml");
+
+pub struct UpOptions {
+    pub nats_url: Option<String>,
+    pub worker_config: Option<PathBuf>,
+    pub streams: StreamArgs,
+    pub views: ViewArgs,
+    pub gateway: GatewayArgs,
+    pub worker: WorkerArgs,
+}
+
+pub async fn up(options: UpOptions, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let data_dir = options.views.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let (_nats, nats_url) = match &options.nats_url {
+        Some(url) => (None, url.clone()),
+        None => {
+            let server = NatsServer::start(&data_dir.join("nats"))?;
+            let url = server.url();
+            tracing::info!(%url, pid = server.pid(), "private nats-server started");
+            (Some(server), url)
+        }
+    };
+    let profiles = match &options.worker_config {
+        Some(path) => testarena_worker::Profiles::load(path)?,
+        None => testarena_worker::Profiles::parse(DEFAULT_WORKER_CONFIG)
+            .context("the bundled worker config")?,
+    };
+    let worker_config = options
+        .worker
+        .config(&options.streams, profiles, &data_dir)?;
+    let projector_config = options.views.projector(&options.streams)?;
+    let gateway_config = options.gateway.config(&options.streams, &options.views)?;
+
+    let client = connect(&nats_url, "up").await?;
+    let gateway = testarena_gateway::bind(gateway_config).await?;
+    let url = gateway
+        .local_addr()
+        .map(|a| format!("http://{a}"))
+        .unwrap_or_else(|| options.gateway.listen.clone());
+
+    let mut services = JoinSet::new();
+    let stop = shutdown.child_token();
+    services.spawn({
+        let (client, stop) = (client.clone(), stop.clone());
+        async move {
+            (
+                "projector",
+                testarena_projector::run(client, projector_config, stop).await,
+            )
+        }
+    });
+    services.spawn({
+        let (client, stop) = (client.clone(), stop.clone());
+        async move {
+            (
+                "worker",
+                testarena_worker::run(client, worker_config, stop).await,
+            )
+        }
+    });
+    services.spawn({
+        let (client, stop) = (client.clone(), stop.clone());
+        async move { ("gateway", gateway.serve(client, stop).await) }
+    });
+    // The one line a person needs; stdout so scripts can read it.
+    println!("TestArena is up: dashboard {url}/  API docs {url}/docs  NATS {nats_url}");
+
+    let mut failure = None;
+    while let Some(joined) = services.join_next().await {
+        let (name, result) = joined.context("a service task panicked")?;
+        if let Err(e) = result {
+            tracing::error!(service = name, "{e:#}");
+            failure.get_or_insert(e.context(format!("{name} failed")));
+        }
+        // One service ending ends them all.
+        stop.cancel();
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
