@@ -74,6 +74,10 @@ impl From<sqlx::Error> for ApiError {
 /// Turns any error poem raises outside our handlers (unknown route, wrong
 /// method, missing content type, oversized body) into the same JSON shape.
 pub fn json_error_response(error: poem::Error) -> poem::Response {
+    if error.is_from_response() {
+        // One of ours (an `ApiError`): already the JSON body we want.
+        return error.into_response();
+    }
     let status = error.status();
     let code = match status.as_u16() {
         404 => "not_found",

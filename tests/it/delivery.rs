@@ -1,0 +1,125 @@
+//! Work distribution and crash recovery across real worker processes.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::stack::{queue, GitRepo, StackOptions, TestStack};
+
+const T: Duration = Duration::from_secs(60);
+
+async fn started_events(stack: &TestStack, id: &str) -> Vec<serde_json::Value> {
+    let (_, events) = stack.get(&format!("/api/queue/{id}/events")).await;
+    events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "started")
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn two_workers_share_the_load_without_running_a_queue_twice() {
+    let stack = TestStack::start_with(StackOptions {
+        workers: 2,
+        ..Default::default()
+    })
+    .await;
+    let repo = GitRepo::new(&[("nap.sh", "sleep 0.3; echo done\n")]);
+    let ids: Vec<String> = (0..8).map(|i| format!("share-{i}")).collect();
+    for id in &ids {
+        let (status, _) = stack
+            .submit(&queue(id, &repo.url(), &[("nap", "nap.sh")]))
+            .await;
+        assert_eq!(status, 201);
+    }
+    let mut per_worker: HashMap<String, usize> = HashMap::new();
+    for id in &ids {
+        let view = stack.wait_terminal(id, T).await;
+        assert_eq!(view["status"], "Finished");
+        assert_eq!(view["attempt"], 1, "{view}");
+        let started = started_events(&stack, id).await;
+        assert_eq!(
+            started.len(),
+            1,
+            "queue {id} ran more than once: {started:?}"
+        );
+        *per_worker
+            .entry(view["worker"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    assert_eq!(
+        per_worker.len(),
+        2,
+        "both workers took queues: {per_worker:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_killed_worker_queue_is_redelivered_and_runs_again_as_attempt_2() {
+    let mut stack = TestStack::start_with(StackOptions {
+        workers: 1,
+        worker_args: vec!["--ack-wait-s".into(), "2".into()],
+        ..Default::default()
+    })
+    .await;
+    let repo = GitRepo::new(&[
+        ("long.sh", "echo long; sleep 4\n"),
+        ("quick.sh", "echo quick\n"),
+    ]);
+    stack
+        .submit(&queue(
+            "crash",
+            &repo.url(),
+            &[("long", "long.sh"), ("quick", "quick.sh")],
+        ))
+        .await;
+    stack
+        .wait_for("crash", T, |v| v["tasks"][0]["status"] == "Running")
+        .await;
+    stack.kill_worker(0);
+    stack.add_worker();
+    let view = stack.wait_terminal("crash", T).await;
+    assert_eq!(view["status"], "Finished", "{view}");
+    assert_eq!(view["attempt"], 2, "{view}");
+    assert_eq!(view["worker"], "worker-1");
+    assert_eq!(view["counts"]["pass"], 2);
+    assert_eq!(started_events(&stack, "crash").await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_queue_whose_workers_keep_dying_ends_in_error_after_the_attempts() {
+    let mut stack = TestStack::start_with(StackOptions {
+        workers: 1,
+        worker_args: vec![
+            "--ack-wait-s".into(),
+            "1".into(),
+            "--max-attempts".into(),
+            "2".into(),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let repo = GitRepo::new(&[("long.sh", "sleep 20\n")]);
+    stack
+        .submit(&queue("doomed", &repo.url(), &[("long", "long.sh")]))
+        .await;
+    for attempt in 1..=2u64 {
+        stack
+            .wait_for("doomed", T, |v| {
+                v["attempt"] == attempt && v["tasks"][0]["status"] == "Running"
+            })
+            .await;
+        stack.kill_worker(attempt as usize - 1);
+        stack.add_worker();
+    }
+    let view = stack.wait_terminal("doomed", T).await;
+    assert_eq!(view["status"], "Error", "{view}");
+    assert!(
+        view["reason"]
+            .as_str()
+            .unwrap()
+            .contains("gave up after 2 attempts"),
+        "{view}"
+    );
+}

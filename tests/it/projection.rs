@@ -1,0 +1,103 @@
+//! The projector: exactly-once views across a kill, and a rebuild that
+//! gives the same views from the stream alone.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::stack::{queue, GitRepo, StackOptions, TestStack};
+
+const T: Duration = Duration::from_secs(90);
+
+/// Every queue's view JSON (minus nothing) and its folder files, sorted by id.
+fn snapshot(data: &Path) -> Vec<(String, String, String, String)> {
+    let db = data.join("views.sqlite");
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); [print(r[0]+'\\t'+r[1]) for r in c.execute('select id, view_json from queues order by id')]")
+        .arg(&db)
+        .output()
+        .expect("python3 reads sqlite");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            let (id, json) = line.split_once('\t').unwrap();
+            let folder = data.join("queues").join(id);
+            (
+                id.to_owned(),
+                json.to_owned(),
+                std::fs::read_to_string(folder.join("queue_status.json")).unwrap_or_default(),
+                std::fs::read_to_string(folder.join("queue_log.txt")).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_projector_killed_mid_stream_and_restarted_matches_a_rebuild() {
+    let mut stack = TestStack::start_with(StackOptions {
+        workers: 1,
+        ..Default::default()
+    })
+    .await;
+    let repo = GitRepo::new(&[(
+        "chatty.sh",
+        "for i in $(seq 1 200); do echo line $i; done\n",
+    )]);
+    let ids: Vec<String> = (0..12).map(|i| format!("p{i:02}")).collect();
+    for (n, id) in ids.iter().enumerate() {
+        stack
+            .submit(&queue(
+                id,
+                &repo.url(),
+                &[("a", "chatty.sh"), ("b", "chatty.sh")],
+            ))
+            .await;
+        if n == 4 || n == 8 {
+            // Kill it while events and log batches are flowing.
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            stack.restart_projector();
+        }
+    }
+    for id in &ids {
+        let view = stack.wait_terminal(id, T).await;
+        assert_eq!(view["status"], "Finished", "{view}");
+    }
+    // Let the log stream catch up too, then compare with a rebuild.
+    let expected_lines = 2 * 200 + 2;
+    for id in &ids {
+        let deadline = std::time::Instant::now() + T;
+        loop {
+            let log = stack.text(&format!("/api/queue/{id}/log")).await;
+            if log.matches("line ").count() >= 400 {
+                assert!(log.lines().count() >= expected_lines, "{id}: {log}");
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{id} log incomplete");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    stack.stop_gateway_side();
+    let live = snapshot(&stack.data_dir());
+    let rebuilt = snapshot(&stack.rebuild_into("rebuilt"));
+    assert_eq!(live.len(), ids.len());
+    for (a, b) in live.iter().zip(rebuilt.iter()) {
+        assert_eq!(a.0, b.0);
+        assert_eq!(a.1, b.1, "view of {} differs after rebuild", a.0);
+        assert_eq!(a.2, b.2, "queue_status.json of {} differs", a.0);
+        assert_eq!(
+            a.3, b.3,
+            "queue_log.txt of {} differs (lost or doubled lines)",
+            a.0
+        );
+        assert_eq!(
+            a.3.matches("line 17\n").count(),
+            2,
+            "each line exactly once per task"
+        );
+    }
+}

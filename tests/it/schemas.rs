@@ -1,0 +1,135 @@
+//! What the services emit validates against the JSON Schemas in `schemas/`,
+//! the contract for subscribers in other languages.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use crate::stack::{queue, GitRepo, TestStack};
+
+fn schemas_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas")
+}
+
+fn validator(relative: &str) -> jsonschema::Validator {
+    let text = std::fs::read_to_string(schemas_dir().join(relative)).unwrap();
+    let schema: Value = serde_json::from_str(&text).unwrap();
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap_or_else(|e| panic!("{relative} is not a valid schema: {e}"))
+}
+
+fn check(validator: &jsonschema::Validator, what: &str, instance: &Value) {
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what} does not match its schema: {errors:?}\n{instance:#}"
+    );
+}
+
+async fn read_all(stack: &TestStack, stream: &str) -> Vec<Value> {
+    let js = async_nats::jetstream::new(stack.nats_client().await);
+    let stream = js.get_stream(stream).await.unwrap();
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut messages = consumer.messages().await.unwrap();
+    let mut out = Vec::new();
+    while let Ok(Some(Ok(message))) =
+        tokio::time::timeout(Duration::from_millis(500), messages.next()).await
+    {
+        out.push(serde_json::from_slice(&message.payload).unwrap());
+        if message.info().unwrap().pending == 0 {
+            break;
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_event_and_log_batch_the_services_emit_matches_its_schema() {
+    let stack = TestStack::start().await;
+    let repo = GitRepo::new(&[
+        ("pass.sh", "echo ok; printf '<testsuite><testcase name=\"a\"/><testcase name=\"b\"><failure/></testcase></testsuite>' > \"$TESTARENA_RESULT_DIR/junit.xml\"\n"),
+        ("slow.sh", "sleep 30\n"),
+    ]);
+    stack
+        .submit(&queue("ok", &repo.url(), &[("a", "pass.sh")]))
+        .await;
+    stack.wait_terminal("ok", Duration::from_secs(30)).await;
+    stack
+        .submit(&queue("stop", &repo.url(), &[("s", "slow.sh")]))
+        .await;
+    stack
+        .wait_for("stop", Duration::from_secs(30), |v| {
+            v["tasks"][0]["status"] == "Running"
+        })
+        .await;
+    stack
+        .request(reqwest::Method::POST, "/api/queue/stop/cancel", None)
+        .await;
+    stack.wait_terminal("stop", Duration::from_secs(30)).await;
+    stack
+        .request(reqwest::Method::DELETE, "/api/queue/stop", None)
+        .await;
+    let mut bad = queue("bad-ref", &repo.url(), &[("a", "pass.sh")]);
+    bad["source"]["ref"] = "no-such-branch".into();
+    stack.submit(&bad).await;
+    stack
+        .wait_terminal("bad-ref", Duration::from_secs(30))
+        .await;
+
+    let any = validator("event.json");
+    let events = read_all(&stack, "ARENA_EVENTS").await;
+    let mut seen = std::collections::BTreeSet::new();
+    for event in &events {
+        let kind = event["type"].as_str().unwrap().to_owned();
+        check(&any, "event", event);
+        check(&validator(&format!("events/{kind}.json")), &kind, event);
+        seen.insert(kind);
+    }
+    for kind in testarena_events::EventBody::KINDS {
+        assert!(seen.contains(kind), "the scenario emitted no {kind} event");
+    }
+    let junit = events
+        .iter()
+        .find(|e| e["type"] == "task_finished" && e["junit"].is_object())
+        .expect("a task_finished with JUnit counts");
+    assert_eq!(junit["junit"]["failures"], 1);
+    assert_eq!(junit["junit"]["failed_cases"][0], "b");
+
+    let batch_schema = validator("log_batch.json");
+    let batches = read_all(&stack, "ARENA_LOGS").await;
+    assert!(!batches.is_empty());
+    for batch in &batches {
+        check(&batch_schema, "log batch", batch);
+    }
+}
+
+#[test]
+fn the_schema_examples_validate_and_parse_as_wire_types() {
+    for entry in std::fs::read_dir(schemas_dir().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let example: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        if name == "log_batch" {
+            check(&validator("log_batch.json"), &name, &example);
+            serde_json::from_value::<testarena_events::LogBatch>(example).unwrap();
+        } else {
+            check(&validator(&format!("events/{name}.json")), &name, &example);
+            serde_json::from_value::<testarena_events::Event>(example).unwrap();
+        }
+    }
+}

@@ -1,0 +1,429 @@
+//! `TestStack`: a real nats-server on a free loopback port with a temp
+//! store, and the services as real `testarena` processes, torn down on Drop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use testarena::nats_server::{free_port, NatsServer};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_testarena");
+
+/// A shell profile for tests: `{scenario}` is a script in the repo.
+pub const SHELL_PROFILE: &str = r#"
+default_profile = "sh"
+[profiles.sh]
+build = "test ! -f build.sh || sh build.sh"
+task = "sh {scenario}"
+task_timeout_s = 60
+
+[profiles.booted]
+boot = "sh boot.sh"
+boot_ready = { log_regex = "^READY$" }
+boot_ready_timeout_s = 3
+task = "sh {scenario}"
+"#;
+
+pub struct TestStack {
+    pub nats: NatsServer,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+    pub base: String,
+    pub prefix: String,
+    gateway: Option<Child>,
+    projector: Option<Child>,
+    workers: Vec<Child>,
+    worker_config: PathBuf,
+    worker_args: Vec<String>,
+}
+
+pub struct StackOptions {
+    pub workers: usize,
+    pub worker_config: String,
+    pub worker_args: Vec<String>,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self {
+            workers: 1,
+            worker_config: SHELL_PROFILE.to_owned(),
+            worker_args: vec![],
+        }
+    }
+}
+
+impl TestStack {
+    pub async fn start() -> Self {
+        Self::start_with(StackOptions::default()).await
+    }
+
+    pub async fn start_with(options: StackOptions) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let nats = NatsServer::start(&dir.path().join("nats")).expect("nats-server starts");
+        let worker_config = dir.path().join("worker.toml");
+        std::fs::write(&worker_config, &options.worker_config).unwrap();
+        let port = free_port().unwrap();
+        let mut stack = Self {
+            nats,
+            http: reqwest::Client::new(),
+            base: format!("http://127.0.0.1:{port}"),
+            prefix: "arena".into(),
+            gateway: None,
+            projector: None,
+            workers: Vec::new(),
+            worker_config,
+            worker_args: options.worker_args,
+            dir,
+        };
+        stack.projector = Some(stack.spawn_projector(&[]));
+        stack.gateway = Some(stack.spawn(
+            &["gateway", "--listen", &format!("127.0.0.1:{port}")],
+            "gateway",
+        ));
+        for _ in 0..options.workers {
+            stack.add_worker();
+        }
+        stack.wait_ready().await;
+        stack
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn command(&self, args: &[&str], log_name: &str) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .env("TESTARENA_NATS_URL", self.nats.url())
+            .env("TESTARENA_DATA_DIR", self.data_dir())
+            .env("TESTARENA_PREFIX", &self.prefix)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file(self.dir.path(), log_name));
+        command
+    }
+
+    fn spawn(&self, args: &[&str], log_name: &str) -> Child {
+        self.command(args, log_name)
+            .spawn()
+            .expect("testarena starts")
+    }
+
+    pub fn spawn_projector(&self, extra: &[&str]) -> Child {
+        let mut args = vec!["projector"];
+        args.extend_from_slice(extra);
+        self.spawn(&args, "projector")
+    }
+
+    pub fn add_worker(&mut self) {
+        let n = self.workers.len();
+        let name = format!("worker-{n}");
+        let work_dir = self.dir.path().join(&name);
+        let mut args: Vec<String> = vec![
+            "worker".into(),
+            "--config".into(),
+            self.worker_config.display().to_string(),
+            "--worker-name".into(),
+            name.clone(),
+            "--work-dir".into(),
+            work_dir.display().to_string(),
+            "--kill-grace-s".into(),
+            "1".into(),
+        ];
+        args.extend(self.worker_args.iter().cloned());
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let child = self.spawn(&refs, &name);
+        self.workers.push(child);
+    }
+
+    /// Peak resident memory of a worker process, in bytes (VmHWM).
+    pub fn worker_peak_rss(&self, index: usize) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.workers[index].id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+            .unwrap_or(0)
+    }
+
+    /// SIGKILL: the worker dies without a word, like a crashed host.
+    pub fn kill_worker(&mut self, index: usize) {
+        let _ = self.workers[index].kill();
+        let _ = self.workers[index].wait();
+    }
+
+    pub fn kill_projector(&mut self) {
+        if let Some(mut child) = self.projector.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart_projector(&mut self) {
+        self.kill_projector();
+        self.projector = Some(self.spawn_projector(&[]));
+    }
+
+    pub fn stop_gateway_side(&mut self) {
+        for child in [self.gateway.take(), self.projector.take()]
+            .into_iter()
+            .flatten()
+        {
+            let mut child = child;
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Runs `testarena projector --rebuild` into another data dir and
+    /// returns that dir.
+    pub fn rebuild_into(&self, name: &str) -> PathBuf {
+        let data = self.dir.path().join(name);
+        let status = self
+            .command(&["projector", "--rebuild"], &format!("rebuild-{name}"))
+            .env("TESTARENA_DATA_DIR", &data)
+            .status()
+            .expect("rebuild runs");
+        assert!(
+            status.success(),
+            "rebuild failed; see {}",
+            self.dir
+                .path()
+                .join(format!("rebuild-{name}.log"))
+                .display()
+        );
+        data
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(response) = self.http.get(format!("{}/readyz", self.base)).send().await {
+                if response.status() == 200 {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stack not ready in 20s; logs in {}",
+                self.dir.path().display()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn submit(&self, body: &Value) -> (u16, Value) {
+        self.request(reqwest::Method::POST, "/api/queue", Some(body))
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.request(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("gateway answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn text(&self, path: &str) -> String {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("gateway answers")
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Polls the queue view until `done` holds (or panics after `timeout`).
+    pub async fn wait_for(
+        &self,
+        id: &str,
+        timeout: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (status, view) = self.get(&format!("/api/queue/{id}")).await;
+            if status == 200 && done(&view) {
+                return view;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "queue {id} did not get there in {timeout:?}; last view ({status}): {view:#}\nlogs in {}",
+                self.dir.path().display()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn wait_terminal(&self, id: &str, timeout: Duration) -> Value {
+        self.wait_for(id, timeout, |v| {
+            matches!(
+                v["status"].as_str(),
+                Some("Finished" | "Error" | "Cancelled")
+            )
+        })
+        .await
+    }
+
+    pub async fn nats_client(&self) -> async_nats::Client {
+        async_nats::connect(self.nats.url())
+            .await
+            .expect("connect to nats")
+    }
+}
+
+impl Drop for TestStack {
+    fn drop(&mut self) {
+        for child in self
+            .workers
+            .iter_mut()
+            .chain(self.gateway.iter_mut())
+            .chain(self.projector.iter_mut())
+        {
+            // SIGTERM first so workers stop their process groups.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        for child in self
+            .workers
+            .iter_mut()
+            .chain(self.gateway.iter_mut())
+            .chain(self.projector.iter_mut())
+        {
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::env::var_os("TESTARENA_KEEP_TEST_DIRS").is_some() {
+            let path = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()).keep();
+            eprintln!("kept test dir {}", path.display());
+        }
+    }
+}
+
+fn log_file(dir: &Path, name: &str) -> Stdio {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("{name}.log")))
+        .map(Stdio::from)
+        .unwrap_or_else(|_| Stdio::null())
+}
+
+/// A real git repository in a temp dir with the given files, committed on `main`.
+pub struct GitRepo {
+    pub dir: tempfile::TempDir,
+}
+
+impl GitRepo {
+    pub fn new(files: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        git(dir.path(), &["init", "-q", "-b", "main"]);
+        let repo = Self { dir };
+        repo.commit(files, "initial");
+        repo
+    }
+
+    pub fn commit(&self, files: &[(&str, &str)], message: &str) -> String {
+        for (path, content) in files {
+            let full = self.dir.path().join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, content).unwrap();
+        }
+        git(self.dir.path(), &["add", "-A"]);
+        git(
+            self.dir.path(),
+            &[
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "user.name=t",
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                message,
+            ],
+        );
+        git(self.dir.path(), &["rev-parse", "HEAD"])
+            .trim()
+            .to_owned()
+    }
+
+    pub fn url(&self) -> String {
+        self.dir.path().display().to_string()
+    }
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A queue body: `tasks` are (id, scenario) pairs.
+pub fn queue(id: &str, repo: &str, tasks: &[(&str, &str)]) -> Value {
+    json!({
+        "id": id,
+        "source": {"repo": repo, "ref": "main"},
+        "tasks": tasks.iter().map(|(id, scenario)| json!({"id": id, "scenario": scenario})).collect::<Vec<_>>(),
+    })
+}
+
+/// Processes whose command line contains `marker` (to prove none is left).
+pub fn processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let cmdline = entry.path().join("cmdline");
+        if let Ok(bytes) = std::fs::read(&cmdline) {
+            let text = String::from_utf8_lossy(&bytes).replace('\0', " ");
+            if text.contains(marker) && !text.contains("processes_with") {
+                found.push(format!("{}: {text}", entry.file_name().to_string_lossy()));
+            }
+        }
+    }
+    found
+}
