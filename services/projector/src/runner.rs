@@ -212,7 +212,7 @@ impl Projector {
                         view,
                         submitted_seq,
                     } => Touched {
-                        view: Some(view),
+                        view: Some(*view),
                         submitted_seq,
                         skip: false,
                         dirty: false,

@@ -69,7 +69,10 @@ pub(crate) async fn set_offset(
 /// What the database knows of one queue before a batch touches it.
 pub(crate) enum Stored {
     Deleted,
-    View { view: QueueView, submitted_seq: u64 },
+    View {
+        view: Box<QueueView>,
+        submitted_seq: u64,
+    },
     Unknown,
 }
 
@@ -88,8 +91,10 @@ pub(crate) async fn load(conn: &mut SqliteConnection, id: &str) -> anyhow::Resul
     Ok(match row {
         None => Stored::Unknown,
         Some(row) => Stored::View {
-            view: serde_json::from_str(row.get::<&str, _>(0))
-                .with_context(|| format!("reading stored view of queue {id}"))?,
+            view: Box::new(
+                serde_json::from_str(row.get::<&str, _>(0))
+                    .with_context(|| format!("reading stored view of queue {id}"))?,
+            ),
             submitted_seq: row.get::<i64, _>(1) as u64,
         },
     })

@@ -4,6 +4,7 @@
 pub(crate) mod control;
 pub(crate) mod error;
 pub(crate) mod health;
+pub(crate) mod log_stream;
 pub(crate) mod model;
 pub(crate) mod queries;
 pub(crate) mod strict_json;
@@ -22,6 +23,7 @@ pub(crate) enum ApiTags {
 pub(crate) type Api = (
     submit::SubmitApi,
     queries::QueryApi,
+    log_stream::LogStreamApi,
     control::ControlApi,
     health::HealthApi,
 );
@@ -31,6 +33,7 @@ pub(crate) fn service(server_url: &str) -> OpenApiService<Api, ()> {
         (
             submit::SubmitApi,
             queries::QueryApi,
+            log_stream::LogStreamApi,
             control::ControlApi,
             health::HealthApi,
         ),
