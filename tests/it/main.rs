@@ -4,7 +4,9 @@
 mod stack;
 
 mod api;
+mod cli;
 mod delivery;
 mod engine;
+mod live;
 mod projection;
 mod schemas;

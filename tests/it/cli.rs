@@ -1,0 +1,150 @@
+//! The CLI against a real stack, including its exit codes.
+
+use std::process::Output;
+use std::time::Duration;
+
+use crate::stack::{queue, GitRepo, TestStack, BIN};
+
+async fn cli(stack: &TestStack, args: &[&str]) -> Output {
+    tokio::process::Command::new(BIN)
+        .args(args)
+        .env("TESTARENA_SERVER", &stack.base)
+        .output()
+        .await
+        .unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[tokio::test]
+async fn submit_wait_exits_zero_only_when_every_task_passes() {
+    let stack = TestStack::start().await;
+    let repo = GitRepo::new(&[("ok.sh", "echo fine\n"), ("bad.sh", "echo nope; exit 1\n")]);
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.json");
+    std::fs::write(
+        &good,
+        queue("cli-good", &repo.url(), &[("a", "ok.sh"), ("b", "ok.sh")]).to_string(),
+    )
+    .unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        queue("cli-bad", &repo.url(), &[("a", "ok.sh"), ("b", "bad.sh")]).to_string(),
+    )
+    .unwrap();
+
+    let out = cli(&stack, &["submit", good.to_str().unwrap(), "--wait"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("[task:a] fine"), "{}", text(&out));
+    assert!(
+        text(&out).contains("/api/queue/cli-good"),
+        "prints the queue URL"
+    );
+
+    let out = cli(&stack, &["submit", bad.to_str().unwrap(), "--wait"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("FAIL"), "{}", text(&out));
+
+    let out = cli(&stack, &["status", "cli-bad"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let shown = text(&out);
+    assert!(
+        shown.contains("Finished") && shown.contains("FAIL") && shown.contains("PASS"),
+        "{shown}"
+    );
+
+    let out = cli(&stack, &["list", "--status", "Finished"]).await;
+    assert!(
+        text(&out).contains("cli-good") && text(&out).contains("cli-bad"),
+        "{}",
+        text(&out)
+    );
+
+    let out = cli(&stack, &["logs", "cli-good"]).await;
+    assert!(text(&out).contains("[task:b] fine"), "{}", text(&out));
+
+    let out = cli(&stack, &["delete", "cli-good"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = cli(&stack, &["status", "cli-good"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an API error is exit 2: {}",
+        text(&out)
+    );
+    assert!(text(&out).contains("no queue with id"), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn cancel_follow_and_the_unhappy_paths_have_clear_messages() {
+    let stack = TestStack::start().await;
+    let repo = GitRepo::new(&[("slow.sh", "echo begin; sleep 30\n")]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("slow.json");
+    std::fs::write(
+        &file,
+        queue("cli-slow", &repo.url(), &[("s", "slow.sh")]).to_string(),
+    )
+    .unwrap();
+    let out = cli(&stack, &["submit", file.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let follow = tokio::process::Command::new(BIN)
+        .args(["logs", "cli-slow", "--follow"])
+        .env("TESTARENA_SERVER", &stack.base)
+        .output();
+    let follow = tokio::spawn(follow);
+    stack
+        .wait_for("cli-slow", Duration::from_secs(30), |v| {
+            v["tasks"][0]["status"] == "Running"
+        })
+        .await;
+    let out = cli(&stack, &["cancel", "cli-slow"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let followed = tokio::time::timeout(Duration::from_secs(30), follow)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        text(&followed).contains("[task:s] begin"),
+        "{}",
+        text(&followed)
+    );
+
+    let garbage = dir.path().join("garbage.json");
+    std::fs::write(&garbage, "{ nope").unwrap();
+    let out = cli(&stack, &["submit", garbage.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("not valid JSON"), "{}", text(&out));
+
+    let invalid = dir.path().join("invalid.json");
+    std::fs::write(
+        &invalid,
+        queue("x", &repo.url(), &[("a", "../escape")]).to_string(),
+    )
+    .unwrap();
+    let out = cli(&stack, &["submit", invalid.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("tasks[0].scenario"), "{}", text(&out));
+
+    let out = tokio::process::Command::new(BIN)
+        .args(["list"])
+        .env("TESTARENA_SERVER", "http://127.0.0.1:9")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out).contains("cannot reach the TestArena server"),
+        "{}",
+        text(&out)
+    );
+}
