@@ -1,1 +1,173 @@
-fn main() {}
+//! TestArena's performance benchmark. Each scenario starts its own real
+//! processes — the release `testarena` binary, a private nats-server on a
+//! free loopback port, temp dirs, real git repositories — measures, and
+//! prints its figures against the targets. A miss is reported, never
+//! asserted: the run always completes and shows every number.
+//!
+//! `cargo bench --bench backbone` runs every scenario;
+//! `cargo bench --bench backbone -- <name>...` runs the scenarios whose
+//! name contains one of the given words; `-- --list` lists them.
+//! The method of each scenario is in `docs/benchmarks.md`.
+
+#[path = "backbone/engine.rs"]
+mod engine;
+#[path = "backbone/event_backbone.rs"]
+mod event_backbone;
+#[path = "backbone/fixtures.rs"]
+mod fixtures;
+#[path = "backbone/live_logs.rs"]
+mod live_logs;
+#[path = "backbone/nats_tap.rs"]
+mod nats_tap;
+#[path = "backbone/procfs.rs"]
+mod procfs;
+#[path = "backbone/report.rs"]
+mod report;
+#[path = "backbone/sse.rs"]
+mod sse;
+#[path = "backbone/stack.rs"]
+mod stack;
+#[path = "backbone/stats.rs"]
+mod stats;
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use futures_util::future::BoxFuture;
+
+use crate::report::{Row, ScenarioReport};
+
+/// A scenario's rows; on error, the rows it had so far are lost but the
+/// error is reported in their place.
+type Outcome = anyhow::Result<Vec<Row>>;
+
+struct Scenario {
+    name: &'static str,
+    what: &'static str,
+    run: fn() -> BoxFuture<'static, Outcome>,
+}
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "submit_to_started",
+        what: "submit → `started` event at a NATS subscriber, idle worker",
+        run: || Box::pin(event_backbone::submit_to_started()),
+    },
+    Scenario {
+        name: "submit_throughput",
+        what: "201 submits/s through the gateway, 16 keep-alive clients",
+        run: || Box::pin(event_backbone::submit_throughput()),
+    },
+    Scenario {
+        name: "rebuild",
+        what: "`testarena projector --rebuild` replay rate",
+        run: || Box::pin(event_backbone::rebuild()),
+    },
+    Scenario {
+        name: "memory_idle",
+        what: "resident memory of `up` and of each service alone, idle",
+        run: || Box::pin(event_backbone::memory_idle()),
+    },
+    Scenario {
+        name: "engine_overhead",
+        what: "engine cost per task beyond the command's own run time",
+        run: || Box::pin(engine::engine_overhead()),
+    },
+    Scenario {
+        name: "tasks_throughput",
+        what: "500 queues × 4 trivial tasks, worker --concurrency 4",
+        run: || Box::pin(engine::tasks_throughput()),
+    },
+    Scenario {
+        name: "mirror_fetch",
+        what: "checkout of an already mirrored repo vs a cold clone",
+        run: || Box::pin(engine::mirror_fetch()),
+    },
+    Scenario {
+        name: "worker_flood_memory",
+        what: "worker peak memory while a task prints 1 GB",
+        run: || Box::pin(engine::worker_flood_memory()),
+    },
+    Scenario {
+        name: "log_latency",
+        what: "task line → NATS subscriber and SSE client",
+        run: || Box::pin(live_logs::log_latency()),
+    },
+    Scenario {
+        name: "sse_fanout_memory",
+        what: "gateway memory for 100 SSE clients of one busy queue",
+        run: || Box::pin(live_logs::sse_fanout_memory()),
+    },
+];
+
+fn main() -> ExitCode {
+    // Cargo passes `--bench`; every other non-flag argument is a filter.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        for scenario in SCENARIOS {
+            println!("{:<20} {}", scenario.name, scenario.what);
+        }
+        return ExitCode::SUCCESS;
+    }
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let selected: Vec<&Scenario> = SCENARIOS
+        .iter()
+        .filter(|s| filters.is_empty() || filters.iter().any(|f| s.name.contains(f.as_str())))
+        .collect();
+    if selected.is_empty() {
+        eprintln!("no scenario matches {filters:?}; there are:");
+        for scenario in SCENARIOS {
+            eprintln!("  {}", scenario.name);
+        }
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let date = testarena_events::now_rfc3339();
+    println!("TestArena backbone benchmark, {date}");
+    println!("binary: {}", stack::BIN);
+    for (key, value) in procfs::machine() {
+        println!("{key:>12}: {value}");
+    }
+
+    let mut reports = Vec::new();
+    for scenario in selected {
+        println!();
+        println!("== {}: {} ==", scenario.name, scenario.what);
+        let load_before = procfs::loadavg();
+        let started = Instant::now();
+        let outcome = runtime.block_on((scenario.run)());
+        let (rows, error) = match outcome {
+            Ok(rows) => (rows, None),
+            Err(e) => (Vec::new(), Some(format!("{e:#}"))),
+        };
+        let report = ScenarioReport {
+            name: scenario.name,
+            load_before,
+            load_after: procfs::loadavg(),
+            seconds: started.elapsed().as_secs_f64(),
+            rows,
+            error,
+        };
+        report::print_scenario(&report);
+        reports.push(report);
+    }
+    report::print_summary(&reports);
+
+    let markdown = report::markdown(&reports, &date);
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("backbone-latest.md");
+    match std::fs::write(&path, markdown) {
+        Ok(()) => println!("\nMarkdown table written to {}", path.display()),
+        Err(e) => eprintln!("could not write {}: {e}", path.display()),
+    }
+    ExitCode::SUCCESS
+}

@@ -12,6 +12,8 @@ pub struct NatsServer {
     child: Child,
     port: u16,
     store_dir: PathBuf,
+    /// A config file the server was started with (cluster, auth), if any.
+    config: Option<PathBuf>,
 }
 
 /// Where `nats-server` comes from: `$TESTARENA_NATS_SERVER`, then `PATH`,
@@ -55,6 +57,17 @@ pub fn find_binary() -> anyhow::Result<PathBuf> {
     )
 }
 
+/// The server's own log, beside its store (`<store>.log`), for post-mortems.
+fn server_log(store_dir: &Path) -> Stdio {
+    let path = store_dir.with_extension("log");
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(Stdio::from)
+        .unwrap_or_else(|_| Stdio::null())
+}
+
 /// A free loopback port (racy by nature; the server start retries).
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
@@ -70,6 +83,20 @@ impl NatsServer {
     }
 
     pub fn start_on(store_dir: &Path, port: Option<u16>) -> anyhow::Result<Self> {
+        Self::launch(store_dir, port, None)
+    }
+
+    /// Starts nats-server with a config file (auth, cluster) on `port`; the
+    /// command line still sets the port, JetStream and the store dir.
+    pub fn start_with_config(store_dir: &Path, port: u16, config: &Path) -> anyhow::Result<Self> {
+        Self::launch(store_dir, Some(port), Some(config.to_owned()))
+    }
+
+    fn launch(
+        store_dir: &Path,
+        port: Option<u16>,
+        config: Option<PathBuf>,
+    ) -> anyhow::Result<Self> {
         let binary = find_binary()?;
         std::fs::create_dir_all(store_dir)
             .with_context(|| format!("creating {}", store_dir.display()))?;
@@ -79,12 +106,16 @@ impl NatsServer {
                 Some(port) => port,
                 None => free_port()?,
             };
-            let mut child = Command::new(&binary)
+            let mut command = Command::new(&binary);
+            if let Some(config) = &config {
+                command.arg("-c").arg(config);
+            }
+            let mut child = command
                 .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
                 .arg(store_dir)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(server_log(store_dir))
                 .spawn()
                 .with_context(|| format!("starting {}", binary.display()))?;
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -94,6 +125,7 @@ impl NatsServer {
                         child,
                         port,
                         store_dir: store_dir.to_owned(),
+                        config,
                     });
                 }
                 if let Ok(Some(status)) = child.try_wait() {
@@ -137,7 +169,11 @@ impl NatsServer {
     /// Starts the server again on the same port and store, after [`kill`].
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.kill();
-        let mut fresh = Self::start_on(&self.store_dir.clone(), Some(self.port))?;
+        let mut fresh = Self::launch(
+            &self.store_dir.clone(),
+            Some(self.port),
+            self.config.clone(),
+        )?;
         // `fresh` takes the dead child with it; dropping it is harmless.
         std::mem::swap(&mut self.child, &mut fresh.child);
         Ok(())
@@ -147,5 +183,59 @@ impl NatsServer {
 impl Drop for NatsServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A JetStream cluster of nats-server processes on loopback, for tests and
+/// the cluster benchmark. Each node has its own store under `dir`.
+pub struct NatsCluster {
+    pub nodes: Vec<NatsServer>,
+    names: Vec<String>,
+}
+
+impl NatsCluster {
+    pub fn start(dir: &Path, size: usize) -> anyhow::Result<Self> {
+        let client_ports: Vec<u16> = (0..size).map(|_| free_port()).collect::<Result<_, _>>()?;
+        let route_ports: Vec<u16> = (0..size).map(|_| free_port()).collect::<Result<_, _>>()?;
+        let routes: Vec<String> = route_ports
+            .iter()
+            .map(|p| format!("nats-route://127.0.0.1:{p}"))
+            .collect();
+        let names: Vec<String> = (0..size).map(|i| format!("n{i}")).collect();
+        let mut nodes = Vec::new();
+        for i in 0..size {
+            let node_dir = dir.join(&names[i]);
+            std::fs::create_dir_all(&node_dir)?;
+            let config = node_dir.join("nats.conf");
+            std::fs::write(
+                &config,
+                format!(
+                    "server_name: {name}\ncluster {{\n  name: testarena\n  listen: 127.0.0.1:{route}\n  routes: [{routes}]\n}}\n",
+                    name = names[i],
+                    route = route_ports[i],
+                    routes = routes.join(", "),
+                ),
+            )?;
+            nodes.push(NatsServer::start_with_config(
+                &node_dir.join("store"),
+                client_ports[i],
+                &config,
+            )?);
+        }
+        Ok(Self { nodes, names })
+    }
+
+    /// All client URLs, comma-separated (what `--nats-url` takes).
+    pub fn urls(&self) -> String {
+        self.nodes
+            .iter()
+            .map(NatsServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The node whose `server_name` is `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
     }
 }

@@ -7,14 +7,14 @@ use anyhow::Context as _;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::service_args::{connect, GatewayArgs, StreamArgs, ViewArgs, WorkerArgs};
+use crate::cli::service_args::{GatewayArgs, NatsArgs, StreamArgs, ViewArgs, WorkerArgs};
 use crate::nats_server::NatsServer;
 
 /// The profiles `up` uses when given none: the bundled example's.
 const DEFAULT_WORKER_CONFIG: &str = include_str!("../examples/qemu-arm/worker.toml");
 
 pub struct UpOptions {
-    pub nats_url: Option<String>,
+    pub nats: NatsArgs,
     pub worker_config: Option<PathBuf>,
     pub streams: StreamArgs,
     pub views: ViewArgs,
@@ -26,7 +26,7 @@ pub async fn up(options: UpOptions, shutdown: CancellationToken) -> anyhow::Resu
     let data_dir = options.views.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
-    let (_nats, nats_url) = match &options.nats_url {
+    let (_nats, nats_url) = match &options.nats.nats_url {
         Some(url) => (None, url.clone()),
         None => {
             let server = NatsServer::start(&data_dir.join("nats"))?;
@@ -44,9 +44,13 @@ pub async fn up(options: UpOptions, shutdown: CancellationToken) -> anyhow::Resu
         .worker
         .config(&options.streams, profiles, &data_dir)?;
     let projector_config = options.views.projector(&options.streams)?;
-    let gateway_config = options.gateway.config(&options.streams, &options.views)?;
+    let mut gateway_config = options.gateway.config(&options.streams, &options.views)?;
+    let worker_metrics = worker_config.metrics.clone();
+    gateway_config.extra_metrics = Some(testarena_gateway::ExtraMetrics(std::sync::Arc::new(
+        move || worker_metrics.render(),
+    )));
 
-    let client = connect(&nats_url, "up").await?;
+    let client = options.nats.connect(&nats_url, "up").await?;
     let gateway = testarena_gateway::bind(gateway_config).await?;
     let url = gateway
         .local_addr()

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use self::service_args::{connect, GatewayArgs, StreamArgs, ViewArgs, WorkerArgs};
+use self::service_args::{GatewayArgs, NatsArgs, StreamArgs, ViewArgs, WorkerArgs};
 use crate::stack::{self, UpOptions};
 
 #[derive(Debug, Parser)]
@@ -37,9 +37,8 @@ struct Cli {
 enum Command {
     /// Run everything in one process with a private nats-server.
     Up {
-        /// Use this NATS instead of starting a private nats-server.
-        #[arg(long, env = "TESTARENA_NATS_URL")]
-        nats_url: Option<String>,
+        #[command(flatten)]
+        nats: NatsArgs,
         /// Worker profiles; the bundled qemu-arm/esp-idf example when absent.
         #[arg(long, env = "TESTARENA_WORKER_CONFIG")]
         worker_config: Option<PathBuf>,
@@ -54,12 +53,8 @@ enum Command {
     },
     /// Run the HTTP gateway.
     Gateway {
-        #[arg(
-            long,
-            env = "TESTARENA_NATS_URL",
-            default_value = "nats://127.0.0.1:4222"
-        )]
-        nats_url: String,
+        #[command(flatten)]
+        nats: NatsArgs,
         #[command(flatten)]
         streams: StreamArgs,
         #[command(flatten)]
@@ -69,12 +64,8 @@ enum Command {
     },
     /// Run a worker.
     Worker {
-        #[arg(
-            long,
-            env = "TESTARENA_NATS_URL",
-            default_value = "nats://127.0.0.1:4222"
-        )]
-        nats_url: String,
+        #[command(flatten)]
+        nats: NatsArgs,
         /// The worker's TOML config with its profiles (see docs/profiles.md).
         #[arg(long, env = "TESTARENA_WORKER_CONFIG")]
         config: PathBuf,
@@ -88,12 +79,8 @@ enum Command {
     },
     /// Run the projector (the only writer of the views).
     Projector {
-        #[arg(
-            long,
-            env = "TESTARENA_NATS_URL",
-            default_value = "nats://127.0.0.1:4222"
-        )]
-        nats_url: String,
+        #[command(flatten)]
+        nats: NatsArgs,
         /// Replay the streams into a fresh database and folders, then exit.
         #[arg(long)]
         rebuild: bool,
@@ -136,7 +123,7 @@ async fn run_service(command: Command) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signal();
     match command {
         Command::Up {
-            nats_url,
+            nats,
             worker_config,
             streams,
             views,
@@ -145,7 +132,7 @@ async fn run_service(command: Command) -> anyhow::Result<()> {
         } => {
             stack::up(
                 UpOptions {
-                    nats_url,
+                    nats,
                     worker_config,
                     streams,
                     views,
@@ -157,13 +144,13 @@ async fn run_service(command: Command) -> anyhow::Result<()> {
             .await
         }
         Command::Gateway {
-            nats_url,
+            nats,
             streams,
             views,
             gateway,
         } => {
             let config = gateway.config(&streams, &views)?;
-            let client = connect(&nats_url, "gateway").await?;
+            let client = nats.connect(&nats.url(), "gateway").await?;
             let bound = testarena_gateway::bind(config).await?;
             if let Some(addr) = bound.local_addr() {
                 tracing::info!("gateway listening on http://{addr}");
@@ -171,7 +158,7 @@ async fn run_service(command: Command) -> anyhow::Result<()> {
             bound.serve(client, shutdown).await
         }
         Command::Worker {
-            nats_url,
+            nats,
             config,
             data_dir,
             streams,
@@ -179,17 +166,28 @@ async fn run_service(command: Command) -> anyhow::Result<()> {
         } => {
             let profiles = testarena_worker::Profiles::load(&config)?;
             let config = worker.config(&streams, profiles, &data_dir)?;
-            let client = connect(&nats_url, "worker").await?;
-            testarena_worker::run(client, config, shutdown).await
+            let client = nats.connect(&nats.url(), "worker").await?;
+            let metrics = worker.metrics_listen.clone().map(|listen| {
+                tokio::spawn(testarena_worker::serve_metrics(
+                    listen,
+                    config.metrics.clone(),
+                    shutdown.clone(),
+                ))
+            });
+            let result = testarena_worker::run(client, config, shutdown).await;
+            if let Some(server) = metrics {
+                server.await.context("the metrics server panicked")??;
+            }
+            result
         }
         Command::Projector {
-            nats_url,
+            nats,
             rebuild,
             streams,
             views,
         } => {
             let config = views.projector(&streams)?;
-            let client = connect(&nats_url, "projector").await?;
+            let client = nats.connect(&nats.url(), "projector").await?;
             if rebuild {
                 let report = testarena_projector::rebuild(client, config)
                     .await

@@ -54,15 +54,65 @@ impl StreamArgs {
     }
 }
 
-pub async fn connect(nats_url: &str, role: &str) -> anyhow::Result<async_nats::Client> {
-    async_nats::ConnectOptions::new()
-        .name(format!("testarena-{role}"))
-        // Start even if NATS is not up yet; readiness reports it.
-        .retry_on_initial_connect()
-        .connection_timeout(Duration::from_secs(2))
-        .connect(nats_url)
-        .await
-        .with_context(|| format!("connecting to NATS at {nats_url}"))
+/// How to reach NATS: URL(s), and credentials or TLS where the server wants them.
+#[derive(Debug, Clone, Args)]
+pub struct NatsArgs {
+    /// NATS URL; comma-separated for a cluster. `up` starts a private
+    /// nats-server when absent; the other commands use nats://127.0.0.1:4222.
+    #[arg(long, env = "TESTARENA_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// A NATS credentials file (JWT + nkey seed).
+    #[arg(long, env = "TESTARENA_NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+    /// CA certificate (PEM) to verify a TLS NATS server; requires TLS.
+    #[arg(long, env = "TESTARENA_NATS_TLS_CA")]
+    pub nats_tls_ca: Option<PathBuf>,
+    #[arg(long, env = "TESTARENA_NATS_USER")]
+    pub nats_user: Option<String>,
+    #[arg(long, env = "TESTARENA_NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<String>,
+}
+
+impl NatsArgs {
+    pub fn url(&self) -> String {
+        self.nats_url
+            .clone()
+            .unwrap_or_else(|| "nats://127.0.0.1:4222".into())
+    }
+
+    /// Connects as `testarena-<role>`. Starts even if NATS is not up yet
+    /// (it keeps retrying; readiness reports it).
+    pub async fn connect(&self, url: &str, role: &str) -> anyhow::Result<async_nats::Client> {
+        let mut options = async_nats::ConnectOptions::new()
+            .name(format!("testarena-{role}"))
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(2));
+        if let Some(path) = &self.nats_creds {
+            options = options
+                .credentials_file(path)
+                .await
+                .with_context(|| format!("reading NATS credentials {}", path.display()))?;
+        }
+        if let Some(ca) = &self.nats_tls_ca {
+            options = options.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        match (&self.nats_user, &self.nats_password) {
+            (Some(user), Some(password)) => {
+                options = options.user_and_password(user.clone(), password.clone())
+            }
+            (None, None) => {}
+            _ => anyhow::bail!("--nats-user and --nats-password go together"),
+        }
+        let servers: Vec<&str> = url
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        options
+            .connect(servers.as_slice())
+            .await
+            .with_context(|| format!("connecting to NATS at {url}"))
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -109,10 +159,49 @@ pub struct GatewayArgs {
     /// Longest a write waits for its view, in milliseconds.
     #[arg(long, env = "TESTARENA_SUBMIT_WAIT_MS", default_value_t = 5000)]
     pub submit_wait_ms: u64,
+    /// Bearer tokens, comma-separated; when set, submit, cancel and delete
+    /// need one of them.
+    #[arg(
+        long,
+        env = "TESTARENA_API_TOKENS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub api_tokens: Vec<String>,
+    /// A file with one bearer token per line (`#` comments allowed).
+    #[arg(long, env = "TESTARENA_API_TOKENS_FILE")]
+    pub api_tokens_file: Option<PathBuf>,
+    /// Reads (queues, logs, events, metrics) need a token too.
+    #[arg(long, env = "TESTARENA_PROTECT_READS")]
+    pub protect_reads: bool,
 }
 
 impl GatewayArgs {
     pub fn config(&self, nats: &StreamArgs, views: &ViewArgs) -> anyhow::Result<GatewayConfig> {
+        let mut tokens: Vec<String> = self
+            .api_tokens
+            .iter()
+            .map(|t| t.trim().to_owned())
+            .collect();
+        if let Some(path) = &self.api_tokens_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading API tokens from {}", path.display()))?;
+            tokens.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_owned),
+            );
+        }
+        tokens.retain(|t| !t.is_empty());
+        anyhow::ensure!(
+            tokens.is_empty() || tokens.iter().all(|t| t.len() >= 16),
+            "API tokens must be at least 16 characters long"
+        );
+        anyhow::ensure!(
+            !self.protect_reads || !tokens.is_empty(),
+            "--protect-reads needs API tokens (--api-tokens or --api-tokens-file)"
+        );
         Ok(GatewayConfig {
             names: nats.names()?,
             limits: nats.limits(),
@@ -122,6 +211,8 @@ impl GatewayArgs {
             projector_name: views.projector_name.clone(),
             submit_wait: Duration::from_millis(self.submit_wait_ms),
             nats_timeout: Duration::from_secs(1),
+            extra_metrics: None,
+            auth: testarena_gateway::ApiAuth::new(tokens, self.protect_reads),
         })
     }
 }
@@ -152,6 +243,10 @@ pub struct WorkerArgs {
     /// Log bytes one command may store; past it lines are counted only.
     #[arg(long, env = "TESTARENA_LOG_CAP_BYTES", default_value_t = 64 << 20)]
     pub log_cap_bytes: u64,
+    /// Serve the worker's Prometheus metrics at http://ADDR/metrics
+    /// (under `up`, the gateway's /metrics includes them).
+    #[arg(long, env = "TESTARENA_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
 }
 
 impl WorkerArgs {
@@ -181,6 +276,7 @@ impl WorkerArgs {
                 kill_grace: Duration::from_secs(self.kill_grace_s),
                 log_cap_bytes: self.log_cap_bytes,
             },
+            metrics: Default::default(),
         })
     }
 }

@@ -8,5 +8,7 @@ mod cli;
 mod delivery;
 mod engine;
 mod live;
+mod operations;
 mod projection;
 mod schemas;
+mod security;

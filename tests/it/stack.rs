@@ -36,12 +36,19 @@ pub struct TestStack {
     workers: Vec<Child>,
     worker_config: PathBuf,
     worker_args: Vec<String>,
+    nats_url: String,
+    service_args: Vec<String>,
 }
 
 pub struct StackOptions {
     pub workers: usize,
     pub worker_config: String,
     pub worker_args: Vec<String>,
+    pub gateway_args: Vec<String>,
+    /// Services talk to this NATS (comma-separated URLs) instead of the
+    /// stack's own nats-server, and pass these extra arguments.
+    pub nats_url: Option<String>,
+    pub service_args: Vec<String>,
 }
 
 impl Default for StackOptions {
@@ -50,6 +57,9 @@ impl Default for StackOptions {
             workers: 1,
             worker_config: SHELL_PROFILE.to_owned(),
             worker_args: vec![],
+            gateway_args: vec![],
+            nats_url: None,
+            service_args: vec![],
         }
     }
 }
@@ -75,13 +85,16 @@ impl TestStack {
             workers: Vec::new(),
             worker_config,
             worker_args: options.worker_args,
+            nats_url: String::new(),
+            service_args: options.service_args,
             dir,
         };
+        stack.nats_url = options.nats_url.unwrap_or_else(|| stack.nats.url());
         stack.projector = Some(stack.spawn_projector(&[]));
-        stack.gateway = Some(stack.spawn(
-            &["gateway", "--listen", &format!("127.0.0.1:{port}")],
-            "gateway",
-        ));
+        let listen = format!("127.0.0.1:{port}");
+        let mut gateway = vec!["gateway", "--listen", &listen];
+        gateway.extend(options.gateway_args.iter().map(String::as_str));
+        stack.gateway = Some(stack.spawn(&gateway, "gateway"));
         for _ in 0..options.workers {
             stack.add_worker();
         }
@@ -97,7 +110,8 @@ impl TestStack {
         let mut command = Command::new(BIN);
         command
             .args(args)
-            .env("TESTARENA_NATS_URL", self.nats.url())
+            .args(&self.service_args)
+            .env("TESTARENA_NATS_URL", &self.nats_url)
             .env("TESTARENA_DATA_DIR", self.data_dir())
             .env("TESTARENA_PREFIX", &self.prefix)
             .env("RUST_LOG", "info")
@@ -325,7 +339,7 @@ impl Drop for TestStack {
             let _ = child.kill();
             let _ = child.wait();
         }
-        if std::env::var_os("TESTARENA_KEEP_TEST_DIRS").is_some() {
+        if std::env::var_os("TESTARENA_KEEP_TEST_DIRS").is_some() || std::thread::panicking() {
             let path = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()).keep();
             eprintln!("kept test dir {}", path.display());
         }

@@ -58,7 +58,36 @@ pub async fn ensure_streams(
         ..Default::default()
     };
     for config in [events, logs] {
-        js.create_or_update_stream(config).await?;
+        // Create first: on a cluster, an update of a stream that does not
+        // exist yet goes unanswered until it times out (no stream leader to
+        // answer), while a create is answered by the meta leader. A create
+        // of an existing stream with another config fails; then update it.
+        if let Err(create_error) = js.create_stream(config.clone()).await {
+            if js.update_stream(config).await.is_err() {
+                return Err(create_error.into());
+            }
+        }
     }
     Ok(())
+}
+
+/// [`ensure_streams`] until it succeeds, backing off up to 2 s between tries:
+/// NATS may still be starting, or a cluster electing its leader. Callers
+/// race this against their shutdown signal.
+pub async fn ensure_streams_until_ready(
+    js: &jetstream::Context,
+    names: &ArenaNames,
+    limits: &StreamLimits,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match ensure_streams(js, names, limits).await {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(%error, "the streams are not ready yet; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
 }

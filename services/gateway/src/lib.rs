@@ -4,7 +4,9 @@
 
 mod api;
 mod applied_watch;
+mod auth;
 mod dashboard;
+mod metrics;
 mod state;
 mod submission;
 mod views;
@@ -19,6 +21,9 @@ use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::{EndpointExt, Route, Server};
 use testarena_events::{ensure_streams, ArenaNames, StreamLimits};
 use tokio_util::sync::CancellationToken;
+
+pub use crate::auth::ApiAuth;
+pub use crate::metrics::ExtraMetrics;
 
 use crate::applied_watch::AppliedWatch;
 use crate::state::AppState;
@@ -38,6 +43,9 @@ pub struct GatewayConfig {
     pub submit_wait: Duration,
     /// JetStream request timeout: how fast a write fails with NATS down.
     pub nats_timeout: Duration,
+    /// Appended to `/metrics` (the in-process worker's, under `up`).
+    pub extra_metrics: Option<ExtraMetrics>,
+    pub auth: ApiAuth,
 }
 
 /// A gateway with its listening socket bound (so `local_addr` is known
@@ -93,6 +101,7 @@ impl BoundGateway {
             applied,
             data_dir: config.data_dir.clone(),
             submit_wait: config.submit_wait,
+            extra_metrics: config.extra_metrics.clone(),
         });
         let server_url = self
             .acceptor
@@ -104,8 +113,11 @@ impl BoundGateway {
         let app = Route::new()
             .nest("/api/openapi.json", api.spec_endpoint())
             .nest("/docs", api.swagger_ui())
-            .nest("/", api)
-            .at("/", poem::get(dashboard::index))
+            // The dashboard page answers `/`: `nest("/")` would otherwise take it.
+            .nest("/", dashboard::in_front_of(api))
+            .at("/metrics", poem::get(metrics::metrics))
+            .at("/assets/:name", poem::get(dashboard::assets))
+            .with(config.auth.clone())
             .data(state)
             .catch_all_error(|e| async move { api::error::json_error_response(e) });
         tracing::info!(addr = %server_url, "gateway serving");

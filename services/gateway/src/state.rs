@@ -20,6 +20,7 @@ pub(crate) struct AppState {
     pub applied: AppliedWatch,
     pub data_dir: PathBuf,
     pub submit_wait: Duration,
+    pub extra_metrics: Option<crate::metrics::ExtraMetrics>,
 }
 
 impl AppState {

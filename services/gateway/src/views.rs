@@ -67,6 +67,12 @@ impl Views {
         Ok((queues, total as u64))
     }
 
+    pub(crate) async fn metrics_counts(
+        &self,
+    ) -> Result<crate::metrics::MetricsCounts, sqlx::Error> {
+        crate::metrics::counts(&self.pool).await
+    }
+
     /// The events-stream sequence the projector has committed.
     pub(crate) async fn applied_events(&self) -> Result<u64, sqlx::Error> {
         let row = sqlx::query("SELECT seq FROM projector_offsets WHERE stream = 'events'")

@@ -9,7 +9,10 @@ use anyhow::Context as _;
 use async_nats::jetstream::{self, consumer::pull, consumer::DeliverPolicy};
 use futures_util::{FutureExt, StreamExt};
 use sqlx::SqlitePool;
-use testarena_events::{ensure_streams, ArenaNames, Event, EventBody, LogBatch, StreamLimits};
+use testarena_events::{
+    ensure_streams, ensure_streams_until_ready, ArenaNames, Event, EventBody, LogBatch,
+    StreamLimits,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::projection::{apply, Change};
@@ -54,12 +57,26 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let js = jetstream::new(client.clone());
-    ensure_streams(&js, &config.names, &config.limits)
-        .await
-        .map_err(|e| anyhow::anyhow!("creating streams: {e}"))?;
+    tokio::select! {
+        _ = shutdown.cancelled() => return Ok(()),
+        _ = ensure_streams_until_ready(&js, &config.names, &config.limits) => {}
+    }
     let mut projector = Projector::open(client, &config).await?;
-    projector.follow(&js, &config, shutdown, None).await?;
-    Ok(())
+    loop {
+        match projector.follow(&js, &config, shutdown.clone(), None).await {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                // A broker failover or restart: resume from what is committed.
+                tracing::warn!(
+                    "projector lost its streams: {e:#}; resuming from the committed offsets"
+                );
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+        }
+    }
 }
 
 /// Replays both streams into a fresh database and fresh queue folders, then
@@ -130,6 +147,8 @@ impl Projector {
         shutdown: CancellationToken,
         until: Option<(u64, u64)>,
     ) -> anyhow::Result<(u64, u64)> {
+        // Anything appended but not committed before is cut back again.
+        self.checked_logs.clear();
         let mut conn = self.pool.acquire().await?;
         let mut events_at = store::offset(&mut conn, EVENTS_OFFSET).await?;
         let mut logs_at = store::offset(&mut conn, LOGS_OFFSET).await?;

@@ -1,8 +1,14 @@
 //! Publishes one run's events. Every event is retried until JetStream has
 //! stored it (bounded): an event that cannot be stored aborts the run
 //! without acknowledging it, so the queue is redelivered rather than lost.
+//! Each event carries a message id unique to its run and position, so a
+//! retry after a lost ack (a broker failover) is stored once, not twice.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+use async_nats::jetstream::message::PublishMessage;
 
 use async_nats::jetstream;
 use testarena_events::{ArenaNames, Event, EventBody, QueueId};
@@ -23,6 +29,8 @@ pub(crate) struct Emitter {
     names: ArenaNames,
     pub queue_id: QueueId,
     pub attempt: u32,
+    /// Events emitted by this run so far: the tail of each message id.
+    emitted: Arc<AtomicU64>,
 }
 
 impl Emitter {
@@ -37,6 +45,7 @@ impl Emitter {
             names,
             queue_id,
             attempt,
+            emitted: Arc::default(),
         }
     }
 
@@ -44,14 +53,15 @@ impl Emitter {
         let kind = body.kind();
         let subject = self.names.event_subject(&self.queue_id, kind);
         let payload = Event::new(self.queue_id.clone(), body).to_json();
+        let n = self.emitted.fetch_add(1, Ordering::Relaxed);
+        let message_id = format!("{}:{}:{}:{n}", self.queue_id, self.attempt, kind);
         let mut backoff = Duration::from_millis(50);
         let mut last_error = String::new();
         for _ in 0..ATTEMPTS {
-            let result = match self
-                .js
-                .publish(subject.clone(), payload.clone().into())
-                .await
-            {
+            let publish = PublishMessage::build()
+                .payload(payload.clone().into())
+                .message_id(&message_id);
+            let result = match self.js.send_publish(subject.clone(), publish).await {
                 Ok(ack) => ack.await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             };

@@ -8,6 +8,8 @@ mod emitter;
 mod git_mirror;
 mod junit;
 mod log_batcher;
+mod metrics;
+mod metrics_server;
 mod outcome;
 mod output_lines;
 mod pipeline;
@@ -24,11 +26,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy};
 use futures_util::StreamExt;
-use testarena_events::{ensure_streams, ArenaNames, StreamLimits};
+use testarena_events::{ensure_streams_until_ready, ArenaNames, StreamLimits};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+pub use metrics::WorkerMetrics;
+pub use metrics_server::serve_metrics;
 pub use pipeline::EngineSettings;
 pub use profile::Profiles;
 
@@ -54,6 +58,9 @@ pub struct WorkerConfig {
     /// On shutdown, how long running queues may take before being handed back.
     pub shutdown_grace: Duration,
     pub engine: EngineSettings,
+    /// Shared with whoever serves `/metrics` (the worker's own server or the
+    /// gateway under `testarena up`).
+    pub metrics: Arc<WorkerMetrics>,
 }
 
 pub async fn run(
@@ -62,9 +69,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let js = jetstream::new(client.clone());
-    ensure_streams(&js, &config.names, &config.limits)
-        .await
-        .map_err(|e| anyhow::anyhow!("creating streams: {e}"))?;
+    tokio::select! {
+        _ = shutdown.cancelled() => return Ok(()),
+        _ = ensure_streams_until_ready(&js, &config.names, &config.limits) => {}
+    }
     let stream = js
         .get_stream(&config.names.events_stream)
         .await
@@ -105,7 +113,9 @@ pub async fn run(
         max_attempts: config.max_attempts,
         ack_wait: config.ack_wait,
         workspaces: config.work_dir.join("workspaces"),
+        metrics: config.metrics.clone(),
     });
+    config.metrics.slots.set(config.concurrency as i64);
 
     let mut tasks = JoinSet::new();
     {

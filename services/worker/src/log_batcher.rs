@@ -10,9 +10,14 @@
 use std::time::Duration;
 
 use async_nats::jetstream;
+use async_nats::jetstream::message::PublishMessage;
 use testarena_events::{now_millis, LogBatch, LogLine, LogStream, QueueId, WIRE_VERSION};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+use std::sync::Arc;
+
+use crate::metrics::WorkerMetrics;
 
 /// Lines buffered between readers and the batcher.
 const CHANNEL_LINES: usize = 4096;
@@ -22,6 +27,7 @@ const MAX_BATCH_BYTES: usize = 512 * 1024;
 #[derive(Clone)]
 pub(crate) struct LogSink {
     tx: mpsc::Sender<LogLine>,
+    metrics: Arc<WorkerMetrics>,
 }
 
 impl LogSink {
@@ -36,6 +42,10 @@ impl LogSink {
         let _ = self.tx.send(line).await;
     }
 
+    pub(crate) fn metrics(&self) -> &WorkerMetrics {
+        &self.metrics
+    }
+
     pub(crate) async fn system(&self, source: &str, text: impl Into<String>) {
         self.line(source, LogStream::System, text.into()).await;
     }
@@ -48,10 +58,16 @@ pub(crate) fn start(
     subject: String,
     queue_id: QueueId,
     attempt: u32,
+    metrics: Arc<WorkerMetrics>,
 ) -> (LogSink, JoinHandle<u64>) {
     let (tx, mut rx) = mpsc::channel::<LogLine>(CHANNEL_LINES);
+    let sink = LogSink {
+        tx,
+        metrics: metrics.clone(),
+    };
     let task = tokio::spawn(async move {
         let mut published = 0u64;
+        let mut batches = 0u64;
         while let Some(first) = rx.recv().await {
             let mut bytes = first.text.len() + 64;
             let mut lines = vec![first];
@@ -65,26 +81,40 @@ pub(crate) fn start(
                 }
             }
             let count = lines.len() as u64;
+            let text_bytes: usize = lines.iter().map(|l| l.text.len()).sum();
             let batch = LogBatch {
                 v: WIRE_VERSION,
                 queue_id: queue_id.clone(),
                 attempt,
                 lines,
             };
-            publish_until_stored(&js, &subject, batch.to_json()).await;
+            let message_id = format!("{queue_id}:{attempt}:log:{batches}");
+            batches += 1;
+            publish_until_stored(&js, &subject, &message_id, batch.to_json()).await;
             published += count;
+            metrics.log_lines.inc_by(count);
+            metrics.log_bytes.inc_by(text_bytes as u64);
         }
         published
     });
-    (LogSink { tx }, task)
+    (sink, task)
 }
 
 /// Retries with backoff until JetStream acknowledges: a log line is never
-/// dropped because NATS blinked.
-async fn publish_until_stored(js: &jetstream::Context, subject: &str, payload: Vec<u8>) {
+/// dropped because NATS blinked, and never doubled (the message id makes a
+/// retry of a stored batch a no-op).
+async fn publish_until_stored(
+    js: &jetstream::Context,
+    subject: &str,
+    message_id: &str,
+    payload: Vec<u8>,
+) {
     let mut backoff = Duration::from_millis(50);
     loop {
-        let result = match js.publish(subject.to_owned(), payload.clone().into()).await {
+        let publish = PublishMessage::build()
+            .payload(payload.clone().into())
+            .message_id(message_id);
+        let result = match js.send_publish(subject.to_owned(), publish).await {
             Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };

@@ -12,6 +12,7 @@ use crate::emitter::{EmitError, Emitter};
 use crate::git_mirror::GitCache;
 use crate::junit;
 use crate::log_batcher::LogSink;
+use crate::metrics::{ResultLabel, StageLabel};
 use crate::outcome::{command_failure, task_result};
 use crate::placeholders::Placeholders;
 use crate::process_group::{CommandSpec, Exit, ProcessGroup};
@@ -167,6 +168,14 @@ impl Run<'_> {
         commit: Option<String>,
         message: Option<String>,
     ) -> Result<(), EmitError> {
+        self.log
+            .metrics()
+            .stage_seconds
+            .get_or_create(&StageLabel {
+                stage: stage.as_str().to_owned(),
+                outcome: outcome.as_str().to_owned(),
+            })
+            .observe(started.elapsed().as_secs_f64());
         self.emitter
             .emit(EventBody::StageFinished {
                 stage,
@@ -400,6 +409,15 @@ impl Run<'_> {
                     .ok()
                     .flatten()
             };
+            let label = ResultLabel {
+                result: result.as_str().to_owned(),
+            };
+            let metrics = self.log.metrics();
+            metrics.tasks.get_or_create(&label).inc();
+            metrics
+                .task_seconds
+                .get_or_create(&label)
+                .observe(started.elapsed().as_secs_f64());
             self.emitter
                 .emit(EventBody::TaskFinished {
                     task_id: task.id.clone(),

@@ -162,6 +162,7 @@ impl ProcessGroup {
         }
         let (lines, bytes) = self.budget.dropped();
         if lines > 0 {
+            self.sink.metrics().dropped_lines.inc_by(lines);
             self.sink
                 .system(
                     &self.source,

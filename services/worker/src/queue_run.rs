@@ -11,6 +11,7 @@ use testarena_events::{ArenaNames, Event, EventBody, FinalStatus, QueueId};
 use crate::emitter::Emitter;
 use crate::git_mirror::GitCache;
 use crate::log_batcher;
+use crate::metrics::WorkerMetrics;
 use crate::pipeline::{EngineSettings, Run, RunEnd};
 use crate::profile::Profiles;
 use crate::stop_signal::{Registry, StopReason};
@@ -27,6 +28,7 @@ pub(crate) struct Shared {
     pub max_attempts: u32,
     pub ack_wait: Duration,
     pub workspaces: std::path::PathBuf,
+    pub metrics: Arc<WorkerMetrics>,
 }
 
 pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
@@ -50,7 +52,10 @@ pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
     let span = tracing::info_span!("queue", queue_id = %queue_id, attempt);
     let _enter = span.enter();
     drop(_enter);
-    if let Err(e) = run_message(&message, event, attempt, &shared).await {
+    shared.metrics.busy_slots.inc();
+    let outcome = run_message(&message, event, attempt, &shared).await;
+    shared.metrics.busy_slots.dec();
+    if let Err(e) = outcome {
         // Not acknowledged: JetStream redelivers it after the ack wait.
         tracing::error!(queue_id = %queue_id, error = %e, "run aborted; the queue will be redelivered");
     }
@@ -149,6 +154,7 @@ async fn run_message(
         shared.names.log_subject(&queue_id),
         queue_id.clone(),
         attempt,
+        shared.metrics.clone(),
     );
 
     let end = if stop.token().is_cancelled() {

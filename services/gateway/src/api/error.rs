@@ -88,8 +88,13 @@ pub fn json_error_response(error: poem::Error) -> poem::Response {
         _ => "internal",
     };
     let body = serde_json::json!({ "error": code, "message": error.to_string() });
-    poem::Response::builder()
+    let mut response = poem::Response::builder()
         .status(status)
-        .content_type("application/json")
-        .body(body.to_string())
+        .content_type("application/json");
+    if status.as_u16() == 413 {
+        // The rest of the oversized body was never read: this connection
+        // cannot carry another request.
+        response = response.header("connection", "close");
+    }
+    response.body(body.to_string())
 }

@@ -20,7 +20,7 @@ use futures_util::StreamExt;
 use poem::web::sse::Event as SseEvent;
 use poem::web::Data;
 use poem_openapi::{
-    param::{Header, Path},
+    param::{Header, Path, Query},
     payload::EventStream,
     ApiResponse, Object, OpenApi,
 };
@@ -68,12 +68,16 @@ impl LogStreamApi {
         state: Data<&Arc<AppState>>,
         id: Path<String>,
         #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<u64>>,
+        /// Same as the `Last-Event-ID` header, for clients that cannot set
+        /// it (a fresh browser `EventSource`).
+        #[oai(name = "last_event_id")]
+        last_event_id_query: Query<Option<u64>>,
     ) -> Result<LogStreamResponse, ApiError> {
         let view = find(&state, &id.0).await?;
         let queue_id =
             QueueId::parse(view.id.clone()).map_err(|e| ApiError::internal("stored id", e))?;
         state.ensure_connected()?;
-        let start = last_event_id.0.map(|seq| seq + 1);
+        let start = last_event_id.0.or(last_event_id_query.0).map(|seq| seq + 1);
         let follower = Follower::open(&state, &queue_id, start).await?;
         let (tx, rx) = mpsc::channel(16);
         let state = state.0.clone();

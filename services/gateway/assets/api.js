@@ -1,0 +1,59 @@
+// The HTTP API as the dashboard uses it. Every failure becomes an ApiError
+// carrying the server's `{error, message}` (or `network` when the gateway
+// could not be reached at all), so pages can tell "not found" from "down".
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+  get isNetwork() { return this.status === 0; }
+  get isNotFound() { return this.status === 404; }
+}
+
+async function request(path, { method = 'GET', body, signal } = {}) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      signal,
+      cache: 'no-store',
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    throw new ApiError(0, 'network', 'cannot reach the TestArena gateway');
+  }
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
+  if (!response.ok) {
+    throw new ApiError(
+      response.status,
+      data?.error ?? `http_${response.status}`,
+      data?.message ?? (text || response.statusText || `HTTP ${response.status}`),
+    );
+  }
+  return data;
+}
+
+export const STATUSES = ['Waiting', 'Running', 'Finished', 'Error', 'Cancelled'];
+export const TERMINAL = new Set(['Finished', 'Error', 'Cancelled']);
+
+const queuePath = (id) => `/api/queue/${encodeURIComponent(id)}`;
+
+export function listQueues({ status, page = 1, perPage = 50 }, signal) {
+  const query = new URLSearchParams({ page: String(page), per_page: String(perPage) });
+  if (status) query.set('status', status);
+  return request(`/api/queues?${query}`, { signal });
+}
+
+export const getQueue = (id, signal) => request(queuePath(id), { signal });
+export const cancelQueue = (id) => request(`${queuePath(id)}/cancel`, { method: 'POST' });
+export const deleteQueue = (id) => request(queuePath(id), { method: 'DELETE' });
+export const rawLogUrl = (id) => `${queuePath(id)}/log`;
+export const eventsUrl = (id) => `${queuePath(id)}/events`;
+export const logStreamUrl = (id) => `${queuePath(id)}/log/stream`;
+export const queueHref = (id) => `#/queue/${encodeURIComponent(id)}`;

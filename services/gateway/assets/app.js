@@ -1,0 +1,51 @@
+// The dashboard's entry: a hash router (`#/`, `#/?status=Running&page=2`,
+// `#/queue/<id>`), so the gateway serves one page and every view has a URL
+// that can be shared. Each page is mounted into <main> and destroyed (its
+// timers and streams closed) when the route changes.
+
+import { h, replace } from './dom.js';
+import { listPage } from './list_page.js';
+import { queuePage } from './queue_page.js';
+
+const root = document.getElementById('app');
+const flashBox = document.getElementById('flash');
+let current = null;
+let flashTimer = null;
+
+/** A short message at the top that outlives a route change. */
+function flash(text, kind = 'info') {
+  clearTimeout(flashTimer);
+  flashBox.className = `flash flash-${kind}`;
+  flashBox.dataset.kind = kind;
+  replace(flashBox, text);
+  flashBox.hidden = false;
+  flashTimer = setTimeout(() => { flashBox.hidden = true; }, kind === 'error' ? 8000 : 4000);
+}
+
+const ctx = { flash };
+
+function route() {
+  current?.destroy();
+  current = null;
+  const hash = window.location.hash.replace(/^#/, '') || '/';
+  const [path, query = ''] = hash.split('?');
+  const params = new URLSearchParams(query);
+  const queue = path.match(/^\/queue\/([^/]+)\/?$/);
+  document.querySelector('[data-nav="queues"]')?.classList.toggle('active', !queue);
+  if (path === '/' || path === '') {
+    current = listPage(root, params, ctx);
+  } else if (queue) {
+    let id;
+    try { id = decodeURIComponent(queue[1]); } catch { id = queue[1]; }
+    current = queuePage(root, id, ctx);
+  } else {
+    document.title = 'Not found · TestArena';
+    replace(root, h('div', { class: 'state', 'data-test': 'not-found' },
+      h('p', { class: 'state-title' }, 'There is no page here.'),
+      h('a', { class: 'btn', href: '#/' }, 'All queues')));
+  }
+  window.scrollTo(0, 0);
+}
+
+window.addEventListener('hashchange', route);
+route();

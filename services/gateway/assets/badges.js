@@ -1,0 +1,63 @@
+// How a status, a result and a queue's result counts look, the same on every
+// page. Colours live in app.css under the classes set here.
+
+import { h } from './dom.js';
+
+const FAILED = ['fail', 'timeout', 'error'];
+
+export const hasFailures = (counts) => FAILED.some((k) => (counts?.[k] ?? 0) > 0);
+
+/** A queue's status; a Finished queue with failing tasks is marked as such. */
+export function statusBadge(view) {
+  const status = view.status;
+  const failed = status === 'Finished' && hasFailures(view.counts);
+  const cls = `badge st-${status.toLowerCase()}${failed ? ' st-failed' : ''}`;
+  return h('span', {
+    class: cls,
+    'data-test': 'status',
+    title: failed ? 'Finished, with failing tasks' : status,
+  }, status);
+}
+
+/** A task: its result once it has one, its status before. */
+export function taskBadge(task) {
+  if (task.result) {
+    return h('span', { class: `badge res-${task.result.toLowerCase()}` }, task.result);
+  }
+  return h('span', { class: `badge st-${task.status.toLowerCase()}` }, task.status);
+}
+
+export function stageBadge(stage) {
+  return h('span', { class: `badge stage-${stage.status}` }, stage.status);
+}
+
+const CHIPS = [
+  ['pass', 'passed'], ['fail', 'failed'], ['timeout', 'timed out'], ['error', 'errored'],
+  ['skipped', 'skipped'], ['cancelled', 'cancelled'], ['running', 'running'], ['waiting', 'waiting'],
+];
+
+/** "3 passed · 1 failed …" as small coloured chips, zeros left out. */
+export function countChips(counts) {
+  const chips = CHIPS.filter(([key]) => (counts?.[key] ?? 0) > 0).map(([key, label]) =>
+    h('span', { class: `chip chip-${key}`, 'data-count': key }, `${counts[key]} ${label}`));
+  return h('span', { class: 'chips' }, chips.length ? chips : h('span', { class: 'muted' }, 'no tasks'));
+}
+
+/** A stacked bar of the task states, in the order tasks run. */
+export function progressBar(counts) {
+  const total = counts?.total ?? 0;
+  const bar = h('span', {
+    class: 'bar',
+    role: 'img',
+    'aria-label': `${total - (counts?.waiting ?? 0) - (counts?.running ?? 0)} of ${total} tasks done`,
+  });
+  if (!total) return bar;
+  for (const [key] of CHIPS) {
+    const n = counts[key] ?? 0;
+    if (!n) continue;
+    const part = h('span', { class: `bar-${key}` });
+    part.style.width = `${(100 * n) / total}%`;
+    bar.append(part);
+  }
+  return bar;
+}

@@ -1,0 +1,362 @@
+// One queue: its details, stages and tasks beside its live log.
+//
+// The log comes from the SSE stream (history, then live). Queue events on
+// that stream only say *that* something changed, so the page re-reads the
+// view after each (and every few seconds while the queue runs, since the
+// projector may apply an event a moment after the stream shows it). `end`
+// carries the final view; the stream is closed then so the browser does not
+// reconnect. On a dropped connection the browser reconnects by itself with
+// Last-Event-ID; if it gives up (the gateway answered with an error), the
+// page opens a new stream and skips the log events it already has.
+
+import {
+  cancelQueue, deleteQueue, eventsUrl, getQueue, logStreamUrl, rawLogUrl, TERMINAL,
+} from './api.js';
+import { stageBadge, statusBadge, taskBadge, countChips, progressBar } from './badges.js';
+import { h, replace } from './dom.js';
+import {
+  formatAge, formatDuration, formatTime, parseTime, queueDurationMs,
+} from './format.js';
+import { LogView } from './log_view.js';
+
+const POLL_MS = 2000;
+const REFRESH_DEBOUNCE_MS = 150;
+const RETRY_MS = 3000;
+const QUEUE_EVENTS = [
+  'submitted', 'started', 'stage_started', 'stage_finished', 'task_started', 'task_finished',
+  'finished', 'cancel_requested',
+];
+
+export function queuePage(root, id, ctx) {
+  const page = new QueuePage(root, id, ctx);
+  page.load();
+  return page;
+}
+
+class QueuePage {
+  constructor(root, id, ctx) {
+    this.root = root;
+    this.id = id;
+    this.ctx = ctx;
+    this.view = null;
+    this.source = null;
+    this.ended = false;
+    this.gone = false;
+    this.lastSeq = 0;
+    this.lastAttempt = null;
+    this.timers = new Set();
+    this.controller = new AbortController();
+    document.title = `${id} · TestArena`;
+    replace(root, crumbs(id), h('p', { class: 'state' }, 'Loading…'));
+  }
+
+  destroy() {
+    this.controller.abort();
+    this.closeStream();
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.log?.destroy();
+  }
+
+  later(fn, ms) {
+    const t = setTimeout(() => { this.timers.delete(t); fn(); }, ms);
+    this.timers.add(t);
+    return t;
+  }
+
+  async load() {
+    let view;
+    try {
+      view = await getQueue(this.id, this.controller.signal);
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+      if (e.isNotFound) return this.showMissing('not-found');
+      replace(this.root, crumbs(this.id), h('div', { class: 'state state-error', role: 'alert', 'data-test': 'load-error' },
+        h('p', { class: 'state-title' }, e.isNetwork ? 'Cannot reach the TestArena gateway.' : 'Could not load this queue.'),
+        h('p', { class: 'muted' }, `${e.message}. Retrying in ${RETRY_MS / 1000} s…`),
+        h('button', { class: 'btn', type: 'button', onclick: () => this.load() }, 'Retry now')));
+      this.later(() => this.load(), RETRY_MS);
+      return;
+    }
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.buildLayout();
+    this.render(view);
+    this.openStream();
+    this.poll();
+  }
+
+  buildLayout() {
+    this.log = new LogView({ maxLines: 5000, fullLogUrl: rawLogUrl(this.id) });
+    this.banner = h('div', { class: 'banner banner-warn', role: 'status', hidden: true, 'data-test': 'connection-banner' });
+    this.cancelButton = h('button', {
+      class: 'btn btn-warn', type: 'button', 'data-test': 'cancel', onclick: () => this.cancel(),
+    }, 'Cancel');
+    this.deleteButton = h('button', {
+      class: 'btn btn-danger', type: 'button', 'data-test': 'delete', onclick: () => this.remove(),
+    }, 'Delete');
+    this.title = h('div', { class: 'title-line' });
+    this.reason = h('div', { class: 'banner', hidden: true, 'data-test': 'reason' });
+    this.meta = h('dl', { class: 'meta' });
+    this.stages = h('ol', { class: 'stages', 'data-test': 'stages' });
+    this.tasksSummary = h('div', { class: 'tasks-summary' });
+    this.tasks = h('ul', { class: 'tasks', 'data-test': 'tasks' });
+    replace(this.root,
+      crumbs(this.id),
+      h('div', { class: 'queue-head' },
+        this.title,
+        h('div', { class: 'actions' },
+          h('a', { class: 'btn btn-quiet', href: eventsUrl(this.id), target: '_blank', rel: 'noopener' }, 'Events'),
+          this.cancelButton, this.deleteButton)),
+      this.banner,
+      this.reason,
+      h('div', { class: 'queue-grid' },
+        h('div', { class: 'queue-side' },
+          h('section', { class: 'card', 'aria-label': 'Details' }, this.meta),
+          h('section', { class: 'card', 'aria-label': 'Stages' }, h('h2', {}, 'Stages'), this.stages),
+          h('section', { class: 'card', 'aria-label': 'Tasks' },
+            h('h2', {}, 'Tasks'), this.tasksSummary, this.tasks)),
+        this.log.element));
+  }
+
+  render(view) {
+    if (!view || this.gone) return;
+    this.view = view;
+    const terminal = TERMINAL.has(view.status);
+    replace(this.title,
+      h('h1', { class: 'mono' }, view.id),
+      statusBadge(view),
+      view.cancel_requested && !terminal ? h('span', { class: 'pill', 'data-test': 'cancelling' }, 'cancelling…') : null);
+    this.cancelButton.disabled = terminal || view.cancel_requested;
+    this.cancelButton.textContent = view.cancel_requested && !terminal ? 'Cancelling…' : 'Cancel';
+    this.cancelButton.title = terminal ? `This queue already ended (${view.status}).` : 'Stop this queue';
+
+    this.reason.hidden = !view.reason;
+    this.reason.className = `banner ${view.status === 'Error' ? 'banner-error' : 'banner-warn'}`;
+    if (view.reason) replace(this.reason, h('strong', {}, `${view.status}: `), view.reason);
+
+    const now = Date.now();
+    const repo = view.source.repo;
+    replace(this.meta,
+      item('Source', /^https?:\/\//.test(repo)
+        ? h('a', { href: repo, target: '_blank', rel: 'noopener noreferrer', class: 'break' }, repo)
+        : h('span', { class: 'break mono' }, repo)),
+      item('Ref', h('span', { class: 'mono' }, view.source.ref)),
+      item('Commit', view.commit ? h('span', { class: 'mono break', title: view.commit }, view.commit.slice(0, 12)) : '—'),
+      item('Profile', view.profile ?? h('span', { class: 'muted' }, 'worker default')),
+      item('Worker', view.worker ?? '—'),
+      item('Attempt', String(view.attempt)),
+      item('Submitted', h('span', { title: formatTime(view.submitted_at) }, formatAge(view.submitted_at, now))),
+      item('Started', h('span', { title: formatTime(view.started_at) }, view.started_at ? formatAge(view.started_at, now) : '—')),
+      item('Finished', h('span', { title: formatTime(view.finished_at) }, view.finished_at ? formatAge(view.finished_at, now) : '—')),
+      item('Duration', formatDuration(queueDurationMs(view, now))));
+
+    replace(this.stages, view.stages.length
+      ? view.stages.map((s) => h('li', { class: `stage stage-row-${s.status}`, 'data-stage': s.stage },
+        h('span', { class: 'stage-name' }, s.stage),
+        stageBadge(s),
+        h('span', { class: 'num muted' }, s.duration_ms !== null && s.duration_ms !== undefined
+          ? formatDuration(s.duration_ms)
+          : s.status === 'running' ? formatDuration(now - (parseTime(s.started_at) ?? now)) : ''),
+        s.message ? h('div', { class: 'stage-message' }, s.message) : null))
+      : h('li', { class: 'muted' }, view.status === 'Waiting' ? 'Waiting for a worker.' : 'No stage has run.'));
+
+    replace(this.tasksSummary, progressBar(view.counts), countChips(view.counts));
+    replace(this.tasks, view.tasks.map((t) => taskItem(t, now)));
+  }
+
+  // --- the live stream ------------------------------------------------------
+
+  openStream() {
+    if (this.ended || this.gone || this.controller.signal.aborted) return;
+    const es = new EventSource(logStreamUrl(this.id));
+    this.source = es;
+    this.log.setStatus('connecting', 'connecting…');
+    es.onopen = () => {
+      this.setConnected(true);
+      // Events may have been missed while disconnected.
+      this.scheduleRefresh();
+    };
+    es.addEventListener('log', (e) => this.onLog(e));
+    for (const type of QUEUE_EVENTS) es.addEventListener(type, () => this.scheduleRefresh());
+    es.addEventListener('deleted', () => this.showMissing('deleted'));
+    es.addEventListener('end', (e) => {
+      this.ended = true;
+      this.closeStream();
+      let view = null;
+      try { view = JSON.parse(e.data); } catch { /* keep the last view */ }
+      this.render(view);
+      this.log.setStatus('ended', 'ended');
+      this.banner.hidden = true;
+    });
+    es.onerror = () => {
+      if (this.ended || this.source !== es) return;
+      this.setConnected(false);
+      if (es.readyState === EventSource.CLOSED) {
+        // The browser gave up (an error answer, not a dropped connection).
+        this.closeStream();
+        this.later(() => this.reopen(), RETRY_MS);
+      }
+    };
+  }
+
+  async reopen() {
+    try {
+      await getQueue(this.id, this.controller.signal);
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+      if (e.isNotFound) return this.showMissing('deleted');
+      this.later(() => this.reopen(), RETRY_MS);
+      return;
+    }
+    this.openStream();
+  }
+
+  onLog(e) {
+    const seq = Number(e.lastEventId);
+    if (Number.isFinite(seq) && seq > 0) {
+      if (seq <= this.lastSeq) return; // already shown, before a reconnect
+      this.lastSeq = seq;
+    }
+    let batch;
+    try { batch = JSON.parse(e.data); } catch { return; }
+    if (this.lastAttempt !== null && batch.attempt !== this.lastAttempt) {
+      this.log.marker(`──── attempt ${batch.attempt} (the previous worker stopped) ────`);
+    }
+    this.lastAttempt = batch.attempt;
+    this.log.append(batch.lines ?? []);
+  }
+
+  setConnected(connected) {
+    this.banner.hidden = connected;
+    if (connected) {
+      this.log.setStatus('live', 'live');
+    } else {
+      this.log.setStatus('reconnecting', 'disconnected, reconnecting…');
+      replace(this.banner, h('strong', {}, 'Disconnected from the gateway'), ' — reconnecting…');
+    }
+  }
+
+  closeStream() {
+    if (this.source) {
+      this.source.onerror = null;
+      this.source.close();
+      this.source = null;
+    }
+  }
+
+  scheduleRefresh() {
+    if (this.refreshTimer) return;
+    this.refreshTimer = this.later(async () => {
+      this.refreshTimer = null;
+      await this.refresh();
+    }, REFRESH_DEBOUNCE_MS);
+  }
+
+  async refresh() {
+    try {
+      this.render(await getQueue(this.id, this.controller.signal));
+    } catch (e) {
+      if (e.isNotFound) this.showMissing('deleted');
+      // Otherwise the stream's state already says what is wrong.
+    }
+  }
+
+  poll() {
+    if (this.gone || this.controller.signal.aborted) return;
+    if (this.view && TERMINAL.has(this.view.status) && this.ended) return;
+    this.later(async () => {
+      await this.refresh();
+      this.poll();
+    }, POLL_MS);
+  }
+
+  // --- actions --------------------------------------------------------------
+
+  async cancel() {
+    if (!window.confirm(`Cancel queue ${this.id}?\n\nRunning tasks are stopped; tasks not started yet are skipped.`)) return;
+    this.cancelButton.disabled = true;
+    try {
+      this.render(await cancelQueue(this.id));
+      this.ctx.flash(`Cancel requested for ${this.id}.`);
+    } catch (e) {
+      this.ctx.flash(`Could not cancel ${this.id}: ${e.message}`, 'error');
+      this.refresh();
+    }
+  }
+
+  async remove() {
+    if (!window.confirm(`Delete queue ${this.id}?\n\nIts view, log and files are removed. This cannot be undone.`)) return;
+    this.deleteButton.disabled = true;
+    try {
+      await deleteQueue(this.id);
+      this.gone = true;
+      this.ctx.flash(`Deleted queue ${this.id}.`);
+      window.location.hash = '#/';
+    } catch (e) {
+      this.deleteButton.disabled = false;
+      this.ctx.flash(`Could not delete ${this.id}: ${e.message}`, 'error');
+    }
+  }
+
+  /** `not-found` when the id never resolved, `deleted` when it went away while open. */
+  showMissing(why) {
+    if (this.missingShown) return;
+    this.missingShown = true;
+    this.gone = true;
+    this.closeStream();
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.log?.destroy();
+    document.title = `Not found · TestArena`;
+    replace(this.root, crumbs(this.id), h('div', { class: 'state', role: 'alert', 'data-test': 'not-found' },
+      h('p', { class: 'state-title' }, why === 'deleted'
+        ? `Queue ${this.id} was deleted.`
+        : `No queue with id ${this.id}.`),
+      h('p', { class: 'muted' }, why === 'deleted'
+        ? 'Its view, log and files are gone.'
+        : 'It may have been deleted, or the link is mistyped.'),
+      h('a', { class: 'btn', href: '#/' }, 'All queues')));
+  }
+}
+
+function crumbs(id) {
+  return h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' },
+    h('a', { href: '#/' }, 'Queues'), h('span', { 'aria-hidden': 'true' }, ' / '), h('span', { class: 'mono' }, id));
+}
+
+function item(label, value) {
+  return h('div', { class: 'meta-item' }, h('dt', {}, label), h('dd', {}, value));
+}
+
+function taskItem(t, now) {
+  const running = t.status === 'Running';
+  const duration = t.duration_ms ?? (running ? now - (parseTime(t.started_at) ?? now) : null);
+  const details = [];
+  if (t.exit_code !== null && t.exit_code !== undefined) details.push(`exit ${t.exit_code}`);
+  if (t.timeout_s) details.push(`timeout ${t.timeout_s} s`);
+  return h('li', { class: `task task-${(t.result ?? t.status).toLowerCase()}`, 'data-task': t.id, 'data-status': t.status, 'data-result': t.result ?? '' },
+    h('div', { class: 'task-row' },
+      taskBadge(t),
+      h('span', { class: 'task-id' }, t.id),
+      h('span', { class: 'task-scenario mono muted', title: t.scenario }, t.scenario),
+      h('span', { class: 'num muted' }, duration === null ? '' : formatDuration(duration))),
+    details.length || t.message
+      ? h('div', { class: 'task-detail muted' }, details.join(' · '), t.message ? h('div', { class: 'task-message' }, t.message) : null)
+      : null,
+    t.junit ? junit(t.junit) : null);
+}
+
+function junit(j) {
+  const parts = [`${j.tests} test${j.tests === 1 ? '' : 's'}`];
+  if (j.failures) parts.push(`${j.failures} failed`);
+  if (j.errors) parts.push(`${j.errors} error${j.errors === 1 ? '' : 's'}`);
+  if (j.skipped) parts.push(`${j.skipped} skipped`);
+  const bad = j.failures + j.errors;
+  return h('div', { class: 'junit', 'data-test': 'junit' },
+    h('span', { class: 'junit-label' }, 'JUnit'), ' ', parts.join(' · '),
+    j.failed_cases.length
+      ? h('ul', { class: 'failed-cases' }, j.failed_cases.map((c) => h('li', { class: 'mono' }, c)),
+        bad > j.failed_cases.length ? h('li', { class: 'muted' }, `…and ${bad - j.failed_cases.length} more`) : null)
+      : null);
+}

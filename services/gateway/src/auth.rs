@@ -1,0 +1,166 @@
+//! Bearer tokens. With tokens configured, writes (submit, cancel, delete)
+//! need one; reads too when `protect_reads` is set. Probes, the dashboard's
+//! static files and the API document stay open. Tokens are compared in
+//! constant time and never logged.
+
+use std::sync::Arc;
+
+use poem::http::{Method, StatusCode};
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
+use subtle::ConstantTimeEq;
+
+#[derive(Clone, Default)]
+pub struct ApiAuth {
+    tokens: Arc<Vec<Vec<u8>>>,
+    protect_reads: bool,
+}
+
+impl std::fmt::Debug for ApiAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the tokens themselves.
+        f.debug_struct("ApiAuth")
+            .field("tokens", &self.tokens.len())
+            .field("protect_reads", &self.protect_reads)
+            .finish()
+    }
+}
+
+impl ApiAuth {
+    pub fn new(tokens: Vec<String>, protect_reads: bool) -> Self {
+        Self {
+            tokens: Arc::new(
+                tokens
+                    .into_iter()
+                    .filter(|t| !t.is_empty())
+                    .map(String::into_bytes)
+                    .collect(),
+            ),
+            protect_reads,
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        !self.tokens.is_empty()
+    }
+
+    fn accepts(&self, presented: &[u8]) -> bool {
+        // Check every token, so the time taken does not say which matched.
+        self.tokens
+            .iter()
+            .fold(subtle::Choice::from(0), |found, token| {
+                found | token.as_slice().ct_eq(presented)
+            })
+            .into()
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Access {
+    Open,
+    Read,
+    Write,
+}
+
+fn access(method: &Method, path: &str) -> Access {
+    let api = path.starts_with("/api/") && path != "/api/openapi.json";
+    match (api || path == "/metrics", method) {
+        (false, _) => Access::Open,
+        (true, &Method::GET) | (true, &Method::HEAD) | (true, &Method::OPTIONS) => Access::Read,
+        (true, _) => Access::Write,
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for ApiAuth {
+    type Output = AuthEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        AuthEndpoint {
+            inner,
+            auth: self.clone(),
+        }
+    }
+}
+
+pub struct AuthEndpoint<E> {
+    inner: E,
+    auth: ApiAuth,
+}
+
+impl<E: Endpoint> Endpoint for AuthEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, request: Request) -> poem::Result<Self::Output> {
+        if self.auth.is_enabled() {
+            let needed = match access(request.method(), request.uri().path()) {
+                Access::Open => false,
+                Access::Read => self.auth.protect_reads,
+                Access::Write => true,
+            };
+            if needed {
+                let presented = request
+                    .headers()
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| {
+                        v.strip_prefix("Bearer ")
+                            .or_else(|| v.strip_prefix("bearer "))
+                    });
+                match presented {
+                    None => {
+                        return Ok(denied(
+                            StatusCode::UNAUTHORIZED,
+                            "unauthorized",
+                            "this route needs a bearer token: Authorization: Bearer <token>",
+                        ))
+                    }
+                    Some(token) if !self.auth.accepts(token.trim().as_bytes()) => {
+                        return Ok(denied(
+                            StatusCode::FORBIDDEN,
+                            "forbidden",
+                            "the bearer token is not valid",
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        self.inner
+            .call(request)
+            .await
+            .map(IntoResponse::into_response)
+    }
+}
+
+fn denied(status: StatusCode, error: &str, message: &str) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type("application/json")
+        .header("www-authenticate", "Bearer")
+        .body(serde_json::json!({ "error": error, "message": message }).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_classified() {
+        assert_eq!(access(&Method::POST, "/api/queue"), Access::Write);
+        assert_eq!(access(&Method::DELETE, "/api/delete/x"), Access::Write);
+        assert_eq!(access(&Method::GET, "/api/queues"), Access::Read);
+        assert_eq!(access(&Method::GET, "/metrics"), Access::Read);
+        assert_eq!(access(&Method::GET, "/api/openapi.json"), Access::Open);
+        assert_eq!(access(&Method::GET, "/healthz"), Access::Open);
+        assert_eq!(access(&Method::GET, "/"), Access::Open);
+    }
+
+    #[test]
+    fn only_configured_tokens_are_accepted() {
+        let auth = ApiAuth::new(vec!["s3cret".into(), "other".into()], false);
+        assert!(auth.accepts(b"s3cret"));
+        assert!(auth.accepts(b"other"));
+        assert!(!auth.accepts(b"s3cre"));
+        assert!(!auth.accepts(b""));
+        assert!(!ApiAuth::new(vec![], false).is_enabled());
+    }
+}

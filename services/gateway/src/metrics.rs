@@ -1,0 +1,126 @@
+//! `/metrics` (OpenMetrics text): queues by status and tasks by result from
+//! the views, projector lag (events stream last sequence − applied), and the
+//! workers' consumer backlog — read at scrape time, so they are never stale.
+//! Under `testarena up` the in-process worker's metrics are appended.
+
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem::{handler, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use sqlx::Row;
+
+use crate::state::AppState;
+
+pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: String,
+}
+
+/// Extra metrics text appended to the gateway's (the embedded worker's).
+#[derive(Clone)]
+pub struct ExtraMetrics(pub Arc<dyn Fn() -> String + Send + Sync>);
+
+impl std::fmt::Debug for ExtraMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExtraMetrics")
+    }
+}
+
+#[handler]
+pub(crate) async fn metrics(state: Data<&Arc<AppState>>) -> Response {
+    let mut registry = Registry::with_prefix("testarena");
+    let queues = Family::<StatusLabel, Gauge>::default();
+    let tasks = Family::<ResultLabel, Gauge>::default();
+    let lag = Gauge::<i64>::default();
+    let pending = Gauge::<i64>::default();
+    let up = Gauge::<i64>::default();
+    registry.register("queues", "Queues in the view, by status", queues.clone());
+    registry.register(
+        "tasks",
+        "Tasks in the view, by result (or status while unfinished)",
+        tasks.clone(),
+    );
+    registry.register(
+        "projector_lag_events",
+        "Events stream last sequence minus the projector's applied sequence",
+        lag.clone(),
+    );
+    registry.register(
+        "consumer_pending",
+        "Submitted queues not yet taken by a worker, plus taken and unacknowledged",
+        pending.clone(),
+    );
+    registry.register(
+        "view_up",
+        "1 when the view database answered this scrape",
+        up.clone(),
+    );
+
+    if let Ok(counts) = state.views.metrics_counts().await {
+        up.set(1);
+        for (status, n) in counts.queues {
+            queues.get_or_create(&StatusLabel { status }).set(n);
+        }
+        for (result, n) in counts.tasks {
+            tasks.get_or_create(&ResultLabel { result }).set(n);
+        }
+    }
+    if let Ok(mut stream) = state.js.get_stream(&state.names.events_stream).await {
+        if let (Ok(info), Ok(applied)) = (stream.info().await, state.views.applied_events().await) {
+            lag.set(info.state.last_sequence.saturating_sub(applied) as i64);
+        }
+        if let Ok(mut consumer) = stream
+            .get_consumer::<async_nats::jetstream::consumer::pull::Config>(
+                &state.names.worker_consumer(),
+            )
+            .await
+        {
+            if let Ok(info) = consumer.info().await {
+                pending.set((info.num_pending + info.num_ack_pending as u64) as i64);
+            }
+        }
+    }
+    let mut body = String::new();
+    let _ = prometheus_client::encoding::text::encode_registry(&mut body, &registry);
+    if let Some(extra) = &state.extra_metrics {
+        body.push_str(&(extra.0)());
+    }
+    body.push_str("# EOF\n");
+    Response::builder().content_type(OPENMETRICS).body(body)
+}
+
+/// Counts for `/metrics`, from the view rows.
+pub(crate) struct MetricsCounts {
+    pub queues: Vec<(String, i64)>,
+    pub tasks: Vec<(String, i64)>,
+}
+
+pub(crate) async fn counts(pool: &sqlx::SqlitePool) -> Result<MetricsCounts, sqlx::Error> {
+    let queues = sqlx::query("SELECT status, COUNT(*) FROM queues GROUP BY status")
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
+        .collect();
+    let tasks = sqlx::query(
+        "SELECT COALESCE(json_extract(t.value, '$.result'), json_extract(t.value, '$.status')) AS r, COUNT(*)
+         FROM queues q, json_each(q.view_json, '$.tasks') t GROUP BY r",
+    )
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
+    .collect();
+    Ok(MetricsCounts { queues, tasks })
+}

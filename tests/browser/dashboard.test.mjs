@@ -1,0 +1,494 @@
+// The dashboard in a real browser against a real stack.
+//
+// Starts `target/debug/testarena up` (its own nats-server, worker, projector
+// and gateway) on a free port with a temp data dir and a shell profile, makes
+// a git repository of shell scenarios in a temp dir, submits queues through
+// the HTTP API and drives Debian's headless Chromium (never a downloaded
+// browser) through the list, a live queue page, cancel, filter, delete, a
+// missing queue and a gateway restart. Leaves a screenshot of a queue page
+// mid-run in docs/dashboard.png when TESTARENA_UPDATE_SCREENSHOT=1 (else in
+// the temp dir, so a test run leaves the work tree clean).
+//
+// Build first (`cargo build`); run with `node --test tests/browser/`.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const ROOT = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const BINARY = process.env.TESTARENA_BIN ?? path.join(ROOT, 'target/debug/testarena');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SCREENSHOT = process.env.TESTARENA_UPDATE_SCREENSHOT === '1'
+  ? path.join(ROOT, 'docs/dashboard.png')
+  : path.join(os.tmpdir(), `testarena-dashboard-${process.pid}.png`);
+
+// --- the stack ---------------------------------------------------------------
+
+/** `testarena up` as a child process group; `stop()` ends all of it. */
+class Stack {
+  constructor({ dir, port }) {
+    this.dir = dir;
+    this.port = port;
+    this.base = `http://127.0.0.1:${port}`;
+    this.output = '';
+    this.child = null;
+  }
+
+  async start() {
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => !k.startsWith('TESTARENA_') || k === 'TESTARENA_NATS_SERVER'),
+    );
+    env.PATH = `${path.join(ROOT, '.tools/venv/bin')}:${env.PATH}`;
+    // A stopped stack hands its running queue back at once instead of
+    // letting it finish, so a restart shows a second attempt.
+    env.TESTARENA_SHUTDOWN_GRACE_S = '0';
+    env.TESTARENA_KILL_GRACE_S = '1';
+    this.child = spawn(BINARY, [
+      'up',
+      '--data-dir', path.join(this.dir, 'data'),
+      '--listen', `127.0.0.1:${this.port}`,
+      '--worker-config', path.join(this.dir, 'worker.toml'),
+    ], { env, cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const keep = (chunk) => { this.output = (this.output + chunk).slice(-20000); };
+    this.child.stdout.on('data', keep);
+    this.child.stderr.on('data', keep);
+    const exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+    this.exited = exited;
+    await until(async () => {
+      if (this.child.exitCode !== null) throw new Error(`testarena up exited early:\n${this.output}`);
+      try { return (await fetch(`${this.base}/readyz`)).ok; } catch { return false; }
+    }, 60_000, 'the stack to be ready');
+  }
+
+  /** SIGTERM to the whole group (testarena and its nats-server), SIGKILL if it lingers. */
+  async stop() {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    signalGroup(child.pid, 'SIGTERM');
+    const done = await Promise.race([this.exited, sleep(15_000).then(() => null)]);
+    if (!done) {
+      signalGroup(child.pid, 'SIGKILL');
+      await this.exited;
+    }
+  }
+
+  killNow() {
+    if (this.child && this.child.exitCode === null) signalGroup(this.child.pid, 'SIGKILL');
+  }
+
+  async submit(body) {
+    const response = await fetch(`${this.base}/api/queue`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+    });
+    const text = await response.text();
+    assert.ok(response.status === 201 || response.status === 200, `submit answered ${response.status}: ${text}`);
+    return JSON.parse(text);
+  }
+
+  async view(id) {
+    const response = await fetch(`${this.base}/api/queue/${id}`);
+    return { status: response.status, body: await response.json() };
+  }
+}
+
+function signalGroup(pid, signal) {
+  try { process.kill(-pid, signal); } catch { /* already gone */ }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until it returns something truthy; fails with `what` after `ms`. */
+async function until(check, ms, what) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    try {
+      last = await check();
+      if (last) return last;
+    } catch (e) {
+      if (e.message?.startsWith('testarena up exited')) throw e;
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+    }
+    await sleep(100);
+  }
+}
+
+// --- the repository the queues run -------------------------------------------
+
+// Numbered lines every 100 ms for about 30 s, in the colours test output uses.
+const SLOW = String.raw`i=1
+while [ "$i" -le 300 ]; do
+  n=$(printf '%03d' "$i")
+  case $((i % 10)) in
+    3) printf '\033[2m[%s]\033[0m \033[36mINFO\033[0m uart0: echoed %d bytes\n' "$n" $((i * 16)) ;;
+    6) printf '\033[2m[%s]\033[0m \033[33;1mWARN\033[0m adc1: reading drifted by 0.%d%%\n' "$n" $((i % 7)) ;;
+    9) printf '\033[2m[%s]\033[0m \033[31mretry\033[0m i2c probe at 0x%02x\n' "$n" $((i % 64 + 32)) >&2 ;;
+    *) printf '\033[2m[%s]\033[0m \033[32m  ok\033[0m gpio_toggle pin %d \033[90m(%d ms)\033[0m\n' "$n" $((i % 16)) $((i % 13 + 2)) ;;
+  esac
+  i=$((i + 1))
+  sleep 0.1
+done
+`;
+
+const QUICK = String.raw`echo "quick check"
+echo '<img src=x onerror="window.__xss=1"> <b>not bold</b>'
+printf '\033[1;32mall good\033[0m\n'
+`;
+
+// 20,000 lines at once: more than the page keeps.
+const FLOOD = String.raw`i=0
+while [ "$i" -lt 20000 ]; do
+  printf '\033[3%dmflood %05d\033[0m the quick brown fox jumps over the lazy dog\n' $((i % 8)) "$i"
+  i=$((i + 1))
+done
+`;
+
+const JUNIT = String.raw`cat > "$TESTARENA_RESULT_DIR/junit.xml" <<'XML'
+<testsuite name="board">
+  <testcase name="boot_banner"/>
+  <testcase name="uart_echo"><failure message="expected 64 bytes, got 60"/></testcase>
+  <testcase name="flash_crc"/>
+  <testcase name="rtc_drift"><skipped/></testcase>
+</testsuite>
+XML
+printf '\033[31mFAIL\033[0m uart_echo: expected 64 bytes, got 60\n'
+exit 1
+`;
+
+async function makeRepo(dir) {
+  await mkdir(dir, { recursive: true });
+  const git = (...args) => execFileSync('git', [
+    '-c', 'user.name=TestArena', '-c', 'user.email=test@example.invalid', '-c', 'commit.gpgsign=false', ...args,
+  ], { cwd: dir, stdio: 'pipe' });
+  git('init', '-q', '-b', 'main');
+  await writeFile(path.join(dir, 'slow.sh'), SLOW);
+  await writeFile(path.join(dir, 'quick.sh'), QUICK);
+  await writeFile(path.join(dir, 'junit.sh'), JUNIT);
+  await writeFile(path.join(dir, 'flood.sh'), FLOOD);
+  git('add', '.');
+  git('commit', '-q', '-m', 'scenarios');
+}
+
+// --- setup and teardown ------------------------------------------------------
+
+let tmp;
+let stack;
+let browser; // a persistent browser context
+let page;
+const pageErrors = [];
+let repo;
+// Every run has a fresh stack, so fixed ids cannot collide.
+const LIVE = 'fw-smoke-1042';
+const QUICK_ID = 'quick-check';
+const LONG = 'nightly-long';
+const FLOOD_ID = 'log-flood';
+
+before(async () => {
+  assert.ok(existsSync(BINARY), `${BINARY} is missing: run cargo build first`);
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'testarena-browser-'));
+  repo = path.join(tmp, 'repo');
+  await makeRepo(repo);
+  await writeFile(path.join(tmp, 'worker.toml'), 'default_profile = "sh"\n[profiles.sh]\ntask = "sh {scenario}"\n');
+  stack = new Stack({ dir: tmp, port: await freePort() });
+  // Whatever happens to this process, the stack (its own process group) goes with it.
+  process.on('exit', () => stack?.killNow());
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => {
+      stack?.killNow();
+      rmSync(tmp, { recursive: true, force: true });
+      process.exit(130);
+    });
+  }
+  await stack.start();
+  // A persistent context is how playwright takes a fresh user-data-dir.
+  browser = await chromium.launchPersistentContext(path.join(tmp, 'chromium-profile'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+    viewport: { width: 1280, height: 800 },
+    colorScheme: 'light',
+  });
+  page = browser.pages()[0] ?? await browser.newPage();
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) pageErrors.push(m.text()); });
+  page.setDefaultTimeout(20_000);
+});
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  await stack?.stop();
+  if (tmp) await rm(tmp, { recursive: true, force: true }).catch(() => {});
+});
+
+const row = (id) => page.locator(`[data-test=queue-row][data-id="${id}"]`);
+const logLines = () => page.locator('[data-test=log] .ln');
+const badge = () => page.locator('.title-line [data-test=status]');
+
+function queueBody(id, tasks) {
+  return { id, source: { repo, ref: 'main' }, tasks };
+}
+
+// --- the user's story --------------------------------------------------------
+
+test('the empty list says so, then shows a new queue without a reload', async () => {
+  await page.goto(`${stack.base}/`);
+  await page.locator('[data-test=empty]').getByText('No queues yet').waitFor();
+  await stack.submit(queueBody(LIVE, [
+    { id: 'board', scenario: 'junit.sh' },
+    { id: 'slow', scenario: 'slow.sh' },
+  ]));
+  await row(LIVE).waitFor();
+  await until(async () => (await row(LIVE).getAttribute('data-status')) === 'Running', 20_000, 'the row to say Running');
+  assert.equal(await row(LIVE).locator('[data-test=status]').textContent(), 'Running');
+  // Commit, result counts and age arrive with later refreshes, still no reload.
+  await until(async () => /^[0-9a-f]{10}$/.test((await row(LIVE).locator('.col-commit').textContent()).trim()),
+    20_000, 'the row to show the commit');
+  await until(async () => (await row(LIVE).locator('[data-count=fail]').count()) === 1, 20_000, 'the failed count');
+  assert.match(await row(LIVE).locator('[data-count=fail]').textContent(), /1 failed/);
+});
+
+test('the queue page shows stages, tasks with JUnit failures, and the log arriving live in colour', async () => {
+  await row(LIVE).click();
+  assert.equal(new URL(page.url()).hash, `#/queue/${LIVE}`);
+  await page.locator('[data-test=log] .ln').filter({ hasText: 'gpio_toggle' }).first().waitFor();
+  await page.locator('.conn[data-state=live]').waitFor();
+
+  const first = await logLines().count();
+  await until(async () => (await logLines().count()) >= first + 10, 15_000, 'ten more log lines while the page is open');
+  const second = await logLines().count();
+  assert.ok(second >= first + 10, `log grew from ${first} to ${second} lines`);
+
+  // ANSI colours are spans with palette classes; stderr lines are marked.
+  assert.ok(await page.locator('[data-test=log] .a-fg2').count() > 0, 'green text rendered');
+  assert.ok(await page.locator('[data-test=log] .a-fg3.a-b').count() > 0, 'bold yellow text rendered');
+  assert.ok(await page.locator('[data-test=log] .ln-stderr').count() > 0, 'stderr lines marked');
+  assert.equal(await page.locator('[data-test=log] .ln').filter({ hasText: '\x1b' }).count(), 0, 'no raw escapes');
+
+  // Stages and tasks, with the failing JUnit case by name.
+  await page.locator('[data-stage=checkout] .badge').getByText('ok').waitFor();
+  const board = page.locator('[data-task=board]');
+  await until(async () => (await board.getAttribute('data-result')) === 'FAIL', 20_000, 'the board task to fail');
+  assert.match(await board.locator('[data-test=junit]').textContent(), /4 tests · 1 failed · 1 skipped/);
+  assert.equal(await board.locator('.failed-cases li').first().textContent(), 'uart_echo');
+  assert.equal(await page.locator('[data-task=slow]').getAttribute('data-status'), 'Running');
+
+  // Follow keeps the newest line in view; off, the view stays put.
+  const log = page.locator('[data-test=log]');
+  const gap = () => log.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight);
+  await until(async () => (await gap()) < 30, 5_000, 'the log to follow');
+  await page.locator('[data-test=follow]').uncheck();
+  await log.evaluate((el) => { el.scrollTop = 0; });
+  const before = await logLines().count();
+  await until(async () => (await logLines().count()) > before + 3, 10_000, 'more lines with follow off');
+  assert.equal(await log.evaluate((el) => el.scrollTop), 0, 'follow off: the view stayed at the top');
+  await page.locator('[data-test=follow]').check();
+  await until(async () => (await gap()) < 30, 5_000, 'the log to jump back to the end');
+
+  // The picture for the README: a queue mid-run with a coloured log.
+  await until(async () => (await logLines().count()) >= 60, 20_000, 'a screenful of log');
+  await page.locator('#flash').evaluate((el) => { el.hidden = true; });
+  await mkdir(path.dirname(SCREENSHOT), { recursive: true });
+  await page.screenshot({ path: SCREENSHOT });
+});
+
+test('cancel asks first, then the queue ends Cancelled', async () => {
+  page.once('dialog', (d) => d.dismiss());
+  await page.locator('[data-test=cancel]').click();
+  await sleep(500);
+  assert.equal((await stack.view(LIVE)).body.cancel_requested, false, 'dismissing the confirm sends nothing');
+
+  page.once('dialog', (d) => d.accept());
+  await page.locator('[data-test=cancel]').click();
+  await until(async () => (await badge().textContent()) === 'Cancelled', 30_000, 'the badge to say Cancelled');
+  await page.locator('.conn[data-state=ended]').waitFor();
+  assert.ok(await page.locator('[data-test=cancel]').isDisabled(), 'an ended queue cannot be cancelled again');
+  assert.match(await page.locator('[data-test=reason]').textContent(), /cancelled by a user/);
+  const { body } = await stack.view(LIVE);
+  assert.equal(body.status, 'Cancelled');
+});
+
+test('the status filter shows only queues in that status, and says when there are none', async () => {
+  await stack.submit(queueBody(QUICK_ID, [{ id: 'quick', scenario: 'quick.sh' }]));
+  await until(async () => (await stack.view(QUICK_ID)).body.status === 'Finished', 30_000, 'the quick queue to finish');
+
+  await page.goto(`${stack.base}/#/`);
+  await row(QUICK_ID).waitFor();
+  await row(LIVE).waitFor();
+
+  await page.locator('[data-filter=Cancelled]').click();
+  await row(LIVE).waitFor();
+  assert.equal(await row(QUICK_ID).count(), 0, 'a Finished queue is not in the Cancelled list');
+  assert.match(new URL(page.url()).hash, /status=Cancelled/);
+
+  await page.locator('[data-filter=Finished]').click();
+  await row(QUICK_ID).waitFor();
+  assert.equal(await row(LIVE).count(), 0, 'a Cancelled queue is not in the Finished list');
+
+  await page.locator('[data-filter=Error]').click();
+  await page.locator('[data-test=empty]').getByText('No error queues.').waitFor();
+
+  await page.locator('[data-filter=All]').click();
+  await row(QUICK_ID).waitFor();
+  await row(LIVE).waitFor();
+});
+
+test('log text is shown as text, never as HTML', async () => {
+  await row(QUICK_ID).click();
+  const line = page.locator('[data-test=log] .ln').filter({ hasText: '<b>not bold</b>' });
+  await line.waitFor();
+  assert.equal(await page.locator('[data-test=log] img, [data-test=log] b').count(), 0);
+  assert.equal(await page.evaluate(() => window.__xss), undefined);
+  await page.locator('.conn[data-state=ended]').waitFor();
+});
+
+test('delete asks first, then the queue is gone', async () => {
+  page.once('dialog', (d) => d.dismiss());
+  await page.locator('[data-test=delete]').click();
+  await sleep(300);
+  assert.equal((await stack.view(QUICK_ID)).status, 200, 'dismissing the confirm deletes nothing');
+
+  page.once('dialog', (d) => d.accept());
+  await page.locator('[data-test=delete]').click();
+  await page.locator('#flash').getByText(`Deleted queue ${QUICK_ID}.`).waitFor();
+  assert.equal(new URL(page.url()).hash, '#/');
+  await row(LIVE).waitFor();
+  assert.equal(await row(QUICK_ID).count(), 0);
+  assert.equal((await stack.view(QUICK_ID)).status, 404);
+});
+
+test('an unknown queue id shows a clear not-found state', async () => {
+  await page.goto(`${stack.base}/#/queue/no-such-queue`);
+  const state = page.locator('[data-test=not-found]');
+  await state.waitFor();
+  assert.match(await state.textContent(), /No queue with id no-such-queue/);
+  await state.getByRole('link', { name: 'All queues' }).click();
+  await row(LIVE).waitFor();
+});
+
+test('the header links to the API docs, and the assets are served as what they are', async () => {
+  assert.equal(await page.getByRole('link', { name: 'API docs' }).getAttribute('href'), '/docs');
+  assert.equal((await fetch(`${stack.base}/docs`)).status, 200);
+  const script = await fetch(`${stack.base}/assets/app.js`);
+  assert.match(script.headers.get('content-type'), /^text\/javascript/);
+  assert.equal(script.headers.get('cache-control'), 'no-cache');
+  const etag = script.headers.get('etag');
+  assert.equal((await fetch(`${stack.base}/assets/app.js`, { headers: { 'if-none-match': etag } })).status, 304);
+  const style = await fetch(`${stack.base}/assets/app.css`);
+  assert.match(style.headers.get('content-type'), /^text\/css/);
+  const index = await fetch(`${stack.base}/`);
+  assert.match(index.headers.get('content-type'), /^text\/html/);
+});
+
+test('the ANSI parser keeps colours and drops every other escape', async () => {
+  const parsed = await page.evaluate(async () => {
+    const { parseAnsi, stripAnsi } = await import('/assets/ansi.js');
+    const show = (line) => parseAnsi(line).map(({ text, style }) => [text, style.fg, style.bg, style.bold]);
+    return {
+      basic: show('a\x1b[31mred\x1b[0m b'),
+      bright: show('\x1b[1;94mblue\x1b[22m thin'),
+      cube: show('\x1b[38;5;196mx\x1b[48;2;1;2;3my'),
+      reset: show('\x1b[32mg\x1b[mplain'),
+      junk: stripAnsi('\x1b]0;title\x07\x1b[2K\x1b[1Gdone\x07\x1b'),
+      carriage: stripAnsi('10%\r50%\r100%\r'),
+    };
+  });
+  assert.deepEqual(parsed.basic, [['a', null, null, false], ['red', 1, null, false], [' b', null, null, false]]);
+  assert.deepEqual(parsed.bright, [['blue', 12, null, true], [' thin', 12, null, false]]);
+  assert.deepEqual(parsed.cube, [['x', 'rgb(255, 0, 0)', null, false], ['y', 'rgb(255, 0, 0)', 'rgb(1, 2, 3)', false]]);
+  assert.deepEqual(parsed.reset, [['g', 2, null, false], ['plain', null, null, false]]);
+  assert.equal(parsed.junk, 'done');
+  assert.equal(parsed.carriage, '100%');
+});
+
+test('a large log keeps only the newest lines on the page and links to the full text', async () => {
+  await stack.submit(queueBody(FLOOD_ID, [{ id: 'flood', scenario: 'flood.sh' }]));
+  await until(async () => (await stack.view(FLOOD_ID)).body.status === 'Finished', 60_000, 'the flood queue to finish');
+  const started = Date.now();
+  await page.goto(`${stack.base}/#/queue/${FLOOD_ID}`);
+  await page.locator('.conn[data-state=ended]').waitFor({ timeout: 60_000 });
+  const replayMs = Date.now() - started;
+  assert.equal(await logLines().count(), 5000, 'the DOM holds the last 5,000 lines');
+  assert.equal(await logLines().last().locator('.txt').textContent(), 'flood 19999 the quick brown fox jumps over the lazy dog');
+  const note = page.locator('.log-note');
+  assert.match(await note.textContent(), /Showing the last 5,000 of 20,00\d lines/);
+  const full = await note.getByRole('link').getAttribute('href');
+  const text = await (await fetch(`${stack.base}${full}`)).text();
+  assert.ok(text.includes('flood 00000'), 'the full log starts at the first line');
+  // Still responsive: a click answers at once.
+  const clicked = Date.now();
+  await page.locator('[data-test=follow]').uncheck();
+  assert.ok(Date.now() - clicked < 2000, `a click took ${Date.now() - clicked} ms`);
+  assert.ok(replayMs < 30_000, `replaying 20,000 lines took ${replayMs} ms`);
+});
+
+test('a gateway restart shows "disconnected, reconnecting…", then the log resumes without a duplicate', async () => {
+  await stack.submit(queueBody(LONG, [{ id: 'slow', scenario: 'slow.sh' }]));
+  await page.goto(`${stack.base}/#/queue/${LONG}`);
+  await page.locator('[data-test=log] .ln').filter({ hasText: '[005]' }).waitFor();
+  await page.locator('.conn[data-state=live]').waitFor();
+
+  // A second tab on the list sees the outage too.
+  const list = await browser.newPage();
+  await list.goto(`${stack.base}/`);
+  await list.locator(`[data-test=queue-row][data-id="${LONG}"]`).waitFor();
+
+  await stack.stop();
+  const banner = page.locator('[data-test=connection-banner]');
+  await banner.waitFor({ state: 'visible' });
+  assert.match(await banner.textContent(), /Disconnected.*reconnecting/);
+  assert.equal(await page.locator('.conn').textContent(), 'disconnected, reconnecting…');
+  await list.locator('[data-test=list-error]').getByText('Disconnected.').waitFor();
+  const beforeRestart = await logLines().count();
+
+  await stack.start();
+  await banner.waitFor({ state: 'hidden', timeout: 30_000 });
+  await page.locator('.conn[data-state=live], .conn[data-state=ended]').waitFor();
+  await list.locator('[data-test=list-error]').waitFor({ state: 'hidden' });
+  await list.close();
+  // The queue was handed back on shutdown: a second attempt runs.
+  await until(async () => (await logLines().count()) > beforeRestart + 5, 30_000, 'lines after the restart');
+
+  // Within each attempt the numbered lines only go up: none repeated at the seam.
+  const texts = await logLines().locator('.txt').allTextContents();
+  const attempts = [[]];
+  for (const text of texts) {
+    if (text.includes('attempt')) attempts.push([]);
+    const n = text.match(/^\[(\d{3})\]/);
+    if (n) attempts[attempts.length - 1].push(Number(n[1]));
+  }
+  for (const numbers of attempts) {
+    for (let i = 1; i < numbers.length; i++) {
+      assert.ok(numbers[i] > numbers[i - 1], `line ${numbers[i]} after ${numbers[i - 1]}: repeated or out of order`);
+    }
+  }
+  assert.ok(attempts.length >= 2, 'a marker shows where the second attempt starts');
+});
+
+test('no script error happened on any page', () => {
+  assert.deepEqual(pageErrors, []);
+});
