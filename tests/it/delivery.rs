@@ -123,3 +123,96 @@ async fn a_queue_whose_workers_keep_dying_ends_in_error_after_the_attempts() {
         "{view}"
     );
 }
+
+#[tokio::test]
+async fn a_worker_stopped_with_sigterm_hands_its_queue_back() {
+    let mut stack = TestStack::start_with(StackOptions {
+        workers: 1,
+        worker_args: vec!["--shutdown-grace-s".into(), "1".into()],
+        ..Default::default()
+    })
+    .await;
+    let repo = GitRepo::new(&[
+        ("long.sh", "echo long; sleep 8\n"),
+        ("quick.sh", "echo quick\n"),
+    ]);
+    stack
+        .submit(&queue(
+            "handback",
+            &repo.url(),
+            &[("long", "long.sh"), ("quick", "quick.sh")],
+        ))
+        .await;
+    stack
+        .wait_for("handback", T, |v| v["tasks"][0]["status"] == "Running")
+        .await;
+    stack.terminate_worker(0);
+    stack.add_worker();
+    let view = stack.wait_terminal("handback", T).await;
+    assert_eq!(view["status"], "Finished", "{view}");
+    assert_eq!(view["attempt"], 2, "handed back, then run again: {view}");
+    assert_eq!(view["worker"], "worker-1");
+}
+
+#[tokio::test]
+async fn one_worker_runs_queues_concurrently_each_in_its_own_workspace_and_port() {
+    let stack = TestStack::start_with(StackOptions {
+        workers: 1,
+        worker_args: vec!["--concurrency".into(), "3".into()],
+        ..Default::default()
+    })
+    .await;
+    let repo = GitRepo::new(&[(
+        "where.sh",
+        "echo port=$TESTARENA_PORT dir=$TESTARENA_WORKDIR; sleep 1.5\n",
+    )]);
+    let ids = ["c1", "c2", "c3"];
+    for id in ids {
+        stack
+            .submit(&queue(id, &repo.url(), &[("w", "where.sh")]))
+            .await;
+    }
+    // All three run at the same time.
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let (_, page) = stack.get("/api/queues?status=Running").await;
+        if page["total"] == 3 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never three at once: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (mut ports, mut dirs) = (
+        std::collections::HashSet::new(),
+        std::collections::HashSet::new(),
+    );
+    for id in ids {
+        assert_eq!(stack.wait_terminal(id, T).await["status"], "Finished");
+        let log = stack.text(&format!("/api/queue/{id}/log")).await;
+        let line = log.lines().find(|l| l.contains("port=")).unwrap();
+        let port = line
+            .split("port=")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_owned();
+        let dir = line.split("dir=").nth(1).unwrap().to_owned();
+        assert!(ports.insert(port), "two queues got one port: {line}");
+        assert!(dirs.insert(dir), "two queues shared a workspace: {line}");
+    }
+    let later = "c4";
+    stack
+        .submit(&queue(later, &repo.url(), &[("w", "where.sh")]))
+        .await;
+    stack.wait_terminal(later, T).await;
+    let log = stack.text(&format!("/api/queue/{later}/log")).await;
+    assert!(
+        log.contains("into its mirror") && log.contains("fetching"),
+        "a mirrored repo is fetched, not cloned: {log}"
+    );
+}

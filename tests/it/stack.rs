@@ -166,6 +166,15 @@ impl TestStack {
             .unwrap_or(0)
     }
 
+    /// SIGTERM, then wait for the worker to exit (it hands back its queue).
+    pub fn terminate_worker(&mut self, index: usize) {
+        let child = &mut self.workers[index];
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        let _ = child.wait();
+    }
+
     /// SIGKILL: the worker dies without a word, like a crashed host.
     pub fn kill_worker(&mut self, index: usize) {
         let _ = self.workers[index].kill();

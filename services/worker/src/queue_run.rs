@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind};
 use testarena_events::{ArenaNames, Event, EventBody, FinalStatus, QueueId};
+use tracing::Instrument;
 
 use crate::emitter::Emitter;
 use crate::git_mirror::GitCache;
@@ -50,10 +51,10 @@ pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
     };
     let queue_id = event.queue_id.clone();
     let span = tracing::info_span!("queue", queue_id = %queue_id, attempt);
-    let _enter = span.enter();
-    drop(_enter);
     shared.metrics.busy_slots.inc();
-    let outcome = run_message(&message, event, attempt, &shared).await;
+    let outcome = run_message(&message, event, attempt, &shared)
+        .instrument(span)
+        .await;
     shared.metrics.busy_slots.dec();
     if let Err(e) = outcome {
         // Not acknowledged: JetStream redelivers it after the ack wait.

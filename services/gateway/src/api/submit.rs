@@ -62,24 +62,22 @@ impl SubmitApi {
             Ok(ack) => ack.await,
             Err(e) => return Err(publish_error(e)),
         };
-        let seq = match outcome {
+        match outcome {
             Ok(ack) if !ack.duplicate => {
-                return respond(&state, &submission, ack.sequence, SubmitResponse::Created).await;
+                respond(&state, &submission, ack.sequence, SubmitResponse::Created).await
             }
-            Ok(ack) => ack.sequence,
-            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => 0,
-            Err(e) => return Err(publish_error(e)),
-        };
-        existing(&state, &submission, seq).await
+            // A retried publish (same message id) or a taken id.
+            Ok(_) => existing(&state, &submission).await,
+            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
+                existing(&state, &submission).await
+            }
+            Err(e) => Err(publish_error(e)),
+        }
     }
 }
 
 /// The id is taken: same body → that queue, anything else → 409.
-async fn existing(
-    state: &AppState,
-    submission: &Submission,
-    _duplicate_seq: u64,
-) -> Result<SubmitResponse, ApiError> {
+async fn existing(state: &AppState, submission: &Submission) -> Result<SubmitResponse, ApiError> {
     let Some((seq, stored)) = state.last_event(&submission.id, "submitted").await? else {
         return Err(ApiError::unavailable(
             "the queue id is taken but its submit could not be read back; retry",
