@@ -158,6 +158,12 @@ async fn run_message(
         shared.metrics.clone(),
     );
 
+    log.system(
+        "worker",
+        format!("attempt {attempt} on {}", shared.worker_name),
+    )
+    .await;
+
     let end = if stop.token().is_cancelled() {
         RunEnd::Stopped
     } else {
