@@ -22,6 +22,10 @@ use crate::view::QueueView;
 
 /// Largest batch folded into one transaction.
 const MAX_BATCH: usize = 2000;
+/// How often a following projector checks that its consumers still deliver.
+const STALL_CHECK: Duration = Duration::from_secs(2);
+/// How often a rebuild checks whether it has read everything.
+const CATCH_UP_CHECK: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone)]
 pub struct ProjectorConfig {
@@ -63,7 +67,10 @@ pub async fn run(
     }
     let mut projector = Projector::open(client, &config).await?;
     loop {
-        match projector.follow(&js, &config, shutdown.clone(), None).await {
+        match projector
+            .follow(&js, &config, shutdown.clone(), false)
+            .await
+        {
             Ok(_) => return Ok(()),
             Err(e) => {
                 // A broker failover or restart: resume from what is committed.
@@ -103,14 +110,10 @@ pub async fn rebuild(
         .remove_all()
         .await
         .context("removing the old queue folders")?;
-    let targets = (
-        last_sequence(&js, &config.names.events_stream).await?,
-        last_sequence(&js, &config.names.logs_stream).await?,
-    );
     let mut projector = Projector::open(client, &config).await?;
     let started = Instant::now();
     let counts = projector
-        .follow(&js, &config, CancellationToken::new(), Some(targets))
+        .follow(&js, &config, CancellationToken::new(), true)
         .await?;
     Ok(RebuildReport {
         events: counts.0,
@@ -119,12 +122,27 @@ pub async fn rebuild(
     })
 }
 
-async fn last_sequence(js: &jetstream::Context, stream: &str) -> anyhow::Result<u64> {
-    let mut stream = js
-        .get_stream(stream)
+/// Whether the stream holds a message after sequence `at` (purged ones do
+/// not count).
+async fn has_more(
+    js: &jetstream::Context,
+    stream: &str,
+    filter: &str,
+    at: u64,
+) -> anyhow::Result<bool> {
+    use async_nats::jetstream::stream::DirectGetErrorKind;
+    let stream = js
+        .get_stream_no_info(stream)
         .await
         .with_context(|| format!("looking up stream {stream}"))?;
-    Ok(stream.info().await?.state.last_sequence)
+    match stream
+        .direct_get_next_for_subject(filter, Some(at + 1))
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(false),
+        Err(e) => Err(anyhow::anyhow!("checking for more messages: {e}")),
+    }
 }
 
 impl Projector {
@@ -138,14 +156,14 @@ impl Projector {
         })
     }
 
-    /// The loop. With `until`, stops once both offsets reach those sequences
-    /// and returns how many events and log batches it applied.
+    /// The loop. With `until_caught_up`, returns once nothing is left to
+    /// read in either stream, with how many events and log batches it applied.
     async fn follow(
         &mut self,
         js: &jetstream::Context,
         config: &ProjectorConfig,
         shutdown: CancellationToken,
-        until: Option<(u64, u64)>,
+        until_caught_up: bool,
     ) -> anyhow::Result<(u64, u64)> {
         // Anything appended but not committed before is cut back again.
         self.checked_logs.clear();
@@ -158,13 +176,15 @@ impl Projector {
         let mut events = ordered(js, &config.names.events_stream, events_at + 1).await?;
         let mut logs = ordered(js, &config.names.logs_stream, logs_at + 1).await?;
         let mut applied = (0u64, 0u64);
+        let period = if until_caught_up {
+            CATCH_UP_CHECK
+        } else {
+            STALL_CHECK
+        };
+        let mut check = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        let mut last_check = (events_at, logs_at);
         tracing::info!(events_at, logs_at, "projector following the streams");
         loop {
-            if let Some((events_target, logs_target)) = until {
-                if events_at >= events_target && logs_at >= logs_target {
-                    return Ok(applied);
-                }
-            }
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(applied),
                 first = events.next() => {
@@ -177,6 +197,21 @@ impl Projector {
                     let batch = drain(first, &mut logs).context("reading the logs stream")?;
                     applied.1 += batch.len() as u64;
                     logs_at = self.apply_logs(batch).await?;
+                }
+                _ = check.tick() => {
+                    let events_behind = has_more(js, &config.names.events_stream, &config.names.all_events_filter(), events_at).await?;
+                    let logs_behind = has_more(js, &config.names.logs_stream, &config.names.all_logs_filter(), logs_at).await?;
+                    if until_caught_up && !events_behind && !logs_behind {
+                        return Ok(applied);
+                    }
+                    // Messages wait but nothing arrived since the last check:
+                    // an ordered consumer lost its server in a failover and
+                    // did not notice. Re-create both from the committed offsets.
+                    let stalled = (events_behind && events_at == last_check.0) || (logs_behind && logs_at == last_check.1);
+                    if stalled && !until_caught_up {
+                        anyhow::bail!("a stream consumer stalled at events {events_at}, logs {logs_at}");
+                    }
+                    last_check = (events_at, logs_at);
                 }
             }
         }
