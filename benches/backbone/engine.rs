@@ -399,6 +399,47 @@ fn git_steps(repo: &GitRepo) -> Result<Vec<(&'static str, f64)>> {
             &sha,
         ])?,
     ));
+    let dest2 = dir.path().join("src2");
+    steps.push((
+        "DEBUG clone2",
+        timed(&[
+            "clone",
+            "--quiet",
+            "--no-checkout",
+            "--",
+            path_str(&mirror),
+            path_str(&dest2),
+        ])?,
+    ));
+    steps.push((
+        "DEBUG checkout2",
+        timed(&[
+            "-C",
+            path_str(&dest2),
+            "checkout",
+            "--quiet",
+            "--detach",
+            &sha,
+        ])?,
+    ));
+    let t = Instant::now();
+    let out = std::process::Command::new("strace")
+        .args([
+            "-f",
+            "-c",
+            "-o",
+            "/tmp/mfx/strace.txt",
+            "git",
+            "-C",
+            path_str(&dest2),
+            "checkout",
+            "--quiet",
+            "--detach",
+            "HEAD~1",
+        ])
+        .output()?;
+    steps.push(("DEBUG strace checkout3", ms(t.elapsed())));
+    let _ = out;
     Ok(steps)
 }
 

@@ -51,6 +51,13 @@ pub(crate) struct Run<'a> {
     pub port: u16,
 }
 
+/// How one stage ended.
+enum StageEnd {
+    Ok { commit: Option<String> },
+    Failed(String),
+    Cancelled,
+}
+
 /// How the run ended. `Stopped` means a stop signal cut it short; the
 /// caller decides from the signal's reason what that means.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,7 +93,15 @@ impl Run<'_> {
         }
     }
 
-    fn spec(&self, template: &str, source: String, values: &Placeholders) -> CommandSpec<'_> {
+    /// A profile command: run in the checkout, with the placeholders'
+    /// variables and the profile's `env`.
+    fn spec<'c>(
+        &self,
+        template: &str,
+        source: String,
+        values: &Placeholders,
+        checkout: &'c Path,
+    ) -> CommandSpec<'c> {
         let mut env = values.env();
         env.extend(
             self.profile
@@ -96,7 +111,7 @@ impl Run<'_> {
         );
         CommandSpec {
             script: values.in_command(template),
-            cwd: self.workspace.as_path(),
+            cwd: checkout,
             env,
             source,
             log_cap_bytes: self.settings.log_cap_bytes,
@@ -189,6 +204,32 @@ impl Run<'_> {
             .map(|_| ())
     }
 
+    /// Emits the stage's end and says whether the run goes on (`None`) or
+    /// how it ends.
+    async fn end_stage(
+        &self,
+        stage: Stage,
+        started: Instant,
+        end: StageEnd,
+    ) -> Result<Option<RunEnd>, EmitError> {
+        let (outcome, commit, message, run_end) = match end {
+            StageEnd::Ok { commit } => (StageOutcome::Ok, commit, None, None),
+            StageEnd::Cancelled => (StageOutcome::Cancelled, None, None, Some(RunEnd::Stopped)),
+            StageEnd::Failed(reason) => {
+                self.log.system(stage.as_str(), reason.clone()).await;
+                (
+                    StageOutcome::Failed,
+                    None,
+                    Some(reason.clone()),
+                    Some(RunEnd::Failed(reason)),
+                )
+            }
+        };
+        self.stage_finished(stage, started, outcome, commit, message)
+            .await?;
+        Ok(run_end)
+    }
+
     async fn checkout(&self) -> Result<Option<RunEnd>, EmitError> {
         let started = self.stage_started(Stage::Checkout).await?;
         let dest = self.checkout_dir();
@@ -196,37 +237,12 @@ impl Run<'_> {
             result = self.git.checkout(&self.source.repo, &self.source.git_ref, &dest, self.log) => Some(result),
             _ = self.stop.token().cancelled() => None,
         };
-        match result {
-            None => {
-                self.stage_finished(
-                    Stage::Checkout,
-                    started,
-                    StageOutcome::Cancelled,
-                    None,
-                    None,
-                )
-                .await?;
-                Ok(Some(RunEnd::Stopped))
-            }
-            Some(Ok(sha)) => {
-                self.stage_finished(Stage::Checkout, started, StageOutcome::Ok, Some(sha), None)
-                    .await?;
-                Ok(None)
-            }
-            Some(Err(e)) => {
-                let reason = format!("checkout failed: {e}");
-                self.log.system("checkout", reason.clone()).await;
-                self.stage_finished(
-                    Stage::Checkout,
-                    started,
-                    StageOutcome::Failed,
-                    None,
-                    Some(reason.clone()),
-                )
-                .await?;
-                Ok(Some(RunEnd::Failed(reason)))
-            }
-        }
+        let end = match result {
+            None => StageEnd::Cancelled,
+            Some(Ok(sha)) => StageEnd::Ok { commit: Some(sha) },
+            Some(Err(e)) => StageEnd::Failed(format!("checkout failed: {e}")),
+        };
+        self.end_stage(Stage::Checkout, started, end).await
     }
 
     async fn build(&self) -> Result<Option<RunEnd>, EmitError> {
@@ -235,52 +251,22 @@ impl Run<'_> {
         };
         let started = self.stage_started(Stage::Build).await?;
         let values = self.placeholders(None, None);
-        let mut spec = self.spec(template, "build".into(), &values);
         let checkout = self.checkout_dir();
-        spec.cwd = &checkout;
-        let exit = match ProcessGroup::spawn(spec, self.log, self.settings.kill_grace, None) {
+        let spec = self.spec(template, "build".into(), &values, &checkout);
+        let end = match ProcessGroup::spawn(spec, self.log, self.settings.kill_grace, None) {
+            Err(e) => StageEnd::Failed(format!("build could not start: {e}")),
             Ok(group) => {
-                group
+                let exit = group
                     .wait(Some(self.profile.build_timeout), self.stop.token())
-                    .await
-            }
-            Err(e) => {
-                let reason = format!("build could not start: {e}");
-                self.stage_finished(
-                    Stage::Build,
-                    started,
-                    StageOutcome::Failed,
-                    None,
-                    Some(reason.clone()),
-                )
-                .await?;
-                return Ok(Some(RunEnd::Failed(reason)));
+                    .await;
+                match command_failure("build", exit, self.profile.build_timeout) {
+                    _ if exit == Exit::Cancelled => StageEnd::Cancelled,
+                    None => StageEnd::Ok { commit: None },
+                    Some(reason) => StageEnd::Failed(reason),
+                }
             }
         };
-        if exit == Exit::Cancelled {
-            self.stage_finished(Stage::Build, started, StageOutcome::Cancelled, None, None)
-                .await?;
-            return Ok(Some(RunEnd::Stopped));
-        }
-        match command_failure("build", exit, self.profile.build_timeout) {
-            None => {
-                self.stage_finished(Stage::Build, started, StageOutcome::Ok, None, None)
-                    .await?;
-                Ok(None)
-            }
-            Some(reason) => {
-                self.log.system("build", reason.clone()).await;
-                self.stage_finished(
-                    Stage::Build,
-                    started,
-                    StageOutcome::Failed,
-                    None,
-                    Some(reason.clone()),
-                )
-                .await?;
-                Ok(Some(RunEnd::Failed(reason)))
-            }
-        }
+        self.end_stage(Stage::Build, started, end).await
     }
 
     async fn boot(&self, slot: &mut Option<ProcessGroup>) -> Result<Option<RunEnd>, EmitError> {
@@ -289,9 +275,8 @@ impl Run<'_> {
         };
         let started = self.stage_started(Stage::Boot).await?;
         let values = self.placeholders(None, None);
-        let mut spec = self.spec(template, "boot".into(), &values);
         let checkout = self.checkout_dir();
-        spec.cwd = &checkout;
+        let spec = self.spec(template, "boot".into(), &values, &checkout);
         let (tap, lines) = match self.profile.boot_ready {
             Some(BootReady::LogRegex(_)) => {
                 let (tx, rx) = mpsc::unbounded_channel();
@@ -302,47 +287,23 @@ impl Run<'_> {
         let group = match ProcessGroup::spawn(spec, self.log, self.settings.kill_grace, tap) {
             Ok(group) => slot.insert(group),
             Err(e) => {
-                let reason = format!("boot could not start: {e}");
-                self.stage_finished(
-                    Stage::Boot,
-                    started,
-                    StageOutcome::Failed,
-                    None,
-                    Some(reason.clone()),
-                )
-                .await?;
-                return Ok(Some(RunEnd::Failed(reason)));
+                let end = StageEnd::Failed(format!("boot could not start: {e}"));
+                return self.end_stage(Stage::Boot, started, end).await;
             }
         };
         let ready = tokio::select! {
             ready = wait_ready(group, self.profile.boot_ready.as_ref(), lines, &values, self.profile.boot_ready_timeout) => Some(ready),
             _ = self.stop.token().cancelled() => None,
         };
-        match ready {
-            None => {
-                self.stage_finished(Stage::Boot, started, StageOutcome::Cancelled, None, None)
-                    .await?;
-                Ok(Some(RunEnd::Stopped))
-            }
+        let end = match ready {
+            None => StageEnd::Cancelled,
             Some(Ok(())) => {
                 self.log.system("boot", "ready").await;
-                self.stage_finished(Stage::Boot, started, StageOutcome::Ok, None, None)
-                    .await?;
-                Ok(None)
+                StageEnd::Ok { commit: None }
             }
-            Some(Err(reason)) => {
-                self.log.system("boot", reason.clone()).await;
-                self.stage_finished(
-                    Stage::Boot,
-                    started,
-                    StageOutcome::Failed,
-                    None,
-                    Some(reason.clone()),
-                )
-                .await?;
-                Ok(Some(RunEnd::Failed(reason)))
-            }
-        }
+            Some(Err(reason)) => StageEnd::Failed(reason),
+        };
+        self.end_stage(Stage::Boot, started, end).await
     }
 
     async fn run_tasks(&self) -> Result<RunEnd, EmitError> {
@@ -378,9 +339,8 @@ impl Run<'_> {
                     Some(format!("could not create the result directory: {e}")),
                 ),
                 Ok(()) => {
-                    let mut spec = self.spec(&self.profile.task, source.clone(), &values);
                     let checkout = self.checkout_dir();
-                    spec.cwd = &checkout;
+                    let spec = self.spec(&self.profile.task, source.clone(), &values, &checkout);
                     match ProcessGroup::spawn(spec, self.log, self.settings.kill_grace, None) {
                         Err(e) => (
                             testarena_events::TaskResult::Error,
