@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 use tokio::task::JoinSet;
 
+use crate::cpu_meter::CpuMeter;
 use crate::fixtures::{queue_body, tree_size, GitRepo};
 use crate::nats_tap::Tap;
 use crate::procfs;
 use crate::report::Row;
-use crate::stack::{path_str, Services, Stack};
+use crate::stack::{path_str, remove_later, Services, Stack};
 use crate::stats::{median, ms, summarize};
 
 /// One queue of 200 tasks running `true`: the time a subscriber sees
@@ -33,7 +34,7 @@ pub async fn engine_overhead() -> Result<Vec<Row>> {
         .create(&queue_body("eo-warm", &repo.url(), "trivial", &tasks[..20]))
         .await?;
     stack
-        .wait_terminal("eo-warm", Duration::from_secs(60))
+        .wait_passed("eo-warm", Duration::from_secs(60))
         .await?;
 
     let mut tap = Tap::subscribe(&client, &["arena.events.eo-run.*".into()]).await?;
@@ -160,7 +161,7 @@ pub async fn tasks_throughput() -> Result<Vec<Row>> {
         stack
             .create(&queue_body(&id, &repo.url(), "trivial", &tasks))
             .await?;
-        stack.wait_terminal(&id, Duration::from_secs(60)).await?;
+        stack.wait_passed(&id, Duration::from_secs(60)).await?;
     }
 
     let mut tap = Tap::subscribe(
@@ -172,6 +173,7 @@ pub async fn tasks_throughput() -> Result<Vec<Row>> {
         ],
     )
     .await?;
+    let meter = CpuMeter::start(stack.processes());
     let first_submit = Instant::now();
     let mut submitters = JoinSet::new();
     for s in 0..SUBMITTERS {
@@ -228,6 +230,7 @@ pub async fn tasks_throughput() -> Result<Vec<Row>> {
         }
     }
     let elapsed = (last - first_submit).as_secs_f64();
+    let cpu = meter.rows("");
     let mut rows = vec![Row::at_least(
         "tasks/s, first submit → last finished",
         (passed as f64) / elapsed,
@@ -250,25 +253,41 @@ pub async fn tasks_throughput() -> Result<Vec<Row>> {
         Row::info("task duration_ms p50", median(&task_ms), "ms"),
         Row::info("teardown stage p50", median(&teardown_ms), "ms"),
     ]);
+    rows.extend(cpu);
+    drop(stack);
+    let url = repo.url();
+    let costs = tokio::task::spawn_blocking(move || per_queue_processes(&url))
+        .await
+        .context("timing the per-queue processes")??;
+    let total: f64 = costs.iter().map(|(_, cpu)| cpu).sum();
+    for (what, cpu) in costs {
+        rows.push(Row::info(
+            format!("alone, CPU per queue: {what}"),
+            cpu,
+            "ms",
+        ));
+    }
+    rows.push(Row::info(
+        "alone, CPU per queue: all of the above",
+        total,
+        "ms",
+    ));
     Ok(rows)
 }
 
-/// A repository of ~30 MB in 3,000 files: one cold queue (clones the
-/// mirror), then three queues after a new commit each (fetch). Stage
-/// durations from the queue views; then the git steps alone, for the why.
+/// A repository of 30 MB in 3,000 files, reached two ways: as a `file://`
+/// URL (git transfers packs, as from a remote) and as a plain path (git
+/// hard-links the objects). For each: one cold queue (clones the mirror),
+/// then three queues after a new commit each (fetch). Stage durations come
+/// from the queue views; then each git step alone, to show where it goes.
 pub async fn mirror_fetch() -> Result<Vec<Row>> {
     const FILES: usize = 3000;
     const BYTES_EACH: usize = 10_000;
-    let making = Instant::now();
     let repo = tokio::task::spawn_blocking(|| GitRepo::large(FILES, BYTES_EACH))
         .await
         .context("generating the repository")??;
-    println!(
-        "  generated a {:.1} MB repository ({} files) in {:.1} s",
-        tree_size(repo.dir.path()) as f64 / procfs::MB,
-        FILES + 1,
-        making.elapsed().as_secs_f64()
-    );
+    let total = tree_size(repo.dir.path());
+    let work_tree_mb = (total - tree_size(&repo.dir.path().join(".git"))) as f64 / procfs::MB;
     let stack = Stack::start(Services::all(1)).await?;
     let checkout = |view: &serde_json::Value| {
         view["stages"]
@@ -277,169 +296,280 @@ pub async fn mirror_fetch() -> Result<Vec<Row>> {
             .and_then(|s| s["duration_ms"].as_f64())
             .unwrap_or(f64::NAN)
     };
-    let cold_view = run_queue(&stack, &repo, "mf-cold").await?;
-    let cold = checkout(&cold_view);
-    let mut warm = Vec::new();
-    for k in 0..3 {
-        repo.commit(
-            &[("src/changed.c", &format!("int change = {k};\n"))],
-            "change",
-        )?;
-        let view = run_queue(&stack, &repo, &format!("mf-warm-{k}")).await?;
-        warm.push(checkout(&view));
-    }
-    let warm_median = median(&warm);
-    let mirror = stack.dir.path().join("worker-0/cache/mirrors");
-    let mirror_mb = tree_size(&mirror) as f64 / procfs::MB;
-    drop(stack);
-
-    // The same git steps as the worker's checkout, each timed alone.
-    let steps = tokio::task::spawn_blocking(move || git_steps(&repo))
-        .await
-        .context("timing git steps")??;
-    let mut rows = vec![
-        Row::at_most(
-            "warm checkout / cold checkout (median of 3 warm)",
+    let mut rows = Vec::new();
+    let mut details = Vec::new();
+    let file_url = format!("file://{}", repo.url());
+    for (tag, url, label) in [
+        ("file", file_url.as_str(), "file:// URL"),
+        ("path", repo.url().as_str(), "plain path"),
+    ] {
+        let cold = checkout(&run_queue(&stack, url, &format!("mf-{tag}-cold")).await?);
+        let mut warm = Vec::new();
+        for k in 0..3 {
+            repo.commit(
+                &[("src/changed.c", &format!("int change_{tag} = {k};\n"))],
+                "change",
+            )?;
+            let view = run_queue(&stack, url, &format!("mf-{tag}-warm-{k}")).await?;
+            warm.push(checkout(&view));
+        }
+        let warm_median = median(&warm);
+        rows.push(Row::at_most(
+            format!("warm / cold checkout stage, {label}"),
             100.0 * warm_median / cold,
             "%",
             10.0,
-        ),
-        Row::info("cold checkout stage (clone --mirror)", cold, "ms"),
-        Row::info("warm checkout stage, median (fetch)", warm_median, "ms"),
-        Row::info("mirror size on disk", mirror_mb, "MB"),
-    ];
-    for (step, took) in steps {
-        rows.push(Row::info(format!("git alone: {step}"), took, "ms"));
+        ));
+        details.push(Row::info(
+            format!("cold checkout stage (clone --mirror), {label}"),
+            cold,
+            "ms",
+        ));
+        details.push(Row::info(
+            format!("warm checkout stage, median of 3 (fetch), {label}"),
+            warm_median,
+            "ms",
+        ));
+    }
+    rows.extend(details);
+    rows.push(Row::info(
+        "working tree of the repository",
+        work_tree_mb,
+        "MB",
+    ));
+    rows.push(Row::info(
+        "its mirrors on the worker's disk (both URLs)",
+        tree_size(&stack.dir.path().join("worker-0/cache/mirrors")) as f64 / procfs::MB,
+        "MB",
+    ));
+    drop(stack);
+
+    // The worker's checkout steps, each timed alone: wall and CPU time.
+    let steps = tokio::task::spawn_blocking(move || git_steps(&repo, &file_url))
+        .await
+        .context("timing git steps")??;
+    for (step, wall, cpu) in steps {
+        rows.push(Row::info(format!("git alone: {step}, wall"), wall, "ms"));
+        rows.push(Row::info(format!("git alone: {step}, CPU"), cpu, "ms"));
     }
     Ok(rows)
 }
 
-async fn run_queue(stack: &Stack, repo: &GitRepo, id: &str) -> Result<serde_json::Value> {
+async fn run_queue(stack: &Stack, url: &str, id: &str) -> Result<serde_json::Value> {
     stack
-        .create(&queue_body(id, &repo.url(), "trivial", &[("t", "README")]))
+        .create(&queue_body(id, url, "trivial", &[("t", "README")]))
         .await?;
-    let view = stack.wait_terminal(id, Duration::from_secs(300)).await?;
-    if view["status"] != "Finished" {
-        bail!("queue {id} ended {}: {view}", view["status"]);
-    }
-    Ok(view)
+    stack.wait_passed(id, Duration::from_secs(300)).await
 }
 
-/// Times each git command the worker's checkout runs, cold and warm.
-fn git_steps(repo: &GitRepo) -> Result<Vec<(&'static str, f64)>> {
+/// Runs a command to its end: (wall ms, user + system CPU ms of it and
+/// the processes it started).
+fn timed(program: &str, args: &[&str]) -> Result<(f64, f64)> {
+    let cpu = procfs::reaped_children_cpu_seconds();
+    let t = Instant::now();
+    let out = std::process::Command::new(program)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {program}"))?;
+    let wall = ms(t.elapsed());
+    if !out.status.success() {
+        bail!(
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok((wall, (procfs::reaped_children_cpu_seconds() - cpu) * 1e3))
+}
+
+/// CPU each child process of one queue's run costs on its own, for this
+/// small repository with its mirror already there (mean of 20 runs).
+fn per_queue_processes(url: &str) -> Result<Vec<(&'static str, f64)>> {
+    const RUNS: usize = 20;
     let dir = tempfile::tempdir()?;
     let mirror = dir.path().join("mirror.git");
-    let timed = |args: &[&str]| -> Result<f64> {
-        let t = Instant::now();
-        let out = std::process::Command::new("git")
-            .args(args)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .output()?;
-        if !out.status.success() {
-            bail!("git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    timed(
+        "git",
+        &["clone", "--mirror", "--quiet", "--", url, path_str(&mirror)],
+    )?;
+    let mut cpu = [0.0f64; 4];
+    for run in 0..RUNS {
+        let dest = dir.path().join(format!("w{run}"));
+        let steps: [(&str, Vec<&str>); 4] = [
+            (
+                "git",
+                vec![
+                    "-C",
+                    path_str(&mirror),
+                    "fetch",
+                    "--prune",
+                    "--quiet",
+                    "origin",
+                ],
+            ),
+            (
+                "git",
+                vec![
+                    "-C",
+                    path_str(&mirror),
+                    "rev-parse",
+                    "--verify",
+                    "--quiet",
+                    "main^{commit}",
+                ],
+            ),
+            (
+                "git",
+                vec![
+                    "clone",
+                    "--quiet",
+                    "--no-checkout",
+                    "--",
+                    path_str(&mirror),
+                    path_str(&dest),
+                ],
+            ),
+            (
+                "git",
+                vec![
+                    "-C",
+                    path_str(&dest),
+                    "checkout",
+                    "--quiet",
+                    "--detach",
+                    "main",
+                ],
+            ),
+        ];
+        for (i, (program, args)) in steps.iter().enumerate() {
+            cpu[i] += timed(program, args)?.1;
         }
-        Ok(ms(t.elapsed()))
-    };
-    let url = repo.url();
+    }
+    let mut shell = 0.0;
+    for _ in 0..RUNS {
+        shell += timed("sh", &["-c", "true"])?.1;
+    }
+    let n = RUNS as f64;
+    let costs = vec![
+        ("git fetch (nothing new), incl. its helpers", cpu[0] / n),
+        ("git rev-parse", cpu[1] / n),
+        ("git clone --no-checkout (workspace)", cpu[2] / n),
+        ("git checkout --detach", cpu[3] / n),
+        ("4 × sh -c true (the tasks)", 4.0 * shell / n),
+    ];
+    remove_later(dir);
+    Ok(costs)
+}
+
+/// Times each git command of the worker's checkout (cold, then warm after
+/// a new commit): (step, wall ms, user + system CPU ms).
+fn git_steps(repo: &GitRepo, url: &str) -> Result<Vec<(&'static str, f64, f64)>> {
+    let dir = tempfile::tempdir()?;
+    let mirror = dir.path().join("mirror.git");
     let mut steps = Vec::new();
-    steps.push((
-        "clone --mirror (cold)",
-        timed(&[
-            "clone",
-            "--mirror",
-            "--quiet",
-            "--",
-            &url,
-            path_str(&mirror),
-        ])?,
-    ));
+    let mut step = |name: &'static str, args: &[&str]| -> Result<()> {
+        let (wall, cpu) = timed("git", args)?;
+        steps.push((name, wall, cpu));
+        Ok(())
+    };
+    step(
+        "clone --mirror of the file:// URL (cold)",
+        &["clone", "--mirror", "--quiet", "--", url, path_str(&mirror)],
+    )?;
     let sha = repo.commit(&[("src/changed.c", "int change = 99;\n")], "change")?;
-    steps.push((
+    step(
         "fetch after one new commit (warm)",
-        timed(&[
+        &[
             "-C",
             path_str(&mirror),
             "fetch",
             "--prune",
             "--quiet",
             "origin",
-        ])?,
-    ));
-    steps.push((
-        "rev-parse",
-        timed(&[
-            "-C",
-            path_str(&mirror),
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            "main^{commit}",
-        ])?,
-    ));
+        ],
+    )?;
     let dest = dir.path().join("src");
-    steps.push((
+    step(
         "clone --no-checkout from the mirror (workspace)",
-        timed(&[
+        &[
             "clone",
             "--quiet",
             "--no-checkout",
             "--",
             path_str(&mirror),
             path_str(&dest),
-        ])?,
-    ));
-    steps.push((
-        "checkout --detach (writes the working tree)",
-        timed(&[
+        ],
+    )?;
+    step(
+        "checkout --detach (writes the 30 MB working tree)",
+        &[
             "-C",
             path_str(&dest),
             "checkout",
             "--quiet",
             "--detach",
             &sha,
-        ])?,
-    ));
-    let dest2 = dir.path().join("src2");
-    steps.push((
-        "DEBUG clone2",
-        timed(&[
-            "clone",
-            "--quiet",
-            "--no-checkout",
-            "--",
-            path_str(&mirror),
-            path_str(&dest2),
-        ])?,
-    ));
-    steps.push((
-        "DEBUG checkout2",
-        timed(&[
+        ],
+    )?;
+    // What a reused worktree would cost instead: the first checkout writes
+    // everything, the next queue's commit only what changed.
+    let worktree = dir.path().join("worktree");
+    step(
+        "worktree add --detach (full write, for comparison)",
+        &[
             "-C",
-            path_str(&dest2),
-            "checkout",
+            path_str(&mirror),
+            "worktree",
+            "add",
             "--quiet",
             "--detach",
+            path_str(&worktree),
             &sha,
-        ])?,
-    ));
-    let t = Instant::now();
-    let out = std::process::Command::new("strace")
-        .args([
-            "-f",
-            "-c",
-            "-o",
-            "/tmp/mfx/strace.txt",
+        ],
+    )?;
+    // The first checkouts after a full write re-hash every "racily clean"
+    // file (written in the same second as the index); a worktree reused
+    // across queues is past that, so the third checkout is the steady state.
+    let incremental = |n: u32| -> Result<(f64, f64)> {
+        std::thread::sleep(Duration::from_secs(2));
+        let next = repo.commit(
+            &[("src/changed.c", &format!("int change = {};\n", 100 + n))],
+            "change",
+        )?;
+        timed(
             "git",
-            "-C",
-            path_str(&dest2),
-            "checkout",
-            "--quiet",
-            "--detach",
-            "HEAD~1",
-        ])
-        .output()?;
-    steps.push(("DEBUG strace checkout3", ms(t.elapsed())));
-    let _ = out;
+            &[
+                "-C",
+                path_str(&mirror),
+                "fetch",
+                "--prune",
+                "--quiet",
+                "origin",
+            ],
+        )?;
+        timed(
+            "git",
+            &[
+                "-C",
+                path_str(&worktree),
+                "checkout",
+                "--quiet",
+                "--detach",
+                &next,
+            ],
+        )
+    };
+    let mut last = (f64::NAN, f64::NAN);
+    for n in 0..3 {
+        last = incremental(n)?;
+    }
+    steps.push((
+        "checkout --detach of a new commit in a reused worktree (incremental, steady state)",
+        last.0,
+        last.1,
+    ));
+    remove_later(dir);
     Ok(steps)
 }
 
@@ -466,7 +596,7 @@ pub async fn worker_flood_memory() -> Result<Vec<Row>> {
         ))
         .await?;
     stack
-        .wait_terminal("fl-warm", Duration::from_secs(60))
+        .wait_passed("fl-warm", Duration::from_secs(60))
         .await?;
     let worker = stack.pid("worker-0").context("worker pid")?;
     let hwm_before = procfs::hwm_mb(worker);

@@ -136,6 +136,14 @@ impl GitRepo {
     }
 }
 
+impl Drop for GitRepo {
+    fn drop(&mut self) {
+        if let Ok(empty) = tempfile::tempdir() {
+            crate::stack::remove_later(std::mem::replace(&mut self.dir, empty));
+        }
+    }
+}
+
 /// Runs git in `dir`; its stdout, or its stderr as the error.
 pub fn git(dir: &Path, args: &[&str]) -> Result<String> {
     let out = Command::new("git")

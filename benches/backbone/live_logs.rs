@@ -21,11 +21,12 @@ const PACED_LINES: usize = 400;
 
 /// Prints its wall clock (ns) every 10 ms, so the worker is idle between
 /// lines; waits half a second first so the SSE client is surely following.
-const PACED_PY: &str = "import time\n\
-time.sleep(0.5)\n\
-for _ in range(400):\n\
-    print('stamp', time.time_ns(), flush=True)\n\
-    time.sleep(0.01)\n";
+const PACED_PY: &str = "import time
+time.sleep(0.5)
+for _ in range(400):
+    print('stamp', time.time_ns(), flush=True)
+    time.sleep(0.01)
+";
 
 const FLOOD_LINES: usize = 300_000;
 
@@ -49,7 +50,7 @@ pub async fn log_latency() -> Result<Vec<Row>> {
         ))
         .await?;
     stack
-        .wait_terminal("ll-warm", Duration::from_secs(60))
+        .wait_passed("ll-warm", Duration::from_secs(60))
         .await?;
 
     let mut tap = Tap::subscribe(&client, &["arena.logs.ll-paced".into()]).await?;
@@ -106,6 +107,9 @@ pub async fn log_latency() -> Result<Vec<Row>> {
     }
     let sse_ms = sse_task.await.context("the SSE reader panicked")?;
     drop(tap);
+    stack
+        .wait_passed("ll-paced", Duration::from_secs(60))
+        .await?;
 
     // A flooding task: lines pile up while each batch is published.
     let mut tap = Tap::subscribe(&client, &["arena.logs.ll-flood".into()]).await?;
@@ -177,12 +181,13 @@ fn stamp(text: &str) -> Option<u128> {
 const CLIENTS: usize = 100;
 
 /// ~2,000 lines/s for about 10 s; a queue worth following.
-const BUSY_PY: &str = "import sys, time\n\
-for i in range(20000):\n\
-    print(f'busy line {i:06d} ' + 'x' * 60)\n\
-    if i % 100 == 99:\n\
-        sys.stdout.flush()\n\
-        time.sleep(0.05)\n";
+const BUSY_PY: &str = "import sys, time
+for i in range(20000):
+    print(f'busy line {i:06d} ' + 'x' * 60)
+    if i % 100 == 99:
+        sys.stdout.flush()
+        time.sleep(0.05)
+";
 
 /// 100 SSE clients follow one busy queue from its start; the gateway's
 /// resident memory before them and at its highest while they follow.
@@ -200,7 +205,7 @@ pub async fn sse_fanout_memory() -> Result<Vec<Row>> {
         ))
         .await?;
     stack
-        .wait_terminal("fan-warm", Duration::from_secs(60))
+        .wait_passed("fan-warm", Duration::from_secs(60))
         .await?;
     count_lines(&stack, "fan-warm").await?;
 
@@ -248,6 +253,7 @@ pub async fn sse_fanout_memory() -> Result<Vec<Row>> {
     let cpu = procfs::cpu_seconds(gateway) - cpu_before;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = procfs::rss_mb(gateway);
+    stack.wait_passed("fan", Duration::from_secs(60)).await?;
     let lines: Vec<f64> = received.iter().map(|(l, _)| *l as f64).collect();
     let ended = received.iter().filter(|(_, ended)| *ended).count();
     let lines = summarize(&lines);

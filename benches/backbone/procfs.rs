@@ -16,16 +16,30 @@ pub fn status_bytes(pid: u32, field: &str) -> Option<u64> {
     })
 }
 
+pub fn status_mb(pid: u32, field: &str) -> f64 {
+    status_bytes(pid, field).map_or(f64::NAN, |b| b as f64 / MB)
+}
+
 pub fn rss_mb(pid: u32) -> f64 {
-    status_bytes(pid, "VmRSS").map_or(f64::NAN, |b| b as f64 / MB)
+    status_mb(pid, "VmRSS")
 }
 
 pub fn hwm_mb(pid: u32) -> f64 {
-    status_bytes(pid, "VmHWM").map_or(f64::NAN, |b| b as f64 / MB)
+    status_mb(pid, "VmHWM")
 }
 
 /// User + system CPU seconds a process has used so far.
 pub fn cpu_seconds(pid: u32) -> f64 {
+    stat_cpu(pid, &[11, 12])
+}
+
+/// CPU seconds of the children a process has reaped (its git, sh, tasks).
+pub fn reaped_cpu_seconds(pid: u32) -> f64 {
+    stat_cpu(pid, &[13, 14])
+}
+
+/// Sums CPU-time fields of `/proc/<pid>/stat`, indexed after the command name.
+fn stat_cpu(pid: u32, fields_after_comm: &[usize]) -> f64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return f64::NAN;
     };
@@ -34,8 +48,9 @@ pub fn cpu_seconds(pid: u32) -> f64 {
         return f64::NAN;
     };
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of stat(5); `rest` starts at field 3.
-    let ticks: u64 = [11, 12]
+    // utime, stime, cutime, cstime are fields 14 to 17 of stat(5); `rest`
+    // starts at field 3.
+    let ticks: u64 = fields_after_comm
         .iter()
         .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
         .sum();
@@ -46,6 +61,12 @@ pub fn cpu_seconds(pid: u32) -> f64 {
 
 /// CPU seconds (user + system) of every child this process has reaped.
 pub fn reaped_children_cpu_seconds() -> f64 {
+    let (user, system) = reaped_children_cpu();
+    user + system
+}
+
+/// (user, system) CPU seconds of every child this process has reaped.
+pub fn reaped_children_cpu() -> (f64, f64) {
     // SAFETY: getrusage fills the struct we own and reads nothing else.
     let usage = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
@@ -53,7 +74,7 @@ pub fn reaped_children_cpu_seconds() -> f64 {
         usage
     };
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    (seconds(usage.ru_utime), seconds(usage.ru_stime))
 }
 
 /// Direct children of `pid` whose command name is `comm`.
@@ -124,7 +145,24 @@ pub fn machine() -> Vec<(&'static str, String)> {
         ("rustc", command_line("rustc", &["--version"])),
         ("nats-server", nats_server_version()),
         ("git", command_line("git", &["--version"])),
+        ("commit", commit()),
     ]
+}
+
+/// The commit being measured, `+dirty` when the tree has changes.
+fn commit() -> String {
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let head = command_line("git", &["-C", repo, "rev-parse", "--short", "HEAD"]);
+    let dirty = std::process::Command::new("git")
+        .args(["-C", repo, "status", "--porcelain"])
+        .output()
+        .map(|o| !o.stdout.is_empty())
+        .unwrap_or(false);
+    if dirty {
+        format!("{head}+dirty")
+    } else {
+        head
+    }
 }
 
 fn nats_server_version() -> String {

@@ -142,9 +142,13 @@ fn print_rows(rows: Vec<(&str, &Row)>) {
 }
 
 /// The figures as a Markdown table, for `docs/benchmarks.md`.
-pub fn markdown(reports: &[ScenarioReport], date: &str) -> String {
+pub fn markdown(reports: &[ScenarioReport], date: &str, machine: &[(&str, String)]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Measured {date}.\n");
+    for (key, value) in machine {
+        let _ = writeln!(out, "- {key}: {value}");
+    }
+    let _ = writeln!(out);
     let _ = writeln!(
         out,
         "| scenario | metric | measured | target | result |\n|---|---|--:|--:|---|"

@@ -158,6 +158,19 @@ impl Stack {
         self.nats.as_ref().map(NatsServer::pid).or(self.up_nats_pid)
     }
 
+    /// Every process of the stack by name, nats-server included.
+    pub fn processes(&self) -> Vec<(String, u32)> {
+        let mut all: Vec<(String, u32)> = self
+            .children
+            .iter()
+            .map(|(name, child)| (name.clone(), child.id()))
+            .collect();
+        if let Some(pid) = self.nats_pid() {
+            all.push(("nats-server".into(), pid));
+        }
+        all
+    }
+
     pub fn pid(&self, name: &str) -> Option<u32> {
         self.children
             .iter()
@@ -311,6 +324,20 @@ impl Stack {
         }
     }
 
+    /// Waits for the queue to end and insists every task passed: a
+    /// scenario whose tasks did not run would measure nothing.
+    pub async fn wait_passed(&self, id: &str, timeout: Duration) -> Result<Value> {
+        let view = self.wait_terminal(id, timeout).await?;
+        let counts = &view["counts"];
+        if view["status"] != "Finished" || counts["pass"] != counts["total"] {
+            bail!(
+                "queue {id} did not pass: {view}; logs in {}",
+                self.dir.path().display()
+            );
+        }
+        Ok(view)
+    }
+
     pub async fn wait_terminal(&self, id: &str, timeout: Duration) -> Result<Value> {
         self.wait_view(id, timeout, |v| {
             matches!(
@@ -353,15 +380,37 @@ impl Drop for Stack {
                 }
             }
         }
+        let Ok(empty) = tempfile::tempdir() else {
+            return;
+        };
+        let dir = std::mem::replace(&mut self.dir, empty);
         if std::env::var_os("TESTARENA_KEEP_BENCH_DIRS").is_some() {
-            let kept = std::mem::replace(
-                &mut self.dir,
-                tempfile::tempdir().expect("a second temp dir"),
-            )
-            .keep();
-            eprintln!("kept {}", kept.display());
+            eprintln!("kept {}", dir.keep().display());
+        } else {
+            remove_later(dir);
         }
     }
+}
+
+/// Temp dirs whose removal waits for the end of the run: on a journal-less
+/// ext4 (this machine's disk), deleting thousands of files makes every file
+/// created in the next minutes slower, which would charge one scenario's
+/// clean-up to the next scenario's figures.
+static REMOVE_LATER: std::sync::Mutex<Vec<tempfile::TempDir>> = std::sync::Mutex::new(Vec::new());
+
+pub fn remove_later(dir: tempfile::TempDir) {
+    REMOVE_LATER
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(dir);
+}
+
+/// Removes every temp dir put aside by [`remove_later`].
+pub fn remove_deferred() {
+    REMOVE_LATER
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
 }
 
 fn http_client() -> Result<reqwest::Client> {
