@@ -24,15 +24,40 @@ impl QueueFolders {
         self.root.join(id)
     }
 
-    /// Replaces the status file atomically (write to a temp file, rename), so
-    /// a reader never sees half a document.
-    pub(crate) async fn write_status(&self, view: &QueueView) -> io::Result<()> {
-        let dir = self.dir(&view.id);
-        tokio::fs::create_dir_all(&dir).await?;
-        let tmp = dir.join(".queue_status.json.tmp");
-        let json = serde_json::to_vec_pretty(view).map_err(io::Error::other)?;
-        tokio::fs::write(&tmp, json).await?;
-        tokio::fs::rename(&tmp, dir.join(STATUS_FILE)).await
+    /// The status file's content for a view.
+    pub(crate) fn status_json(view: &QueueView) -> io::Result<Vec<u8>> {
+        serde_json::to_vec_pretty(view).map_err(io::Error::other)
+    }
+
+    /// Writes a batch's status files on one blocking thread (one hand-off per
+    /// batch, not three per queue). With `atomic`, each file is replaced via
+    /// a temp file and a rename, so a reader never sees half a document; a
+    /// rebuild, which nobody reads while it runs, writes them directly.
+    pub(crate) async fn write_statuses(
+        &self,
+        files: Vec<(String, Vec<u8>)>,
+        atomic: bool,
+    ) -> io::Result<()> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || {
+            for (id, json) in files {
+                let dir = root.join(&id);
+                std::fs::create_dir_all(&dir)?;
+                if atomic {
+                    let tmp = dir.join(".queue_status.json.tmp");
+                    std::fs::write(&tmp, json)?;
+                    std::fs::rename(&tmp, dir.join(STATUS_FILE))?;
+                } else {
+                    std::fs::write(dir.join(STATUS_FILE), json)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(io::Error::other)?
     }
 
     /// Cuts the log back to its committed length: bytes appended by a run

@@ -52,6 +52,8 @@ struct Projector {
     applied_subject: String,
     /// Queues whose log file was cut back to its committed length in this run.
     checked_logs: HashSet<String>,
+    /// A rebuild writes every status file once at the end, not per batch.
+    defer_status_files: bool,
 }
 
 /// Follows both streams until `shutdown` fires.
@@ -111,10 +113,12 @@ pub async fn rebuild(
         .await
         .context("removing the old queue folders")?;
     let mut projector = Projector::open(client, &config).await?;
+    projector.defer_status_files = true;
     let started = Instant::now();
     let counts = projector
         .follow(&js, &config, CancellationToken::new(), true)
         .await?;
+    projector.write_all_status_files().await?;
     Ok(RebuildReport {
         events: counts.0,
         log_batches: counts.1,
@@ -153,6 +157,7 @@ impl Projector {
             applied_subject: config.names.applied_subject(&config.name),
             client,
             checked_logs: HashSet::new(),
+            defer_status_files: false,
         })
     }
 
@@ -217,6 +222,19 @@ impl Projector {
         }
     }
 
+    /// Every queue's status file from its stored view (the end of a rebuild).
+    async fn write_all_status_files(&self) -> anyhow::Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        let mut files = Vec::new();
+        for (id, view) in store::all_views(&mut conn).await? {
+            files.push((id, QueueFolders::status_json(&view)?));
+        }
+        self.folders
+            .write_statuses(files, false)
+            .await
+            .context("writing queue_status.json files")
+    }
+
     async fn notify_applied(&self, seq: u64) {
         // Core NATS, best effort: a gateway that misses one also polls the offset.
         if let Err(e) = self
@@ -237,57 +255,67 @@ impl Projector {
             deleted_at: Option<u64>,
         }
         let mut tx = self.pool.begin().await?;
-        let mut touched: HashMap<String, Touched> = HashMap::new();
+        // Parse first, so every queue the batch touches is loaded in one go.
+        let mut events = Vec::with_capacity(batch.len());
         let mut order: Vec<String> = Vec::new();
+        let mut seen = HashSet::new();
         let mut last_seq = 0;
         for message in &batch {
             let seq = stream_sequence(message)?;
             last_seq = seq;
-            let event = match Event::from_json(&message.payload) {
-                Ok(event) => event,
-                Err(e) => {
-                    // Not ours to fix: skip it and say so; the offset still moves
-                    // on so one bad message cannot stop every view.
-                    tracing::error!(seq, subject = %message.subject, error = %e, "skipping malformed event");
-                    continue;
+            match Event::from_json(&message.payload) {
+                Ok(event) => {
+                    let id = event.queue_id.to_string();
+                    if seen.insert(id.clone()) {
+                        order.push(id);
+                    }
+                    events.push((seq, event));
                 }
-            };
-            let id = event.queue_id.to_string();
-            if !touched.contains_key(&id) {
-                let entry = match store::load(&mut tx, &id).await? {
-                    Stored::Deleted => Touched {
-                        view: None,
-                        submitted_seq: 0,
-                        skip: true,
-                        dirty: false,
-                        deleted_at: None,
-                    },
-                    Stored::View {
-                        view,
-                        submitted_seq,
-                    } => Touched {
-                        view: Some(*view),
-                        submitted_seq,
-                        skip: false,
-                        dirty: false,
-                        deleted_at: None,
-                    },
-                    Stored::Unknown => Touched {
-                        view: None,
-                        submitted_seq: 0,
-                        skip: false,
-                        dirty: false,
-                        deleted_at: None,
-                    },
-                };
-                touched.insert(id.clone(), entry);
-                order.push(id.clone());
+                // Not ours to fix: skip it and say so; the offset still moves
+                // on so one bad message cannot stop every view.
+                Err(e) => {
+                    tracing::error!(seq, subject = %message.subject, error = %e, "skipping malformed event")
+                }
             }
+        }
+        let mut stored = store::load_many(&mut tx, &order).await?;
+        let mut touched: HashMap<String, Touched> = HashMap::with_capacity(order.len());
+        for id in &order {
+            let entry = match stored.remove(id).unwrap_or(Stored::Unknown) {
+                Stored::Deleted => Touched {
+                    view: None,
+                    submitted_seq: 0,
+                    skip: true,
+                    dirty: false,
+                    deleted_at: None,
+                },
+                Stored::View {
+                    view,
+                    submitted_seq,
+                } => Touched {
+                    view: Some(*view),
+                    submitted_seq,
+                    skip: false,
+                    dirty: false,
+                    deleted_at: None,
+                },
+                Stored::Unknown => Touched {
+                    view: None,
+                    submitted_seq: 0,
+                    skip: false,
+                    dirty: false,
+                    deleted_at: None,
+                },
+            };
+            touched.insert(id.clone(), entry);
+        }
+        for (seq, event) in &events {
+            let (seq, id) = (*seq, event.queue_id.to_string());
             let entry = touched.get_mut(&id).expect("inserted above");
             if entry.skip {
                 continue;
             }
-            match apply(&mut entry.view, &event) {
+            match apply(&mut entry.view, event) {
                 Change::Upsert => {
                     if matches!(event.body, EventBody::Submitted { .. }) {
                         entry.submitted_seq = seq;
@@ -304,6 +332,7 @@ impl Projector {
         }
         // Files first, then the commit: both are derived from the events, so a
         // crash in between is repaired by replaying the batch.
+        let mut status_files = Vec::new();
         for id in &order {
             let entry = &touched[id];
             if let Some(seq) = entry.deleted_at {
@@ -315,13 +344,16 @@ impl Projector {
                 self.checked_logs.remove(id);
             } else if let (true, Some(view)) = (entry.dirty, &entry.view) {
                 let json = serde_json::to_string(view)?;
-                self.folders
-                    .write_status(view)
-                    .await
-                    .with_context(|| format!("writing queue_status.json of {id}"))?;
+                if !self.defer_status_files {
+                    status_files.push((id.clone(), QueueFolders::status_json(view)?));
+                }
                 store::save(&mut tx, view, entry.submitted_seq, last_seq, &json).await?;
             }
         }
+        self.folders
+            .write_statuses(status_files, true)
+            .await
+            .context("writing queue_status.json files")?;
         store::set_offset(&mut tx, EVENTS_OFFSET, last_seq).await?;
         tx.commit().await.context("committing an events batch")?;
         Ok(last_seq)

@@ -76,28 +76,63 @@ pub(crate) enum Stored {
     Unknown,
 }
 
-pub(crate) async fn load(conn: &mut SqliteConnection, id: &str) -> anyhow::Result<Stored> {
-    let deleted = sqlx::query("SELECT 1 FROM deleted_queues WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if deleted.is_some() {
-        return Ok(Stored::Deleted);
+/// What the database knows of each of `ids`, in two queries (not two per
+/// queue: each query is a round trip to sqlx's SQLite thread). Ids it does
+/// not know are absent from the map.
+pub(crate) async fn load_many(
+    conn: &mut SqliteConnection,
+    ids: &[String],
+) -> anyhow::Result<std::collections::HashMap<String, Stored>> {
+    let mut out = std::collections::HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(out);
     }
-    let row = sqlx::query("SELECT view_json, submitted_seq FROM queues WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&mut *conn)
+    let ids_json = serde_json::to_string(ids)?;
+    let rows = sqlx::query(
+        "SELECT q.id, q.view_json, q.submitted_seq FROM queues q
+         WHERE q.id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(&ids_json)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in rows {
+        let id: String = row.get(0);
+        let view = serde_json::from_str(row.get::<&str, _>(1))
+            .with_context(|| format!("reading stored view of queue {id}"))?;
+        out.insert(
+            id,
+            Stored::View {
+                view: Box::new(view),
+                submitted_seq: row.get::<i64, _>(2) as u64,
+            },
+        );
+    }
+    let deleted =
+        sqlx::query("SELECT id FROM deleted_queues WHERE id IN (SELECT value FROM json_each(?))")
+            .bind(&ids_json)
+            .fetch_all(&mut *conn)
+            .await?;
+    for row in deleted {
+        out.insert(row.get(0), Stored::Deleted);
+    }
+    Ok(out)
+}
+
+/// Every stored view, by id.
+pub(crate) async fn all_views(
+    conn: &mut SqliteConnection,
+) -> anyhow::Result<Vec<(String, QueueView)>> {
+    let rows = sqlx::query("SELECT id, view_json FROM queues ORDER BY id")
+        .fetch_all(conn)
         .await?;
-    Ok(match row {
-        None => Stored::Unknown,
-        Some(row) => Stored::View {
-            view: Box::new(
-                serde_json::from_str(row.get::<&str, _>(0))
-                    .with_context(|| format!("reading stored view of queue {id}"))?,
-            ),
-            submitted_seq: row.get::<i64, _>(1) as u64,
-        },
-    })
+    rows.iter()
+        .map(|row| {
+            let id: String = row.get(0);
+            let view = serde_json::from_str(row.get::<&str, _>(1))
+                .with_context(|| format!("reading stored view of queue {id}"))?;
+            Ok((id, view))
+        })
+        .collect()
 }
 
 pub(crate) async fn save(
