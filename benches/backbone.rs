@@ -61,6 +61,11 @@ const SCENARIOS: &[Scenario] = &[
         run: || Box::pin(event_backbone::submit_throughput()),
     },
     Scenario {
+        name: "cluster_submit_throughput",
+        what: "201 submits/s through the gateway on a 3-node R3 JetStream cluster",
+        run: || Box::pin(event_backbone::cluster_submit_throughput()),
+    },
+    Scenario {
         name: "rebuild",
         what: "`testarena projector --rebuild` replay rate",
         run: || Box::pin(event_backbone::rebuild()),

@@ -51,6 +51,8 @@ pub struct Stack {
     children: Vec<(String, Child)>,
     /// The nats-server `testarena up` started, to be sure it goes too.
     up_nats_pid: Option<u32>,
+    /// Services talk to this NATS (a cluster's URLs) instead of `nats`.
+    pub nats_url_override: Option<String>,
 }
 
 impl Stack {
@@ -71,6 +73,7 @@ impl Stack {
             worker_config,
             children: Vec::new(),
             up_nats_pid: None,
+            nats_url_override: None,
         })
     }
 
@@ -112,6 +115,7 @@ impl Stack {
             worker_config: worker_config.clone(),
             children: Vec::new(),
             up_nats_pid: None,
+            nats_url_override: None,
             dir,
         };
         let data = stack.data_dir();
@@ -195,7 +199,9 @@ impl Stack {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log));
-        if self.nats.is_some() {
+        if let Some(url) = &self.nats_url_override {
+            command.env("TESTARENA_NATS_URL", url);
+        } else if self.nats.is_some() {
             command.env("TESTARENA_NATS_URL", self.nats_url());
         } else {
             command.env_remove("TESTARENA_NATS_URL");
@@ -237,7 +243,7 @@ impl Stack {
         self.spawn(&name, &refs)
     }
 
-    async fn wait_ready(&self) -> Result<()> {
+    pub async fn wait_ready(&self) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(response) = self.http.get(format!("{}/readyz", self.base)).send().await {
