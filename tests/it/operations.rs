@@ -142,6 +142,10 @@ async fn a_queue_survives_losing_the_stream_leader_of_a_three_node_cluster() {
     let view = stack.wait_terminal("ha", Duration::from_secs(90)).await;
     assert_eq!(view["status"], "Finished", "{view}");
     assert_eq!(view["counts"]["pass"], 2, "{view}");
+    assert_eq!(
+        view["attempt"], 1,
+        "the worker rode out the failover without a redelivery: {view}"
+    );
     // Every log line exactly once in the view, every event once.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {

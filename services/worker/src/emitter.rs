@@ -13,7 +13,9 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream;
 use testarena_events::{ArenaNames, Event, EventBody, QueueId};
 
-const ATTEMPTS: u32 = 8;
+/// How long an event is retried before the run is abandoned: long enough to
+/// ride out a JetStream leader election or a NATS restart.
+const RETRY_FOR: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 #[error("could not store a {kind} event for queue {queue_id}: {message}")]
@@ -57,7 +59,8 @@ impl Emitter {
         let message_id = format!("{}:{}:{}:{n}", self.queue_id, self.attempt, kind);
         let mut backoff = Duration::from_millis(50);
         let mut last_error = String::new();
-        for _ in 0..ATTEMPTS {
+        let started = std::time::Instant::now();
+        while started.elapsed() < RETRY_FOR {
             let publish = PublishMessage::build()
                 .payload(payload.clone().into())
                 .message_id(&message_id);
