@@ -341,11 +341,15 @@ test('the status filter shows only queues in that status, and says when there ar
   await row(LIVE).waitFor();
 
   await page.locator('[data-filter=Cancelled]').click();
+  // The rows of the unfiltered list stay until the filtered page arrives:
+  // wait (bounded) for the filtered rendering, then check what it shows.
+  await row(QUICK_ID).waitFor({ state: 'detached', timeout: 10_000 });
   await row(LIVE).waitFor();
   assert.equal(await row(QUICK_ID).count(), 0, 'a Finished queue is not in the Cancelled list');
   assert.match(new URL(page.url()).hash, /status=Cancelled/);
 
   await page.locator('[data-filter=Finished]').click();
+  await row(LIVE).waitFor({ state: 'detached', timeout: 10_000 });
   await row(QUICK_ID).waitFor();
   assert.equal(await row(LIVE).count(), 0, 'a Cancelled queue is not in the Finished list');
 
