@@ -216,3 +216,53 @@ async fn one_worker_runs_queues_concurrently_each_in_its_own_workspace_and_port(
         "a mirrored repo is fetched, not cloned: {log}"
     );
 }
+
+#[tokio::test]
+async fn a_reused_checkout_holds_exactly_the_next_commit_and_nothing_a_queue_left() {
+    let stack = TestStack::start().await;
+    // The task fails if anything of an earlier queue is still there, then
+    // leaves an untracked file, an ignored file and a changed tracked file.
+    let task = |expected: &str| {
+        format!(
+            "echo dir=$TESTARENA_WORKDIR\n\
+             test ! -e leftover && test ! -e out.bin && grep -qx {expected} tracked.txt\n\
+             ok=$?\n\
+             echo junk > leftover; echo junk > out.bin; echo changed > tracked.txt\n\
+             exit $ok\n"
+        )
+    };
+    let (task_one, task_two) = (task("one"), task("two"));
+    let repo = GitRepo::new(&[
+        ("t.sh", task_one.as_str()),
+        ("tracked.txt", "one\n"),
+        (".gitignore", "out.bin\n"),
+    ]);
+    stack
+        .submit(&queue("reuse1", &repo.url(), &[("t", "t.sh")]))
+        .await;
+    let first = stack.wait_terminal("reuse1", T).await;
+    assert_eq!(first["tasks"][0]["result"], "PASS", "{first}");
+    let sha = repo.commit(
+        &[("t.sh", task_two.as_str()), ("tracked.txt", "two\n")],
+        "two",
+    );
+    stack
+        .submit(&queue("reuse2", &repo.url(), &[("t", "t.sh")]))
+        .await;
+    let second = stack.wait_terminal("reuse2", T).await;
+    assert_eq!(second["commit"], sha.as_str());
+    assert_eq!(second["tasks"][0]["result"], "PASS", "{second}");
+    let dir_of = |log: String| {
+        log.lines()
+            .find_map(|l| l.split("dir=").nth(1).map(str::to_owned))
+            .expect("the task printed its workdir")
+    };
+    let (dir1, dir2) = (
+        dir_of(stack.text("/api/queue/reuse1/log").await),
+        dir_of(stack.text("/api/queue/reuse2/log").await),
+    );
+    assert_eq!(
+        dir1, dir2,
+        "the second queue reused the first one's worktree"
+    );
+}

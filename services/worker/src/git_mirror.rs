@@ -1,22 +1,57 @@
 //! Git: one bare mirror per repository URL in the worker's cache, fetched at
-//! each queue, and a cheap local clone per queue at the resolved commit.
+//! each queue, and a small pool of worktrees of that mirror that queues lease
+//! and reuse.
 //!
-//! A mirror is locked while it is cloned, fetched and resolved, both within
-//! this process (many queues at once) and across processes on the host (a
-//! file lock), so two queues of one repository never corrupt it.
+//! Why reuse: writing a commit's whole tree into a fresh clone costs a queue
+//! about as much as the first clone did; moving a worktree it already has to
+//! the next commit writes only what changed. `checkout --force` plus
+//! `clean -ffdx` leaves exactly the commit's tree, nothing of the queue before
+//! it. A queue holds its worktree by a file lock for the whole run, so no two
+//! queues — of this process or of another worker on the host — share one.
+//!
+//! The mirror is locked (in-process and on the host) while it is cloned,
+//! fetched, resolved or given a new worktree, so concurrent queues of one
+//! repository never corrupt it. A queue that waited for that lock while
+//! another queue fetched uses that fetch: it began after this queue was
+//! taken, so it saw everything pushed before the queue was submitted.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use testarena_events::{GitRef, RepoUrl};
 use tokio::process::Command;
 
 use crate::log_batcher::LogSink;
 
+/// Leases per mirror before giving up: far more than any worker host runs
+/// queues at once, so reaching it means lock files are broken.
+const MAX_WORKTREES: usize = 256;
+/// Fetches skip git's automatic maintenance (one process fewer per queue);
+/// every this many fetches of a mirror, it runs again.
+const MAINTENANCE_EVERY: u64 = 50;
+
 pub(crate) struct GitCache {
     mirrors: PathBuf,
-    locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
+    worktrees: PathBuf,
+    states: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<MirrorState>>>>,
+}
+
+/// What this process knows of one mirror; guarded by the in-process lock.
+#[derive(Default)]
+struct MirrorState {
+    /// When this process's latest successful fetch (or the clone) began.
+    fetched_at: Option<Instant>,
+    fetches: u64,
+}
+
+/// A queue's checkout: a worktree at `sha`, leased until this is dropped.
+pub(crate) struct Checkout {
+    pub sha: String,
+    pub dir: PathBuf,
+    /// The lease: an exclusive lock on `<dir>.lock`, released on drop.
+    _lease: std::fs::File,
 }
 
 /// Why a checkout failed, in words for the queue's `reason`.
@@ -26,122 +61,244 @@ pub(crate) enum CheckoutError {
     Git { action: String, message: String },
     #[error("ref {git_ref:?} not found in {repo}")]
     UnknownRef { git_ref: String, repo: String },
+    #[error("no free worktree among {MAX_WORKTREES} in {0}")]
+    NoWorktree(PathBuf),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
 
 impl GitCache {
     pub(crate) fn new(cache_dir: &Path) -> Self {
+        // Absolute, because git resolves a worktree's path from the mirror.
+        let cache_dir = std::path::absolute(cache_dir).unwrap_or_else(|_| cache_dir.to_owned());
         Self {
             mirrors: cache_dir.join("mirrors"),
-            locks: Mutex::new(HashMap::new()),
+            worktrees: cache_dir.join("worktrees"),
+            states: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Fetches `repo` into its mirror and clones the resolved commit into
-    /// `dest`. Returns the commit SHA.
+    /// Brings `repo`'s mirror up to date (unless a fetch began after
+    /// `taken_at`), resolves `git_ref`, and leases a worktree at that commit.
     pub(crate) async fn checkout(
         &self,
         repo: &RepoUrl,
         git_ref: &GitRef,
-        dest: &Path,
+        taken_at: Instant,
         log: &LogSink,
-    ) -> Result<String, CheckoutError> {
-        let mirror = self.mirrors.join(mirror_name(repo.as_str()));
-        let sha = {
-            let lock = self.lock_for(&mirror);
-            let _in_process = lock.lock().await;
-            let _on_host = lock_file(&mirror).await?;
-            if mirror.join("HEAD").exists() {
-                log.system("checkout", format!("fetching {repo} into its mirror"))
-                    .await;
-                git(
-                    &["-C", path(&mirror), "fetch", "--prune", "--quiet", "origin"],
-                    "git fetch",
-                    log,
-                )
+    ) -> Result<Checkout, CheckoutError> {
+        let name = mirror_name(repo.as_str());
+        let mirror = self.mirrors.join(&name);
+        let state = self.state_for(&mirror);
+        let (sha, lease, dir, fresh) = {
+            let mut state = state.lock().await;
+            let _on_host = lock_file(&mirror.with_extension("lock")).await?;
+            self.update_mirror(repo, &mirror, &mut state, taken_at, log)
                 .await?;
-            } else {
-                log.system("checkout", format!("cloning {repo} into a new mirror"))
-                    .await;
-                tokio::fs::create_dir_all(&self.mirrors).await?;
-                // Clone beside and rename, so a half-finished clone never
-                // looks like a mirror.
-                let partial = mirror.with_extension("partial");
-                let _ = tokio::fs::remove_dir_all(&partial).await;
-                git(
-                    &[
-                        "clone",
-                        "--mirror",
-                        "--quiet",
-                        "--",
-                        repo.as_str(),
-                        path(&partial),
-                    ],
-                    "git clone",
-                    log,
-                )
-                .await?;
-                tokio::fs::rename(&partial, &mirror).await?;
+            let sha = resolve(repo, git_ref, &mirror, log).await?;
+            let (lease, dir) = lease_worktree(self.worktrees.join(&name)).await?;
+            // A new worktree is registered in the mirror, so it is made
+            // under the mirror's lock; a reused one only changes itself.
+            let fresh = !dir.join(".git").is_file();
+            if fresh {
+                add_worktree(&mirror, &dir, &sha, log).await?;
             }
-            let spec = format!("{}^{{commit}}", git_ref.as_str());
-            match git(
-                &[
-                    "-C",
-                    path(&mirror),
-                    "rev-parse",
-                    "--verify",
-                    "--quiet",
-                    "--end-of-options",
-                    &spec,
-                ],
-                "git rev-parse",
-                log,
-            )
-            .await
-            {
-                Ok(out) => out.trim().to_owned(),
-                Err(_) => {
-                    return Err(CheckoutError::UnknownRef {
-                        git_ref: git_ref.to_string(),
-                        repo: repo.to_string(),
-                    })
-                }
-            }
+            (sha, lease, dir, fresh)
         };
-        // Local clone from the mirror: hard links, no network, no lock needed.
-        git(
-            &[
-                "clone",
-                "--quiet",
-                "--no-checkout",
-                "--",
-                path(&mirror),
-                path(dest),
-            ],
-            "git clone (workspace)",
-            log,
-        )
-        .await?;
-        git(
-            &["-C", path(dest), "checkout", "--quiet", "--detach", &sha],
-            "git checkout",
-            log,
-        )
-        .await?;
+        if !fresh {
+            if let Err(e) = reset_worktree(&dir, &sha, log).await {
+                // A worktree left broken (a git killed mid-checkout leaves
+                // its index.lock): make it anew.
+                log.system(
+                    "checkout",
+                    format!("reused worktree unusable ({e}); making it anew"),
+                )
+                .await;
+                let _state = state.lock().await;
+                let _on_host = lock_file(&mirror.with_extension("lock")).await?;
+                add_worktree(&mirror, &dir, &sha, log).await?;
+            }
+        }
         log.system("checkout", format!("checked out {sha}")).await;
-        Ok(sha)
+        Ok(Checkout {
+            sha,
+            dir,
+            _lease: lease,
+        })
     }
 
-    fn lock_for(&self, mirror: &Path) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-        locks.entry(mirror.to_owned()).or_default().clone()
+    fn state_for(&self, mirror: &Path) -> Arc<tokio::sync::Mutex<MirrorState>> {
+        let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        states.entry(mirror.to_owned()).or_default().clone()
+    }
+
+    /// Clones the mirror, or fetches it unless a fetch began after `taken_at`.
+    async fn update_mirror(
+        &self,
+        repo: &RepoUrl,
+        mirror: &Path,
+        state: &mut MirrorState,
+        taken_at: Instant,
+        log: &LogSink,
+    ) -> Result<(), CheckoutError> {
+        let began = Instant::now();
+        if mirror.join("HEAD").exists() {
+            if state.fetched_at.is_some_and(|at| at >= taken_at) {
+                log.system(
+                    "checkout",
+                    format!("{repo} was fetched after this queue was taken; using that fetch"),
+                )
+                .await;
+                return Ok(());
+            }
+            log.system("checkout", format!("fetching {repo} into its mirror"))
+                .await;
+            state.fetches += 1;
+            let mut args = vec!["-C", path(mirror), "fetch", "--prune", "--quiet"];
+            if !state.fetches.is_multiple_of(MAINTENANCE_EVERY) {
+                args.push("--no-auto-maintenance");
+            }
+            args.push("origin");
+            git(&args, "git fetch", log).await?;
+        } else {
+            log.system("checkout", format!("cloning {repo} into a new mirror"))
+                .await;
+            tokio::fs::create_dir_all(&self.mirrors).await?;
+            // Clone beside and rename, so a half-finished clone never looks
+            // like a mirror.
+            let partial = mirror.with_extension("partial");
+            let _ = tokio::fs::remove_dir_all(&partial).await;
+            git(
+                &[
+                    "clone",
+                    "--mirror",
+                    "--quiet",
+                    "--",
+                    repo.as_str(),
+                    path(&partial),
+                ],
+                "git clone",
+                log,
+            )
+            .await?;
+            tokio::fs::rename(&partial, mirror).await?;
+        }
+        state.fetched_at = Some(began);
+        Ok(())
     }
 }
 
-/// Holds an exclusive lock on `<mirror>.lock` until dropped.
-async fn lock_file(mirror: &Path) -> std::io::Result<std::fs::File> {
-    let path = mirror.with_extension("lock");
+/// The commit `git_ref` names in the mirror.
+async fn resolve(
+    repo: &RepoUrl,
+    git_ref: &GitRef,
+    mirror: &Path,
+    log: &LogSink,
+) -> Result<String, CheckoutError> {
+    let spec = format!("{}^{{commit}}", git_ref.as_str());
+    let args = [
+        "-C",
+        path(mirror),
+        "rev-parse",
+        "--verify",
+        "--quiet",
+        "--end-of-options",
+        &spec,
+    ];
+    match git(&args, "git rev-parse", log).await {
+        Ok(out) => Ok(out.trim().to_owned()),
+        Err(_) => Err(CheckoutError::UnknownRef {
+            git_ref: git_ref.to_string(),
+            repo: repo.to_string(),
+        }),
+    }
+}
+
+/// The first worktree slot under `pool` that nobody holds: its lock file is
+/// locked and returned with the slot's directory.
+async fn lease_worktree(pool: PathBuf) -> Result<(std::fs::File, PathBuf), CheckoutError> {
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&pool)?;
+        for slot in 0..MAX_WORKTREES {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(pool.join(format!("{slot}.lock")))?;
+            match file.try_lock() {
+                Ok(()) => return Ok((file, pool.join(slot.to_string()))),
+                Err(std::fs::TryLockError::WouldBlock) => continue,
+                Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+            }
+        }
+        Err(CheckoutError::NoWorktree(pool))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// Makes `dir` a new worktree of `mirror` at `sha`, replacing whatever was
+/// there. Called with the mirror locked.
+async fn add_worktree(
+    mirror: &Path,
+    dir: &Path,
+    sha: &str,
+    log: &LogSink,
+) -> Result<(), CheckoutError> {
+    match tokio::fs::remove_dir_all(dir).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
+    // Forget registrations whose folder is gone (the one just removed).
+    git(
+        &["-C", path(mirror), "worktree", "prune"],
+        "git worktree prune",
+        log,
+    )
+    .await?;
+    git(
+        &[
+            "-C",
+            path(mirror),
+            "worktree",
+            "add",
+            "--force",
+            "--detach",
+            "--quiet",
+            path(dir),
+            sha,
+        ],
+        "git worktree add",
+        log,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Moves a leased worktree to `sha` and removes everything the commit does
+/// not hold (build outputs, ignored files, results of the queue before).
+async fn reset_worktree(dir: &Path, sha: &str, log: &LogSink) -> Result<(), CheckoutError> {
+    git(
+        &[
+            "-C",
+            path(dir),
+            "checkout",
+            "--force",
+            "--quiet",
+            "--detach",
+            sha,
+        ],
+        "git checkout",
+        log,
+    )
+    .await?;
+    git(&["-C", path(dir), "clean", "-ffdxq"], "git clean", log).await?;
+    Ok(())
+}
+
+/// Holds an exclusive lock on `path` until dropped.
+async fn lock_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let path = path.to_owned();
     if let Some(parent) = path.parent() {
         tokio::fs::create_dir_all(parent).await?;
     }

@@ -3,13 +3,14 @@
 //! the run in `Error` with its reason, and a stop signal ends it where it is.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use testarena_events::{EventBody, FinalStatus, Source, Stage, StageOutcome, TaskSpec};
 use tokio::sync::mpsc;
 
 use crate::emitter::{EmitError, Emitter};
-use crate::git_mirror::GitCache;
+use crate::git_mirror::{Checkout, GitCache};
 use crate::junit;
 use crate::log_batcher::LogSink;
 use crate::metrics::{ResultLabel, StageLabel};
@@ -46,9 +47,15 @@ pub(crate) struct Run<'a> {
     pub tasks: &'a [TaskSpec],
     pub git: &'a GitCache,
     pub settings: &'a EngineSettings,
-    /// This run's own folder: `src/` (the checkout) and `results/<task>/`.
+    /// This run's own folder: `results/<task>/`.
     pub workspace: PathBuf,
     pub port: u16,
+    /// When the worker took the queue: a mirror fetch begun since then
+    /// serves this queue too.
+    pub taken_at: Instant,
+    /// The leased worktree, once the checkout stage has one; released when
+    /// the run is dropped, after teardown.
+    pub checkout: OnceLock<Checkout>,
 }
 
 /// How one stage ended.
@@ -78,8 +85,13 @@ impl RunEnd {
 }
 
 impl Run<'_> {
+    /// The checkout's folder. Stages after checkout run only once it
+    /// succeeded; before that, a path that does not exist.
     fn checkout_dir(&self) -> PathBuf {
-        self.workspace.join("src")
+        match self.checkout.get() {
+            Some(checkout) => checkout.dir.clone(),
+            None => self.workspace.join("no-checkout"),
+        }
     }
 
     fn placeholders(&self, task: Option<&TaskSpec>, result_dir: Option<&Path>) -> Placeholders {
@@ -232,14 +244,17 @@ impl Run<'_> {
 
     async fn checkout(&self) -> Result<Option<RunEnd>, EmitError> {
         let started = self.stage_started(Stage::Checkout).await?;
-        let dest = self.checkout_dir();
         let result = tokio::select! {
-            result = self.git.checkout(&self.source.repo, &self.source.git_ref, &dest, self.log) => Some(result),
+            result = self.git.checkout(&self.source.repo, &self.source.git_ref, self.taken_at, self.log) => Some(result),
             _ = self.stop.token().cancelled() => None,
         };
         let end = match result {
             None => StageEnd::Cancelled,
-            Some(Ok(sha)) => StageEnd::Ok { commit: Some(sha) },
+            Some(Ok(checkout)) => {
+                let sha = checkout.sha.clone();
+                let _ = self.checkout.set(checkout);
+                StageEnd::Ok { commit: Some(sha) }
+            }
             Some(Err(e)) => StageEnd::Failed(format!("checkout failed: {e}")),
         };
         self.end_stage(Stage::Checkout, started, end).await

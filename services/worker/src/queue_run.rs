@@ -69,6 +69,7 @@ async fn run_message(
     attempt: u32,
     shared: &Shared,
 ) -> anyhow::Result<()> {
+    let taken_at = std::time::Instant::now();
     let queue_id = event.queue_id.clone();
     let EventBody::Submitted {
         source,
@@ -184,6 +185,8 @@ async fn run_message(
                     settings: &shared.settings,
                     workspace: workspace.clone(),
                     port: free_port()?,
+                    taken_at,
+                    checkout: std::sync::OnceLock::new(),
                 };
                 run.execute().await?
             }
