@@ -17,11 +17,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::projection::{apply, Change};
 use crate::queue_folder::QueueFolders;
-use crate::store::{self, Stored, EVENTS_OFFSET, LOGS_OFFSET};
+use crate::store::{self, Durability, Stored, EVENTS_OFFSET, LOGS_OFFSET};
 use crate::view::QueueView;
 
-/// Largest batch folded into one transaction.
+/// Largest batch folded into one transaction while following.
 const MAX_BATCH: usize = 2000;
+/// Largest batch while rebuilding: fewer, larger transactions.
+const REBUILD_MAX_BATCH: usize = 10_000;
+/// How long a rebuild waits for more messages to fill a batch.
+const REBUILD_FILL: Duration = Duration::from_millis(5);
+/// Messages a rebuild's reader task may hold ahead of the projector.
+const REBUILD_READ_AHEAD: usize = 2 * REBUILD_MAX_BATCH;
 /// How often a following projector checks that its consumers still deliver.
 const STALL_CHECK: Duration = Duration::from_secs(2);
 /// How often a rebuild checks whether it has read everything.
@@ -54,6 +60,8 @@ struct Projector {
     checked_logs: HashSet<String>,
     /// A rebuild writes every status file once at the end, not per batch.
     defer_status_files: bool,
+    /// Set while rebuilding: large batches, read ahead by a separate task.
+    rebuilding: bool,
 }
 
 /// Follows both streams until `shutdown` fires.
@@ -67,7 +75,7 @@ pub async fn run(
         _ = shutdown.cancelled() => return Ok(()),
         _ = ensure_streams_until_ready(&js, &config.names, &config.limits) => {}
     }
-    let mut projector = Projector::open(client, &config).await?;
+    let mut projector = Projector::open(client, &config, Durability::CrashSafe).await?;
     loop {
         match projector
             .follow(&js, &config, shutdown.clone(), false)
@@ -112,13 +120,16 @@ pub async fn rebuild(
         .remove_all()
         .await
         .context("removing the old queue folders")?;
-    let mut projector = Projector::open(client, &config).await?;
+    let mut projector = Projector::open(client, &config, Durability::Rebuild).await?;
     projector.defer_status_files = true;
+    projector.rebuilding = true;
     let started = Instant::now();
     let counts = projector
         .follow(&js, &config, CancellationToken::new(), true)
         .await?;
     projector.write_all_status_files().await?;
+    store::finish_rebuild(&projector.pool).await?;
+    projector.pool.close().await;
     Ok(RebuildReport {
         events: counts.0,
         log_batches: counts.1,
@@ -150,14 +161,19 @@ async fn has_more(
 }
 
 impl Projector {
-    async fn open(client: async_nats::Client, config: &ProjectorConfig) -> anyhow::Result<Self> {
+    async fn open(
+        client: async_nats::Client,
+        config: &ProjectorConfig,
+        durability: Durability,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
-            pool: store::open_view_db(&config.db_path).await?,
+            pool: store::open(&config.db_path, durability).await?,
             folders: QueueFolders::new(&config.data_dir),
             applied_subject: config.names.applied_subject(&config.name),
             client,
             checked_logs: HashSet::new(),
             defer_status_files: false,
+            rebuilding: false,
         })
     }
 
@@ -178,8 +194,16 @@ impl Projector {
         drop(conn);
         self.notify_applied(events_at).await;
 
-        let mut events = ordered(js, &config.names.events_stream, events_at + 1).await?;
-        let mut logs = ordered(js, &config.names.logs_stream, logs_at + 1).await?;
+        let read_ahead = self.rebuilding;
+        let mut events =
+            Source::open(js, &config.names.events_stream, events_at + 1, read_ahead).await?;
+        let mut logs = Source::open(js, &config.names.logs_stream, logs_at + 1, read_ahead).await?;
+        let fill = self.rebuilding.then_some(REBUILD_FILL);
+        let max_batch = if self.rebuilding {
+            REBUILD_MAX_BATCH
+        } else {
+            MAX_BATCH
+        };
         let mut applied = (0u64, 0u64);
         let period = if until_caught_up {
             CATCH_UP_CHECK
@@ -193,13 +217,13 @@ impl Projector {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(applied),
                 first = events.next() => {
-                    let batch = drain(first, &mut events).context("reading the events stream")?;
+                    let batch = events.drain(first, max_batch, fill).await.context("reading the events stream")?;
                     applied.0 += batch.len() as u64;
                     events_at = self.apply_events(batch).await?;
                     self.notify_applied(events_at).await;
                 }
                 first = logs.next() => {
-                    let batch = drain(first, &mut logs).context("reading the logs stream")?;
+                    let batch = logs.drain(first, max_batch, fill).await.context("reading the logs stream")?;
                     applied.1 += batch.len() as u64;
                     logs_at = self.apply_logs(batch).await?;
                 }
@@ -250,6 +274,8 @@ impl Projector {
         struct Touched {
             view: Option<QueueView>,
             submitted_seq: u64,
+            /// The last event that changed the view.
+            updated_seq: u64,
             skip: bool,
             dirty: bool,
             deleted_at: Option<u64>,
@@ -285,6 +311,7 @@ impl Projector {
                 Stored::Deleted => Touched {
                     view: None,
                     submitted_seq: 0,
+                    updated_seq: 0,
                     skip: true,
                     dirty: false,
                     deleted_at: None,
@@ -295,6 +322,7 @@ impl Projector {
                 } => Touched {
                     view: Some(*view),
                     submitted_seq,
+                    updated_seq: 0,
                     skip: false,
                     dirty: false,
                     deleted_at: None,
@@ -302,6 +330,7 @@ impl Projector {
                 Stored::Unknown => Touched {
                     view: None,
                     submitted_seq: 0,
+                    updated_seq: 0,
                     skip: false,
                     dirty: false,
                     deleted_at: None,
@@ -320,6 +349,7 @@ impl Projector {
                     if matches!(event.body, EventBody::Submitted { .. }) {
                         entry.submitted_seq = seq;
                     }
+                    entry.updated_seq = seq;
                     entry.dirty = true;
                 }
                 Change::Delete => {
@@ -333,6 +363,7 @@ impl Projector {
         // Files first, then the commit: both are derived from the events, so a
         // crash in between is repaired by replaying the batch.
         let mut status_files = Vec::new();
+        let mut rows = Vec::new();
         for id in &order {
             let entry = &touched[id];
             if let Some(seq) = entry.deleted_at {
@@ -343,18 +374,28 @@ impl Projector {
                 store::delete(&mut tx, id, seq).await?;
                 self.checked_logs.remove(id);
             } else if let (true, Some(view)) = (entry.dirty, &entry.view) {
-                let json = serde_json::to_string(view)?;
                 if !self.defer_status_files {
                     status_files.push((id.clone(), QueueFolders::status_json(view)?));
                 }
-                store::save(&mut tx, view, entry.submitted_seq, last_seq, &json).await?;
+                rows.push(store::SaveRow {
+                    view,
+                    submitted_seq: entry.submitted_seq,
+                    updated_seq: entry.updated_seq,
+                    view_json: serde_json::to_string(view)?,
+                });
             }
         }
-        self.folders
-            .write_statuses(status_files, true)
-            .await
-            .context("writing queue_status.json files")?;
-        store::set_offset(&mut tx, EVENTS_OFFSET, last_seq).await?;
+        // The status files (on a blocking thread) and the rows (on sqlx's
+        // SQLite thread) are written at the same time; the commit waits for both.
+        let files = self.folders.write_statuses(status_files, true);
+        let sql = async {
+            store::save_many(&mut tx, &rows).await?;
+            store::set_offset(&mut tx, EVENTS_OFFSET, last_seq).await?;
+            anyhow::Ok(())
+        };
+        let (files, sql) = tokio::join!(files, sql);
+        files.context("writing queue_status.json files")?;
+        sql?;
         tx.commit().await.context("committing an events batch")?;
         Ok(last_seq)
     }
@@ -435,21 +476,92 @@ async fn ordered(
         .with_context(|| format!("subscribing to {stream}"))
 }
 
-/// The first message plus every one already buffered, up to [`MAX_BATCH`]:
-/// a batch grows with the backlog and stays one message when idle.
-fn drain(
-    first: Option<Result<jetstream::Message, pull::OrderedError>>,
-    messages: &mut pull::Ordered,
-) -> anyhow::Result<Vec<jetstream::Message>> {
-    let first = first.context("the stream subscription ended")??;
-    let mut batch = vec![first];
-    while batch.len() < MAX_BATCH {
-        match messages.next().now_or_never() {
-            Some(Some(message)) => batch.push(message?),
-            _ => break,
+type Received = anyhow::Result<jetstream::Message>;
+
+/// Where a stream's messages come from: the ordered consumer itself
+/// (following: no extra hop per message), or a task that reads it ahead
+/// into a channel (rebuilding: the consumer keeps pulling while a batch is
+/// applied, on the other core).
+enum Source {
+    Direct(Box<pull::Ordered>),
+    ReadAhead {
+        messages: tokio::sync::mpsc::Receiver<Received>,
+        reader: tokio::task::JoinHandle<()>,
+    },
+}
+
+impl Drop for Source {
+    fn drop(&mut self) {
+        if let Source::ReadAhead { reader, .. } = self {
+            reader.abort();
         }
     }
-    Ok(batch)
+}
+
+impl Source {
+    async fn open(
+        js: &jetstream::Context,
+        stream: &str,
+        start_sequence: u64,
+        read_ahead: bool,
+    ) -> anyhow::Result<Self> {
+        let mut consumer = ordered(js, stream, start_sequence).await?;
+        if !read_ahead {
+            return Ok(Source::Direct(Box::new(consumer)));
+        }
+        let (tx, messages) = tokio::sync::mpsc::channel(REBUILD_READ_AHEAD);
+        let reader = tokio::spawn(async move {
+            while let Some(message) = consumer.next().await {
+                let failed = message.is_err();
+                if tx.send(message.map_err(anyhow::Error::from)).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(Source::ReadAhead { messages, reader })
+    }
+
+    /// The next message; cancel-safe, so it can race in `select!`.
+    async fn next(&mut self) -> Option<Received> {
+        match self {
+            Source::Direct(consumer) => consumer
+                .next()
+                .await
+                .map(|m| m.map_err(anyhow::Error::from)),
+            Source::ReadAhead { messages, .. } => messages.recv().await,
+        }
+    }
+
+    /// The first message plus every one already buffered, up to `max`: a
+    /// batch grows with the backlog and stays one message when idle. With
+    /// `fill`, waits up to that long for more to arrive (rebuilding).
+    async fn drain(
+        &mut self,
+        first: Option<Received>,
+        max: usize,
+        fill: Option<Duration>,
+    ) -> anyhow::Result<Vec<jetstream::Message>> {
+        let first = first.context("the stream subscription ended")??;
+        let mut batch = vec![first];
+        let deadline = fill.map(|fill| tokio::time::Instant::now() + fill);
+        while batch.len() < max {
+            let next = match self.next().now_or_never() {
+                Some(next) => next,
+                None => match deadline {
+                    Some(deadline) => match tokio::time::timeout_at(deadline, self.next()).await {
+                        Ok(next) => next,
+                        Err(_) => break,
+                    },
+                    None => break,
+                },
+            };
+            match next {
+                Some(message) => batch.push(message?),
+                None => break,
+            }
+        }
+        Ok(batch)
+    }
 }
 
 fn stream_sequence(message: &jetstream::Message) -> anyhow::Result<u64> {

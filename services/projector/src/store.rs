@@ -16,6 +16,23 @@ pub(crate) const LOGS_OFFSET: &str = "logs";
 
 /// Opens (creating if needed) the view database and applies migrations.
 pub async fn open_view_db(path: &Path) -> anyhow::Result<SqlitePool> {
+    open(path, Durability::CrashSafe).await
+}
+
+/// How a view database is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// WAL lets the gateway read while the projector writes; NORMAL syncs at
+    /// checkpoints, and the stream can replay anything lost. Each batch and
+    /// its offset commit together.
+    CrashSafe,
+    /// For a rebuild into a fresh file: no rollback journal, no syncs. A
+    /// rebuild that dies leaves a database nobody should trust, and is simply
+    /// run again. [`finish_rebuild`] switches the file to WAL at the end.
+    Rebuild,
+}
+
+pub(crate) async fn open(path: &Path, durability: Durability) -> anyhow::Result<SqlitePool> {
     if let Some(parent) = path.parent() {
         tokio::fs::create_dir_all(parent)
             .await
@@ -24,11 +41,16 @@ pub async fn open_view_db(path: &Path) -> anyhow::Result<SqlitePool> {
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
-        // WAL lets the gateway read while the projector writes; NORMAL
-        // syncs at checkpoints, and the stream can replay anything lost.
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(5));
+    let options = match durability {
+        Durability::CrashSafe => options
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal),
+        Durability::Rebuild => options
+            .journal_mode(SqliteJournalMode::Off)
+            .synchronous(SqliteSynchronous::Off)
+            .pragma("cache_size", "-65536"),
+    };
     // One connection: the projector is the single writer.
     let pool = SqlitePoolOptions::new()
         .max_connections(1)
@@ -40,6 +62,20 @@ pub async fn open_view_db(path: &Path) -> anyhow::Result<SqlitePool> {
         .await
         .with_context(|| format!("migrating view database {}", path.display()))?;
     Ok(pool)
+}
+
+/// The end of a rebuild: everything on disk, and the file in WAL mode like
+/// one the following projector writes.
+pub(crate) async fn finish_rebuild(pool: &SqlitePool) -> anyhow::Result<()> {
+    let mut conn = pool.acquire().await?;
+    sqlx::query("PRAGMA synchronous = FULL")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("PRAGMA journal_mode = WAL")
+        .execute(&mut *conn)
+        .await
+        .context("switching the rebuilt database to WAL")?;
+    Ok(())
 }
 
 pub(crate) async fn offset(conn: &mut SqliteConnection, stream: &str) -> sqlx::Result<u64> {
@@ -76,7 +112,7 @@ pub(crate) enum Stored {
     Unknown,
 }
 
-/// What the database knows of each of `ids`, in two queries (not two per
+/// What the database knows of each of `ids`, in one query (not several per
 /// queue: each query is a round trip to sqlx's SQLite thread). Ids it does
 /// not know are absent from the map.
 pub(crate) async fn load_many(
@@ -88,32 +124,32 @@ pub(crate) async fn load_many(
         return Ok(out);
     }
     let ids_json = serde_json::to_string(ids)?;
+    // `deleted_queues` rows come last, so a deleted id ends as `Deleted`.
     let rows = sqlx::query(
-        "SELECT q.id, q.view_json, q.submitted_seq FROM queues q
-         WHERE q.id IN (SELECT value FROM json_each(?))",
+        "SELECT id, view_json, submitted_seq FROM queues
+           WHERE id IN (SELECT value FROM json_each(?1))
+         UNION ALL
+         SELECT id, NULL, NULL FROM deleted_queues
+           WHERE id IN (SELECT value FROM json_each(?1))",
     )
     .bind(&ids_json)
     .fetch_all(&mut *conn)
     .await?;
     for row in rows {
         let id: String = row.get(0);
-        let view = serde_json::from_str(row.get::<&str, _>(1))
-            .with_context(|| format!("reading stored view of queue {id}"))?;
-        out.insert(
-            id,
-            Stored::View {
-                view: Box::new(view),
+        let stored = match row.get::<Option<&str>, _>(1) {
+            None => Stored::Deleted,
+            Some(json) => Stored::View {
+                view: Box::new(
+                    serde_json::from_str(json)
+                        .with_context(|| format!("reading stored view of queue {id}"))?,
+                ),
                 submitted_seq: row.get::<i64, _>(2) as u64,
             },
-        );
-    }
-    let deleted =
-        sqlx::query("SELECT id FROM deleted_queues WHERE id IN (SELECT value FROM json_each(?))")
-            .bind(&ids_json)
-            .fetch_all(&mut *conn)
-            .await?;
-    for row in deleted {
-        out.insert(row.get(0), Stored::Deleted);
+        };
+        if matches!(stored, Stored::Deleted) || !out.contains_key(&id) {
+            out.insert(id, stored);
+        }
     }
     Ok(out)
 }
@@ -135,25 +171,49 @@ pub(crate) async fn all_views(
         .collect()
 }
 
-pub(crate) async fn save(
+/// One queue row to upsert.
+pub(crate) struct SaveRow<'a> {
+    pub view: &'a QueueView,
+    /// Sequence of the queue's `submitted` event.
+    pub submitted_seq: u64,
+    /// Sequence of the last event that changed the view.
+    pub updated_seq: u64,
+    pub view_json: String,
+}
+
+/// Upserts every row in one statement (one round trip to sqlx's SQLite
+/// thread per batch, not one per queue): the rows travel as one JSON array
+/// of `[id, submitted_seq, status, submitted_at, updated_seq, view_json]`.
+pub(crate) async fn save_many(
     conn: &mut SqliteConnection,
-    view: &QueueView,
-    submitted_seq: u64,
-    updated_seq: u64,
-    view_json: &str,
-) -> sqlx::Result<()> {
+    rows: &[SaveRow<'_>],
+) -> anyhow::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let array: Vec<(&str, u64, &str, &str, u64, &str)> = rows
+        .iter()
+        .map(|row| {
+            (
+                row.view.id.as_str(),
+                row.submitted_seq,
+                row.view.status.as_str(),
+                row.view.submitted_at.as_str(),
+                row.updated_seq,
+                row.view_json.as_str(),
+            )
+        })
+        .collect();
+    let array = serde_json::to_string(&array)?;
+    // `WHERE true` keeps SQLite from reading ON CONFLICT as a join clause.
     sqlx::query(
         "INSERT INTO queues (id, submitted_seq, status, submitted_at, updated_seq, view_json)
-         VALUES (?, ?, ?, ?, ?, ?)
+         SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5
+           FROM json_each(?) WHERE true
          ON CONFLICT (id) DO UPDATE SET
             status = excluded.status, updated_seq = excluded.updated_seq, view_json = excluded.view_json",
     )
-    .bind(&view.id)
-    .bind(submitted_seq as i64)
-    .bind(&view.status)
-    .bind(&view.submitted_at)
-    .bind(updated_seq as i64)
-    .bind(view_json)
+    .bind(array)
     .execute(conn)
     .await?;
     Ok(())
