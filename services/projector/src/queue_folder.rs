@@ -1,8 +1,10 @@
 //! The per-queue folder users of the original system rely on:
 //! `<data>/<queue_id>/queue_status.json` and `queue_log.txt`.
 
+use std::collections::HashSet;
 use std::io;
 use std::path::PathBuf;
+use std::sync::mpsc;
 
 use tokio::io::AsyncWriteExt;
 
@@ -113,5 +115,98 @@ impl QueueFolders {
             }
         }
         Ok(())
+    }
+}
+
+/// A rebuild's status files, written by a thread of their own while the
+/// replay goes on (a rebuild creates a folder and a file per queue, and on a
+/// disk where inode allocation is slow that is most of its system time).
+/// Commands run in order; each file is written in place (nothing reads a
+/// folder being rebuilt). The first error stops the thread and is returned
+/// by [`StatusWriter::finish`].
+pub(crate) struct StatusWriter {
+    commands: Option<mpsc::Sender<Command>>,
+    thread: Option<std::thread::JoinHandle<io::Result<()>>>,
+}
+
+enum Command {
+    Write(String, Vec<u8>),
+    Remove(String),
+}
+
+impl StatusWriter {
+    pub(crate) fn start(folders: &QueueFolders) -> io::Result<Self> {
+        let root = folders.root.clone();
+        let (commands, received) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("status-writer".into())
+            .spawn(move || {
+                std::fs::create_dir_all(&root)?;
+                let mut made = HashSet::new();
+                for command in received {
+                    match command {
+                        Command::Write(id, json) => {
+                            let dir = root.join(&id);
+                            if !made.contains(&id) {
+                                match std::fs::create_dir(&dir) {
+                                    // A log batch may have made it.
+                                    Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                                        return Err(e)
+                                    }
+                                    _ => {}
+                                }
+                                made.insert(id);
+                            }
+                            std::fs::write(dir.join(STATUS_FILE), json)?;
+                        }
+                        Command::Remove(id) => {
+                            made.remove(&id);
+                            match std::fs::remove_dir_all(root.join(&id)) {
+                                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+        Ok(Self {
+            commands: Some(commands),
+            thread: Some(thread),
+        })
+    }
+
+    fn send(&self, command: Command) {
+        // A send fails only once the thread stopped on an error, which
+        // `finish` returns.
+        if let Some(commands) = &self.commands {
+            let _ = commands.send(command);
+        }
+    }
+
+    pub(crate) fn write(&self, id: String, json: Vec<u8>) {
+        self.send(Command::Write(id, json));
+    }
+
+    /// Removes a deleted queue's folder, after every write queued before.
+    pub(crate) fn remove(&self, id: String) {
+        self.send(Command::Remove(id));
+    }
+
+    /// Waits until everything queued is written.
+    pub(crate) async fn finish(mut self) -> io::Result<()> {
+        self.commands = None;
+        let thread = self.thread.take().expect("finish runs once");
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .map_err(io::Error::other)?
+            .map_err(|_| io::Error::other("the status writer panicked"))?
+    }
+}
+
+impl Drop for StatusWriter {
+    fn drop(&mut self) {
+        // Dropped without `finish` (a failed rebuild): stop after what is queued.
+        self.commands = None;
     }
 }

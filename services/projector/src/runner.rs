@@ -16,7 +16,7 @@ use testarena_events::{
 use tokio_util::sync::CancellationToken;
 
 use crate::projection::{apply, Change};
-use crate::queue_folder::QueueFolders;
+use crate::queue_folder::{QueueFolders, StatusWriter};
 use crate::store::{self, Durability, Stored, EVENTS_OFFSET, LOGS_OFFSET};
 use crate::view::QueueView;
 
@@ -58,10 +58,30 @@ struct Projector {
     applied_subject: String,
     /// Queues whose log file was cut back to its committed length in this run.
     checked_logs: HashSet<String>,
-    /// A rebuild writes every status file once at the end, not per batch.
-    defer_status_files: bool,
+    /// A rebuild hands its status files to a writer thread instead.
+    rebuild_files: Option<RebuildFiles>,
     /// Set while rebuilding: large batches, read ahead by a separate task.
     rebuilding: bool,
+}
+
+/// A rebuild's status files: each queue's latest view waits here until a
+/// batch passes without changing it, then goes to the writer thread.
+struct RebuildFiles {
+    writer: StatusWriter,
+    /// Changed views not yet handed over, with the batch that last changed them.
+    pending: HashMap<String, (QueueView, u64)>,
+    /// The current events batch.
+    batch: u64,
+}
+
+impl RebuildFiles {
+    /// Hands over every pending view last changed before batch `before`.
+    fn hand_over(&mut self, before: u64) -> anyhow::Result<()> {
+        for (id, (view, _)) in self.pending.extract_if(|_, (_, batch)| *batch < before) {
+            self.writer.write(id, QueueFolders::status_json(&view)?);
+        }
+        Ok(())
+    }
 }
 
 /// Follows both streams until `shutdown` fires.
@@ -121,13 +141,24 @@ pub async fn rebuild(
         .await
         .context("removing the old queue folders")?;
     let mut projector = Projector::open(client, &config, Durability::Rebuild).await?;
-    projector.defer_status_files = true;
+    projector.rebuild_files = Some(RebuildFiles {
+        writer: StatusWriter::start(&projector.folders)
+            .context("starting the status file writer")?,
+        pending: HashMap::new(),
+        batch: 0,
+    });
     projector.rebuilding = true;
     let started = Instant::now();
     let counts = projector
         .follow(&js, &config, CancellationToken::new(), true)
         .await?;
-    projector.write_all_status_files().await?;
+    let mut files = projector.rebuild_files.take().expect("set above");
+    files.hand_over(u64::MAX)?;
+    files
+        .writer
+        .finish()
+        .await
+        .context("writing queue_status.json files")?;
     store::finish_rebuild(&projector.pool).await?;
     projector.pool.close().await;
     Ok(RebuildReport {
@@ -172,7 +203,7 @@ impl Projector {
             applied_subject: config.names.applied_subject(&config.name),
             client,
             checked_logs: HashSet::new(),
-            defer_status_files: false,
+            rebuild_files: None,
             rebuilding: false,
         })
     }
@@ -244,19 +275,6 @@ impl Projector {
                 }
             }
         }
-    }
-
-    /// Every queue's status file from its stored view (the end of a rebuild).
-    async fn write_all_status_files(&self) -> anyhow::Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        let mut files = Vec::new();
-        for (id, view) in store::all_views(&mut conn).await? {
-            files.push((id, QueueFolders::status_json(&view)?));
-        }
-        self.folders
-            .write_statuses(files, false)
-            .await
-            .context("writing queue_status.json files")
     }
 
     async fn notify_applied(&self, seq: u64) {
@@ -367,14 +385,23 @@ impl Projector {
         for id in &order {
             let entry = &touched[id];
             if let Some(seq) = entry.deleted_at {
-                self.folders
-                    .remove(id)
-                    .await
-                    .with_context(|| format!("removing folder of deleted queue {id}"))?;
+                if let Some(files) = &mut self.rebuild_files {
+                    files.pending.remove(id);
+                    files.writer.remove(id.clone());
+                } else {
+                    self.folders
+                        .remove(id)
+                        .await
+                        .with_context(|| format!("removing folder of deleted queue {id}"))?;
+                }
                 store::delete(&mut tx, id, seq).await?;
                 self.checked_logs.remove(id);
             } else if let (true, Some(view)) = (entry.dirty, &entry.view) {
-                if !self.defer_status_files {
+                if let Some(files) = &mut self.rebuild_files {
+                    files
+                        .pending
+                        .insert(id.clone(), (view.clone(), files.batch));
+                } else {
                     status_files.push((id.clone(), QueueFolders::status_json(view)?));
                 }
                 rows.push(store::SaveRow {
@@ -397,6 +424,12 @@ impl Projector {
         files.context("writing queue_status.json files")?;
         sql?;
         tx.commit().await.context("committing an events batch")?;
+        if let Some(files) = &mut self.rebuild_files {
+            // Queues this batch did not touch are likely done: write them now,
+            // while the replay goes on. One that changes later is written again.
+            files.hand_over(files.batch)?;
+            files.batch += 1;
+        }
         Ok(last_seq)
     }
 

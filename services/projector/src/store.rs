@@ -154,23 +154,6 @@ pub(crate) async fn load_many(
     Ok(out)
 }
 
-/// Every stored view, by id.
-pub(crate) async fn all_views(
-    conn: &mut SqliteConnection,
-) -> anyhow::Result<Vec<(String, QueueView)>> {
-    let rows = sqlx::query("SELECT id, view_json FROM queues ORDER BY id")
-        .fetch_all(conn)
-        .await?;
-    rows.iter()
-        .map(|row| {
-            let id: String = row.get(0);
-            let view = serde_json::from_str(row.get::<&str, _>(1))
-                .with_context(|| format!("reading stored view of queue {id}"))?;
-            Ok((id, view))
-        })
-        .collect()
-}
-
 /// One queue row to upsert.
 pub(crate) struct SaveRow<'a> {
     pub view: &'a QueueView,
