@@ -266,3 +266,39 @@ async fn a_reused_checkout_holds_exactly_the_next_commit_and_nothing_a_queue_lef
         "the second queue reused the first one's worktree"
     );
 }
+
+#[tokio::test]
+async fn a_worktree_left_broken_by_a_killed_git_is_made_anew() {
+    let stack = TestStack::start().await;
+    let repo = GitRepo::new(&[("t.sh", "test -f t.sh\n")]);
+    stack
+        .submit(&queue("broken1", &repo.url(), &[("t", "t.sh")]))
+        .await;
+    assert_eq!(
+        stack.wait_terminal("broken1", T).await["status"],
+        "Finished"
+    );
+    // What a git killed in the middle of a checkout leaves behind: the
+    // worktree's index lock, which makes every later checkout there fail.
+    let mirrors = stack.dir.path().join("worker-0/cache/mirrors");
+    let mirror = std::fs::read_dir(&mirrors)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "git"))
+        .expect("the repository has a mirror");
+    let admin = mirror.join("worktrees/0");
+    assert!(
+        admin.is_dir(),
+        "the queue's worktree is registered in {mirror:?}"
+    );
+    std::fs::write(admin.join("index.lock"), "").unwrap();
+
+    stack
+        .submit(&queue("broken2", &repo.url(), &[("t", "t.sh")]))
+        .await;
+    let view = stack.wait_terminal("broken2", T).await;
+    assert_eq!(view["status"], "Finished", "{view}");
+    assert_eq!(view["tasks"][0]["result"], "PASS", "{view}");
+    let log = stack.text("/api/queue/broken2/log").await;
+    assert!(log.contains("making it anew"), "{log}");
+}
