@@ -31,15 +31,10 @@ impl QueueFolders {
         serde_json::to_vec_pretty(view).map_err(io::Error::other)
     }
 
-    /// Writes a batch's status files on one blocking thread (one hand-off per
-    /// batch, not three per queue). With `atomic`, each file is replaced via
-    /// a temp file and a rename, so a reader never sees half a document; a
-    /// rebuild, which nobody reads while it runs, writes them directly.
-    pub(crate) async fn write_statuses(
-        &self,
-        files: Vec<(String, Vec<u8>)>,
-        atomic: bool,
-    ) -> io::Result<()> {
+    /// Writes a batch's status files on one blocking thread (one hand-off
+    /// per batch, not three per queue). Each file is replaced via a temp
+    /// file and a rename, so a reader never sees half a document.
+    pub(crate) async fn write_statuses(&self, files: Vec<(String, Vec<u8>)>) -> io::Result<()> {
         if files.is_empty() {
             return Ok(());
         }
@@ -48,13 +43,9 @@ impl QueueFolders {
             for (id, json) in files {
                 let dir = root.join(&id);
                 std::fs::create_dir_all(&dir)?;
-                if atomic {
-                    let tmp = dir.join(".queue_status.json.tmp");
-                    std::fs::write(&tmp, json)?;
-                    std::fs::rename(&tmp, dir.join(STATUS_FILE))?;
-                } else {
-                    std::fs::write(dir.join(STATUS_FILE), json)?;
-                }
+                let tmp = dir.join(".queue_status.json.tmp");
+                std::fs::write(&tmp, json)?;
+                std::fs::rename(&tmp, dir.join(STATUS_FILE))?;
             }
             Ok(())
         })

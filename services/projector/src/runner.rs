@@ -414,7 +414,7 @@ impl Projector {
         }
         // The status files (on a blocking thread) and the rows (on sqlx's
         // SQLite thread) are written at the same time; the commit waits for both.
-        let files = self.folders.write_statuses(status_files, true);
+        let files = self.folders.write_statuses(status_files);
         let sql = async {
             store::save_many(&mut tx, &rows).await?;
             store::set_offset(&mut tx, EVENTS_OFFSET, last_seq).await?;
