@@ -221,12 +221,14 @@ async fn one_worker_runs_queues_concurrently_each_in_its_own_workspace_and_port(
 async fn a_reused_checkout_holds_exactly_the_next_commit_and_nothing_a_queue_left() {
     let stack = TestStack::start().await;
     // The task fails if anything of an earlier queue is still there, then
-    // leaves an untracked file, an ignored file and a changed tracked file.
+    // leaves an untracked file, an ignored file and a changed tracked file,
+    // and switches its worktree to the branch the next commit goes to.
     let task = |expected: &str| {
         format!(
             "echo dir=$TESTARENA_WORKDIR\n\
              test ! -e leftover && test ! -e out.bin && grep -qx {expected} tracked.txt\n\
              ok=$?\n\
+             git checkout -q main\n\
              echo junk > leftover; echo junk > out.bin; echo changed > tracked.txt\n\
              exit $ok\n"
         )

@@ -154,7 +154,17 @@ impl GitCache {
             log.system("checkout", format!("fetching {repo} into its mirror"))
                 .await;
             state.fetches += 1;
-            let mut args = vec!["-C", path(mirror), "fetch", "--prune", "--quiet"];
+            // `--update-head-ok`: a task may have switched its worktree to
+            // a branch; git would otherwise refuse to update that branch
+            // and every later fetch of the mirror would fail.
+            let mut args = vec![
+                "-C",
+                path(mirror),
+                "fetch",
+                "--prune",
+                "--quiet",
+                "--update-head-ok",
+            ];
             if !state.fetches.is_multiple_of(MAINTENANCE_EVERY) {
                 args.push("--no-auto-maintenance");
             }
