@@ -201,3 +201,29 @@ impl Drop for StatusWriter {
         self.commands = None;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_status_writer_applies_writes_and_removals_in_order() {
+        let root =
+            std::env::temp_dir().join(format!("testarena-projector-writer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let writer = StatusWriter::start(&QueueFolders::new(&root)).unwrap();
+        writer.write("a".into(), b"a1".to_vec());
+        writer.write("b".into(), b"b1".to_vec());
+        writer.remove("a".into());
+        writer.write("b".into(), b"b2".to_vec());
+        writer.write("c".into(), b"c1".to_vec());
+        writer.remove("c".into());
+        writer.write("c".into(), b"c2".to_vec());
+        writer.finish().await.unwrap();
+        let read = |id: &str| std::fs::read_to_string(root.join(id).join(STATUS_FILE)).unwrap();
+        assert!(!root.join("a").exists());
+        assert_eq!(read("b"), "b2");
+        assert_eq!(read("c"), "c2");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

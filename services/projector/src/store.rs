@@ -255,3 +255,115 @@ pub(crate) async fn set_log_file(
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::{Counts, SourceView};
+
+    fn view(id: &str, status: &str, reason: Option<&str>) -> QueueView {
+        QueueView {
+            id: id.into(),
+            status: status.into(),
+            source: SourceView {
+                repo: "/repo".into(),
+                git_ref: "main".into(),
+            },
+            commit: None,
+            profile: None,
+            attempt: 0,
+            worker: None,
+            submitted_at: "2026-11-27T00:00:00Z".into(),
+            started_at: None,
+            finished_at: None,
+            reason: reason.map(Into::into),
+            cancel_requested: false,
+            counts: Counts::default(),
+            stages: Vec::new(),
+            tasks: Vec::new(),
+        }
+    }
+
+    fn row(view: &QueueView, submitted_seq: u64, updated_seq: u64) -> SaveRow<'_> {
+        SaveRow {
+            view,
+            submitted_seq,
+            updated_seq,
+            view_json: serde_json::to_string(view).unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn rows_saved_in_one_statement_read_back_exactly() {
+        for (n, durability) in [Durability::CrashSafe, Durability::Rebuild]
+            .into_iter()
+            .enumerate()
+        {
+            let dir = std::env::temp_dir().join(format!(
+                "testarena-projector-store-{}-{n}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            let pool = open(&dir.join("views.sqlite"), durability).await.unwrap();
+            let mut conn = pool.acquire().await.unwrap();
+            let odd = view(
+                "q1",
+                "Error",
+                Some("a \"quote\", a \\ backslash,\nnew line, \t, \u{1}, é, 🚀"),
+            );
+            let waiting = view("q2", "Waiting", None);
+            save_many(&mut conn, &[row(&odd, 1, 1), row(&waiting, 2, 2)])
+                .await
+                .unwrap();
+            let running = view("q2", "Running", None);
+            save_many(&mut conn, &[row(&running, 2, 5)]).await.unwrap();
+            save_many(&mut conn, &[row(&view("q3", "Waiting", None), 3, 3)])
+                .await
+                .unwrap();
+            delete(&mut conn, "q3", 6).await.unwrap();
+
+            let ids = ["q1", "q2", "q3", "q4"].map(String::from);
+            let mut loaded = load_many(&mut conn, &ids).await.unwrap();
+            assert!(matches!(
+                loaded.remove("q1"),
+                Some(Stored::View { view, submitted_seq: 1 }) if *view == odd
+            ));
+            assert!(matches!(
+                loaded.remove("q2"),
+                Some(Stored::View { view, submitted_seq: 2 }) if *view == running
+            ));
+            assert!(matches!(loaded.remove("q3"), Some(Stored::Deleted)));
+            assert!(loaded.is_empty(), "q4 is unknown");
+
+            let stored: Vec<(String, i64, String, String, i64, String)> = sqlx::query_as(
+                "SELECT id, submitted_seq, status, submitted_at, updated_seq, view_json
+                 FROM queues ORDER BY id",
+            )
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+            let expected = [(&odd, 1, 1), (&running, 2, 5)].map(|(v, s, u)| {
+                (
+                    v.id.clone(),
+                    s,
+                    v.status.clone(),
+                    v.submitted_at.clone(),
+                    u,
+                    serde_json::to_string(v).unwrap(),
+                )
+            });
+            assert_eq!(stored, expected);
+            drop(conn);
+            if durability == Durability::Rebuild {
+                finish_rebuild(&pool).await.unwrap();
+                let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                assert_eq!(mode, "wal");
+            }
+            pool.close().await;
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
