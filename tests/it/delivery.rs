@@ -304,3 +304,28 @@ async fn a_worktree_left_broken_by_a_killed_git_is_made_anew() {
     let log = stack.text("/api/queue/broken2/log").await;
     assert!(log.contains("making it anew"), "{log}");
 }
+
+#[tokio::test]
+async fn a_queue_waiting_behind_others_uses_a_fetch_begun_after_its_submission() {
+    let stack = TestStack::start().await;
+    let repo = GitRepo::new(&[("slow.sh", "sleep 1.5\n")]);
+    // One worker, one queue at a time: b and c wait in the stream while a runs.
+    for id in ["fa", "fb", "fc"] {
+        stack
+            .submit(&queue(id, &repo.url(), &[("s", "slow.sh")]))
+            .await;
+    }
+    for id in ["fa", "fb", "fc"] {
+        assert_eq!(stack.wait_terminal(id, T).await["status"], "Finished");
+    }
+    // b's fetch began over a second after c was submitted (a ran 1.5 s):
+    // it saw every commit c could mean, so c does not fetch again. b itself
+    // was submitted after a's fetch began, so it had to fetch.
+    let b = stack.text("/api/queue/fb/log").await;
+    let c = stack.text("/api/queue/fc/log").await;
+    assert!(b.contains("fetching"), "{b}");
+    assert!(
+        c.contains("using that fetch") && !c.contains("fetching"),
+        "{c}"
+    );
+}

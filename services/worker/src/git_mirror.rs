@@ -11,9 +11,9 @@
 //!
 //! The mirror is locked (in-process and on the host) while it is cloned,
 //! fetched, resolved or given a new worktree, so concurrent queues of one
-//! repository never corrupt it. A queue that waited for that lock while
-//! another queue fetched uses that fetch: it began after this queue was
-//! taken, so it saw everything pushed before the queue was submitted.
+//! repository never corrupt it. A queue uses a fetch that began after it
+//! was submitted (another queue's, say, while it waited for the lock)
+//! instead of fetching again: that fetch saw everything pushed before.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -79,12 +79,12 @@ impl GitCache {
     }
 
     /// Brings `repo`'s mirror up to date (unless a fetch began after
-    /// `taken_at`), resolves `git_ref`, and leases a worktree at that commit.
+    /// `fresh_after`), resolves `git_ref`, and leases a worktree at that commit.
     pub(crate) async fn checkout(
         &self,
         repo: &RepoUrl,
         git_ref: &GitRef,
-        taken_at: Instant,
+        fresh_after: Instant,
         log: &LogSink,
     ) -> Result<Checkout, CheckoutError> {
         let name = mirror_name(repo.as_str());
@@ -93,7 +93,7 @@ impl GitCache {
         let (sha, lease, dir, fresh) = {
             let mut state = state.lock().await;
             let _on_host = lock_file(&mirror.with_extension("lock")).await?;
-            self.update_mirror(repo, &mirror, &mut state, taken_at, log)
+            self.update_mirror(repo, &mirror, &mut state, fresh_after, log)
                 .await?;
             let sha = resolve(repo, git_ref, &mirror, log).await?;
             let (lease, dir) = lease_worktree(self.worktrees.join(&name)).await?;
@@ -132,21 +132,21 @@ impl GitCache {
         states.entry(mirror.to_owned()).or_default().clone()
     }
 
-    /// Clones the mirror, or fetches it unless a fetch began after `taken_at`.
+    /// Clones the mirror, or fetches it unless a fetch began after `fresh_after`.
     async fn update_mirror(
         &self,
         repo: &RepoUrl,
         mirror: &Path,
         state: &mut MirrorState,
-        taken_at: Instant,
+        fresh_after: Instant,
         log: &LogSink,
     ) -> Result<(), CheckoutError> {
         let began = Instant::now();
         if mirror.join("HEAD").exists() {
-            if state.fetched_at.is_some_and(|at| at >= taken_at) {
+            if state.fetched_at.is_some_and(|at| at >= fresh_after) {
                 log.system(
                     "checkout",
-                    format!("{repo} was fetched after this queue was taken; using that fetch"),
+                    format!("{repo} was fetched after this queue was submitted; using that fetch"),
                 )
                 .await;
                 return Ok(());

@@ -50,9 +50,9 @@ pub(crate) struct Run<'a> {
     /// This run's own folder: `results/<task>/`.
     pub workspace: PathBuf,
     pub port: u16,
-    /// When the worker took the queue: a mirror fetch begun since then
-    /// serves this queue too.
-    pub taken_at: Instant,
+    /// A mirror fetch begun after this saw everything pushed before the
+    /// queue was submitted, so it serves this queue too.
+    pub fresh_after: Instant,
     /// The leased worktree, once the checkout stage has one; released when
     /// the run is dropped, after teardown.
     pub checkout: OnceLock<Checkout>,
@@ -245,7 +245,7 @@ impl Run<'_> {
     async fn checkout(&self) -> Result<Option<RunEnd>, EmitError> {
         let started = self.stage_started(Stage::Checkout).await?;
         let result = tokio::select! {
-            result = self.git.checkout(&self.source.repo, &self.source.git_ref, self.taken_at, self.log) => Some(result),
+            result = self.git.checkout(&self.source.repo, &self.source.git_ref, self.fresh_after, self.log) => Some(result),
             _ = self.stop.token().cancelled() => None,
         };
         let end = match result {
