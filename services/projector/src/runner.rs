@@ -58,10 +58,9 @@ struct Projector {
     applied_subject: String,
     /// Queues whose log file was cut back to its committed length in this run.
     checked_logs: HashSet<String>,
-    /// A rebuild hands its status files to a writer thread instead.
+    /// Set while rebuilding (which also reads in large batches, ahead, by a
+    /// separate task): status files go to a writer thread instead.
     rebuild_files: Option<RebuildFiles>,
-    /// Set while rebuilding: large batches, read ahead by a separate task.
-    rebuilding: bool,
 }
 
 /// A rebuild's status files: each queue's latest view waits here until a
@@ -147,7 +146,6 @@ pub async fn rebuild(
         pending: HashMap::new(),
         batch: 0,
     });
-    projector.rebuilding = true;
     let started = Instant::now();
     let counts = projector
         .follow(&js, &config, CancellationToken::new(), true)
@@ -204,7 +202,6 @@ impl Projector {
             client,
             checked_logs: HashSet::new(),
             rebuild_files: None,
-            rebuilding: false,
         })
     }
 
@@ -225,12 +222,12 @@ impl Projector {
         drop(conn);
         self.notify_applied(events_at).await;
 
-        let read_ahead = self.rebuilding;
+        let rebuilding = self.rebuild_files.is_some();
         let mut events =
-            Source::open(js, &config.names.events_stream, events_at + 1, read_ahead).await?;
-        let mut logs = Source::open(js, &config.names.logs_stream, logs_at + 1, read_ahead).await?;
-        let fill = self.rebuilding.then_some(REBUILD_FILL);
-        let max_batch = if self.rebuilding {
+            Source::open(js, &config.names.events_stream, events_at + 1, rebuilding).await?;
+        let mut logs = Source::open(js, &config.names.logs_stream, logs_at + 1, rebuilding).await?;
+        let fill = rebuilding.then_some(REBUILD_FILL);
+        let max_batch = if rebuilding {
             REBUILD_MAX_BATCH
         } else {
             MAX_BATCH

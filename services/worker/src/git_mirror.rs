@@ -91,8 +91,7 @@ impl GitCache {
         let mirror = self.mirrors.join(&name);
         let state = self.state_for(&mirror);
         let (sha, lease, dir, fresh) = {
-            let mut state = state.lock().await;
-            let _on_host = lock_file(&mirror.with_extension("lock")).await?;
+            let (mut state, _on_host) = lock_mirror(&state, &mirror).await?;
             self.update_mirror(repo, &mirror, &mut state, fresh_after, log)
                 .await?;
             let sha = resolve(repo, git_ref, &mirror, log).await?;
@@ -114,8 +113,7 @@ impl GitCache {
                     format!("reused worktree unusable ({e}); making it anew"),
                 )
                 .await;
-                let _state = state.lock().await;
-                let _on_host = lock_file(&mirror.with_extension("lock")).await?;
+                let _locked = lock_mirror(&state, &mirror).await?;
                 add_worktree(&mirror, &dir, &sha, log).await?;
             }
         }
@@ -230,11 +228,7 @@ async fn lease_worktree(pool: PathBuf) -> Result<(std::fs::File, PathBuf), Check
     tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&pool)?;
         for slot in 0..MAX_WORKTREES {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(pool.join(format!("{slot}.lock")))?;
+            let file = open_lock_file(&pool.join(format!("{slot}.lock")))?;
             match file.try_lock() {
                 Ok(()) => return Ok((file, pool.join(slot.to_string()))),
                 Err(std::fs::TryLockError::WouldBlock) => continue,
@@ -306,23 +300,34 @@ async fn reset_worktree(dir: &Path, sha: &str, log: &LogSink) -> Result<(), Chec
     Ok(())
 }
 
-/// Holds an exclusive lock on `path` until dropped.
-async fn lock_file(path: &Path) -> std::io::Result<std::fs::File> {
-    let path = path.to_owned();
+/// Locks a mirror in this process and on the host (`<mirror>.lock`); both
+/// are held until the returned values are dropped.
+async fn lock_mirror<'a>(
+    state: &'a tokio::sync::Mutex<MirrorState>,
+    mirror: &Path,
+) -> std::io::Result<(tokio::sync::MutexGuard<'a, MirrorState>, std::fs::File)> {
+    let in_process = state.lock().await;
+    let path = mirror.with_extension("lock");
     if let Some(parent) = path.parent() {
         tokio::fs::create_dir_all(parent).await?;
     }
-    tokio::task::spawn_blocking(move || {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)?;
+    let on_host = tokio::task::spawn_blocking(move || {
+        let file = open_lock_file(&path)?;
         file.lock()?;
-        Ok(file)
+        Ok::<_, std::io::Error>(file)
     })
     .await
-    .map_err(std::io::Error::other)?
+    .map_err(std::io::Error::other)??;
+    Ok((in_process, on_host))
+}
+
+/// Opens (creating) a file used only for its advisory lock.
+fn open_lock_file(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
 }
 
 fn path(p: &Path) -> &str {
