@@ -221,15 +221,19 @@ async fn one_worker_runs_queues_concurrently_each_in_its_own_workspace_and_port(
 async fn a_reused_checkout_holds_exactly_the_next_commit_and_nothing_a_queue_left() {
     let stack = TestStack::start().await;
     // The task fails if anything of an earlier queue is still there, then
-    // leaves an untracked file, an ignored file and a changed tracked file,
-    // and switches its worktree to the branch the next commit goes to.
+    // leaves an untracked file, an ignored file, an ignored folder, a
+    // repository of its own and a changed tracked file, deletes a tracked
+    // file, and switches its worktree to the branch the next commit goes to.
     let task = |expected: &str| {
         format!(
             "echo dir=$TESTARENA_WORKDIR\n\
-             test ! -e leftover && test ! -e out.bin && grep -qx {expected} tracked.txt\n\
+             test ! -e leftover && test ! -e out.bin && test ! -e build && test ! -e nested \\\n\
+               && test -f keep.txt && grep -qx {expected} tracked.txt\n\
              ok=$?\n\
              git checkout -q main\n\
-             echo junk > leftover; echo junk > out.bin; echo changed > tracked.txt\n\
+             echo junk > leftover; echo junk > out.bin; echo changed > tracked.txt; rm keep.txt\n\
+             mkdir -p build/obj && echo o > build/obj/a.o\n\
+             git init -q nested && echo n > nested/file\n\
              exit $ok\n"
         )
     };
@@ -237,7 +241,8 @@ async fn a_reused_checkout_holds_exactly_the_next_commit_and_nothing_a_queue_lef
     let repo = GitRepo::new(&[
         ("t.sh", task_one.as_str()),
         ("tracked.txt", "one\n"),
-        (".gitignore", "out.bin\n"),
+        ("keep.txt", "kept\n"),
+        (".gitignore", "out.bin\nbuild/\n"),
     ]);
     stack
         .submit(&queue("reuse1", &repo.url(), &[("t", "t.sh")]))
@@ -308,9 +313,16 @@ async fn a_worktree_left_broken_by_a_killed_git_is_made_anew() {
 #[tokio::test]
 async fn a_queue_waiting_behind_others_uses_a_fetch_begun_after_its_submission() {
     let stack = TestStack::start().await;
-    let repo = GitRepo::new(&[("slow.sh", "sleep 1.5\n")]);
-    // One worker, one queue at a time: b and c wait in the stream while a runs.
-    for id in ["fa", "fb", "fc"] {
+    let repo = GitRepo::new(&[("slow.sh", "sleep 0.5\n")]);
+    // One worker, one queue at a time: b and c wait in the stream while a
+    // runs; they are submitted once a has begun, so after a's clone.
+    stack
+        .submit(&queue("fa", &repo.url(), &[("s", "slow.sh")]))
+        .await;
+    stack
+        .wait_for("fa", T, |v| v["tasks"][0]["status"] == "Running")
+        .await;
+    for id in ["fb", "fc"] {
         stack
             .submit(&queue(id, &repo.url(), &[("s", "slow.sh")]))
             .await;
@@ -318,9 +330,9 @@ async fn a_queue_waiting_behind_others_uses_a_fetch_begun_after_its_submission()
     for id in ["fa", "fb", "fc"] {
         assert_eq!(stack.wait_terminal(id, T).await["status"], "Finished");
     }
-    // b's fetch began over a second after c was submitted (a ran 1.5 s):
-    // it saw every commit c could mean, so c does not fetch again. b itself
-    // was submitted after a's fetch began, so it had to fetch.
+    // b's fetch began when the stream already held c: it saw every commit
+    // c could mean, so c does not fetch again. b was submitted after a's
+    // clone began, so it had to fetch.
     let b = stack.text("/api/queue/fb/log").await;
     let c = stack.text("/api/queue/fc/log").await;
     assert!(b.contains("fetching"), "{b}");

@@ -13,17 +13,20 @@
 //! fetched, resolved or given a new worktree, so concurrent queues of one
 //! repository never corrupt it. A queue uses a fetch that began after it
 //! was submitted (another queue's, say, while it waited for the lock)
-//! instead of fetching again: that fetch saw everything pushed before.
+//! instead of fetching again: that fetch saw everything pushed before. "After"
+//! is told by the events stream's sequence (see `stream_position`), not by
+//! clocks.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use testarena_events::{GitRef, RepoUrl};
 use tokio::process::Command;
 
+use crate::git_local::{self, LocalGitError};
 use crate::log_batcher::LogSink;
+use crate::stream_position::StreamPosition;
 
 /// Leases per mirror before giving up: far more than any worker host runs
 /// queues at once, so reaching it means lock files are broken.
@@ -35,14 +38,17 @@ const MAINTENANCE_EVERY: u64 = 50;
 pub(crate) struct GitCache {
     mirrors: PathBuf,
     worktrees: PathBuf,
+    position: StreamPosition,
     states: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<MirrorState>>>>,
 }
 
 /// What this process knows of one mirror; guarded by the in-process lock.
 #[derive(Default)]
 struct MirrorState {
-    /// When this process's latest successful fetch (or the clone) began.
-    fetched_at: Option<Instant>,
+    /// The events stream's last sequence just before this process's latest
+    /// successful fetch (or the clone) began: queues submitted up to it are
+    /// served by that fetch.
+    fetched_through: Option<u64>,
     fetches: u64,
 }
 
@@ -59,8 +65,12 @@ pub(crate) struct Checkout {
 pub(crate) enum CheckoutError {
     #[error("{action} failed: {message}")]
     Git { action: String, message: String },
-    #[error("ref {git_ref:?} not found in {repo}")]
-    UnknownRef { git_ref: String, repo: String },
+    #[error("ref {git_ref:?} not found in {repo}: {message}")]
+    UnknownRef {
+        git_ref: String,
+        repo: String,
+        message: String,
+    },
     #[error("no free worktree among {MAX_WORKTREES} in {0}")]
     NoWorktree(PathBuf),
     #[error("{0}")]
@@ -68,23 +78,25 @@ pub(crate) enum CheckoutError {
 }
 
 impl GitCache {
-    pub(crate) fn new(cache_dir: &Path) -> Self {
+    pub(crate) fn new(cache_dir: &Path, position: StreamPosition) -> Self {
         // Absolute, because git resolves a worktree's path from the mirror.
         let cache_dir = std::path::absolute(cache_dir).unwrap_or_else(|_| cache_dir.to_owned());
         Self {
             mirrors: cache_dir.join("mirrors"),
             worktrees: cache_dir.join("worktrees"),
+            position,
             states: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Brings `repo`'s mirror up to date (unless a fetch began after
-    /// `fresh_after`), resolves `git_ref`, and leases a worktree at that commit.
+    /// Brings `repo`'s mirror up to date (unless a fetch began after the
+    /// stream held `submitted_seq`), resolves `git_ref`, and leases a
+    /// worktree at that commit.
     pub(crate) async fn checkout(
         &self,
         repo: &RepoUrl,
         git_ref: &GitRef,
-        fresh_after: Instant,
+        submitted_seq: u64,
         log: &LogSink,
     ) -> Result<Checkout, CheckoutError> {
         let name = mirror_name(repo.as_str());
@@ -92,9 +104,9 @@ impl GitCache {
         let state = self.state_for(&mirror);
         let (sha, lease, dir, fresh) = {
             let (mut state, _on_host) = lock_mirror(&state, &mirror).await?;
-            self.update_mirror(repo, &mirror, &mut state, fresh_after, log)
+            self.update_mirror(repo, &mirror, &mut state, submitted_seq, log)
                 .await?;
-            let sha = resolve(repo, git_ref, &mirror, log).await?;
+            let sha = resolve(repo, git_ref, &mirror).await?;
             let (lease, dir) = lease_worktree(self.worktrees.join(&name)).await?;
             // A new worktree is registered in the mirror, so it is made
             // under the mirror's lock; a reused one only changes itself.
@@ -130,25 +142,31 @@ impl GitCache {
         states.entry(mirror.to_owned()).or_default().clone()
     }
 
-    /// Clones the mirror, or fetches it unless a fetch began after `fresh_after`.
+    /// Clones the mirror, or fetches it unless a fetch began after the stream
+    /// held `submitted_seq`.
     async fn update_mirror(
         &self,
         repo: &RepoUrl,
         mirror: &Path,
         state: &mut MirrorState,
-        fresh_after: Instant,
+        submitted_seq: u64,
         log: &LogSink,
     ) -> Result<(), CheckoutError> {
-        let began = Instant::now();
-        if mirror.join("HEAD").exists() {
-            if state.fetched_at.is_some_and(|at| at >= fresh_after) {
-                log.system(
-                    "checkout",
-                    format!("{repo} was fetched after this queue was submitted; using that fetch"),
-                )
-                .await;
-                return Ok(());
-            }
+        let exists = mirror.join("HEAD").exists();
+        if exists
+            && state
+                .fetched_through
+                .is_some_and(|seq| submitted_seq <= seq)
+        {
+            log.system(
+                "checkout",
+                format!("{repo} was fetched after this queue was submitted; using that fetch"),
+            )
+            .await;
+            return Ok(());
+        }
+        let through = self.position.last_sequence().await;
+        if exists {
             log.system("checkout", format!("fetching {repo} into its mirror"))
                 .await;
             state.fetches += 1;
@@ -191,33 +209,27 @@ impl GitCache {
             .await?;
             tokio::fs::rename(&partial, mirror).await?;
         }
-        state.fetched_at = Some(began);
+        // A failed read keeps the older position: still true of this fetch.
+        if through.is_some() {
+            state.fetched_through = through;
+        }
         Ok(())
     }
 }
 
 /// The commit `git_ref` names in the mirror.
-async fn resolve(
-    repo: &RepoUrl,
-    git_ref: &GitRef,
-    mirror: &Path,
-    log: &LogSink,
-) -> Result<String, CheckoutError> {
-    let spec = format!("{}^{{commit}}", git_ref.as_str());
-    let args = [
-        "-C",
-        path(mirror),
-        "rev-parse",
-        "--verify",
-        "--quiet",
-        "--end-of-options",
-        &spec,
-    ];
-    match git(&args, "git rev-parse", log).await {
-        Ok(out) => Ok(out.trim().to_owned()),
-        Err(_) => Err(CheckoutError::UnknownRef {
+async fn resolve(repo: &RepoUrl, git_ref: &GitRef, mirror: &Path) -> Result<String, CheckoutError> {
+    let (mirror, spec) = (mirror.to_owned(), git_ref.as_str().to_owned());
+    match blocking(move || git_local::resolve(&mirror, &spec)).await? {
+        Ok(sha) => Ok(sha),
+        Err(LocalGitError::UnknownRef(message)) => Err(CheckoutError::UnknownRef {
             git_ref: git_ref.to_string(),
             repo: repo.to_string(),
+            message,
+        }),
+        Err(e) => Err(CheckoutError::Git {
+            action: "resolving the ref".into(),
+            message: e.to_string(),
         }),
     }
 }
@@ -225,7 +237,7 @@ async fn resolve(
 /// The first worktree slot under `pool` that nobody holds: its lock file is
 /// locked and returned with the slot's directory.
 async fn lease_worktree(pool: PathBuf) -> Result<(std::fs::File, PathBuf), CheckoutError> {
-    tokio::task::spawn_blocking(move || {
+    blocking(move || {
         std::fs::create_dir_all(&pool)?;
         for slot in 0..MAX_WORKTREES {
             let file = open_lock_file(&pool.join(format!("{slot}.lock")))?;
@@ -237,8 +249,7 @@ async fn lease_worktree(pool: PathBuf) -> Result<(std::fs::File, PathBuf), Check
         }
         Err(CheckoutError::NoWorktree(pool))
     })
-    .await
-    .map_err(std::io::Error::other)?
+    .await?
 }
 
 /// Makes `dir` a new worktree of `mirror` at `sha`, replacing whatever was
@@ -282,6 +293,26 @@ async fn add_worktree(
 /// Moves a leased worktree to `sha` and removes everything the commit does
 /// not hold (build outputs, ignored files, results of the queue before).
 async fn reset_worktree(dir: &Path, sha: &str, log: &LogSink) -> Result<(), CheckoutError> {
+    let (worktree, commit) = (dir.to_owned(), sha.to_owned());
+    match blocking(move || git_local::reset_worktree(&worktree, &commit)).await? {
+        Ok(()) => Ok(()),
+        Err(LocalGitError::NeedsGitCommand(why)) => {
+            log.system("checkout", why.to_string()).await;
+            reset_worktree_with_git(dir, sha, log).await
+        }
+        Err(e) => Err(CheckoutError::Git {
+            action: "checking out the worktree".into(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// [`reset_worktree`] by the git command line, which runs filter drivers.
+async fn reset_worktree_with_git(
+    dir: &Path,
+    sha: &str,
+    log: &LogSink,
+) -> Result<(), CheckoutError> {
     git(
         &[
             "-C",
@@ -300,6 +331,15 @@ async fn reset_worktree(dir: &Path, sha: &str, log: &LogSink) -> Result<(), Chec
     Ok(())
 }
 
+/// Runs `work` on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(std::io::Error::other)
+}
+
 /// Locks a mirror in this process and on the host (`<mirror>.lock`); both
 /// are held until the returned values are dropped.
 async fn lock_mirror<'a>(
@@ -311,13 +351,12 @@ async fn lock_mirror<'a>(
     if let Some(parent) = path.parent() {
         tokio::fs::create_dir_all(parent).await?;
     }
-    let on_host = tokio::task::spawn_blocking(move || {
+    let on_host = blocking(move || {
         let file = open_lock_file(&path)?;
         file.lock()?;
         Ok::<_, std::io::Error>(file)
     })
-    .await
-    .map_err(std::io::Error::other)??;
+    .await??;
     Ok((in_process, on_host))
 }
 

@@ -5,6 +5,7 @@
 
 mod control;
 mod emitter;
+mod git_local;
 mod git_mirror;
 mod junit;
 mod log_batcher;
@@ -18,6 +19,7 @@ mod process_group;
 mod profile;
 mod queue_run;
 mod stop_signal;
+mod stream_position;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,6 +41,7 @@ pub use profile::Profiles;
 use crate::git_mirror::GitCache;
 use crate::queue_run::Shared;
 use crate::stop_signal::{Registry, StopReason};
+use crate::stream_position::StreamPosition;
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -106,7 +109,10 @@ pub async fn run(
         js: js.clone(),
         names: config.names.clone(),
         profiles: config.profiles.clone(),
-        git: GitCache::new(&config.work_dir.join("cache")),
+        git: GitCache::new(
+            &config.work_dir.join("cache"),
+            StreamPosition::new(js.clone(), config.names.events_stream.clone()),
+        ),
         settings: config.engine.clone(),
         registry: registry.clone(),
         worker_name: config.worker_name.clone(),

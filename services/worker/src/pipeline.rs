@@ -50,9 +50,9 @@ pub(crate) struct Run<'a> {
     /// This run's own folder: `results/<task>/`.
     pub workspace: PathBuf,
     pub port: u16,
-    /// A mirror fetch begun after this saw everything pushed before the
-    /// queue was submitted, so it serves this queue too.
-    pub fresh_after: Instant,
+    /// The `submitted` event's sequence in the events stream: a mirror
+    /// fetch begun after the stream held it serves this queue too.
+    pub submitted_seq: u64,
     /// The leased worktree, once the checkout stage has one; released when
     /// the run is dropped, after teardown.
     pub checkout: OnceLock<Checkout>,
@@ -245,7 +245,7 @@ impl Run<'_> {
     async fn checkout(&self) -> Result<Option<RunEnd>, EmitError> {
         let started = self.stage_started(Stage::Checkout).await?;
         let result = tokio::select! {
-            result = self.git.checkout(&self.source.repo, &self.source.git_ref, self.fresh_after, self.log) => Some(result),
+            result = self.git.checkout(&self.source.repo, &self.source.git_ref, self.submitted_seq, self.log) => Some(result),
             _ = self.stop.token().cancelled() => None,
         };
         let end = match result {

@@ -3,7 +3,7 @@
 //! heartbeat, and settles it: `finished` then ack, or a nak to hand it back.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind};
 use testarena_events::{ArenaNames, Event, EventBody, FinalStatus, QueueId};
@@ -32,16 +32,12 @@ pub(crate) struct Shared {
     pub metrics: Arc<WorkerMetrics>,
 }
 
-/// How far this host's clock may run ahead of the NATS server's before a
-/// queue could be served by a fetch that began before it was submitted.
-const CLOCK_SKEW_MARGIN: Duration = Duration::from_secs(1);
-
 pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
     let message = Arc::new(message);
-    let (attempt, fresh_after) = match message.info() {
+    let (attempt, submitted_seq) = match message.info() {
         Ok(info) => (
             u32::try_from(info.delivered).unwrap_or(u32::MAX),
-            fresh_after(info.published.unix_timestamp_nanos()),
+            info.stream_sequence,
         ),
         Err(e) => {
             tracing::error!(error = %e, "a message without JetStream metadata; dropping it");
@@ -59,7 +55,7 @@ pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
     let queue_id = event.queue_id.clone();
     let span = tracing::info_span!("queue", queue_id = %queue_id, attempt);
     shared.metrics.busy_slots.inc();
-    let outcome = run_message(&message, event, attempt, fresh_after, &shared)
+    let outcome = run_message(&message, event, attempt, submitted_seq, &shared)
         .instrument(span)
         .await;
     shared.metrics.busy_slots.dec();
@@ -74,7 +70,7 @@ async fn run_message(
     message: &Arc<jetstream::Message>,
     event: Event,
     attempt: u32,
-    fresh_after: Instant,
+    submitted_seq: u64,
     shared: &Shared,
 ) -> anyhow::Result<()> {
     let queue_id = event.queue_id.clone();
@@ -192,7 +188,7 @@ async fn run_message(
                     settings: &shared.settings,
                     workspace: workspace.clone(),
                     port: free_port()?,
-                    fresh_after,
+                    submitted_seq,
                     checkout: std::sync::OnceLock::new(),
                 };
                 run.execute().await?
@@ -280,22 +276,6 @@ async fn history(shared: &Shared, queue_id: &QueueId) -> History {
     }
 }
 
-/// The instant (of this process's clock) after which a fetch of the mirror
-/// saw everything pushed before the queue was submitted: the NATS server's
-/// time of storing the `submitted` event, plus a margin for this host's clock
-/// running ahead of the server's. Never later than now.
-fn fresh_after(published_unix_nanos: i128) -> Instant {
-    let now = Instant::now();
-    let wall_now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i128);
-    let since_fresh = wall_now - (published_unix_nanos + CLOCK_SKEW_MARGIN.as_nanos() as i128);
-    match u64::try_from(since_fresh) {
-        Ok(nanos) => now.checked_sub(Duration::from_nanos(nanos)).unwrap_or(now),
-        Err(_) => now,
-    }
-}
-
 /// A free loopback port for the queue's `{port}`.
 fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
@@ -308,39 +288,5 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn unix_nanos_ago(ago: Duration) -> i128 {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap();
-        (now - ago).as_nanos() as i128
-    }
-
-    #[test]
-    fn a_queue_submitted_long_ago_is_fresh_after_its_submission_plus_the_margin() {
-        let before = Instant::now();
-        let at = fresh_after(unix_nanos_ago(Duration::from_secs(10)));
-        let back = before.saturating_duration_since(at);
-        // 10 s ago + 1 s margin = 9 s before now, give or take the call.
-        assert!(
-            back > Duration::from_millis(8_900) && back < Duration::from_millis(9_100),
-            "{back:?}"
-        );
-    }
-
-    #[test]
-    fn a_queue_submitted_within_the_margin_needs_a_fetch_from_now_on() {
-        let before = Instant::now();
-        assert!(fresh_after(unix_nanos_ago(Duration::from_millis(300))) >= before);
-        // A server clock ahead of this host's: never a time in the future.
-        let ahead = unix_nanos_ago(Duration::ZERO) + 60_000_000_000;
-        let at = fresh_after(ahead);
-        assert!(at >= before && at <= Instant::now());
     }
 }
