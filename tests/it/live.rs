@@ -181,3 +181,84 @@ async fn the_nats_py_example_follows_a_queue_log_live() {
     assert_eq!(lines, expected(60));
     assert!(stdout.trim_end().ends_with("== pyq: Finished"), "{stdout}");
 }
+
+#[tokio::test]
+async fn the_workers_own_lines_travel_together_and_a_tasks_line_is_not_held() {
+    use futures_util::StreamExt as _;
+    let stack = TestStack::start().await;
+    let repo = GitRepo::new(&[("slow.sh", "echo first\nsleep 1\necho second\n")]);
+    let client = stack.nats_client().await;
+    let mut batches = client.subscribe("arena.logs.together").await.unwrap();
+    client.flush().await.unwrap();
+    // (arrival, [(stream, text)]) per batch, read while the queue runs,
+    // until the subject has been quiet for a while after the end.
+    let reader = tokio::spawn(async move {
+        let mut received = Vec::new();
+        let mut quiet_for = Duration::from_secs(30);
+        while let Ok(Some(message)) = tokio::time::timeout(quiet_for, batches.next()).await {
+            let at = std::time::Instant::now();
+            let batch: Value = serde_json::from_slice(&message.payload).unwrap();
+            let lines: Vec<(String, String)> = batch["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| {
+                    (
+                        l["stream"].as_str().unwrap().to_owned(),
+                        l["text"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect();
+            received.push((at, lines));
+            quiet_for = Duration::from_secs(3);
+        }
+        received
+    });
+    stack
+        .submit(&queue(
+            "together",
+            &repo.url(),
+            &[("a", "slow.sh"), ("b", "slow.sh")],
+        ))
+        .await;
+    stack
+        .wait_terminal("together", Duration::from_secs(60))
+        .await;
+    let received = reader.await.unwrap();
+    let all: Vec<&(String, String)> = received.iter().flat_map(|(_, l)| l).collect();
+    // Nothing lost, in order: the stored log has exactly these lines.
+    let log = stack.text("/api/queue/together/log").await;
+    assert_eq!(log.lines().count(), all.len(), "{log}");
+    for ((_, text), stored) in all.iter().zip(log.lines()) {
+        assert!(stored.ends_with(text.as_str()), "{stored:?} vs {text:?}");
+    }
+    // The worker's own lines (attempt, stage and task headers, checkout)
+    // came in fewer batches than half their number.
+    let system = all.iter().filter(|(s, _)| s == "system").count();
+    let only_system = received
+        .iter()
+        .filter(|(_, l)| l.iter().all(|(s, _)| s == "system"))
+        .count();
+    assert!(
+        system >= 6 && only_system <= system / 2,
+        "{system} lines of the worker in {only_system} batches: {received:?}"
+    );
+    // Each task's "first" was out while that task still slept, not held
+    // with the worker's lines until something else came.
+    let arrivals = |text: &str| -> Vec<std::time::Instant> {
+        received
+            .iter()
+            .filter(|(_, l)| l.iter().any(|(_, t)| t == text))
+            .map(|(at, _)| *at)
+            .collect()
+    };
+    let (first, second) = (arrivals("first"), arrivals("second"));
+    assert_eq!((first.len(), second.len()), (2, 2), "{received:?}");
+    for (first, second) in first.iter().zip(&second) {
+        assert!(
+            *second - *first > Duration::from_millis(700),
+            "{:?} between a task's lines that were a second apart",
+            *second - *first
+        );
+    }
+}

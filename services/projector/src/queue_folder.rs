@@ -6,11 +6,18 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::mpsc;
 
-use tokio::io::AsyncWriteExt;
+use std::io::Write as _;
 
 use crate::view::QueueView;
 
 use testarena_events::{QUEUE_LOG_FILE as LOG_FILE, QUEUE_STATUS_FILE as STATUS_FILE};
+
+/// Text for one queue's log file; see [`QueueFolders::append_logs`].
+pub(crate) struct LogAppend {
+    pub id: String,
+    pub text: Vec<u8>,
+    pub truncate_to: Option<u64>,
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct QueueFolders {
@@ -53,34 +60,41 @@ impl QueueFolders {
         .map_err(io::Error::other)?
     }
 
-    /// Cuts the log back to its committed length: bytes appended by a run
-    /// that died before committing are written again by the replay.
-    pub(crate) async fn truncate_log(&self, id: &str, committed: u64) -> io::Result<()> {
-        let path = self.dir(id).join(LOG_FILE);
-        match tokio::fs::metadata(&path).await {
-            Ok(meta) if meta.len() > committed => {
-                let file = tokio::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .await?;
-                file.set_len(committed).await
-            }
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
+    /// Appends a batch's log text to each queue's `queue_log.txt`, on one
+    /// blocking thread. A file first cut back to `truncate_to`: bytes a run
+    /// that died before committing appended are written again by the replay.
+    pub(crate) async fn append_logs(&self, appends: Vec<LogAppend>) -> io::Result<()> {
+        if appends.is_empty() {
+            return Ok(());
         }
-    }
-
-    pub(crate) async fn append_log(&self, id: &str, text: &[u8]) -> io::Result<()> {
-        let dir = self.dir(id);
-        tokio::fs::create_dir_all(&dir).await?;
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join(LOG_FILE))
-            .await?;
-        file.write_all(text).await?;
-        file.flush().await
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || {
+            for append in appends {
+                let dir = root.join(&append.id);
+                let path = dir.join(LOG_FILE);
+                if let Some(committed) = append.truncate_to {
+                    match std::fs::metadata(&path) {
+                        Ok(meta) if meta.len() > committed => {
+                            std::fs::OpenOptions::new()
+                                .write(true)
+                                .open(&path)?
+                                .set_len(committed)?;
+                        }
+                        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                        _ => {}
+                    }
+                }
+                std::fs::create_dir_all(&dir)?;
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)?
+                    .write_all(&append.text)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(io::Error::other)?
     }
 
     pub(crate) async fn remove(&self, id: &str) -> io::Result<()> {

@@ -16,7 +16,7 @@ use testarena_events::{
 use tokio_util::sync::CancellationToken;
 
 use crate::projection::{apply, Change};
-use crate::queue_folder::{QueueFolders, StatusWriter};
+use crate::queue_folder::{LogAppend, QueueFolders, StatusWriter};
 use crate::store::{self, Durability, Stored, EVENTS_OFFSET, LOGS_OFFSET};
 use crate::view::QueueView;
 
@@ -56,8 +56,10 @@ struct Projector {
     folders: QueueFolders,
     client: async_nats::Client,
     applied_subject: String,
-    /// Queues whose log file was cut back to its committed length in this run.
-    checked_logs: HashSet<String>,
+    /// Committed length (bytes, lines) of the log files touched since
+    /// `follow` began, each cut back to it on first touch. The projector is
+    /// the only writer, so after that it needs no query per batch.
+    log_files: HashMap<String, (u64, u64)>,
     /// Set while rebuilding (which also reads in large batches, ahead, by a
     /// separate task): status files go to a writer thread instead.
     rebuild_files: Option<RebuildFiles>,
@@ -200,7 +202,7 @@ impl Projector {
             folders: QueueFolders::new(&config.data_dir),
             applied_subject: config.names.applied_subject(&config.name),
             client,
-            checked_logs: HashSet::new(),
+            log_files: HashMap::new(),
             rebuild_files: None,
         })
     }
@@ -215,7 +217,7 @@ impl Projector {
         until_caught_up: bool,
     ) -> anyhow::Result<(u64, u64)> {
         // Anything appended but not committed before is cut back again.
-        self.checked_logs.clear();
+        self.log_files.clear();
         let mut conn = self.pool.acquire().await?;
         let mut events_at = store::offset(&mut conn, EVENTS_OFFSET).await?;
         let mut logs_at = store::offset(&mut conn, LOGS_OFFSET).await?;
@@ -392,7 +394,7 @@ impl Projector {
                         .with_context(|| format!("removing folder of deleted queue {id}"))?;
                 }
                 store::delete(&mut tx, id, seq).await?;
-                self.checked_logs.remove(id);
+                self.log_files.remove(id);
             } else if let (true, Some(view)) = (entry.dirty, &entry.view) {
                 if let Some(files) = &mut self.rebuild_files {
                     files
@@ -454,32 +456,36 @@ impl Projector {
                 slot.1 += 1;
             }
         }
+        let mut appends = Vec::with_capacity(order.len());
+        let mut committed = Vec::with_capacity(order.len());
         for id in order {
-            if store::is_deleted(&mut tx, &id).await? {
-                continue;
-            }
-            let (text, lines) = &per_queue[&id];
-            let (bytes_before, lines_before) = store::log_file(&mut tx, &id).await?;
-            if self.checked_logs.insert(id.clone()) {
-                self.folders
-                    .truncate_log(&id, bytes_before)
-                    .await
-                    .with_context(|| format!("truncating queue_log.txt of {id}"))?;
-            }
-            self.folders
-                .append_log(&id, text)
-                .await
-                .with_context(|| format!("appending to queue_log.txt of {id}"))?;
-            store::set_log_file(
-                &mut tx,
-                &id,
-                bytes_before + text.len() as u64,
-                lines_before + lines,
-            )
-            .await?;
+            let (text, lines) = per_queue.remove(&id).unwrap_or_default();
+            let (before, truncate_to) = match self.log_files.get(&id) {
+                Some(&before) => (before, None),
+                None => {
+                    if store::is_deleted(&mut tx, &id).await? {
+                        continue;
+                    }
+                    let before = store::log_file(&mut tx, &id).await?;
+                    (before, Some(before.0))
+                }
+            };
+            let after = (before.0 + text.len() as u64, before.1 + lines);
+            store::set_log_file(&mut tx, &id, after.0, after.1).await?;
+            committed.push((id.clone(), after));
+            appends.push(LogAppend {
+                id,
+                text,
+                truncate_to,
+            });
         }
+        self.folders
+            .append_logs(appends)
+            .await
+            .context("appending to queue_log.txt files")?;
         store::set_offset(&mut tx, LOGS_OFFSET, last_seq).await?;
         tx.commit().await.context("committing a logs batch")?;
+        self.log_files.extend(committed);
         Ok(last_seq)
     }
 }

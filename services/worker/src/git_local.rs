@@ -23,6 +23,8 @@ pub(crate) enum LocalGitError {
     /// which only the git command line runs.
     #[error("a filter driver is configured ({0}); checking out with the git command line")]
     NeedsGitCommand(String),
+    #[error("{0:?} was left by a git that did not finish")]
+    StaleLock(std::path::PathBuf),
     #[error("removing {0:?}: {1}")]
     Remove(std::path::PathBuf, std::io::Error),
     #[error("{0}")]
@@ -50,11 +52,23 @@ pub(crate) fn resolve(mirror: &Path, spec: &str) -> Result<String, LocalGitError
 /// untracked and ignored file goes, and `HEAD` is detached at the commit.
 pub(crate) fn reset_worktree(worktree: &Path, sha: &str) -> Result<(), LocalGitError> {
     let repo = Repository::open(worktree)?;
+    // The lease means no git of ours runs here: a lock file is what a git
+    // killed mid-write left, with the index possibly half done.
+    let index_lock = repo.path().join("index.lock");
+    if index_lock.exists() {
+        return Err(LocalGitError::StaleLock(index_lock));
+    }
     if let Some(driver) = configured_filter_driver(&repo)? {
         return Err(LocalGitError::NeedsGitCommand(driver));
     }
     let commit = repo.find_commit(Oid::from_str(sha)?)?;
-    remove_untracked_and_ignored(&repo, worktree)?;
+    let tracked_changed = remove_untracked_and_ignored(&repo, worktree)?;
+    // Already exactly the commit (a queue of the same commit as the one
+    // before, whose tasks changed no tracked file): nothing to write.
+    let at_commit = repo.head_detached()? && repo.head()?.target() == Some(commit.id());
+    if at_commit && !tracked_changed {
+        return Ok(());
+    }
     let mut options = CheckoutBuilder::new();
     options.force();
     repo.checkout_tree(commit.as_object(), Some(&mut options))?;
@@ -64,8 +78,9 @@ pub(crate) fn reset_worktree(worktree: &Path, sha: &str) -> Result<(), LocalGitE
 
 /// `git clean -ffdx`: every untracked and ignored file and folder goes,
 /// repositories a task cloned or made inside the worktree too (libgit2's
-/// own removal during checkout leaves those).
-fn remove_untracked_and_ignored(repo: &Repository, worktree: &Path) -> Result<(), LocalGitError> {
+/// own removal during checkout leaves those). Returns whether any tracked
+/// file differs from `HEAD`, in the index or the worktree.
+fn remove_untracked_and_ignored(repo: &Repository, worktree: &Path) -> Result<bool, LocalGitError> {
     let mut options = git2::StatusOptions::new();
     options
         .include_untracked(true)
@@ -74,11 +89,13 @@ fn remove_untracked_and_ignored(repo: &Repository, worktree: &Path) -> Result<()
         .recurse_ignored_dirs(false)
         .exclude_submodules(true);
     let statuses = repo.statuses(Some(&mut options))?;
+    let mut tracked_changed = false;
     for entry in statuses.iter() {
         if !entry
             .status()
             .intersects(git2::Status::WT_NEW | git2::Status::IGNORED)
         {
+            tracked_changed = true;
             continue;
         }
         let Some(relative) = entry.path() else {
@@ -94,7 +111,7 @@ fn remove_untracked_and_ignored(repo: &Repository, worktree: &Path) -> Result<()
         };
         removed.map_err(|e| LocalGitError::Remove(path, e))?;
     }
-    Ok(())
+    Ok(tracked_changed)
 }
 
 /// The name of the first `filter.<name>.smudge` or `.process` in the

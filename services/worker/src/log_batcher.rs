@@ -6,6 +6,13 @@
 //! batches. The channel is bounded: when NATS is slower than a task's
 //! output, the readers wait, the pipe fills and the task blocks on write,
 //! so memory stays bounded and no line is dropped.
+//!
+//! The worker's own lines ("--- task a ---", "checked out …") are the
+//! exception: a batch of only those waits up to [`SYSTEM_LINGER`] for more
+//! lines. They come in bursts around stage and task boundaries, each its own
+//! batch otherwise — and every batch is a JetStream message stored,
+//! acknowledged and applied by the projector. A command's output line ends
+//! the wait at once.
 
 use std::time::Duration;
 
@@ -23,6 +30,8 @@ use crate::metrics::WorkerMetrics;
 const CHANNEL_LINES: usize = 4096;
 /// A batch stays well under NATS's default 1 MiB max payload.
 const MAX_BATCH_BYTES: usize = 512 * 1024;
+/// How long a batch of only the worker's own lines waits for more.
+const SYSTEM_LINGER: Duration = Duration::from_millis(25);
 
 #[derive(Clone)]
 pub(crate) struct LogSink {
@@ -71,13 +80,17 @@ pub(crate) fn start(
         while let Some(first) = rx.recv().await {
             let mut bytes = first.text.len() + 64;
             let mut lines = vec![first];
-            while bytes < MAX_BATCH_BYTES {
-                match rx.try_recv() {
-                    Ok(line) => {
+            take_ready(&mut rx, &mut lines, &mut bytes);
+            let linger_until = tokio::time::Instant::now() + SYSTEM_LINGER;
+            while bytes < MAX_BATCH_BYTES && lines.iter().all(|l| l.stream == LogStream::System) {
+                match tokio::time::timeout_at(linger_until, rx.recv()).await {
+                    Ok(Some(line)) => {
                         bytes += line.text.len() + 64;
                         lines.push(line);
+                        take_ready(&mut rx, &mut lines, &mut bytes);
                     }
-                    Err(_) => break,
+                    // Closed (the run ended) or waited long enough.
+                    Ok(None) | Err(_) => break,
                 }
             }
             let count = lines.len() as u64;
@@ -98,6 +111,20 @@ pub(crate) fn start(
         published
     });
     (sink, task)
+}
+
+/// Moves the lines already waiting in the channel into `lines`, up to the
+/// batch's byte bound.
+fn take_ready(rx: &mut mpsc::Receiver<LogLine>, lines: &mut Vec<LogLine>, bytes: &mut usize) {
+    while *bytes < MAX_BATCH_BYTES {
+        match rx.try_recv() {
+            Ok(line) => {
+                *bytes += line.text.len() + 64;
+                lines.push(line);
+            }
+            Err(_) => break,
+        }
+    }
 }
 
 /// Retries with backoff until JetStream acknowledges: a log line is never
