@@ -26,6 +26,11 @@ const MAX_BATCH: usize = 2000;
 const REBUILD_MAX_BATCH: usize = 10_000;
 /// How long a rebuild waits for more messages to fill a batch.
 const REBUILD_FILL: Duration = Duration::from_millis(5);
+/// How long a following projector lets a batch of workers' events wait for
+/// more: a queue's events come in bursts (a task's finish, the next one's
+/// start), and each batch costs a transaction and a rewrite of every
+/// touched `queue_status.json`. Events someone waits on are never held.
+const FOLLOW_FILL: Duration = Duration::from_millis(2);
 /// Messages a rebuild's reader task may hold ahead of the projector.
 const REBUILD_READ_AHEAD: usize = 2 * REBUILD_MAX_BATCH;
 /// How often a following projector checks that its consumers still deliver.
@@ -228,7 +233,11 @@ impl Projector {
         let mut events =
             Source::open(js, &config.names.events_stream, events_at + 1, rebuilding).await?;
         let mut logs = Source::open(js, &config.names.logs_stream, logs_at + 1, rebuilding).await?;
-        let fill = rebuilding.then_some(REBUILD_FILL);
+        let (events_fill, logs_fill) = if rebuilding {
+            (Some(REBUILD_FILL), Some(REBUILD_FILL))
+        } else {
+            (Some(FOLLOW_FILL), None)
+        };
         let max_batch = if rebuilding {
             REBUILD_MAX_BATCH
         } else {
@@ -247,13 +256,13 @@ impl Projector {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(applied),
                 first = events.next() => {
-                    let batch = events.drain(first, max_batch, fill).await.context("reading the events stream")?;
+                    let batch = events.drain(first, max_batch, events_fill, |m| !rebuilding && awaited_event(m)).await.context("reading the events stream")?;
                     applied.0 += batch.len() as u64;
                     events_at = self.apply_events(batch).await?;
                     self.notify_applied(events_at).await;
                 }
                 first = logs.next() => {
-                    let batch = logs.drain(first, max_batch, fill).await.context("reading the logs stream")?;
+                    let batch = logs.drain(first, max_batch, logs_fill, |_| false).await.context("reading the logs stream")?;
                     applied.1 += batch.len() as u64;
                     logs_at = self.apply_logs(batch).await?;
                 }
@@ -570,16 +579,20 @@ impl Source {
 
     /// The first message plus every one already buffered, up to `max`: a
     /// batch grows with the backlog and stays one message when idle. With
-    /// `fill`, waits up to that long for more to arrive (rebuilding).
+    /// `fill`, waits up to that long for more to arrive, unless a message
+    /// is `urgent`: then it takes only what is already there.
     async fn drain(
         &mut self,
         first: Option<Received>,
         max: usize,
         fill: Option<Duration>,
+        urgent: impl Fn(&jetstream::Message) -> bool,
     ) -> anyhow::Result<Vec<jetstream::Message>> {
         let first = first.context("the stream subscription ended")??;
+        let mut deadline = fill
+            .filter(|_| !urgent(&first))
+            .map(|fill| tokio::time::Instant::now() + fill);
         let mut batch = vec![first];
-        let deadline = fill.map(|fill| tokio::time::Instant::now() + fill);
         while batch.len() < max {
             let next = match self.next().now_or_never() {
                 Some(next) => next,
@@ -592,12 +605,27 @@ impl Source {
                 },
             };
             match next {
-                Some(message) => batch.push(message?),
+                Some(message) => {
+                    let message = message?;
+                    if urgent(&message) {
+                        deadline = None;
+                    }
+                    batch.push(message);
+                }
                 None => break,
             }
         }
         Ok(batch)
     }
+}
+
+/// An event a client waits to see applied: the gateway answers a submit,
+/// cancel or delete once the projector has it.
+fn awaited_event(message: &jetstream::Message) -> bool {
+    matches!(
+        message.subject.rsplit('.').next(),
+        Some("submitted" | "cancel_requested" | "deleted")
+    )
 }
 
 fn stream_sequence(message: &jetstream::Message) -> anyhow::Result<u64> {
