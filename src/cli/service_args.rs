@@ -240,6 +240,10 @@ pub struct WorkerArgs {
     /// Seconds between SIGTERM and SIGKILL when stopping a command.
     #[arg(long, env = "TESTARENA_KILL_GRACE_S", default_value_t = 5)]
     pub kill_grace_s: u64,
+    /// Days after which a repository mirror no queue used is removed (with
+    /// its worktrees); checked at start and hourly. 0 keeps them forever.
+    #[arg(long, env = "TESTARENA_CACHE_MAX_AGE_DAYS", default_value_t = 14)]
+    pub cache_max_age_days: u64,
     /// Log bytes one command may store; past it lines are counted only.
     #[arg(long, env = "TESTARENA_LOG_CAP_BYTES", default_value_t = 64 << 20)]
     pub log_cap_bytes: u64,
@@ -272,6 +276,8 @@ impl WorkerArgs {
             ack_wait: Duration::from_secs(self.ack_wait_s),
             max_attempts: self.max_attempts,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_s),
+            cache_max_age: (self.cache_max_age_days > 0)
+                .then(|| Duration::from_secs(self.cache_max_age_days * 24 * 3600)),
             engine: EngineSettings {
                 kill_grace: Duration::from_secs(self.kill_grace_s),
                 log_cap_bytes: self.log_cap_bytes,

@@ -341,3 +341,49 @@ async fn a_queue_waiting_behind_others_uses_a_fetch_begun_after_its_submission()
         "{c}"
     );
 }
+
+#[tokio::test]
+async fn a_mirror_unused_for_the_max_age_is_removed_when_a_worker_starts() {
+    let mut stack = TestStack::start().await;
+    let repo = GitRepo::new(&[("t.sh", "true\n")]);
+    stack
+        .submit(&queue("evict1", &repo.url(), &[("t", "t.sh")]))
+        .await;
+    assert_eq!(stack.wait_terminal("evict1", T).await["status"], "Finished");
+    stack.terminate_worker(0);
+
+    // Last used 30 days ago (the default age is 14 days).
+    let cache = stack.dir.path().join("worker-0/cache");
+    let lock = std::fs::read_dir(cache.join("mirrors"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "lock"))
+        .expect("the mirror has a lock file");
+    let mirror = lock.with_extension("git");
+    let pool = cache.join("worktrees").join(mirror.file_name().unwrap());
+    assert!(mirror.is_dir() && pool.is_dir());
+    let month_ago = std::time::SystemTime::now() - Duration::from_secs(30 * 24 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&lock)
+        .unwrap()
+        .set_modified(month_ago)
+        .unwrap();
+
+    stack.restart_worker(0);
+    let deadline = std::time::Instant::now() + T;
+    while mirror.exists() || pool.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{mirror:?} is still there"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The next queue of the repository clones it again.
+    stack
+        .submit(&queue("evict2", &repo.url(), &[("t", "t.sh")]))
+        .await;
+    assert_eq!(stack.wait_terminal("evict2", T).await["status"], "Finished");
+    let log = stack.text("/api/queue/evict2/log").await;
+    assert!(log.contains("cloning"), "{log}");
+}

@@ -134,7 +134,16 @@ impl TestStack {
     }
 
     pub fn add_worker(&mut self) {
-        let n = self.workers.len();
+        let child = self.spawn_worker(self.workers.len());
+        self.workers.push(child);
+    }
+
+    /// Starts worker `index` again, on its work dir (after it was stopped).
+    pub fn restart_worker(&mut self, index: usize) {
+        self.workers[index] = self.spawn_worker(index);
+    }
+
+    fn spawn_worker(&self, n: usize) -> Child {
         let name = format!("worker-{n}");
         let work_dir = self.dir.path().join(&name);
         let mut args: Vec<String> = vec![
@@ -150,8 +159,7 @@ impl TestStack {
         ];
         args.extend(self.worker_args.iter().cloned());
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let child = self.spawn(&refs, &name);
-        self.workers.push(child);
+        self.spawn(&refs, &name)
     }
 
     /// Peak resident memory of a worker process, in bytes (VmHWM).

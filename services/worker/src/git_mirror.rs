@@ -20,10 +20,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use testarena_events::{GitRef, RepoUrl};
 use tokio::process::Command;
 
+use crate::cache_eviction;
 use crate::git_local::{self, LocalGitError};
 use crate::log_batcher::LogSink;
 use crate::stream_position::StreamPosition;
@@ -135,6 +137,13 @@ impl GitCache {
             dir,
             _lease: lease,
         })
+    }
+
+    /// Removes the mirrors (and their worktrees) no queue used for
+    /// `max_age`; see `cache_eviction`.
+    pub(crate) async fn evict_unused(&self, max_age: Duration) -> std::io::Result<Vec<String>> {
+        let (mirrors, worktrees) = (self.mirrors.clone(), self.worktrees.clone());
+        blocking(move || cache_eviction::evict_unused(&mirrors, &worktrees, max_age)).await?
     }
 
     fn state_for(&self, mirror: &Path) -> Arc<tokio::sync::Mutex<MirrorState>> {
@@ -347,21 +356,33 @@ async fn lock_mirror<'a>(
     mirror: &Path,
 ) -> std::io::Result<(tokio::sync::MutexGuard<'a, MirrorState>, std::fs::File)> {
     let in_process = state.lock().await;
-    let path = mirror.with_extension("lock");
+    let path = mirror_lock(mirror);
     if let Some(parent) = path.parent() {
         tokio::fs::create_dir_all(parent).await?;
     }
     let on_host = blocking(move || {
         let file = open_lock_file(&path)?;
         file.lock()?;
+        // When the mirror was last used, for the cache's eviction.
+        file.set_modified(std::time::SystemTime::now())?;
         Ok::<_, std::io::Error>(file)
     })
     .await??;
     Ok((in_process, on_host))
 }
 
+/// The file whose lock guards `mirror` on the host.
+fn mirror_lock(mirror: &Path) -> PathBuf {
+    mirror.with_extension("lock")
+}
+
+/// The mirror a lock file of [`mirror_lock`] guards.
+pub(crate) fn mirror_of_lock(lock: &Path) -> PathBuf {
+    lock.with_extension("git")
+}
+
 /// Opens (creating) a file used only for its advisory lock.
-fn open_lock_file(path: &Path) -> std::io::Result<std::fs::File> {
+pub(crate) fn open_lock_file(path: &Path) -> std::io::Result<std::fs::File> {
     std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -3,6 +3,7 @@
 //! them), runs the queue through its profile's stages, and publishes stage,
 //! task and finished events plus log batches.
 
+mod cache_eviction;
 mod control;
 mod emitter;
 mod git_local;
@@ -43,6 +44,9 @@ use crate::queue_run::Shared;
 use crate::stop_signal::{Registry, StopReason};
 use crate::stream_position::StreamPosition;
 
+/// How often the mirror cache is swept for unused mirrors.
+const EVICTION_EVERY: Duration = Duration::from_secs(3600);
+
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     pub names: ArenaNames,
@@ -60,6 +64,8 @@ pub struct WorkerConfig {
     pub max_attempts: u32,
     /// On shutdown, how long running queues may take before being handed back.
     pub shutdown_grace: Duration,
+    /// Mirrors no queue used for this long are removed; `None` keeps them.
+    pub cache_max_age: Option<Duration>,
     pub engine: EngineSettings,
     /// Shared with whoever serves `/metrics` (the worker's own server or the
     /// gateway under `testarena up`).
@@ -124,6 +130,21 @@ pub async fn run(
     config.metrics.slots.set(config.concurrency as i64);
 
     let mut tasks = JoinSet::new();
+    if let Some(max_age) = config.cache_max_age {
+        let shared = shared.clone();
+        tasks.spawn(async move {
+            loop {
+                match shared.git.evict_unused(max_age).await {
+                    Ok(evicted) if !evicted.is_empty() => {
+                        tracing::info!(?evicted, "removed mirrors no queue used for {max_age:?}");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "cleaning the mirror cache failed"),
+                }
+                tokio::time::sleep(EVICTION_EVERY).await;
+            }
+        });
+    }
     {
         let (client, names, registry, shutdown) = (
             client.clone(),
