@@ -274,6 +274,16 @@ async fn a_reused_checkout_holds_exactly_the_next_commit_and_nothing_a_queue_lef
     );
 }
 
+/// The mirror worker-0 keeps of the one repository its queues used.
+fn only_mirror(stack: &TestStack) -> std::path::PathBuf {
+    let mirrors = stack.dir.path().join("worker-0/cache/mirrors");
+    std::fs::read_dir(&mirrors)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "git"))
+        .expect("the repository has a mirror")
+}
+
 #[tokio::test]
 async fn a_worktree_left_broken_by_a_killed_git_is_made_anew() {
     let stack = TestStack::start().await;
@@ -287,12 +297,7 @@ async fn a_worktree_left_broken_by_a_killed_git_is_made_anew() {
     );
     // What a git killed in the middle of a checkout leaves behind: the
     // worktree's index lock, which makes every later checkout there fail.
-    let mirrors = stack.dir.path().join("worker-0/cache/mirrors");
-    let mirror = std::fs::read_dir(&mirrors)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "git"))
-        .expect("the repository has a mirror");
+    let mirror = only_mirror(&stack);
     let admin = mirror.join("worktrees/0");
     assert!(
         admin.is_dir(),
@@ -353,14 +358,13 @@ async fn a_mirror_unused_for_the_max_age_is_removed_when_a_worker_starts() {
     stack.terminate_worker(0);
 
     // Last used 30 days ago (the default age is 14 days).
-    let cache = stack.dir.path().join("worker-0/cache");
-    let lock = std::fs::read_dir(cache.join("mirrors"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "lock"))
-        .expect("the mirror has a lock file");
-    let mirror = lock.with_extension("git");
-    let pool = cache.join("worktrees").join(mirror.file_name().unwrap());
+    let mirror = only_mirror(&stack);
+    let lock = mirror.with_extension("lock");
+    let pool = stack
+        .dir
+        .path()
+        .join("worker-0/cache/worktrees")
+        .join(mirror.file_name().unwrap());
     assert!(mirror.is_dir() && pool.is_dir());
     let month_ago = std::time::SystemTime::now() - Duration::from_secs(30 * 24 * 3600);
     std::fs::File::options()

@@ -20,17 +20,8 @@ pub(crate) fn evict_unused(
     let Some(cutoff) = SystemTime::now().checked_sub(max_age) else {
         return Ok(Vec::new());
     };
-    let entries = match std::fs::read_dir(mirrors) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
     let mut evicted = Vec::new();
-    for entry in entries {
-        let lock = entry?.path();
-        if lock.extension().is_none_or(|e| e != "lock") {
-            continue;
-        }
+    for lock in lock_files_in(mirrors)? {
         let mirror = mirror_of_lock(&lock);
         let Some(name) = mirror.file_name().map(|n| n.to_string_lossy().into_owned()) else {
             continue;
@@ -58,23 +49,32 @@ pub(crate) fn evict_unused(
 
 /// Locks of every worktree slot in `pool`, or `None` if a queue holds one.
 fn lock_every_slot(pool: &Path) -> std::io::Result<Option<Vec<std::fs::File>>> {
-    let entries = match std::fs::read_dir(pool) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(Vec::new())),
-        Err(e) => return Err(e),
-    };
     let mut held = Vec::new();
-    for entry in entries {
-        let path: PathBuf = entry?.path();
-        if path.extension().is_some_and(|e| e == "lock") {
-            let file = open_lock_file(&path)?;
-            if file.try_lock().is_err() {
-                return Ok(None);
-            }
-            held.push(file);
+    for path in lock_files_in(pool)? {
+        let file = open_lock_file(&path)?;
+        if file.try_lock().is_err() {
+            return Ok(None);
         }
+        held.push(file);
     }
     Ok(Some(held))
+}
+
+/// The `*.lock` files in `dir`; none if `dir` does not exist.
+fn lock_files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut locks = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "lock") {
+            locks.push(path);
+        }
+    }
+    Ok(locks)
 }
 
 fn remove_if_there(path: &Path) -> std::io::Result<()> {

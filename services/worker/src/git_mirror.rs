@@ -357,10 +357,11 @@ async fn lock_mirror<'a>(
 ) -> std::io::Result<(tokio::sync::MutexGuard<'a, MirrorState>, std::fs::File)> {
     let in_process = state.lock().await;
     let path = mirror_lock(mirror);
-    if let Some(parent) = path.parent() {
-        tokio::fs::create_dir_all(parent).await?;
-    }
+    // One hop to the blocking pool for all of it: this runs at every checkout.
     let on_host = blocking(move || {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
         let file = open_lock_file(&path)?;
         file.lock()?;
         // When the mirror was last used, for the cache's eviction.

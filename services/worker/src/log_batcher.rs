@@ -78,17 +78,12 @@ pub(crate) fn start(
         let mut published = 0u64;
         let mut batches = 0u64;
         while let Some(first) = rx.recv().await {
-            let mut bytes = first.text.len() + 64;
-            let mut lines = vec![first];
-            take_ready(&mut rx, &mut lines, &mut bytes);
+            let (mut lines, mut bytes) = (Vec::new(), 0);
+            gather(&mut rx, &mut lines, &mut bytes, first);
             let linger_until = tokio::time::Instant::now() + SYSTEM_LINGER;
             while bytes < MAX_BATCH_BYTES && lines.iter().all(|l| l.stream == LogStream::System) {
                 match tokio::time::timeout_at(linger_until, rx.recv()).await {
-                    Ok(Some(line)) => {
-                        bytes += line.text.len() + 64;
-                        lines.push(line);
-                        take_ready(&mut rx, &mut lines, &mut bytes);
-                    }
+                    Ok(Some(line)) => gather(&mut rx, &mut lines, &mut bytes, line),
                     // Closed (the run ended) or waited long enough.
                     Ok(None) | Err(_) => break,
                 }
@@ -113,17 +108,23 @@ pub(crate) fn start(
     (sink, task)
 }
 
-/// Moves the lines already waiting in the channel into `lines`, up to the
-/// batch's byte bound.
-fn take_ready(rx: &mut mpsc::Receiver<LogLine>, lines: &mut Vec<LogLine>, bytes: &mut usize) {
-    while *bytes < MAX_BATCH_BYTES {
-        match rx.try_recv() {
-            Ok(line) => {
-                *bytes += line.text.len() + 64;
-                lines.push(line);
-            }
-            Err(_) => break,
-        }
+/// Adds `line` to the batch, then the lines already waiting in the
+/// channel, up to the batch's byte bound.
+fn gather(
+    rx: &mut mpsc::Receiver<LogLine>,
+    lines: &mut Vec<LogLine>,
+    bytes: &mut usize,
+    line: LogLine,
+) {
+    let mut next = Some(line);
+    while let Some(line) = next {
+        *bytes += line.text.len() + 64;
+        lines.push(line);
+        next = if *bytes < MAX_BATCH_BYTES {
+            rx.try_recv().ok()
+        } else {
+            None
+        };
     }
 }
 
