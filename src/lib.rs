@@ -3,5 +3,6 @@
 
 pub mod cli;
 pub mod nats_server;
+mod secret_scrub;
 pub mod stack;
 mod telemetry;

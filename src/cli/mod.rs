@@ -89,15 +89,33 @@ enum Command {
         #[command(flatten)]
         views: ViewArgs,
     },
+    /// Internal: started by a worker; kills the process groups the worker
+    /// leaves when it dies (see docs/operations.md).
+    #[command(hide = true)]
+    ReapProcessGroups {
+        #[arg(long)]
+        ledger: PathBuf,
+    },
     #[command(flatten)]
     Client(client::ClientCommand),
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Client(command) = cli.command {
-        return client::run(command);
-    }
+    let command = match cli.command {
+        Command::Client(command) => return client::run(command),
+        Command::ReapProcessGroups { ledger } => {
+            return match testarena_worker::run_reaper(&ledger) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        command => command,
+    };
+    crate::secret_scrub::scrub_process();
     crate::telemetry::init(cli.log_format == "json");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -109,7 +127,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run_service(cli.command)) {
+    match runtime.block_on(run_service(command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -205,7 +223,9 @@ async fn run_service(command: Command) -> anyhow::Result<()> {
                 testarena_projector::run(client, config, shutdown).await
             }
         }
-        Command::Client(_) => unreachable!("handled before the runtime starts"),
+        Command::Client(_) | Command::ReapProcessGroups { .. } => {
+            unreachable!("handled before the runtime starts")
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use clap::Args;
 use testarena_events::{ArenaNames, StreamLimits};
 use testarena_gateway::GatewayConfig;
 use testarena_projector::ProjectorConfig;
-use testarena_worker::{EngineSettings, Profiles, WorkerConfig};
+use testarena_worker::{CommandEnv, EngineSettings, Profiles, WorkerConfig};
 
 #[derive(Debug, Clone, Args)]
 pub struct StreamArgs {
@@ -69,8 +69,18 @@ pub struct NatsArgs {
     pub nats_tls_ca: Option<PathBuf>,
     #[arg(long, env = "TESTARENA_NATS_USER")]
     pub nats_user: Option<String>,
+    /// Prefer `--nats-password-file`: a value given here or in the
+    /// environment is wiped from /proc at start, but a file never gets there.
     #[arg(long, env = "TESTARENA_NATS_PASSWORD", hide_env_values = true)]
     pub nats_password: Option<String>,
+    /// A file holding the NATS password (a trailing newline is ignored), such
+    /// as a compose secret.
+    #[arg(
+        long,
+        env = "TESTARENA_NATS_PASSWORD_FILE",
+        conflicts_with = "nats_password"
+    )]
+    pub nats_password_file: Option<PathBuf>,
 }
 
 impl NatsArgs {
@@ -78,6 +88,24 @@ impl NatsArgs {
         self.nats_url
             .clone()
             .unwrap_or_else(|| "nats://127.0.0.1:4222".into())
+    }
+
+    fn password(&self) -> anyhow::Result<Option<String>> {
+        match &self.nats_password_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("reading the NATS password from {}", path.display())
+                })?;
+                let password = text.trim_end_matches(['\n', '\r']);
+                anyhow::ensure!(
+                    !password.is_empty(),
+                    "the NATS password file {} is empty",
+                    path.display()
+                );
+                Ok(Some(password.to_owned()))
+            }
+            None => Ok(self.nats_password.clone()),
+        }
     }
 
     /// Connects as `testarena-<role>`. Starts even if NATS is not up yet
@@ -96,12 +124,14 @@ impl NatsArgs {
         if let Some(ca) = &self.nats_tls_ca {
             options = options.add_root_certificates(ca.clone()).require_tls(true);
         }
-        match (&self.nats_user, &self.nats_password) {
+        match (&self.nats_user, self.password()?) {
             (Some(user), Some(password)) => {
-                options = options.user_and_password(user.clone(), password.clone())
+                options = options.user_and_password(user.clone(), password)
             }
             (None, None) => {}
-            _ => anyhow::bail!("--nats-user and --nats-password go together"),
+            _ => anyhow::bail!(
+                "--nats-user and --nats-password (or --nats-password-file) go together"
+            ),
         }
         let servers: Vec<&str> = url
             .split(',')
@@ -263,6 +293,7 @@ impl WorkerArgs {
         anyhow::ensure!(self.concurrency >= 1, "--concurrency must be at least 1");
         anyhow::ensure!(self.max_attempts >= 1, "--max-attempts must be at least 1");
         anyhow::ensure!(self.ack_wait_s >= 1, "--ack-wait-s must be at least 1");
+        let command_env = CommandEnv::from_worker(profiles.pass_env());
         Ok(WorkerConfig {
             names: nats.names()?,
             limits: nats.limits(),
@@ -281,9 +312,23 @@ impl WorkerArgs {
             engine: EngineSettings {
                 kill_grace: Duration::from_secs(self.kill_grace_s),
                 log_cap_bytes: self.log_cap_bytes,
+                command_env,
             },
+            reaper_command: reaper_command(),
             metrics: Default::default(),
         })
+    }
+}
+
+/// This binary's `reap-process-groups`, which kills what a dead worker
+/// left; without a path to this binary, the worker runs without it.
+fn reaper_command() -> Vec<std::ffi::OsString> {
+    match std::env::current_exe() {
+        Ok(exe) => vec![exe.into(), "reap-process-groups".into()],
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot find this binary; commands may outlive a killed worker");
+            Vec::new()
+        }
     }
 }
 

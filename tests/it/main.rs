@@ -7,6 +7,7 @@ mod api;
 mod cli;
 mod delivery;
 mod engine;
+mod isolation;
 mod live;
 mod operations;
 mod projection;

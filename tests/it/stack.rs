@@ -38,6 +38,7 @@ pub struct TestStack {
     worker_args: Vec<String>,
     nats_url: String,
     service_args: Vec<String>,
+    service_env: Vec<(String, String)>,
 }
 
 pub struct StackOptions {
@@ -49,6 +50,8 @@ pub struct StackOptions {
     /// stack's own nats-server, and pass these extra arguments.
     pub nats_url: Option<String>,
     pub service_args: Vec<String>,
+    /// Extra environment variables of every service process.
+    pub service_env: Vec<(String, String)>,
 }
 
 impl Default for StackOptions {
@@ -60,6 +63,7 @@ impl Default for StackOptions {
             gateway_args: vec![],
             nats_url: None,
             service_args: vec![],
+            service_env: vec![],
         }
     }
 }
@@ -87,6 +91,7 @@ impl TestStack {
             worker_args: options.worker_args,
             nats_url: String::new(),
             service_args: options.service_args,
+            service_env: options.service_env,
             dir,
         };
         stack.nats_url = options.nats_url.unwrap_or_else(|| stack.nats.url());
@@ -115,6 +120,7 @@ impl TestStack {
             .env("TESTARENA_DATA_DIR", self.data_dir())
             .env("TESTARENA_PREFIX", &self.prefix)
             .env("RUST_LOG", "info")
+            .envs(self.service_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file(self.dir.path(), log_name));

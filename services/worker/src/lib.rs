@@ -4,10 +4,12 @@
 //! task and finished events plus log batches.
 
 mod cache_eviction;
+mod command_env;
 mod control;
 mod emitter;
 mod git_local;
 mod git_mirror;
+mod group_ledger;
 mod junit;
 mod log_batcher;
 mod metrics;
@@ -34,12 +36,15 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+pub use command_env::CommandEnv;
+pub use group_ledger::run_reaper;
 pub use metrics::WorkerMetrics;
 pub use metrics_server::serve_metrics;
 pub use pipeline::EngineSettings;
 pub use profile::Profiles;
 
 use crate::git_mirror::GitCache;
+use crate::group_ledger::GroupLedger;
 use crate::queue_run::Shared;
 use crate::stop_signal::{Registry, StopReason};
 use crate::stream_position::StreamPosition;
@@ -67,6 +72,9 @@ pub struct WorkerConfig {
     /// Mirrors no queue used for this long are removed; `None` keeps them.
     pub cache_max_age: Option<Duration>,
     pub engine: EngineSettings,
+    /// How to start the process-group reaper (group_ledger.rs): the
+    /// program and its leading arguments; empty runs without one.
+    pub reaper_command: Vec<std::ffi::OsString>,
     /// Shared with whoever serves `/metrics` (the worker's own server or the
     /// gateway under `testarena up`).
     pub metrics: Arc<WorkerMetrics>,
@@ -110,6 +118,10 @@ pub async fn run(
     }
     .with_context(|| format!("creating the durable consumer {consumer_name}"))?;
 
+    let ledger = GroupLedger::start(
+        &config.work_dir.join("process-groups"),
+        &config.reaper_command,
+    )?;
     let registry = Registry::default();
     let shared = Arc::new(Shared {
         js: js.clone(),
@@ -126,6 +138,7 @@ pub async fn run(
         ack_wait: config.ack_wait,
         workspaces: config.work_dir.join("workspaces"),
         metrics: config.metrics.clone(),
+        ledger,
     });
     config.metrics.slots.set(config.concurrency as i64);
 

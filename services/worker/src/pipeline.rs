@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 use testarena_events::{EventBody, FinalStatus, Source, Stage, StageOutcome, TaskSpec};
 use tokio::sync::mpsc;
 
+use crate::command_env::CommandEnv;
 use crate::emitter::{EmitError, Emitter};
 use crate::git_mirror::{Checkout, GitCache};
+use crate::group_ledger::GroupLedger;
 use crate::junit;
 use crate::log_batcher::LogSink;
 use crate::metrics::{ResultLabel, StageLabel};
@@ -27,6 +29,8 @@ pub struct EngineSettings {
     pub kill_grace: Duration,
     /// Log bytes one command may store; past it lines are counted only.
     pub log_cap_bytes: u64,
+    /// What of the worker's environment every command starts from.
+    pub command_env: CommandEnv,
 }
 
 impl Default for EngineSettings {
@@ -34,6 +38,7 @@ impl Default for EngineSettings {
         Self {
             kill_grace: Duration::from_secs(5),
             log_cap_bytes: 64 << 20,
+            command_env: CommandEnv::default(),
         }
     }
 }
@@ -47,6 +52,7 @@ pub(crate) struct Run<'a> {
     pub tasks: &'a [TaskSpec],
     pub git: &'a GitCache,
     pub settings: &'a EngineSettings,
+    pub ledger: &'a GroupLedger,
     /// This run's own folder: `results/<task>/`.
     pub workspace: PathBuf,
     pub port: u16,
@@ -105,8 +111,9 @@ impl Run<'_> {
         }
     }
 
-    /// A profile command: run in the checkout, with the placeholders'
-    /// variables and the profile's `env`.
+    /// A profile command: run in the checkout, with the allow-listed part of
+    /// the worker's environment, the placeholders' variables and the
+    /// profile's `env`.
     fn spec<'c>(
         &self,
         template: &str,
@@ -124,9 +131,10 @@ impl Run<'_> {
         CommandSpec {
             script: values.in_command(template),
             cwd: checkout,
-            env,
+            env: self.settings.command_env.with(env),
             source,
             log_cap_bytes: self.settings.log_cap_bytes,
+            ledger: self.ledger.clone(),
         }
     }
 

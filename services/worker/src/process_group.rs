@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::group_ledger::GroupLedger;
 use crate::log_batcher::LogSink;
 use crate::output_lines::{forward_lines, LogBudget};
 
@@ -27,6 +28,8 @@ pub(crate) struct CommandSpec<'a> {
     /// Log source tag: `build`, `boot`, `task:<id>`.
     pub source: String,
     pub log_cap_bytes: u64,
+    /// Told of the group, so it dies with the worker (group_ledger.rs).
+    pub ledger: GroupLedger,
 }
 
 /// How a command ended.
@@ -46,6 +49,9 @@ pub(crate) struct ProcessGroup {
     budget: Arc<LogBudget>,
     sink: LogSink,
     grace: Duration,
+    ledger: GroupLedger,
+    /// Set once `stop` has ended the group; otherwise `Drop` kills it.
+    stopped: bool,
 }
 
 impl ProcessGroup {
@@ -60,6 +66,9 @@ impl ProcessGroup {
             .arg("-c")
             .arg(&spec.script)
             .current_dir(spec.cwd)
+            // Nothing of the worker's environment but what `spec.env` holds
+            // (command_env.rs): repository code must not see its secrets.
+            .env_clear()
             .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -69,6 +78,7 @@ impl ProcessGroup {
             .kill_on_drop(true);
         let mut child = command.spawn()?;
         let pgid = child.id().map(|id| id as i32).unwrap_or(0);
+        spec.ledger.opened(pgid);
         let budget = LogBudget::new(spec.log_cap_bytes);
         let mut readers = JoinSet::new();
         if let Some(stdout) = child.stdout.take() {
@@ -99,6 +109,8 @@ impl ProcessGroup {
             budget,
             sink: sink.clone(),
             grace,
+            ledger: spec.ledger,
+            stopped: false,
         })
     }
 
@@ -153,6 +165,8 @@ impl ProcessGroup {
         // Children of the command may ignore SIGTERM or outlive it: the group goes.
         signal_group(self.pgid, libc::SIGKILL);
         let _ = self.child.wait().await;
+        self.ledger.closed(self.pgid);
+        self.stopped = true;
         let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
             while self.readers.join_next().await.is_some() {}
         })
@@ -172,6 +186,16 @@ impl ProcessGroup {
                     ),
                 )
                 .await;
+        }
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        // A run cut short (its future dropped) never reached `stop`.
+        if !self.stopped {
+            signal_group(self.pgid, libc::SIGKILL);
+            self.ledger.closed(self.pgid);
         }
     }
 }

@@ -15,6 +15,8 @@ use testarena_events::ProfileName;
 struct ConfigFile {
     default_profile: Option<String>,
     #[serde(default)]
+    pass_env: Vec<String>,
+    #[serde(default)]
     profiles: BTreeMap<String, ProfileFile>,
 }
 
@@ -65,6 +67,9 @@ pub struct Profile {
 pub struct Profiles {
     default: Option<ProfileName>,
     profiles: BTreeMap<ProfileName, Profile>,
+    /// The worker's own variables that profile commands also get, besides
+    /// the allow-list (`command_env.rs`).
+    pass_env: Vec<String>,
 }
 
 impl Profiles {
@@ -92,7 +97,7 @@ impl Profiles {
                 bail!("profiles.{name}: boot_ready is set but there is no boot command");
             }
             for key in p.env.keys() {
-                if key.is_empty() || key.contains('=') || key.contains('\0') {
+                if !is_variable_name(key) {
                     bail!("profiles.{name}.env: {key:?} is not a valid variable name");
                 }
             }
@@ -121,7 +126,19 @@ impl Profiles {
                 Some(name)
             }
         };
-        Ok(Self { default, profiles })
+        if let Some(bad) = file.pass_env.iter().find(|n| !is_variable_name(n)) {
+            bail!("pass_env: {bad:?} is not a valid variable name");
+        }
+        Ok(Self {
+            default,
+            profiles,
+            pass_env: file.pass_env,
+        })
+    }
+
+    /// Variables of the worker's environment that commands get too.
+    pub fn pass_env(&self) -> &[String] {
+        &self.pass_env
     }
 
     /// The profile a queue asked for, or the default.
@@ -146,6 +163,10 @@ impl Profiles {
     pub fn names(&self) -> impl Iterator<Item = &ProfileName> {
         self.profiles.keys()
     }
+}
+
+fn is_variable_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains('=') && !name.contains('\0')
 }
 
 #[cfg(test)]
@@ -186,5 +207,14 @@ env = { DUT_PORT = "{port}" }
             .resolve(Some(&ProfileName::parse("zz").unwrap()))
             .unwrap_err();
         assert!(err.contains("unknown profile"), "{err}");
+    }
+
+    #[test]
+    fn pass_env_names_variables() {
+        let profiles =
+            Profiles::parse("pass_env = ['ARM_HOME']\n[profiles.a]\ntask='x'\n").unwrap();
+        assert_eq!(profiles.pass_env(), ["ARM_HOME"]);
+        let err = Profiles::parse("pass_env = ['A=B']\n[profiles.a]\ntask='x'\n").unwrap_err();
+        assert!(err.to_string().contains("pass_env"), "{err}");
     }
 }

@@ -11,6 +11,7 @@ use tracing::Instrument;
 
 use crate::emitter::Emitter;
 use crate::git_mirror::GitCache;
+use crate::group_ledger::GroupLedger;
 use crate::log_batcher;
 use crate::metrics::WorkerMetrics;
 use crate::pipeline::{EngineSettings, Run, RunEnd};
@@ -30,6 +31,7 @@ pub(crate) struct Shared {
     pub ack_wait: Duration,
     pub workspaces: std::path::PathBuf,
     pub metrics: Arc<WorkerMetrics>,
+    pub ledger: GroupLedger,
 }
 
 pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
@@ -186,6 +188,7 @@ async fn run_message(
                     tasks: &tasks,
                     git: &shared.git,
                     settings: &shared.settings,
+                    ledger: &shared.ledger,
                     workspace: workspace.clone(),
                     port: free_port()?,
                     submitted_seq,
