@@ -4,6 +4,7 @@
 //! per-queue folders. Each batch and its stream sequence commit together, so
 //! a projector killed anywhere resumes without losing or doubling anything.
 
+mod event_batch;
 mod projection;
 mod queue_folder;
 mod runner;

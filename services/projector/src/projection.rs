@@ -8,7 +8,8 @@
 //!   worker presumed dead cannot overwrite the run that replaced it.
 
 use testarena_events::{
-    Event, EventBody, FinalStatus, JunitSummary, QueueStatus, Stage, TaskResult, TaskState,
+    Event, EventBody, FinalStatus, JunitSummary, QueueStatus, Source, Stage, TaskResult, TaskSpec,
+    TaskState,
 };
 
 use crate::view::{Counts, JunitView, QueueView, SourceView, StageView, TaskView};
@@ -26,182 +27,238 @@ pub enum Change {
 
 /// Applies `event` to `view` (`None` when the queue has no view yet).
 pub fn apply(view: &mut Option<QueueView>, event: &Event) -> Change {
-    if let EventBody::Deleted {} = event.body {
-        return Change::Delete;
+    match &event.body {
+        EventBody::Deleted {} => Change::Delete,
+        EventBody::Submitted {
+            source,
+            profile,
+            tasks,
+        } => {
+            if view.is_some() {
+                return Change::Ignore;
+            }
+            let profile = profile.as_ref().map(ToString::to_string);
+            *view = Some(submitted_view(event, source, profile, tasks));
+            Change::Upsert
+        }
+        _ => {
+            let Some(queue) = view.as_mut().filter(|q| !is_terminal(q)) else {
+                return Change::Ignore;
+            };
+            if !apply_to_queue(queue, event) {
+                return Change::Ignore;
+            }
+            recount(queue);
+            Change::Upsert
+        }
     }
-    if let EventBody::Submitted {
-        source,
+}
+
+/// A new queue's view: waiting, every task waiting.
+fn submitted_view(
+    event: &Event,
+    source: &Source,
+    profile: Option<String>,
+    tasks: &[TaskSpec],
+) -> QueueView {
+    let mut view = QueueView {
+        id: event.queue_id.to_string(),
+        status: QueueStatus::Waiting.as_str().to_owned(),
+        source: SourceView {
+            repo: source.repo.to_string(),
+            git_ref: source.git_ref.to_string(),
+        },
+        commit: None,
         profile,
-        tasks,
-    } = &event.body
-    {
-        if view.is_some() {
-            return Change::Ignore;
-        }
-        *view = Some(QueueView {
-            id: event.queue_id.to_string(),
-            status: QueueStatus::Waiting.as_str().to_owned(),
-            source: SourceView {
-                repo: source.repo.to_string(),
-                git_ref: source.git_ref.to_string(),
-            },
-            commit: None,
-            profile: profile.as_ref().map(ToString::to_string),
-            attempt: 0,
-            worker: None,
-            submitted_at: event.at.clone(),
-            started_at: None,
-            finished_at: None,
-            reason: None,
-            cancel_requested: false,
-            counts: Counts::default(),
-            stages: Vec::new(),
-            tasks: tasks
-                .iter()
-                .map(|t| TaskView {
-                    id: t.id.to_string(),
-                    scenario: t.scenario.to_string(),
-                    timeout_s: t.timeout_s,
-                    status: TaskState::Waiting.status_word().to_owned(),
-                    result: None,
-                    exit_code: None,
-                    duration_ms: None,
-                    started_at: None,
-                    finished_at: None,
-                    message: None,
-                    junit: None,
-                })
-                .collect(),
-        });
-        recount(view.as_mut().expect("just set"));
-        return Change::Upsert;
-    }
-    let Some(queue) = view.as_mut() else {
-        return Change::Ignore;
+        attempt: 0,
+        worker: None,
+        submitted_at: event.at.clone(),
+        started_at: None,
+        finished_at: None,
+        reason: None,
+        cancel_requested: false,
+        counts: Counts::default(),
+        stages: Vec::new(),
+        tasks: tasks.iter().map(waiting_task).collect(),
     };
-    if is_terminal(queue) {
-        return Change::Ignore;
+    recount(&mut view);
+    view
+}
+
+fn waiting_task(spec: &TaskSpec) -> TaskView {
+    TaskView {
+        id: spec.id.to_string(),
+        scenario: spec.scenario.to_string(),
+        timeout_s: spec.timeout_s,
+        status: TaskState::Waiting.status_word().to_owned(),
+        result: None,
+        exit_code: None,
+        duration_ms: None,
+        started_at: None,
+        finished_at: None,
+        message: None,
+        junit: None,
     }
-    let changed = match &event.body {
-        EventBody::Submitted { .. } | EventBody::Deleted {} => unreachable!("handled above"),
+}
+
+/// Applies an event other than `submitted` and `deleted` to a queue that is
+/// not terminal; whether it changed the view.
+fn apply_to_queue(queue: &mut QueueView, event: &Event) -> bool {
+    if !is_for_current_run(&event.body, queue.attempt) {
+        return false;
+    }
+    let at = event.at.as_str();
+    match &event.body {
+        EventBody::Submitted { .. } | EventBody::Deleted {} => false,
         EventBody::CancelRequested { reason } => {
-            queue.cancel_requested = true;
-            if queue.status == QueueStatus::Waiting.as_str() {
-                // No worker holds it yet: it is cancelled now. A worker that
-                // later receives it sees the request and only acknowledges it.
-                finish(
-                    queue,
-                    FinalStatus::Cancelled,
-                    Some(
-                        reason
-                            .clone()
-                            .unwrap_or_else(|| "cancelled before it started".into()),
-                    ),
-                    &event.at,
-                );
-            }
-            true
+            apply_cancel_requested(queue, reason.as_deref(), at)
         }
-        EventBody::Started { worker, attempt } => {
-            if *attempt <= queue.attempt {
-                false
-            } else {
-                queue.status = QueueStatus::Running.as_str().to_owned();
-                queue.attempt = *attempt;
-                queue.worker = Some(worker.clone());
-                queue.started_at = Some(event.at.clone());
-                queue.stages.clear();
-                queue.commit = None;
-                for task in &mut queue.tasks {
-                    reset_task(task);
-                }
-                true
-            }
-        }
-        EventBody::StageStarted { stage, attempt } => {
-            *attempt == queue.attempt && {
-                let view = stage_view(queue, *stage);
-                view.status = "running".into();
-                view.started_at = Some(event.at.clone());
-                true
-            }
-        }
+        EventBody::Started { worker, attempt } => apply_started(queue, worker, *attempt, at),
+        EventBody::StageStarted { stage, .. } => apply_stage_started(queue, *stage, at),
         EventBody::StageFinished {
             stage,
-            attempt,
             outcome,
             duration_ms,
             commit,
             message,
+            ..
         } => {
-            *attempt == queue.attempt && {
-                if commit.is_some() {
-                    queue.commit = commit.clone();
-                }
-                let view = stage_view(queue, *stage);
-                view.status = outcome.as_str().to_owned();
-                view.finished_at = Some(event.at.clone());
-                view.duration_ms = Some(*duration_ms);
-                view.message = message.clone();
-                true
-            }
+            let ended = StageEnd {
+                status: outcome.as_str(),
+                duration_ms: *duration_ms,
+                commit: commit.as_deref(),
+                message: message.as_deref(),
+            };
+            apply_stage_finished(queue, *stage, ended, at)
         }
-        EventBody::TaskStarted { task_id, attempt } => {
-            *attempt == queue.attempt
-                && match find_task(queue, task_id.as_str()) {
-                    Some(task) => {
-                        reset_task(task);
-                        task.status = TaskState::Running.status_word().to_owned();
-                        task.started_at = Some(event.at.clone());
-                        true
-                    }
-                    None => false,
-                }
-        }
+        EventBody::TaskStarted { task_id, .. } => apply_task_started(queue, task_id.as_str(), at),
         EventBody::TaskFinished {
             task_id,
-            attempt,
             result,
             exit_code,
             duration_ms,
             junit,
             message,
+            ..
         } => {
-            *attempt == queue.attempt
-                && match find_task(queue, task_id.as_str()) {
-                    Some(task) => {
-                        let state = TaskState::Finished(*result);
-                        task.status = state.status_word().to_owned();
-                        task.result = Some(result.as_str().to_owned());
-                        task.exit_code = *exit_code;
-                        task.duration_ms = Some(*duration_ms);
-                        task.finished_at = Some(event.at.clone());
-                        task.message = message.clone();
-                        task.junit = junit.as_ref().map(junit_view);
-                        true
-                    }
-                    None => false,
-                }
+            let ended = TaskEnd {
+                result: *result,
+                exit_code: *exit_code,
+                duration_ms: *duration_ms,
+                junit: junit.as_ref(),
+                message: message.as_deref(),
+            };
+            apply_task_finished(queue, task_id.as_str(), ended, at)
         }
-        EventBody::Finished {
-            status,
-            attempt,
-            reason,
-        } => {
-            // A `finished` without an attempt comes from outside any run
-            // (e.g. a cancelled queue acknowledged by a worker); it still ends it.
-            attempt.is_none_or(|a| a == queue.attempt) && {
-                finish(queue, *status, reason.clone(), &event.at);
-                true
-            }
+        EventBody::Finished { status, reason, .. } => {
+            finish(queue, *status, reason.clone(), at);
+            true
         }
-    };
-    if changed {
-        recount(queue);
-        Change::Upsert
-    } else {
-        Change::Ignore
     }
+}
+
+/// Whether `body` belongs to the run a view at attempt `current` shows. A
+/// worker's events of another attempt are stale; `started` must begin a
+/// newer one. A `finished` without an attempt comes from outside any run
+/// (e.g. a cancelled queue acknowledged by a worker); it still ends it.
+fn is_for_current_run(body: &EventBody, current: u32) -> bool {
+    match body {
+        EventBody::Started { attempt, .. } => *attempt > current,
+        EventBody::StageStarted { attempt, .. }
+        | EventBody::StageFinished { attempt, .. }
+        | EventBody::TaskStarted { attempt, .. }
+        | EventBody::TaskFinished { attempt, .. } => *attempt == current,
+        EventBody::Finished { attempt, .. } => attempt.is_none_or(|a| a == current),
+        EventBody::CancelRequested { .. } => true,
+        EventBody::Submitted { .. } | EventBody::Deleted {} => false,
+    }
+}
+
+/// Marks the request; a queue no worker holds yet is cancelled at once. A
+/// worker that later receives it sees the request and only acknowledges it.
+fn apply_cancel_requested(queue: &mut QueueView, reason: Option<&str>, at: &str) -> bool {
+    queue.cancel_requested = true;
+    if queue.status == QueueStatus::Waiting.as_str() {
+        let reason = reason.unwrap_or("cancelled before it started").to_owned();
+        finish(queue, FinalStatus::Cancelled, Some(reason), at);
+    }
+    true
+}
+
+/// A newer attempt starts the run over: stages, commit and tasks reset.
+fn apply_started(queue: &mut QueueView, worker: &str, attempt: u32, at: &str) -> bool {
+    queue.status = QueueStatus::Running.as_str().to_owned();
+    queue.attempt = attempt;
+    queue.worker = Some(worker.to_owned());
+    queue.started_at = Some(at.to_owned());
+    queue.stages.clear();
+    queue.commit = None;
+    for task in &mut queue.tasks {
+        reset_task(task);
+    }
+    true
+}
+
+fn apply_stage_started(queue: &mut QueueView, stage: Stage, at: &str) -> bool {
+    let view = stage_view(queue, stage);
+    view.status = "running".into();
+    view.started_at = Some(at.to_owned());
+    true
+}
+
+/// How a stage ended, as its `stage_finished` event says.
+struct StageEnd<'a> {
+    status: &'a str,
+    duration_ms: u64,
+    commit: Option<&'a str>,
+    message: Option<&'a str>,
+}
+
+fn apply_stage_finished(queue: &mut QueueView, stage: Stage, ended: StageEnd, at: &str) -> bool {
+    if let Some(commit) = ended.commit {
+        queue.commit = Some(commit.to_owned());
+    }
+    let view = stage_view(queue, stage);
+    view.status = ended.status.to_owned();
+    view.finished_at = Some(at.to_owned());
+    view.duration_ms = Some(ended.duration_ms);
+    view.message = ended.message.map(str::to_owned);
+    true
+}
+
+/// A task of the queue starts afresh; an unknown task changes nothing.
+fn apply_task_started(queue: &mut QueueView, task_id: &str, at: &str) -> bool {
+    let Some(task) = find_task(queue, task_id) else {
+        return false;
+    };
+    reset_task(task);
+    task.status = TaskState::Running.status_word().to_owned();
+    task.started_at = Some(at.to_owned());
+    true
+}
+
+/// How a task ended, as its `task_finished` event says.
+struct TaskEnd<'a> {
+    result: TaskResult,
+    exit_code: Option<i32>,
+    duration_ms: u64,
+    junit: Option<&'a JunitSummary>,
+    message: Option<&'a str>,
+}
+
+/// A task of the queue gets its result; an unknown task changes nothing.
+fn apply_task_finished(queue: &mut QueueView, task_id: &str, ended: TaskEnd, at: &str) -> bool {
+    let Some(task) = find_task(queue, task_id) else {
+        return false;
+    };
+    task.status = TaskState::Finished(ended.result).status_word().to_owned();
+    task.result = Some(ended.result.as_str().to_owned());
+    task.exit_code = ended.exit_code;
+    task.duration_ms = Some(ended.duration_ms);
+    task.finished_at = Some(at.to_owned());
+    task.message = ended.message.map(str::to_owned);
+    task.junit = ended.junit.map(junit_view);
+    true
 }
 
 fn is_terminal(queue: &QueueView) -> bool {
@@ -212,11 +269,7 @@ fn finish(queue: &mut QueueView, status: FinalStatus, reason: Option<String>, at
     queue.status = QueueStatus::from(status).as_str().to_owned();
     queue.finished_at = Some(at.to_owned());
     queue.reason = reason;
-    // Tasks that never got to run: skipped after an error, cancelled otherwise.
-    let leftover = match status {
-        FinalStatus::Error => TaskState::Skipped,
-        FinalStatus::Cancelled | FinalStatus::Finished => TaskState::Cancelled,
-    };
+    let leftover = leftover_state(status);
     for task in &mut queue.tasks {
         if task.status == TaskState::Waiting.status_word() {
             task.status = leftover.status_word().to_owned();
@@ -229,6 +282,15 @@ fn finish(queue: &mut QueueView, status: FinalStatus, reason: Option<String>, at
         if stage.status == "running" {
             stage.status = "cancelled".into();
         }
+    }
+}
+
+/// What a task that never got to run becomes when its queue ends: skipped
+/// after an error, cancelled otherwise.
+fn leftover_state(status: FinalStatus) -> TaskState {
+    match status {
+        FinalStatus::Error => TaskState::Skipped,
+        FinalStatus::Cancelled | FinalStatus::Finished => TaskState::Cancelled,
     }
 }
 
@@ -426,5 +488,201 @@ mod tests {
             apply(&mut view, &event(EventBody::Deleted {})),
             Change::Delete
         );
+    }
+
+    /// A running queue at attempt 1 with its two tasks waiting.
+    fn running() -> QueueView {
+        let mut view = fold(&[submitted(), started(1)]).unwrap();
+        view.commit = Some("abc".into());
+        view
+    }
+
+    #[test]
+    fn only_events_of_the_current_run_apply() {
+        use testarena_events::StageOutcome;
+        let task = || TaskId::parse("t1").unwrap();
+        let finished = |attempt| EventBody::Finished {
+            status: FinalStatus::Finished,
+            attempt,
+            reason: None,
+        };
+        let stage_finished = |attempt| EventBody::StageFinished {
+            stage: Stage::Checkout,
+            attempt,
+            outcome: StageOutcome::Ok,
+            duration_ms: 1,
+            commit: None,
+            message: None,
+        };
+        let current = 2;
+        for (body, applies) in [
+            (started(3).body, true),
+            (started(2).body, false),
+            (started(1).body, false),
+            (
+                EventBody::StageStarted {
+                    stage: Stage::Checkout,
+                    attempt: 2,
+                },
+                true,
+            ),
+            (
+                EventBody::StageStarted {
+                    stage: Stage::Checkout,
+                    attempt: 1,
+                },
+                false,
+            ),
+            (stage_finished(2), true),
+            (stage_finished(3), false),
+            (
+                EventBody::TaskStarted {
+                    task_id: task(),
+                    attempt: 2,
+                },
+                true,
+            ),
+            (
+                EventBody::TaskStarted {
+                    task_id: task(),
+                    attempt: 1,
+                },
+                false,
+            ),
+            (task_finished("t1", 2, TaskResult::Pass).body, true),
+            (task_finished("t1", 1, TaskResult::Pass).body, false),
+            (finished(Some(2)), true),
+            (finished(None), true),
+            (finished(Some(1)), false),
+            (EventBody::CancelRequested { reason: None }, true),
+            (EventBody::Deleted {}, false),
+            (submitted().body, false),
+        ] {
+            assert_eq!(is_for_current_run(&body, current), applies, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn tasks_that_never_ran_are_skipped_after_an_error_and_cancelled_otherwise() {
+        assert_eq!(leftover_state(FinalStatus::Error), TaskState::Skipped);
+        assert_eq!(leftover_state(FinalStatus::Cancelled), TaskState::Cancelled);
+        assert_eq!(leftover_state(FinalStatus::Finished), TaskState::Cancelled);
+    }
+
+    #[test]
+    fn a_submitted_view_waits_with_every_task_waiting() {
+        let view = fold(&[submitted()]).unwrap();
+        assert_eq!((view.status.as_str(), view.attempt), ("Waiting", 0));
+        assert_eq!(view.source.git_ref, "main");
+        assert_eq!((view.counts.total, view.counts.waiting), (2, 2));
+        assert!(view.tasks.iter().all(|t| t.status == "Waiting"));
+    }
+
+    #[test]
+    fn a_cancel_request_ends_a_waiting_queue_and_only_marks_a_running_one() {
+        let mut waiting = fold(&[submitted()]).unwrap();
+        assert!(apply_cancel_requested(&mut waiting, None, "t"));
+        assert_eq!(waiting.status, "Cancelled");
+        assert_eq!(
+            waiting.reason.as_deref(),
+            Some("cancelled before it started")
+        );
+        assert_eq!(waiting.finished_at.as_deref(), Some("t"));
+
+        let mut queue = running();
+        assert!(apply_cancel_requested(&mut queue, Some("user"), "t"));
+        assert!(queue.cancel_requested);
+        assert_eq!((queue.status.as_str(), queue.reason), ("Running", None));
+    }
+
+    #[test]
+    fn a_new_attempt_clears_the_run_before_it() {
+        let mut queue = running();
+        apply_stage_started(&mut queue, Stage::Checkout, "t");
+        apply_task_started(&mut queue, "t1", "t");
+        assert!(apply_started(&mut queue, "w9", 2, "later"));
+        assert_eq!(queue.attempt, 2);
+        assert_eq!(queue.worker.as_deref(), Some("w9"));
+        assert_eq!(queue.started_at.as_deref(), Some("later"));
+        assert!(queue.stages.is_empty() && queue.commit.is_none());
+        assert!(queue
+            .tasks
+            .iter()
+            .all(|t| t.status == "Waiting" && t.started_at.is_none()));
+    }
+
+    #[test]
+    fn a_stage_is_added_once_and_keeps_the_commit_it_names() {
+        let mut queue = running();
+        assert!(apply_stage_started(&mut queue, Stage::Checkout, "t0"));
+        let ended = |commit| StageEnd {
+            status: "ok",
+            duration_ms: 7,
+            commit,
+            message: Some("done"),
+        };
+        assert!(apply_stage_finished(
+            &mut queue,
+            Stage::Checkout,
+            ended(None),
+            "t1"
+        ));
+        assert_eq!(
+            queue.commit.as_deref(),
+            Some("abc"),
+            "no commit keeps the old one"
+        );
+        apply_stage_finished(&mut queue, Stage::Checkout, ended(Some("def")), "t2");
+        assert_eq!(queue.commit.as_deref(), Some("def"));
+        assert_eq!(queue.stages.len(), 1);
+        let stage = &queue.stages[0];
+        assert_eq!((stage.status.as_str(), stage.duration_ms), ("ok", Some(7)));
+        assert_eq!(stage.started_at.as_deref(), Some("t0"));
+        assert_eq!(stage.finished_at.as_deref(), Some("t2"));
+        assert_eq!(stage.message.as_deref(), Some("done"));
+    }
+
+    #[test]
+    fn a_task_event_changes_only_a_task_of_the_queue() {
+        let mut queue = running();
+        assert!(!apply_task_started(&mut queue, "nope", "t"));
+        let ended = || TaskEnd {
+            result: TaskResult::Fail,
+            exit_code: Some(1),
+            duration_ms: 9,
+            junit: None,
+            message: Some("boom"),
+        };
+        assert!(!apply_task_finished(&mut queue, "nope", ended(), "t"));
+        assert!(apply_task_started(&mut queue, "t1", "t0"));
+        assert_eq!(queue.tasks[0].status, "Running");
+        assert!(apply_task_finished(&mut queue, "t1", ended(), "t1"));
+        let task = &queue.tasks[0];
+        assert_eq!(
+            (task.status.as_str(), task.result.as_deref()),
+            ("Finished", Some("FAIL"))
+        );
+        assert_eq!((task.exit_code, task.duration_ms), (Some(1), Some(9)));
+        assert_eq!(task.started_at.as_deref(), Some("t0"));
+        assert_eq!(task.message.as_deref(), Some("boom"));
+        // Started again (a retried task), its result is gone.
+        apply_task_started(&mut queue, "t1", "t2");
+        assert_eq!(
+            (queue.tasks[0].result.as_ref(), queue.tasks[0].exit_code),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn finishing_cancels_what_still_runs() {
+        let mut queue = running();
+        apply_stage_started(&mut queue, Stage::Checkout, "t");
+        apply_task_started(&mut queue, "t1", "t");
+        finish(&mut queue, FinalStatus::Error, Some("boom".into()), "end");
+        assert_eq!(queue.status, "Error");
+        assert_eq!(queue.tasks[0].status, "Cancelled");
+        assert_eq!(queue.tasks[0].finished_at.as_deref(), Some("end"));
+        assert_eq!(queue.tasks[1].status, "Skipped");
+        assert_eq!(queue.stages[0].status, "cancelled");
     }
 }

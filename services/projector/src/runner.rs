@@ -1,7 +1,7 @@
 //! The projector's loop: two ordered consumers (events, logs) starting after
 //! the committed offsets, drained in batches, each batch one transaction.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -10,14 +10,13 @@ use async_nats::jetstream::{self, consumer::pull, consumer::DeliverPolicy};
 use futures_util::{FutureExt, StreamExt};
 use sqlx::SqlitePool;
 use testarena_events::{
-    ensure_streams, ensure_streams_until_ready, ArenaNames, Event, EventBody, LogBatch,
-    StreamLimits,
+    ensure_streams, ensure_streams_until_ready, ArenaNames, Event, LogBatch, StreamLimits,
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::projection::{apply, Change};
+use crate::event_batch::{self, Write};
 use crate::queue_folder::{LogAppend, QueueFolders, StatusWriter};
-use crate::store::{self, Durability, Stored, EVENTS_OFFSET, LOGS_OFFSET};
+use crate::store::{self, Durability, EVENTS_OFFSET, LOGS_OFFSET};
 use crate::view::QueueView;
 
 /// Largest batch folded into one transaction while following.
@@ -86,6 +85,15 @@ impl RebuildFiles {
         for (id, (view, _)) in self.pending.extract_if(|_, (_, batch)| *batch < before) {
             self.writer.write(id, QueueFolders::status_json(&view)?);
         }
+        Ok(())
+    }
+
+    /// Ends an events batch: queues it did not touch are likely done, so
+    /// they are written now, while the replay goes on. One that changes
+    /// later is written again.
+    fn end_batch(&mut self) -> anyhow::Result<()> {
+        self.hand_over(self.batch)?;
+        self.batch += 1;
         Ok(())
     }
 }
@@ -296,149 +304,104 @@ impl Projector {
         }
     }
 
+    /// Applies a batch of events: loads the queues it touches in one query,
+    /// folds the events into them (pure, in `event_batch`), writes the
+    /// status files and the rows with the offset, and commits.
     async fn apply_events(&mut self, batch: Vec<jetstream::Message>) -> anyhow::Result<u64> {
-        struct Touched {
-            view: Option<QueueView>,
-            submitted_seq: u64,
-            /// The last event that changed the view.
-            updated_seq: u64,
-            skip: bool,
-            dirty: bool,
-            deleted_at: Option<u64>,
-        }
+        let (events, last_seq) = parse_events(&batch)?;
+        let order = event_batch::queues_in_order(&events);
         let mut tx = self.pool.begin().await?;
-        // Parse first, so every queue the batch touches is loaded in one go.
-        let mut events = Vec::with_capacity(batch.len());
-        let mut order: Vec<String> = Vec::new();
-        let mut seen = HashSet::new();
-        let mut last_seq = 0;
-        for message in &batch {
-            let seq = stream_sequence(message)?;
-            last_seq = seq;
-            match Event::from_json(&message.payload) {
-                Ok(event) => {
-                    let id = event.queue_id.to_string();
-                    if seen.insert(id.clone()) {
-                        order.push(id);
-                    }
-                    events.push((seq, event));
-                }
-                // Not ours to fix: skip it and say so; the offset still moves
-                // on so one bad message cannot stop every view.
-                Err(e) => {
-                    tracing::error!(seq, subject = %message.subject, error = %e, "skipping malformed event")
-                }
-            }
-        }
-        let mut stored = store::load_many(&mut tx, &order).await?;
-        let mut touched: HashMap<String, Touched> = HashMap::with_capacity(order.len());
-        for id in &order {
-            let entry = match stored.remove(id).unwrap_or(Stored::Unknown) {
-                Stored::Deleted => Touched {
-                    view: None,
-                    submitted_seq: 0,
-                    updated_seq: 0,
-                    skip: true,
-                    dirty: false,
-                    deleted_at: None,
-                },
-                Stored::View {
-                    view,
-                    submitted_seq,
-                } => Touched {
-                    view: Some(*view),
-                    submitted_seq,
-                    updated_seq: 0,
-                    skip: false,
-                    dirty: false,
-                    deleted_at: None,
-                },
-                Stored::Unknown => Touched {
-                    view: None,
-                    submitted_seq: 0,
-                    updated_seq: 0,
-                    skip: false,
-                    dirty: false,
-                    deleted_at: None,
-                },
-            };
-            touched.insert(id.clone(), entry);
-        }
-        for (seq, event) in &events {
-            let (seq, id) = (*seq, event.queue_id.to_string());
-            let entry = touched.get_mut(&id).expect("inserted above");
-            if entry.skip {
-                continue;
-            }
-            match apply(&mut entry.view, event) {
-                Change::Upsert => {
-                    if matches!(event.body, EventBody::Submitted { .. }) {
-                        entry.submitted_seq = seq;
-                    }
-                    entry.updated_seq = seq;
-                    entry.dirty = true;
-                }
-                Change::Delete => {
-                    entry.view = None;
-                    entry.skip = true;
-                    entry.deleted_at = Some(seq);
-                }
-                Change::Ignore => {}
-            }
-        }
+        let stored = store::load_many(&mut tx, &order).await?;
+        let folds = event_batch::fold_batch(order, stored, &events);
         // Files first, then the commit: both are derived from the events, so a
         // crash in between is repaired by replaying the batch.
         let mut status_files = Vec::new();
         let mut rows = Vec::new();
-        for id in &order {
-            let entry = &touched[id];
-            if let Some(seq) = entry.deleted_at {
-                if let Some(files) = &mut self.rebuild_files {
-                    files.pending.remove(id);
-                    files.writer.remove(id.clone());
-                } else {
-                    self.folders
-                        .remove(id)
-                        .await
-                        .with_context(|| format!("removing folder of deleted queue {id}"))?;
-                }
-                store::delete(&mut tx, id, seq).await?;
-                self.log_files.remove(id);
-            } else if let (true, Some(view)) = (entry.dirty, &entry.view) {
-                if let Some(files) = &mut self.rebuild_files {
-                    files
-                        .pending
-                        .insert(id.clone(), (view.clone(), files.batch));
-                } else {
-                    status_files.push((id.clone(), QueueFolders::status_json(view)?));
-                }
-                rows.push(store::SaveRow {
+        for (id, fold) in &folds {
+            match fold.write() {
+                Write::Delete { seq } => self.remove_queue(&mut tx, id, seq).await?,
+                Write::Save {
                     view,
-                    submitted_seq: entry.submitted_seq,
-                    updated_seq: entry.updated_seq,
-                    view_json: serde_json::to_string(view)?,
-                });
+                    submitted_seq,
+                    updated_seq,
+                } => {
+                    status_files.extend(self.status_file(id, view)?);
+                    rows.push(store::SaveRow {
+                        view,
+                        submitted_seq,
+                        updated_seq,
+                        view_json: serde_json::to_string(view)?,
+                    });
+                }
+                Write::Nothing => {}
             }
         }
-        // The status files (on a blocking thread) and the rows (on sqlx's
-        // SQLite thread) are written at the same time; the commit waits for both.
+        self.commit_events(tx, status_files, &rows, last_seq)
+            .await?;
+        if let Some(files) = &mut self.rebuild_files {
+            files.end_batch()?;
+        }
+        Ok(last_seq)
+    }
+
+    /// Removes a queue this batch deleted: its folder (by the writer thread
+    /// while rebuilding), its row, and what is known of its log file.
+    async fn remove_queue(
+        &mut self,
+        tx: &mut sqlx::SqliteConnection,
+        id: &str,
+        seq: u64,
+    ) -> anyhow::Result<()> {
+        if let Some(files) = &mut self.rebuild_files {
+            files.pending.remove(id);
+            files.writer.remove(id.to_owned());
+        } else {
+            self.folders
+                .remove(id)
+                .await
+                .with_context(|| format!("removing folder of deleted queue {id}"))?;
+        }
+        store::delete(tx, id, seq).await?;
+        self.log_files.remove(id);
+        Ok(())
+    }
+
+    /// A changed view's `queue_status.json`, to write with the batch; while
+    /// rebuilding it waits for the writer thread instead (`None`).
+    fn status_file(
+        &mut self,
+        id: &str,
+        view: &QueueView,
+    ) -> anyhow::Result<Option<(String, Vec<u8>)>> {
+        if let Some(files) = &mut self.rebuild_files {
+            files
+                .pending
+                .insert(id.to_owned(), (view.clone(), files.batch));
+            return Ok(None);
+        }
+        Ok(Some((id.to_owned(), QueueFolders::status_json(view)?)))
+    }
+
+    /// Writes the status files (on a blocking thread) and the rows with the
+    /// events offset (on sqlx's SQLite thread) at the same time; the commit
+    /// waits for both.
+    async fn commit_events(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+        status_files: Vec<(String, Vec<u8>)>,
+        rows: &[store::SaveRow<'_>],
+        last_seq: u64,
+    ) -> anyhow::Result<()> {
         let files = self.folders.write_statuses(status_files);
         let sql = async {
-            store::save_many(&mut tx, &rows).await?;
+            store::save_many(&mut tx, rows).await?;
             store::set_offset(&mut tx, EVENTS_OFFSET, last_seq).await?;
             anyhow::Ok(())
         };
         let (files, sql) = tokio::join!(files, sql);
         files.context("writing queue_status.json files")?;
         sql?;
-        tx.commit().await.context("committing an events batch")?;
-        if let Some(files) = &mut self.rebuild_files {
-            // Queues this batch did not touch are likely done: write them now,
-            // while the replay goes on. One that changes later is written again.
-            files.hand_over(files.batch)?;
-            files.batch += 1;
-        }
-        Ok(last_seq)
+        tx.commit().await.context("committing an events batch")
     }
 
     async fn apply_logs(&mut self, batch: Vec<jetstream::Message>) -> anyhow::Result<u64> {
@@ -626,6 +589,26 @@ fn awaited_event(message: &jetstream::Message) -> bool {
         message.subject.rsplit('.').next(),
         Some("submitted" | "cancel_requested" | "deleted")
     )
+}
+
+/// The batch's events with their stream sequences, and the batch's last
+/// sequence. A malformed event is not ours to fix: it is skipped and
+/// logged, and the offset still moves past it, so one bad message cannot
+/// stop every view.
+fn parse_events(batch: &[jetstream::Message]) -> anyhow::Result<(Vec<(u64, Event)>, u64)> {
+    let mut events = Vec::with_capacity(batch.len());
+    let mut last_seq = 0;
+    for message in batch {
+        let seq = stream_sequence(message)?;
+        last_seq = seq;
+        match Event::from_json(&message.payload) {
+            Ok(event) => events.push((seq, event)),
+            Err(e) => {
+                tracing::error!(seq, subject = %message.subject, error = %e, "skipping malformed event")
+            }
+        }
+    }
+    Ok((events, last_seq))
 }
 
 fn stream_sequence(message: &jetstream::Message) -> anyhow::Result<u64> {

@@ -9,7 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::git_mirror::{mirror_of_lock, open_lock_file};
+use crate::cache_layout::{
+    is_lock_file, mirror_of_lock, open_lock_file, partial_clone, worktree_pool,
+};
 
 /// The mirrors removed, by folder name.
 pub(crate) fn evict_unused(
@@ -35,13 +37,13 @@ pub(crate) fn evict_unused(
         if held.try_lock().is_err() {
             continue;
         }
-        let pool = worktrees.join(&name);
+        let pool = worktree_pool(worktrees, &name);
         let Some(_slots) = lock_every_slot(&pool)? else {
             continue;
         };
         remove_if_there(&pool)?;
         remove_if_there(&mirror)?;
-        remove_if_there(&mirror.with_extension("partial"))?;
+        remove_if_there(&partial_clone(&mirror))?;
         evicted.push(name);
     }
     Ok(evicted)
@@ -70,7 +72,7 @@ fn lock_files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut locks = Vec::new();
     for entry in entries {
         let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "lock") {
+        if is_lock_file(&path) {
             locks.push(path);
         }
     }

@@ -26,6 +26,7 @@ use testarena_events::{GitRef, RepoUrl};
 use tokio::process::Command;
 
 use crate::cache_eviction;
+use crate::cache_layout::{self, mirror_lock, mirror_name, open_lock_file};
 use crate::git_local::{self, LocalGitError};
 use crate::log_batcher::LogSink;
 use crate::stream_position::StreamPosition;
@@ -84,8 +85,8 @@ impl GitCache {
         // Absolute, because git resolves a worktree's path from the mirror.
         let cache_dir = std::path::absolute(cache_dir).unwrap_or_else(|_| cache_dir.to_owned());
         Self {
-            mirrors: cache_dir.join("mirrors"),
-            worktrees: cache_dir.join("worktrees"),
+            mirrors: cache_layout::mirrors_dir(&cache_dir),
+            worktrees: cache_layout::worktrees_dir(&cache_dir),
             position,
             states: Mutex::new(HashMap::new()),
         }
@@ -109,7 +110,8 @@ impl GitCache {
             self.update_mirror(repo, &mirror, &mut state, submitted_seq, log)
                 .await?;
             let sha = resolve(repo, git_ref, &mirror).await?;
-            let (lease, dir) = lease_worktree(self.worktrees.join(&name)).await?;
+            let (lease, dir) =
+                lease_worktree(cache_layout::worktree_pool(&self.worktrees, &name)).await?;
             // A new worktree is registered in the mirror, so it is made
             // under the mirror's lock; a reused one only changes itself.
             let fresh = !dir.join(".git").is_file();
@@ -201,7 +203,7 @@ impl GitCache {
             tokio::fs::create_dir_all(&self.mirrors).await?;
             // Clone beside and rename, so a half-finished clone never looks
             // like a mirror.
-            let partial = mirror.with_extension("partial");
+            let partial = cache_layout::partial_clone(mirror);
             let _ = tokio::fs::remove_dir_all(&partial).await;
             git(
                 &[
@@ -249,9 +251,9 @@ async fn lease_worktree(pool: PathBuf) -> Result<(std::fs::File, PathBuf), Check
     blocking(move || {
         std::fs::create_dir_all(&pool)?;
         for slot in 0..MAX_WORKTREES {
-            let file = open_lock_file(&pool.join(format!("{slot}.lock")))?;
+            let file = open_lock_file(&cache_layout::slot_lock(&pool, slot))?;
             match file.try_lock() {
-                Ok(()) => return Ok((file, pool.join(slot.to_string()))),
+                Ok(()) => return Ok((file, cache_layout::slot_dir(&pool, slot))),
                 Err(std::fs::TryLockError::WouldBlock) => continue,
                 Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
             }
@@ -372,48 +374,8 @@ async fn lock_mirror<'a>(
     Ok((in_process, on_host))
 }
 
-/// The file whose lock guards `mirror` on the host.
-fn mirror_lock(mirror: &Path) -> PathBuf {
-    mirror.with_extension("lock")
-}
-
-/// The mirror a lock file of [`mirror_lock`] guards.
-pub(crate) fn mirror_of_lock(lock: &Path) -> PathBuf {
-    lock.with_extension("git")
-}
-
-/// Opens (creating) a file used only for its advisory lock.
-pub(crate) fn open_lock_file(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-}
-
 fn path(p: &Path) -> &str {
     p.to_str().unwrap_or_default()
-}
-
-/// A stable, readable directory name for a URL: its last path segment plus
-/// an FNV-1a hash of the whole URL.
-fn mirror_name(url: &str) -> String {
-    let mut hash: u64 = 0xcbf29ce484222325;
-    for byte in url.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x100000001b3);
-    }
-    let stem: String = url
-        .trim_end_matches('/')
-        .rsplit(['/', ':'])
-        .next()
-        .unwrap_or("repo")
-        .trim_end_matches(".git")
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .take(40)
-        .collect();
-    format!("{stem}-{hash:016x}.git")
 }
 
 /// Runs git, returns stdout; on failure, git's own message.
@@ -442,18 +404,5 @@ async fn git(args: &[&str], action: &str, log: &LogSink) -> Result<String, Check
             action: action.to_owned(),
             message: stderr.trim().to_owned(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mirror_names_are_stable_and_distinct() {
-        let a = mirror_name("https://example.com/team/fw.git");
-        assert!(a.starts_with("fw-"), "{a}");
-        assert_eq!(a, mirror_name("https://example.com/team/fw.git"));
-        assert_ne!(a, mirror_name("https://example.com/other/fw.git"));
     }
 }

@@ -4,6 +4,7 @@
 //! task and finished events plus log batches.
 
 mod cache_eviction;
+mod cache_layout;
 mod command_env;
 mod control;
 mod emitter;

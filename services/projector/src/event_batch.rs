@@ -1,0 +1,278 @@
+//! How one batch of events changes the queues it touches: the pure part of
+//! the runner's events step, between loading the views and storing them.
+//! Each queue starts from what the database holds ([`Stored`]), folds its
+//! events through [`projection::apply`], and ends with one [`Write`].
+//!
+//! A queue deleted before the batch, or by an earlier event of it, ignores
+//! every later event, so a replay never brings it back.
+
+use std::collections::HashMap;
+
+use testarena_events::{Event, EventBody};
+
+use crate::projection::{self, Change};
+use crate::store::Stored;
+use crate::view::QueueView;
+
+/// One queue through a batch.
+#[derive(Debug, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every queue is `Live`; a box would cost an allocation per queue per batch"
+)]
+pub(crate) enum QueueFold {
+    /// Deleted before this batch: its events are ignored, nothing is written.
+    WasDeleted,
+    /// Live, or not submitted yet (`view` is `None`).
+    Live {
+        view: Option<QueueView>,
+        /// Sequence of the queue's `submitted` event.
+        submitted_seq: u64,
+        /// The last event that changed the view (0: none in this batch).
+        updated_seq: u64,
+        /// Whether an event of this batch changed the view.
+        changed: bool,
+    },
+    /// Deleted by this batch's event at `seq`; later events are ignored.
+    Deleted { seq: u64 },
+}
+
+/// What storing a batch does for one queue.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Write<'a> {
+    /// Remove the queue's row and folder, recording the deletion at `seq`.
+    Delete { seq: u64 },
+    /// Upsert the row and rewrite `queue_status.json`.
+    Save {
+        view: &'a QueueView,
+        submitted_seq: u64,
+        updated_seq: u64,
+    },
+    /// The batch did not change it.
+    Nothing,
+}
+
+impl QueueFold {
+    pub(crate) fn from_stored(stored: Stored) -> Self {
+        let (view, submitted_seq) = match stored {
+            Stored::Deleted => return QueueFold::WasDeleted,
+            Stored::View {
+                view,
+                submitted_seq,
+            } => (Some(*view), submitted_seq),
+            Stored::Unknown => (None, 0),
+        };
+        QueueFold::Live {
+            view,
+            submitted_seq,
+            updated_seq: 0,
+            changed: false,
+        }
+    }
+
+    /// Applies the event at stream sequence `seq`.
+    fn step(&mut self, seq: u64, event: &Event) {
+        let QueueFold::Live {
+            view,
+            submitted_seq,
+            updated_seq,
+            changed,
+        } = self
+        else {
+            return;
+        };
+        match projection::apply(view, event) {
+            Change::Upsert => {
+                if matches!(event.body, EventBody::Submitted { .. }) {
+                    *submitted_seq = seq;
+                }
+                *updated_seq = seq;
+                *changed = true;
+            }
+            Change::Delete => *self = QueueFold::Deleted { seq },
+            Change::Ignore => {}
+        }
+    }
+
+    pub(crate) fn write(&self) -> Write<'_> {
+        match self {
+            QueueFold::Deleted { seq } => Write::Delete { seq: *seq },
+            QueueFold::Live {
+                view: Some(view),
+                submitted_seq,
+                updated_seq,
+                changed: true,
+            } => Write::Save {
+                view,
+                submitted_seq: *submitted_seq,
+                updated_seq: *updated_seq,
+            },
+            QueueFold::WasDeleted | QueueFold::Live { .. } => Write::Nothing,
+        }
+    }
+}
+
+/// The queues `events` touch, each once, in the order they first appear:
+/// all of them are loaded in one query, and written in this order.
+pub(crate) fn queues_in_order(events: &[(u64, Event)]) -> Vec<String> {
+    let mut order: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (_, event) in events {
+        if seen.insert(event.queue_id.as_str()) {
+            order.push(event.queue_id.to_string());
+        }
+    }
+    order
+}
+
+/// Folds `events` (stream sequence, event) into the queues of `order`,
+/// starting from `stored` (an id it lacks is unknown); in `order`.
+pub(crate) fn fold_batch(
+    order: Vec<String>,
+    mut stored: HashMap<String, Stored>,
+    events: &[(u64, Event)],
+) -> Vec<(String, QueueFold)> {
+    let index: HashMap<String, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.clone(), i))
+        .collect();
+    let mut folds: Vec<(String, QueueFold)> = order
+        .into_iter()
+        .map(|id| {
+            let from = stored.remove(&id).unwrap_or(Stored::Unknown);
+            (id, QueueFold::from_stored(from))
+        })
+        .collect();
+    for (seq, event) in events {
+        let i = index[event.queue_id.as_str()];
+        folds[i].1.step(*seq, event);
+    }
+    folds
+}
+
+#[cfg(test)]
+mod tests {
+    use testarena_events::{GitRef, QueueId, RepoUrl, Source};
+
+    use super::*;
+
+    fn event(queue: &str, body: EventBody) -> Event {
+        Event::new(QueueId::parse(queue).unwrap(), body)
+    }
+
+    fn submitted(queue: &str) -> Event {
+        event(
+            queue,
+            EventBody::Submitted {
+                source: Source {
+                    repo: RepoUrl::parse("/repo").unwrap(),
+                    git_ref: GitRef::parse("main").unwrap(),
+                },
+                profile: None,
+                tasks: Vec::new(),
+            },
+        )
+    }
+
+    fn started(queue: &str, attempt: u32) -> Event {
+        event(
+            queue,
+            EventBody::Started {
+                worker: "w".into(),
+                attempt,
+            },
+        )
+    }
+
+    fn deleted(queue: &str) -> Event {
+        event(queue, EventBody::Deleted {})
+    }
+
+    /// `a`'s stored view, submitted at sequence 3.
+    fn stored_a() -> HashMap<String, Stored> {
+        let mut view = None;
+        projection::apply(&mut view, &submitted("a"));
+        let view = Box::new(view.unwrap());
+        HashMap::from([(
+            "a".to_owned(),
+            Stored::View {
+                view,
+                submitted_seq: 3,
+            },
+        )])
+    }
+
+    fn fold(stored: HashMap<String, Stored>, events: Vec<Event>) -> Vec<(String, QueueFold)> {
+        let events: Vec<(u64, Event)> = (10..).zip(events).collect();
+        fold_batch(queues_in_order(&events), stored, &events)
+    }
+
+    #[test]
+    fn queues_come_once_in_the_order_they_first_appear() {
+        let events: Vec<(u64, Event)> = [submitted("b"), submitted("a"), started("b", 1)]
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| (i as u64, e))
+            .collect();
+        assert_eq!(queues_in_order(&events), ["b", "a"]);
+    }
+
+    #[test]
+    fn a_changed_queue_is_saved_with_the_sequences_that_changed_it() {
+        let folds = fold(
+            HashMap::new(),
+            vec![submitted("b"), started("b", 1), started("b", 1)],
+        );
+        let Write::Save {
+            view,
+            submitted_seq,
+            updated_seq,
+        } = folds[0].1.write()
+        else {
+            panic!("{:?}", folds[0]);
+        };
+        assert_eq!(view.status, "Running");
+        // The repeated `started` (12) changed nothing.
+        assert_eq!((submitted_seq, updated_seq), (10, 11));
+    }
+
+    #[test]
+    fn a_stored_queue_keeps_its_submitted_sequence() {
+        let folds = fold(stored_a(), vec![started("a", 1)]);
+        assert!(matches!(
+            folds[0].1.write(),
+            Write::Save {
+                submitted_seq: 3,
+                updated_seq: 10,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_batch_that_changes_nothing_writes_nothing() {
+        // A duplicate submit of a stored queue; an event of a queue never submitted.
+        let folds = fold(stored_a(), vec![submitted("a"), started("x", 1)]);
+        assert_eq!(folds[0].1.write(), Write::Nothing);
+        assert_eq!(folds[1].1.write(), Write::Nothing);
+    }
+
+    #[test]
+    fn a_deleted_queue_ignores_later_events_of_the_batch() {
+        let folds = fold(
+            stored_a(),
+            vec![started("a", 1), deleted("a"), submitted("a"), deleted("a")],
+        );
+        assert_eq!(folds[0].1, QueueFold::Deleted { seq: 11 });
+        assert_eq!(folds[0].1.write(), Write::Delete { seq: 11 });
+    }
+
+    #[test]
+    fn a_queue_deleted_before_the_batch_stays_gone() {
+        let stored = HashMap::from([("a".to_owned(), Stored::Deleted)]);
+        let folds = fold(stored, vec![submitted("a"), deleted("a")]);
+        assert_eq!(folds[0].1, QueueFold::WasDeleted);
+        assert_eq!(folds[0].1.write(), Write::Nothing);
+    }
+}
