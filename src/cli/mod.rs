@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use self::service_args::{GatewayArgs, NatsArgs, StreamArgs, ViewArgs, WorkerArgs};
+use self::service_args::{ConsumerArgs, GatewayArgs, NatsArgs, StreamArgs, ViewArgs, WorkerArgs};
 use crate::stack::{self, UpOptions};
 
 #[derive(Debug, Parser)]
@@ -50,6 +50,16 @@ enum Command {
         gateway: GatewayArgs,
         #[command(flatten)]
         worker: WorkerArgs,
+    },
+    /// Create or update the streams and the workers' consumer: the admin
+    /// step before services with least-privilege NATS users start.
+    Init {
+        #[command(flatten)]
+        nats: NatsArgs,
+        #[command(flatten)]
+        streams: StreamArgs,
+        #[command(flatten)]
+        consumer: ConsumerArgs,
     },
     /// Run the HTTP gateway.
     Gateway {
@@ -160,6 +170,22 @@ async fn run_service(command: Command) -> anyhow::Result<()> {
                 shutdown,
             )
             .await
+        }
+        Command::Init {
+            nats,
+            streams,
+            consumer,
+        } => {
+            let client = nats.connect(&nats.url(), "init").await?;
+            let names = streams.names()?;
+            crate::init::init(client, &names, &streams.limits(), &consumer).await?;
+            println!(
+                "ready: streams {} and {}, consumer {}",
+                names.events_stream,
+                names.logs_stream,
+                names.worker_consumer()
+            );
+            Ok(())
         }
         Command::Gateway {
             nats,

@@ -247,6 +247,30 @@ impl GatewayArgs {
     }
 }
 
+/// The workers' shared consumer: set by `testarena init`, asked for by each
+/// worker.
+#[derive(Debug, Clone, Args)]
+pub struct ConsumerArgs {
+    /// Seconds without a heartbeat before a queue is redelivered.
+    #[arg(long, env = "TESTARENA_ACK_WAIT_S", default_value_t = 30)]
+    pub ack_wait_s: u64,
+    /// Runs of one queue before it ends in Error.
+    #[arg(long, env = "TESTARENA_MAX_ATTEMPTS", default_value_t = 3)]
+    pub max_attempts: u32,
+}
+
+impl ConsumerArgs {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.max_attempts >= 1, "--max-attempts must be at least 1");
+        anyhow::ensure!(self.ack_wait_s >= 1, "--ack-wait-s must be at least 1");
+        Ok(())
+    }
+
+    pub fn ack_wait(&self) -> Duration {
+        Duration::from_secs(self.ack_wait_s)
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct WorkerArgs {
     /// Mirrors and workspaces; `<data-dir>/worker` when absent.
@@ -258,12 +282,8 @@ pub struct WorkerArgs {
     /// Name shown in the views; host name and pid when absent.
     #[arg(long, env = "TESTARENA_WORKER_NAME")]
     pub worker_name: Option<String>,
-    /// Seconds without a heartbeat before a queue is redelivered.
-    #[arg(long, env = "TESTARENA_ACK_WAIT_S", default_value_t = 30)]
-    pub ack_wait_s: u64,
-    /// Runs of one queue before it ends in Error.
-    #[arg(long, env = "TESTARENA_MAX_ATTEMPTS", default_value_t = 3)]
-    pub max_attempts: u32,
+    #[command(flatten)]
+    pub consumer: ConsumerArgs,
     /// On SIGTERM, seconds running queues get to finish before being handed back.
     #[arg(long, env = "TESTARENA_SHUTDOWN_GRACE_S", default_value_t = 30)]
     pub shutdown_grace_s: u64,
@@ -291,8 +311,7 @@ impl WorkerArgs {
         data_dir: &std::path::Path,
     ) -> anyhow::Result<WorkerConfig> {
         anyhow::ensure!(self.concurrency >= 1, "--concurrency must be at least 1");
-        anyhow::ensure!(self.max_attempts >= 1, "--max-attempts must be at least 1");
-        anyhow::ensure!(self.ack_wait_s >= 1, "--ack-wait-s must be at least 1");
+        self.consumer.validate()?;
         let command_env = CommandEnv::from_worker(profiles.pass_env());
         Ok(WorkerConfig {
             names: nats.names()?,
@@ -304,8 +323,8 @@ impl WorkerArgs {
                 .clone()
                 .unwrap_or_else(|| data_dir.join("worker")),
             concurrency: self.concurrency,
-            ack_wait: Duration::from_secs(self.ack_wait_s),
-            max_attempts: self.max_attempts,
+            ack_wait: self.consumer.ack_wait(),
+            max_attempts: self.consumer.max_attempts,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_s),
             cache_max_age: (self.cache_max_age_days > 0)
                 .then(|| Duration::from_secs(self.cache_max_age_days * 24 * 3600)),

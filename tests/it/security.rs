@@ -139,88 +139,135 @@ async fn protected_reads_need_a_token_but_probes_do_not() {
     }
 }
 
-/// The NATS users in deploy/nats/users.conf, with literal passwords.
-fn users_conf() -> String {
-    let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/nats/users.conf"),
-    )
-    .unwrap();
-    text.replace("$GATEWAY_NATS_PASSWORD", "gw-pass")
-        .replace("$WORKER_NATS_PASSWORD", "wk-pass")
-        .replace("$PROJECTOR_NATS_PASSWORD", "pj-pass")
+/// Tries every way to destroy or change the history with `role`'s
+/// credentials; each must be refused.
+async fn cannot_touch_the_history(stack: &TestStack, role: &str) {
+    let mut js = async_nats::jetstream::new(stack.nats_client_as(role).await);
+    // A refused request is never answered: it times out.
+    js.set_timeout(Duration::from_millis(300));
+    assert!(
+        js.delete_stream("ARENA_EVENTS").await.is_err(),
+        "{role} deleted the events stream"
+    );
+    let mut config = js
+        .get_stream("ARENA_EVENTS")
+        .await
+        .expect("every role may read the stream's info")
+        .info()
+        .await
+        .unwrap()
+        .config
+        .clone();
+    config.max_messages = 1;
+    assert!(
+        js.update_stream(config).await.is_err(),
+        "{role} changed the events stream"
+    );
+    let events = js.get_stream_no_info("ARENA_EVENTS").await.unwrap();
+    assert!(
+        events.purge().await.is_err(),
+        "{role} purged the events stream"
+    );
+    assert!(
+        events.delete_message(1).await.is_err(),
+        "{role} deleted an event"
+    );
+    assert!(
+        events.delete_consumer("arena_workers").await.is_err(),
+        "{role} deleted the workers' consumer"
+    );
+    let durable = async_nats::jetstream::consumer::pull::Config {
+        durable_name: Some(format!("{role}_durable")),
+        ..Default::default()
+    };
+    assert!(
+        events.create_consumer(durable).await.is_err(),
+        "{role} created a durable consumer"
+    );
 }
 
 #[tokio::test]
-async fn nats_permissions_let_each_role_do_its_job_and_deny_a_worker_submitting() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("nats.conf");
-    std::fs::write(&config, users_conf()).unwrap();
-    let port = testarena::nats_server::free_port().unwrap();
-    let nats = testarena::nats_server::NatsServer::start_with_config(
-        &dir.path().join("store"),
-        port,
-        &config,
-    )
-    .unwrap();
-    let url = nats.url();
-    let connect = |user: &str, pass: &str| {
-        async_nats::ConnectOptions::new()
-            .user_and_password(user.into(), pass.into())
-            .connect(url.clone())
-    };
+async fn each_service_runs_with_least_privilege_and_none_can_touch_the_history() {
+    let stack = TestStack::start_with(StackOptions {
+        role_users: true,
+        ..Default::default()
+    })
+    .await;
+    let repo = crate::stack::GitRepo::new(&[("ok.sh", "echo fine\n"), ("slow.sh", "sleep 30\n")]);
+    // Every service does its job: submit, run, project, read, cancel, delete.
+    let (status, _) = stack
+        .submit(&queue("least", &repo.url(), &[("ok", "ok.sh")]))
+        .await;
+    assert_eq!(status, 201);
+    let view = stack.wait_terminal("least", Duration::from_secs(30)).await;
+    assert_eq!(view["status"], "Finished", "{view}");
+    assert_eq!(view["counts"]["pass"], 1, "{view}");
+    assert!(stack.text("/api/queue/least/log").await.contains("fine"));
+    let (status, events) = stack.get("/api/queue/least/events").await;
+    assert_eq!(status, 200, "{events}");
+    stack
+        .submit(&queue("stopped", &repo.url(), &[("slow", "slow.sh")]))
+        .await;
+    stack
+        .wait_for("stopped", Duration::from_secs(30), |v| {
+            v["tasks"][0]["status"] == "Running"
+        })
+        .await;
+    let (status, _) = stack
+        .request(reqwest::Method::POST, "/api/queue/stopped/cancel", None)
+        .await;
+    assert!(status == 200 || status == 202, "cancel answered {status}");
+    let view = stack
+        .wait_terminal("stopped", Duration::from_secs(30))
+        .await;
+    assert_eq!(view["status"], "Cancelled", "{view}");
+    let (status, _) = stack
+        .request(reqwest::Method::DELETE, "/api/delete/stopped", None)
+        .await;
+    assert_eq!(status, 200);
 
-    // The gateway role creates the streams and may submit.
-    let gateway = connect("gateway", "gw-pass").await.unwrap();
-    let js = async_nats::jetstream::new(gateway);
-    testarena_events::ensure_streams(
-        &js,
-        &testarena_events::ArenaNames::default(),
-        &Default::default(),
-    )
-    .await
-    .unwrap();
-    let ack = js
-        .publish("arena.events.q1.submitted", "{}".into())
+    // No service was refused anything it does.
+    let violations = permission_violations(&stack);
+    assert!(violations.is_empty(), "{violations:#?}");
+
+    for role in ["worker", "gateway", "projector"] {
+        cannot_touch_the_history(&stack, role).await;
+    }
+    // A worker may not submit, and the projector may not publish events.
+    for (role, subject) in [
+        ("worker", "arena.events.q2.submitted"),
+        ("projector", "arena.events.q3.finished"),
+    ] {
+        let mut js = async_nats::jetstream::new(stack.nats_client_as(role).await);
+        js.set_timeout(Duration::from_secs(1));
+        let denied = match js.publish(subject, "{}".into()).await {
+            Ok(ack) => ack.await.is_err(),
+            Err(_) => true,
+        };
+        assert!(denied, "{role} published {subject}");
+    }
+    let admin = async_nats::jetstream::new(stack.nats_client().await);
+    let info = admin
+        .get_stream("ARENA_EVENTS")
         .await
         .unwrap()
-        .await;
-    assert!(ack.is_ok(), "the gateway may publish submitted: {ack:?}");
-
-    // The worker role may publish its own events and logs...
-    let worker = connect("worker", "wk-pass").await.unwrap();
-    let mut wjs = async_nats::jetstream::new(worker);
-    wjs.set_timeout(Duration::from_secs(1));
-    let ack = wjs
-        .publish("arena.events.q1.started", "{}".into())
+        .info()
         .await
         .unwrap()
-        .await;
-    assert!(ack.is_ok(), "a worker may publish started: {ack:?}");
-    let ack = wjs
-        .publish("arena.logs.q1", "{}".into())
-        .await
-        .unwrap()
-        .await;
-    assert!(ack.is_ok(), "a worker may publish logs: {ack:?}");
-    // ...but not a `submitted` event: the server refuses it, nothing is stored.
-    let denied = match wjs.publish("arena.events.q2.submitted", "{}".into()).await {
-        Ok(ack) => ack.await.is_err(),
-        Err(_) => true,
-    };
-    assert!(denied, "a worker must not be able to submit a queue");
-    let stream = js.get_stream("ARENA_EVENTS").await.unwrap();
-    assert!(stream
-        .direct_get_last_for_subject("arena.events.q2.submitted")
-        .await
-        .is_err());
+        .clone();
+    assert!(info.state.messages > 5, "the history is intact: {info:?}");
+    assert!(
+        !permission_violations(&stack).is_empty(),
+        "the refusals above are in the server's log"
+    );
+}
 
-    // The projector role cannot publish events at all.
-    let projector = connect("projector", "pj-pass").await.unwrap();
-    let mut pjs = async_nats::jetstream::new(projector);
-    pjs.set_timeout(Duration::from_secs(1));
-    let denied = match pjs.publish("arena.events.q3.finished", "{}".into()).await {
-        Ok(ack) => ack.await.is_err(),
-        Err(_) => true,
-    };
-    assert!(denied, "the projector must not publish events");
+/// The server's log lines about refused publishes or subscriptions.
+fn permission_violations(stack: &TestStack) -> Vec<String> {
+    std::fs::read_to_string(stack.dir.path().join("nats.log"))
+        .expect("the stack's nats-server log")
+        .lines()
+        .filter(|l| l.contains(" Violation "))
+        .map(str::to_owned)
+        .collect()
 }

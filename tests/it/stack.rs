@@ -39,6 +39,7 @@ pub struct TestStack {
     nats_url: String,
     service_args: Vec<String>,
     service_env: Vec<(String, String)>,
+    role_users: bool,
 }
 
 pub struct StackOptions {
@@ -52,6 +53,9 @@ pub struct StackOptions {
     pub service_args: Vec<String>,
     /// Extra environment variables of every service process.
     pub service_env: Vec<(String, String)>,
+    /// NATS runs with deploy/nats/users.conf; `testarena init` runs as
+    /// `admin`, and each service connects as its own role.
+    pub role_users: bool,
 }
 
 impl Default for StackOptions {
@@ -64,6 +68,7 @@ impl Default for StackOptions {
             nats_url: None,
             service_args: vec![],
             service_env: vec![],
+            role_users: false,
         }
     }
 }
@@ -75,7 +80,14 @@ impl TestStack {
 
     pub async fn start_with(options: StackOptions) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let nats = NatsServer::start(&dir.path().join("nats")).expect("nats-server starts");
+        let nats = if options.role_users {
+            let config = dir.path().join("users.conf");
+            std::fs::write(&config, users_conf()).unwrap();
+            NatsServer::start_with_config(&dir.path().join("nats"), free_port().unwrap(), &config)
+        } else {
+            NatsServer::start(&dir.path().join("nats"))
+        }
+        .expect("nats-server starts");
         let worker_config = dir.path().join("worker.toml");
         std::fs::write(&worker_config, &options.worker_config).unwrap();
         let port = free_port().unwrap();
@@ -92,9 +104,17 @@ impl TestStack {
             nats_url: String::new(),
             service_args: options.service_args,
             service_env: options.service_env,
+            role_users: options.role_users,
             dir,
         };
         stack.nats_url = options.nats_url.unwrap_or_else(|| stack.nats.url());
+        if stack.role_users {
+            let status = stack
+                .command(&["init"], "init")
+                .status()
+                .expect("init runs");
+            assert!(status.success(), "testarena init failed");
+        }
         stack.projector = Some(stack.spawn_projector(&[]));
         let listen = format!("127.0.0.1:{port}");
         let mut gateway = vec!["gateway", "--listen", &listen];
@@ -121,6 +141,12 @@ impl TestStack {
             .env("TESTARENA_PREFIX", &self.prefix)
             .env("RUST_LOG", "info")
             .envs(self.service_env.iter().map(|(k, v)| (k, v)))
+            .envs(
+                self.role_users
+                    .then(|| role_credentials(args[0]))
+                    .into_iter()
+                    .flatten(),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file(self.dir.path(), log_name));
@@ -327,7 +353,21 @@ impl TestStack {
     }
 
     pub async fn nats_client(&self) -> async_nats::Client {
-        async_nats::connect(self.nats.url())
+        let mut options = async_nats::ConnectOptions::new();
+        if self.role_users {
+            options = options.user_and_password("admin".into(), "admin-pass".into());
+        }
+        options
+            .connect(self.nats.url())
+            .await
+            .expect("connect to nats")
+    }
+
+    /// A NATS client as one of the roles of deploy/nats/users.conf.
+    pub async fn nats_client_as(&self, role: &str) -> async_nats::Client {
+        async_nats::ConnectOptions::new()
+            .user_and_password(role.into(), format!("{role}-pass"))
+            .connect(self.nats.url())
             .await
             .expect("connect to nats")
     }
@@ -367,6 +407,37 @@ impl Drop for TestStack {
             eprintln!("kept test dir {}", path.display());
         }
     }
+}
+
+/// The NATS users of deploy/nats/users.conf, each with password `<role>-pass`.
+pub fn users_conf() -> String {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/nats/users.conf"),
+    )
+    .unwrap();
+    ["admin", "gateway", "worker", "projector"]
+        .iter()
+        .fold(text, |text, role| {
+            text.replace(
+                &format!("${}_NATS_PASSWORD", role.to_uppercase()),
+                &format!("{role}-pass"),
+            )
+        })
+}
+
+/// The environment that makes a `testarena <subcommand>` connect as its role.
+fn role_credentials(subcommand: &str) -> Vec<(String, String)> {
+    let role = match subcommand {
+        "init" => "admin",
+        "projector" => "projector",
+        "gateway" => "gateway",
+        "worker" => "worker",
+        other => panic!("no NATS role for {other}"),
+    };
+    vec![
+        ("TESTARENA_NATS_USER".into(), role.into()),
+        ("TESTARENA_NATS_PASSWORD".into(), format!("{role}-pass")),
+    ]
 }
 
 fn log_file(dir: &Path, name: &str) -> Stdio {

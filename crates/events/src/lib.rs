@@ -16,7 +16,7 @@ pub use ids::{GitRef, IdError, ProfileName, QueueId, RepoUrl, ScenarioPath, Task
 pub use log_batch::{LogBatch, LogLine, LogStream};
 pub use names::{ArenaNames, QUEUE_LOG_FILE, QUEUE_STATUS_FILE};
 pub use status::{FinalStatus, QueueStatus, TaskResult, TaskState};
-pub use streams::{ensure_streams, ensure_streams_until_ready, StreamLimits};
+pub use streams::{await_streams, ensure_streams, streams_exist, StreamLimits};
 pub use timestamp::{now_millis, now_rfc3339};
 pub use wire::{
     Event, EventBody, JunitSummary, Source, Stage, StageOutcome, TaskSpec, WIRE_VERSION,

@@ -1,5 +1,8 @@
-//! Creates (or updates) the two streams every service needs. Each service
-//! calls this at start, so no start order between them is required.
+//! The two streams every service needs. Creating or changing them is an
+//! admin step (`testarena init`, or `testarena up` with its private NATS):
+//! services only wait for them to exist, and create them only where their
+//! NATS user may (a server without users), so no start order is required
+//! there either.
 
 use std::time::Duration;
 
@@ -71,20 +74,37 @@ pub async fn ensure_streams(
     Ok(())
 }
 
-/// [`ensure_streams`] until it succeeds, backing off up to 2 s between tries:
-/// NATS may still be starting, or a cluster electing its leader. Callers
-/// race this against their shutdown signal.
-pub async fn ensure_streams_until_ready(
-    js: &jetstream::Context,
-    names: &ArenaNames,
-    limits: &StreamLimits,
-) {
+/// Whether both streams exist (a stream-info request each: a right every
+/// service's NATS user has).
+pub async fn streams_exist(js: &jetstream::Context, names: &ArenaNames) -> bool {
+    let (events, logs) = tokio::join!(
+        js.get_stream(&names.events_stream),
+        js.get_stream(&names.logs_stream)
+    );
+    events.is_ok() && logs.is_ok()
+}
+
+/// Returns once both streams exist: as they are if they do, else created
+/// with `limits` where this NATS user may. Retries with a backoff up to
+/// 2 s: NATS may still be starting, a cluster electing its leader, or the
+/// admin not have run `testarena init` yet. Callers race this against their
+/// shutdown signal.
+pub async fn await_streams(js: &jetstream::Context, names: &ArenaNames, limits: &StreamLimits) {
     let mut backoff = Duration::from_millis(100);
     loop {
+        if streams_exist(js, names).await {
+            return;
+        }
         match ensure_streams(js, names, limits).await {
             Ok(()) => return,
             Err(error) => {
-                tracing::warn!(%error, "the streams are not ready yet; retrying");
+                tracing::warn!(
+                    %error,
+                    "the streams {} and {} do not exist yet, and this NATS user could not create them; \
+                     waiting (an admin creates them with `testarena init`)",
+                    names.events_stream,
+                    names.logs_stream
+                );
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }

@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::{EndpointExt, Route, Server};
-use testarena_events::{ensure_streams, ArenaNames, StreamLimits};
+use testarena_events::{ensure_streams, streams_exist, ArenaNames, StreamLimits};
 use tokio_util::sync::CancellationToken;
 
 pub use crate::auth::ApiAuth;
@@ -80,9 +80,12 @@ impl BoundGateway {
         let config = self.config;
         let mut js = async_nats::jetstream::new(client.clone());
         js.set_timeout(config.nats_timeout);
-        // Best effort: with NATS down the gateway still starts and answers 503.
-        if let Err(e) = ensure_streams(&js, &config.names, &config.limits).await {
-            tracing::warn!(error = %e, "could not ensure the streams; continuing");
+        // Best effort: with NATS down, or the streams not made yet by
+        // `testarena init`, the gateway still starts and answers 503.
+        if !streams_exist(&js, &config.names).await {
+            if let Err(e) = ensure_streams(&js, &config.names, &config.limits).await {
+                tracing::warn!(error = %e, "the streams do not exist and could not be created (run `testarena init`); continuing");
+            }
         }
         let views = Views::open_lazy(&config.db_path);
         let (applied, watch_task) = AppliedWatch::start(

@@ -9,9 +9,7 @@ use anyhow::Context as _;
 use async_nats::jetstream::{self, consumer::pull, consumer::DeliverPolicy};
 use futures_util::{FutureExt, StreamExt};
 use sqlx::SqlitePool;
-use testarena_events::{
-    ensure_streams, ensure_streams_until_ready, ArenaNames, Event, LogBatch, StreamLimits,
-};
+use testarena_events::{await_streams, ArenaNames, Event, LogBatch, StreamLimits};
 use tokio_util::sync::CancellationToken;
 
 use crate::event_batch::{self, Write};
@@ -107,7 +105,7 @@ pub async fn run(
     let js = jetstream::new(client.clone());
     tokio::select! {
         _ = shutdown.cancelled() => return Ok(()),
-        _ = ensure_streams_until_ready(&js, &config.names, &config.limits) => {}
+        _ = await_streams(&js, &config.names, &config.limits) => {}
     }
     let mut projector = Projector::open(client, &config, Durability::CrashSafe).await?;
     loop {
@@ -137,9 +135,12 @@ pub async fn rebuild(
     config: ProjectorConfig,
 ) -> anyhow::Result<RebuildReport> {
     let js = jetstream::new(client.clone());
-    ensure_streams(&js, &config.names, &config.limits)
-        .await
-        .map_err(|e| anyhow::anyhow!("creating streams: {e}"))?;
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        await_streams(&js, &config.names, &config.limits),
+    )
+    .await
+    .context("the streams do not exist (an admin creates them with `testarena init`)")?;
     for suffix in ["", "-wal", "-shm"] {
         let mut path = config.db_path.clone().into_os_string();
         path.push(suffix);

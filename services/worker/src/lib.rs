@@ -24,15 +24,16 @@ mod profile;
 mod queue_run;
 mod stop_signal;
 mod stream_position;
+mod workers_consumer;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy};
+use async_nats::jetstream;
 use futures_util::StreamExt;
-use testarena_events::{ensure_streams_until_ready, ArenaNames, StreamLimits};
+use testarena_events::{await_streams, ArenaNames, StreamLimits};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -43,6 +44,7 @@ pub use metrics::WorkerMetrics;
 pub use metrics_server::serve_metrics;
 pub use pipeline::EngineSettings;
 pub use profile::Profiles;
+pub use workers_consumer::{consumer_config, ensure_consumer};
 
 use crate::git_mirror::GitCache;
 use crate::group_ledger::GroupLedger;
@@ -89,35 +91,17 @@ pub async fn run(
     let js = jetstream::new(client.clone());
     tokio::select! {
         _ = shutdown.cancelled() => return Ok(()),
-        _ = ensure_streams_until_ready(&js, &config.names, &config.limits) => {}
+        _ = await_streams(&js, &config.names, &config.limits) => {}
     }
     let stream = js
         .get_stream(&config.names.events_stream)
         .await
         .context("looking up the events stream")?;
-    let consumer_name = config.names.worker_consumer();
-    let consumer_config = pull::Config {
-        durable_name: Some(consumer_name.clone()),
-        description: Some("TestArena workers: one submitted queue to one worker".into()),
-        filter_subject: config.names.kind_filter("submitted"),
-        ack_policy: AckPolicy::Explicit,
-        ack_wait: config.ack_wait,
-        // One delivery more than the attempts: the last one only records
-        // that the queue gave up.
-        max_deliver: i64::from(config.max_attempts) + 1,
-        ..Default::default()
-    };
-    let consumer = match stream.get_consumer::<pull::Config>(&consumer_name).await {
-        Ok(_) => stream
-            .update_consumer(consumer_config)
-            .await
-            .map_err(anyhow::Error::from),
-        Err(_) => stream
-            .create_consumer(consumer_config)
-            .await
-            .map_err(anyhow::Error::from),
-    }
-    .with_context(|| format!("creating the durable consumer {consumer_name}"))?;
+    let consumer = workers_consumer::open_consumer(
+        &stream,
+        consumer_config(&config.names, config.ack_wait, config.max_attempts),
+    )
+    .await?;
 
     let ledger = GroupLedger::start(
         &config.work_dir.join("process-groups"),
