@@ -151,8 +151,7 @@ async fn the_nats_py_example_follows_a_queue_log_live() {
     let follower = tokio::process::Command::new(&python)
         .arg(&script)
         .arg("pyq")
-        .arg("--nats")
-        .arg(stack.nats.url())
+        .env("TESTARENA_NATS_URL", stack.nats.url())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -179,7 +178,36 @@ async fn the_nats_py_example_follows_a_queue_log_live() {
         .map(str::to_owned)
         .collect();
     assert_eq!(lines, expected(60));
-    assert!(stdout.trim_end().ends_with("== pyq: Finished"), "{stdout}");
+    assert!(
+        stdout.trim_end().ends_with("== pyq: Finished, 1 of 1 tasks passed"),
+        "{stdout}"
+    );
+
+    // A queue that finished with a failing task is not a pass.
+    stack
+        .submit(&queue("pyfail", &repo.url(), &[("no", "missing.sh")]))
+        .await;
+    stack.wait_terminal("pyfail", Duration::from_secs(30)).await;
+    let failed = std::process::Command::new(&python)
+        .arg(&script)
+        .args(["pyfail", "--nats", &stack.nats.url()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&failed.stdout);
+    assert_eq!(failed.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("== pyfail: Finished, 0 of 1 tasks passed"), "{stdout}");
+
+    // No NATS there: one clear line, exit 2.
+    let port = testarena::nats_server::free_port().unwrap();
+    let unreachable = std::process::Command::new(&python)
+        .arg(&script)
+        .args(["pyq", "--nats", &format!("nats://127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&unreachable.stderr);
+    assert_eq!(unreachable.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cannot connect to NATS at nats://127.0.0.1:"), "{stderr}");
 }
 
 #[tokio::test]
