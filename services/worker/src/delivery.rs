@@ -204,7 +204,7 @@ mod tests {
 
     #[test]
     fn a_run_whose_log_has_a_hole_never_finishes() {
-        let lost = Err(PublishError::RunLost);
+        let lost = Err(PublishError::RunLost("NATS unreachable".into()));
         for (end, stop) in [
             (RunEnd::Completed, None),
             (RunEnd::Stopped, Some(StopReason::Cancelled("x".into()))),

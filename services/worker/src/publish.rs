@@ -13,6 +13,7 @@
 //! Each message carries an id unique to its run and position, so a retry
 //! after a lost acknowledgement (a broker failover) is stored once.
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
@@ -35,8 +36,9 @@ pub(crate) enum PublishError {
     },
     #[error("the worker is shutting down and NATS did not take it: {last_error}")]
     ShuttingDown { last_error: String },
-    #[error("an earlier message of this run could not be stored; the run is being abandoned")]
-    RunLost,
+    /// An earlier publish of the run gave up, for the reason given.
+    #[error("the run is abandoned: an earlier message could not be stored ({0})")]
+    RunLost(String),
 }
 
 /// What to do after a failed try.
@@ -79,8 +81,9 @@ pub(crate) struct Publisher {
     js: jetstream::Context,
     retry_for: Duration,
     stop: StopSignal,
-    /// Cancelled once a publish of this run gave up.
+    /// Cancelled once a publish of this run gave up, with why.
     lost: CancellationToken,
+    lost_because: Arc<OnceLock<String>>,
 }
 
 impl Publisher {
@@ -90,7 +93,13 @@ impl Publisher {
             retry_for,
             stop,
             lost: CancellationToken::new(),
+            lost_because: Arc::default(),
         }
+    }
+
+    fn run_lost(&self) -> PublishError {
+        let why = self.lost_because.get().map_or("", String::as_str);
+        PublishError::RunLost(why.to_owned())
     }
 
     /// Stores `payload` on `subject`; returns its stream sequence.
@@ -104,9 +113,14 @@ impl Publisher {
         let mut backoff = FIRST_BACKOFF;
         loop {
             if self.lost.is_cancelled() {
-                return Err(PublishError::RunLost);
+                return Err(self.run_lost());
             }
-            let last_error = match self.try_once(subject, message_id, payload.clone()).await {
+            // A try in flight ends when another publish of the run gives up.
+            let attempt = tokio::select! {
+                result = self.try_once(subject, message_id, payload.clone()) => result,
+                _ = self.lost.cancelled() => return Err(self.run_lost()),
+            };
+            let last_error = match attempt {
                 Ok(sequence) => return Ok(sequence),
                 Err(e) => e,
             };
@@ -130,6 +144,7 @@ impl Publisher {
                     backoff = next_backoff(backoff);
                 }
                 Next::GiveUp(error) => {
+                    let _ = self.lost_because.set(error.to_string());
                     self.lost.cancel();
                     return Err(error);
                 }

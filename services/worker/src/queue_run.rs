@@ -79,7 +79,7 @@ pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
     shared.metrics.busy_slots.dec();
     if let Err(e) = outcome {
         // Not acknowledged: JetStream redelivers it after the ack wait.
-        tracing::error!(queue_id = %queue_id, error = %e, "run aborted; the queue will be redelivered");
+        tracing::error!(queue_id = %queue_id, error = %e, "run abandoned; the queue will be redelivered");
     }
     shared.registry.unregister(&queue_id);
 }
@@ -216,7 +216,7 @@ impl QueueRun<'_> {
         drop(log);
         let log = batcher.await.unwrap_or_else(|e| {
             tracing::error!(error = %e, "the log batcher panicked");
-            Err(PublishError::RunLost)
+            Err(PublishError::RunLost("the log batcher panicked".into()))
         });
         let _ = tokio::fs::remove_dir_all(&workspace).await;
         (end, log)
@@ -264,7 +264,7 @@ impl QueueRun<'_> {
     async fn settle(&self, message: &jetstream::Message, settle: Settle) -> anyhow::Result<()> {
         let queue_id = &self.emitter.queue_id;
         match settle {
-            Settle::Abandon(reason) => Err(anyhow::anyhow!("run abandoned: {reason}")),
+            Settle::Abandon(reason) => Err(anyhow::anyhow!(reason)),
             Settle::HandBack => {
                 // Another worker (or this one, restarted) runs it.
                 message
