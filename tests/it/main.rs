@@ -10,6 +10,7 @@ mod engine;
 mod isolation;
 mod live;
 mod operations;
+mod outage;
 mod projection;
 mod schemas;
 mod security;

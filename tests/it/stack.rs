@@ -215,6 +215,30 @@ impl TestStack {
         let _ = child.wait();
     }
 
+    /// SIGTERM, then how long the worker took to exit; `None` (and a
+    /// SIGKILL) when it did not within `limit`.
+    pub fn terminate_worker_within(&mut self, index: usize, limit: Duration) -> Option<Duration> {
+        let child = &mut self.workers[index];
+        let started = Instant::now();
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        while started.elapsed() < limit {
+            if let Ok(Some(_)) = child.try_wait() {
+                return Some(started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    /// A service's own log (`worker-0`, `gateway`, `projector`).
+    pub fn service_log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
+    }
+
     /// SIGKILL: the worker dies without a word, like a crashed host.
     pub fn kill_worker(&mut self, index: usize) {
         let _ = self.workers[index].kill();

@@ -13,11 +13,14 @@
 //! batch otherwise — and every batch is a JetStream message stored,
 //! acknowledged and applied by the projector. A command's output line ends
 //! the wait at once.
+//!
+//! A batch is retried until stored within the run's bound (publish.rs). If
+//! it cannot be stored, the batcher stops the run (the queue is left to its
+//! next attempt), drops its channel so no writer waits on it, and ends with
+//! the error: a run whose log has a hole never says it finished.
 
 use std::time::Duration;
 
-use async_nats::jetstream;
-use async_nats::jetstream::message::PublishMessage;
 use testarena_events::{now_millis, LogBatch, LogLine, LogStream, QueueId, WIRE_VERSION};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -25,6 +28,8 @@ use tokio::task::JoinHandle;
 use std::sync::Arc;
 
 use crate::metrics::WorkerMetrics;
+use crate::publish::{PublishError, Publisher};
+use crate::stop_signal::{StopReason, StopSignal};
 
 /// Lines buffered between readers and the batcher.
 const CHANNEL_LINES: usize = 4096;
@@ -47,7 +52,8 @@ impl LogSink {
             stream,
             text,
         };
-        // The batcher only stops once every sink is dropped.
+        // Fails only once the batcher gave up on NATS and stopped the run:
+        // the line could not be stored anyway.
         let _ = self.tx.send(line).await;
     }
 
@@ -60,52 +66,87 @@ impl LogSink {
     }
 }
 
+/// Where a run's batches go and who to tell when they cannot.
+pub(crate) struct BatchTarget {
+    pub publisher: Publisher,
+    pub subject: String,
+    pub queue_id: QueueId,
+    pub attempt: u32,
+    /// Stopped when a batch cannot be stored.
+    pub stop: StopSignal,
+}
+
 /// Starts the batcher; it ends after every [`LogSink`] clone is dropped and
-/// the last line is published. Returns how many lines it published.
+/// the last line is published, returning how many lines it published, or
+/// after a batch could not be stored, with why.
 pub(crate) fn start(
-    js: jetstream::Context,
-    subject: String,
-    queue_id: QueueId,
-    attempt: u32,
+    target: BatchTarget,
     metrics: Arc<WorkerMetrics>,
-) -> (LogSink, JoinHandle<u64>) {
-    let (tx, mut rx) = mpsc::channel::<LogLine>(CHANNEL_LINES);
+) -> (LogSink, JoinHandle<Result<u64, PublishError>>) {
+    let (tx, rx) = mpsc::channel::<LogLine>(CHANNEL_LINES);
     let sink = LogSink {
         tx,
         metrics: metrics.clone(),
     };
     let task = tokio::spawn(async move {
-        let mut published = 0u64;
-        let mut batches = 0u64;
-        while let Some(first) = rx.recv().await {
-            let (mut lines, mut bytes) = (Vec::new(), 0);
-            gather(&mut rx, &mut lines, &mut bytes, first);
-            let linger_until = tokio::time::Instant::now() + SYSTEM_LINGER;
-            while bytes < MAX_BATCH_BYTES && lines.iter().all(|l| l.stream == LogStream::System) {
-                match tokio::time::timeout_at(linger_until, rx.recv()).await {
-                    Ok(Some(line)) => gather(&mut rx, &mut lines, &mut bytes, line),
-                    // Closed (the run ended) or waited long enough.
-                    Ok(None) | Err(_) => break,
-                }
-            }
-            let count = lines.len() as u64;
-            let text_bytes: usize = lines.iter().map(|l| l.text.len()).sum();
-            let batch = LogBatch {
-                v: WIRE_VERSION,
-                queue_id: queue_id.clone(),
-                attempt,
-                lines,
-            };
-            let message_id = format!("{queue_id}:{attempt}:log:{batches}");
-            batches += 1;
-            publish_until_stored(&js, &subject, &message_id, batch.to_json()).await;
-            published += count;
-            metrics.log_lines.inc_by(count);
-            metrics.log_bytes.inc_by(text_bytes as u64);
+        let result = ship(rx, &target, &metrics).await;
+        if let Err(error) = &result {
+            tracing::error!(%error, queue_id = %target.queue_id, "a log batch could not be stored; stopping the run");
+            target
+                .stop
+                .stop(StopReason::NatsUnreachable(format!("log lines: {error}")));
         }
-        published
+        result
     });
     (sink, task)
+}
+
+/// Publishes batches until the channel closes (Ok: lines published) or a
+/// batch cannot be stored; the receiver is dropped either way.
+async fn ship(
+    mut rx: mpsc::Receiver<LogLine>,
+    target: &BatchTarget,
+    metrics: &WorkerMetrics,
+) -> Result<u64, PublishError> {
+    let mut published = 0u64;
+    let mut batches = 0u64;
+    while let Some(first) = rx.recv().await {
+        let lines = next_batch(&mut rx, first).await;
+        let count = lines.len() as u64;
+        let text_bytes: usize = lines.iter().map(|l| l.text.len()).sum();
+        let batch = LogBatch {
+            v: WIRE_VERSION,
+            queue_id: target.queue_id.clone(),
+            attempt: target.attempt,
+            lines,
+        };
+        let message_id = format!("{}:{}:log:{batches}", target.queue_id, target.attempt);
+        batches += 1;
+        target
+            .publisher
+            .publish(&target.subject, &message_id, batch.to_json().into())
+            .await?;
+        published += count;
+        metrics.log_lines.inc_by(count);
+        metrics.log_bytes.inc_by(text_bytes as u64);
+    }
+    Ok(published)
+}
+
+/// `first` and what follows it at once; a batch of only the worker's own
+/// lines lingers for more.
+async fn next_batch(rx: &mut mpsc::Receiver<LogLine>, first: LogLine) -> Vec<LogLine> {
+    let (mut lines, mut bytes) = (Vec::new(), 0);
+    gather(rx, &mut lines, &mut bytes, first);
+    let linger_until = tokio::time::Instant::now() + SYSTEM_LINGER;
+    while bytes < MAX_BATCH_BYTES && lines.iter().all(|l| l.stream == LogStream::System) {
+        match tokio::time::timeout_at(linger_until, rx.recv()).await {
+            Ok(Some(line)) => gather(rx, &mut lines, &mut bytes, line),
+            // Closed (the run ended) or waited long enough.
+            Ok(None) | Err(_) => break,
+        }
+    }
+    lines
 }
 
 /// Adds `line` to the batch, then the lines already waiting in the
@@ -125,34 +166,5 @@ fn gather(
         } else {
             None
         };
-    }
-}
-
-/// Retries with backoff until JetStream acknowledges: a log line is never
-/// dropped because NATS blinked, and never doubled (the message id makes a
-/// retry of a stored batch a no-op).
-async fn publish_until_stored(
-    js: &jetstream::Context,
-    subject: &str,
-    message_id: &str,
-    payload: Vec<u8>,
-) {
-    let mut backoff = Duration::from_millis(50);
-    loop {
-        let publish = PublishMessage::build()
-            .payload(payload.clone().into())
-            .message_id(message_id);
-        let result = match js.send_publish(subject.to_owned(), publish).await {
-            Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match result {
-            Ok(()) => return,
-            Err(error) => {
-                tracing::warn!(%error, subject, "publishing a log batch failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-            }
-        }
     }
 }

@@ -1,5 +1,6 @@
-//! Pure decisions of a run: what a command's exit means for a task, and
-//! what a failed stage means for the queue.
+//! Pure decisions of a run: what a command's exit means for a task (its
+//! result, code and message, and its timeout), and what a failed stage
+//! means for the queue.
 
 use std::time::Duration;
 
@@ -17,6 +18,45 @@ pub(crate) fn task_result(exit: Exit) -> Option<(TaskResult, Option<i32>)> {
         Exit::TimedOut => Some((TaskResult::Timeout, None)),
         Exit::Cancelled => None,
     }
+}
+
+/// How a task's command ended, as its `task_finished` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TaskDone {
+    pub result: TaskResult,
+    pub exit_code: Option<i32>,
+    /// Said in the log and the event: a timeout, or why it could not run.
+    pub message: Option<String>,
+}
+
+impl TaskDone {
+    /// A task that could not run at all.
+    pub(crate) fn error(message: String) -> Self {
+        Self {
+            result: TaskResult::Error,
+            exit_code: None,
+            message: Some(message),
+        }
+    }
+}
+
+/// A task's end from its command's exit; `None` when it was cancelled.
+pub(crate) fn task_done(exit: Exit, timeout: Duration) -> Option<TaskDone> {
+    let (result, exit_code) = task_result(exit)?;
+    let message =
+        (exit == Exit::TimedOut).then(|| format!("timed out after {}s", timeout.as_secs()));
+    Some(TaskDone {
+        result,
+        exit_code,
+        message,
+    })
+}
+
+/// A task's own timeout, else its profile's.
+pub(crate) fn task_timeout(timeout_s: Option<u32>, profile_default: Duration) -> Duration {
+    timeout_s
+        .map(|s| Duration::from_secs(u64::from(s)))
+        .unwrap_or(profile_default)
 }
 
 /// Why a build failed, for the queue's reason; `None` when it succeeded or
@@ -54,5 +94,35 @@ mod tests {
             "build failed with exit code 2"
         );
         assert!(command_failure("build", Exit::Code(0), Duration::from_secs(1)).is_none());
+    }
+
+    #[test]
+    fn a_task_done_says_when_it_timed_out() {
+        let minute = Duration::from_secs(60);
+        assert_eq!(
+            task_done(Exit::TimedOut, minute),
+            Some(TaskDone {
+                result: TaskResult::Timeout,
+                exit_code: None,
+                message: Some("timed out after 60s".into()),
+            })
+        );
+        assert_eq!(
+            task_done(Exit::Signal(9), minute),
+            Some(TaskDone {
+                result: TaskResult::Fail,
+                exit_code: Some(137),
+                message: None,
+            })
+        );
+        assert_eq!(task_done(Exit::Cancelled, minute), None);
+        assert_eq!(TaskDone::error("no dir".into()).result, TaskResult::Error);
+    }
+
+    #[test]
+    fn a_task_timeout_overrides_the_profiles() {
+        let profile = Duration::from_secs(600);
+        assert_eq!(task_timeout(Some(5), profile), Duration::from_secs(5));
+        assert_eq!(task_timeout(None, profile), profile);
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use testarena_events::{EventBody, FinalStatus, Source, Stage, StageOutcome, TaskSpec};
+use testarena_events::{EventBody, FinalStatus, Source, Stage, StageOutcome, TaskResult, TaskSpec};
 use tokio::sync::mpsc;
 
 use crate::command_env::CommandEnv;
@@ -16,7 +16,7 @@ use crate::group_ledger::GroupLedger;
 use crate::junit;
 use crate::log_batcher::LogSink;
 use crate::metrics::{ResultLabel, StageLabel};
-use crate::outcome::{command_failure, task_result};
+use crate::outcome::{command_failure, task_done, task_timeout, TaskDone};
 use crate::placeholders::Placeholders;
 use crate::process_group::{CommandSpec, Exit, ProcessGroup};
 use crate::profile::{BootReady, Profile};
@@ -330,91 +330,102 @@ impl Run<'_> {
     }
 
     async fn run_tasks(&self) -> Result<RunEnd, EmitError> {
-        let attempt = self.emitter.attempt;
         for task in self.tasks {
             if self.stop.token().is_cancelled() {
                 return Ok(RunEnd::Stopped);
             }
-            let result_dir = self.workspace.join("results").join(task.id.as_str());
-            self.emitter
-                .emit(EventBody::TaskStarted {
-                    task_id: task.id.clone(),
-                    attempt,
-                })
-                .await?;
-            let source = format!("task:{}", task.id);
-            self.log
-                .system(
-                    &source,
-                    format!("--- task {} ({}) ---", task.id, task.scenario),
-                )
-                .await;
-            let started = Instant::now();
-            let timeout = task
-                .timeout_s
-                .map(|s| Duration::from_secs(u64::from(s)))
-                .unwrap_or(self.profile.task_timeout);
-            let values = self.placeholders(Some(task), Some(&result_dir));
-            let (result, exit_code, message) = match tokio::fs::create_dir_all(&result_dir).await {
-                Err(e) => (
-                    testarena_events::TaskResult::Error,
-                    None,
-                    Some(format!("could not create the result directory: {e}")),
-                ),
-                Ok(()) => {
-                    let checkout = self.checkout_dir();
-                    let spec = self.spec(&self.profile.task, source.clone(), &values, &checkout);
-                    match ProcessGroup::spawn(spec, self.log, self.settings.kill_grace, None) {
-                        Err(e) => (
-                            testarena_events::TaskResult::Error,
-                            None,
-                            Some(format!("the task could not start: {e}")),
-                        ),
-                        Ok(group) => {
-                            let exit = group.wait(Some(timeout), self.stop.token()).await;
-                            let Some((result, code)) = task_result(exit) else {
-                                return Ok(RunEnd::Stopped);
-                            };
-                            let message = (exit == Exit::TimedOut)
-                                .then(|| format!("timed out after {}s", timeout.as_secs()));
-                            (result, code, message)
-                        }
-                    }
-                }
-            };
-            if let Some(message) = &message {
-                self.log.system(&source, message.clone()).await;
+            if let TaskEnd::Stopped = self.run_task(task).await? {
+                return Ok(RunEnd::Stopped);
             }
-            let junit = {
-                let dir = result_dir.clone();
-                tokio::task::spawn_blocking(move || junit::summarize_dir(&dir))
-                    .await
-                    .ok()
-                    .flatten()
-            };
-            let label = ResultLabel {
-                result: result.as_str().to_owned(),
-            };
-            let metrics = self.log.metrics();
-            metrics.tasks.get_or_create(&label).inc();
-            metrics
-                .task_seconds
-                .get_or_create(&label)
-                .observe(started.elapsed().as_secs_f64());
-            self.emitter
-                .emit(EventBody::TaskFinished {
-                    task_id: task.id.clone(),
-                    attempt,
-                    result,
-                    exit_code,
-                    duration_ms: elapsed_ms(started),
-                    junit,
-                    message,
-                })
-                .await?;
         }
         Ok(RunEnd::Completed)
     }
+
+    /// One task: `task_started`, its command, `task_finished` — or no
+    /// result at all when a stop cut it short.
+    async fn run_task(&self, task: &TaskSpec) -> Result<TaskEnd, EmitError> {
+        let attempt = self.emitter.attempt;
+        let result_dir = self.workspace.join("results").join(task.id.as_str());
+        self.emitter
+            .emit(EventBody::TaskStarted {
+                task_id: task.id.clone(),
+                attempt,
+            })
+            .await?;
+        let source = format!("task:{}", task.id);
+        let banner = format!("--- task {} ({}) ---", task.id, task.scenario);
+        self.log.system(&source, banner).await;
+        let started = Instant::now();
+        let Some(done) = self.task_command(task, &source, &result_dir).await else {
+            return Ok(TaskEnd::Stopped);
+        };
+        if let Some(message) = &done.message {
+            self.log.system(&source, message.clone()).await;
+        }
+        let junit = summarize_junit(result_dir).await;
+        self.record_task(done.result, started);
+        self.emitter
+            .emit(EventBody::TaskFinished {
+                task_id: task.id.clone(),
+                attempt,
+                result: done.result,
+                exit_code: done.exit_code,
+                duration_ms: elapsed_ms(started),
+                junit,
+                message: done.message,
+            })
+            .await?;
+        Ok(TaskEnd::Done)
+    }
+
+    /// Runs the task's command (its result folder made first); `None` when
+    /// a stop cut it short.
+    async fn task_command(
+        &self,
+        task: &TaskSpec,
+        source: &str,
+        result_dir: &Path,
+    ) -> Option<TaskDone> {
+        if let Err(e) = tokio::fs::create_dir_all(result_dir).await {
+            return Some(TaskDone::error(format!(
+                "could not create the result directory: {e}"
+            )));
+        }
+        let timeout = task_timeout(task.timeout_s, self.profile.task_timeout);
+        let values = self.placeholders(Some(task), Some(result_dir));
+        let checkout = self.checkout_dir();
+        let spec = self.spec(&self.profile.task, source.to_owned(), &values, &checkout);
+        match ProcessGroup::spawn(spec, self.log, self.settings.kill_grace, None) {
+            Err(e) => Some(TaskDone::error(format!("the task could not start: {e}"))),
+            Ok(group) => task_done(group.wait(Some(timeout), self.stop.token()).await, timeout),
+        }
+    }
+
+    fn record_task(&self, result: TaskResult, started: Instant) {
+        let label = ResultLabel {
+            result: result.as_str().to_owned(),
+        };
+        let metrics = self.log.metrics();
+        metrics.tasks.get_or_create(&label).inc();
+        metrics
+            .task_seconds
+            .get_or_create(&label)
+            .observe(started.elapsed().as_secs_f64());
+    }
+}
+
+/// Whether the run goes on after a task.
+enum TaskEnd {
+    Done,
+    Stopped,
+}
+
+/// The JUnit summary of what a task left in its result folder, if any.
+async fn summarize_junit(dir: PathBuf) -> Option<testarena_events::JunitSummary> {
+    tokio::task::spawn_blocking(move || junit::summarize_dir(&dir))
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Waits until the booted target is ready, or says why it is not.

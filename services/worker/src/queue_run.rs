@@ -1,22 +1,30 @@
-//! Handles one `submitted` message from the shared consumer: decides whether
-//! to run it (attempt budget, history), runs it with in-progress acks as a
-//! heartbeat, and settles it: `finished` then ack, or a nak to hand it back.
+//! Handles one `submitted` message from the shared consumer: asks
+//! delivery.rs whether to run it (attempt budget, history), runs it with
+//! in-progress acks as a heartbeat, and settles it as delivery.rs decides:
+//! `finished` then ack, a nak to hand it back, or nothing (redelivered).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use async_nats::jetstream::{self, AckKind};
-use testarena_events::{ArenaNames, Event, EventBody, FinalStatus, QueueId};
+use testarena_events::{
+    ArenaNames, Event, EventBody, FinalStatus, ProfileName, QueueId, Source, TaskSpec,
+};
 use tracing::Instrument;
 
+use crate::delivery::{
+    attempt_line, decide_delivery, read_history, settle_run, Delivery, History, Settle,
+};
 use crate::emitter::Emitter;
 use crate::git_mirror::GitCache;
 use crate::group_ledger::GroupLedger;
-use crate::log_batcher;
+use crate::log_batcher::{self, BatchTarget, LogSink};
 use crate::metrics::WorkerMetrics;
 use crate::pipeline::{EngineSettings, Run, RunEnd};
 use crate::profile::Profiles;
-use crate::stop_signal::{Registry, StopReason};
+use crate::publish::{PublishError, Publisher};
+use crate::stop_signal::{Registry, StopSignal};
 
 /// What every run of this worker shares.
 pub(crate) struct Shared {
@@ -32,6 +40,14 @@ pub(crate) struct Shared {
     pub workspaces: std::path::PathBuf,
     pub metrics: Arc<WorkerMetrics>,
     pub ledger: GroupLedger,
+}
+
+impl Shared {
+    /// The emitter of one run; its publishes retry for `ack_wait` (publish.rs).
+    fn emitter(&self, queue_id: &QueueId, attempt: u32, stop: StopSignal) -> Emitter {
+        let publisher = Publisher::new(self.js.clone(), self.ack_wait, stop);
+        Emitter::new(publisher, self.names.clone(), queue_id.clone(), attempt)
+    }
 }
 
 pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
@@ -63,7 +79,7 @@ pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
     shared.metrics.busy_slots.dec();
     if let Err(e) = outcome {
         // Not acknowledged: JetStream redelivers it after the ack wait.
-        tracing::error!(queue_id = %queue_id, error = %e, "run aborted; the queue will be redelivered");
+        tracing::error!(queue_id = %queue_id, error = %e, "run abandoned; the queue will be redelivered");
     }
     shared.registry.unregister(&queue_id);
 }
@@ -86,37 +102,16 @@ async fn run_message(
             kind = event.body.kind(),
             "not a submitted event; acknowledging it"
         );
-        message
-            .ack()
-            .await
-            .map_err(|e| anyhow::anyhow!("ack: {e}"))?;
-        return Ok(());
+        return message.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"));
     };
-    let emitter = Emitter::new(
-        shared.js.clone(),
-        shared.names.clone(),
-        queue_id.clone(),
-        attempt,
-    );
-    if attempt > shared.max_attempts {
-        // Every earlier attempt's worker stopped heartbeating before the end.
-        emitter
-            .emit(EventBody::Finished {
-                status: FinalStatus::Error,
-                attempt: None,
-                reason: Some(format!(
-                    "gave up after {} attempts: the worker running it stopped responding each time",
-                    shared.max_attempts
-                )),
-            })
-            .await?;
-        message
-            .double_ack()
-            .await
-            .map_err(|e| anyhow::anyhow!("ack: {e}"))?;
-        return Ok(());
-    }
-    let stop = shared.registry.register(&queue_id);
+    let stop = match decide_delivery(attempt, shared.max_attempts) {
+        Delivery::GiveUp(reason) => {
+            let emitter = shared.emitter(&queue_id, attempt, StopSignal::default());
+            return give_up(message, &emitter, reason).await;
+        }
+        Delivery::Run => shared.registry.register(&queue_id),
+    };
+    let emitter = shared.emitter(&queue_id, attempt, stop.clone());
     emitter
         .emit(EventBody::Started {
             worker: shared.worker_name.clone(),
@@ -128,129 +123,196 @@ async fn run_message(
     // A queue finished by an earlier attempt (that died before its ack), or
     // cancelled or deleted before anyone ran it, is only settled.
     match history(shared, &queue_id).await {
-        History::Finished => {
-            message
-                .double_ack()
-                .await
-                .map_err(|e| anyhow::anyhow!("ack: {e}"))?;
-            return Ok(());
-        }
+        History::Finished => return ack(message).await,
         History::Stopped(reason) => stop.stop(reason),
         History::Fresh => {}
     }
-
-    let heartbeat = {
-        let message = message.clone();
-        let every = shared.ack_wait / 3;
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                if let Err(e) = message.ack_with(AckKind::Progress).await {
-                    tracing::warn!(error = %e, "in-progress ack failed");
-                }
-            }
-        })
+    let queue = QueueRun {
+        emitter: &emitter,
+        stop: &stop,
+        shared,
+        submitted_seq,
     };
-    let _heartbeat = AbortOnDrop(heartbeat);
+    let _heartbeat = heartbeat(message.clone(), shared.ack_wait);
+    let (end, log) = queue.run(&source, profile.as_ref(), &tasks).await;
+    let end = end?;
+    let settle = settle_run(&end, stop.reason().as_ref(), &log);
+    queue.settle(message, settle).await
+}
 
-    let workspace = shared.workspaces.join(format!("{}-a{}", queue_id, attempt));
-    let _ = tokio::fs::remove_dir_all(&workspace).await;
-    tokio::fs::create_dir_all(&workspace).await?;
-    let (log, batcher) = log_batcher::start(
-        shared.js.clone(),
-        shared.names.log_subject(&queue_id),
-        queue_id.clone(),
-        attempt,
-        shared.metrics.clone(),
-    );
-
-    log.system(
-        "worker",
-        format!("attempt {attempt} on {}", shared.worker_name),
-    )
-    .await;
-
-    let end = if stop.token().is_cancelled() {
-        RunEnd::Stopped
-    } else {
-        match shared.profiles.resolve(profile.as_ref()) {
-            Err(reason) => {
-                log.system("worker", reason.clone()).await;
-                RunEnd::Failed(reason)
-            }
-            Ok(profile) => {
-                let run = Run {
-                    emitter: &emitter,
-                    log: &log,
-                    stop: &stop,
-                    profile,
-                    source: &source,
-                    tasks: &tasks,
-                    git: &shared.git,
-                    settings: &shared.settings,
-                    ledger: &shared.ledger,
-                    workspace: workspace.clone(),
-                    port: free_port()?,
-                    submitted_seq,
-                    checkout: std::sync::OnceLock::new(),
-                };
-                run.execute().await?
-            }
-        }
-    };
-    // Every line is stored before the queue says it finished.
-    drop(log);
-    let _ = batcher.await;
-    let _ = tokio::fs::remove_dir_all(&workspace).await;
-
-    let (status, reason) = match (&end, stop.reason()) {
-        (RunEnd::Stopped, Some(StopReason::Shutdown)) => {
-            // Hand it back: another worker (or this one, restarted) runs it.
-            message
-                .ack_with(AckKind::Nak(None))
-                .await
-                .map_err(|e| anyhow::anyhow!("nak: {e}"))?;
-            tracing::info!(queue_id = %queue_id, "handed back on shutdown");
-            return Ok(());
-        }
-        (RunEnd::Stopped, Some(StopReason::Cancelled(why))) => (FinalStatus::Cancelled, Some(why)),
-        (RunEnd::Stopped, Some(StopReason::Deleted)) => {
-            (FinalStatus::Cancelled, Some("queue deleted".to_owned()))
-        }
-        _ => end.final_status(),
-    };
+/// The last delivery of a queue no attempt settled: it ends in `Error`.
+async fn give_up(
+    message: &jetstream::Message,
+    emitter: &Emitter,
+    reason: String,
+) -> anyhow::Result<()> {
     emitter
         .emit(EventBody::Finished {
-            status,
-            attempt: Some(attempt),
-            reason,
+            status: FinalStatus::Error,
+            attempt: None,
+            reason: Some(reason),
         })
         .await?;
-    if stop.reason() == Some(StopReason::Deleted) {
-        // Lines published after the gateway's purge must go too.
-        if let Ok(stream) = shared
-            .js
-            .get_stream_no_info(&shared.names.logs_stream)
-            .await
-        {
+    ack(message).await
+}
+
+/// In-progress acks every third of `ack_wait`, until the returned guard drops.
+fn heartbeat(message: Arc<jetstream::Message>, ack_wait: Duration) -> AbortOnDrop {
+    let every = ack_wait / 3;
+    AbortOnDrop(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = message.ack_with(AckKind::Progress).await {
+                tracing::warn!(error = %e, "in-progress ack failed");
+            }
+        }
+    }))
+}
+
+/// One run of a queue this worker holds.
+struct QueueRun<'a> {
+    emitter: &'a Emitter,
+    stop: &'a StopSignal,
+    shared: &'a Shared,
+    submitted_seq: u64,
+}
+
+impl QueueRun<'_> {
+    /// Runs the pipeline in a fresh workspace with its own log batcher.
+    /// Returns how the run ended and, once every line was published (or
+    /// could not be), how the log went; lines are stored before the queue
+    /// says it finished.
+    async fn run(
+        &self,
+        source: &Source,
+        profile: Option<&ProfileName>,
+        tasks: &[TaskSpec],
+    ) -> (anyhow::Result<RunEnd>, Result<u64, PublishError>) {
+        let (queue_id, attempt) = (&self.emitter.queue_id, self.emitter.attempt);
+        let workspace = self
+            .shared
+            .workspaces
+            .join(format!("{queue_id}-a{attempt}"));
+        let _ = tokio::fs::remove_dir_all(&workspace).await;
+        if let Err(e) = tokio::fs::create_dir_all(&workspace).await {
+            let e = anyhow::Error::new(e).context(format!("creating {}", workspace.display()));
+            return (Err(e), Ok(0));
+        }
+        let (log, batcher) = log_batcher::start(
+            BatchTarget {
+                publisher: self.emitter.publisher().clone(),
+                subject: self.shared.names.log_subject(queue_id),
+                queue_id: queue_id.clone(),
+                attempt,
+                stop: self.stop.clone(),
+            },
+            self.shared.metrics.clone(),
+        );
+        log.system("worker", attempt_line(attempt, &self.shared.worker_name))
+            .await;
+        let end = self
+            .pipeline(&log, &workspace, source, profile, tasks)
+            .await;
+        drop(log);
+        let log = batcher.await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the log batcher panicked");
+            Err(PublishError::RunLost("the log batcher panicked".into()))
+        });
+        let _ = tokio::fs::remove_dir_all(&workspace).await;
+        (end, log)
+    }
+
+    /// The profile's stages, unless the queue was stopped before it began
+    /// or names a profile this worker does not have.
+    async fn pipeline(
+        &self,
+        log: &LogSink,
+        workspace: &std::path::Path,
+        source: &Source,
+        profile: Option<&ProfileName>,
+        tasks: &[TaskSpec],
+    ) -> anyhow::Result<RunEnd> {
+        if self.stop.token().is_cancelled() {
+            return Ok(RunEnd::Stopped);
+        }
+        let profile = match self.shared.profiles.resolve(profile) {
+            Ok(profile) => profile,
+            Err(reason) => {
+                log.system("worker", reason.clone()).await;
+                return Ok(RunEnd::Failed(reason));
+            }
+        };
+        let run = Run {
+            emitter: self.emitter,
+            log,
+            stop: self.stop,
+            profile,
+            source,
+            tasks,
+            git: &self.shared.git,
+            settings: &self.shared.settings,
+            ledger: &self.shared.ledger,
+            workspace: workspace.to_owned(),
+            port: free_port().context("finding a free port for {port}")?,
+            submitted_seq: self.submitted_seq,
+            checkout: std::sync::OnceLock::new(),
+        };
+        Ok(run.execute().await?)
+    }
+
+    /// Does what [`settle_run`] decided.
+    async fn settle(&self, message: &jetstream::Message, settle: Settle) -> anyhow::Result<()> {
+        let queue_id = &self.emitter.queue_id;
+        match settle {
+            Settle::Abandon(reason) => Err(anyhow::anyhow!(reason)),
+            Settle::HandBack => {
+                // Another worker (or this one, restarted) runs it.
+                message
+                    .ack_with(AckKind::Nak(None))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("nak: {e}"))?;
+                tracing::info!(queue_id = %queue_id, "handed back on shutdown");
+                Ok(())
+            }
+            Settle::Finish {
+                status,
+                reason,
+                purge_logs,
+            } => {
+                self.emitter
+                    .emit(EventBody::Finished {
+                        status,
+                        attempt: Some(self.emitter.attempt),
+                        reason,
+                    })
+                    .await?;
+                if purge_logs {
+                    self.purge_logs().await;
+                }
+                ack(message).await?;
+                tracing::info!(queue_id = %queue_id, ?status, "finished");
+                Ok(())
+            }
+        }
+    }
+
+    /// Removes a deleted queue's log lines published after the gateway's purge.
+    async fn purge_logs(&self) {
+        let names = &self.shared.names;
+        if let Ok(stream) = self.shared.js.get_stream_no_info(&names.logs_stream).await {
             let _ = stream
                 .purge()
-                .filter(shared.names.log_subject(&queue_id))
+                .filter(names.log_subject(&self.emitter.queue_id))
                 .await;
         }
     }
+}
+
+async fn ack(message: &jetstream::Message) -> anyhow::Result<()> {
     message
         .double_ack()
         .await
-        .map_err(|e| anyhow::anyhow!("ack: {e}"))?;
-    tracing::info!(queue_id = %queue_id, ?status, "finished");
-    Ok(())
-}
-
-enum History {
-    Fresh,
-    Finished,
-    Stopped(StopReason),
+        .map_err(|e| anyhow::anyhow!("ack: {e}"))
 }
 
 async fn history(shared: &Shared, queue_id: &QueueId) -> History {
@@ -264,19 +326,11 @@ async fn history(shared: &Shared, queue_id: &QueueId) -> History {
     let last = |kind: &'static str| {
         let stream = stream.clone();
         let subject = shared.names.event_subject(queue_id, kind);
-        async move { stream.direct_get_last_for_subject(subject).await.ok() }
+        async move { stream.direct_get_last_for_subject(subject).await.is_ok() }
     };
     let (finished, cancelled, deleted) =
         tokio::join!(last("finished"), last("cancel_requested"), last("deleted"));
-    if finished.is_some() {
-        History::Finished
-    } else if deleted.is_some() {
-        History::Stopped(StopReason::Deleted)
-    } else if cancelled.is_some() {
-        History::Stopped(StopReason::Cancelled("cancelled by a user".into()))
-    } else {
-        History::Fresh
-    }
+    read_history(finished, cancelled, deleted)
 }
 
 /// A free loopback port for the queue's `{port}`.

@@ -1,6 +1,7 @@
-//! Why and when a running queue must stop: cancel, delete, or worker
-//! shutdown. One signal per running queue, kept in a registry the control
-//! listener reaches by queue id.
+//! Why and when a running queue must stop: cancel, delete, worker
+//! shutdown, or NATS not storing what the run publishes. One signal per
+//! running queue, kept in a registry the control listener reaches by queue
+//! id.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,9 @@ pub(crate) enum StopReason {
     Deleted,
     /// This worker is shutting down: hand the queue back for redelivery.
     Shutdown,
+    /// NATS did not store this run's messages within the bound
+    /// (publish.rs): stop, settle nothing; JetStream redelivers the queue.
+    NatsUnreachable(String),
 }
 
 #[derive(Clone, Default)]
