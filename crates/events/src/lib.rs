@@ -7,17 +7,21 @@
 mod ids;
 mod log_batch;
 mod names;
+mod queue_view;
 mod status;
 mod streams;
 mod timestamp;
 mod wire;
+mod wire_version;
 
 pub use ids::{GitRef, IdError, ProfileName, QueueId, RepoUrl, ScenarioPath, TaskId};
 pub use log_batch::{LogBatch, LogLine, LogStream};
 pub use names::{ArenaNames, QUEUE_LOG_FILE, QUEUE_STATUS_FILE};
+pub use queue_view::{Counts, JunitView, QueueView, SourceView, StageView, TaskView};
 pub use status::{FinalStatus, QueueStatus, TaskResult, TaskState};
 pub use streams::{ensure_streams, ensure_streams_until_ready, StreamLimits};
 pub use timestamp::{now_millis, now_rfc3339};
 pub use wire::{
     Event, EventBody, JunitSummary, Source, Stage, StageOutcome, TaskSpec, WIRE_VERSION,
 };
+pub use wire_version::WireError;

@@ -102,6 +102,7 @@ impl BoundGateway {
             data_dir: config.data_dir.clone(),
             submit_wait: config.submit_wait,
             extra_metrics: config.extra_metrics.clone(),
+            shutdown: shutdown.clone(),
         });
         let server_url = self
             .acceptor
