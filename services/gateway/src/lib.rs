@@ -111,13 +111,23 @@ impl BoundGateway {
             .and_then(|a| a.as_socket_addr().map(|s| format!("http://{s}")))
             .unwrap_or_default();
         let api = api::service(&server_url);
+        let document = Arc::new(api::document::Document::from_spec(&api.spec()));
+        let served = document.clone();
         let app = Route::new()
-            .nest("/api/openapi.json", api.spec_endpoint())
+            .at(
+                "/api/openapi.json",
+                poem::get(poem::endpoint::make_sync(move |_| {
+                    poem::Response::builder()
+                        .content_type("application/json")
+                        .body(served.json().to_owned())
+                })),
+            )
             .nest("/docs", api.swagger_ui())
             // The dashboard page answers `/`: `nest("/")` would otherwise take it.
             .nest("/", dashboard::in_front_of(api))
             .at("/metrics", poem::get(metrics::metrics))
             .at("/assets/:name", poem::get(dashboard::assets))
+            .with(api::method_not_allowed::AllowOn405(document))
             .with(config.auth.clone())
             .data(state)
             .catch_all_error(|e| async move { api::error::json_error_response(e) });

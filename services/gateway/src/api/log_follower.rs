@@ -80,7 +80,8 @@ impl Follower {
             None => 0,
         };
         let start = start_sequence(last_event_id, stream_last)
-            .map_err(|e| ApiError::invalid_field("Last-Event-ID", e))?;
+            // 409: the log has not reached that id (yet); not a malformed request.
+            .map_err(|e| ApiError::conflict(e.to_string()))?;
         let consumer = stream
             .create_consumer(pull::OrderedConfig {
                 filter_subject: state.names.log_subject(&queue_id),
@@ -137,8 +138,8 @@ impl Follower {
                     let Ok(info) = message.info() else { continue };
                     self.sent_up_to = info.stream_sequence;
                     let Ok(batch) = LogBatch::from_json(&message.payload) else { continue };
-                    let data = serde_json::json!({ "attempt": batch.attempt, "lines": batch.lines });
-                    return Some(StreamEvent { event: "log".into(), id: Some(self.sent_up_to), data });
+                    let data = serde_json::json!({ "attempt": batch.attempt, "lines": batch.lines }).to_string();
+                    return Some(StreamEvent { event: "log".into(), id: Some(self.sent_up_to.to_string()), data });
                 }
                 message = self.events.next(), if self.ending.is_none() => {
                     let Some(message) = message else { return None };
@@ -147,7 +148,7 @@ impl Follower {
                         // The worker stores every log batch before `finished`.
                         self.ending = Some(last_log_sequence(&self.state, &self.queue_id).await);
                     }
-                    let data = serde_json::from_slice(&message.payload).unwrap_or_default();
+                    let data = String::from_utf8_lossy(&message.payload).into_owned();
                     return Some(StreamEvent { event: event.body.kind().into(), id: None, data });
                 }
                 _ = self.recheck.tick(), if self.ending.is_none() => {
@@ -175,8 +176,8 @@ async fn ended_in_stream(state: &AppState, queue_id: &QueueId) -> Result<bool, A
 
 async fn end_event(state: &AppState, queue_id: &QueueId) -> StreamEvent {
     let data = match final_view(state, queue_id).await {
-        Some(view) => serde_json::to_value(view).unwrap_or_default(),
-        None => serde_json::Value::Null,
+        Some(view) => serde_json::to_string(&view).unwrap_or_default(),
+        None => "null".into(),
     };
     StreamEvent {
         event: "end".into(),

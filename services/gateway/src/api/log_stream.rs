@@ -11,9 +11,12 @@ use std::time::Duration;
 
 use poem::web::sse::Event as SseEvent;
 use poem::web::Data;
+use poem::IntoResponse;
 use poem_openapi::{
     param::{Header, Path, Query},
-    payload::EventStream,
+    payload::{EventStream, Payload},
+    registry::{MetaSchemaRef, Registry},
+    types::Type,
     ApiResponse, Object, OpenApi,
 };
 use testarena_events::QueueId;
@@ -26,26 +29,49 @@ use crate::state::AppState;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// One SSE event, as the OpenAPI document shows it: `event` is its type
-/// (`log`, a queue event type, or `end`), `id` the log stream sequence for
-/// `log` events.
+/// One SSE event as it is on the wire (the document describes one event,
+/// the media type says there are many).
 #[derive(Debug, Clone, Object)]
 pub(crate) struct StreamEvent {
+    /// `log`, a queue event type (`started`, `task_finished`, ...), or `end`.
     pub event: String,
-    #[oai(nullable)]
-    pub id: Option<u64>,
-    /// For `log`: `{attempt, lines: [{ts_ms, source, stream, text}]}`; for
-    /// queue events: the event as emitted; for `end`: the final queue view
-    /// (`null` if the queue was deleted).
-    pub data: serde_json::Value,
+    /// For `log` events: the batch's log stream sequence, for `Last-Event-ID`.
+    pub id: Option<String>,
+    /// JSON. For `log`: `{attempt, lines: [{ts_ms, source, stream, text}]}`;
+    /// for queue events: the event as emitted; for `end`: the final queue
+    /// view (`null` if the queue was deleted).
+    pub data: String,
 }
 
 type EventItems = futures_util::stream::BoxStream<'static, StreamEvent>;
 
+/// poem-openapi's `EventStream`, documented as the schema of one event
+/// (poem-openapi's own says "array", which no SSE client receives).
+pub(crate) struct SseEvents(EventStream<EventItems>);
+
+impl Payload for SseEvents {
+    const CONTENT_TYPE: &'static str = "text/event-stream";
+
+    fn schema_ref() -> MetaSchemaRef {
+        StreamEvent::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        StreamEvent::register(registry);
+    }
+}
+
+impl IntoResponse for SseEvents {
+    fn into_response(self) -> poem::Response {
+        self.0.into_response()
+    }
+}
+
 #[derive(ApiResponse)]
 pub(crate) enum LogStreamResponse {
+    /// History, then live, until `end`.
     #[oai(status = 200)]
-    Stream(EventStream<EventItems>),
+    Stream(SseEvents),
 }
 
 pub(crate) struct LogStreamApi;
@@ -55,7 +81,7 @@ impl LogStreamApi {
     /// Follow a queue's log live (Server-Sent Events)
     ///
     /// The log so far, then live lines; `Last-Event-ID` resumes after a
-    /// given `log` event (422 if no such event was ever sent). Queue events
+    /// given `log` event (409 if the log stream has not reached that id). Queue events
     /// arrive as their own event types; the stream ends with `end` once the
     /// queue has ended.
     #[oai(path = "/queue/:id/log/stream", method = "get")]
@@ -63,10 +89,18 @@ impl LogStreamApi {
         &self,
         state: Data<&Arc<AppState>>,
         id: Path<String>,
-        #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<u64>>,
+        /// The `id` of the last `log` event received.
+        #[oai(
+            name = "Last-Event-ID",
+            validator(minimum(value = "0"), maximum(value = "1000000000000000"))
+        )]
+        last_event_id: Header<Option<u64>>,
         /// Same as the `Last-Event-ID` header, for clients that cannot set
         /// it (a fresh browser `EventSource`).
-        #[oai(name = "last_event_id")]
+        #[oai(
+            name = "last_event_id",
+            validator(minimum(value = "0"), maximum(value = "1000000000000000"))
+        )]
         last_event_id_query: Query<Option<u64>>,
     ) -> Result<LogStreamResponse, ApiError> {
         let view = find(&state, &id.0).await?;
@@ -75,16 +109,16 @@ impl LogStreamApi {
         let last_event_id = last_event_id.0.or(last_event_id_query.0);
         let follower = Follower::open(state.0.clone(), queue_id, last_event_id).await?;
         let items: EventItems = Box::pin(follower.into_stream());
-        Ok(LogStreamResponse::Stream(
+        Ok(LogStreamResponse::Stream(SseEvents(
             EventStream::new(items)
                 .keep_alive(KEEP_ALIVE)
                 .to_event(|item| {
-                    let mut event = SseEvent::message(item.data.to_string()).event_type(item.event);
-                    if let Some(id) = item.id {
-                        event = event.id(id.to_string());
+                    let event = SseEvent::message(item.data).event_type(item.event);
+                    match item.id {
+                        Some(id) => event.id(id),
+                        None => event,
                     }
-                    event
                 }),
-        ))
+        )))
     }
 }

@@ -2,11 +2,13 @@
 //! are generated from these handlers.
 
 pub(crate) mod control;
+pub(crate) mod document;
 pub(crate) mod error;
 pub(crate) mod health;
 pub(crate) mod log_follower;
 pub(crate) mod log_resume;
 pub(crate) mod log_stream;
+pub(crate) mod method_not_allowed;
 pub(crate) mod model;
 pub(crate) mod queries;
 pub(crate) mod queue;

@@ -9,22 +9,39 @@ pub use testarena_events::QueueView;
 #[derive(Debug, Clone, Object, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitRequest {
-    /// `[A-Za-z0-9_-]{1,64}`; generated when absent.
+    /// `[A-Za-z0-9_-]{1,64}`; generated when absent (or `null`).
+    #[oai(nullable, validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
     pub id: Option<String>,
     pub source: SourceBody,
-    /// A profile the workers know; the workers' default when absent.
+    /// A profile the workers know; the workers' default when absent (or `null`).
+    #[oai(nullable, validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
     pub profile: Option<String>,
     /// 1 to 500 tasks, run in this order; ids unique within the queue.
+    #[oai(validator(min_items = 1, max_items = 500))]
     pub tasks: Vec<TaskBody>,
 }
 
 #[derive(Debug, Clone, Object, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceBody {
-    /// A git URL or path the workers can fetch.
+    /// A git URL or path the workers can fetch: not blank, at most 2048
+    /// bytes, no control characters, not starting with `-` or `ext::`.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 2048,
+        pattern = r"^[^-\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    ))]
     pub repo: String,
-    /// Branch, tag or commit; may not start with `-`.
-    #[oai(rename = "ref")]
+    /// Branch, tag or commit: 1 to 255 bytes, no whitespace or `..`, not
+    /// starting with `-`.
+    #[oai(
+        rename = "ref",
+        validator(
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[^-\s\x00-\x1f\x7f-\x9f][^\s\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     #[serde(rename = "ref")]
     pub git_ref: String,
 }
@@ -33,10 +50,18 @@ pub struct SourceBody {
 #[serde(deny_unknown_fields)]
 pub struct TaskBody {
     /// `[A-Za-z0-9_-]{1,64}`, unique within the queue.
+    #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
     pub id: String,
-    /// Path of the scenario inside the repository (relative, no `..`).
+    /// Path of the scenario inside the repository: relative, at most 1024
+    /// bytes, no `..` segment, no `:` or control characters.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^-/\\\s:\x00-\x1f\x7f-\x9f][^:\x00-\x1f\x7f-\x9f]*$"
+    ))]
     pub scenario: String,
-    /// Overrides the profile's task timeout.
+    /// Overrides the profile's task timeout, in seconds (`null`: the profile's).
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "604800")))]
     pub timeout_s: Option<u32>,
 }
 

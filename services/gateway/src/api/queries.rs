@@ -49,7 +49,7 @@ impl QueryApi {
         /// Only queues in this status.
         status: Query<Option<QueueStatus>>,
         /// From 1.
-        #[oai(validator(minimum(value = "1")))]
+        #[oai(validator(minimum(value = "1"), maximum(value = "4294967295")))]
         page: Query<Option<u32>>,
         /// 1 to 200; 50 when absent.
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
@@ -97,6 +97,7 @@ impl QueryApi {
         state: Data<&Arc<AppState>>,
         id: Path<String>,
         /// Byte offset to start from; 0 when absent.
+        #[oai(validator(minimum(value = "0"), maximum(value = "1000000000000000")))]
         offset: Query<Option<u64>>,
         /// At most this many bytes (default and maximum 8 MiB).
         #[oai(validator(minimum(value = "1"), maximum(value = "8388608")))]
