@@ -86,7 +86,7 @@ mod tests {
         // impls would appear twice, and a JSON reader keeps only one.
         assert_eq!(spec.matches("\"/api/queue/{id}\":").count(), 1, "{spec}");
         let document = document();
-        assert_eq!(document.allow("/api/queue/fw-1"), Some("GET, DELETE"));
+        assert_eq!(document.allow("/api/queue/fw-1"), Some("DELETE, GET"));
         assert_eq!(document.allow("/api/queue"), Some("POST"));
         assert_eq!(document.allow("/api/queue/x/log/stream"), Some("GET"));
         assert_eq!(document.allow("/api/nothing/here"), None);
