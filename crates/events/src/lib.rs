@@ -2,6 +2,9 @@
 //! events and log batches that travel over NATS JetStream, the subject and
 //! stream names, and the queue/task lifecycle states.
 //!
+//! The queue view document (`QueueView`) lives here too, so the projector,
+//! the gateway and the CLI share one type.
+//!
 //! Invariant: this crate depends on no service crate; every service depends on it.
 
 mod ids;

@@ -142,7 +142,7 @@ impl Follower {
                     return Some(StreamEvent { event: "log".into(), id: Some(self.sent_up_to.to_string()), data });
                 }
                 message = self.events.next(), if self.ending.is_none() => {
-                    let Some(message) = message else { return None };
+                    let message = message?;
                     let Ok(event) = Event::from_json(&message.payload) else { continue };
                     if matches!(event.body, EventBody::Finished { .. } | EventBody::Deleted {}) {
                         // The worker stores every log batch before `finished`.
