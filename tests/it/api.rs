@@ -402,6 +402,18 @@ async fn the_openapi_document_swagger_ui_and_probes_are_served() {
     assert!(spec["paths"]["/api/queue"]["post"]["responses"]
         .get("409")
         .is_some());
+    // The most used route: both its methods survive in the served document.
+    for method in ["get", "delete"] {
+        assert!(
+            spec["paths"]["/api/queue/{id}"].get(method).is_some(),
+            "{method} /api/queue/{{id}} is missing"
+        );
+    }
+    for status in ["403", "415"] {
+        assert!(spec["paths"]["/api/queue"]["post"]["responses"]
+            .get(status)
+            .is_some());
+    }
     let docs = stack.text("/docs").await;
     assert!(docs.to_lowercase().contains("swagger"), "{docs}");
     assert_eq!(stack.text("/healthz").await, "ok");

@@ -148,3 +148,55 @@ async fn cancel_follow_and_the_unhappy_paths_have_clear_messages() {
         text(&out)
     );
 }
+
+#[tokio::test]
+async fn logs_follow_and_submit_wait_print_the_whole_log_to_its_end() {
+    let mut stack = TestStack::start().await;
+    // A burst right before the end: the view can be terminal before the
+    // projector has written these lines to the log file.
+    let burst = "i=0; while [ $i -lt 3000 ]; do echo burst $i; i=$((i+1)); done\n";
+    let lag = format!("sleep 1\n{burst}");
+    let repo = GitRepo::new(&[("burst.sh", burst), ("lag.sh", &lag)]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("q.json");
+    std::fs::write(
+        &file,
+        queue("cli-burst", &repo.url(), &[("b", "burst.sh")]).to_string(),
+    )
+    .unwrap();
+    let out = cli(&stack, &["submit", file.to_str().unwrap(), "--wait"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let bursts = |out: &Output| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("[task:b] burst "))
+            .count()
+    };
+    assert_eq!(bursts(&out), 3000, "submit --wait printed the whole log");
+
+    // The end comes from the log stream, not from the view: with the
+    // projector stopped the view never ends, and `logs --follow` still
+    // prints every line and exits.
+    std::fs::write(
+        &file,
+        queue("cli-lag", &repo.url(), &[("b", "lag.sh")]).to_string(),
+    )
+    .unwrap();
+    let out = cli(&stack, &["submit", file.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    stack
+        .wait_for("cli-lag", Duration::from_secs(30), |v| {
+            v["status"] == "Running"
+        })
+        .await;
+    stack.kill_projector();
+    crate::live::wait_finished_in_stream(&stack, "cli-lag").await;
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        cli(&stack, &["logs", "cli-lag", "--follow"]),
+    )
+    .await
+    .expect("logs --follow exits at the stream's end");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(bursts(&out), 3000);
+}

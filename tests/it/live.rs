@@ -290,3 +290,91 @@ async fn the_workers_own_lines_travel_together_and_a_tasks_line_is_not_held() {
         );
     }
 }
+
+/// Waits until the events stream holds the queue's `finished`.
+pub(crate) async fn wait_finished_in_stream(stack: &TestStack, id: &str) {
+    let js = async_nats::jetstream::new(stack.nats_client().await);
+    let stream = js.get_stream("ARENA_EVENTS").await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while stream
+        .direct_get_last_for_subject(format!("arena.events.{id}.finished"))
+        .await
+        .is_err()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{id} never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_stream_ends_on_a_stored_finished_even_while_the_view_lags() {
+    let mut stack = TestStack::start().await;
+    let repo = GitRepo::new(&[("count.sh", COUNT_SH)]);
+    stack
+        .submit(&queue("lag", &repo.url(), &[("count", "count.sh")]))
+        .await;
+    stack
+        .wait_for("lag", Duration::from_secs(30), |v| {
+            v["tasks"][0]["status"] == "Running"
+        })
+        .await;
+    // The view stops at Running: `finished` is only in the events stream,
+    // as when it lands between a stream's view read and its subscription.
+    stack.kill_projector();
+    wait_finished_in_stream(&stack, "lag").await;
+    let events = read_sse(&stack, "lag", None, None).await;
+    assert_eq!(task_lines(&events), expected(60));
+    assert_eq!(events.last().unwrap().event, "end");
+
+    // Resuming past what the log stream holds is the client's error (409),
+    // and a resume at its last event ends at once.
+    let last = events.iter().filter_map(|e| e.id).max().unwrap();
+    let (status, body) = stack
+        .get_with_header(
+            "/api/queue/lag/log/stream",
+            "Last-Event-ID",
+            &(last + 1000).to_string(),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let rest = read_sse(&stack, "lag", Some(last), None).await;
+    assert_eq!(
+        rest.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(),
+        ["end"]
+    );
+}
+
+#[tokio::test]
+async fn stopping_the_gateway_ends_open_log_streams_at_once() {
+    let mut stack = TestStack::start().await;
+    let repo = GitRepo::new(&[("sleep.sh", "echo sleeping; sleep 30\n")]);
+    stack
+        .submit(&queue("held", &repo.url(), &[("s", "sleep.sh")]))
+        .await;
+    let mut response = stack
+        .http
+        .get(format!("{}/api/queue/held/log/stream", stack.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.chunk().await.unwrap();
+    // The follower belongs to the response and listens to the shutdown: the
+    // gateway does not wait out its 5 s drain for an open stream.
+    let took = stack.terminate_gateway();
+    assert!(
+        took < Duration::from_secs(3),
+        "the gateway took {took:?} to stop"
+    );
+    let end = tokio::time::timeout(Duration::from_secs(3), async {
+        while let Ok(Some(_)) = response.chunk().await {}
+    })
+    .await;
+    assert!(
+        end.is_ok(),
+        "the stream stayed open after the gateway stopped"
+    );
+}

@@ -257,6 +257,17 @@ impl TestStack {
         self.projector = Some(self.spawn_projector(&[]));
     }
 
+    /// SIGTERM to the gateway; returns how long it took to exit.
+    pub fn terminate_gateway(&mut self) -> Duration {
+        let mut child = self.gateway.take().expect("the gateway runs");
+        let asked = Instant::now();
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        let _ = child.wait();
+        asked.elapsed()
+    }
+
     pub fn stop_gateway_side(&mut self) {
         for child in [self.gateway.take(), self.projector.take()]
             .into_iter()
@@ -325,6 +336,22 @@ impl TestStack {
             request = request.json(body);
         }
         let response = request.send().await.expect("gateway answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn get_with_header(&self, path: &str, name: &str, value: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(name, value)
+            .send()
+            .await
+            .expect("gateway answers");
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
         (

@@ -38,8 +38,15 @@ impl LogBatch {
         serde_json::to_vec(self).expect("log batch serializes")
     }
 
-    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(bytes)
+    /// Parses a batch; one of another wire version is a `WireError::UnknownVersion`.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, crate::WireError> {
+        crate::wire_version::decode(bytes)
+    }
+}
+
+impl crate::wire_version::Versioned for LogBatch {
+    fn version(&self) -> u64 {
+        u64::from(self.v)
     }
 }
 

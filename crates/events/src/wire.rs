@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{FinalStatus, GitRef, ProfileName, QueueId, RepoUrl, ScenarioPath, TaskId, TaskResult};
+use crate::{
+    FinalStatus, GitRef, ProfileName, QueueId, RepoUrl, ScenarioPath, TaskId, TaskResult, WireError,
+};
 
 pub const WIRE_VERSION: u32 = 1;
 
@@ -33,8 +35,15 @@ impl Event {
         serde_json::to_vec(self).expect("event serializes")
     }
 
-    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(bytes)
+    /// Parses an event; one of another wire version is a `WireError::UnknownVersion`.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, WireError> {
+        crate::wire_version::decode(bytes)
+    }
+}
+
+impl crate::wire_version::Versioned for Event {
+    fn version(&self) -> u64 {
+        u64::from(self.v)
     }
 }
 

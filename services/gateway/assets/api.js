@@ -55,5 +55,9 @@ export const cancelQueue = (id) => request(`${queuePath(id)}/cancel`, { method: 
 export const deleteQueue = (id) => request(queuePath(id), { method: 'DELETE' });
 export const rawLogUrl = (id) => `${queuePath(id)}/log`;
 export const eventsUrl = (id) => `${queuePath(id)}/events`;
-export const logStreamUrl = (id) => `${queuePath(id)}/log/stream`;
+// `after`: the id of the last `log` event shown, so a new stream resumes
+// right after it instead of replaying the whole log.
+export const logStreamUrl = (id, after = null) => (after === null
+  ? `${queuePath(id)}/log/stream`
+  : `${queuePath(id)}/log/stream?last_event_id=${encodeURIComponent(after)}`);
 export const queueHref = (id) => `#/queue/${encodeURIComponent(id)}`;

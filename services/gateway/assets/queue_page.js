@@ -7,7 +7,7 @@
 // carries the final view; the stream is closed then so the browser does not
 // reconnect. On a dropped connection the browser reconnects by itself with
 // Last-Event-ID; if it gives up (the gateway answered with an error), the
-// page opens a new stream and skips the log events it already has.
+// page opens a new stream that resumes after the last log event it shows.
 
 import {
   cancelQueue, deleteQueue, eventsUrl, getQueue, logStreamUrl, rawLogUrl, TERMINAL,
@@ -169,7 +169,9 @@ class QueuePage {
 
   openStream() {
     if (this.ended || this.gone || this.controller.signal.aborted) return;
-    const es = new EventSource(logStreamUrl(this.id));
+    // A reopened stream resumes after the last log event shown (the browser's
+    // own reconnect sends Last-Event-ID; a new EventSource cannot).
+    const es = new EventSource(logStreamUrl(this.id, this.lastSeq > 0 ? this.lastSeq : null));
     this.source = es;
     this.log.setStatus('connecting', 'connecting…');
     es.onopen = () => {

@@ -5,9 +5,11 @@
 
 use std::sync::Arc;
 
-use poem::http::{Method, StatusCode};
+use poem::http::{HeaderValue, Method};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 use subtle::ConstantTimeEq;
+
+use crate::api::error::ApiError;
 
 #[derive(Clone, Default)]
 pub struct ApiAuth {
@@ -107,18 +109,12 @@ impl<E: Endpoint> Endpoint for AuthEndpoint<E> {
                     });
                 match presented {
                     None => {
-                        return Ok(denied(
-                            StatusCode::UNAUTHORIZED,
-                            "unauthorized",
+                        return Ok(denied(ApiError::unauthorized(
                             "this route needs a bearer token: Authorization: Bearer <token>",
-                        ))
+                        )))
                     }
                     Some(token) if !self.auth.accepts(token.trim().as_bytes()) => {
-                        return Ok(denied(
-                            StatusCode::FORBIDDEN,
-                            "forbidden",
-                            "the bearer token is not valid",
-                        ))
+                        return Ok(denied(ApiError::forbidden("the bearer token is not valid")))
                     }
                     Some(_) => {}
                 }
@@ -131,12 +127,12 @@ impl<E: Endpoint> Endpoint for AuthEndpoint<E> {
     }
 }
 
-fn denied(status: StatusCode, error: &str, message: &str) -> Response {
-    Response::builder()
-        .status(status)
-        .content_type("application/json")
-        .header("www-authenticate", "Bearer")
-        .body(serde_json::json!({ "error": error, "message": message }).to_string())
+fn denied(error: ApiError) -> Response {
+    let mut response = error.into_response();
+    response
+        .headers_mut()
+        .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+    response
 }
 
 #[cfg(test)]

@@ -11,6 +11,9 @@ mod state;
 mod submission;
 mod views;
 
+#[cfg(test)]
+mod in_process_tests;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -105,6 +108,7 @@ impl BoundGateway {
             data_dir: config.data_dir.clone(),
             submit_wait: config.submit_wait,
             extra_metrics: config.extra_metrics.clone(),
+            shutdown: shutdown.clone(),
         });
         let server_url = self
             .acceptor
@@ -112,17 +116,7 @@ impl BoundGateway {
             .first()
             .and_then(|a| a.as_socket_addr().map(|s| format!("http://{s}")))
             .unwrap_or_default();
-        let api = api::service(&server_url);
-        let app = Route::new()
-            .nest("/api/openapi.json", api.spec_endpoint())
-            .nest("/docs", api.swagger_ui())
-            // The dashboard page answers `/`: `nest("/")` would otherwise take it.
-            .nest("/", dashboard::in_front_of(api))
-            .at("/metrics", poem::get(metrics::metrics))
-            .at("/assets/:name", poem::get(dashboard::assets))
-            .with(config.auth.clone())
-            .data(state)
-            .catch_all_error(|e| async move { api::error::json_error_response(e) });
+        let app = app(state, config.auth.clone(), &server_url);
         tracing::info!(addr = %server_url, "gateway serving");
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(
@@ -135,4 +129,30 @@ impl BoundGateway {
         watch_task.abort();
         result
     }
+}
+
+/// Every route, with auth, the `Allow` header of a 405 and JSON errors: what
+/// `serve` listens with and what the in-process tests call.
+fn app(state: Arc<AppState>, auth: ApiAuth, server_url: &str) -> impl poem::Endpoint {
+    let api = api::service(server_url);
+    let document = Arc::new(api::document::Document::from_spec(&api.spec()));
+    let served = document.clone();
+    Route::new()
+        .at(
+            "/api/openapi.json",
+            poem::get(poem::endpoint::make_sync(move |_| {
+                poem::Response::builder()
+                    .content_type("application/json")
+                    .body(served.json().to_owned())
+            })),
+        )
+        .nest("/docs", api.swagger_ui())
+        // The dashboard page answers `/`: `nest("/")` would otherwise take it.
+        .nest("/", dashboard::in_front_of(api))
+        .at("/metrics", poem::get(metrics::metrics))
+        .at("/assets/:name", poem::get(dashboard::assets))
+        .with(api::method_not_allowed::AllowOn405(document))
+        .with(auth)
+        .data(state)
+        .catch_all_error(|e| async move { api::error::json_error_response(e) })
 }

@@ -11,7 +11,6 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use sqlx::Row;
 
 use crate::state::AppState;
 
@@ -98,29 +97,4 @@ pub(crate) async fn metrics(state: Data<&Arc<AppState>>) -> Response {
     }
     body.push_str("# EOF\n");
     Response::builder().content_type(OPENMETRICS).body(body)
-}
-
-/// Counts for `/metrics`, from the view rows.
-pub(crate) struct MetricsCounts {
-    pub queues: Vec<(String, i64)>,
-    pub tasks: Vec<(String, i64)>,
-}
-
-pub(crate) async fn counts(pool: &sqlx::SqlitePool) -> Result<MetricsCounts, sqlx::Error> {
-    let queues = sqlx::query("SELECT status, COUNT(*) FROM queues GROUP BY status")
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
-        .collect();
-    let tasks = sqlx::query(
-        "SELECT COALESCE(json_extract(t.value, '$.result'), json_extract(t.value, '$.status')) AS r, COUNT(*)
-         FROM queues q, json_each(q.view_json, '$.tasks') t GROUP BY r",
-    )
-    .fetch_all(pool)
-    .await?
-    .iter()
-    .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
-    .collect();
-    Ok(MetricsCounts { queues, tasks })
 }

@@ -21,6 +21,8 @@ pub(crate) struct AppState {
     pub data_dir: PathBuf,
     pub submit_wait: Duration,
     pub extra_metrics: Option<crate::metrics::ExtraMetrics>,
+    /// The gateway's shutdown: open log streams end with it.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {

@@ -2,9 +2,31 @@
 
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value;
+use testarena_events::QueueView;
 
 use super::ServerArg;
+
+/// What `POST /api/queue` answered.
+pub enum Submitted {
+    /// 201 (new) or 200 (`existing`: an identical queue was submitted before).
+    View {
+        view: Box<QueueView>,
+        existing: bool,
+    },
+    /// 202: stored, but the view had not caught up yet.
+    Accepted { id: String },
+}
+
+/// One page of `GET /api/queues`.
+#[derive(Debug, Deserialize)]
+pub struct QueuePage {
+    pub queues: Vec<QueueView>,
+    pub total: u64,
+    pub page: u32,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -66,7 +88,10 @@ impl ApiClient {
         })
     }
 
-    async fn json(&self, request: reqwest::RequestBuilder) -> Result<(u16, Value), ClientError> {
+    async fn json<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(u16, T), ClientError> {
         let response = self.send(request).await?;
         let status = response.status().as_u16();
         let value = response.json().await.map_err(|e| ClientError::Api {
@@ -76,20 +101,52 @@ impl ApiClient {
         Ok((status, value))
     }
 
-    pub async fn submit(&self, body: &Value) -> Result<(u16, Value), ClientError> {
-        self.json(
-            self.http
-                .post(format!("{}/api/queue", self.base))
-                .json(body),
-        )
-        .await
+    pub async fn submit(&self, body: &Value) -> Result<Submitted, ClientError> {
+        let (status, value): (u16, Value) = self
+            .json(
+                self.http
+                    .post(format!("{}/api/queue", self.base))
+                    .json(body),
+            )
+            .await?;
+        let unreadable = |e: serde_json::Error| ClientError::Api {
+            status,
+            message: format!("unreadable response: {e}"),
+        };
+        if status == 202 {
+            #[derive(Deserialize)]
+            struct Accepted {
+                id: String,
+            }
+            let accepted: Accepted = serde_json::from_value(value).map_err(unreadable)?;
+            return Ok(Submitted::Accepted { id: accepted.id });
+        }
+        Ok(Submitted::View {
+            view: serde_json::from_value(value).map_err(unreadable)?,
+            existing: status == 200,
+        })
     }
 
-    pub async fn queue(&self, id: &str) -> Result<Value, ClientError> {
+    pub async fn queue(&self, id: &str) -> Result<QueueView, ClientError> {
         Ok(self
             .json(self.http.get(format!("{}/api/queue/{id}", self.base)))
             .await?
             .1)
+    }
+
+    /// The queue's SSE log stream, resumed after `last_event_id` if given.
+    pub async fn log_stream(
+        &self,
+        id: &str,
+        last_event_id: Option<u64>,
+    ) -> Result<reqwest::Response, ClientError> {
+        let mut request = self
+            .http
+            .get(format!("{}/api/queue/{id}/log/stream", self.base));
+        if let Some(last) = last_event_id {
+            request = request.header("Last-Event-ID", last.to_string());
+        }
+        self.send(request).await
     }
 
     pub async fn list(
@@ -97,7 +154,7 @@ impl ApiClient {
         status: Option<&str>,
         page: u32,
         per_page: u32,
-    ) -> Result<Value, ClientError> {
+    ) -> Result<QueuePage, ClientError> {
         let mut query = vec![
             ("page", page.to_string()),
             ("per_page", per_page.to_string()),
@@ -115,7 +172,7 @@ impl ApiClient {
             .1)
     }
 
-    pub async fn cancel(&self, id: &str) -> Result<Value, ClientError> {
+    pub async fn cancel(&self, id: &str) -> Result<QueueView, ClientError> {
         Ok(self
             .json(
                 self.http
@@ -125,11 +182,10 @@ impl ApiClient {
             .1)
     }
 
-    pub async fn delete(&self, id: &str) -> Result<Value, ClientError> {
-        Ok(self
-            .json(self.http.delete(format!("{}/api/queue/{id}", self.base)))
-            .await?
-            .1)
+    pub async fn delete(&self, id: &str) -> Result<(), ClientError> {
+        self.send(self.http.delete(format!("{}/api/queue/{id}", self.base)))
+            .await?;
+        Ok(())
     }
 
     /// Log text from `offset`, and the offset to continue from.

@@ -1,14 +1,21 @@
-//! Prints a queue's log, and with `follow` keeps polling until the queue
-//! ends, showing progress (task i of N) on stderr.
+//! Prints a queue's log. Without `follow`: the log as stored now. With it:
+//! the SSE log stream from the first batch until its `end`, which the
+//! gateway sends only after the last stored batch — so the output is the
+//! whole log, even though the projector applies views and logs
+//! independently (a terminal view does not mean the log file is complete).
+//! A dropped connection resumes after the last batch printed.
 
 use std::io::Write;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde::Deserialize;
+use testarena_events::{LogLine, QueueView};
 
 use super::api_client::{ApiClient, ClientError};
+use super::sse::SseParser;
 
-const POLL: Duration = Duration::from_millis(300);
+const RETRY_AFTER: Duration = Duration::from_millis(500);
+const MAX_RETRIES: u32 = 10;
 
 /// Returns the final queue view when following, the current one otherwise.
 pub async fn print_log(
@@ -16,59 +23,145 @@ pub async fn print_log(
     id: &str,
     follow: bool,
     progress: bool,
-) -> Result<Value, ClientError> {
-    let mut offset = 0;
-    let mut last_progress = String::new();
-    loop {
-        // Read the status first: a log read after a terminal status is complete.
-        let view = client.queue(id).await?;
-        loop {
-            let (text, next) = client.log(id, offset).await?;
-            if text.is_empty() {
-                break;
-            }
-            print!("{text}");
-            let _ = std::io::stdout().flush();
-            offset = next;
-        }
-        let status = view["status"].as_str().unwrap_or("");
-        let terminal = matches!(status, "Finished" | "Error" | "Cancelled");
-        if !follow || terminal {
-            return Ok(view);
-        }
-        if progress {
-            let line = progress_line(&view);
-            if line != last_progress {
-                eprintln!("{line}");
-                last_progress = line;
-            }
-        }
-        tokio::time::sleep(POLL).await;
+) -> Result<QueueView, ClientError> {
+    if follow {
+        follow_to_end(client, id, progress).await
+    } else {
+        print_stored(client, id).await
     }
 }
 
-fn progress_line(view: &Value) -> String {
-    let tasks = view["tasks"].as_array().cloned().unwrap_or_default();
+async fn print_stored(client: &ApiClient, id: &str) -> Result<QueueView, ClientError> {
+    let view = client.queue(id).await?;
+    let mut offset = 0;
+    loop {
+        let (text, next) = client.log(id, offset).await?;
+        if text.is_empty() {
+            return Ok(view);
+        }
+        print!("{text}");
+        offset = next;
+    }
+}
+
+/// Where a followed stream has got to.
+#[derive(Default)]
+struct Position {
+    last_event_id: Option<u64>,
+    progress: String,
+}
+
+async fn follow_to_end(
+    client: &ApiClient,
+    id: &str,
+    progress: bool,
+) -> Result<QueueView, ClientError> {
+    let mut position = Position::default();
+    let mut retries = 0;
+    loop {
+        let before = position.last_event_id;
+        let dropped = match read_stream(client, id, progress, &mut position).await {
+            Ok(Some(view)) => return Ok(view),
+            Ok(None) => ClientError::Unreachable {
+                server: client.base().to_owned(),
+                message: "the log stream closed before its end".into(),
+            },
+            Err(e @ ClientError::Unreachable { .. }) => e,
+            Err(e) => return Err(e),
+        };
+        // Progress since the last try earns the retries back.
+        retries = if position.last_event_id != before {
+            1
+        } else {
+            retries + 1
+        };
+        if retries > MAX_RETRIES {
+            return Err(dropped);
+        }
+        tokio::time::sleep(RETRY_AFTER).await;
+    }
+}
+
+/// Reads one connection of the stream; `Some(view)` once `end` arrived.
+async fn read_stream(
+    client: &ApiClient,
+    id: &str,
+    progress: bool,
+    position: &mut Position,
+) -> Result<Option<QueueView>, ClientError> {
+    let mut response = client.log_stream(id, position.last_event_id).await?;
+    let mut parser = SseParser::default();
+    let dropped = |e: reqwest::Error| ClientError::Unreachable {
+        server: client.base().to_owned(),
+        message: e.to_string(),
+    };
+    while let Some(chunk) = response.chunk().await.map_err(dropped)? {
+        parser.push(&chunk);
+        while let Some(event) = parser.next_event() {
+            match event.event.as_str() {
+                "log" => {
+                    print_batch(&event.data);
+                    position.last_event_id = event.id.or(position.last_event_id);
+                }
+                // `null` when the queue was deleted: the read says so (404).
+                "end" => match serde_json::from_str(&event.data) {
+                    Ok(view) => return Ok(Some(view)),
+                    Err(_) => return client.queue(id).await.map(Some),
+                },
+                _ if progress => show_progress(client, id, position).await,
+                _ => {}
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn print_batch(data: &str) {
+    #[derive(Deserialize)]
+    struct Batch {
+        lines: Vec<LogLine>,
+    }
+    if let Ok(batch) = serde_json::from_str::<Batch>(data) {
+        let mut out = std::io::stdout().lock();
+        for line in &batch.lines {
+            let _ = out.write_all(line.render().as_bytes());
+        }
+        let _ = out.flush();
+    }
+}
+
+async fn show_progress(client: &ApiClient, id: &str, position: &mut Position) {
+    if let Ok(view) = client.queue(id).await {
+        let line = progress_line(&view);
+        if line != position.progress {
+            eprintln!("{line}");
+            position.progress = line;
+        }
+    }
+}
+
+fn progress_line(view: &QueueView) -> String {
+    let tasks = &view.tasks;
     let done = tasks
         .iter()
-        .filter(|t| !matches!(t["status"].as_str(), Some("Waiting") | Some("Running")))
+        .filter(|t| !matches!(t.status.as_str(), "Waiting" | "Running"))
         .count();
     let running = tasks
         .iter()
-        .position(|t| t["status"] == "Running")
+        .position(|t| t.status == "Running")
         .map(|i| {
             format!(
                 ", running task {} of {}: {}",
                 i + 1,
                 tasks.len(),
-                tasks[i]["id"].as_str().unwrap_or("")
+                tasks[i].id
             )
         })
         .unwrap_or_default();
     format!(
         "== {} {} ({done}/{} tasks done{running})",
-        view["id"].as_str().unwrap_or(""),
-        view["status"].as_str().unwrap_or(""),
+        view.id,
+        view.status,
         tasks.len()
     )
 }

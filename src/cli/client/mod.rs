@@ -6,6 +6,7 @@
 mod api_client;
 mod follow;
 mod render;
+mod sse;
 mod submit;
 
 use std::path::PathBuf;
@@ -146,7 +147,7 @@ async fn dispatch(command: ClientCommand) -> Result<ExitCode, ClientError> {
         }
         ClientCommand::Cancel { id, server } => {
             let view = ApiClient::new(&server)?.cancel(&id).await?;
-            println!("{}: {}", id, view["status"].as_str().unwrap_or("?"));
+            println!("{}: {}", id, view.status);
             Ok(ExitCode::SUCCESS)
         }
         ClientCommand::Delete { id, server } => {

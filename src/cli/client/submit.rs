@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-use super::api_client::{ApiClient, ClientError};
+use testarena_events::QueueView;
+
+use super::api_client::{ApiClient, ClientError, Submitted};
 use super::{follow, render};
 
 pub async fn run(
@@ -23,22 +25,21 @@ pub async fn run(
     };
     let body: Value = serde_json::from_str(&text)
         .map_err(|e| ClientError::Usage(format!("{} is not valid JSON: {e}", file.display())))?;
-    let (status, view) = client.submit(&body).await?;
-    let id = view["id"].as_str().unwrap_or_default().to_owned();
-    let note = if status == 200 {
-        " (already submitted)"
-    } else {
-        ""
+    let (id, note, view) = match client.submit(&body).await? {
+        Submitted::View { view, existing } => {
+            let note = if existing { " (already submitted)" } else { "" };
+            (view.id.clone(), note, Some(view))
+        }
+        Submitted::Accepted { id } => (id, " (accepted; the view is catching up)", None),
     };
     eprintln!("queue {id}{note}: {}/api/queue/{id}", client.base());
     if !wait {
-        if json {
-            println!(
+        match view {
+            Some(view) if json => println!(
                 "{}",
                 serde_json::to_string_pretty(&view).unwrap_or_default()
-            );
-        } else {
-            println!("{id}");
+            ),
+            _ => println!("{id}"),
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -52,9 +53,10 @@ pub async fn run(
 }
 
 /// A queue passes when it finished and every task's result is PASS.
-pub fn passed(view: &Value) -> bool {
-    view["status"] == "Finished"
-        && view["tasks"]
-            .as_array()
-            .is_some_and(|tasks| tasks.iter().all(|t| t["result"] == "PASS"))
+pub fn passed(view: &QueueView) -> bool {
+    view.status == "Finished"
+        && view
+            .tasks
+            .iter()
+            .all(|t| t.result.as_deref() == Some("PASS"))
 }

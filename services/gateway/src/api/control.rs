@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use poem::web::Data;
 use poem_openapi::{param::Path, payload::Json, ApiResponse, OpenApi};
-use testarena_events::{Event, EventBody, QueueId, QueueStatus};
+use testarena_events::{Event, EventBody, QueueId};
 
 use super::error::ApiError;
 use super::model::{Accepted, QueueView};
@@ -40,7 +40,7 @@ impl ControlApi {
         id: Path<String>,
     ) -> Result<CancelResponse, ApiError> {
         let view = find(&state, &id.0).await?;
-        if QueueStatus::parse(&view.status).is_some_and(QueueStatus::is_terminal) {
+        if view.is_terminal() {
             return Err(ApiError::conflict(format!(
                 "queue {} already ended ({})",
                 view.id, view.status
@@ -70,23 +70,10 @@ impl ControlApi {
     ) -> Result<DeleteResponse, ApiError> {
         delete(&state, &id.0).await
     }
-
-    /// Delete a queue
-    ///
-    /// Stops it if it runs, removes its view and folder, and purges its log
-    /// batches from the log stream. Its events stay in the history, so the id
-    /// cannot be reused.
-    #[oai(path = "/queue/:id", method = "delete")]
-    async fn delete(
-        &self,
-        state: Data<&Arc<AppState>>,
-        id: Path<String>,
-    ) -> Result<DeleteResponse, ApiError> {
-        delete(&state, &id.0).await
-    }
 }
 
-async fn delete(state: &AppState, id: &str) -> Result<DeleteResponse, ApiError> {
+/// Shared by `DELETE /api/queue/{id}` (`queue.rs`) and the original route.
+pub(super) async fn delete(state: &AppState, id: &str) -> Result<DeleteResponse, ApiError> {
     let view = find(state, id).await?;
     let queue_id = QueueId::parse(view.id).map_err(|e| ApiError::internal("stored id", e))?;
     let seq = state

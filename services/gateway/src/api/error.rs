@@ -1,7 +1,10 @@
 //! Every error the HTTP API answers with: one enum, one status per variant,
 //! and always the JSON body `{"error": <code>, "message": <human text>}`.
 
+use poem::IntoResponse;
 use poem_openapi::{payload::Json, ApiResponse, Object};
+
+use crate::views::ViewsError;
 
 #[derive(Debug, Clone, Object)]
 pub struct ErrorBody {
@@ -16,22 +19,35 @@ pub enum ApiError {
     /// The request is malformed (not JSON, wrong types, unknown fields).
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
-    /// A bearer token is needed.
+    /// A bearer token is needed (only when the gateway has tokens configured).
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
+    /// The bearer token is not one of the gateway's.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
     /// No queue has that id.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
+    /// The route exists, but not with this method.
+    #[oai(status = 405)]
+    MethodNotAllowed(Json<ErrorBody>),
     /// The request conflicts with what exists (another body under that id, a
     /// queue that already ended).
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
+    /// The request body is over 1 MiB.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// The request body is not `application/json`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
     /// A field has a value that is not allowed; the message names it.
     #[oai(status = 422)]
     InvalidField(Json<ErrorBody>),
     /// NATS or the view database cannot be reached right now.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
+    /// A bug or a corrupt view: the message says what failed.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
 }
@@ -46,6 +62,12 @@ fn body(error: &str, message: impl Into<String>) -> Json<ErrorBody> {
 impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::BadRequest(body("bad_request", message))
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::Unauthorized(body("unauthorized", message))
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::Forbidden(body("forbidden", message))
     }
     pub fn not_found(id: &str) -> Self {
         Self::NotFound(body("not_found", format!("no queue with id {id:?}")))
@@ -65,36 +87,40 @@ impl ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(error: sqlx::Error) -> Self {
-        Self::unavailable(format!("view database: {error}"))
+impl From<ViewsError> for ApiError {
+    fn from(error: ViewsError) -> Self {
+        match error {
+            ViewsError::Unavailable(_) => Self::unavailable(error.to_string()),
+            ViewsError::Corrupt(_) => Self::internal("reading the view database", error),
+        }
     }
 }
 
 /// Turns any error poem raises outside our handlers (unknown route, wrong
-/// method, missing content type, oversized body) into the same JSON shape.
+/// method, wrong content type, oversized body, a parameter of the wrong type)
+/// into the same enum, so every status is a documented variant.
 pub fn json_error_response(error: poem::Error) -> poem::Response {
     if error.is_from_response() {
         // One of ours (an `ApiError`): already the JSON body we want.
         return error.into_response();
     }
-    let status = error.status();
-    let code = match status.as_u16() {
-        404 => "not_found",
-        405 => "method_not_allowed",
-        413 => "payload_too_large",
-        415 => "unsupported_media_type",
-        s if s < 500 => "bad_request",
-        _ => "internal",
+    let status = error.status().as_u16();
+    let message = error.to_string();
+    let api_error = match status {
+        404 => ApiError::NotFound(body("not_found", message)),
+        405 => ApiError::MethodNotAllowed(body("method_not_allowed", message)),
+        413 => ApiError::PayloadTooLarge(body("payload_too_large", message)),
+        415 => ApiError::UnsupportedMediaType(body("unsupported_media_type", message)),
+        s if s < 500 => ApiError::bad_request(message),
+        _ => ApiError::internal("serving a request", message),
     };
-    let body = serde_json::json!({ "error": code, "message": error.to_string() });
-    let mut response = poem::Response::builder()
-        .status(status)
-        .content_type("application/json");
-    if status.as_u16() == 413 {
+    let mut response = api_error.into_response();
+    if status == 413 {
         // The rest of the oversized body was never read: this connection
         // cannot carry another request.
-        response = response.header("connection", "close");
+        response
+            .headers_mut()
+            .insert("connection", poem::http::HeaderValue::from_static("close"));
     }
-    response.body(body.to_string())
+    response
 }

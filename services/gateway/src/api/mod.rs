@@ -2,11 +2,16 @@
 //! are generated from these handlers.
 
 pub(crate) mod control;
+pub(crate) mod document;
 pub(crate) mod error;
 pub(crate) mod health;
+pub(crate) mod log_follower;
+pub(crate) mod log_resume;
 pub(crate) mod log_stream;
+pub(crate) mod method_not_allowed;
 pub(crate) mod model;
 pub(crate) mod queries;
+pub(crate) mod queue;
 pub(crate) mod strict_json;
 pub(crate) mod submit;
 
@@ -23,6 +28,7 @@ pub(crate) enum ApiTags {
 pub(crate) type Api = (
     submit::SubmitApi,
     queries::QueryApi,
+    queue::QueueApi,
     log_stream::LogStreamApi,
     control::ControlApi,
     health::HealthApi,
@@ -33,6 +39,7 @@ pub(crate) fn service(server_url: &str) -> OpenApiService<Api, ()> {
         (
             submit::SubmitApi,
             queries::QueryApi,
+            queue::QueueApi,
             log_stream::LogStreamApi,
             control::ControlApi,
             health::HealthApi,

@@ -1,4 +1,5 @@
-//! The read API: list, one queue, its events, its log.
+//! The read API: the list, a queue's events, its log (the queue itself is
+//! `queue.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +20,7 @@ use super::model::{EventList, QueuePage, QueueView};
 use super::ApiTags;
 use crate::state::AppState;
 
-const MAX_PER_PAGE: u32 = 200;
+const DEFAULT_PER_PAGE: u32 = 50;
 const MAX_LOG_CHUNK: u64 = 8 << 20;
 const EVENTS_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -45,36 +46,20 @@ impl QueryApi {
     async fn list(
         &self,
         state: Data<&Arc<AppState>>,
-        /// `Waiting`, `Running`, `Finished`, `Error` or `Cancelled`.
-        status: Query<Option<String>>,
+        /// Only queues in this status.
+        status: Query<Option<QueueStatus>>,
         /// From 1.
+        #[oai(validator(minimum(value = "1"), maximum(value = "4294967295")))]
         page: Query<Option<u32>>,
         /// 1 to 200; 50 when absent.
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         per_page: Query<Option<u32>>,
     ) -> Result<Json<QueuePage>, ApiError> {
-        let status = match status.0.as_deref() {
-            None | Some("") => None,
-            Some(word) => Some(QueueStatus::parse(word).ok_or_else(|| {
-                ApiError::invalid_field(
-                    "status",
-                    format!("{word:?} is not one of Waiting, Running, Finished, Error, Cancelled"),
-                )
-            })?),
-        };
         let page = page.0.unwrap_or(1);
-        if page == 0 {
-            return Err(ApiError::invalid_field("page", "pages count from 1"));
-        }
-        let per_page = per_page.0.unwrap_or(50);
-        if per_page == 0 || per_page > MAX_PER_PAGE {
-            return Err(ApiError::invalid_field(
-                "per_page",
-                format!("is {per_page}; 1 to {MAX_PER_PAGE} are allowed"),
-            ));
-        }
+        let per_page = per_page.0.unwrap_or(DEFAULT_PER_PAGE);
         let (queues, total) = state
             .views
-            .list(status.map(QueueStatus::as_str), page, per_page)
+            .list(status.0.map(QueueStatus::as_str), page, per_page)
             .await?;
         Ok(Json(QueuePage {
             queues,
@@ -82,16 +67,6 @@ impl QueryApi {
             page,
             per_page,
         }))
-    }
-
-    /// One queue with its tasks, stages and counts
-    #[oai(path = "/queue/:id", method = "get")]
-    async fn get(
-        &self,
-        state: Data<&Arc<AppState>>,
-        id: Path<String>,
-    ) -> Result<Json<QueueView>, ApiError> {
-        Ok(Json(find(&state, &id.0).await?))
     }
 
     /// The queue's event history
@@ -122,13 +97,15 @@ impl QueryApi {
         state: Data<&Arc<AppState>>,
         id: Path<String>,
         /// Byte offset to start from; 0 when absent.
+        #[oai(validator(minimum(value = "0"), maximum(value = "1000000000000000")))]
         offset: Query<Option<u64>>,
         /// At most this many bytes (default and maximum 8 MiB).
+        #[oai(validator(minimum(value = "1"), maximum(value = "8388608")))]
         limit: Query<Option<u64>>,
     ) -> Result<LogChunk, ApiError> {
         let view = find(&state, &id.0).await?;
         let offset = offset.0.unwrap_or(0);
-        let limit = limit.0.unwrap_or(MAX_LOG_CHUNK).clamp(1, MAX_LOG_CHUNK);
+        let limit = limit.0.unwrap_or(MAX_LOG_CHUNK);
         let path = state
             .data_dir
             .join(&view.id)

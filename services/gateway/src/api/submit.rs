@@ -23,7 +23,7 @@ use super::ApiTags;
 use crate::state::{publish_error, AppState};
 use crate::submission::Submission;
 
-#[derive(ApiResponse)]
+#[derive(ApiResponse, Debug)]
 pub(crate) enum SubmitResponse {
     /// The queue was created.
     #[oai(status = 201)]
@@ -98,7 +98,9 @@ async fn existing(state: &AppState, submission: &Submission) -> Result<SubmitRes
     respond(state, submission, seq, SubmitResponse::Existing).await
 }
 
-async fn respond(
+/// Waits (bounded) for the view: the view (201/200), or 202 with the
+/// sequence when it did not catch up in time.
+pub(crate) async fn respond(
     state: &AppState,
     submission: &Submission,
     seq: u64,

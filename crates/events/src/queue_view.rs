@@ -1,0 +1,125 @@
+//! The queue view document: what the projector writes (the `view_json`
+//! column and `queue_status.json`), what `GET /api/queue/{id}` serves and
+//! what the CLI reads. One type, so the three cannot drift apart.
+//!
+//! It is a read model, not a wire event: it has no `v`, and an absent value
+//! is `null` (every `Option` field is present and marked nullable in the
+//! OpenAPI document). With the `openapi` feature the types are also
+//! poem-openapi `Object`s, so the gateway's document is derived from them.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct QueueView {
+    pub id: String,
+    /// `Waiting`, `Running`, `Finished`, `Error` or `Cancelled`.
+    pub status: String,
+    pub source: SourceView,
+    /// The commit the checkout resolved to.
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub commit: Option<String>,
+    /// `null`: the worker's default profile.
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub profile: Option<String>,
+    /// Delivery attempt of the run shown (0 while waiting; 2+ after a worker died).
+    pub attempt: u32,
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub worker: Option<String>,
+    pub submitted_at: String,
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub started_at: Option<String>,
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub finished_at: Option<String>,
+    /// Why the queue ended in `Error` or `Cancelled`.
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub reason: Option<String>,
+    pub cancel_requested: bool,
+    pub counts: Counts,
+    pub stages: Vec<StageView>,
+    pub tasks: Vec<TaskView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct SourceView {
+    pub repo: String,
+    #[serde(rename = "ref")]
+    #[cfg_attr(feature = "openapi", oai(rename = "ref"))]
+    pub git_ref: String,
+}
+
+/// Tasks per state; `pass` + `fail` + `timeout` + `error` are the finished ones.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct Counts {
+    pub total: u32,
+    pub waiting: u32,
+    pub running: u32,
+    pub pass: u32,
+    pub fail: u32,
+    pub timeout: u32,
+    pub error: u32,
+    pub skipped: u32,
+    pub cancelled: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct StageView {
+    /// `checkout`, `build`, `boot` or `teardown`.
+    pub stage: String,
+    /// `running`, `ok`, `failed`, `skipped` or `cancelled`.
+    pub status: String,
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub started_at: Option<String>,
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub finished_at: Option<String>,
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub duration_ms: Option<u64>,
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct TaskView {
+    pub id: String,
+    pub scenario: String,
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub timeout_s: Option<u32>,
+    /// `Waiting`, `Running`, `Finished`, `Skipped` or `Cancelled`.
+    pub status: String,
+    /// For a finished task: `PASS`, `FAIL`, `TIMEOUT` or `ERROR`.
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub result: Option<String>,
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub exit_code: Option<i32>,
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub duration_ms: Option<u64>,
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub started_at: Option<String>,
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub finished_at: Option<String>,
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub message: Option<String>,
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub junit: Option<JunitView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct JunitView {
+    pub tests: u32,
+    pub failures: u32,
+    pub errors: u32,
+    pub skipped: u32,
+    pub failed_cases: Vec<String>,
+}
+
+impl QueueView {
+    /// True once the queue can no longer change (`Finished`, `Error`, `Cancelled`).
+    pub fn is_terminal(&self) -> bool {
+        crate::QueueStatus::parse(&self.status).is_some_and(crate::QueueStatus::is_terminal)
+    }
+}

@@ -1,0 +1,331 @@
+//! The fast tier: handlers and their parameters through poem's `TestClient`,
+//! in-process, on a real SQLite view database in a temp dir. NATS is not
+//! there (the client points at a closed loopback port), so what these tests
+//! cover is what a request can decide without the broker: validation,
+//! reads, the 405/415/413 edges and the 202 decision. Everything that
+//! publishes is in `tests/it`, against a real nats-server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::test::TestClient;
+use poem::Endpoint;
+use serde_json::Value;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+use testarena_events::{ArenaNames, Counts, QueueView, SourceView};
+use tokio_util::sync::CancellationToken;
+
+use crate::api::model::{SourceBody, SubmitRequest, TaskBody};
+use crate::api::submit::{respond, SubmitResponse};
+use crate::applied_watch::AppliedWatch;
+use crate::state::AppState;
+use crate::submission::Submission;
+use crate::views::Views;
+use crate::ApiAuth;
+
+struct TestGateway {
+    _dir: tempfile::TempDir,
+    db: SqlitePool,
+    state: Arc<AppState>,
+    shutdown: CancellationToken,
+}
+
+impl TestGateway {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db_path = dir.path().join("views.sqlite");
+        let db = SqlitePool::connect_with(
+            SqliteConnectOptions::new()
+                .filename(&db_path)
+                .create_if_missing(true),
+        )
+        .await
+        .unwrap();
+        sqlx::migrate!("../../migrations").run(&db).await.unwrap();
+        // Port 9 (discard) is closed on loopback: the client stays disconnected.
+        let client = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect("nats://127.0.0.1:9")
+            .await
+            .unwrap();
+        let shutdown = CancellationToken::new();
+        let views = Views::open_lazy(&db_path);
+        let names = ArenaNames::new("arena");
+        let (applied, _task) = AppliedWatch::start(
+            &client,
+            names.applied_subject("local"),
+            views.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .unwrap();
+        let state = Arc::new(AppState {
+            js: async_nats::jetstream::new(client.clone()),
+            client,
+            names,
+            views,
+            applied,
+            data_dir: dir.path().join("queues"),
+            submit_wait: Duration::from_millis(150),
+            extra_metrics: None,
+            shutdown: shutdown.clone(),
+        });
+        Self {
+            _dir: dir,
+            db,
+            state,
+            shutdown,
+        }
+    }
+
+    fn client(&self) -> TestClient<impl Endpoint> {
+        TestClient::new(crate::app(self.state.clone(), ApiAuth::default(), ""))
+    }
+
+    /// Stores a view row as the projector would, and its applied offset.
+    async fn store(&self, id: &str, submitted_seq: i64) {
+        let view = view(id);
+        sqlx::query("INSERT INTO queues VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(id)
+            .bind(submitted_seq)
+            .bind(&view.status)
+            .bind(&view.submitted_at)
+            .bind(submitted_seq)
+            .bind(serde_json::to_string(&view).unwrap())
+            .execute(&self.db)
+            .await
+            .unwrap();
+        sqlx::query("INSERT OR REPLACE INTO projector_offsets VALUES ('events', ?)")
+            .bind(submitted_seq)
+            .execute(&self.db)
+            .await
+            .unwrap();
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+fn view(id: &str) -> QueueView {
+    QueueView {
+        id: id.into(),
+        status: "Waiting".into(),
+        source: SourceView {
+            repo: "https://git.example/fw.git".into(),
+            git_ref: "main".into(),
+        },
+        commit: None,
+        profile: None,
+        attempt: 0,
+        worker: None,
+        submitted_at: "2026-01-01T00:00:00Z".into(),
+        started_at: None,
+        finished_at: None,
+        reason: None,
+        cancel_requested: false,
+        counts: Counts::default(),
+        stages: vec![],
+        tasks: vec![],
+    }
+}
+
+async fn json(response: poem::test::TestResponse) -> (u16, Value) {
+    let status = response.0.status().as_u16();
+    let text = response.0.into_body().into_string().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn a_queue_is_read_with_its_nulls_and_an_unknown_one_is_404() {
+    let gateway = TestGateway::start().await;
+    gateway.store("fw-1", 1).await;
+    let client = gateway.client();
+    let (status, body) = json(client.get("/api/queue/fw-1").send().await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], "fw-1");
+    // Present and null, as the document's `nullable` says.
+    assert_eq!(body.get("commit"), Some(&Value::Null));
+    assert_eq!(body.get("started_at"), Some(&Value::Null));
+    let (status, body) = json(client.get("/api/queue/nope").send().await).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+}
+
+#[tokio::test]
+async fn per_page_and_page_are_checked_and_pages_are_newest_first() {
+    let gateway = TestGateway::start().await;
+    for (n, id) in ["a", "b", "c"].iter().enumerate() {
+        gateway.store(id, n as i64 + 1).await;
+    }
+    let client = gateway.client();
+    let (status, body) = json(client.get("/api/queues?per_page=2&page=1").send().await).await;
+    assert_eq!(status, 200, "{body}");
+    let ids: Vec<&str> = body["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["id"].as_str().unwrap())
+        .collect();
+    assert_eq!((ids, &body["total"]), (vec!["c", "b"], &Value::from(3)));
+    let (_, body) = json(client.get("/api/queues?per_page=2&page=2").send().await).await;
+    assert_eq!(body["queues"][0]["id"], "a");
+    let (_, body) = json(client.get("/api/queues").send().await).await;
+    assert_eq!(body["per_page"], 50, "the default");
+    for bad in [
+        "per_page=0",
+        "per_page=201",
+        "per_page=abc",
+        "page=0",
+        "status=Sleeping",
+    ] {
+        let (status, body) = json(client.get(format!("/api/queues?{bad}")).send().await).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert_eq!(body["error"], "bad_request", "{bad}");
+    }
+    let (status, body) = json(client.get("/api/queues?status=Waiting").send().await).await;
+    assert_eq!((status, &body["total"]), (200, &Value::from(3)));
+}
+
+#[tokio::test]
+async fn log_limit_and_offset_are_checked_and_respected() {
+    let gateway = TestGateway::start().await;
+    gateway.store("fw-1", 1).await;
+    let folder = gateway.state.data_dir.join("fw-1");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join(testarena_events::QUEUE_LOG_FILE),
+        "[build] one\n[build] two\n",
+    )
+    .unwrap();
+    let client = gateway.client();
+    let response = client
+        .get("/api/queue/fw-1/log?offset=8&limit=4")
+        .send()
+        .await;
+    response.assert_status_is_ok();
+    response.assert_header("x-next-offset", "12");
+    response.assert_header("x-log-size", "24");
+    response.assert_text("one\n").await;
+    for bad in [
+        "limit=0",
+        "limit=8388609",
+        "offset=-1",
+        "offset=1000000000000001",
+    ] {
+        let (status, body) = json(
+            client
+                .get(format!("/api/queue/fw-1/log?{bad}"))
+                .send()
+                .await,
+        )
+        .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn last_event_id_past_any_number_is_a_client_error_not_a_crash() {
+    let gateway = TestGateway::start().await;
+    gateway.store("fw-1", 1).await;
+    let client = gateway.client();
+    // `u64::MAX + 1` used to overflow; now the document bounds the id.
+    let (status, body) = json(
+        client
+            .get("/api/queue/fw-1/log/stream")
+            .header("Last-Event-ID", u64::MAX.to_string())
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("Last-Event-ID"),
+        "{body}"
+    );
+    let (status, _) = json(
+        client
+            .get(format!(
+                "/api/queue/fw-1/log/stream?last_event_id={}",
+                u64::MAX
+            ))
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn wrong_method_content_type_and_size_are_documented_json_errors() {
+    let gateway = TestGateway::start().await;
+    let client = gateway.client();
+    let response = client.put("/api/queue/fw-1").send().await;
+    response.assert_status(poem::http::StatusCode::METHOD_NOT_ALLOWED);
+    response.assert_header("allow", "DELETE, GET");
+    let (status, body) = json(
+        client
+            .post("/api/queue")
+            .content_type("text/plain")
+            .body("{}")
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(2 << 20));
+    let (status, body) = json(
+        client
+            .post("/api/queue")
+            .content_type("application/json")
+            .body(big)
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (413, Some("payload_too_large"))
+    );
+}
+
+#[tokio::test]
+async fn a_write_whose_view_does_not_catch_up_in_time_answers_202_with_its_sequence() {
+    let gateway = TestGateway::start().await;
+    let submission = Submission::parse(SubmitRequest {
+        id: Some("late".into()),
+        source: SourceBody {
+            repo: "https://git.example/fw.git".into(),
+            git_ref: "main".into(),
+        },
+        profile: None,
+        tasks: vec![TaskBody {
+            id: "t".into(),
+            scenario: "s.scn".into(),
+            timeout_s: None,
+        }],
+    })
+    .unwrap();
+    // The projector has applied nothing: sequence 7 never shows up.
+    let answer = respond(&gateway.state, &submission, 7, SubmitResponse::Created).await;
+    match answer {
+        Ok(SubmitResponse::Accepted(accepted)) => {
+            assert_eq!((accepted.0.id.as_str(), accepted.0.seq), ("late", 7))
+        }
+        other => panic!("expected 202, got {other:?}"),
+    }
+    // Once the projector has applied it, the same wait answers with the view.
+    gateway.store("late", 7).await;
+    let answer = respond(&gateway.state, &submission, 7, SubmitResponse::Created).await;
+    assert!(
+        matches!(answer, Ok(SubmitResponse::Created(_))),
+        "{answer:?}"
+    );
+}
