@@ -179,7 +179,9 @@ async fn the_nats_py_example_follows_a_queue_log_live() {
         .collect();
     assert_eq!(lines, expected(60));
     assert!(
-        stdout.trim_end().ends_with("== pyq: Finished, 1 of 1 tasks passed"),
+        stdout
+            .trim_end()
+            .ends_with("== pyq: Finished, 1 of 1 tasks passed"),
         "{stdout}"
     );
 
@@ -195,7 +197,10 @@ async fn the_nats_py_example_follows_a_queue_log_live() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&failed.stdout);
     assert_eq!(failed.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("== pyfail: Finished, 0 of 1 tasks passed"), "{stdout}");
+    assert!(
+        stdout.contains("== pyfail: Finished, 0 of 1 tasks passed"),
+        "{stdout}"
+    );
 
     // No NATS there: one clear line, exit 2.
     let port = testarena::nats_server::free_port().unwrap();
@@ -207,7 +212,10 @@ async fn the_nats_py_example_follows_a_queue_log_live() {
     let stderr = String::from_utf8_lossy(&unreachable.stderr);
     assert_eq!(unreachable.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("cannot connect to NATS at nats://127.0.0.1:"), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect to NATS at nats://127.0.0.1:"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
