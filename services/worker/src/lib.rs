@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_nats::jetstream;
+use async_nats::jetstream::consumer::PullConsumer;
 use futures_util::StreamExt;
 use testarena_events::{await_streams, ArenaNames, StreamLimits};
 use tokio::sync::Semaphore;
@@ -91,9 +92,33 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let js = jetstream::new(client.clone());
+    let Some(consumer) = open_workers_consumer(&js, &config, &shutdown).await? else {
+        return Ok(());
+    };
+    let shared = Arc::new(shared_state(js, &config)?);
+    config.metrics.slots.set(config.concurrency as i64);
+    let mut housekeeping = JoinSet::new();
+    spawn_housekeeping(&mut housekeeping, &client, &config, &shared, &shutdown);
+
+    tracing::info!(worker = %config.worker_name, concurrency = config.concurrency, "worker taking queues");
+    let runs = take_queues(&consumer, &shared, config.concurrency, &shutdown).await;
+
+    tracing::info!(running = shared.registry.busy(), "worker shutting down");
+    drain_runs(runs, &shared.registry, config.shutdown_grace).await;
+    housekeeping.shutdown().await;
+    Ok(())
+}
+
+/// Waits for the streams (an admin makes them), then opens the shared
+/// consumer; `None` when shutdown came first.
+async fn open_workers_consumer(
+    js: &jetstream::Context,
+    config: &WorkerConfig,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<PullConsumer>> {
     tokio::select! {
-        _ = shutdown.cancelled() => return Ok(()),
-        _ = await_streams(&js, &config.names, &config.limits) => {}
+        _ = shutdown.cancelled() => return Ok(None),
+        _ = await_streams(js, &config.names, &config.limits) => {}
     }
     let stream = js
         .get_stream(&config.names.events_stream)
@@ -104,32 +129,41 @@ pub async fn run(
         consumer_config(&config.names, config.ack_wait, config.max_attempts),
     )
     .await?;
+    Ok(Some(consumer))
+}
 
+fn shared_state(js: jetstream::Context, config: &WorkerConfig) -> anyhow::Result<Shared> {
     let ledger = GroupLedger::start(
         &config.work_dir.join("process-groups"),
         &config.reaper_command,
     )?;
-    let registry = Registry::default();
-    let shared = Arc::new(Shared {
-        js: js.clone(),
-        names: config.names.clone(),
-        profiles: config.profiles.clone(),
+    Ok(Shared {
         git: GitCache::new(
             &config.work_dir.join("cache"),
             StreamPosition::new(js.clone(), config.names.events_stream.clone()),
         ),
+        js,
+        names: config.names.clone(),
+        profiles: config.profiles.clone(),
         settings: config.engine.clone(),
-        registry: registry.clone(),
+        registry: Registry::default(),
         worker_name: config.worker_name.clone(),
         max_attempts: config.max_attempts,
         ack_wait: config.ack_wait,
         workspaces: config.work_dir.join("workspaces"),
         metrics: config.metrics.clone(),
         ledger,
-    });
-    config.metrics.slots.set(config.concurrency as i64);
+    })
+}
 
-    let mut tasks = JoinSet::new();
+/// The cache sweep and the cancel/delete listener, owned by `tasks`.
+fn spawn_housekeeping(
+    tasks: &mut JoinSet<()>,
+    client: &async_nats::Client,
+    config: &WorkerConfig,
+    shared: &Arc<Shared>,
+    shutdown: &CancellationToken,
+) {
     if let Some(max_age) = config.cache_max_age {
         let shared = shared.clone();
         tasks.spawn(async move {
@@ -145,79 +179,100 @@ pub async fn run(
             }
         });
     }
-    {
-        let (client, names, registry, shutdown) = (
-            client.clone(),
-            config.names.clone(),
-            registry.clone(),
-            shutdown.clone(),
-        );
-        tasks.spawn(async move {
-            if let Err(e) = control::listen(client, names, registry, shutdown).await {
-                tracing::error!(error = %e, "cancel/delete listener failed");
-            }
-        });
-    }
+    let (client, names, registry, shutdown) = (
+        client.clone(),
+        config.names.clone(),
+        shared.registry.clone(),
+        shutdown.clone(),
+    );
+    tasks.spawn(async move {
+        if let Err(e) = control::listen(client, names, registry, shutdown).await {
+            tracing::error!(error = %e, "cancel/delete listener failed");
+        }
+    });
+}
 
-    let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+/// What one pull gave.
+enum Pulled {
+    Message(jetstream::Message),
+    Nothing,
+    Shutdown,
+}
+
+/// Takes one message per free slot until shutdown, each run in the
+/// returned set.
+async fn take_queues(
+    consumer: &PullConsumer,
+    shared: &Arc<Shared>,
+    concurrency: usize,
+    shutdown: &CancellationToken,
+) -> JoinSet<()> {
+    let slots = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut runs = JoinSet::new();
-    tracing::info!(worker = %config.worker_name, concurrency = config.concurrency, "worker taking queues");
     loop {
         let permit = tokio::select! {
             _ = shutdown.cancelled() => break,
             permit = slots.clone().acquire_owned() => permit.expect("semaphore never closes"),
         };
-        // One message per free slot, so nothing waits in this process while
-        // its ack timer runs.
-        let mut batch = match consumer
-            .batch()
-            .max_messages(1)
-            .expires(Duration::from_secs(5))
-            .messages()
-            .await
-        {
-            Ok(batch) => batch,
-            Err(e) => {
-                tracing::warn!(error = %e, "pulling from the consumer failed; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
-                }
-            }
-        };
-        let next = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            next = batch.next() => next,
-        };
-        match next {
-            Some(Ok(message)) => {
+        match pull_one(consumer, shutdown).await {
+            Pulled::Message(message) => {
                 let shared = shared.clone();
                 runs.spawn(async move {
                     queue_run::handle(message, shared).await;
                     drop(permit);
                 });
             }
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "pull request failed; retrying");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            None => {}
+            Pulled::Nothing => {}
+            Pulled::Shutdown => break,
         }
         while runs.try_join_next().is_some() {}
     }
+    runs
+}
 
-    // Shutdown: stop taking work; let running queues finish within the
-    // grace period, then hand the rest back.
-    tracing::info!(running = registry.busy(), "worker shutting down");
-    if tokio::time::timeout(config.shutdown_grace, async {
-        while runs.join_next().await.is_some() {}
-    })
-    .await
-    .is_err()
-    {
+/// One message, so nothing waits in this process while its ack timer runs.
+/// Errors are logged and retried after a pause.
+async fn pull_one(consumer: &PullConsumer, shutdown: &CancellationToken) -> Pulled {
+    let batch = consumer
+        .batch()
+        .max_messages(1)
+        .expires(Duration::from_secs(5))
+        .messages()
+        .await;
+    let mut batch = match batch {
+        Ok(batch) => batch,
+        Err(e) => {
+            tracing::warn!(error = %e, "pulling from the consumer failed; retrying");
+            return pause(Duration::from_millis(500), shutdown).await;
+        }
+    };
+    let next = tokio::select! {
+        _ = shutdown.cancelled() => return Pulled::Shutdown,
+        next = batch.next() => next,
+    };
+    match next {
+        Some(Ok(message)) => Pulled::Message(message),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "pull request failed; retrying");
+            pause(Duration::from_millis(100), shutdown).await
+        }
+        None => Pulled::Nothing,
+    }
+}
+
+async fn pause(length: Duration, shutdown: &CancellationToken) -> Pulled {
+    tokio::select! {
+        _ = shutdown.cancelled() => Pulled::Shutdown,
+        _ = tokio::time::sleep(length) => Pulled::Nothing,
+    }
+}
+
+/// Running queues get `grace` to finish; the rest are handed back.
+async fn drain_runs(mut runs: JoinSet<()>, registry: &Registry, grace: Duration) {
+    let finished =
+        tokio::time::timeout(grace, async { while runs.join_next().await.is_some() {} }).await;
+    if finished.is_err() {
         registry.stop_all(StopReason::Shutdown);
         while runs.join_next().await.is_some() {}
     }
-    tasks.shutdown().await;
-    Ok(())
 }
