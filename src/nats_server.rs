@@ -10,6 +10,8 @@ use anyhow::{bail, Context as _};
 
 pub struct NatsServer {
     child: Child,
+    /// Where clients connect (loopback when it listens on every address).
+    host: String,
     port: u16,
     store_dir: PathBuf,
     /// A config file the server was started with (cluster, auth), if any.
@@ -86,6 +88,22 @@ impl NatsServer {
         Self::launch(store_dir, port, None)
     }
 
+    /// Starts on a fixed address (`testarena up --nats-listen`), so
+    /// subscribers find it where they expect it.
+    pub fn start_listening(store_dir: &Path, listen: std::net::SocketAddr) -> anyhow::Result<Self> {
+        let mut server = Self::launch_on(
+            store_dir,
+            &listen.ip().to_string(),
+            Some(listen.port()),
+            None,
+        )
+        .with_context(|| format!("starting nats-server on {listen}"))?;
+        if listen.ip().is_ipv6() && !listen.ip().is_unspecified() {
+            server.host = format!("[{}]", listen.ip());
+        }
+        Ok(server)
+    }
+
     /// Starts nats-server with a config file (auth, cluster) on `port`; the
     /// command line still sets the port, JetStream and the store dir.
     pub fn start_with_config(store_dir: &Path, port: u16, config: &Path) -> anyhow::Result<Self> {
@@ -94,6 +112,15 @@ impl NatsServer {
 
     fn launch(
         store_dir: &Path,
+        port: Option<u16>,
+        config: Option<PathBuf>,
+    ) -> anyhow::Result<Self> {
+        Self::launch_on(store_dir, "127.0.0.1", port, config)
+    }
+
+    fn launch_on(
+        store_dir: &Path,
+        host: &str,
         port: Option<u16>,
         config: Option<PathBuf>,
     ) -> anyhow::Result<Self> {
@@ -111,7 +138,7 @@ impl NatsServer {
                 command.arg("-c").arg(config);
             }
             let mut child = command
-                .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+                .args(["-a", host, "-p", &port.to_string(), "-js", "-sd"])
                 .arg(store_dir)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -120,9 +147,14 @@ impl NatsServer {
                 .with_context(|| format!("starting {}", binary.display()))?;
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                let probe = match host {
+                    "0.0.0.0" | "::" => "127.0.0.1",
+                    host => host,
+                };
+                if std::net::TcpStream::connect((probe, port)).is_ok() {
                     return Ok(Self {
                         child,
+                        host: probe.to_owned(),
                         port,
                         store_dir: store_dir.to_owned(),
                         config,
@@ -149,7 +181,7 @@ impl NatsServer {
     }
 
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        format!("nats://{}:{}", self.host, self.port)
     }
 
     pub fn port(&self) -> u16 {

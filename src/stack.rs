@@ -15,6 +15,7 @@ const DEFAULT_WORKER_CONFIG: &str = include_str!("../examples/qemu-arm/worker.to
 
 pub struct UpOptions {
     pub nats: NatsArgs,
+    pub nats_listen: Option<std::net::SocketAddr>,
     pub worker_config: Option<PathBuf>,
     pub streams: StreamArgs,
     pub views: ViewArgs,
@@ -29,7 +30,11 @@ pub async fn up(options: UpOptions, shutdown: CancellationToken) -> anyhow::Resu
     let (_nats, nats_url) = match &options.nats.nats_url {
         Some(url) => (None, url.clone()),
         None => {
-            let server = NatsServer::start(&data_dir.join("nats"))?;
+            let store = data_dir.join("nats");
+            let server = match options.nats_listen {
+                Some(listen) => NatsServer::start_listening(&store, listen)?,
+                None => NatsServer::start(&store)?,
+            };
             let url = server.url();
             tracing::info!(%url, pid = server.pid(), "private nats-server started");
             (Some(server), url)
@@ -95,8 +100,9 @@ pub async fn up(options: UpOptions, shutdown: CancellationToken) -> anyhow::Resu
         let (client, stop) = (client.clone(), stop.clone());
         async move { ("gateway", gateway.serve(client, stop).await) }
     });
-    // The one line a person needs; stdout so scripts can read it.
-    println!("TestArena is up: dashboard {url}/  API docs {url}/docs  NATS {nats_url}");
+    // What a person needs, once it answers; stdout so scripts can read it.
+    let ready = wait_until_ready(&url).await;
+    println!("{}", up_banner(&url, &nats_url, ready));
 
     let mut failure = None;
     while let Some(joined) = services.join_next().await {
@@ -111,5 +117,49 @@ pub async fn up(options: UpOptions, shutdown: CancellationToken) -> anyhow::Resu
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// Polls the gateway's `/readyz` (NATS connected, views readable) for up
+/// to 30 s.
+async fn wait_until_ready(url: &str) -> bool {
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while tokio::time::Instant::now() < deadline {
+        let answer = client.get(format!("{url}/readyz")).send().await;
+        if answer.is_ok_and(|r| r.status().is_success()) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// The lines `up` prints: the addresses a user needs.
+fn up_banner(url: &str, nats_url: &str, ready: bool) -> String {
+    let state = if ready {
+        "TestArena is up"
+    } else {
+        "TestArena started, but is not ready after 30 s (see the log above)"
+    };
+    format!(
+        "{state}\n  dashboard  {url}/\n  API docs   {url}/docs\n  NATS       {nats_url}   \
+         (for subscribers: TESTARENA_NATS_URL={nats_url})"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_banner_names_dashboard_api_docs_and_nats() {
+        let banner = up_banner("http://127.0.0.1:8080", "nats://127.0.0.1:4222", true);
+        assert_eq!(
+            banner,
+            "TestArena is up\n  dashboard  http://127.0.0.1:8080/\n  API docs   http://127.0.0.1:8080/docs\n  \
+             NATS       nats://127.0.0.1:4222   (for subscribers: TESTARENA_NATS_URL=nats://127.0.0.1:4222)"
+        );
+        assert!(up_banner("u", "n", false).starts_with("TestArena started, but is not ready"));
     }
 }

@@ -42,6 +42,10 @@ enum Command {
         /// Worker profiles; the bundled qemu-arm/esp-idf example when absent.
         #[arg(long, env = "TESTARENA_WORKER_CONFIG")]
         worker_config: Option<PathBuf>,
+        /// Where the private nats-server listens, e.g. 127.0.0.1:4222, so
+        /// subscribers find it there (a free loopback port when absent).
+        #[arg(long, env = "TESTARENA_NATS_LISTEN", conflicts_with = "nats_url")]
+        nats_listen: Option<std::net::SocketAddr>,
         #[command(flatten)]
         streams: StreamArgs,
         #[command(flatten)]
@@ -152,6 +156,7 @@ async fn run_service(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Up {
             nats,
+            nats_listen,
             worker_config,
             streams,
             views,
@@ -161,6 +166,7 @@ async fn run_service(command: Command) -> anyhow::Result<()> {
             stack::up(
                 UpOptions {
                     nats,
+                    nats_listen,
                     worker_config,
                     streams,
                     views,

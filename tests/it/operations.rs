@@ -183,3 +183,56 @@ async fn a_queue_survives_losing_the_stream_leader_of_a_three_node_cluster() {
         "{kinds:?}"
     );
 }
+
+#[tokio::test]
+async fn up_prints_its_addresses_once_ready_and_logs_without_colour_to_a_file() {
+    use std::io::{BufRead as _, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let nats_port = testarena::nats_server::free_port().unwrap();
+    let http_port = testarena::nats_server::free_port().unwrap();
+    let log = std::fs::File::create(dir.path().join("up.log")).unwrap();
+    let mut up = std::process::Command::new(crate::stack::BIN)
+        .args(["up", "--nats-listen", &format!("127.0.0.1:{nats_port}")])
+        .args(["--listen", &format!("127.0.0.1:{http_port}")])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let stdout = up.stdout.take().unwrap();
+    let banner: Vec<String> = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .take(4)
+            .map(|l| l.unwrap())
+            .collect()
+    })
+    .await
+    .unwrap();
+    let ready = reqwest::get(format!("http://127.0.0.1:{http_port}/readyz"))
+        .await
+        .map(|r| r.status().as_u16());
+    unsafe {
+        libc::kill(up.id() as i32, libc::SIGTERM);
+    }
+    let _ = up.wait();
+    assert_eq!(banner[0], "TestArena is up", "{banner:?}");
+    assert_eq!(ready.ok(), Some(200), "ready when it says so");
+    assert!(
+        banner[1].contains(&format!("http://127.0.0.1:{http_port}/")),
+        "{banner:?}"
+    );
+    assert!(banner[2].ends_with("/docs"), "{banner:?}");
+    assert!(
+        banner[3].contains(&format!("nats://127.0.0.1:{nats_port}")),
+        "{banner:?}"
+    );
+    let written = std::fs::read_to_string(dir.path().join("up.log")).unwrap();
+    assert!(written.contains("INFO"), "{written}");
+    assert!(
+        !written.contains('\u{1b}'),
+        "no colour codes in a log file:\n{written}"
+    );
+}

@@ -118,7 +118,7 @@ async fn run_message(
             attempt,
         })
         .await?;
-    tracing::info!(queue_id = %queue_id, attempt, "started");
+    tracing::info!("started");
 
     // A queue finished by an earlier attempt (that died before its ack), or
     // cancelled or deleted before anyone ran it, is only settled.
@@ -262,7 +262,6 @@ impl QueueRun<'_> {
 
     /// Does what [`settle_run`] decided.
     async fn settle(&self, message: &jetstream::Message, settle: Settle) -> anyhow::Result<()> {
-        let queue_id = &self.emitter.queue_id;
         match settle {
             Settle::Abandon(reason) => Err(anyhow::anyhow!(reason)),
             Settle::HandBack => {
@@ -271,7 +270,7 @@ impl QueueRun<'_> {
                     .ack_with(AckKind::Nak(None))
                     .await
                     .map_err(|e| anyhow::anyhow!("nak: {e}"))?;
-                tracing::info!(queue_id = %queue_id, "handed back on shutdown");
+                tracing::info!("handed back on shutdown");
                 Ok(())
             }
             Settle::Finish {
@@ -290,7 +289,7 @@ impl QueueRun<'_> {
                     self.purge_logs().await;
                 }
                 ack(message).await?;
-                tracing::info!(queue_id = %queue_id, ?status, "finished");
+                tracing::info!(?status, "finished");
                 Ok(())
             }
         }
