@@ -194,7 +194,8 @@ fn spawn_housekeeping(
 
 /// What one pull gave.
 enum Pulled {
-    Message(jetstream::Message),
+    // Boxed: a message is ~400 bytes, the other variants none.
+    Message(Box<jetstream::Message>),
     Nothing,
     Shutdown,
 }
@@ -218,7 +219,7 @@ async fn take_queues(
             Pulled::Message(message) => {
                 let shared = shared.clone();
                 runs.spawn(async move {
-                    queue_run::handle(message, shared).await;
+                    queue_run::handle(*message, shared).await;
                     drop(permit);
                 });
             }
@@ -251,7 +252,7 @@ async fn pull_one(consumer: &PullConsumer, shutdown: &CancellationToken) -> Pull
         next = batch.next() => next,
     };
     match next {
-        Some(Ok(message)) => Pulled::Message(message),
+        Some(Ok(message)) => Pulled::Message(Box::new(message)),
         Some(Err(e)) => {
             tracing::warn!(error = %e, "pull request failed; retrying");
             pause(Duration::from_millis(100), shutdown).await
