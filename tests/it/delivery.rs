@@ -391,3 +391,38 @@ async fn a_mirror_unused_for_the_max_age_is_removed_when_a_worker_starts() {
     let log = stack.text("/api/queue/evict2/log").await;
     assert!(log.contains("cloning"), "{log}");
 }
+
+#[tokio::test]
+async fn a_full_sha_the_mirror_has_is_served_without_a_fetch_and_a_new_one_is_fetched() {
+    let stack = TestStack::start().await;
+    let repo = GitRepo::new(&[("which.sh", "echo one\n")]);
+    let first = crate::stack::git(repo.dir.path(), &["rev-parse", "HEAD"])
+        .trim()
+        .to_owned();
+    stack
+        .submit(&queue("clone", &repo.url(), &[("w", "which.sh")]))
+        .await;
+    stack.wait_terminal("clone", T).await;
+    let second = repo.commit(&[("which.sh", "echo two\n")], "second");
+
+    let submit_at = |id: &str, sha: &str| {
+        let mut body = queue(id, &repo.url(), &[("w", "which.sh")]);
+        body["source"]["ref"] = sha.into();
+        body
+    };
+    stack.submit(&submit_at("pinned", &first)).await;
+    let view = stack.wait_terminal("pinned", T).await;
+    assert_eq!(view["commit"], first.as_str(), "{view}");
+    let log = stack.text("/api/queue/pinned/log").await;
+    assert!(log.contains("is already in the mirror"), "{log}");
+    assert!(!log.contains("fetching"), "{log}");
+    assert!(log.contains("[task:w] one"), "{log}");
+
+    // A SHA the mirror has not seen yet is fetched, never refused.
+    stack.submit(&submit_at("newer", &second)).await;
+    let view = stack.wait_terminal("newer", T).await;
+    assert_eq!(view["commit"], second.as_str(), "{view}");
+    let log = stack.text("/api/queue/newer/log").await;
+    assert!(log.contains("fetching"), "{log}");
+    assert!(log.contains("[task:w] two"), "{log}");
+}

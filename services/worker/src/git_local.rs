@@ -47,6 +47,22 @@ pub(crate) fn resolve(mirror: &Path, spec: &str) -> Result<String, LocalGitError
     Ok(commit.id().to_string())
 }
 
+/// Whether the mirror holds commit `sha` (a full SHA).
+pub(crate) fn has_commit(mirror: &Path, sha: &str) -> bool {
+    let Ok(oid) = Oid::from_str(sha) else {
+        return false;
+    };
+    Repository::open_bare(mirror).is_ok_and(|repo| repo.find_commit(oid).is_ok())
+}
+
+/// The commit a ref pins for good: a full SHA (40 hex digits, or 64 in a
+/// SHA-256 repository) names one commit forever, so a mirror that has it
+/// needs no fetch to serve it.
+pub(crate) fn pinned_commit(spec: &str) -> Option<&str> {
+    let full = matches!(spec.len(), 40 | 64) && spec.bytes().all(|b| b.is_ascii_hexdigit());
+    full.then_some(spec)
+}
+
 /// What `git checkout --force --detach <sha>` then `git clean -ffdx` do in
 /// `worktree`: its files and index become exactly the commit's tree, every
 /// untracked and ignored file goes, and `HEAD` is detached at the commit.
@@ -240,5 +256,35 @@ mod tests {
             reset_worktree(&wt, &second),
             Err(LocalGitError::NeedsGitCommand(name)) if name == "filter.lfs.smudge"
         ));
+    }
+
+    #[test]
+    fn only_a_full_sha_pins_a_commit() {
+        let sha1 = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(pinned_commit(sha1), Some(sha1));
+        assert!(pinned_commit(&"a".repeat(64)).is_some());
+        for spec in [
+            "main",
+            "v2",
+            "0123456",
+            &sha1[..39],
+            "HEAD~1",
+            &"g".repeat(40),
+        ] {
+            assert_eq!(pinned_commit(spec), None, "{spec}");
+        }
+    }
+
+    #[test]
+    fn the_mirror_knows_which_commits_it_has() {
+        let root = tempfile::tempdir().unwrap();
+        let (mirror, _, first, second) = mirror_and_worktree(root.path());
+        assert!(has_commit(&mirror, &first));
+        assert!(has_commit(&mirror, &second));
+        assert!(!has_commit(
+            &mirror,
+            "0123456789abcdef0123456789abcdef01234567"
+        ));
+        assert!(!has_commit(&mirror, "not-a-sha"));
     }
 }

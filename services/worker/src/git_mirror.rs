@@ -107,7 +107,7 @@ impl GitCache {
         let state = self.state_for(&mirror);
         let (sha, lease, dir, fresh) = {
             let (mut state, _on_host) = lock_mirror(&state, &mirror).await?;
-            self.update_mirror(repo, &mirror, &mut state, submitted_seq, log)
+            self.update_mirror(repo, git_ref, &mirror, &mut state, submitted_seq, log)
                 .await?;
             let sha = resolve(repo, git_ref, &mirror).await?;
             let (lease, dir) =
@@ -154,16 +154,30 @@ impl GitCache {
     }
 
     /// Clones the mirror, or fetches it unless a fetch began after the stream
-    /// held `submitted_seq`.
+    /// held `submitted_seq` or the ref is a full SHA the mirror already has.
     async fn update_mirror(
         &self,
         repo: &RepoUrl,
+        git_ref: &GitRef,
         mirror: &Path,
         state: &mut MirrorState,
         submitted_seq: u64,
         log: &LogSink,
     ) -> Result<(), CheckoutError> {
         let exists = mirror.join("HEAD").exists();
+        if exists {
+            if let Some(sha) = git_local::pinned_commit(git_ref.as_str()) {
+                let (at, sha) = (mirror.to_owned(), sha.to_owned());
+                if blocking(move || git_local::has_commit(&at, &sha)).await? {
+                    log.system(
+                        "checkout",
+                        format!("{git_ref} is already in the mirror of {repo}; no fetch"),
+                    )
+                    .await;
+                    return Ok(());
+                }
+            }
+        }
         if exists
             && state
                 .fetched_through
