@@ -212,8 +212,8 @@ async fn one_worker_runs_queues_concurrently_each_in_its_own_workspace_and_port(
     stack.wait_terminal(later, T).await;
     let log = stack.text(&format!("/api/queue/{later}/log")).await;
     assert!(
-        log.contains("into its mirror") && log.contains("fetching"),
-        "a mirrored repo is fetched, not cloned: {log}"
+        log.contains("already in the mirror") && !log.contains("cloning"),
+        "a mirrored repo is reused, not cloned: {log}"
     );
 }
 
@@ -317,20 +317,34 @@ async fn a_worktree_left_broken_by_a_killed_git_is_made_anew() {
 
 #[tokio::test]
 async fn a_queue_waiting_behind_others_uses_a_fetch_begun_after_its_submission() {
-    let stack = TestStack::start().await;
     let repo = GitRepo::new(&[("slow.sh", "sleep 0.5\n")]);
+    // A URL git rewrites to the local repo, so the worker cannot read the
+    // repository's refs directly and must fetch, as from a remote host.
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        format!("[url \"{}\"]\n\tinsteadOf = remote-fw:\n", repo.url()),
+    )
+    .unwrap();
+    let stack = TestStack::start_with(StackOptions {
+        service_env: vec![(
+            "GIT_CONFIG_GLOBAL".into(),
+            config.path().display().to_string(),
+        )],
+        ..Default::default()
+    })
+    .await;
+    let remote = "remote-fw:";
     // One worker, one queue at a time: b and c wait in the stream while a
     // runs; they are submitted once a has begun, so after a's clone.
     stack
-        .submit(&queue("fa", &repo.url(), &[("s", "slow.sh")]))
+        .submit(&queue("fa", remote, &[("s", "slow.sh")]))
         .await;
     stack
         .wait_for("fa", T, |v| v["tasks"][0]["status"] == "Running")
         .await;
     for id in ["fb", "fc"] {
-        stack
-            .submit(&queue(id, &repo.url(), &[("s", "slow.sh")]))
-            .await;
+        stack.submit(&queue(id, remote, &[("s", "slow.sh")])).await;
     }
     for id in ["fa", "fb", "fc"] {
         assert_eq!(stack.wait_terminal(id, T).await["status"], "Finished");
@@ -425,4 +439,32 @@ async fn a_full_sha_the_mirror_has_is_served_without_a_fetch_and_a_new_one_is_fe
     let log = stack.text("/api/queue/newer/log").await;
     assert!(log.contains("fetching"), "{log}");
     assert!(log.contains("[task:w] two"), "{log}");
+}
+
+#[tokio::test]
+async fn a_branch_of_a_repository_on_this_host_is_read_without_a_fetch_and_never_stale() {
+    let stack = TestStack::start().await;
+    let repo = GitRepo::new(&[("which.sh", "echo one\n")]);
+    stack
+        .submit(&queue("l1", &repo.url(), &[("w", "which.sh")]))
+        .await;
+    stack.wait_terminal("l1", T).await;
+    stack
+        .submit(&queue("l2", &repo.url(), &[("w", "which.sh")]))
+        .await;
+    stack.wait_terminal("l2", T).await;
+    let log = stack.text("/api/queue/l2/log").await;
+    assert!(log.contains("already in the mirror; no fetch"), "{log}");
+    // A commit pushed since: the branch moved, so it is fetched.
+    let second = repo.commit(&[("which.sh", "echo two\n")], "second");
+    stack
+        .submit(&queue("l3", &repo.url(), &[("w", "which.sh")]))
+        .await;
+    let view = stack.wait_terminal("l3", T).await;
+    assert_eq!(view["commit"], second.as_str(), "{view}");
+    let log = stack.text("/api/queue/l3/log").await;
+    assert!(
+        log.contains("fetching") && log.contains("[task:w] two"),
+        "{log}"
+    );
 }

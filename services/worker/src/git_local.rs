@@ -63,6 +63,21 @@ pub(crate) fn pinned_commit(spec: &str) -> Option<&str> {
     full.then_some(spec)
 }
 
+/// The folder of a repository URL that is on this host (`/path` or
+/// `file:///path`): its refs can be read directly, without a fetch.
+pub(crate) fn local_origin(url: &str) -> Option<std::path::PathBuf> {
+    let path = Path::new(url.strip_prefix("file://").unwrap_or(url));
+    (path.is_absolute() && path.is_dir()).then(|| path.to_owned())
+}
+
+/// The commit `spec` names in the repository at `origin` right now (a
+/// working repository or a bare one).
+pub(crate) fn resolve_in_origin(origin: &Path, spec: &str) -> Option<String> {
+    let repo = Repository::open(origin).ok()?;
+    let commit = repo.revparse_single(spec).ok()?.peel_to_commit().ok()?;
+    Some(commit.id().to_string())
+}
+
 /// What `git checkout --force --detach <sha>` then `git clean -ffdx` do in
 /// `worktree`: its files and index become exactly the commit's tree, every
 /// untracked and ignored file goes, and `HEAD` is detached at the commit.
@@ -286,5 +301,20 @@ mod tests {
             "0123456789abcdef0123456789abcdef01234567"
         ));
         assert!(!has_commit(&mirror, "not-a-sha"));
+    }
+
+    #[test]
+    fn a_local_origin_is_read_directly() {
+        let root = tempfile::tempdir().unwrap();
+        let (_, _, _, second) = mirror_and_worktree(root.path());
+        let origin = root.path().join("origin");
+        let url = format!("file://{}", origin.display());
+        assert_eq!(local_origin(&url), Some(origin.clone()));
+        assert_eq!(local_origin(origin.to_str().unwrap()), Some(origin.clone()));
+        assert_eq!(local_origin("https://example.com/fw.git"), None);
+        assert_eq!(local_origin("relative/path"), None);
+        assert_eq!(resolve_in_origin(&origin, "main"), Some(second.clone()));
+        assert_eq!(resolve_in_origin(&origin, "v2"), Some(second));
+        assert_eq!(resolve_in_origin(&origin, "no-such-branch"), None);
     }
 }

@@ -107,9 +107,13 @@ impl GitCache {
         let state = self.state_for(&mirror);
         let (sha, lease, dir, fresh) = {
             let (mut state, _on_host) = lock_mirror(&state, &mirror).await?;
-            self.update_mirror(repo, git_ref, &mirror, &mut state, submitted_seq, log)
+            let known = self
+                .update_mirror(repo, git_ref, &mirror, &mut state, submitted_seq, log)
                 .await?;
-            let sha = resolve(repo, git_ref, &mirror).await?;
+            let sha = match known {
+                Some(sha) => sha,
+                None => resolve(repo, git_ref, &mirror).await?,
+            };
             let (lease, dir) =
                 lease_worktree(cache_layout::worktree_pool(&self.worktrees, &name)).await?;
             // A new worktree is registered in the mirror, so it is made
@@ -153,8 +157,10 @@ impl GitCache {
         states.entry(mirror.to_owned()).or_default().clone()
     }
 
-    /// Clones the mirror, or fetches it unless a fetch began after the stream
-    /// held `submitted_seq` or the ref is a full SHA the mirror already has.
+    /// Clones the mirror, or fetches it unless the commit is known without
+    /// one (see [`commit_without_fetch`](Self::commit_without_fetch)) or a
+    /// fetch began after the stream held `submitted_seq`. Returns the commit
+    /// when it was decided here, not by the mirror's refs.
     async fn update_mirror(
         &self,
         repo: &RepoUrl,
@@ -163,19 +169,14 @@ impl GitCache {
         state: &mut MirrorState,
         submitted_seq: u64,
         log: &LogSink,
-    ) -> Result<(), CheckoutError> {
+    ) -> Result<Option<String>, CheckoutError> {
         let exists = mirror.join("HEAD").exists();
         if exists {
-            if let Some(sha) = git_local::pinned_commit(git_ref.as_str()) {
-                let (at, sha) = (mirror.to_owned(), sha.to_owned());
-                if blocking(move || git_local::has_commit(&at, &sha)).await? {
-                    log.system(
-                        "checkout",
-                        format!("{git_ref} is already in the mirror of {repo}; no fetch"),
-                    )
-                    .await;
-                    return Ok(());
-                }
+            if let Some(sha) = self
+                .commit_without_fetch(repo, git_ref, mirror, log)
+                .await?
+            {
+                return Ok(Some(sha));
             }
         }
         if exists
@@ -188,7 +189,7 @@ impl GitCache {
                 format!("{repo} was fetched after this queue was submitted; using that fetch"),
             )
             .await;
-            return Ok(());
+            return Ok(None);
         }
         let through = self.position.last_sequence().await;
         if exists {
@@ -238,7 +239,61 @@ impl GitCache {
         if through.is_some() {
             state.fetched_through = through;
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// The commit to check out when the mirror already has it and nothing
+    /// can be stale: a full SHA (it names one commit forever), or a ref of a
+    /// repository on this host read right now (after the submission, so as
+    /// fresh as a fetch). `None`: fetch.
+    async fn commit_without_fetch(
+        &self,
+        repo: &RepoUrl,
+        git_ref: &GitRef,
+        mirror: &Path,
+        log: &LogSink,
+    ) -> Result<Option<String>, CheckoutError> {
+        let (url, spec, at) = (repo.to_string(), git_ref.to_string(), mirror.to_owned());
+        let found = blocking(move || {
+            let known = match git_local::pinned_commit(&spec) {
+                Some(sha) => KnownCommit::Pinned(sha.to_owned()),
+                None => {
+                    let origin = git_local::local_origin(&url)?;
+                    KnownCommit::AtOrigin(git_local::resolve_in_origin(&origin, &spec)?)
+                }
+            };
+            git_local::has_commit(&at, known.sha()).then_some(known)
+        })
+        .await?;
+        let Some(known) = found else {
+            return Ok(None);
+        };
+        let said = match &known {
+            KnownCommit::Pinned(_) => {
+                format!("{git_ref} is already in the mirror of {repo}; no fetch")
+            }
+            KnownCommit::AtOrigin(sha) => {
+                format!("{git_ref} is at {sha} in {repo}, already in the mirror; no fetch")
+            }
+        };
+        log.system("checkout", said).await;
+        Ok(Some(known.sha().to_owned()))
+    }
+}
+
+/// A commit known without a fetch.
+enum KnownCommit {
+    /// The ref is this full SHA.
+    Pinned(String),
+    /// The ref names this commit in the repository on this host, now.
+    AtOrigin(String),
+}
+
+impl KnownCommit {
+    fn sha(&self) -> &str {
+        match self {
+            Self::Pinned(sha) | Self::AtOrigin(sha) => sha,
+        }
     }
 }
 
