@@ -56,6 +56,11 @@ const SCENARIOS: &[Scenario] = &[
         run: || Box::pin(event_backbone::submit_to_started()),
     },
     Scenario {
+        name: "first_task",
+        what: "submit → a task's first instruction, branch ref and full SHA",
+        run: || Box::pin(event_backbone::first_task()),
+    },
+    Scenario {
         name: "submit_throughput",
         what: "201 submits/s through the gateway, 16 keep-alive clients",
         run: || Box::pin(event_backbone::submit_throughput()),

@@ -609,3 +609,103 @@ fn threads(pid: u32) -> usize {
         .map(|d| d.count())
         .unwrap_or(0)
 }
+
+/// Submit → the task's first instruction, as the peer harness measures it:
+/// from the 201 answer to a `date +%s%N` the task's `sh` runs first. Once
+/// with the ref a branch of a repository on this host, once with a full SHA
+/// the mirror has; also `started` event → that stamp.
+pub async fn first_task() -> Result<Vec<Row>> {
+    const WARMUP: usize = 10;
+    const MEASURED: usize = 100;
+    let marks = tempfile::tempdir()?;
+    let script = format!(
+        "date +%s%N > {}/$TESTARENA_QUEUE_ID\n",
+        marks.path().display()
+    );
+    let repo = GitRepo::new(&[])?;
+    let sha = repo.commit(&[("mark.scn", script.as_str())], "mark")?;
+    let stack = Stack::start(Services::all(1)).await?;
+    let client = stack.nats_client().await?;
+    let mut tap = Tap::subscribe(&client, &["arena.events.*.started".into()]).await?;
+    let mut rows = Vec::new();
+    for (label, git_ref) in [
+        ("branch of a local repo", "main"),
+        ("full SHA", sha.as_str()),
+    ] {
+        let (mut to_task, mut started_to_task) = (Vec::new(), Vec::new());
+        for i in 0..WARMUP + MEASURED {
+            let id = format!("ft-{}-{i}", git_ref.len());
+            let mut body = queue_body(&id, &repo.url(), "sh", &[("t", "mark.scn")]);
+            body["source"]["ref"] = git_ref.into();
+            stack.create(&body).await?;
+            let answered = wall_ns();
+            let started = tap
+                .wait_for(WAIT, "started event", |r| {
+                    r.event() == (id.as_str(), "started")
+                })
+                .await?;
+            let stamp = wait_for_stamp(&marks.path().join(&id)).await?;
+            if i >= WARMUP {
+                to_task.push((stamp as f64 - answered as f64) / 1e6);
+                started_to_task.push((stamp as f64 - started.wall_ns as f64) / 1e6);
+            }
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        let (all, after_started) = (summarize(&to_task), summarize(&started_to_task));
+        let (p50_target, p99_target) = if git_ref == "main" {
+            (5.0, f64::INFINITY)
+        } else {
+            (2.0, 5.0)
+        };
+        rows.push(Row::at_most(
+            format!("submit → first task p50, {label}"),
+            all.p50,
+            "ms",
+            p50_target,
+        ));
+        if p99_target.is_finite() {
+            rows.push(Row::at_most(
+                format!("submit → first task p99, {label}"),
+                all.p99,
+                "ms",
+                p99_target,
+            ));
+        } else {
+            rows.push(Row::info(
+                format!("submit → first task p99, {label}"),
+                all.p99,
+                "ms",
+            ));
+        }
+        rows.push(Row::at_most(
+            format!("started → first task p50, {label}"),
+            after_started.p50,
+            "ms",
+            1.0,
+        ));
+    }
+    Ok(rows)
+}
+
+fn wall_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// The stamp a task wrote, once the file holds a whole line.
+async fn wait_for_stamp(path: &std::path::Path) -> Result<u128> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if let Some(line) = text.strip_suffix('\n') {
+                return line.trim().parse().context("a task's stamp");
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("no stamp at {}", path.display());
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+}
