@@ -125,6 +125,7 @@ fn view(id: &str) -> QueueView {
         started_at: None,
         finished_at: None,
         reason: None,
+        verdict: None,
         cancel_requested: false,
         counts: Counts::default(),
         stages: vec![],

@@ -125,6 +125,7 @@ mod tests {
             "worker",
             "reason",
             "profile",
+            "verdict",
         ] {
             assert_eq!(view[field]["nullable"], true, "QueueView.{field}");
         }
