@@ -121,6 +121,22 @@ pub struct JunitView {
     pub errors: u32,
     pub skipped: u32,
     pub failed_cases: Vec<String>,
+    /// Every case, in file order; at most 500, each message at most 2 KiB.
+    #[serde(default)]
+    pub cases: Vec<JunitCaseView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct JunitCaseView {
+    pub name: String,
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub classname: Option<String>,
+    pub time_ms: u64,
+    /// `passed`, `failed`, `error` or `skipped`.
+    pub result: String,
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub message: Option<String>,
 }
 
 impl QueueView {

@@ -12,7 +12,7 @@ use testarena_events::{
     TaskState,
 };
 
-use crate::view::{Counts, JunitView, QueueView, SourceView, StageView, TaskView};
+use crate::view::{Counts, JunitCaseView, JunitView, QueueView, SourceView, StageView, TaskView};
 
 /// What applying one event does to a queue's view.
 #[derive(Debug, PartialEq)]
@@ -339,6 +339,17 @@ fn junit_view(junit: &JunitSummary) -> JunitView {
         errors: junit.errors,
         skipped: junit.skipped,
         failed_cases: junit.failed_cases.clone(),
+        cases: junit
+            .cases
+            .iter()
+            .map(|case| JunitCaseView {
+                name: case.name.clone(),
+                classname: case.classname.clone(),
+                time_ms: case.time_ms,
+                result: case.result.clone(),
+                message: case.message.clone(),
+            })
+            .collect(),
     }
 }
 
