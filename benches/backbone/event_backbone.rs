@@ -493,6 +493,7 @@ fn history(n: usize) -> Result<Vec<Event>> {
                 errors: 0,
                 skipped: 1,
                 failed_cases: vec!["fault.hardfault_is_reported".into()],
+                cases: vec![],
             }),
             message: Some("1 of 5 test cases failed".into()),
         },

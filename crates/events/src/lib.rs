@@ -20,11 +20,14 @@ mod wire_version;
 pub use ids::{GitRef, IdError, ProfileName, QueueId, RepoUrl, ScenarioPath, TaskId};
 pub use log_batch::{LogBatch, LogLine, LogStream};
 pub use names::{ArenaNames, QUEUE_LOG_FILE, QUEUE_STATUS_FILE};
-pub use queue_view::{Counts, JunitView, QueueView, SourceView, StageView, TaskView};
+pub use queue_view::{
+    Counts, JunitCaseView, JunitView, QueueView, SourceView, StageView, TaskView,
+};
 pub use status::{FinalStatus, QueueStatus, TaskResult, TaskState};
 pub use streams::{await_streams, ensure_streams, streams_exist, StreamLimits};
 pub use timestamp::{now_millis, now_rfc3339};
 pub use wire::{
-    Event, EventBody, JunitSummary, Source, Stage, StageOutcome, TaskSpec, WIRE_VERSION,
+    Event, EventBody, JunitCase, JunitSummary, Source, Stage, StageOutcome, TaskSpec,
+    MAX_JUNIT_CASES, MAX_JUNIT_MESSAGE, WIRE_VERSION,
 };
 pub use wire_version::WireError;

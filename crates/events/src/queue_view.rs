@@ -34,6 +34,12 @@ pub struct QueueView {
     /// Why the queue ended in `Error` or `Cancelled`.
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub reason: Option<String>,
+    /// The one-word outcome of an ended queue: `passed` (`Finished`, every
+    /// task `PASS`), `failed` (`Finished`, any other task result), `error`
+    /// (`Error`) or `cancelled` (`Cancelled`); `null` until it ends.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub verdict: Option<String>,
     pub cancel_requested: bool,
     pub counts: Counts,
     pub stages: Vec<StageView>,
@@ -115,6 +121,22 @@ pub struct JunitView {
     pub errors: u32,
     pub skipped: u32,
     pub failed_cases: Vec<String>,
+    /// Every case, in file order; at most 500, each message at most 2 KiB.
+    #[serde(default)]
+    pub cases: Vec<JunitCaseView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct JunitCaseView {
+    pub name: String,
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub classname: Option<String>,
+    pub time_ms: u64,
+    /// `passed`, `failed`, `error` or `skipped`.
+    pub result: String,
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub message: Option<String>,
 }
 
 impl QueueView {

@@ -202,6 +202,31 @@ pub struct JunitSummary {
     pub skipped: u32,
     #[serde(default)]
     pub failed_cases: Vec<String>,
+    /// Every case, in file order: at most [`MAX_JUNIT_CASES`], each
+    /// message at most [`MAX_JUNIT_MESSAGE`] bytes. Absent when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cases: Vec<JunitCase>,
+}
+
+/// Most JUnit cases one task's event and view keep.
+pub const MAX_JUNIT_CASES: usize = 500;
+/// Most bytes of one case's message kept.
+pub const MAX_JUNIT_MESSAGE: usize = 2048;
+
+/// One `<testcase>` of a task's JUnit XML.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JunitCase {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classname: Option<String>,
+    /// From the case's `time` attribute (seconds); 0 when absent.
+    #[serde(default)]
+    pub time_ms: u64,
+    /// `passed`, `failed`, `error` or `skipped`.
+    pub result: String,
+    /// The failure's, error's or skip's `message` attribute, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 #[cfg(test)]

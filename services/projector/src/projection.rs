@@ -12,7 +12,7 @@ use testarena_events::{
     TaskState,
 };
 
-use crate::view::{Counts, JunitView, QueueView, SourceView, StageView, TaskView};
+use crate::view::{Counts, JunitCaseView, JunitView, QueueView, SourceView, StageView, TaskView};
 
 /// What applying one event does to a queue's view.
 #[derive(Debug, PartialEq)]
@@ -76,6 +76,7 @@ fn submitted_view(
         started_at: None,
         finished_at: None,
         reason: None,
+        verdict: None,
         cancel_requested: false,
         counts: Counts::default(),
         stages: Vec::new(),
@@ -176,10 +177,12 @@ fn is_for_current_run(body: &EventBody, current: u32) -> bool {
 
 /// Marks the request; a queue no worker holds yet is cancelled at once. A
 /// worker that later receives it sees the request and only acknowledges it.
+/// No worker writes its log, so the reason says who cancelled it and when.
 fn apply_cancel_requested(queue: &mut QueueView, reason: Option<&str>, at: &str) -> bool {
     queue.cancel_requested = true;
     if queue.status == QueueStatus::Waiting.as_str() {
-        let reason = reason.unwrap_or("cancelled before it started").to_owned();
+        let who = reason.unwrap_or("cancelled");
+        let reason = format!("{who} while it was waiting, before any worker started it");
         finish(queue, FinalStatus::Cancelled, Some(reason), at);
     }
     true
@@ -278,6 +281,7 @@ fn finish(queue: &mut QueueView, status: FinalStatus, reason: Option<String>, at
             task.finished_at = Some(at.to_owned());
         }
     }
+    queue.verdict = Some(crate::verdict::verdict(status, &queue.tasks).to_owned());
     for stage in &mut queue.stages {
         if stage.status == "running" {
             stage.status = "cancelled".into();
@@ -335,6 +339,17 @@ fn junit_view(junit: &JunitSummary) -> JunitView {
         errors: junit.errors,
         skipped: junit.skipped,
         failed_cases: junit.failed_cases.clone(),
+        cases: junit
+            .cases
+            .iter()
+            .map(|case| JunitCaseView {
+                name: case.name.clone(),
+                classname: case.classname.clone(),
+                time_ms: case.time_ms,
+                result: case.result.clone(),
+                message: case.message.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -432,6 +447,7 @@ mod tests {
             (view.counts.pass, view.counts.fail, view.counts.total),
             (1, 1, 2)
         );
+        assert_eq!(view.verdict.as_deref(), Some("failed"));
     }
 
     #[test]
@@ -475,6 +491,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(view.status, "Cancelled");
+        assert_eq!(view.verdict.as_deref(), Some("cancelled"));
         assert_eq!(view.counts.cancelled, 2);
     }
 
@@ -585,7 +602,13 @@ mod tests {
         assert_eq!(waiting.status, "Cancelled");
         assert_eq!(
             waiting.reason.as_deref(),
-            Some("cancelled before it started")
+            Some("cancelled while it was waiting, before any worker started it")
+        );
+        let mut by_user = fold(&[submitted()]).unwrap();
+        apply_cancel_requested(&mut by_user, Some("cancelled by a user"), "t");
+        assert_eq!(
+            by_user.reason.as_deref(),
+            Some("cancelled by a user while it was waiting, before any worker started it")
         );
         assert_eq!(waiting.finished_at.as_deref(), Some("t"));
 

@@ -3,4 +3,6 @@
 //! stores. The one type lives in `testarena-events`, shared with the gateway
 //! and the CLI.
 
-pub use testarena_events::{Counts, JunitView, QueueView, SourceView, StageView, TaskView};
+pub use testarena_events::{
+    Counts, JunitCaseView, JunitView, QueueView, SourceView, StageView, TaskView,
+};
