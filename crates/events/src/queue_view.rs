@@ -34,6 +34,12 @@ pub struct QueueView {
     /// Why the queue ended in `Error` or `Cancelled`.
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub reason: Option<String>,
+    /// The one-word outcome of an ended queue: `passed` (`Finished`, every
+    /// task `PASS`), `failed` (`Finished`, any other task result), `error`
+    /// (`Error`) or `cancelled` (`Cancelled`); `null` until it ends.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub verdict: Option<String>,
     pub cancel_requested: bool,
     pub counts: Counts,
     pub stages: Vec<StageView>,

@@ -84,7 +84,11 @@ impl TestGateway {
 
     /// Stores a view row as the projector would, and its applied offset.
     async fn store(&self, id: &str, submitted_seq: i64) {
-        let view = view(id);
+        self.store_view(&view(id), submitted_seq).await;
+    }
+
+    async fn store_view(&self, view: &QueueView, submitted_seq: i64) {
+        let id = view.id.as_str();
         sqlx::query("INSERT INTO queues VALUES (?, ?, ?, ?, ?, ?)")
             .bind(id)
             .bind(submitted_seq)
@@ -125,6 +129,7 @@ fn view(id: &str) -> QueueView {
         started_at: None,
         finished_at: None,
         reason: None,
+        verdict: None,
         cancel_requested: false,
         counts: Counts::default(),
         stages: vec![],
@@ -189,6 +194,79 @@ async fn per_page_and_page_are_checked_and_pages_are_newest_first() {
     }
     let (status, body) = json(client.get("/api/queues?status=Waiting").send().await).await;
     assert_eq!((status, &body["total"]), (200, &Value::from(3)));
+}
+
+#[tokio::test]
+async fn the_list_filters_by_repo_ref_commit_profile_and_text_and_rejects_unknown_parameters() {
+    let gateway = TestGateway::start().await;
+    let queue =
+        |id: &str, repo: &str, git_ref: &str, commit: Option<&str>, profile: Option<&str>| {
+            let mut v = view(id);
+            v.source.repo = repo.into();
+            v.source.git_ref = git_ref.into();
+            v.commit = commit.map(Into::into);
+            v.profile = profile.map(Into::into);
+            v
+        };
+    let fw = "https://git.example/fw.git";
+    let rows = [
+        queue("nightly-1", fw, "main", Some("abc123"), Some("qemu-arm")),
+        queue("pr-7", fw, "pr/7", Some("abd999"), None),
+        queue(
+            "other",
+            "https://git.example/boot%_x.git",
+            "main",
+            None,
+            Some("esp-idf"),
+        ),
+    ];
+    for (n, row) in rows.iter().enumerate() {
+        gateway.store_view(row, n as i64 + 1).await;
+    }
+    let client = gateway.client();
+    let ids = |body: &Value| -> Vec<String> {
+        body["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for (query, expected) in [
+        ("repo=https://git.example/fw.git", vec!["pr-7", "nightly-1"]),
+        ("repo=fw.git", vec!["pr-7", "nightly-1"]),
+        ("repo=boot%25_", vec!["other"]),
+        ("repo=boot%25x", vec![]),
+        ("ref=main", vec!["other", "nightly-1"]),
+        ("ref=mai", vec![]),
+        ("commit=ab", vec!["pr-7", "nightly-1"]),
+        ("commit=abc", vec!["nightly-1"]),
+        ("commit=bc", vec![]),
+        ("profile=qemu-arm", vec!["nightly-1"]),
+        ("q=PR", vec!["pr-7"]),
+        ("q=d99", vec!["pr-7"]),
+        ("q=main&repo=fw", vec!["nightly-1"]),
+        ("ref=main&status=Running", vec![]),
+    ] {
+        let (status, body) = json(client.get(format!("/api/queues?{query}")).send().await).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        assert_eq!(ids(&body), expected, "{query}");
+        assert_eq!(body["total"], expected.len(), "{query}");
+    }
+    for (path, name) in [
+        ("/api/queues?stauts=Running", "stauts"),
+        ("/api/queues?page=1&owner=me", "owner"),
+        ("/api/queue/nightly-1/log?ofset=3", "ofset"),
+        ("/api/queue/nightly-1/log/stream?last_id=3", "last_id"),
+    ] {
+        let (status, body) = json(client.get(path).send().await).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["error"], "bad_request");
+        assert!(
+            body["message"].as_str().unwrap().starts_with(name),
+            "{body}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -151,6 +151,7 @@ fn app(state: Arc<AppState>, auth: ApiAuth, server_url: &str) -> impl poem::Endp
         .nest("/", dashboard::in_front_of(api))
         .at("/metrics", poem::get(metrics::metrics))
         .at("/assets/:name", poem::get(dashboard::assets))
+        .with(api::query_params::RejectUnknownQuery(document.clone()))
         .with(api::method_not_allowed::AllowOn405(document))
         .with(auth)
         .data(state)

@@ -19,6 +19,41 @@ pub(crate) enum ViewsError {
     Corrupt(#[from] serde_json::Error),
 }
 
+/// Which queues a list shows; `None` matches everything.
+#[derive(Debug, Default)]
+pub(crate) struct QueueFilter<'a> {
+    /// The status word, exactly.
+    pub status: Option<&'a str>,
+    /// A substring of the source URL (so the exact URL matches too).
+    pub repo: Option<&'a str>,
+    /// The submitted ref, exactly.
+    pub git_ref: Option<&'a str>,
+    /// A prefix of the resolved commit SHA.
+    pub commit: Option<&'a str>,
+    /// The profile, exactly.
+    pub profile: Option<&'a str>,
+    /// A substring (any case) of the id, repo, ref or commit.
+    pub text: Option<&'a str>,
+}
+
+/// The `WHERE` clause of a filtered list (a macro, so `concat!` makes each
+/// statement one static string): a fixed text with the filter's
+/// six values bound as `?1`…`?6`, never spliced in. `instr` and `substr`
+/// rather than `LIKE`, so `%` and `_` in a value mean themselves.
+macro_rules! filter {
+    () => {
+        "(?1 IS NULL OR status = ?1)
+    AND (?2 IS NULL OR instr(view_json ->> '$.source.repo', ?2) > 0)
+    AND (?3 IS NULL OR view_json ->> '$.source.ref' = ?3)
+    AND (?4 IS NULL OR substr(view_json ->> '$.commit', 1, length(?4)) = ?4)
+    AND (?5 IS NULL OR view_json ->> '$.profile' = ?5)
+    AND (?6 IS NULL OR instr(lower(id), lower(?6)) > 0
+                    OR instr(lower(view_json ->> '$.source.repo'), lower(?6)) > 0
+                    OR instr(lower(view_json ->> '$.source.ref'), lower(?6)) > 0
+                    OR instr(lower(coalesce(view_json ->> '$.commit', '')), lower(?6)) > 0)"
+    };
+}
+
 #[derive(Clone)]
 pub(crate) struct Views {
     pool: SqlitePool,
@@ -53,29 +88,40 @@ impl Views {
         row.map(|row| parse_view(row.get::<&str, _>(0))).transpose()
     }
 
-    /// One page of queues, newest first, and how many match in total.
+    /// One page of the queues `filter` selects, newest first, and how many
+    /// it selects in total. Every value is a bound parameter.
     pub(crate) async fn list(
         &self,
-        status: Option<&str>,
+        filter: &QueueFilter<'_>,
         page: u32,
         per_page: u32,
     ) -> Result<(Vec<QueueView>, u64), ViewsError> {
         let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
-        let rows = sqlx::query(
-            "SELECT view_json FROM queues WHERE (?1 IS NULL OR status = ?1)
-             ORDER BY submitted_seq DESC LIMIT ?2 OFFSET ?3",
-        )
-        .bind(status)
+        let rows = sqlx::query(concat!(
+            "SELECT view_json FROM queues WHERE ",
+            filter!(),
+            " ORDER BY submitted_seq DESC LIMIT ?7 OFFSET ?8"
+        ))
+        .bind(filter.status)
+        .bind(filter.repo)
+        .bind(filter.git_ref)
+        .bind(filter.commit)
+        .bind(filter.profile)
+        .bind(filter.text)
         .bind(i64::from(per_page))
         .bind(offset)
         .fetch_all(&self.pool)
         .await?;
-        let total: i64 =
-            sqlx::query("SELECT COUNT(*) FROM queues WHERE (?1 IS NULL OR status = ?1)")
-                .bind(status)
-                .fetch_one(&self.pool)
-                .await?
-                .get(0);
+        let total: i64 = sqlx::query(concat!("SELECT COUNT(*) FROM queues WHERE ", filter!()))
+            .bind(filter.status)
+            .bind(filter.repo)
+            .bind(filter.git_ref)
+            .bind(filter.commit)
+            .bind(filter.profile)
+            .bind(filter.text)
+            .fetch_one(&self.pool)
+            .await?
+            .get(0);
         let queues = rows
             .iter()
             .map(|row| parse_view(row.get::<&str, _>(0)))

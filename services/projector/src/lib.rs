@@ -9,6 +9,7 @@ mod projection;
 mod queue_folder;
 mod runner;
 mod store;
+mod verdict;
 mod view;
 
 pub use runner::{rebuild, run, ProjectorConfig, RebuildReport};

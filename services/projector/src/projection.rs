@@ -76,6 +76,7 @@ fn submitted_view(
         started_at: None,
         finished_at: None,
         reason: None,
+        verdict: None,
         cancel_requested: false,
         counts: Counts::default(),
         stages: Vec::new(),
@@ -278,6 +279,7 @@ fn finish(queue: &mut QueueView, status: FinalStatus, reason: Option<String>, at
             task.finished_at = Some(at.to_owned());
         }
     }
+    queue.verdict = Some(crate::verdict::verdict(status, &queue.tasks).to_owned());
     for stage in &mut queue.stages {
         if stage.status == "running" {
             stage.status = "cancelled".into();
@@ -432,6 +434,7 @@ mod tests {
             (view.counts.pass, view.counts.fail, view.counts.total),
             (1, 1, 2)
         );
+        assert_eq!(view.verdict.as_deref(), Some("failed"));
     }
 
     #[test]
@@ -475,6 +478,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(view.status, "Cancelled");
+        assert_eq!(view.verdict.as_deref(), Some("cancelled"));
         assert_eq!(view.counts.cancelled, 2);
     }
 

@@ -277,6 +277,7 @@ mod tests {
             started_at: None,
             finished_at: None,
             reason: reason.map(Into::into),
+            verdict: None,
             cancel_requested: false,
             counts: Counts::default(),
             stages: Vec::new(),

@@ -11,8 +11,17 @@ const CLOSED_OBJECTS: [&str; 3] = ["SubmitRequest", "SourceBody", "TaskBody"];
 
 pub(crate) struct Document {
     json: String,
-    /// (path template split in segments, `Allow` value)
-    routes: Vec<(Vec<String>, String)>,
+    routes: Vec<RouteEntry>,
+}
+
+/// One path of the document.
+struct RouteEntry {
+    /// The path template split in segments (`{id}` matches any one).
+    template: Vec<String>,
+    /// Its methods, as an `Allow` header value.
+    allow: String,
+    /// (upper-case method, the names of its query parameters)
+    query: Vec<(String, Vec<String>)>,
 }
 
 impl Document {
@@ -27,15 +36,7 @@ impl Document {
             .as_object()
             .into_iter()
             .flatten()
-            .map(|(path, operations)| {
-                let methods: Vec<String> = operations
-                    .as_object()
-                    .into_iter()
-                    .flat_map(|o| o.keys())
-                    .map(|m| m.to_uppercase())
-                    .collect();
-                (segments(path), methods.join(", "))
-            })
+            .map(|(path, operations)| route_entry(path, operations))
             .collect();
         Self {
             json: serde_json::to_string_pretty(&document).unwrap_or_default(),
@@ -50,17 +51,55 @@ impl Document {
     /// The methods the document lists for a request path (`{id}` matches
     /// any one segment), as an `Allow` header value.
     pub(crate) fn allow(&self, path: &str) -> Option<&str> {
-        let path = segments(path);
-        self.routes
+        self.route(path).map(|route| route.allow.as_str())
+    }
+
+    /// The query parameters a documented operation takes; `None` for a
+    /// path or method the document does not have.
+    pub(crate) fn query_names(&self, path: &str, method: &str) -> Option<&[String]> {
+        self.route(path)?
+            .query
             .iter()
-            .find(|(template, _)| {
-                template.len() == path.len()
-                    && template
-                        .iter()
-                        .zip(&path)
-                        .all(|(t, p)| t == p || (t.starts_with('{') && t.ends_with('}')))
-            })
-            .map(|(_, allow)| allow.as_str())
+            .find(|(m, _)| m.eq_ignore_ascii_case(method))
+            .map(|(_, names)| names.as_slice())
+    }
+
+    fn route(&self, path: &str) -> Option<&RouteEntry> {
+        let path = segments(path);
+        self.routes.iter().find(|route| {
+            route.template.len() == path.len()
+                && route
+                    .template
+                    .iter()
+                    .zip(&path)
+                    .all(|(t, p)| t == p || (t.starts_with('{') && t.ends_with('}')))
+        })
+    }
+}
+
+fn route_entry(path: &str, operations: &Value) -> RouteEntry {
+    let operations = operations.as_object().into_iter().flatten();
+    let query = operations
+        .map(|(method, operation)| {
+            let names = operation["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "query")
+                .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                .collect();
+            (method.to_uppercase(), names)
+        })
+        .collect::<Vec<(String, Vec<String>)>>();
+    let allow = query
+        .iter()
+        .map(|(m, _)| m.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    RouteEntry {
+        template: segments(path),
+        allow,
+        query,
     }
 }
 
@@ -90,6 +129,13 @@ mod tests {
         assert_eq!(document.allow("/api/queue"), Some("POST"));
         assert_eq!(document.allow("/api/queue/x/log/stream"), Some("GET"));
         assert_eq!(document.allow("/api/nothing/here"), None);
+        let list = document.query_names("/api/queues", "GET").unwrap();
+        for name in [
+            "status", "page", "per_page", "repo", "ref", "commit", "profile", "q",
+        ] {
+            assert!(list.iter().any(|n| n == name), "{name} in {list:?}");
+        }
+        assert_eq!(document.query_names("/api/queues", "POST"), None);
     }
 
     #[test]
@@ -125,6 +171,7 @@ mod tests {
             "worker",
             "reason",
             "profile",
+            "verdict",
         ] {
             assert_eq!(view[field]["nullable"], true, "QueueView.{field}");
         }

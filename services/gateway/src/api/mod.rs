@@ -11,6 +11,7 @@ pub(crate) mod log_stream;
 pub(crate) mod method_not_allowed;
 pub(crate) mod model;
 pub(crate) mod queries;
+pub(crate) mod query_params;
 pub(crate) mod queue;
 pub(crate) mod strict_json;
 pub(crate) mod submit;

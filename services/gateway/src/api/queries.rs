@@ -19,6 +19,7 @@ use super::error::ApiError;
 use super::model::{EventList, QueuePage, QueueView};
 use super::ApiTags;
 use crate::state::AppState;
+use crate::views::QueueFilter;
 
 const DEFAULT_PER_PAGE: u32 = 50;
 const MAX_LOG_CHUNK: u64 = 8 << 20;
@@ -41,13 +42,30 @@ pub(crate) struct QueryApi;
 impl QueryApi {
     /// List queues
     ///
-    /// Newest first, optionally only those in one status.
+    /// Newest first. The filters combine (all must match); an unknown query
+    /// parameter is a 400.
     #[oai(path = "/queues", method = "get")]
+    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         state: Data<&Arc<AppState>>,
         /// Only queues in this status.
         status: Query<Option<QueueStatus>>,
+        /// Only queues whose source URL contains this (the exact URL, or a part of it).
+        #[oai(validator(max_length = 2048))]
+        repo: Query<Option<String>>,
+        /// Only queues of this ref, exactly as submitted.
+        #[oai(name = "ref", validator(max_length = 255))]
+        git_ref: Query<Option<String>>,
+        /// Only queues whose resolved commit SHA starts with this.
+        #[oai(validator(max_length = 64))]
+        commit: Query<Option<String>>,
+        /// Only queues submitted with this profile, exactly.
+        #[oai(validator(max_length = 64))]
+        profile: Query<Option<String>>,
+        /// Only queues whose id, repo, ref or commit contains this (any case).
+        #[oai(validator(max_length = 2048))]
+        q: Query<Option<String>>,
         /// From 1.
         #[oai(validator(minimum(value = "1"), maximum(value = "4294967295")))]
         page: Query<Option<u32>>,
@@ -57,10 +75,15 @@ impl QueryApi {
     ) -> Result<Json<QueuePage>, ApiError> {
         let page = page.0.unwrap_or(1);
         let per_page = per_page.0.unwrap_or(DEFAULT_PER_PAGE);
-        let (queues, total) = state
-            .views
-            .list(status.0.map(QueueStatus::as_str), page, per_page)
-            .await?;
+        let filter = QueueFilter {
+            status: status.0.map(QueueStatus::as_str),
+            repo: repo.0.as_deref(),
+            git_ref: git_ref.0.as_deref(),
+            commit: commit.0.as_deref(),
+            profile: profile.0.as_deref(),
+            text: q.0.as_deref(),
+        };
+        let (queues, total) = state.views.list(&filter, page, per_page).await?;
         Ok(Json(QueuePage {
             queues,
             total,
