@@ -21,8 +21,8 @@ const PER_PAGE = 50;
 const SOURCE_CHARS = 34;
 
 const FIELD_LABELS = {
-  q: ['Search', 'id, repo, owner, ref, commit, profile'],
-  repo: ['Repo', 'host/owner/name'],
+  q: ['Search', 'id, repo or owner, ref, commit'],
+  repo: ['Repo', 'host/owner/name, or a part'],
   ref: ['Ref', 'main'],
   commit: ['Commit', 'prefix'],
   profile: ['Profile', 'qemu-arm'],
