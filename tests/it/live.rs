@@ -9,14 +9,14 @@ use crate::stack::{queue, GitRepo, TestStack};
 
 /// One parsed SSE event.
 #[derive(Debug, Clone)]
-struct Sse {
-    event: String,
-    id: Option<u64>,
-    data: Value,
+pub(crate) struct Sse {
+    pub event: String,
+    pub id: Option<u64>,
+    pub data: Value,
 }
 
 /// Reads SSE events until `end` (or `max_logs` log events), in order.
-async fn read_sse(
+pub(crate) async fn read_sse(
     stack: &TestStack,
     id: &str,
     last_event_id: Option<u64>,

@@ -9,6 +9,7 @@ mod delivery;
 mod engine;
 mod isolation;
 mod live;
+mod log_marks;
 mod operations;
 mod outage;
 mod projection;

@@ -22,6 +22,15 @@ pub struct LogLine {
     pub stream: LogStream,
     /// One line, without its line terminator; invalid UTF-8 replaced.
     pub text: String,
+    /// Read after the worker stopped the command on purpose (teardown,
+    /// cancel, timeout): shutdown noise a reader may mute. On the wire only
+    /// when true.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub teardown: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +60,17 @@ impl crate::wire_version::Versioned for LogBatch {
 }
 
 impl LogLine {
+    /// A line as the worker read it, with no marks.
+    pub fn new(ts_ms: u64, source: String, stream: LogStream, text: String) -> Self {
+        Self {
+            ts_ms,
+            source,
+            stream,
+            text,
+            teardown: false,
+        }
+    }
+
     /// The line as it appears in `queue_log.txt`.
     pub fn render(&self) -> String {
         match self.stream {

@@ -13,6 +13,7 @@ mod git_local;
 mod git_mirror;
 mod group_ledger;
 mod junit;
+mod line_marks;
 mod log_batcher;
 mod metrics;
 mod metrics_server;

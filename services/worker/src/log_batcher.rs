@@ -46,12 +46,12 @@ pub(crate) struct LogSink {
 
 impl LogSink {
     pub(crate) async fn line(&self, source: &str, stream: LogStream, text: String) {
-        let line = LogLine {
-            ts_ms: now_millis(),
-            source: source.to_owned(),
-            stream,
-            text,
-        };
+        self.send(LogLine::new(now_millis(), source.to_owned(), stream, text))
+            .await;
+    }
+
+    /// A line with its marks already set (output_lines.rs).
+    pub(crate) async fn send(&self, line: LogLine) {
         // Fails only once the batcher gave up on NATS and stopped the run:
         // the line could not be stored anyway.
         let _ = self.tx.send(line).await;

@@ -6,10 +6,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use testarena_events::LogStream;
+use testarena_events::{now_millis, LogLine, LogStream};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc;
 
+use crate::line_marks::LineMarks;
 use crate::log_batcher::LogSink;
 
 pub(crate) const MAX_LINE: usize = 16 * 1024;
@@ -51,22 +52,32 @@ impl LogBudget {
     }
 }
 
+/// Where one command's output lines go, shared by its stdout and stderr readers.
+#[derive(Clone)]
+pub(crate) struct LineTarget {
+    pub source: String,
+    pub sink: LogSink,
+    pub budget: Arc<LogBudget>,
+    pub marks: Arc<LineMarks>,
+    /// Every line also goes here, e.g. to a readiness regex (never blocks).
+    pub tap: Option<mpsc::UnboundedSender<String>>,
+}
+
 pub(crate) async fn forward_lines<R: AsyncRead + Unpin>(
     reader: R,
-    source: String,
     stream: LogStream,
-    sink: LogSink,
-    budget: Arc<LogBudget>,
-    // Every line also goes here, e.g. to a readiness regex (never blocks).
-    tap: Option<mpsc::UnboundedSender<String>>,
+    target: LineTarget,
 ) {
+    let source = &target.source;
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let mut pending: Vec<u8> = Vec::new();
     loop {
         let buf = match reader.fill_buf().await {
             Ok(buf) => buf,
             Err(e) => {
-                sink.system(&source, format!("reading {stream:?} failed: {e}"))
+                target
+                    .sink
+                    .system(source, format!("reading {stream:?} failed: {e}"))
                     .await;
                 break;
             }
@@ -83,11 +94,11 @@ pub(crate) async fn forward_lines<R: AsyncRead + Unpin>(
         pending.extend_from_slice(&buf[..take]);
         reader.consume(take);
         if complete {
-            emit(&mut pending, &source, stream, &sink, &budget, tap.as_ref()).await;
+            emit(&mut pending, stream, &target).await;
         }
     }
     if !pending.is_empty() {
-        emit(&mut pending, &source, stream, &sink, &budget, tap.as_ref()).await;
+        emit(&mut pending, stream, &target).await;
     }
 }
 
@@ -95,14 +106,7 @@ fn memchr_newline(bytes: &[u8]) -> Option<usize> {
     bytes.iter().position(|b| *b == b'\n')
 }
 
-async fn emit(
-    pending: &mut Vec<u8>,
-    source: &str,
-    stream: LogStream,
-    sink: &LogSink,
-    budget: &LogBudget,
-    tap: Option<&mpsc::UnboundedSender<String>>,
-) {
+async fn emit(pending: &mut Vec<u8>, stream: LogStream, target: &LineTarget) {
     let mut bytes = &pending[..];
     if let Some(stripped) = bytes.strip_suffix(b"\n") {
         bytes = stripped;
@@ -111,11 +115,13 @@ async fn emit(
         bytes = stripped;
     }
     let text = String::from_utf8_lossy(bytes).into_owned();
-    if let Some(tap) = tap {
+    if let Some(tap) = &target.tap {
         let _ = tap.send(text.clone());
     }
-    if budget.admit(text.len()) {
-        sink.line(source, stream, text).await;
+    if target.budget.admit(text.len()) {
+        let mut line = LogLine::new(now_millis(), target.source.clone(), stream, text);
+        target.marks.mark(&mut line);
+        target.sink.send(line).await;
     }
     pending.clear();
 }

@@ -15,8 +15,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::group_ledger::GroupLedger;
+use crate::line_marks::LineMarks;
 use crate::log_batcher::LogSink;
-use crate::output_lines::{forward_lines, LogBudget};
+use crate::output_lines::{forward_lines, LineTarget, LogBudget};
 
 /// How long output readers may run on after the group is gone.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -47,6 +48,7 @@ pub(crate) struct ProcessGroup {
     readers: JoinSet<()>,
     source: String,
     budget: Arc<LogBudget>,
+    marks: Arc<LineMarks>,
     sink: LogSink,
     grace: Duration,
     ledger: GroupLedger,
@@ -80,26 +82,20 @@ impl ProcessGroup {
         let pgid = child.id().map(|id| id as i32).unwrap_or(0);
         spec.ledger.opened(pgid);
         let budget = LogBudget::new(spec.log_cap_bytes);
+        let marks = LineMarks::new();
+        let target = LineTarget {
+            source: spec.source.clone(),
+            sink: sink.clone(),
+            budget: budget.clone(),
+            marks: marks.clone(),
+            tap,
+        };
         let mut readers = JoinSet::new();
         if let Some(stdout) = child.stdout.take() {
-            readers.spawn(forward_lines(
-                stdout,
-                spec.source.clone(),
-                LogStream::Stdout,
-                sink.clone(),
-                budget.clone(),
-                tap.clone(),
-            ));
+            readers.spawn(forward_lines(stdout, LogStream::Stdout, target.clone()));
         }
         if let Some(stderr) = child.stderr.take() {
-            readers.spawn(forward_lines(
-                stderr,
-                spec.source.clone(),
-                LogStream::Stderr,
-                sink.clone(),
-                budget.clone(),
-                tap,
-            ));
+            readers.spawn(forward_lines(stderr, LogStream::Stderr, target));
         }
         Ok(Self {
             child,
@@ -107,6 +103,7 @@ impl ProcessGroup {
             readers,
             source: spec.source,
             budget,
+            marks,
             sink: sink.clone(),
             grace,
             ledger: spec.ledger,
@@ -147,6 +144,11 @@ impl ProcessGroup {
 
     /// Ends the group (SIGTERM, grace, SIGKILL) and drains its output.
     pub(crate) async fn stop(&mut self) {
+        if self.exited().is_none() {
+            // Stopped on purpose (teardown, cancel, timeout): what it
+            // prints from now on is its shutdown, marked as such.
+            self.marks.stopping();
+        }
         signal_group(self.pgid, libc::SIGTERM);
         if tokio::time::timeout(self.grace, self.child.wait())
             .await
