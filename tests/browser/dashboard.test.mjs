@@ -228,7 +228,7 @@ before(async () => {
   await writeFile(path.join(tmp, 'worker.toml'), [
     'default_profile = "sh"',
     '[profiles.sh]', 'task = "sh {scenario}"',
-    '[profiles.boot]', 'boot = "sh boot.sh"', 'boot_ready = { log_regex = "READY" }', 'task = "sh {scenario}"',
+    '[profiles.boot]', 'boot = "exec sh boot.sh"', 'boot_ready = { log_regex = "READY" }', 'task = "sh {scenario}"',
     '',
   ].join('\n'));
   stack = new Stack({ dir: tmp, port: await freePort() });

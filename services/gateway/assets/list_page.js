@@ -119,7 +119,7 @@ export function listPage(root, params) {
         h('th', { class: 'col-source' }, 'Source'), h('th', { class: 'col-ref' }, 'Ref'),
         h('th', { class: 'col-commit' }, 'Commit'),
         h('th', {}, 'Age'), h('th', { class: 'num' }, 'Duration'))),
-      h('tbody', {}, queues.map((q) => row(q, now, filters)))));
+      h('tbody', {}, queues.map((q) => row(q, now)))));
     const first = (page - 1) * perPage + 1;
     const last = first + queues.length - 1;
     replace(pager,
@@ -141,7 +141,7 @@ export function listPage(root, params) {
   };
 }
 
-function row(q, now, filters) {
+function row(q, now) {
   const source = sourceLabel(q.source.repo);
   const tr = h('tr', {
     class: 'clickable', 'data-test': 'queue-row', 'data-id': q.id, 'data-status': q.status,
@@ -153,10 +153,8 @@ function row(q, now, filters) {
   h('td', {}, statusBadge(q)),
   h('td', { class: 'results' }, progressBar(q.counts), countChips(q.counts)),
   h('td', { class: 'col-source' },
-    h('a', {
-      class: 'source mono', title: `${q.source.repo} — show only this repo`, 'data-test': 'source',
-      href: listHash({ ...filters, repo: q.source.repo, page: 1 }),
-    }, shortenMiddle(source, SOURCE_CHARS))),
+    h('span', { class: 'source mono', title: q.source.repo, 'data-test': 'source' },
+      shortenMiddle(source, SOURCE_CHARS))),
   h('td', { class: 'col-ref mono', title: q.source.ref }, q.source.ref),
   h('td', { class: 'col-commit mono', title: q.commit ?? 'not checked out yet' }, shortCommit(q.commit)),
   h('td', { title: formatTime(q.submitted_at) }, formatAge(q.submitted_at, now)),

@@ -84,7 +84,7 @@ pub fn run_time(
 /// thread changes the environment, which holds because the CLI calls this
 /// before its runtime starts.
 pub fn local_offset() -> Option<UtcOffset> {
-    let now: libc::time_t = OffsetDateTime::now_utc().unix_timestamp().try_into().ok()?;
+    let now: libc::time_t = OffsetDateTime::now_utc().unix_timestamp();
     // SAFETY: `tm` is a plain C struct that `localtime_r` fills; both
     // pointers are valid for the call, and no other thread exists yet.
     extern "C" {
