@@ -326,6 +326,16 @@ async fn deleting_or_cancelling_a_running_queue_stops_its_processes() {
                 )
                 .await;
             assert_eq!(status, 409, "cancelling an ended queue conflicts");
+            // The log says why it ends there, as its last line.
+            let deadline = std::time::Instant::now() + T;
+            loop {
+                let log = stack.text(&format!("/api/queue/{id}/log")).await;
+                if log.ends_with("[worker] queue cancelled by a user\n") {
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "{log}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
         // ...and gone soon after, with no orphan left.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -356,6 +366,10 @@ async fn a_waiting_queue_cancels_at_once() {
     assert_eq!(status, 200);
     assert_eq!(view["status"], "Cancelled");
     assert_eq!(view["tasks"][0]["status"], "Cancelled");
+    assert_eq!(
+        view["reason"],
+        "cancelled by a user while it was waiting, before any worker started it"
+    );
 }
 
 #[tokio::test]

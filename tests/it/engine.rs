@@ -49,6 +49,39 @@ async fn a_failed_build_skips_the_tasks_and_says_why() {
 }
 
 #[tokio::test]
+async fn a_missing_scenario_is_an_error_naming_it_and_the_commit_and_the_next_task_runs() {
+    let stack = TestStack::start().await;
+    let repo = GitRepo::new(&[("a.sh", "echo ran\n")]);
+    let sha = crate::stack::git(repo.dir.path(), &["rev-parse", "HEAD"]);
+    let body = queue(
+        "typo",
+        &repo.url(),
+        &[("x", "scenarios/x.scn"), ("a", "a.sh")],
+    );
+    stack.submit(&body).await;
+    let view = stack.wait_terminal("typo", T).await;
+    assert_eq!(view["status"], "Finished", "{view}");
+    let missing = &view["tasks"][0];
+    assert_eq!(missing["result"], "ERROR", "{view}");
+    assert_eq!(missing["exit_code"], serde_json::Value::Null);
+    assert_eq!(
+        missing["message"],
+        format!("scenario scenarios/x.scn not found at {}", sha.trim())
+    );
+    assert_eq!(view["tasks"][1]["result"], "PASS");
+
+    // An unknown profile is named as the user wrote it, not as a Rust value.
+    let mut body = queue("nope", &repo.url(), &[("a", "a.sh")]);
+    body["profile"] = json!("stm32-nope");
+    stack.submit(&body).await;
+    let view = stack.wait_terminal("nope", T).await;
+    assert_eq!(
+        view["reason"],
+        "unknown profile \"stm32-nope\"; this worker knows: booted, sh"
+    );
+}
+
+#[tokio::test]
 async fn a_boot_that_never_becomes_ready_ends_in_error_and_is_torn_down() {
     let stack = TestStack::start().await;
     let repo = GitRepo::new(&[

@@ -177,10 +177,12 @@ fn is_for_current_run(body: &EventBody, current: u32) -> bool {
 
 /// Marks the request; a queue no worker holds yet is cancelled at once. A
 /// worker that later receives it sees the request and only acknowledges it.
+/// No worker writes its log, so the reason says who cancelled it and when.
 fn apply_cancel_requested(queue: &mut QueueView, reason: Option<&str>, at: &str) -> bool {
     queue.cancel_requested = true;
     if queue.status == QueueStatus::Waiting.as_str() {
-        let reason = reason.unwrap_or("cancelled before it started").to_owned();
+        let who = reason.unwrap_or("cancelled");
+        let reason = format!("{who} while it was waiting, before any worker started it");
         finish(queue, FinalStatus::Cancelled, Some(reason), at);
     }
     true
@@ -589,7 +591,13 @@ mod tests {
         assert_eq!(waiting.status, "Cancelled");
         assert_eq!(
             waiting.reason.as_deref(),
-            Some("cancelled before it started")
+            Some("cancelled while it was waiting, before any worker started it")
+        );
+        let mut by_user = fold(&[submitted()]).unwrap();
+        apply_cancel_requested(&mut by_user, Some("cancelled by a user"), "t");
+        assert_eq!(
+            by_user.reason.as_deref(),
+            Some("cancelled by a user while it was waiting, before any worker started it")
         );
         assert_eq!(waiting.finished_at.as_deref(), Some("t"));
 

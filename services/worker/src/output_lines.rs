@@ -77,7 +77,10 @@ pub(crate) async fn forward_lines<R: AsyncRead + Unpin>(
             Err(e) => {
                 target
                     .sink
-                    .system(source, format!("reading {stream:?} failed: {e}"))
+                    .system(
+                        source,
+                        format!("reading {} failed: {e}", stream_name(stream)),
+                    )
                     .await;
                 break;
             }
@@ -99,6 +102,14 @@ pub(crate) async fn forward_lines<R: AsyncRead + Unpin>(
     }
     if !pending.is_empty() {
         emit(&mut pending, stream, &target).await;
+    }
+}
+
+fn stream_name(stream: LogStream) -> &'static str {
+    match stream {
+        LogStream::Stdout => "stdout",
+        LogStream::Stderr => "stderr",
+        LogStream::System => "system",
     }
 }
 

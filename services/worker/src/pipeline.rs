@@ -386,6 +386,9 @@ impl Run<'_> {
         source: &str,
         result_dir: &Path,
     ) -> Option<TaskDone> {
+        if let Some(missing) = self.missing_scenario(task).await {
+            return Some(TaskDone::error(missing));
+        }
         if let Err(e) = tokio::fs::create_dir_all(result_dir).await {
             return Some(TaskDone::error(format!(
                 "could not create the result directory: {e}"
@@ -398,6 +401,21 @@ impl Run<'_> {
         match ProcessGroup::spawn(spec, self.log, self.settings.kill_grace, None) {
             Err(e) => Some(TaskDone::error(format!("the task could not start: {e}"))),
             Ok(group) => task_done(group.wait(Some(timeout), self.stop.token()).await, timeout),
+        }
+    }
+
+    /// Why the task cannot run: its scenario is not in the checked-out
+    /// commit (a typo, or a file not pushed yet), said as such instead of
+    /// whatever the task command makes of a missing file.
+    async fn missing_scenario(&self, task: &TaskSpec) -> Option<String> {
+        let checkout = self.checkout.get()?;
+        let path = checkout.dir.join(task.scenario.as_str());
+        match tokio::fs::try_exists(&path).await {
+            Ok(false) => Some(format!(
+                "scenario {} not found at {}",
+                task.scenario, checkout.sha
+            )),
+            Ok(true) | Err(_) => None,
         }
     }
 
@@ -444,7 +462,7 @@ async fn wait_ready(
             let addr = values.in_value(template);
             loop {
                 if let Some(exit) = group.exited() {
-                    return Err(format!("boot process ended ({exit:?}) before it was ready"));
+                    return Err(format!("boot process ended ({exit}) before it was ready"));
                 }
                 let attempt = tokio::time::timeout(
                     Duration::from_millis(500),

@@ -158,8 +158,8 @@ impl ProcessGroup {
                 .system(
                     &self.source,
                     format!(
-                        "still running {:?} after SIGTERM; sending SIGKILL",
-                        self.grace
+                        "still running {}s after SIGTERM; sending SIGKILL",
+                        self.grace.as_secs_f64()
                     ),
                 )
                 .await;
@@ -198,6 +198,18 @@ impl Drop for ProcessGroup {
         if !self.stopped {
             signal_group(self.pgid, libc::SIGKILL);
             self.ledger.closed(self.pgid);
+        }
+    }
+}
+
+/// In words, for messages (never Rust's debug form).
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Code(code) => write!(f, "exit code {code}"),
+            Exit::Signal(signal) => write!(f, "killed by signal {signal}"),
+            Exit::TimedOut => f.write_str("timed out"),
+            Exit::Cancelled => f.write_str("cancelled"),
         }
     }
 }

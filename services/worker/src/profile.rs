@@ -154,7 +154,7 @@ impl Profiles {
         self.profiles.get(name).ok_or_else(|| {
             let known: Vec<&str> = self.profiles.keys().map(ProfileName::as_str).collect();
             format!(
-                "unknown profile {name:?}; this worker knows: {}",
+                "unknown profile \"{name}\"; this worker knows: {}",
                 known.join(", ")
             )
         })
@@ -206,7 +206,7 @@ env = { DUT_PORT = "{port}" }
             .unwrap()
             .resolve(Some(&ProfileName::parse("zz").unwrap()))
             .unwrap_err();
-        assert!(err.contains("unknown profile"), "{err}");
+        assert_eq!(err, "unknown profile \"zz\"; this worker knows: a");
     }
 
     #[test]

@@ -213,6 +213,9 @@ impl QueueRun<'_> {
         let end = self
             .pipeline(&log, &workspace, source, profile, tasks)
             .await;
+        if let Some(line) = self.stop.reason().and_then(|r| r.final_line()) {
+            log.system("worker", line).await;
+        }
         drop(log);
         let log = batcher.await.unwrap_or_else(|e| {
             tracing::error!(error = %e, "the log batcher panicked");

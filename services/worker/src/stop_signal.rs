@@ -22,6 +22,19 @@ pub(crate) enum StopReason {
     NatsUnreachable(String),
 }
 
+impl StopReason {
+    /// The queue log's last word on a stop a user asked for, so a reader of
+    /// the log alone knows why it ends there; `None` for the stops that hand
+    /// the queue to another attempt (its log goes on).
+    pub(crate) fn final_line(&self) -> Option<String> {
+        match self {
+            Self::Cancelled(reason) => Some(format!("queue {reason}")),
+            Self::Deleted => Some("queue deleted".into()),
+            Self::Shutdown | Self::NatsUnreachable(_) => None,
+        }
+    }
+}
+
 #[derive(Clone, Default)]
 pub(crate) struct StopSignal {
     token: CancellationToken,
@@ -85,5 +98,25 @@ impl Registry {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<QueueId, StopSignal>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cancel_or_delete_ends_the_log_with_who_did_it_and_a_hand_back_does_not() {
+        let cancel = StopReason::Cancelled("cancelled by a user".into());
+        assert_eq!(
+            cancel.final_line().as_deref(),
+            Some("queue cancelled by a user")
+        );
+        assert_eq!(
+            StopReason::Deleted.final_line().as_deref(),
+            Some("queue deleted")
+        );
+        assert_eq!(StopReason::Shutdown.final_line(), None);
+        assert_eq!(StopReason::NatsUnreachable("x".into()).final_line(), None);
     }
 }

@@ -81,6 +81,22 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::Unavailable(body("unavailable", message))
     }
+    /// The human text of the error, for a place that reports it as text.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::BadRequest(b)
+            | Self::Unauthorized(b)
+            | Self::Forbidden(b)
+            | Self::NotFound(b)
+            | Self::MethodNotAllowed(b)
+            | Self::Conflict(b)
+            | Self::PayloadTooLarge(b)
+            | Self::UnsupportedMediaType(b)
+            | Self::InvalidField(b)
+            | Self::Unavailable(b)
+            | Self::Internal(b) => &b.0.message,
+        }
+    }
     pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "{context}");
         Self::Internal(body("internal", format!("{context}: {error}")))

@@ -45,17 +45,61 @@ impl<T: Type + DeserializeOwned> ParsePayload for StrictJson<T> {
         let bytes = body.take()?.into_bytes_limit(MAX_BODY_BYTES).await?;
         let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-            let path = error.path().to_string();
-            if path == "." || path.is_empty() {
-                ApiError::bad_request(format!("request body: {}", error.inner()))
-            } else {
-                ApiError::bad_request(format!("{path}: {}", error.inner()))
-            }
+            ApiError::bad_request(body_error(&error.path().to_string(), error.inner()))
         })?;
         deserializer
             .end()
-            .map_err(|e| ApiError::bad_request(format!("request body: {e}")))?;
+            .map_err(|e| ApiError::bad_request(body_error("", &e)))?;
         Ok(Self(value))
+    }
+}
+
+/// A 400's message: a body that is not JSON at all names where it broke
+/// (`invalid JSON at line 1, column 17: ...`), not serde's `.` path; one
+/// that is JSON but not the request's shape names the field.
+fn body_error(path: &str, error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    if error.is_syntax() || error.is_eof() {
+        // serde_json ends its text with the position; we lead with it.
+        let suffix = format!(" at line {} column {}", error.line(), error.column());
+        let reason = text.strip_suffix(&suffix).unwrap_or(&text);
+        return format!(
+            "invalid JSON at line {}, column {}: {reason}",
+            error.line(),
+            error.column()
+        );
+    }
+    if path == "." || path.is_empty() {
+        format!("request body: {text}")
+    } else {
+        format!("{path}: {text}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(body: &str) -> String {
+        let mut deserializer = serde_json::Deserializer::from_str(body);
+        let result: Result<crate::api::model::SubmitRequest, _> =
+            serde_path_to_error::deserialize(&mut deserializer);
+        let error = result.unwrap_err();
+        body_error(&error.path().to_string(), error.inner())
+    }
+
+    #[test]
+    fn broken_json_names_line_and_column_and_a_wrong_shape_names_the_field() {
+        assert_eq!(
+            message("{\"source\": {\"repo\" 1}}"),
+            "invalid JSON at line 1, column 20: expected `:`"
+        );
+        assert!(message("{\"source\":").starts_with("invalid JSON at line 1, column 10: "));
+        assert!(
+            message("{\"source\": {\"repo\": 1}}").starts_with("source.repo: invalid type"),
+            "{}",
+            message("{\"source\": {\"repo\": 1}}")
+        );
     }
 }
 
