@@ -5,9 +5,12 @@
 // a git repository of shell scenarios in a temp dir, submits queues through
 // the HTTP API and drives Debian's headless Chromium (never a downloaded
 // browser) through the list, a live queue page, cancel, filter, delete, a
-// missing queue and a gateway restart. Leaves a screenshot of a queue page
-// mid-run in docs/dashboard.png when TESTARENA_UPDATE_SCREENSHOT=1 (else in
-// the temp dir, so a test run leaves the work tree clean).
+// missing queue and a gateway restart; outcomes (status and verdict),
+// filters kept in the URL, teardown lines, log search, first failure,
+// compact mode, JUnit cases and the events timeline. Leaves screenshots of a
+// queue page mid-run and of the list in docs/dashboard.png and
+// docs/dashboard-list.png when TESTARENA_UPDATE_SCREENSHOT=1 (else in the
+// temp dir, so a test run leaves the work tree clean).
 //
 // Build first (`cargo build`); run with `node --test tests/browser/`.
 
@@ -25,9 +28,9 @@ import { chromium } from 'playwright-core';
 const ROOT = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const BINARY = process.env.TESTARENA_BIN ?? path.join(ROOT, 'target/debug/testarena');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SCREENSHOT = process.env.TESTARENA_UPDATE_SCREENSHOT === '1'
-  ? path.join(ROOT, 'docs/dashboard.png')
-  : path.join(os.tmpdir(), `testarena-dashboard-${process.pid}.png`);
+const shotPath = (name) => (process.env.TESTARENA_UPDATE_SCREENSHOT === '1'
+  ? path.join(ROOT, 'docs', `${name}.png`)
+  : path.join(os.tmpdir(), `testarena-${name}-${process.pid}.png`));
 
 // --- the stack ---------------------------------------------------------------
 
@@ -176,6 +179,12 @@ printf '\033[31mFAIL\033[0m uart_echo: expected 64 bytes, got 60\n'
 exit 1
 `;
 
+// A booted "emulator" that says on SIGTERM what QEMU says: teardown output.
+const BOOT = String.raw`trap 'echo "qemu-system-arm: terminating on signal 15" >&2; exit 0' TERM
+echo READY
+while :; do sleep 0.1; done
+`;
+
 async function makeRepo(dir) {
   await mkdir(dir, { recursive: true });
   const git = (...args) => execFileSync('git', [
@@ -186,6 +195,7 @@ async function makeRepo(dir) {
   await writeFile(path.join(dir, 'quick.sh'), QUICK);
   await writeFile(path.join(dir, 'junit.sh'), JUNIT);
   await writeFile(path.join(dir, 'flood.sh'), FLOOD);
+  await writeFile(path.join(dir, 'boot.sh'), BOOT);
   git('add', '.');
   git('commit', '-q', '-m', 'scenarios');
 }
@@ -198,9 +208,12 @@ let browser; // a persistent browser context
 let page;
 const pageErrors = [];
 let repo;
+let otherRepo; // another repository named like the first, elsewhere
 // Every run has a fresh stack, so fixed ids cannot collide.
 const LIVE = 'fw-smoke-1042';
 const QUICK_ID = 'quick-check';
+const FAILING = 'fw-board-failing';
+const BOOTED = 'fw-booted';
 const LONG = 'nightly-long';
 const FLOOD_ID = 'log-flood';
 
@@ -208,9 +221,16 @@ before(async () => {
   assert.ok(existsSync(BINARY), `${BINARY} is missing: run cargo build first`);
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
   tmp = await mkdtemp(path.join(os.tmpdir(), 'testarena-browser-'));
-  repo = path.join(tmp, 'repo');
+  repo = path.join(tmp, 'lab-a', 'firmware');
+  otherRepo = path.join(tmp, 'lab-b', 'firmware');
   await makeRepo(repo);
-  await writeFile(path.join(tmp, 'worker.toml'), 'default_profile = "sh"\n[profiles.sh]\ntask = "sh {scenario}"\n');
+  await makeRepo(otherRepo);
+  await writeFile(path.join(tmp, 'worker.toml'), [
+    'default_profile = "sh"',
+    '[profiles.sh]', 'task = "sh {scenario}"',
+    '[profiles.boot]', 'boot = "exec sh boot.sh"', 'boot_ready = { log_regex = "READY" }', 'task = "sh {scenario}"',
+    '',
+  ].join('\n'));
   stack = new Stack({ dir: tmp, port: await freePort() });
   // Whatever happens to this process, the stack (its own process group) goes with it.
   process.on('exit', () => stack?.killNow());
@@ -248,9 +268,10 @@ after(async () => {
 const row = (id) => page.locator(`[data-test=queue-row][data-id="${id}"]`);
 const logLines = () => page.locator('[data-test=log] .ln');
 const badge = () => page.locator('.title-line [data-test=status]');
+const verdict = () => page.locator('.title-line [data-test=verdict]');
 
-function queueBody(id, tasks) {
-  return { id, source: { repo, ref: 'main' }, tasks };
+function queueBody(id, tasks, extra = {}) {
+  return { id, source: { repo, ref: 'main' }, tasks, ...extra };
 }
 
 // --- the user's story --------------------------------------------------------
@@ -293,8 +314,14 @@ test('the queue page shows stages, tasks with JUnit failures, and the log arrivi
   await page.locator('[data-stage=checkout] .badge').getByText('ok').waitFor();
   const board = page.locator('[data-task=board]');
   await until(async () => (await board.getAttribute('data-result')) === 'FAIL', 20_000, 'the board task to fail');
-  assert.match(await board.locator('[data-test=junit]').textContent(), /4 tests · 1 failed · 1 skipped/);
-  assert.equal(await board.locator('.failed-cases li').first().textContent(), 'uart_echo');
+  assert.equal(await board.locator('[data-test=junit-summary]').textContent(), '4 tests · 1 failed · 1 skipped');
+  // The box opens to every case, failing first, with its message.
+  const cases = board.locator('[data-test=junit-cases] .case');
+  assert.equal(await cases.count(), 4);
+  assert.equal(await cases.first().getAttribute('data-case'), 'uart_echo');
+  assert.equal(await cases.first().getAttribute('data-result'), 'failed');
+  assert.match(await cases.first().textContent(), /expected 64 bytes, got 60/);
+  assert.equal(await board.locator('[data-case=rtc_drift]').getAttribute('data-result'), 'skipped');
   assert.equal(await page.locator('[data-task=slow]').getAttribute('data-status'), 'Running');
 
   // Follow keeps the newest line in view; off, the view stays put.
@@ -312,8 +339,53 @@ test('the queue page shows stages, tasks with JUnit failures, and the log arrivi
   // The picture for the README: a queue mid-run with a coloured log.
   await until(async () => (await logLines().count()) >= 60, 20_000, 'a screenful of log');
   await page.locator('#flash').evaluate((el) => { el.hidden = true; });
-  await mkdir(path.dirname(SCREENSHOT), { recursive: true });
-  await page.screenshot({ path: SCREENSHOT });
+  await mkdir(path.dirname(shotPath('dashboard')), { recursive: true });
+  await page.screenshot({ path: shotPath('dashboard') });
+});
+
+test('the log: search with next/previous, first failure, compact labels', async () => {
+  const search = page.locator('[data-test=log-search]');
+  await search.fill('i2c probe');
+  await until(async () => /^1 of \d+$/.test(await page.locator('[data-test=match-count]').textContent()), 5_000, 'matches counted');
+  const total = Number((await page.locator('[data-test=match-count]').textContent()).split(' of ')[1]);
+  assert.ok(total >= 2, `${total} matches`);
+  assert.equal(await page.locator('[data-test=log] mark.hit.current').count(), 1);
+  assert.match(await page.locator('[data-test=log] mark.hit.current').textContent(), /^i2c probe$/i);
+  await page.locator('[data-test=match-next]').click();
+  assert.match(await page.locator('[data-test=match-count]').textContent(), /^2 of /);
+  await search.press('Shift+Enter');
+  assert.match(await page.locator('[data-test=match-count]').textContent(), /^1 of /);
+  assert.equal(await page.locator('[data-test=follow]').isChecked(), false, 'a search stops following');
+  await search.fill('no such text anywhere');
+  assert.equal(await page.locator('[data-test=match-count]').textContent(), 'no matches');
+  assert.equal(await page.locator('[data-test=log] mark.hit').count(), 0);
+  await search.fill('');
+
+  // The first failing task's first line.
+  await page.locator('[data-test=first-failure]').click();
+  const focused = page.locator('[data-test=log] .ln-focus');
+  assert.equal(await focused.locator('.src').textContent(), 'task:board');
+
+  // Compact: a label only where the source changes.
+  await page.locator('[data-test=compact]').check();
+  const hidden = await page.locator('[data-test=log].compact .ln.same-src .src').count();
+  assert.ok(hidden > 10, `${hidden} repeated labels hidden`);
+  const visible = await page.locator('[data-test=log] .ln:not(.same-src) .src').count();
+  assert.ok(visible < hidden, 'fewer labels shown than hidden');
+  await page.locator('[data-test=compact]').uncheck();
+  await page.locator('[data-test=follow]').check();
+});
+
+test('Events opens a readable timeline, not raw JSON', async () => {
+  await page.locator('[data-test=events]').click();
+  const timeline = page.locator('[data-test=timeline]');
+  await timeline.locator('[data-kind=submitted]').waitFor();
+  assert.match(await timeline.locator('[data-kind=submitted]').textContent(), /submitted: .*firmware @ main, 2 tasks/);
+  assert.match(await timeline.locator('[data-kind=started]').textContent(), /started on .* \(attempt 1\)/);
+  assert.match(await timeline.locator('[data-kind=task_finished]').first().textContent(), /task board FAIL in .* \(exit 1\)/);
+  assert.equal(new URL(page.url()).hash, `#/queue/${LIVE}`, 'still on the queue page');
+  await page.locator('[data-test=events]').click();
+  assert.ok(await timeline.isHidden());
 });
 
 test('cancel asks first, then the queue ends Cancelled', async () => {
@@ -326,8 +398,12 @@ test('cancel asks first, then the queue ends Cancelled', async () => {
   await page.locator('[data-test=cancel]').click();
   await until(async () => (await badge().textContent()) === 'Cancelled', 30_000, 'the badge to say Cancelled');
   await page.locator('.conn[data-state=ended]').waitFor();
-  assert.ok(await page.locator('[data-test=cancel]').isDisabled(), 'an ended queue cannot be cancelled again');
+  assert.ok(await page.locator('[data-test=cancel]').isHidden(), 'an ended queue has no Cancel');
+  assert.equal(await verdict().count(), 0, 'Cancelled is said once');
   assert.match(await page.locator('[data-test=reason]').textContent(), /cancelled by a user/);
+  // The log ends saying so, and by what.
+  await until(async () => /queue cancelled — cancelled by a user/.test(await logLines().last().textContent()),
+    10_000, 'the last log line to say the queue was cancelled');
   const { body } = await stack.view(LIVE);
   assert.equal(body.status, 'Cancelled');
 });
@@ -359,6 +435,78 @@ test('the status filter shows only queues in that status, and says when there ar
   await page.locator('[data-filter=All]').click();
   await row(QUICK_ID).waitFor();
   await row(LIVE).waitFor();
+});
+
+test('the outcome reads at a glance: Finished with failures is not Error', async () => {
+  await stack.submit(queueBody(FAILING, [{ id: 'board', scenario: 'junit.sh' }]));
+  await until(async () => (await stack.view(FAILING)).body.status === 'Finished', 30_000, 'the failing queue to finish');
+  await page.goto(`${stack.base}/#/`);
+  const outcome = async (id) => {
+    const r = row(id);
+    await until(async () => (await r.locator('[data-test=status]').count()) === 1, 10_000, `${id}'s row`);
+    return [await r.locator('[data-test=status]').textContent(),
+      await r.locator('[data-test=verdict]').count() ? await r.locator('[data-test=verdict]').textContent() : null];
+  };
+  await until(async () => (await outcome(FAILING))[1] === 'failed', 10_000, 'the failing row to say failed');
+  assert.deepEqual(await outcome(FAILING), ['Finished', 'failed']);
+  assert.deepEqual(await outcome(QUICK_ID), ['Finished', 'passed']);
+  assert.deepEqual(await outcome(LIVE), ['Cancelled', null]);
+  const colour = (id, what) => row(id).locator(`[data-test=${what}]`).evaluate((el) => getComputedStyle(el).color);
+  assert.notEqual(await colour(FAILING, 'verdict'), await colour(QUICK_ID, 'verdict'), 'failed and passed differ in colour');
+  assert.notEqual(await colour(FAILING, 'status'), await colour(FAILING, 'verdict'), 'the status pill is not the red one');
+  await page.locator('#flash').evaluate((el) => { el.hidden = true; });
+});
+
+test('filters and search narrow the list, live in the URL, and two repos named firmware differ', async () => {
+  const OTHER = 'fw-other-lab';
+  await stack.submit({ id: OTHER, source: { repo: otherRepo, ref: 'main' }, tasks: [{ id: 'q', scenario: 'quick.sh' }] });
+  await page.goto(`${stack.base}/#/`);
+  await row(OTHER).waitFor();
+  const source = (id) => row(id).locator('[data-test=source]');
+  const [mine, theirs] = [await source(QUICK_ID).textContent(), await source(OTHER).textContent()];
+  assert.notEqual(mine, theirs, 'the two firmware repos read differently');
+  assert.ok(mine.endsWith('lab-a/firmware') && theirs.endsWith('lab-b/firmware'), `${mine} | ${theirs}`);
+  assert.match(await source(QUICK_ID).getAttribute('title'), new RegExp(`^${repo}`), 'the full source on hover');
+
+  // Repo filter through the form: the URL keeps it, a reload keeps it.
+  await page.locator('[data-filter-input=repo]').fill('lab-b');
+  await page.locator('[data-filter-input=repo]').press('Enter');
+  await row(QUICK_ID).waitFor({ state: 'detached', timeout: 10_000 });
+  await row(OTHER).waitFor();
+  assert.match(new URL(page.url()).hash, /repo=lab-b/);
+  await page.reload();
+  await row(OTHER).waitFor();
+  assert.equal(await row(QUICK_ID).count(), 0);
+  assert.equal(await page.locator('[data-filter-input=repo]').inputValue(), 'lab-b');
+
+  // Search, combined with a status, from the URL alone.
+  await page.goto(`${stack.base}/#/?q=BOARD-FAIL&status=finished`);
+  await row(FAILING).waitFor();
+  assert.equal(await row(OTHER).count(), 0);
+  assert.equal(await page.locator('[data-filter=Finished]').getAttribute('aria-current'), 'page');
+  await page.goto(`${stack.base}/#/?commit=0000000&ref=main`);
+  await page.locator('[data-test=empty]').getByText('No queues matching ref “main”, commit “0000000”.').waitFor();
+  await page.locator('[data-test=empty]').getByRole('link', { name: 'Show all queues' }).click();
+  await row(OTHER).waitFor();
+  await row(LIVE).waitFor();
+  await page.screenshot({ path: shotPath('dashboard-list') });
+});
+
+test('output of a process stopped on purpose is muted and labelled teardown, not an error', async () => {
+  await stack.submit(queueBody(BOOTED, [{ id: 'quick', scenario: 'quick.sh' }], { profile: 'boot' }));
+  await until(async () => (await stack.view(BOOTED)).body.status === 'Finished', 30_000, 'the booted queue to finish');
+  await page.goto(`${stack.base}/#/queue/${BOOTED}`);
+  await page.locator('.conn[data-state=ended]').waitFor();
+  const line = logLines().filter({ hasText: 'terminating on signal 15' });
+  await line.waitFor();
+  assert.equal(await line.getAttribute('data-kind'), 'teardown');
+  assert.equal(await line.locator('[data-test=teardown-tag]').textContent(), 'teardown');
+  assert.equal(await page.locator('[data-test=log] .ln-stderr').filter({ hasText: 'terminating' }).count(), 0);
+  assert.equal(await verdict().textContent(), 'passed');
+  assert.ok(await page.locator('[data-test=cancel]').isHidden());
+  assert.ok(await page.locator('[data-test=first-failure]').isHidden(), 'nothing failed, nothing to jump to');
+  await page.goto(`${stack.base}/#/`);
+  await row(QUICK_ID).waitFor();
 });
 
 test('log text is shown as text, never as HTML', async () => {

@@ -43,9 +43,11 @@ async fn submit_wait_exits_zero_only_when_every_task_passes() {
     let out = cli(&stack, &["submit", good.to_str().unwrap(), "--wait"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("[task:a] fine"), "{}", text(&out));
+    let dashboard = format!("{}/#/queue/cli-good", stack.base);
     assert!(
-        text(&out).contains("/api/queue/cli-good"),
-        "prints the queue URL"
+        text(&out).contains(&dashboard),
+        "prints the dashboard URL of the queue: {}",
+        text(&out)
     );
 
     let out = cli(&stack, &["submit", bad.to_str().unwrap(), "--wait"]).await;
@@ -56,13 +58,59 @@ async fn submit_wait_exits_zero_only_when_every_task_passes() {
     assert_eq!(out.status.code(), Some(0));
     let shown = text(&out);
     assert!(
-        shown.contains("Finished") && shown.contains("FAIL") && shown.contains("PASS"),
+        shown.contains("Finished, failed") && shown.contains("FAIL") && shown.contains("PASS"),
         "{shown}"
     );
 
-    let out = cli(&stack, &["list", "--status", "Finished"]).await;
+    // Any case of a status; status and verdict, ref and duration columns,
+    // ages instead of timestamps, a correct plural.
+    let out = cli(&stack, &["list", "--status", "finished"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = listed.lines().collect();
     assert!(
-        text(&out).contains("cli-good") && text(&out).contains("cli-bad"),
+        lines[0].starts_with("ID ") && lines[0].contains(" REF ") && lines[0].ends_with("DURATION"),
+        "{listed}"
+    );
+    let bad_row = lines
+        .iter()
+        .find(|l| l.starts_with("cli-bad "))
+        .expect("cli-bad listed");
+    assert!(
+        bad_row.contains("Finished, failed") && bad_row.contains(" main "),
+        "{listed}"
+    );
+    assert!(
+        bad_row.contains(" ago ") || bad_row.contains("just now"),
+        "{listed}"
+    );
+    let good_row = lines
+        .iter()
+        .find(|l| l.starts_with("cli-good "))
+        .expect("cli-good listed");
+    assert!(
+        good_row.contains("Finished, passed") && good_row.contains("2 passed"),
+        "{listed}"
+    );
+    assert_eq!(
+        lines.last(),
+        Some(&"(2 queues in all; page 1 of 1)"),
+        "{listed}"
+    );
+
+    let out = cli(&stack, &["list", "--utc"]).await;
+    assert!(
+        text(&out).contains("Z  "),
+        "absolute UTC times: {}",
+        text(&out)
+    );
+    let out = cli(&stack, &["list", "--json"]).await;
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    assert_eq!(page["total"], 2);
+    let out = cli(&stack, &["list", "--status", "done"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("unknown status \"done\""),
         "{}",
         text(&out)
     );
@@ -106,8 +154,17 @@ async fn cancel_follow_and_the_unhappy_paths_have_clear_messages() {
             v["tasks"][0]["status"] == "Running"
         })
         .await;
-    let out = cli(&stack, &["cancel", "cli-slow"]).await;
+    let out = cli(&stack, &["cancel", "cli-slow", "--wait"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "cancel requested; cli-slow was Running\ncli-slow Cancelled — cancelled by a user\n"
+    );
+    let out = cli(&stack, &["cancel", "cli-slow"]).await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "nothing to cancel: cli-slow already ended (Cancelled)\n"
+    );
     let followed = tokio::time::timeout(Duration::from_secs(30), follow)
         .await
         .unwrap()

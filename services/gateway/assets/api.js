@@ -2,6 +2,8 @@
 // carrying the server's `{error, message}` (or `network` when the gateway
 // could not be reached at all), so pages can tell "not found" from "down".
 
+import { apiQuery } from './list_filters.js';
+
 export class ApiError extends Error {
   constructor(status, code, message) {
     super(message);
@@ -39,16 +41,17 @@ async function request(path, { method = 'GET', body, signal } = {}) {
   return data;
 }
 
-export const STATUSES = ['Waiting', 'Running', 'Finished', 'Error', 'Cancelled'];
+export { STATUSES } from './list_filters.js';
 export const TERMINAL = new Set(['Finished', 'Error', 'Cancelled']);
 
 const queuePath = (id) => `/api/queue/${encodeURIComponent(id)}`;
 
-export function listQueues({ status, page = 1, perPage = 50 }, signal) {
-  const query = new URLSearchParams({ page: String(page), per_page: String(perPage) });
-  if (status) query.set('status', status);
-  return request(`/api/queues?${query}`, { signal });
+/** One page of the list; `filters` as list_filters.js reads them from the URL. */
+export function listQueues(filters, perPage, signal) {
+  return request(`/api/queues?${apiQuery(filters, perPage)}`, { signal });
 }
+
+export const getEvents = (id, signal) => request(eventsUrl(id), { signal });
 
 export const getQueue = (id, signal) => request(queuePath(id), { signal });
 export const cancelQueue = (id) => request(`${queuePath(id)}/cancel`, { method: 'POST' });

@@ -2,21 +2,21 @@
 // page. Colours live in app.css under the classes set here.
 
 import { h } from './dom.js';
+import { outcomeParts, outcomeWords } from './outcome.js';
 
-const FAILED = ['fail', 'timeout', 'error'];
-
-export const hasFailures = (counts) => FAILED.some((k) => (counts?.[k] ?? 0) > 0);
-
-/** A queue's status; a Finished queue with failing tasks is marked as such. */
+/**
+ * A queue's outcome: its status pill, then its verdict pill once it ended
+ * (Finished · passed, Finished · failed), so a failed run no longer looks
+ * like an Error. Words and tones come from outcome.js.
+ */
 export function statusBadge(view) {
-  const status = view.status;
-  const failed = status === 'Finished' && hasFailures(view.counts);
-  const cls = `badge st-${status.toLowerCase()}${failed ? ' st-failed' : ''}`;
-  return h('span', {
-    class: cls,
-    'data-test': 'status',
-    title: failed ? 'Finished, with failing tasks' : status,
-  }, status);
+  return h('span', { class: 'outcome', 'data-test': 'outcome', title: outcomeWords(view) },
+    outcomeParts(view).map((p) => h('span', {
+      class: `badge tone-${p.tone}`,
+      'data-test': p.kind,
+      [`data-${p.kind}`]: p.text,
+      title: p.title,
+    }, p.text)));
 }
 
 /** A task: its result once it has one, its status before. */

@@ -51,8 +51,5 @@ export function queueDurationMs(view, now = Date.now()) {
 
 export const shortCommit = (commit) => (commit ? commit.slice(0, 10) : '—');
 
-/** The last path segment of a repository URL or path, for tight columns. */
-export function repoName(repo) {
-  const trimmed = String(repo).replace(/\/+$/, '').replace(/\.git$/, '');
-  return trimmed.split(/[/:]/).pop() || repo;
-}
+/** "1 test", "2 tests". */
+export const plural = (n, word, many = `${word}s`) => `${formatCount(n)} ${n === 1 ? word : many}`;

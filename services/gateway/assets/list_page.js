@@ -1,50 +1,85 @@
-// The queue list: newest first, filtered by status, paginated, refreshed in
-// place every few seconds. A failed refresh keeps the last table and says
-// that the gateway cannot be reached; the next refresh clears it.
+// The queue list: newest first, filtered by status, search text, repo, ref,
+// commit prefix and profile (all kept in the URL, list_filters.js),
+// paginated, refreshed in place every few seconds. A failed refresh keeps the
+// last table and says that the gateway cannot be reached; the next refresh
+// clears it.
 
 import { listQueues, queueHref, STATUSES } from './api.js';
 import { countChips, progressBar, statusBadge } from './badges.js';
 import { h, replace } from './dom.js';
 import {
-  formatAge, formatCount, formatDuration, formatTime, queueDurationMs, repoName, shortCommit,
+  formatAge, formatCount, formatDuration, formatTime, queueDurationMs, shortCommit,
 } from './format.js';
+import {
+  describeFilters, filtersFromParams, isFiltered, listHash, TEXT_FILTERS,
+} from './list_filters.js';
+import { shortenMiddle, sourceLabel } from './source.js';
 
 const REFRESH_MS = 2000;
 const HIDDEN_REFRESH_MS = 15000;
 const PER_PAGE = 50;
+const SOURCE_CHARS = 34;
+
+const FIELD_LABELS = {
+  q: ['Search', 'id, repo or owner, ref, commit'],
+  repo: ['Repo', 'host/owner/name, or a part'],
+  ref: ['Ref', 'main'],
+  commit: ['Commit', 'prefix'],
+  profile: ['Profile', 'qemu-arm'],
+};
 
 export function listPage(root, params) {
-  const status = STATUSES.includes(params.get('status')) ? params.get('status') : null;
-  const page = Math.max(1, Number.parseInt(params.get('page') ?? '1', 10) || 1);
-  const href = (s, p) => {
-    const q = new URLSearchParams();
-    if (s) q.set('status', s);
-    if (p > 1) q.set('page', String(p));
-    const text = q.toString();
-    return text ? `#/?${text}` : '#/';
-  };
+  const filters = filtersFromParams(params);
+  const { status, page } = filters;
+  const href = (s, p) => listHash({ ...filters, status: s, page: p });
 
   const updated = h('span', { class: 'muted small', 'data-test': 'updated' });
   const banner = h('div', { class: 'banner banner-error', role: 'alert', hidden: true, 'data-test': 'list-error' });
   const body = h('div', { class: 'card table-card' }, h('p', { class: 'state' }, 'Loading queues…'));
   const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' });
-  const filters = h('nav', { class: 'filters', 'aria-label': 'Filter by status', 'data-test': 'filters' },
+  const statusNav = h('nav', { class: 'filters', 'aria-label': 'Filter by status', 'data-test': 'filters' },
     [null, ...STATUSES].map((s) => h('a', {
       class: `filter${s === status ? ' active' : ''}`,
       href: href(s, 1),
       'aria-current': s === status ? 'page' : null,
       'data-filter': s ?? 'All',
     }, s ?? 'All')));
+  const inputs = Object.fromEntries(TEXT_FILTERS.map((key) => [key, h('input', {
+    type: key === 'q' ? 'search' : 'text',
+    name: key,
+    value: filters[key] ?? '',
+    placeholder: FIELD_LABELS[key][1],
+    autocomplete: 'off',
+    spellcheck: 'false',
+    'data-filter-input': key,
+  })]));
+  const search = h('form', {
+    class: 'search', role: 'search', 'data-test': 'search',
+    onsubmit: (e) => {
+      e.preventDefault();
+      const next = { ...filters, page: 1 };
+      for (const key of TEXT_FILTERS) next[key] = inputs[key].value.trim() || null;
+      window.location.hash = listHash(next);
+    },
+  },
+  TEXT_FILTERS.map((key) => h('label', { class: `field field-${key}` },
+    h('span', { class: 'field-label' }, FIELD_LABELS[key][0]), inputs[key])),
+  h('button', { class: 'btn', type: 'submit' }, 'Apply'),
+  isFiltered(filters)
+    ? h('a', { class: 'btn btn-quiet', href: '#/', 'data-test': 'clear-filters' }, 'Clear')
+    : null);
 
   replace(root,
     h('div', { class: 'page-head' },
       h('h1', {}, status ? `${status} queues` : 'Queues'),
       updated),
-    filters,
+    statusNav,
+    search,
     banner,
     body,
     pager);
-  document.title = status ? `${status} queues · TestArena` : 'Queues · TestArena';
+  const title = describeFilters(filters);
+  document.title = `${title[0].toUpperCase()}${title.slice(1)} · TestArena`;
 
   const controller = new AbortController();
   let timer = null;
@@ -53,7 +88,7 @@ export function listPage(root, params) {
   async function refresh() {
     clearTimeout(timer);
     try {
-      const data = await listQueues({ status, page, perPage: PER_PAGE }, controller.signal);
+      const data = await listQueues(filters, PER_PAGE, controller.signal);
       lastOk = Date.now();
       banner.hidden = true;
       render(data);
@@ -73,7 +108,7 @@ export function listPage(root, params) {
 
   function render({ queues, total, per_page: perPage }) {
     if (queues.length === 0) {
-      replace(body, emptyState(status, page, href));
+      replace(body, emptyState(filters, href));
       replace(pager);
       return;
     }
@@ -81,7 +116,8 @@ export function listPage(root, params) {
     replace(body, h('table', { class: 'queues', 'data-test': 'queue-table' },
       h('thead', {}, h('tr', {},
         h('th', {}, 'Queue'), h('th', {}, 'Status'), h('th', {}, 'Results'),
-        h('th', { class: 'col-source' }, 'Source'), h('th', { class: 'col-commit' }, 'Commit'),
+        h('th', { class: 'col-source' }, 'Source'), h('th', { class: 'col-ref' }, 'Ref'),
+        h('th', { class: 'col-commit' }, 'Commit'),
         h('th', {}, 'Age'), h('th', { class: 'num' }, 'Duration'))),
       h('tbody', {}, queues.map((q) => row(q, now)))));
     const first = (page - 1) * perPage + 1;
@@ -106,17 +142,23 @@ export function listPage(root, params) {
 }
 
 function row(q, now) {
-  const tr = h('tr', { class: 'clickable', 'data-test': 'queue-row', 'data-id': q.id, 'data-status': q.status },
-    h('td', {}, h('a', { class: 'qid mono', href: queueHref(q.id) }, q.id),
-      q.cancel_requested && !['Cancelled', 'Finished', 'Error'].includes(q.status)
-        ? h('span', { class: 'pill' }, 'cancelling') : null),
-    h('td', {}, statusBadge(q)),
-    h('td', { class: 'results' }, progressBar(q.counts), countChips(q.counts)),
-    h('td', { class: 'col-source', title: `${q.source.repo} @ ${q.source.ref}` },
-      h('span', {}, repoName(q.source.repo)), h('span', { class: 'muted' }, ` @ ${q.source.ref}`)),
-    h('td', { class: 'col-commit mono', title: q.commit ?? 'not checked out yet' }, shortCommit(q.commit)),
-    h('td', { title: formatTime(q.submitted_at) }, formatAge(q.submitted_at, now)),
-    h('td', { class: 'num' }, formatDuration(queueDurationMs(q, now))));
+  const source = sourceLabel(q.source.repo);
+  const tr = h('tr', {
+    class: 'clickable', 'data-test': 'queue-row', 'data-id': q.id, 'data-status': q.status,
+    'data-verdict': q.verdict ?? '',
+  },
+  h('td', {}, h('a', { class: 'qid mono', href: queueHref(q.id) }, q.id),
+    q.cancel_requested && !['Cancelled', 'Finished', 'Error'].includes(q.status)
+      ? h('span', { class: 'pill' }, 'cancelling') : null),
+  h('td', {}, statusBadge(q)),
+  h('td', { class: 'results' }, progressBar(q.counts), countChips(q.counts)),
+  h('td', { class: 'col-source' },
+    h('span', { class: 'source mono', title: q.source.repo, 'data-test': 'source' },
+      shortenMiddle(source, SOURCE_CHARS))),
+  h('td', { class: 'col-ref mono', title: q.source.ref }, q.source.ref),
+  h('td', { class: 'col-commit mono', title: q.commit ?? 'not checked out yet' }, shortCommit(q.commit)),
+  h('td', { title: formatTime(q.submitted_at) }, formatAge(q.submitted_at, now)),
+  h('td', { class: 'num' }, formatDuration(queueDurationMs(q, now))));
   tr.addEventListener('click', (e) => {
     if (e.target.closest('a') || window.getSelection()?.toString()) return;
     window.location.hash = queueHref(q.id);
@@ -124,15 +166,15 @@ function row(q, now) {
   return tr;
 }
 
-function emptyState(status, page, href) {
-  if (page > 1) {
+function emptyState(filters, href) {
+  if (filters.page > 1) {
     return h('div', { class: 'state', 'data-test': 'empty' },
       h('p', {}, 'This page is past the last queue.'),
-      h('a', { class: 'btn', href: href(status, 1) }, 'First page'));
+      h('a', { class: 'btn', href: href(filters.status, 1) }, 'First page'));
   }
-  if (status) {
+  if (isFiltered(filters)) {
     return h('div', { class: 'state', 'data-test': 'empty' },
-      h('p', { class: 'state-title' }, `No ${status.toLowerCase()} queues.`),
+      h('p', { class: 'state-title' }, `No ${describeFilters(filters)}.`),
       h('a', { class: 'btn', href: '#/' }, 'Show all queues'));
   }
   return h('div', { class: 'state', 'data-test': 'empty' },

@@ -5,10 +5,20 @@
 // tab, never builds lines that would be dropped at once); the note above
 // the log says so and links to the full text. "Follow" keeps the view at the bottom;
 // scrolling up turns it off, scrolling back to the bottom turns it on again.
+//
+// Teardown output (a process stopped on purpose) is muted and labelled, not
+// red; lines matching the profile's failure_regex are marked. Search
+// highlights matches in the lines kept, with next/previous; "First failure"
+// jumps to the first failing task's first line (or the first flagged line);
+// compact mode shows a source label only where it changes. The decisions
+// are in log_lines.js.
 
 import { parseAnsi } from './ansi.js';
 import { h, replace } from './dom.js';
 import { formatCount } from './format.js';
+import {
+  findMatches, firstFailureIndex, lineKind, markSegments, showsSource,
+} from './log_lines.js';
 
 const SOURCE_COLOURS = 6;
 const FLUSH_MS = 100;
@@ -25,6 +35,12 @@ export class LogView {
     this.lastFlush = 0;
     this.follow = true;
     this.sourceColours = new Map();
+    this.records = []; // {line, el}, one per element in the log, oldest first
+    this.lastSource = null;
+    this.view = null;
+    this.query = '';
+    this.matches = []; // <mark> elements, in log order
+    this.current = -1;
 
     this.status = h('span', { class: 'conn', role: 'status', 'aria-live': 'polite' });
     this.counter = h('span', { class: 'log-count muted' }, '0 lines');
@@ -32,6 +48,30 @@ export class LogView {
     this.followBox.addEventListener('change', () => this.setFollow(this.followBox.checked));
     this.wrapBox = h('input', { type: 'checkbox' });
     this.wrapBox.addEventListener('change', () => this.lines.classList.toggle('wrap', this.wrapBox.checked));
+    this.compactBox = h('input', { type: 'checkbox', 'data-test': 'compact' });
+    this.compactBox.addEventListener('change', () => this.lines.classList.toggle('compact', this.compactBox.checked));
+    this.searchBox = h('input', {
+      type: 'search', class: 'log-search', placeholder: 'Search the log', 'aria-label': 'Search the log',
+      'data-test': 'log-search',
+    });
+    this.searchBox.addEventListener('input', () => this.search(this.searchBox.value));
+    this.searchBox.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') { e.preventDefault(); this.step(e.shiftKey ? -1 : 1); }
+    });
+    this.matchCount = h('span', { class: 'match-count muted small', 'data-test': 'match-count' });
+    this.prevButton = h('button', {
+      class: 'btn btn-small', type: 'button', title: 'Previous match (Shift+Enter)', 'data-test': 'match-prev',
+      disabled: true, onclick: () => this.step(-1),
+    }, '↑');
+    this.nextButton = h('button', {
+      class: 'btn btn-small', type: 'button', title: 'Next match (Enter)', 'data-test': 'match-next',
+      disabled: true, onclick: () => this.step(1),
+    }, '↓');
+    this.failureButton = h('button', {
+      class: 'btn btn-small btn-fail', type: 'button', 'data-test': 'first-failure', hidden: true,
+      title: 'The first line of the first failing task, or the first line the profile flags as a failure',
+      onclick: () => this.jumpToFailure(),
+    }, 'First failure');
     this.note = h('div', { class: 'log-note', hidden: true });
     this.empty = h('div', { class: 'log-empty' }, 'No output yet.');
     this.lines = h('div', {
@@ -47,8 +87,13 @@ export class LogView {
         h('span', { class: 'spacer' }),
         h('label', { class: 'toggle', title: 'Keep the newest line in view' }, this.followBox, 'Follow'),
         h('label', { class: 'toggle', title: 'Wrap long lines' }, this.wrapBox, 'Wrap'),
+        h('label', { class: 'toggle', title: 'Show a source label only where it changes' }, this.compactBox, 'Compact'),
         h('a', { class: 'btn btn-small', href: fullLogUrl, target: '_blank', rel: 'noopener' }, 'Raw log'),
       ),
+      h('div', { class: 'log-toolbar log-find' },
+        this.searchBox, this.prevButton, this.nextButton, this.matchCount,
+        h('span', { class: 'spacer' }),
+        this.failureButton),
       this.note,
       this.lines,
     );
@@ -106,7 +151,12 @@ export class LogView {
     const batch = this.pending;
     this.pending = [];
     const fragment = document.createDocumentFragment();
-    for (const line of batch) fragment.append(line.marker ? this.renderMarker(line.marker) : this.renderLine(line));
+    const added = [];
+    for (const line of batch) {
+      const el = line.marker ? this.renderMarker(line.marker) : this.renderLine(line);
+      added.push({ line, el });
+      fragment.append(el);
+    }
     if (this.empty.isConnected) this.empty.remove();
     // Drop the oldest lines in one go, before adding, so the DOM never holds
     // more than maxLines.
@@ -114,16 +164,24 @@ export class LogView {
     if (excess >= this.shown) {
       this.lines.replaceChildren();
       this.shown = 0;
+      this.records = [];
     } else if (excess > 0) {
+      this.records.splice(0, excess);
       const range = document.createRange();
       range.setStartBefore(this.lines.firstElementChild);
       range.setEndAfter(this.lines.children[excess - 1]);
       range.deleteContents();
       this.shown -= excess;
     }
+    // A burst bigger than maxLines: only its newest lines are kept.
+    const keep = added.slice(Math.max(0, added.length - this.maxLines));
+    if (keep.length < added.length) for (const { el } of added.slice(0, added.length - keep.length)) el.remove();
     this.lines.append(fragment);
-    this.shown += batch.length;
+    this.records.push(...keep);
+    this.shown = this.records.length;
     this.updateCounts();
+    if (this.query) this.markNew(keep);
+    this.updateFailure();
     if (this.follow) this.scrollToEnd();
   }
 
@@ -139,18 +197,106 @@ export class LogView {
     }
   }
 
-  renderLine({ source, stream, text }) {
+  renderLine(line) {
+    const kind = lineKind(line);
+    const sameSource = !showsSource(true, this.lastSource, line.source);
+    this.lastSource = line.source;
+    return h('div', {
+      class: `ln ln-${kind}${sameSource ? ' same-src' : ''}`,
+      'data-kind': kind,
+      title: kind === 'teardown' ? 'Output of a process stopped on purpose (teardown), not an error' : null,
+    },
+    h('span', { class: `src src-${this.colourOf(line.source)}`, title: line.source }, line.source),
+    kind === 'teardown' ? h('span', { class: 'ln-tag', 'data-test': 'teardown-tag' }, 'teardown') : null,
+    kind === 'failure' ? h('span', { class: 'ln-tag ln-tag-fail' }, 'failure') : null,
+    this.renderText(line.text, []));
+  }
+
+  renderText(text, ranges) {
     const body = h('span', { class: 'txt' });
-    for (const { text: part, style } of parseAnsi(text)) {
-      body.append(styled(part, style));
+    for (const { text: part, style, mark } of markSegments(parseAnsi(text), ranges)) {
+      const node = styled(part, style);
+      body.append(mark ? h('mark', { class: 'hit' }, node) : node);
     }
-    return h('div', { class: `ln ln-${stream}` },
-      h('span', { class: `src src-${this.colourOf(source)}`, title: source }, source),
-      body);
+    return body;
   }
 
   renderMarker(text) {
-    return h('div', { class: 'ln ln-marker' }, h('span', { class: 'txt' }, text));
+    this.lastSource = null;
+    return h('div', { class: 'ln ln-marker', 'data-test': 'log-marker' }, h('span', { class: 'txt' }, text));
+  }
+
+  /** The queue view, for "First failure" (which tasks failed). */
+  setView(view) {
+    this.view = view;
+    this.updateFailure();
+  }
+
+  updateFailure() {
+    const index = firstFailureIndex(this.records.map((r) => r.line), this.view);
+    this.failureButton.hidden = index === -1;
+    return index;
+  }
+
+  jumpToFailure() {
+    const index = this.updateFailure();
+    if (index === -1) return;
+    const el = this.records[index].el;
+    this.setFollow(false);
+    for (const old of this.lines.querySelectorAll('.ln-focus')) old.classList.remove('ln-focus');
+    el.classList.add('ln-focus');
+    el.scrollIntoView({ block: 'center' });
+  }
+
+  /** Highlights every match of `query` in the lines kept and shows the first. */
+  search(query) {
+    this.query = query;
+    this.matches = [];
+    for (const record of this.records) this.mark(record);
+    this.current = this.matches.length ? 0 : -1;
+    this.showMatch(true);
+  }
+
+  /** New lines while a search is open: their matches join the end of the list. */
+  markNew(records) {
+    const current = this.matches[this.current];
+    this.matches = this.matches.filter((m) => m.isConnected);
+    for (const record of records) this.mark(record);
+    this.current = current?.isConnected ? this.matches.indexOf(current) : (this.matches.length ? 0 : -1);
+    this.showMatch(false);
+  }
+
+  mark(record) {
+    const { line, el } = record;
+    if (line.marker) return;
+    record.plain ??= parseAnsi(line.text ?? '').map((p) => p.text).join('');
+    const ranges = findMatches(record.plain, this.query);
+    if (!ranges.length && !record.marked) return;
+    el.querySelector('.txt').replaceWith(this.renderText(line.text, ranges));
+    record.marked = ranges.length > 0;
+    this.matches.push(...el.querySelectorAll('mark.hit'));
+  }
+
+  step(delta) {
+    if (!this.matches.length) return;
+    this.current = (this.current + delta + this.matches.length) % this.matches.length;
+    this.showMatch(true);
+  }
+
+  showMatch(scroll) {
+    for (const old of this.lines.querySelectorAll('mark.current')) old.classList.remove('current');
+    const n = this.matches.length;
+    this.prevButton.disabled = n === 0;
+    this.nextButton.disabled = n === 0;
+    this.matchCount.textContent = !this.query ? ''
+      : n === 0 ? 'no matches' : `${this.current + 1} of ${formatCount(n)}`;
+    const mark = this.matches[this.current];
+    if (!mark) return;
+    mark.classList.add('current');
+    if (scroll) {
+      this.setFollow(false);
+      mark.scrollIntoView({ block: 'center', inline: 'nearest' });
+    }
   }
 
   colourOf(source) {

@@ -10,14 +10,18 @@
 // page opens a new stream that resumes after the last log event it shows.
 
 import {
-  cancelQueue, deleteQueue, eventsUrl, getQueue, logStreamUrl, rawLogUrl, TERMINAL,
+  cancelQueue, deleteQueue, eventsUrl, getEvents, getQueue, logStreamUrl, rawLogUrl, TERMINAL,
 } from './api.js';
 import { stageBadge, statusBadge, taskBadge, countChips, progressBar } from './badges.js';
 import { h, replace } from './dom.js';
+import { queueEtaMs, taskProgress } from './eta.js';
 import {
-  formatAge, formatDuration, formatTime, parseTime, queueDurationMs,
+  formatAge, formatDuration, formatTime, parseTime, plural, queueDurationMs,
 } from './format.js';
+import { endNote } from './log_lines.js';
 import { LogView } from './log_view.js';
+import { outcomeWords } from './outcome.js';
+import { describeEvent } from './timeline.js';
 
 const POLL_MS = 2000;
 const REFRESH_DEBOUNCE_MS = 150;
@@ -92,6 +96,11 @@ class QueuePage {
     this.cancelButton = h('button', {
       class: 'btn btn-warn', type: 'button', 'data-test': 'cancel', onclick: () => this.cancel(),
     }, 'Cancel');
+    this.eventsButton = h('button', {
+      class: 'btn btn-quiet', type: 'button', 'data-test': 'events', 'aria-expanded': 'false',
+      onclick: () => this.toggleTimeline(),
+    }, 'Events');
+    this.timeline = h('section', { class: 'card timeline-card', 'aria-label': 'Events', hidden: true, 'data-test': 'timeline' });
     this.deleteButton = h('button', {
       class: 'btn btn-danger', type: 'button', 'data-test': 'delete', onclick: () => this.remove(),
     }, 'Delete');
@@ -106,10 +115,10 @@ class QueuePage {
       h('div', { class: 'queue-head' },
         this.title,
         h('div', { class: 'actions' },
-          h('a', { class: 'btn btn-quiet', href: eventsUrl(this.id), target: '_blank', rel: 'noopener' }, 'Events'),
-          this.cancelButton, this.deleteButton)),
+          this.eventsButton, this.cancelButton, this.deleteButton)),
       this.banner,
       this.reason,
+      this.timeline,
       h('div', { class: 'queue-grid' },
         h('div', { class: 'queue-side' },
           h('section', { class: 'card', 'aria-label': 'Details' }, this.meta),
@@ -123,14 +132,18 @@ class QueuePage {
     if (!view || this.gone) return;
     this.view = view;
     const terminal = TERMINAL.has(view.status);
+    document.title = `${view.id} · ${outcomeWords(view)} · TestArena`;
     replace(this.title,
       h('h1', { class: 'mono' }, view.id),
       statusBadge(view),
       view.cancel_requested && !terminal ? h('span', { class: 'pill', 'data-test': 'cancelling' }, 'cancelling…') : null);
-    this.cancelButton.disabled = terminal || view.cancel_requested;
-    this.cancelButton.textContent = view.cancel_requested && !terminal ? 'Cancelling…' : 'Cancel';
-    this.cancelButton.title = terminal ? `This queue already ended (${view.status}).` : 'Stop this queue';
+    // An ended queue has nothing to cancel: the button goes, not just greys out.
+    this.cancelButton.hidden = terminal;
+    this.cancelButton.disabled = view.cancel_requested;
+    this.cancelButton.textContent = view.cancel_requested ? 'Cancelling…' : 'Cancel';
+    this.log.setView(view);
 
+    // The reason is said once, here; stages and tasks do not repeat it.
     this.reason.hidden = !view.reason;
     this.reason.className = `banner ${view.status === 'Error' ? 'banner-error' : 'banner-warn'}`;
     if (view.reason) replace(this.reason, h('strong', {}, `${view.status}: `), view.reason);
@@ -149,7 +162,8 @@ class QueuePage {
       item('Submitted', h('span', { title: formatTime(view.submitted_at) }, formatAge(view.submitted_at, now))),
       item('Started', h('span', { title: formatTime(view.started_at) }, view.started_at ? formatAge(view.started_at, now) : '—')),
       item('Finished', h('span', { title: formatTime(view.finished_at) }, view.finished_at ? formatAge(view.finished_at, now) : '—')),
-      item('Duration', formatDuration(queueDurationMs(view, now))));
+      item('Duration', formatDuration(queueDurationMs(view, now))),
+      etaItem(view, now));
 
     replace(this.stages, view.stages.length
       ? view.stages.map((s) => h('li', { class: `stage stage-row-${s.status}`, 'data-stage': s.stage },
@@ -158,11 +172,11 @@ class QueuePage {
         h('span', { class: 'num muted' }, s.duration_ms !== null && s.duration_ms !== undefined
           ? formatDuration(s.duration_ms)
           : s.status === 'running' ? formatDuration(now - (parseTime(s.started_at) ?? now)) : ''),
-        s.message ? h('div', { class: 'stage-message' }, s.message) : null))
+        s.message && s.message !== view.reason ? h('div', { class: 'stage-message' }, s.message) : null))
       : h('li', { class: 'muted' }, view.status === 'Waiting' ? 'Waiting for a worker.' : 'No stage has run.'));
 
     replace(this.tasksSummary, progressBar(view.counts), countChips(view.counts));
-    replace(this.tasks, view.tasks.map((t) => taskItem(t, now)));
+    replace(this.tasks, view.tasks.map((t) => taskItem(t, now, view.reason)));
   }
 
   // --- the live stream ------------------------------------------------------
@@ -181,13 +195,16 @@ class QueuePage {
     };
     es.addEventListener('log', (e) => this.onLog(e));
     for (const type of QUEUE_EVENTS) es.addEventListener(type, () => this.scheduleRefresh());
-    es.addEventListener('deleted', () => this.showMissing('deleted'));
+    es.addEventListener('deleted', (e) => this.onDeleted(e));
     es.addEventListener('end', (e) => {
       this.ended = true;
       this.closeStream();
       let view = null;
       try { view = JSON.parse(e.data); } catch { /* keep the last view */ }
+      if (view === null && !this.gone) return this.onDeleted(e);
       this.render(view);
+      const note = endNote('end', view ?? this.view);
+      if (note) this.log.marker(`──── ${note} ────`);
       this.log.setStatus('ended', 'ended');
       this.banner.hidden = true;
     });
@@ -207,7 +224,7 @@ class QueuePage {
       await getQueue(this.id, this.controller.signal);
     } catch (e) {
       if (e.name === 'AbortError') return;
-      if (e.isNotFound) return this.showMissing('deleted');
+      if (e.isNotFound) return this.onDeleted();
       this.later(() => this.reopen(), RETRY_MS);
       return;
     }
@@ -227,6 +244,57 @@ class QueuePage {
     }
     this.lastAttempt = batch.attempt;
     this.log.append(batch.lines ?? []);
+  }
+
+  /**
+   * Deleted while open: the log stays readable, ends with a line saying so,
+   * and the page says the queue is gone instead of vanishing under the reader.
+   */
+  onDeleted() {
+    if (this.gone) return;
+    this.gone = true;
+    this.ended = true;
+    this.closeStream();
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.log.marker(`──── ${endNote('deleted')} ────`);
+    this.log.setStatus('ended', 'deleted');
+    this.banner.hidden = true;
+    this.cancelButton.hidden = true;
+    this.deleteButton.hidden = true;
+    this.reason.hidden = false;
+    this.reason.className = 'banner banner-warn';
+    replace(this.reason, h('strong', {}, 'Deleted: '), `queue ${this.id} was deleted; its view, log and files are gone. `,
+      h('a', { href: '#/' }, 'All queues'));
+  }
+
+  async toggleTimeline() {
+    const open = this.timeline.hidden;
+    this.timeline.hidden = !open;
+    this.eventsButton.setAttribute('aria-expanded', String(open));
+    if (!open) return;
+    replace(this.timeline, h('h2', {}, 'Events'), h('p', { class: 'muted' }, 'Loading…'));
+    let events;
+    try {
+      ({ events } = await getEvents(this.id, this.controller.signal));
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+      replace(this.timeline, h('h2', {}, 'Events'), h('p', { class: 'state-error' }, `Could not load the events: ${e.message}`));
+      return;
+    }
+    const start = parseTime(events[0]?.at);
+    replace(this.timeline,
+      h('div', { class: 'timeline-head' },
+        h('h2', {}, `Events (${events.length})`),
+        h('a', { class: 'btn btn-small btn-quiet', href: eventsUrl(this.id), target: '_blank', rel: 'noopener' }, 'JSON')),
+      h('ol', { class: 'timeline' }, events.map((event) => {
+        const { at, kind, text, tone } = describeEvent(event);
+        const t = parseTime(at);
+        return h('li', { class: `tl tl-${tone}`, 'data-kind': kind },
+          h('time', { class: 'tl-time mono muted', datetime: at, title: formatTime(at) },
+            t === null || start === null ? '' : `+${formatDuration(t - start)}`),
+          h('span', { class: 'tl-text' }, text));
+      })));
   }
 
   setConnected(connected) {
@@ -259,7 +327,7 @@ class QueuePage {
     try {
       this.render(await getQueue(this.id, this.controller.signal));
     } catch (e) {
-      if (e.isNotFound) this.showMissing('deleted');
+      if (e.isNotFound) this.onDeleted();
       // Otherwise the stream's state already says what is wrong.
     }
   }
@@ -331,33 +399,74 @@ function item(label, value) {
   return h('div', { class: 'meta-item' }, h('dt', {}, label), h('dd', {}, value));
 }
 
-function taskItem(t, now) {
+function etaItem(view, now) {
+  const eta = queueEtaMs(view, now);
+  if (eta === null) return null;
+  return h('div', { class: 'meta-item', 'data-test': 'eta' },
+    h('dt', {}, 'ETA'),
+    h('dd', { title: 'From the durations recorded for these scenarios' },
+      eta < 1000 ? 'any moment' : `about ${formatDuration(eta)} left`));
+}
+
+function taskItem(t, now, queueReason) {
   const running = t.status === 'Running';
   const duration = t.duration_ms ?? (running ? now - (parseTime(t.started_at) ?? now) : null);
   const details = [];
   if (t.exit_code !== null && t.exit_code !== undefined) details.push(`exit ${t.exit_code}`);
   if (t.timeout_s) details.push(`timeout ${t.timeout_s} s`);
+  const message = t.message && t.message !== queueReason ? t.message : null;
   return h('li', { class: `task task-${(t.result ?? t.status).toLowerCase()}`, 'data-task': t.id, 'data-status': t.status, 'data-result': t.result ?? '' },
     h('div', { class: 'task-row' },
       taskBadge(t),
       h('span', { class: 'task-id' }, t.id),
       h('span', { class: 'task-scenario mono muted', title: t.scenario }, t.scenario),
       h('span', { class: 'num muted' }, duration === null ? '' : formatDuration(duration))),
-    details.length || t.message
-      ? h('div', { class: 'task-detail muted' }, details.join(' · '), t.message ? h('div', { class: 'task-message' }, t.message) : null)
+    running ? taskProgressBar(t) : null,
+    details.length || message
+      ? h('div', { class: 'task-detail muted' }, details.join(' · '), message ? h('div', { class: 'task-message' }, message) : null)
       : null,
     t.junit ? junit(t.junit) : null);
 }
 
+/** "case 12 of 25" with a bar, when the task's output reported it. */
+function taskProgressBar(t) {
+  const p = taskProgress(t);
+  if (!p) return null;
+  const bar = h('span', { class: 'task-bar' }, h('span', {}));
+  bar.firstChild.style.width = `${Math.round(p.fraction * 100)}%`;
+  return h('div', { class: 'task-progress', 'data-test': 'task-progress' },
+    bar, h('span', { class: 'small muted' }, `case ${p.done} of ${p.total}`));
+}
+
+const CASE_MARK = { passed: '✓', failed: '✕', error: '!', skipped: '–' };
+
+/**
+ * The JUnit summary; with the view's cases, a <details> that opens to each
+ * case, its time and its failure message (failing cases first). Older views
+ * only name the failing cases.
+ */
 function junit(j) {
-  const parts = [`${j.tests} test${j.tests === 1 ? '' : 's'}`];
+  const parts = [plural(j.tests, 'test')];
   if (j.failures) parts.push(`${j.failures} failed`);
-  if (j.errors) parts.push(`${j.errors} error${j.errors === 1 ? '' : 's'}`);
+  if (j.errors) parts.push(plural(j.errors, 'error'));
   if (j.skipped) parts.push(`${j.skipped} skipped`);
+  const summary = [h('span', { class: 'junit-label' }, 'JUnit'), ' ', h('span', { 'data-test': 'junit-summary' }, parts.join(' · '))];
+  if (Array.isArray(j.cases) && j.cases.length) {
+    const order = { failed: 0, error: 0, skipped: 2, passed: 1 };
+    const cases = [...j.cases].sort((a, b) => (order[a.result] ?? 1) - (order[b.result] ?? 1));
+    return h('details', { class: 'junit', 'data-test': 'junit', open: j.failures + j.errors > 0 && j.cases.length <= 12 },
+      h('summary', {}, summary),
+      h('ul', { class: 'cases', 'data-test': 'junit-cases' }, cases.map((c) => h('li', {
+        class: `case case-${c.result}`, 'data-case': c.name, 'data-result': c.result,
+      },
+      h('span', { class: 'case-mark', 'aria-label': c.result }, CASE_MARK[c.result] ?? '·'),
+      h('span', { class: 'case-name mono', title: c.classname ? `${c.classname}.${c.name}` : c.name }, c.name),
+      h('span', { class: 'num muted small' }, Number.isFinite(c.time_ms) ? formatDuration(c.time_ms) : ''),
+      c.message ? h('div', { class: 'case-message mono' }, c.message) : null))));
+  }
   const bad = j.failures + j.errors;
-  return h('div', { class: 'junit', 'data-test': 'junit' },
-    h('span', { class: 'junit-label' }, 'JUnit'), ' ', parts.join(' · '),
-    j.failed_cases.length
+  return h('div', { class: 'junit', 'data-test': 'junit' }, summary,
+    j.failed_cases?.length
       ? h('ul', { class: 'failed-cases' }, j.failed_cases.map((c) => h('li', { class: 'mono' }, c)),
         bad > j.failed_cases.length ? h('li', { class: 'muted' }, `…and ${bad - j.failed_cases.length} more`) : null)
       : null);

@@ -37,10 +37,16 @@ const ASSETS: &[Asset] = &[
     asset!("ansi.js", "text/javascript; charset=utf-8"),
     asset!("badges.js", "text/javascript; charset=utf-8"),
     asset!("dom.js", "text/javascript; charset=utf-8"),
+    asset!("eta.js", "text/javascript; charset=utf-8"),
     asset!("format.js", "text/javascript; charset=utf-8"),
+    asset!("list_filters.js", "text/javascript; charset=utf-8"),
     asset!("list_page.js", "text/javascript; charset=utf-8"),
+    asset!("log_lines.js", "text/javascript; charset=utf-8"),
     asset!("log_view.js", "text/javascript; charset=utf-8"),
+    asset!("outcome.js", "text/javascript; charset=utf-8"),
     asset!("queue_page.js", "text/javascript; charset=utf-8"),
+    asset!("source.js", "text/javascript; charset=utf-8"),
+    asset!("timeline.js", "text/javascript; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
 ];
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use testarena_events::QueueView;
 
@@ -21,11 +21,12 @@ pub enum Submitted {
 }
 
 /// One page of `GET /api/queues`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct QueuePage {
     pub queues: Vec<QueueView>,
     pub total: u64,
     pub page: u32,
+    pub per_page: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,11 @@ impl ApiClient {
 
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    /// The queue's page on the dashboard, for people (not the JSON API URL).
+    pub fn dashboard_url(&self, id: &str) -> String {
+        format!("{}/#/queue/{id}", self.base)
     }
 
     async fn send(

@@ -4,10 +4,13 @@
 //! be reached.
 
 mod api_client;
+mod cancel;
 mod follow;
+mod list;
 mod render;
 mod sse;
 mod submit;
+mod when;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,13 +49,19 @@ pub enum ClientCommand {
     },
     /// List queues, newest first.
     List {
-        /// Only queues in this status (Waiting, Running, Finished, Error, Cancelled).
+        /// Only queues in this status (Waiting, Running, Finished, Error, Cancelled; any case).
         #[arg(long)]
         status: Option<String>,
         #[arg(long, default_value_t = 1)]
         page: u32,
         #[arg(long, default_value_t = 20)]
         per_page: u32,
+        /// Absolute UTC times instead of ages and local times.
+        #[arg(long)]
+        utc: bool,
+        /// The API's JSON page instead of a table.
+        #[arg(long, conflicts_with = "utc")]
+        json: bool,
         #[command(flatten)]
         server: ServerArg,
     },
@@ -72,9 +81,12 @@ pub enum ClientCommand {
         #[command(flatten)]
         server: ServerArg,
     },
-    /// Cancel a queue.
+    /// Cancel a queue and say what it was doing.
     Cancel {
         id: String,
+        /// Wait until the queue has ended (Cancelled, or how it ended first).
+        #[arg(long)]
+        wait: bool,
         #[command(flatten)]
         server: ServerArg,
     },
@@ -87,6 +99,11 @@ pub enum ClientCommand {
 }
 
 pub fn run(command: ClientCommand) -> ExitCode {
+    // Read before the runtime starts threads (see `when::local_offset`).
+    let style = match when::local_offset() {
+        Some(offset) => when::TimeStyle::Local(offset),
+        None => when::TimeStyle::Utc,
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -97,7 +114,7 @@ pub fn run(command: ClientCommand) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(dispatch(command)) {
+    match runtime.block_on(dispatch(command, style)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
@@ -109,7 +126,7 @@ pub fn run(command: ClientCommand) -> ExitCode {
     }
 }
 
-async fn dispatch(command: ClientCommand) -> Result<ExitCode, ClientError> {
+async fn dispatch(command: ClientCommand, style: when::TimeStyle) -> Result<ExitCode, ClientError> {
     match command {
         ClientCommand::Submit {
             file,
@@ -121,12 +138,18 @@ async fn dispatch(command: ClientCommand) -> Result<ExitCode, ClientError> {
             status,
             page,
             per_page,
+            utc,
+            json,
             server,
         } => {
-            let client = ApiClient::new(&server)?;
-            let page = client.list(status.as_deref(), page, per_page).await?;
-            print!("{}", render::queue_table(&page));
-            Ok(ExitCode::SUCCESS)
+            let options = list::ListOptions {
+                status,
+                page,
+                per_page,
+                json,
+                style: if utc { when::TimeStyle::Utc } else { style },
+            };
+            list::run(&ApiClient::new(&server)?, options).await
         }
         ClientCommand::Status { id, json, server } => {
             let view = ApiClient::new(&server)?.queue(&id).await?;
@@ -145,10 +168,8 @@ async fn dispatch(command: ClientCommand) -> Result<ExitCode, ClientError> {
             follow::print_log(&client, &id, follow, false).await?;
             Ok(ExitCode::SUCCESS)
         }
-        ClientCommand::Cancel { id, server } => {
-            let view = ApiClient::new(&server)?.cancel(&id).await?;
-            println!("{}: {}", id, view.status);
-            Ok(ExitCode::SUCCESS)
+        ClientCommand::Cancel { id, wait, server } => {
+            cancel::run(&ApiClient::new(&server)?, &id, wait).await
         }
         ClientCommand::Delete { id, server } => {
             ApiClient::new(&server)?.delete(&id).await?;

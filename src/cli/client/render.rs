@@ -3,8 +3,10 @@
 use std::fmt::{Display, Write};
 
 use testarena_events::{Counts, QueueView};
+use time::OffsetDateTime;
 
 use super::api_client::QueuePage;
+use super::when::{self, TimeStyle};
 
 /// A value, or `-` when there is none.
 fn or_dash<T: Display>(value: Option<T>) -> String {
@@ -15,32 +17,105 @@ fn short_commit(commit: Option<&str>) -> String {
     commit.map_or_else(|| "-".into(), |c| c.chars().take(10).collect())
 }
 
+/// "2 passed, 1 failed", zeros left out; "no tasks" for none.
 fn counts(c: &Counts) -> String {
-    format!(
-        "{} pass, {} fail, {} timeout, {} error",
-        c.pass, c.fail, c.timeout, c.error
-    )
+    let parts: Vec<String> = [
+        (c.pass, "passed"),
+        (c.fail, "failed"),
+        (c.timeout, "timed out"),
+        (c.error, "errored"),
+        (c.skipped, "skipped"),
+        (c.cancelled, "cancelled"),
+        (c.running, "running"),
+        (c.waiting, "waiting"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, word)| format!("{n} {word}"))
+    .collect();
+    if parts.is_empty() {
+        "no tasks".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
-pub fn queue_table(page: &QueuePage) -> String {
+/// "1 queue", "2 queues".
+pub fn plural(n: u64, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+/// A queue's status and, once it ended, its verdict: "Finished, failed";
+/// an Error or Cancelled queue says its status once.
+pub fn outcome(q: &QueueView) -> String {
+    match q.verdict.as_deref() {
+        Some(v) if !v.eq_ignore_ascii_case(&q.status) => format!("{}, {v}", q.status),
+        _ => q.status.clone(),
+    }
+}
+
+/// The list as a table whose columns are as wide as their widest cell.
+pub fn queue_table(page: &QueuePage, now: OffsetDateTime, style: TimeStyle) -> String {
+    let header = [
+        "ID",
+        "STATUS",
+        "REF",
+        "COMMIT",
+        "RESULTS",
+        "SUBMITTED",
+        "DURATION",
+    ];
+    let rows: Vec<[String; 7]> = page
+        .queues
+        .iter()
+        .map(|q| {
+            [
+                q.id.clone(),
+                outcome(q),
+                q.source.git_ref.clone(),
+                short_commit(q.commit.as_deref()),
+                counts(&q.counts),
+                when::when(&q.submitted_at, now, style),
+                when::run_time(q.started_at.as_deref(), q.finished_at.as_deref(), now)
+                    .map_or_else(|| "-".into(), when::duration),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
     let mut out = String::new();
+    let mut line = |cells: &[&str]| {
+        let last = cells.len() - 1;
+        let mut text = String::new();
+        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            if i == last {
+                // The duration column is right-aligned, like numbers are.
+                let _ = write!(text, "{cell:>width$}");
+            } else {
+                let _ = write!(text, "{cell:<width$}  ");
+            }
+        }
+        let _ = writeln!(out, "{}", text.trim_end());
+    };
+    if rows.is_empty() {
+        let _ = writeln!(out, "no queues");
+    } else {
+        line(&header);
+        for row in &rows {
+            line(&row.each_ref().map(String::as_str));
+        }
+    }
+    let pages = page.total.div_ceil(u64::from(page.per_page.max(1))).max(1);
     let _ = writeln!(
         out,
-        "{:<34} {:<10} {:<10} {:<44} SUBMITTED",
-        "ID", "STATUS", "COMMIT", "RESULTS"
+        "({} in all; page {} of {pages})",
+        plural(page.total, "queue"),
+        page.page
     );
-    for q in &page.queues {
-        let _ = writeln!(
-            out,
-            "{:<34} {:<10} {:<10} {:<44} {}",
-            q.id,
-            q.status,
-            short_commit(q.commit.as_deref()),
-            counts(&q.counts),
-            q.submitted_at
-        );
-    }
-    let _ = writeln!(out, "({} queues in all; page {})", page.total, page.page);
     out
 }
 
@@ -48,7 +123,7 @@ pub fn queue_detail(q: &QueueView) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "queue    {}", q.id);
     let reason = q.reason.as_ref().map(|r| format!(" ({r})"));
-    let _ = writeln!(out, "status   {}{}", q.status, reason.unwrap_or_default());
+    let _ = writeln!(out, "status   {}{}", outcome(q), reason.unwrap_or_default());
     let _ = writeln!(out, "source   {} @ {}", q.source.repo, q.source.git_ref);
     let _ = writeln!(out, "commit   {}", or_dash(q.commit.as_deref()));
     let _ = writeln!(
@@ -89,4 +164,77 @@ pub fn queue_detail(q: &QueueView) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::{datetime, offset};
+
+    fn queue(id: &str, status: &str, verdict: Option<&str>, pass: u32, fail: u32) -> QueueView {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "status": status, "source": {"repo": "https://git.example.com/fw.git", "ref": "release/1.2"},
+            "commit": "3787024cc3e2905aeb31f086b8c9fae9a5cd6f57", "profile": null, "attempt": 1,
+            "worker": "lab-3", "submitted_at": "2026-11-25T11:58:00Z",
+            "started_at": "2026-11-25T11:58:01Z", "finished_at": "2026-11-25T11:59:06Z",
+            "reason": null, "verdict": verdict, "cancel_requested": false,
+            "counts": {"total": pass + fail, "waiting": 0, "running": 0, "pass": pass, "fail": fail,
+                       "timeout": 0, "error": 0, "skipped": 0, "cancelled": 0},
+            "stages": [], "tasks": []
+        }))
+        .unwrap()
+    }
+
+    const NOW: OffsetDateTime = datetime!(2026-11-25 12:00:00 UTC);
+
+    #[test]
+    fn the_list_shows_outcome_ref_age_and_duration_in_aligned_columns() {
+        let page = QueuePage {
+            queues: vec![
+                queue("fw-1", "Finished", Some("failed"), 3, 1),
+                queue("nightly-long-id", "Error", Some("error"), 0, 0),
+            ],
+            total: 2,
+            page: 1,
+            per_page: 20,
+        };
+        let text = queue_table(&page, NOW, TimeStyle::Local(offset!(+1)));
+        assert_eq!(
+            text,
+            "\
+ID               STATUS            REF          COMMIT      RESULTS             SUBMITTED    DURATION
+fw-1             Finished, failed  release/1.2  3787024cc3  3 passed, 1 failed  2 min ago  1 min 05 s
+nightly-long-id  Error             release/1.2  3787024cc3  no tasks            2 min ago  1 min 05 s
+(2 queues in all; page 1 of 1)
+"
+        );
+    }
+
+    #[test]
+    fn utc_times_are_absolute_and_one_queue_is_singular() {
+        let page = QueuePage {
+            queues: vec![queue("fw-1", "Finished", Some("passed"), 1, 0)],
+            total: 1,
+            page: 1,
+            per_page: 20,
+        };
+        let text = queue_table(&page, NOW, TimeStyle::Utc);
+        assert!(text.contains("Finished, passed"), "{text}");
+        assert!(text.contains("2026-11-25 11:58:00Z"), "{text}");
+        assert!(text.ends_with("(1 queue in all; page 1 of 1)\n"), "{text}");
+    }
+
+    #[test]
+    fn an_empty_page_says_so() {
+        let page = QueuePage {
+            queues: vec![],
+            total: 0,
+            page: 1,
+            per_page: 20,
+        };
+        assert_eq!(
+            queue_table(&page, NOW, TimeStyle::Utc),
+            "no queues\n(0 queues in all; page 1 of 1)\n"
+        );
+    }
 }

@@ -32,7 +32,7 @@ pub async fn run(
         }
         Submitted::Accepted { id } => (id, " (accepted; the view is catching up)", None),
     };
-    eprintln!("queue {id}{note}: {}/api/queue/{id}", client.base());
+    eprintln!("queue {id}{note}: {}", client.dashboard_url(&id));
     if !wait {
         match view {
             Some(view) if json => println!(

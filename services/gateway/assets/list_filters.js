@@ -1,0 +1,62 @@
+// The queue list's filters and their two spellings: the page's URL
+// (`#/?repo=…&status=Finished&page=2`, so a filtered list can be shared and
+// survives a reload) and the API's query string. Pure.
+
+export const STATUSES = ['Waiting', 'Running', 'Finished', 'Error', 'Cancelled'];
+
+/** Text filters, in the order the form shows them. `q` searches everything. */
+export const TEXT_FILTERS = ['q', 'repo', 'ref', 'commit', 'profile'];
+
+/** Any case of a status name → its canonical spelling; anything else → null. */
+export function canonicalStatus(value) {
+  if (!value) return null;
+  const lower = String(value).trim().toLowerCase();
+  return STATUSES.find((s) => s.toLowerCase() === lower) ?? null;
+}
+
+/** The filters a URL's query asks for; unknown keys and empty values are dropped. */
+export function filtersFromParams(params) {
+  const filters = { status: canonicalStatus(params.get('status')), page: 1 };
+  for (const key of TEXT_FILTERS) {
+    const value = (params.get(key) ?? '').trim();
+    filters[key] = value || null;
+  }
+  const page = Number.parseInt(params.get('page') ?? '1', 10);
+  filters.page = Number.isFinite(page) && page > 1 ? page : 1;
+  return filters;
+}
+
+function setFilters(query, filters) {
+  for (const key of TEXT_FILTERS) {
+    const value = filters[key]?.trim();
+    if (value) query.set(key, value);
+  }
+  if (filters.status) query.set('status', filters.status);
+}
+
+/** The list page's hash for these filters: `#/` when there are none. */
+export function listHash(filters) {
+  const query = new URLSearchParams();
+  setFilters(query, filters);
+  if ((filters.page ?? 1) > 1) query.set('page', String(filters.page));
+  const text = query.toString();
+  return text ? `#/?${text}` : '#/';
+}
+
+/** `GET /api/queues`'s query string. */
+export function apiQuery(filters, perPage) {
+  const query = new URLSearchParams({ page: String(filters.page ?? 1), per_page: String(perPage) });
+  setFilters(query, filters);
+  return query;
+}
+
+/** True when anything but the page narrows the list. */
+export const isFiltered = (filters) => Boolean(filters.status) || TEXT_FILTERS.some((k) => filters[k]);
+
+/** "Finished queues matching repo “fw”, ref “main”" — what the empty state and title say. */
+export function describeFilters(filters) {
+  const words = TEXT_FILTERS.filter((k) => filters[k])
+    .map((k) => `${k === 'q' ? 'search' : k} “${filters[k]}”`);
+  const what = filters.status ? `${filters.status.toLowerCase()} queues` : 'queues';
+  return words.length ? `${what} matching ${words.join(', ')}` : what;
+}

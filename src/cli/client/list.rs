@@ -1,0 +1,74 @@
+//! `testarena list`: newest queues first, as a table for people (ages,
+//! local times) or as the API's JSON for scripts.
+
+use std::process::ExitCode;
+
+use testarena_events::QueueStatus;
+use time::OffsetDateTime;
+
+use super::api_client::{ApiClient, ClientError};
+use super::render;
+use super::when::TimeStyle;
+
+/// What `list` prints.
+pub struct ListOptions {
+    pub status: Option<String>,
+    pub page: u32,
+    pub per_page: u32,
+    pub json: bool,
+    pub style: TimeStyle,
+}
+
+pub async fn run(client: &ApiClient, options: ListOptions) -> Result<ExitCode, ClientError> {
+    let status = options
+        .status
+        .as_deref()
+        .map(canonical_status)
+        .transpose()?;
+    let page = client
+        .list(
+            status.map(QueueStatus::as_str),
+            options.page,
+            options.per_page,
+        )
+        .await?;
+    if options.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&page).unwrap_or_default()
+        );
+    } else {
+        print!(
+            "{}",
+            render::queue_table(&page, OffsetDateTime::now_utc(), options.style)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A status in any case (`finished`, `RUNNING`) → the API's spelling.
+pub fn canonical_status(word: &str) -> Result<QueueStatus, ClientError> {
+    QueueStatus::ALL
+        .into_iter()
+        .find(|s| s.as_str().eq_ignore_ascii_case(word.trim()))
+        .ok_or_else(|| {
+            let all: Vec<&str> = QueueStatus::ALL.iter().map(|s| s.as_str()).collect();
+            ClientError::Usage(format!(
+                "unknown status {word:?}: one of {} (any case)",
+                all.join(", ")
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_in_any_case_is_understood() {
+        assert_eq!(canonical_status("finished").unwrap(), QueueStatus::Finished);
+        assert_eq!(canonical_status(" RUNNING ").unwrap(), QueueStatus::Running);
+        let unknown = canonical_status("done").unwrap_err().to_string();
+        assert!(unknown.contains("one of Waiting, Running"), "{unknown}");
+    }
+}

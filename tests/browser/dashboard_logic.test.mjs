@@ -1,0 +1,200 @@
+// The dashboard's pure parts, without a browser: outcome words and tones,
+// filters ↔ URL ↔ API query, a source shortened in the middle, ETA math,
+// log-line decisions and the events timeline. Run by scripts/test-browser
+// even where Chromium is missing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { outcomeParts, outcomeWords, verdictOf } from '../../services/gateway/assets/outcome.js';
+import {
+  apiQuery, canonicalStatus, describeFilters, filtersFromParams, isFiltered, listHash,
+} from '../../services/gateway/assets/list_filters.js';
+import { shortenMiddle, sourceLabel } from '../../services/gateway/assets/source.js';
+import { queueEtaMs, taskProgress } from '../../services/gateway/assets/eta.js';
+import {
+  endNote, findMatches, firstFailureIndex, lineKind, markSegments, showsSource,
+} from '../../services/gateway/assets/log_lines.js';
+import { describeEvent } from '../../services/gateway/assets/timeline.js';
+import { formatAge, plural } from '../../services/gateway/assets/format.js';
+
+const counts = (over = {}) => ({
+  total: 2, waiting: 0, running: 0, pass: 2, fail: 0, timeout: 0, error: 0, skipped: 0, cancelled: 0, ...over,
+});
+
+// --- outcome -----------------------------------------------------------------
+
+test('a finished queue with failures says Finished and failed, in different tones', () => {
+  const parts = outcomeParts({ status: 'Finished', verdict: 'failed', counts: counts() });
+  assert.deepEqual(parts.map((p) => [p.text, p.tone]), [['Finished', 'done'], ['failed', 'bad']]);
+});
+
+test('verdicts have distinct words and tones', () => {
+  const tones = ['passed', 'failed', 'error', 'cancelled'].map((verdict) =>
+    outcomeParts({ status: 'Finished', verdict }).at(-1).tone);
+  assert.equal(new Set(tones).size, 4);
+});
+
+test('an Error queue says Error once', () => {
+  assert.equal(outcomeWords({ status: 'Error', verdict: 'error' }), 'Error');
+  assert.equal(outcomeWords({ status: 'Cancelled', verdict: 'cancelled' }), 'Cancelled');
+  assert.equal(outcomeWords({ status: 'Running', verdict: null }), 'Running');
+});
+
+test('without a verdict field the verdict is derived from status and counts', () => {
+  assert.equal(verdictOf({ status: 'Finished', counts: counts({ fail: 1 }) }), 'failed');
+  assert.equal(verdictOf({ status: 'Finished', counts: counts({ timeout: 1 }) }), 'failed');
+  assert.equal(verdictOf({ status: 'Finished', counts: counts() }), 'passed');
+  assert.equal(verdictOf({ status: 'Error', counts: counts() }), 'error');
+  assert.equal(verdictOf({ status: 'Running', counts: counts() }), null);
+  assert.equal(verdictOf({ status: 'Finished', verdict: null, counts: counts({ fail: 1 }) }), null, 'a null verdict is taken as given');
+});
+
+// --- filters ↔ URL -------------------------------------------------------------
+
+test('filters survive a round trip through the URL', () => {
+  const filters = { status: 'Finished', q: 'nightly', repo: 'git.example.com/a/firmware', ref: 'main', commit: '3f2a', profile: 'qemu-arm', page: 3 };
+  const hash = listHash(filters);
+  assert.equal(hash, '#/?q=nightly&repo=git.example.com%2Fa%2Ffirmware&ref=main&commit=3f2a&profile=qemu-arm&status=Finished&page=3');
+  assert.deepEqual(filtersFromParams(new URLSearchParams(hash.slice(3))), filters);
+});
+
+test('no filters is the plain list, and empty or unknown values are dropped', () => {
+  assert.equal(listHash({ status: null, page: 1 }), '#/');
+  const filters = filtersFromParams(new URLSearchParams('status=bogus&repo=%20%20&page=-2&x=1'));
+  assert.deepEqual(filters, { status: null, q: null, repo: null, ref: null, commit: null, profile: null, page: 1 });
+  assert.equal(isFiltered(filters), false);
+});
+
+test('a status in any case is understood', () => {
+  assert.equal(canonicalStatus('finished'), 'Finished');
+  assert.equal(canonicalStatus(' RUNNING '), 'Running');
+  assert.equal(canonicalStatus('done'), null);
+  assert.equal(filtersFromParams(new URLSearchParams('status=cancelled')).status, 'Cancelled');
+});
+
+test('the API query carries the filters and the page size, never unknown keys', () => {
+  const query = apiQuery({ status: 'Error', repo: 'fw', ref: null, commit: 'abc', page: 2 }, 50);
+  assert.equal(query.toString(), 'page=2&per_page=50&repo=fw&commit=abc&status=Error');
+});
+
+test('filters are described in words', () => {
+  assert.equal(describeFilters({ status: 'Error' }), 'error queues');
+  assert.equal(describeFilters({ repo: 'fw', q: 'x' }), 'queues matching search “x”, repo “fw”');
+});
+
+// --- source --------------------------------------------------------------------
+
+test('a source reads as host/path', () => {
+  assert.equal(sourceLabel('https://user@git.example.com/team/firmware.git'), 'git.example.com/team/firmware');
+  assert.equal(sourceLabel('git@github.com:acme/firmware.git'), 'github.com/acme/firmware');
+  assert.equal(sourceLabel('ssh://git@host:2222/x/firmware'), 'host:2222/x/firmware');
+  assert.equal(sourceLabel('/srv/git/firmware/'), '/srv/git/firmware');
+  assert.equal(sourceLabel('file:///tmp/repo'), '/tmp/repo');
+});
+
+test('a long source is shortened in the middle, keeping the host and the name', () => {
+  const long = 'git.example.com/platform/embedded/boards/stm32/firmware';
+  const short = shortenMiddle(long, 30);
+  assert.equal(short.length, 30);
+  assert.ok(short.startsWith('git.example.com'.slice(0, 10)), short);
+  assert.ok(short.endsWith('/firmware'), short);
+  assert.ok(short.includes('…'));
+  assert.equal(shortenMiddle('short/name', 30), 'short/name');
+  assert.notEqual(shortenMiddle('git.a.com/team-one/firmware', 20), shortenMiddle('git.b.com/team-two/firmware', 20));
+});
+
+// --- ETA -----------------------------------------------------------------------
+
+const at = (ms) => new Date(ms).toISOString();
+
+test('the ETA adds what is left of every task from recorded durations', () => {
+  const now = 100_000;
+  const view = {
+    status: 'Running',
+    tasks: [
+      { status: 'Finished', expected_duration_ms: 5_000 },
+      { status: 'Running', started_at: at(now - 4_000), expected_duration_ms: 10_000, progress: null },
+      { status: 'Waiting', expected_duration_ms: 20_000 },
+    ],
+  };
+  assert.equal(queueEtaMs(view, now), 6_000 + 20_000);
+});
+
+test('reported progress gives the running task its own pace', () => {
+  const now = 100_000;
+  const task = { status: 'Running', started_at: at(now - 12_000), expected_duration_ms: 60_000, progress: { done: 12, total: 24 } };
+  assert.deepEqual(taskProgress(task), { done: 12, total: 24, fraction: 0.5 });
+  assert.equal(queueEtaMs({ status: 'Running', tasks: [task] }, now), 12_000);
+});
+
+test('no ETA without history for every task left, or once the queue ended', () => {
+  assert.equal(queueEtaMs({ status: 'Running', tasks: [{ status: 'Waiting', expected_duration_ms: null }] }), null);
+  assert.equal(queueEtaMs({ status: 'Running', tasks: [{ status: 'Waiting' }] }), null);
+  assert.equal(queueEtaMs({ status: 'Finished', tasks: [] }), null);
+  assert.equal(taskProgress({ progress: { done: 1, total: 0 } }), null);
+  assert.equal(taskProgress({ progress: null }), null);
+});
+
+test('an overrunning task counts as about to end, not negative', () => {
+  const now = 100_000;
+  assert.equal(queueEtaMs({ status: 'Running', tasks: [{ status: 'Running', started_at: at(now - 50_000), expected_duration_ms: 10_000 }] }, now), 0);
+});
+
+// --- log lines -----------------------------------------------------------------
+
+test('teardown output is its own kind, never stderr', () => {
+  assert.equal(lineKind({ stream: 'stderr', teardown: true, text: 'qemu-system-arm: terminating on signal 15' }), 'teardown');
+  assert.equal(lineKind({ stream: 'stdout', failure: true }), 'failure');
+  assert.equal(lineKind({ stream: 'stderr' }), 'stderr');
+});
+
+test('compact mode shows a source only where it changes', () => {
+  assert.equal(showsSource(true, 'task:a', 'task:a'), false);
+  assert.equal(showsSource(true, 'task:a', 'task:b'), true);
+  assert.equal(showsSource(false, 'task:a', 'task:a'), true);
+});
+
+test('search finds every match, in any case, and marks it inside coloured segments', () => {
+  assert.deepEqual(findMatches('Fail, then FAIL', 'fail'), [[0, 4], [11, 15]]);
+  assert.deepEqual(findMatches('abc', ''), []);
+  const red = { fg: 1 };
+  const marked = markSegments([{ text: 'ok ', style: null }, { text: 'FAIL here', style: red }], findMatches('ok FAIL here', 'k fa'));
+  assert.deepEqual(marked.map((s) => [s.text, s.style, s.mark]), [
+    ['o', null, false], ['k ', null, true], ['FA', red, true], ['IL here', red, false],
+  ]);
+});
+
+test('first failure is the first flagged line or the first line of the first failing task', () => {
+  const view = { tasks: [{ id: 'a', result: 'PASS' }, { id: 'b', result: 'TIMEOUT' }, { id: 'c', result: 'FAIL' }] };
+  const lines = [
+    { source: 'worker', text: 'start' }, { source: 'task:a', text: 'ok' },
+    { source: 'task:b', text: 'waiting…' }, { source: 'task:c', text: 'FAIL' },
+  ];
+  assert.equal(firstFailureIndex(lines, view), 2);
+  assert.equal(firstFailureIndex([{ source: 'task:a', failure: true }, ...lines], view), 0);
+  assert.equal(firstFailureIndex(lines, { tasks: [{ id: 'a', result: 'PASS' }] }), -1);
+});
+
+test('a stopped queue ends its log with what happened and by what', () => {
+  assert.equal(endNote('end', { status: 'Cancelled', reason: 'cancelled by a user' }), 'queue cancelled — cancelled by a user');
+  assert.match(endNote('deleted', null), /deleted/);
+  assert.equal(endNote('end', { status: 'Finished' }), null);
+});
+
+// --- timeline and words --------------------------------------------------------
+
+test('events read as sentences', () => {
+  assert.equal(describeEvent({ type: 'started', worker: 'lab-3', attempt: 1, at: 'x' }).text, 'started on lab-3 (attempt 1)');
+  const t = describeEvent({ type: 'task_finished', task_id: 'boot', result: 'FAIL', exit_code: 1, duration_ms: 3400 });
+  assert.equal(t.text, 'task boot FAIL in 3.4 s (exit 1)');
+  assert.equal(t.tone, 'bad');
+  assert.equal(describeEvent({ type: 'finished', status: 'Cancelled', reason: 'cancelled by a user' }).text, 'finished: Cancelled — cancelled by a user');
+  assert.equal(describeEvent({ type: 'submitted', source: { repo: 'r', ref: 'main' }, tasks: [{}] }).text, 'submitted: r @ main, 1 task');
+});
+
+test('counts read with correct plurals and ages in words', () => {
+  assert.equal(plural(1, 'test'), '1 test');
+  assert.equal(plural(2, 'test'), '2 tests');
+  assert.equal(plural(0, 'error'), '0 errors');
+  assert.equal(formatAge(new Date(0).toISOString(), 125_000), '2 min ago');
+});
