@@ -48,7 +48,10 @@ class Stack {
     const env = Object.fromEntries(
       Object.entries(process.env).filter(([k]) => !k.startsWith('TESTARENA_') || k === 'TESTARENA_NATS_SERVER'),
     );
-    env.PATH = `${path.join(ROOT, '.tools/venv/bin')}:${env.PATH}`;
+    // The repo's tools, when they are there: a PATH entry that cannot be
+    // read (a dangling or looping symlink) makes every command lookup fail.
+    const tools = path.join(ROOT, '.tools/venv/bin');
+    if (existsSync(tools)) env.PATH = `${tools}:${env.PATH}`;
     // A stopped stack hands its running queue back at once instead of
     // letting it finish, so a restart shows a second attempt.
     env.TESTARENA_SHUTDOWN_GRACE_S = '0';
@@ -179,6 +182,14 @@ printf '\033[31mFAIL\033[0m uart_echo: expected 64 bytes, got 60\n'
 exit 1
 `;
 
+// Progress the built-in pattern reads, and a line the profile's
+// failure_regex flags, then a few seconds of work: it passes.
+const PROGRESS = String.raw`echo "case 3 of 10: uart_echo"
+echo "ASSERT uart_echo: expected 64 bytes, got 60"
+sleep 4
+echo "case 10 of 10: done"
+`;
+
 // A booted "emulator" that says on SIGTERM what QEMU says: teardown output.
 const BOOT = String.raw`trap 'echo "qemu-system-arm: terminating on signal 15" >&2; exit 0' TERM
 echo READY
@@ -196,6 +207,7 @@ async function makeRepo(dir) {
   await writeFile(path.join(dir, 'junit.sh'), JUNIT);
   await writeFile(path.join(dir, 'flood.sh'), FLOOD);
   await writeFile(path.join(dir, 'boot.sh'), BOOT);
+  await writeFile(path.join(dir, 'progress.sh'), PROGRESS);
   git('add', '.');
   git('commit', '-q', '-m', 'scenarios');
 }
@@ -216,6 +228,8 @@ const FAILING = 'fw-board-failing';
 const BOOTED = 'fw-booted';
 const LONG = 'nightly-long';
 const FLOOD_ID = 'log-flood';
+const PROGRESS_ID = 'fw-progress-1';
+const PROGRESS_AGAIN = 'fw-progress-2';
 
 before(async () => {
   assert.ok(existsSync(BINARY), `${BINARY} is missing: run cargo build first`);
@@ -227,7 +241,7 @@ before(async () => {
   await makeRepo(otherRepo);
   await writeFile(path.join(tmp, 'worker.toml'), [
     'default_profile = "sh"',
-    '[profiles.sh]', 'task = "sh {scenario}"',
+    '[profiles.sh]', 'task = "sh {scenario}"', 'failure_regex = "^ASSERT "',
     '[profiles.boot]', 'boot = "exec sh boot.sh"', 'boot_ready = { log_regex = "READY" }', 'task = "sh {scenario}"',
     '',
   ].join('\n'));
@@ -401,9 +415,11 @@ test('cancel asks first, then the queue ends Cancelled', async () => {
   assert.ok(await page.locator('[data-test=cancel]').isHidden(), 'an ended queue has no Cancel');
   assert.equal(await verdict().count(), 0, 'Cancelled is said once');
   assert.match(await page.locator('[data-test=reason]').textContent(), /cancelled by a user/);
-  // The log ends saying so, and by what.
-  await until(async () => /queue cancelled — cancelled by a user/.test(await logLines().last().textContent()),
+  // The log ends saying so, and by what, once: the worker's line, not the page's too.
+  await until(async () => /queue cancelled by a user/.test(await logLines().last().textContent()),
     10_000, 'the last log line to say the queue was cancelled');
+  await sleep(300);
+  assert.equal(await logLines().filter({ hasText: /queue cancelled/ }).count(), 1, 'said once');
   const { body } = await stack.view(LIVE);
   assert.equal(body.status, 'Cancelled');
 });
@@ -490,6 +506,33 @@ test('filters and search narrow the list, live in the URL, and two repos named f
   await row(OTHER).waitFor();
   await row(LIVE).waitFor();
   await page.screenshot({ path: shotPath('dashboard-list') });
+});
+
+test('a running task shows its progress, a flagged line is the first failure, and a second run shows an ETA', async () => {
+  await stack.submit(queueBody(PROGRESS_ID, [{ id: 'uart', scenario: 'progress.sh' }]));
+  await page.goto(`${stack.base}/#/queue/${PROGRESS_ID}`);
+  const progress = page.locator('[data-test=task-progress]');
+  await until(async () => /case 3 of 10/.test(await progress.textContent()), 20_000, 'the task to show case 3 of 10');
+  // The line failure_regex flags is marked, and is where "First failure" goes.
+  const flagged = logLines().filter({ hasText: 'ASSERT uart_echo' });
+  await flagged.waitFor();
+  assert.equal(await flagged.getAttribute('data-kind'), 'failure');
+  await page.locator('[data-test=first-failure]').click();
+  assert.match(await page.locator('[data-test=log] .ln-focus').textContent(), /ASSERT uart_echo/);
+  await until(async () => (await stack.view(PROGRESS_ID)).body.status === 'Finished', 30_000, 'the first run to finish');
+  await until(async () => (await progress.count()) === 0, 10_000, 'the progress bar to go with the task');
+  const first = (await stack.view(PROGRESS_ID)).body.tasks[0];
+  assert.equal(first.progress, null, 'a finished task has no progress');
+  assert.equal(first.expected_duration_ms, null);
+
+  // The same task again: it expects the first run's duration, and the page says how long is left.
+  await stack.submit(queueBody(PROGRESS_AGAIN, [{ id: 'uart', scenario: 'progress.sh' }]));
+  const again = (await stack.view(PROGRESS_AGAIN)).body.tasks[0];
+  assert.equal(again.expected_duration_ms, first.duration_ms);
+  await page.goto(`${stack.base}/#/queue/${PROGRESS_AGAIN}`);
+  await until(async () => /left|any moment/.test(await page.locator('[data-test=eta]').textContent()), 20_000, 'an ETA');
+  await until(async () => (await stack.view(PROGRESS_AGAIN)).body.status === 'Finished', 30_000, 'the second run to finish');
+  await until(async () => (await page.locator('[data-test=eta]').count()) === 0, 10_000, 'the ETA to go when the queue ends');
 });
 
 test('output of a process stopped on purpose is muted and labelled teardown, not an error', async () => {

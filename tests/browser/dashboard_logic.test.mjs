@@ -12,7 +12,7 @@ import {
 import { shortenMiddle, sourceLabel } from '../../services/gateway/assets/source.js';
 import { queueEtaMs, taskProgress } from '../../services/gateway/assets/eta.js';
 import {
-  endNote, findMatches, firstFailureIndex, lineKind, markSegments, showsSource,
+  endNote, findMatches, firstFailureIndex, lineKind, markSegments, saysStopped, showsSource,
 } from '../../services/gateway/assets/log_lines.js';
 import { describeEvent } from '../../services/gateway/assets/timeline.js';
 import { formatAge, plural } from '../../services/gateway/assets/format.js';
@@ -179,6 +179,16 @@ test('a stopped queue ends its log with what happened and by what', () => {
   assert.equal(endNote('end', { status: 'Cancelled', reason: 'cancelled by a user' }), 'queue cancelled — cancelled by a user');
   assert.match(endNote('deleted', null), /deleted/);
   assert.equal(endNote('end', { status: 'Finished' }), null);
+});
+
+test('a stop the worker\'s log already states is not said a second time', () => {
+  const line = (text, source = 'worker', stream = 'system') => ({ text, source, stream });
+  assert.ok(saysStopped(line('queue cancelled by a user')));
+  assert.ok(saysStopped(line('queue deleted')));
+  assert.ok(!saysStopped(line('queue cancelled by a user', 'task:t', 'stdout')), 'a task may print anything');
+  assert.ok(!saysStopped(line('stopping the boot process group')));
+  assert.equal(endNote('end', { status: 'Cancelled', reason: 'cancelled by a user' }, true), null);
+  assert.equal(endNote('deleted', null, true), null);
 });
 
 // --- timeline and words --------------------------------------------------------

@@ -46,9 +46,10 @@ async fn a_projector_killed_mid_stream_and_restarted_matches_a_rebuild() {
     .await;
     let repo = GitRepo::new(&[(
         "chatty.sh",
-        "for i in $(seq 1 200); do echo line $i; done\n",
+        // "[i/200]" is progress the projector folds into the running task.
+        "for i in $(seq 1 200); do echo \"[$i/200] line $i\"; done\n",
     )]);
-    let ids: Vec<String> = (0..12).map(|i| format!("p{i:02}")).collect();
+    let mut ids: Vec<String> = (0..12).map(|i| format!("p{i:02}")).collect();
     for (n, id) in ids.iter().enumerate() {
         stack
             .submit(&queue(
@@ -67,6 +68,24 @@ async fn a_projector_killed_mid_stream_and_restarted_matches_a_rebuild() {
         let view = stack.wait_terminal(id, T).await;
         assert_eq!(view["status"], "Finished", "{view}");
     }
+    // A queue submitted after those expects their tasks' durations.
+    let last = "p12".to_owned();
+    stack
+        .submit(&queue(
+            &last,
+            &repo.url(),
+            &[("a", "chatty.sh"), ("b", "chatty.sh")],
+        ))
+        .await;
+    let view = stack.wait_terminal(&last, T).await;
+    for task in view["tasks"].as_array().unwrap() {
+        assert!(task["expected_duration_ms"].is_u64(), "{view}");
+        assert!(
+            task["progress"].is_null(),
+            "an ended task has no progress: {view}"
+        );
+    }
+    ids.push(last);
     // Let the log stream catch up too, then compare with a rebuild.
     let expected_lines = 2 * 200 + 2;
     for id in &ids {

@@ -18,10 +18,10 @@ mod wire;
 mod wire_version;
 
 pub use ids::{GitRef, IdError, ProfileName, QueueId, RepoUrl, ScenarioPath, TaskId};
-pub use log_batch::{LogBatch, LogLine, LogStream};
+pub use log_batch::{LineProgress, LogBatch, LogLine, LogStream};
 pub use names::{ArenaNames, QUEUE_LOG_FILE, QUEUE_STATUS_FILE};
 pub use queue_view::{
-    Counts, JunitCaseView, JunitView, QueueView, SourceView, StageView, TaskView,
+    Counts, JunitCaseView, JunitView, QueueView, SourceView, StageView, TaskProgress, TaskView,
 };
 pub use status::{FinalStatus, QueueStatus, TaskResult, TaskState};
 pub use streams::{await_streams, ensure_streams, streams_exist, StreamLimits};

@@ -27,6 +27,20 @@ pub struct LogLine {
     /// when true.
     #[serde(default, skip_serializing_if = "is_false")]
     pub teardown: bool,
+    /// The line matched the profile's `failure_regex`. On the wire only when true.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub failure: bool,
+    /// A task's line that says how far it got ("case 12 of 25", "[12/25]",
+    /// or the profile's `progress_regex`). On the wire only when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<LineProgress>,
+}
+
+/// `done` of `total` steps (test cases, say) of a task; `0 < total`, `done <= total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineProgress {
+    pub done: u32,
+    pub total: u32,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -68,6 +82,8 @@ impl LogLine {
             stream,
             text,
             teardown: false,
+            failure: false,
+            progress: None,
         }
     }
 

@@ -111,6 +111,24 @@ pub struct TaskView {
     pub message: Option<String>,
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub junit: Option<JunitView>,
+    /// How far a running task of the shown attempt got, from its output
+    /// (`progress_regex` or "case 12 of 25", "[12/25]"); `null` otherwise.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub progress: Option<TaskProgress>,
+    /// Duration of the last `PASS` or `FAIL` run of this task id, with the
+    /// same repository and profile, in an earlier queue; `null` when none.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub expected_duration_ms: Option<u64>,
+}
+
+/// `done` of `total` steps of a running task, as its output last said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct TaskProgress {
+    pub done: u32,
+    pub total: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -75,8 +75,17 @@ export function firstFailureIndex(lines, view) {
   return -1;
 }
 
-/** The log's last line for a queue that was stopped: what happened and by what. */
-export function endNote(kind, view) {
+/** The worker's own line saying it stopped the queue ("queue cancelled by a user", "queue deleted"). */
+export const saysStopped = (line) => line.source === 'worker' && line.stream === 'system'
+  && /^queue (cancelled|deleted)\b/.test(line.text ?? '');
+
+/**
+ * The log's last line for a queue that was stopped: what happened and by
+ * what; null when nothing was stopped, or when the worker's log already
+ * said so (`workerSaid`), so it is said once.
+ */
+export function endNote(kind, view, workerSaid = false) {
+  if (workerSaid) return null;
   if (kind === 'deleted') return 'queue deleted while open (its log and files are gone)';
   if (view?.status === 'Cancelled') return `queue cancelled — ${view.reason ?? 'no reason given'}`;
   return null;

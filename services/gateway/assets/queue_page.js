@@ -18,7 +18,7 @@ import { queueEtaMs, taskProgress } from './eta.js';
 import {
   formatAge, formatDuration, formatTime, parseTime, plural, queueDurationMs,
 } from './format.js';
-import { endNote } from './log_lines.js';
+import { endNote, saysStopped } from './log_lines.js';
 import { LogView } from './log_view.js';
 import { outcomeWords } from './outcome.js';
 import { describeEvent } from './timeline.js';
@@ -48,6 +48,8 @@ class QueuePage {
     this.gone = false;
     this.lastSeq = 0;
     this.lastAttempt = null;
+    // The worker logged that it stopped the queue: the page does not say it again.
+    this.workerSaidStop = false;
     this.timers = new Set();
     this.controller = new AbortController();
     document.title = `${id} · TestArena`;
@@ -203,7 +205,7 @@ class QueuePage {
       try { view = JSON.parse(e.data); } catch { /* keep the last view */ }
       if (view === null && !this.gone) return this.onDeleted(e);
       this.render(view);
-      const note = endNote('end', view ?? this.view);
+      const note = endNote('end', view ?? this.view, this.workerSaidStop);
       if (note) this.log.marker(`──── ${note} ────`);
       this.log.setStatus('ended', 'ended');
       this.banner.hidden = true;
@@ -243,6 +245,7 @@ class QueuePage {
       this.log.marker(`──── attempt ${batch.attempt} (the previous worker stopped) ────`);
     }
     this.lastAttempt = batch.attempt;
+    if ((batch.lines ?? []).some(saysStopped)) this.workerSaidStop = true;
     this.log.append(batch.lines ?? []);
   }
 
@@ -257,7 +260,8 @@ class QueuePage {
     this.closeStream();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    this.log.marker(`──── ${endNote('deleted')} ────`);
+    const note = endNote('deleted', null, this.workerSaidStop);
+    if (note) this.log.marker(`──── ${note} ────`);
     this.log.setStatus('ended', 'deleted');
     this.banner.hidden = true;
     this.cancelButton.hidden = true;

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use testarena_events::{Event, EventBody};
 
+use crate::expected_durations::ExpectedDurations;
 use crate::projection::{self, Change};
 use crate::store::Stored;
 use crate::view::QueueView;
@@ -70,8 +71,9 @@ impl QueueFold {
         }
     }
 
-    /// Applies the event at stream sequence `seq`.
-    fn step(&mut self, seq: u64, event: &Event) {
+    /// Applies the event at stream sequence `seq`; a submit reads the
+    /// expected durations, a task's `PASS` or `FAIL` records one.
+    fn step(&mut self, seq: u64, event: &Event, durations: &mut ExpectedDurations) {
         let QueueFold::Live {
             view,
             submitted_seq,
@@ -83,8 +85,12 @@ impl QueueFold {
         };
         match projection::apply(view, event) {
             Change::Upsert => {
+                let queue = view.as_mut().expect("an upserted queue has a view");
                 if matches!(event.body, EventBody::Submitted { .. }) {
                     *submitted_seq = seq;
+                    durations.fill(queue);
+                } else {
+                    durations.observe(queue, event);
                 }
                 *updated_seq = seq;
                 *changed = true;
@@ -126,11 +132,13 @@ pub(crate) fn queues_in_order(events: &[(u64, Event)]) -> Vec<String> {
 }
 
 /// Folds `events` (stream sequence, event) into the queues of `order`,
-/// starting from `stored` (an id it lacks is unknown); in `order`.
+/// starting from `stored` (an id it lacks is unknown), and into `durations`,
+/// in stream order; the queues in `order`.
 pub(crate) fn fold_batch(
     order: Vec<String>,
     mut stored: HashMap<String, Stored>,
     events: &[(u64, Event)],
+    durations: &mut ExpectedDurations,
 ) -> Vec<(String, QueueFold)> {
     let index: HashMap<String, usize> = order
         .iter()
@@ -146,14 +154,16 @@ pub(crate) fn fold_batch(
         .collect();
     for (seq, event) in events {
         let i = index[event.queue_id.as_str()];
-        folds[i].1.step(*seq, event);
+        folds[i].1.step(*seq, event, durations);
     }
     folds
 }
 
 #[cfg(test)]
 mod tests {
-    use testarena_events::{GitRef, QueueId, RepoUrl, Source};
+    use testarena_events::{
+        GitRef, QueueId, RepoUrl, ScenarioPath, Source, TaskId, TaskResult, TaskSpec,
+    };
 
     use super::*;
 
@@ -173,6 +183,94 @@ mod tests {
                 tasks: Vec::new(),
             },
         )
+    }
+
+    /// A queue of one task `t` in `repo`.
+    fn submitted_task(queue: &str, repo: &str) -> Event {
+        let mut event = submitted(queue);
+        if let EventBody::Submitted { source, tasks, .. } = &mut event.body {
+            source.repo = RepoUrl::parse(repo).unwrap();
+            tasks.push(TaskSpec {
+                id: TaskId::parse("t").unwrap(),
+                scenario: ScenarioPath::parse("t.sh").unwrap(),
+                timeout_s: None,
+            });
+        }
+        event
+    }
+
+    fn task_finished(queue: &str, result: TaskResult, duration_ms: u64) -> Event {
+        event(
+            queue,
+            EventBody::TaskFinished {
+                task_id: TaskId::parse("t").unwrap(),
+                attempt: 1,
+                result,
+                exit_code: None,
+                duration_ms,
+                junit: None,
+                message: None,
+            },
+        )
+    }
+
+    fn expected(folds: &[(String, QueueFold)], queue: &str) -> Option<u64> {
+        let (
+            _,
+            QueueFold::Live {
+                view: Some(view), ..
+            },
+        ) = folds.iter().find(|(id, _)| id == queue).unwrap()
+        else {
+            panic!("{queue} has no view");
+        };
+        view.tasks[0].expected_duration_ms
+    }
+
+    #[test]
+    fn a_submit_expects_the_last_pass_or_fail_of_the_task_before_it_in_stream_order() {
+        let mut durations = ExpectedDurations::default();
+        let events: Vec<(u64, Event)> = (1..)
+            .zip([
+                submitted_task("a", "/repo"),
+                started("a", 1),
+                task_finished("a", TaskResult::Pass, 700),
+                submitted_task("b", "/repo"),
+                submitted_task("other", "/elsewhere"),
+                started("b", 1),
+                task_finished("b", TaskResult::Timeout, 9000),
+                submitted_task("c", "/repo"),
+                started("c", 1),
+                task_finished("c", TaskResult::Fail, 800),
+            ])
+            .collect();
+        let folds = fold_batch(
+            queues_in_order(&events),
+            HashMap::new(),
+            &events,
+            &mut durations,
+        );
+        assert_eq!(expected(&folds, "a"), None, "no earlier run");
+        assert_eq!(expected(&folds, "b"), Some(700));
+        assert_eq!(expected(&folds, "other"), None, "another repository");
+        assert_eq!(
+            expected(&folds, "c"),
+            Some(700),
+            "a TIMEOUT is not a duration"
+        );
+        let key = ("/repo".to_owned(), String::new(), "t".to_owned());
+        assert_eq!(durations.take_changed(), [(key, 800)]);
+        assert_eq!(durations.take_changed(), [], "taken once");
+
+        // The next batch starts from what the table holds.
+        let next: Vec<(u64, Event)> = vec![(20, submitted_task("d", "/repo"))];
+        let folds = fold_batch(
+            queues_in_order(&next),
+            HashMap::new(),
+            &next,
+            &mut durations,
+        );
+        assert_eq!(expected(&folds, "d"), Some(800));
     }
 
     fn started(queue: &str, attempt: u32) -> Event {
@@ -205,7 +303,12 @@ mod tests {
 
     fn fold(stored: HashMap<String, Stored>, events: Vec<Event>) -> Vec<(String, QueueFold)> {
         let events: Vec<(u64, Event)> = (10..).zip(events).collect();
-        fold_batch(queues_in_order(&events), stored, &events)
+        fold_batch(
+            queues_in_order(&events),
+            stored,
+            &events,
+            &mut ExpectedDurations::default(),
+        )
     }
 
     #[test]

@@ -5,10 +5,12 @@
 //! a projector killed anywhere resumes without losing or doubling anything.
 
 mod event_batch;
+mod expected_durations;
 mod projection;
 mod queue_folder;
 mod runner;
 mod store;
+mod task_progress;
 mod verdict;
 mod view;
 

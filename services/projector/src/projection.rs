@@ -99,6 +99,8 @@ fn waiting_task(spec: &TaskSpec) -> TaskView {
         finished_at: None,
         message: None,
         junit: None,
+        progress: None,
+        expected_duration_ms: None,
     }
 }
 
@@ -261,6 +263,7 @@ fn apply_task_finished(queue: &mut QueueView, task_id: &str, ended: TaskEnd, at:
     task.finished_at = Some(at.to_owned());
     task.message = ended.message.map(str::to_owned);
     task.junit = ended.junit.map(junit_view);
+    task.progress = None;
     true
 }
 
@@ -279,6 +282,7 @@ fn finish(queue: &mut QueueView, status: FinalStatus, reason: Option<String>, at
         } else if task.status == TaskState::Running.status_word() {
             task.status = TaskState::Cancelled.status_word().to_owned();
             task.finished_at = Some(at.to_owned());
+            task.progress = None;
         }
     }
     queue.verdict = Some(crate::verdict::verdict(status, &queue.tasks).to_owned());
@@ -307,6 +311,7 @@ fn reset_task(task: &mut TaskView) {
     task.finished_at = None;
     task.message = None;
     task.junit = None;
+    task.progress = None;
 }
 
 fn find_task<'a>(queue: &'a mut QueueView, id: &str) -> Option<&'a mut TaskView> {

@@ -13,8 +13,10 @@ use testarena_events::{await_streams, ArenaNames, Event, LogBatch, StreamLimits}
 use tokio_util::sync::CancellationToken;
 
 use crate::event_batch::{self, Write};
+use crate::expected_durations::ExpectedDurations;
 use crate::queue_folder::{LogAppend, QueueFolders, StatusWriter};
-use crate::store::{self, Durability, EVENTS_OFFSET, LOGS_OFFSET};
+use crate::store::{self, Durability, Stored, EVENTS_OFFSET, LOGS_OFFSET};
+use crate::task_progress;
 use crate::view::QueueView;
 
 /// Largest batch folded into one transaction while following.
@@ -62,6 +64,10 @@ struct Projector {
     /// `follow` began, each cut back to it on first touch. The projector is
     /// the only writer, so after that it needs no query per batch.
     log_files: HashMap<String, (u64, u64)>,
+    /// The `expected_durations` table as committed plus the current batch;
+    /// read again whenever `follow` begins, so an uncommitted batch's
+    /// entries never outlive it.
+    durations: ExpectedDurations,
     /// Set while rebuilding (which also reads in large batches, ahead, by a
     /// separate task): status files go to a writer thread instead.
     rebuild_files: Option<RebuildFiles>,
@@ -217,6 +223,7 @@ impl Projector {
             applied_subject: config.names.applied_subject(&config.name),
             client,
             log_files: HashMap::new(),
+            durations: ExpectedDurations::default(),
             rebuild_files: None,
         })
     }
@@ -235,6 +242,7 @@ impl Projector {
         let mut conn = self.pool.acquire().await?;
         let mut events_at = store::offset(&mut conn, EVENTS_OFFSET).await?;
         let mut logs_at = store::offset(&mut conn, LOGS_OFFSET).await?;
+        self.durations = ExpectedDurations::from_rows(store::expected_durations(&mut conn).await?);
         drop(conn);
         self.notify_applied(events_at).await;
 
@@ -313,7 +321,8 @@ impl Projector {
         let order = event_batch::queues_in_order(&events);
         let mut tx = self.pool.begin().await?;
         let stored = store::load_many(&mut tx, &order).await?;
-        let folds = event_batch::fold_batch(order, stored, &events);
+        let folds = event_batch::fold_batch(order, stored, &events, &mut self.durations);
+        let durations = self.durations.take_changed();
         // Files first, then the commit: both are derived from the events, so a
         // crash in between is repaired by replaying the batch.
         let mut status_files = Vec::new();
@@ -337,7 +346,7 @@ impl Projector {
                 Write::Nothing => {}
             }
         }
-        self.commit_events(tx, status_files, &rows, last_seq)
+        self.commit_events(tx, status_files, &rows, &durations, last_seq)
             .await?;
         if let Some(files) = &mut self.rebuild_files {
             files.end_batch()?;
@@ -391,11 +400,13 @@ impl Projector {
         mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
         status_files: Vec<(String, Vec<u8>)>,
         rows: &[store::SaveRow<'_>],
+        durations: &[(crate::expected_durations::Key, u64)],
         last_seq: u64,
     ) -> anyhow::Result<()> {
         let files = self.folders.write_statuses(status_files);
         let sql = async {
             store::save_many(&mut tx, rows).await?;
+            store::save_expected_durations(&mut tx, durations).await?;
             store::set_offset(&mut tx, EVENTS_OFFSET, last_seq).await?;
             anyhow::Ok(())
         };
@@ -409,6 +420,7 @@ impl Projector {
         let mut tx = self.pool.begin().await?;
         let mut per_queue: HashMap<String, (Vec<u8>, u64)> = HashMap::new();
         let mut order = Vec::new();
+        let mut progress = Vec::new();
         let mut last_seq = 0;
         for message in &batch {
             last_seq = stream_sequence(message)?;
@@ -428,7 +440,10 @@ impl Projector {
                 slot.0.extend_from_slice(line.render().as_bytes());
                 slot.1 += 1;
             }
+            progress
+                .extend(task_progress::reports(&batch).map(|r| (batch.queue_id.to_string(), r)));
         }
+        let status_files = self.apply_progress(&mut tx, progress).await?;
         let mut appends = Vec::with_capacity(order.len());
         let mut committed = Vec::with_capacity(order.len());
         for id in order {
@@ -456,10 +471,51 @@ impl Projector {
             .append_logs(appends)
             .await
             .context("appending to queue_log.txt files")?;
+        self.folders
+            .write_statuses(status_files)
+            .await
+            .context("writing queue_status.json files")?;
         store::set_offset(&mut tx, LOGS_OFFSET, last_seq).await?;
         tx.commit().await.context("committing a logs batch")?;
         self.log_files.extend(committed);
         Ok(last_seq)
+    }
+}
+
+impl Projector {
+    /// Sets the progress the batch's lines report on the views of running
+    /// tasks (`task_progress`): the rows now, in the logs transaction; the
+    /// status files returned, to write before it commits.
+    async fn apply_progress(
+        &mut self,
+        tx: &mut sqlx::SqliteConnection,
+        reports: Vec<(String, task_progress::Report)>,
+    ) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        if reports.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids: Vec<String> = reports.iter().map(|(id, _)| id.clone()).collect();
+        ids.dedup();
+        let mut stored = store::load_many(tx, &ids).await?;
+        let mut changed = Vec::new();
+        for (id, report) in &reports {
+            if let Some(Stored::View { view, .. }) = stored.get_mut(id) {
+                if task_progress::apply(view, report) && !changed.contains(id) {
+                    changed.push(id.clone());
+                }
+            }
+        }
+        let mut rows = Vec::with_capacity(changed.len());
+        let mut status_files = Vec::new();
+        for id in changed {
+            let Some(Stored::View { view, .. }) = stored.get(&id) else {
+                continue;
+            };
+            rows.push((id.clone(), serde_json::to_string(view)?));
+            status_files.extend(self.status_file(&id, view)?);
+        }
+        store::update_views(tx, &rows).await?;
+        Ok(status_files)
     }
 }
 

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
+use crate::expected_durations::Key;
 use crate::view::QueueView;
 
 pub(crate) const EVENTS_OFFSET: &str = "events";
@@ -197,6 +198,60 @@ pub(crate) async fn save_many(
             status = excluded.status, updated_seq = excluded.updated_seq, view_json = excluded.view_json",
     )
     .bind(array)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Overwrites the stored view of queues that exist (a log batch's
+/// progress), keeping their sequences.
+pub(crate) async fn update_views(
+    conn: &mut SqliteConnection,
+    views: &[(String, String)],
+) -> anyhow::Result<()> {
+    if views.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE queues SET view_json = value->>1
+           FROM json_each(?) WHERE queues.id = value->>0",
+    )
+    .bind(serde_json::to_string(views)?)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Every expected duration (`expected_durations.rs`).
+pub(crate) async fn expected_durations(
+    conn: &mut SqliteConnection,
+) -> sqlx::Result<Vec<(Key, u64)>> {
+    let rows = sqlx::query("SELECT repo, profile, task_id, duration_ms FROM expected_durations")
+        .fetch_all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ((r.get(0), r.get(1), r.get(2)), r.get::<i64, _>(3) as u64))
+        .collect())
+}
+
+pub(crate) async fn save_expected_durations(
+    conn: &mut SqliteConnection,
+    entries: &[(Key, u64)],
+) -> anyhow::Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let array: Vec<(&str, &str, &str, u64)> = entries
+        .iter()
+        .map(|((repo, profile, task), ms)| (repo.as_str(), profile.as_str(), task.as_str(), *ms))
+        .collect();
+    sqlx::query(
+        "INSERT INTO expected_durations (repo, profile, task_id, duration_ms)
+         SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?) WHERE true
+         ON CONFLICT (repo, profile, task_id) DO UPDATE SET duration_ms = excluded.duration_ms",
+    )
+    .bind(serde_json::to_string(&array)?)
     .execute(conn)
     .await?;
     Ok(())

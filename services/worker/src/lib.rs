@@ -27,6 +27,7 @@ mod publish;
 mod queue_run;
 mod stop_signal;
 mod stream_position;
+mod task_lines;
 mod workers_consumer;
 
 use std::path::PathBuf;

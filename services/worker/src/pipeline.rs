@@ -135,6 +135,7 @@ impl Run<'_> {
             source,
             log_cap_bytes: self.settings.log_cap_bytes,
             ledger: self.ledger.clone(),
+            task_lines: None,
         }
     }
 
@@ -397,7 +398,8 @@ impl Run<'_> {
         let timeout = task_timeout(task.timeout_s, self.profile.task_timeout);
         let values = self.placeholders(Some(task), Some(result_dir));
         let checkout = self.checkout_dir();
-        let spec = self.spec(&self.profile.task, source.to_owned(), &values, &checkout);
+        let mut spec = self.spec(&self.profile.task, source.to_owned(), &values, &checkout);
+        spec.task_lines = Some(self.profile.task_lines.clone());
         match ProcessGroup::spawn(spec, self.log, self.settings.kill_grace, None) {
             Err(e) => Some(TaskDone::error(format!("the task could not start: {e}"))),
             Ok(group) => task_done(group.wait(Some(timeout), self.stop.token()).await, timeout),

@@ -18,6 +18,7 @@ use crate::group_ledger::GroupLedger;
 use crate::line_marks::LineMarks;
 use crate::log_batcher::LogSink;
 use crate::output_lines::{forward_lines, LineTarget, LogBudget};
+use crate::task_lines::TaskLines;
 
 /// How long output readers may run on after the group is gone.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -31,6 +32,8 @@ pub(crate) struct CommandSpec<'a> {
     pub log_cap_bytes: u64,
     /// Told of the group, so it dies with the worker (group_ledger.rs).
     pub ledger: GroupLedger,
+    /// A task's failure and progress patterns; `None` for other commands.
+    pub task_lines: Option<Arc<TaskLines>>,
 }
 
 /// How a command ended.
@@ -82,7 +85,7 @@ impl ProcessGroup {
         let pgid = child.id().map(|id| id as i32).unwrap_or(0);
         spec.ledger.opened(pgid);
         let budget = LogBudget::new(spec.log_cap_bytes);
-        let marks = LineMarks::new();
+        let marks = LineMarks::new(spec.task_lines.clone());
         let target = LineTarget {
             source: spec.source.clone(),
             sink: sink.clone(),

@@ -4,11 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use serde::Deserialize;
 use testarena_events::ProfileName;
+
+use crate::task_lines::TaskLines;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +33,8 @@ struct ProfileFile {
     boot_ready_timeout_s: Option<u64>,
     task: String,
     task_timeout_s: Option<u64>,
+    failure_regex: Option<String>,
+    progress_regex: Option<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
 }
@@ -60,6 +65,8 @@ pub struct Profile {
     pub boot_ready_timeout: Duration,
     pub task: String,
     pub task_timeout: Duration,
+    /// `failure_regex` and `progress_regex`, applied to every task line.
+    pub task_lines: Arc<TaskLines>,
     pub env: BTreeMap<String, String>,
 }
 
@@ -96,6 +103,7 @@ impl Profiles {
             if boot_ready.is_some() && p.boot.is_none() {
                 bail!("profiles.{name}: boot_ready is set but there is no boot command");
             }
+            let task_lines = task_lines(&name, p.failure_regex, p.progress_regex)?;
             for key in p.env.keys() {
                 if !is_variable_name(key) {
                     bail!("profiles.{name}.env: {key:?} is not a valid variable name");
@@ -112,6 +120,7 @@ impl Profiles {
                     boot_ready_timeout: Duration::from_secs(p.boot_ready_timeout_s.unwrap_or(30)),
                     task: p.task,
                     task_timeout: Duration::from_secs(p.task_timeout_s.unwrap_or(300)),
+                    task_lines: Arc::new(task_lines),
                     env: p.env,
                 },
             );
@@ -165,6 +174,22 @@ impl Profiles {
     }
 }
 
+/// The profile's `failure_regex` and `progress_regex`, compiled and checked.
+fn task_lines(
+    name: &ProfileName,
+    failure: Option<String>,
+    progress: Option<String>,
+) -> anyhow::Result<TaskLines> {
+    let compile = |key: &str, re: Option<String>| {
+        re.map(|re| regex::Regex::new(&re))
+            .transpose()
+            .with_context(|| format!("profiles.{name}.{key}"))
+    };
+    let failure = compile("failure_regex", failure)?;
+    let progress = compile("progress_regex", progress)?;
+    TaskLines::new(failure, progress).with_context(|| format!("profiles.{name}.progress_regex"))
+}
+
 fn is_variable_name(name: &str) -> bool {
     !name.is_empty() && !name.contains('=') && !name.contains('\0')
 }
@@ -216,5 +241,30 @@ env = { DUT_PORT = "{port}" }
         assert_eq!(profiles.pass_env(), ["ARM_HOME"]);
         let err = Profiles::parse("pass_env = ['A=B']\n[profiles.a]\ntask='x'\n").unwrap_err();
         assert!(err.to_string().contains("pass_env"), "{err}");
+    }
+
+    #[test]
+    fn failure_and_progress_regexes_are_compiled_and_checked_at_start() {
+        let profiles = Profiles::parse(
+            "default_profile='a'\n[profiles.a]\ntask='x'\nfailure_regex='^FAIL'\nprogress_regex='(?P<done>\\d+)-(?P<total>\\d+)'\n",
+        )
+        .unwrap();
+        let lines = &profiles.resolve(None).unwrap().task_lines;
+        assert!(lines.is_failure("FAIL uart"));
+        assert_eq!(
+            lines.progress("2-9").map(|p| (p.done, p.total)),
+            Some((2, 9))
+        );
+        let err = Profiles::parse("[profiles.a]\ntask='x'\nfailure_regex='('\n").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("profiles.a.failure_regex"),
+            "{err:#}"
+        );
+        let err = Profiles::parse("[profiles.a]\ntask='x'\nprogress_regex='(?P<done>\\d+)'\n")
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("named group `total`"),
+            "{err:#}"
+        );
     }
 }
