@@ -20,6 +20,9 @@ use crate::log_batcher::LogSink;
 use crate::output_lines::{forward_lines, LineTarget, LogBudget};
 use crate::task_lines::TaskLines;
 
+/// The shell every profile command runs in (POSIX puts it here).
+const SHELL: &str = "/bin/sh";
+
 /// How long output readers may run on after the group is gone.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -66,7 +69,10 @@ impl ProcessGroup {
         grace: Duration,
         tap: Option<mpsc::UnboundedSender<String>>,
     ) -> std::io::Result<Self> {
-        let mut command = Command::new("sh");
+        // An absolute path: with a cleared environment, std spawns a
+        // program it must look up in PATH with fork+exec instead of
+        // posix_spawn, which copies the worker's page tables per command.
+        let mut command = Command::new(SHELL);
         command
             .arg("-c")
             .arg(&spec.script)
