@@ -82,6 +82,28 @@ async fn a_missing_scenario_is_an_error_naming_it_and_the_commit_and_the_next_ta
 }
 
 #[tokio::test]
+async fn a_scenario_that_names_a_test_rather_than_a_file_runs_as_the_command_says() {
+    // Profiles may pass the scenario as a name (`pytest -k {scenario}`):
+    // only a failed task with no such file is an error about the file.
+    let stack = TestStack::start_with(StackOptions {
+        worker_config: "default_profile = \"named\"\n[profiles.named]\ntask = \"test {scenario} != broken\"\n"
+            .into(),
+        ..Default::default()
+    })
+    .await;
+    let repo = GitRepo::new(&[("README", "no scenario files here\n")]);
+    let body = queue("named", &repo.url(), &[("ok", "smoke"), ("bad", "broken")]);
+    stack.submit(&body).await;
+    let view = stack.wait_terminal("named", T).await;
+    assert_eq!(view["tasks"][0]["result"], "PASS", "{view}");
+    assert_eq!(view["tasks"][1]["result"], "ERROR", "{view}");
+    assert_eq!(
+        view["tasks"][1]["message"].as_str().unwrap_or_default(),
+        format!("scenario broken not found at {}", view["commit"].as_str().unwrap_or("?"))
+    );
+}
+
+#[tokio::test]
 async fn a_boot_that_never_becomes_ready_ends_in_error_and_is_torn_down() {
     let stack = TestStack::start().await;
     let repo = GitRepo::new(&[

@@ -387,9 +387,6 @@ impl Run<'_> {
         source: &str,
         result_dir: &Path,
     ) -> Option<TaskDone> {
-        if let Some(missing) = self.missing_scenario(task).await {
-            return Some(TaskDone::error(missing));
-        }
         if let Err(e) = tokio::fs::create_dir_all(result_dir).await {
             return Some(TaskDone::error(format!(
                 "could not create the result directory: {e}"
@@ -400,15 +397,21 @@ impl Run<'_> {
         let checkout = self.checkout_dir();
         let mut spec = self.spec(&self.profile.task, source.to_owned(), &values, &checkout);
         spec.task_lines = Some(self.profile.task_lines.clone());
-        match ProcessGroup::spawn(spec, self.log, self.settings.kill_grace, None) {
-            Err(e) => Some(TaskDone::error(format!("the task could not start: {e}"))),
-            Ok(group) => task_done(group.wait(Some(timeout), self.stop.token()).await, timeout),
-        }
+        let done = match ProcessGroup::spawn(spec, self.log, self.settings.kill_grace, None) {
+            Err(e) => TaskDone::error(format!("the task could not start: {e}")),
+            Ok(group) => task_done(group.wait(Some(timeout), self.stop.token()).await, timeout)?,
+        };
+        // Looked for only when it failed: one stat less per passing task.
+        let missing = match done.result {
+            TaskResult::Fail => self.missing_scenario(task).await,
+            _ => None,
+        };
+        Some(done.unless_scenario_missing(missing))
     }
 
-    /// Why the task cannot run: its scenario is not in the checked-out
-    /// commit (a typo, or a file not pushed yet), said as such instead of
-    /// whatever the task command makes of a missing file.
+    /// Why a failed task failed, when its scenario is not in the
+    /// checked-out commit (a typo, or a file not pushed yet): said as such
+    /// instead of whatever the task command made of a missing file.
     async fn missing_scenario(&self, task: &TaskSpec) -> Option<String> {
         let checkout = self.checkout.get()?;
         let path = checkout.dir.join(task.scenario.as_str());
