@@ -86,8 +86,9 @@ async fn a_scenario_that_names_a_test_rather_than_a_file_runs_as_the_command_say
     // Profiles may pass the scenario as a name (`pytest -k {scenario}`):
     // only a failed task with no such file is an error about the file.
     let stack = TestStack::start_with(StackOptions {
-        worker_config: "default_profile = \"named\"\n[profiles.named]\ntask = \"test {scenario} != broken\"\n"
-            .into(),
+        worker_config:
+            "default_profile = \"named\"\n[profiles.named]\ntask = \"test {scenario} != broken\"\n"
+                .into(),
         ..Default::default()
     })
     .await;
@@ -99,7 +100,10 @@ async fn a_scenario_that_names_a_test_rather_than_a_file_runs_as_the_command_say
     assert_eq!(view["tasks"][1]["result"], "ERROR", "{view}");
     assert_eq!(
         view["tasks"][1]["message"].as_str().unwrap_or_default(),
-        format!("scenario broken not found at {}", view["commit"].as_str().unwrap_or("?"))
+        format!(
+            "scenario broken not found at {}",
+            view["commit"].as_str().unwrap_or("?")
+        )
     );
 }
 
