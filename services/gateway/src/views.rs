@@ -36,6 +36,22 @@ pub(crate) struct QueueFilter<'a> {
     pub text: Option<&'a str>,
 }
 
+impl<'a> QueueFilter<'a> {
+    /// Binds `?1`–`?6` of [`filter!`]'s clause, in its order: the one place
+    /// that order is written down for both statements that use it.
+    fn bind(&self, query: SqliteQuery<'a>) -> SqliteQuery<'a> {
+        query
+            .bind(self.status)
+            .bind(self.repo)
+            .bind(self.git_ref)
+            .bind(self.commit)
+            .bind(self.profile)
+            .bind(self.text)
+    }
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
 /// The `WHERE` clause of a filtered list (a macro, so `concat!` makes each
 /// statement one static string): a fixed text with the filter's
 /// six values bound as `?1`…`?6`, never spliced in. `instr` and `substr`
@@ -101,27 +117,15 @@ impl Views {
             "SELECT view_json FROM queues WHERE ",
             filter!(),
             " ORDER BY submitted_seq DESC LIMIT ?7 OFFSET ?8"
-        ))
-        .bind(filter.status)
-        .bind(filter.repo)
-        .bind(filter.git_ref)
-        .bind(filter.commit)
-        .bind(filter.profile)
-        .bind(filter.text)
-        .bind(i64::from(per_page))
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
-        let total: i64 = sqlx::query(concat!("SELECT COUNT(*) FROM queues WHERE ", filter!()))
-            .bind(filter.status)
-            .bind(filter.repo)
-            .bind(filter.git_ref)
-            .bind(filter.commit)
-            .bind(filter.profile)
-            .bind(filter.text)
-            .fetch_one(&self.pool)
-            .await?
-            .get(0);
+        ));
+        let rows = filter
+            .bind(rows)
+            .bind(i64::from(per_page))
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        let count = sqlx::query(concat!("SELECT COUNT(*) FROM queues WHERE ", filter!()));
+        let total: i64 = filter.bind(count).fetch_one(&self.pool).await?.get(0);
         let queues = rows
             .iter()
             .map(|row| parse_view(row.get::<&str, _>(0)))
