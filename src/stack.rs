@@ -58,12 +58,7 @@ pub async fn up(options: UpOptions, shutdown: CancellationToken) -> anyhow::Resu
     let client = options.nats.connect(&nats_url, "up").await?;
     // The admin step, where `up` may take it (its private NATS has no users);
     // on a NATS of least-privilege users, `testarena init` has done it.
-    let init = crate::init::init(
-        client.clone(),
-        &worker_config.names,
-        &worker_config.limits,
-        &options.worker.consumer,
-    );
+    let init = crate::init::init(client.clone(), &worker_config.names, &worker_config.limits);
     if let Err(e) = tokio::time::timeout(std::time::Duration::from_secs(10), init)
         .await
         .unwrap_or_else(|_| Err(anyhow::anyhow!("NATS did not answer in 10 s")))

@@ -447,6 +447,9 @@ fn history(n: usize) -> Result<Vec<Event>> {
                     timeout_s: Some(30),
                 },
             ],
+            requires: Vec::new(),
+            priority: Default::default(),
+            owner: None,
         },
         EventBody::Started {
             worker: "lab-rack1-w3".into(),

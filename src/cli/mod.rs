@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use self::service_args::{ConsumerArgs, GatewayArgs, NatsArgs, StreamArgs, ViewArgs, WorkerArgs};
+use self::service_args::{GatewayArgs, NatsArgs, StreamArgs, ViewArgs, WorkerArgs};
 use crate::stack::{self, UpOptions};
 
 #[derive(Debug, Parser)]
@@ -62,8 +62,6 @@ enum Command {
         nats: NatsArgs,
         #[command(flatten)]
         streams: StreamArgs,
-        #[command(flatten)]
-        consumer: ConsumerArgs,
     },
     /// Run the HTTP gateway.
     Gateway {
@@ -177,19 +175,15 @@ async fn run_service(command: Command) -> anyhow::Result<()> {
             )
             .await
         }
-        Command::Init {
-            nats,
-            streams,
-            consumer,
-        } => {
+        Command::Init { nats, streams } => {
             let client = nats.connect(&nats.url(), "init").await?;
             let names = streams.names()?;
-            crate::init::init(client, &names, &streams.limits(), &consumer).await?;
+            crate::init::init(client, &names, &streams.limits()).await?;
             println!(
-                "ready: streams {} and {}, consumer {}",
+                "ready: streams {} and {}, bucket {}",
                 names.events_stream,
                 names.logs_stream,
-                names.worker_consumer()
+                names.fleet_bucket()
             );
             Ok(())
         }

@@ -189,6 +189,10 @@ pub struct GatewayArgs {
     /// Longest a write waits for its view, in milliseconds.
     #[arg(long, env = "TESTARENA_SUBMIT_WAIT_MS", default_value_t = 5000)]
     pub submit_wait_ms: u64,
+    /// Workers seen within this many hours count when a submit's profile
+    /// and `requires` are checked (at most 168: the registry keeps a week).
+    #[arg(long, env = "TESTARENA_WORKER_MEMORY_HOURS", default_value_t = 24)]
+    pub worker_memory_hours: u64,
     /// Bearer tokens, comma-separated; when set, submit, cancel and delete
     /// need one of them.
     #[arg(
@@ -243,6 +247,7 @@ impl GatewayArgs {
             nats_timeout: Duration::from_secs(1),
             extra_metrics: None,
             auth: testarena_gateway::ApiAuth::new(tokens, self.protect_reads),
+            worker_memory: Duration::from_secs(self.worker_memory_hours.max(1) * 3600),
         })
     }
 }
@@ -279,9 +284,14 @@ pub struct WorkerArgs {
     /// Queues run at once by this process.
     #[arg(long, env = "TESTARENA_CONCURRENCY", default_value_t = 1)]
     pub concurrency: usize,
-    /// Name shown in the views; host name and pid when absent.
+    /// Name shown in the views; host name and pid when absent. As a
+    /// subject token (other characters become `_`) it is the worker's id.
     #[arg(long, env = "TESTARENA_WORKER_NAME")]
     pub worker_name: Option<String>,
+    /// How often the worker puts its record in the registry; silent for
+    /// three of these, it is gone and its queues go to other workers.
+    #[arg(long, env = "TESTARENA_HEARTBEAT_MS", default_value_t = 2000)]
+    pub heartbeat_ms: u64,
     #[command(flatten)]
     pub consumer: ConsumerArgs,
     /// On SIGTERM, seconds running queues get to finish before being handed back.
@@ -317,6 +327,7 @@ impl WorkerArgs {
             names: nats.names()?,
             limits: nats.limits(),
             worker_name: self.worker_name.clone().unwrap_or_else(default_worker_name),
+            heartbeat: Duration::from_millis(self.heartbeat_ms.max(50)),
             profiles,
             work_dir: self
                 .work_dir

@@ -56,7 +56,7 @@ async fn metrics_change_as_a_queue_runs() {
         "{after}"
     );
     assert_eq!(
-        metric(&after, "testarena_consumer_pending"),
+        metric(&after, "testarena_queues_waiting_dispatch"),
         Some(0.0),
         "{after}"
     );

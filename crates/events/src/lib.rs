@@ -7,6 +7,8 @@
 //!
 //! Invariant: this crate depends on no service crate; every service depends on it.
 
+mod fleet;
+mod fleet_bucket;
 mod ids;
 mod log_batch;
 mod names;
@@ -17,6 +19,11 @@ mod timestamp;
 mod wire;
 mod wire_version;
 
+pub use fleet::{
+    parse_labels, Label, Owner, Priority, ProfileAdmission, ProfileState, WorkerRecord,
+    MAX_REQUIRES, MAX_WORKER_LABELS,
+};
+pub use fleet_bucket::{fleet_bucket_config, FLEET_MEMORY};
 pub use ids::{GitRef, IdError, ProfileName, QueueId, RepoUrl, ScenarioPath, TaskId};
 pub use log_batch::{LineProgress, LogBatch, LogLine, LogStream};
 pub use names::{ArenaNames, QUEUE_LOG_FILE, QUEUE_STATUS_FILE};

@@ -51,9 +51,39 @@ impl ArenaNames {
         format!("{}.events.{}.{}", self.prefix, queue_id, kind)
     }
 
-    /// Every event of one queue.
+    /// Every event of one queue (`dispatched` has one token more).
     pub fn queue_events_filter(&self, queue_id: &QueueId) -> String {
-        format!("{}.events.{}.*", self.prefix, queue_id)
+        format!("{}.events.{}.>", self.prefix, queue_id)
+    }
+
+    /// Where the dispatcher gives a queue to one worker.
+    pub fn dispatch_subject(&self, queue_id: &QueueId, worker: &str) -> String {
+        format!("{}.events.{}.dispatched.{}", self.prefix, queue_id, worker)
+    }
+
+    /// Every dispatch of one queue, whichever worker it went to.
+    pub fn queue_dispatches_filter(&self, queue_id: &QueueId) -> String {
+        format!("{}.events.{}.dispatched.*", self.prefix, queue_id)
+    }
+
+    /// What one worker's consumer takes: the queues dispatched to it.
+    pub fn worker_dispatch_filter(&self, worker: &str) -> String {
+        format!("{}.events.*.dispatched.{}", self.prefix, worker)
+    }
+
+    /// One worker's durable consumer.
+    pub fn worker_dispatch_consumer(&self, worker: &str) -> String {
+        format!("{}_worker_{}", self.prefix.replace('.', "_"), worker)
+    }
+
+    /// The registry bucket (JetStream KV): one key per worker.
+    pub fn fleet_bucket(&self) -> String {
+        format!("{}_fleet", self.prefix.replace('.', "_"))
+    }
+
+    /// Requests to one worker: `drain` and `readmit`.
+    pub fn worker_control_subject(&self, worker: &str, action: &str) -> String {
+        format!("{}.fleet.{}.{}", self.prefix, worker, action)
     }
 
     /// One kind of event across all queues.
@@ -87,8 +117,9 @@ impl ArenaNames {
         }
     }
 
-    /// The durable consumer all workers share.
-    pub fn worker_consumer(&self) -> String {
+    /// The durable consumer all workers shared before the dispatcher;
+    /// `testarena init` removes it.
+    pub fn legacy_worker_consumer(&self) -> String {
         format!("{}_workers", self.prefix.replace('.', "_"))
     }
 }

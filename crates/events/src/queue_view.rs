@@ -22,6 +22,27 @@ pub struct QueueView {
     /// `null`: the worker's default profile.
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub profile: Option<String>,
+    /// Labels a worker must have to run it (`requires` of the submit).
+    #[serde(default)]
+    pub requires: Vec<String>,
+    /// `high`, `normal` or `low`.
+    #[serde(default = "normal_priority")]
+    pub priority: String,
+    /// Who it is for: the unit of fair share.
+    #[serde(default = "anonymous_owner")]
+    pub owner: String,
+    /// While `Waiting`: 1 = the next to start among the queues its workers
+    /// could take; `null` otherwise. The gateway's dispatcher fills it when
+    /// serving the view; it is not stored.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub position: Option<u32>,
+    /// While `Waiting`: why it has not started ("waiting for a worker with
+    /// profile qemu-arm and board=x", "waiting for a free slot"). Filled
+    /// like `position`.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub waiting_reason: Option<String>,
     /// Delivery attempt of the run shown (0 while waiting; 2+ after a worker died).
     pub attempt: u32,
     #[cfg_attr(feature = "openapi", oai(nullable))]
@@ -155,6 +176,14 @@ pub struct JunitCaseView {
     pub result: String,
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub message: Option<String>,
+}
+
+fn normal_priority() -> String {
+    crate::Priority::Normal.as_str().to_owned()
+}
+
+fn anonymous_owner() -> String {
+    crate::Owner::ANONYMOUS.to_owned()
 }
 
 impl QueueView {

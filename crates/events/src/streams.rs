@@ -1,4 +1,4 @@
-//! The two streams every service needs. Creating or changing them is an
+//! The two streams and the registry bucket every service needs. Creating or changing them is an
 //! admin step (`testarena init`, or `testarena up` with its private NATS):
 //! services only wait for them to exist, and create them only where their
 //! NATS user may (a server without users), so no start order is required
@@ -71,17 +71,19 @@ pub async fn ensure_streams(
             }
         }
     }
-    Ok(())
+    crate::fleet_bucket::ensure_fleet_bucket(js, names, limits).await
 }
 
 /// Whether both streams exist (a stream-info request each: a right every
 /// service's NATS user has).
 pub async fn streams_exist(js: &jetstream::Context, names: &ArenaNames) -> bool {
-    let (events, logs) = tokio::join!(
+    let fleet = crate::fleet_bucket::fleet_stream(names);
+    let (events, logs, fleet) = tokio::join!(
         js.get_stream(&names.events_stream),
-        js.get_stream(&names.logs_stream)
+        js.get_stream(&names.logs_stream),
+        js.get_stream(&fleet)
     );
-    events.is_ok() && logs.is_ok()
+    events.is_ok() && logs.is_ok() && fleet.is_ok()
 }
 
 /// Returns once both streams exist: as they are if they do, else created

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::fleet::{Label, Owner, Priority};
 use crate::{
     FinalStatus, GitRef, ProfileName, QueueId, RepoUrl, ScenarioPath, TaskId, TaskResult, WireError,
 };
@@ -56,6 +57,26 @@ pub enum EventBody {
         /// `None`: the worker's default profile.
         profile: Option<ProfileName>,
         tasks: Vec<TaskSpec>,
+        /// Labels a worker must have to run it (sorted, no duplicates).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        requires: Vec<Label>,
+        #[serde(default, skip_serializing_if = "Priority::is_normal")]
+        priority: Priority,
+        /// Who it is for: the unit of fair share. Absent in events written
+        /// before owners existed: `anonymous`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<Owner>,
+    },
+    /// The gateway's dispatcher gave the queue to one worker; published on
+    /// `<prefix>.events.<queue>.dispatched.<worker>`, the subject that
+    /// worker's consumer filters on.
+    Dispatched {
+        worker: String,
+        /// Attempts already made (a worker that died had started some):
+        /// this delivery's attempt is `attempt_base` + its delivery count.
+        attempt_base: u32,
+        /// The stream sequence of the queue's `submitted` event.
+        submitted_seq: u64,
     },
     /// A worker took the queue; `attempt` counts deliveries, from 1.
     Started {
@@ -114,6 +135,7 @@ impl EventBody {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Submitted { .. } => "submitted",
+            Self::Dispatched { .. } => "dispatched",
             Self::Started { .. } => "started",
             Self::StageStarted { .. } => "stage_started",
             Self::StageFinished { .. } => "stage_finished",
@@ -125,8 +147,9 @@ impl EventBody {
         }
     }
 
-    pub const KINDS: [&'static str; 9] = [
+    pub const KINDS: [&'static str; 10] = [
         "submitted",
+        "dispatched",
         "started",
         "stage_started",
         "stage_finished",

@@ -2,6 +2,10 @@
 //! need one; reads too when `protect_reads` is set. Probes, the dashboard's
 //! static files and the API document stay open. Tokens are compared in
 //! constant time and never logged.
+//!
+//! A token may carry a name, `name:token` (name `[A-Za-z0-9_.-]{1,64}`);
+//! one without is `token-N` (its place in the list, from 1). The name of
+//! the token a request used is its `TokenName`: a queue's default owner.
 
 use std::sync::Arc;
 
@@ -13,8 +17,28 @@ use crate::api::error::ApiError;
 
 #[derive(Clone, Default)]
 pub struct ApiAuth {
-    tokens: Arc<Vec<Vec<u8>>>,
+    tokens: Arc<Vec<(String, Vec<u8>)>>,
     protect_reads: bool,
+}
+
+/// The name of the bearer token a request presented (request extension).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TokenName(pub String);
+
+/// `name:token` → (name, token); a bare token is named by its place.
+fn named(index: usize, entry: String) -> (String, Vec<u8>) {
+    let is_name = |n: &str| {
+        !n.is_empty()
+            && n.len() <= 64
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    };
+    match entry.split_once(':') {
+        Some((name, token)) if is_name(name) && !token.is_empty() => {
+            (name.to_owned(), token.as_bytes().to_vec())
+        }
+        _ => (format!("token-{}", index + 1), entry.into_bytes()),
+    }
 }
 
 impl std::fmt::Debug for ApiAuth {
@@ -34,7 +58,8 @@ impl ApiAuth {
                 tokens
                     .into_iter()
                     .filter(|t| !t.is_empty())
-                    .map(String::into_bytes)
+                    .enumerate()
+                    .map(|(i, t)| named(i, t))
                     .collect(),
             ),
             protect_reads,
@@ -45,14 +70,16 @@ impl ApiAuth {
         !self.tokens.is_empty()
     }
 
-    fn accepts(&self, presented: &[u8]) -> bool {
+    /// The name of the token presented, if it is one of ours.
+    fn accepts(&self, presented: &[u8]) -> Option<TokenName> {
         // Check every token, so the time taken does not say which matched.
-        self.tokens
-            .iter()
-            .fold(subtle::Choice::from(0), |found, token| {
-                found | token.as_slice().ct_eq(presented)
-            })
-            .into()
+        let mut found = None;
+        for (name, token) in self.tokens.iter() {
+            if bool::from(token.as_slice().ct_eq(presented)) {
+                found = Some(TokenName(name.clone()));
+            }
+        }
+        found
     }
 }
 
@@ -91,33 +118,35 @@ pub struct AuthEndpoint<E> {
 impl<E: Endpoint> Endpoint for AuthEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, request: Request) -> poem::Result<Self::Output> {
+    async fn call(&self, mut request: Request) -> poem::Result<Self::Output> {
         if self.auth.is_enabled() {
             let needed = match access(request.method(), request.uri().path()) {
                 Access::Open => false,
                 Access::Read => self.auth.protect_reads,
                 Access::Write => true,
             };
-            if needed {
-                let presented = request
-                    .headers()
-                    .get("authorization")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| {
-                        v.strip_prefix("Bearer ")
-                            .or_else(|| v.strip_prefix("bearer "))
-                    });
-                match presented {
-                    None => {
-                        return Ok(denied(ApiError::unauthorized(
-                            "this route needs a bearer token: Authorization: Bearer <token>",
-                        )))
-                    }
-                    Some(token) if !self.auth.accepts(token.trim().as_bytes()) => {
-                        return Ok(denied(ApiError::forbidden("the bearer token is not valid")))
-                    }
-                    Some(_) => {}
+            let presented = request
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
+                .map(|token| self.auth.accepts(token.trim().as_bytes()));
+            match presented {
+                None if needed => {
+                    return Ok(denied(ApiError::unauthorized(
+                        "this route needs a bearer token: Authorization: Bearer <token>",
+                    )))
                 }
+                Some(None) if needed => {
+                    return Ok(denied(ApiError::forbidden("the bearer token is not valid")))
+                }
+                Some(Some(name)) => {
+                    request.extensions_mut().insert(name);
+                }
+                _ => {}
             }
         }
         self.inner
@@ -152,11 +181,12 @@ mod tests {
 
     #[test]
     fn only_configured_tokens_are_accepted() {
-        let auth = ApiAuth::new(vec!["s3cret".into(), "other".into()], false);
-        assert!(auth.accepts(b"s3cret"));
-        assert!(auth.accepts(b"other"));
-        assert!(!auth.accepts(b"s3cre"));
-        assert!(!auth.accepts(b""));
+        let auth = ApiAuth::new(vec!["s3cret".into(), "team-a:other".into()], false);
+        assert_eq!(auth.accepts(b"s3cret"), Some(TokenName("token-1".into())));
+        assert_eq!(auth.accepts(b"other"), Some(TokenName("team-a".into())));
+        assert_eq!(auth.accepts(b"team-a:other"), None);
+        assert_eq!(auth.accepts(b"s3cre"), None);
+        assert_eq!(auth.accepts(b""), None);
         assert!(!ApiAuth::new(vec![], false).is_enabled());
     }
 }

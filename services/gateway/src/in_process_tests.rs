@@ -59,7 +59,14 @@ impl TestGateway {
         )
         .await
         .unwrap();
+        let (dispatcher, _dispatch_task) = crate::dispatch::Dispatcher::start(
+            async_nats::jetstream::new(client.clone()),
+            names.clone(),
+            shutdown.clone(),
+        );
         let state = Arc::new(AppState {
+            dispatcher,
+            worker_memory: Duration::from_secs(24 * 3600),
             js: async_nats::jetstream::new(client.clone()),
             client,
             names,

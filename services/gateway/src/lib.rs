@@ -6,6 +6,7 @@ mod api;
 mod applied_watch;
 mod auth;
 mod dashboard;
+mod dispatch;
 mod metrics;
 mod state;
 mod submission;
@@ -49,6 +50,8 @@ pub struct GatewayConfig {
     /// Appended to `/metrics` (the in-process worker's, under `up`).
     pub extra_metrics: Option<ExtraMetrics>,
     pub auth: ApiAuth,
+    /// Workers seen within this long count for the submit-time check.
+    pub worker_memory: Duration,
 }
 
 /// A gateway with its listening socket bound (so `local_addr` is known
@@ -99,9 +102,13 @@ impl BoundGateway {
         )
         .await
         .context("subscribing to the projector's applied sequence")?;
+        let (dispatcher, dispatch_task) =
+            dispatch::Dispatcher::start(js.clone(), config.names.clone(), shutdown.clone());
         let state = Arc::new(AppState {
             client,
             js,
+            dispatcher,
+            worker_memory: config.worker_memory,
             names: config.names.clone(),
             views,
             applied,
@@ -127,6 +134,7 @@ impl BoundGateway {
             .await
             .context("serving HTTP");
         watch_task.abort();
+        dispatch_task.abort();
         result
     }
 }

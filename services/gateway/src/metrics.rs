@@ -56,8 +56,8 @@ pub(crate) async fn metrics(state: Data<&Arc<AppState>>) -> Response {
         lag.clone(),
     );
     registry.register(
-        "consumer_pending",
-        "Submitted queues not yet taken by a worker, plus taken and unacknowledged",
+        "queues_waiting_dispatch",
+        "Queues the dispatcher has not given to a worker yet",
         pending.clone(),
     );
     registry.register(
@@ -79,17 +79,8 @@ pub(crate) async fn metrics(state: Data<&Arc<AppState>>) -> Response {
         if let (Ok(info), Ok(applied)) = (stream.info().await, state.views.applied_events().await) {
             lag.set(info.state.last_sequence.saturating_sub(applied) as i64);
         }
-        if let Ok(mut consumer) = stream
-            .get_consumer::<async_nats::jetstream::consumer::pull::Config>(
-                &state.names.worker_consumer(),
-            )
-            .await
-        {
-            if let Ok(info) = consumer.info().await {
-                pending.set((info.num_pending + info.num_ack_pending as u64) as i64);
-            }
-        }
     }
+    pending.set(state.dispatcher.waiting_count() as i64);
     let mut body = String::new();
     let _ = prometheus_client::encoding::text::encode_registry(&mut body, &registry);
     if let Some(extra) = &state.extra_metrics {

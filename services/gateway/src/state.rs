@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, context::PublishErrorKind};
-use testarena_events::{ArenaNames, Event, QueueId};
+use testarena_events::{ArenaNames, Event, QueueId, QueueStatus, QueueView};
 
 use crate::api::error::ApiError;
 use crate::applied_watch::AppliedWatch;
@@ -21,11 +21,29 @@ pub(crate) struct AppState {
     pub data_dir: PathBuf,
     pub submit_wait: Duration,
     pub extra_metrics: Option<crate::metrics::ExtraMetrics>,
+    /// Routes queues to workers; knows the registry.
+    pub dispatcher: std::sync::Arc<crate::dispatch::Dispatcher>,
+    /// Workers seen within this long count for the submit-time check.
+    pub worker_memory: Duration,
     /// The gateway's shutdown: open log streams end with it.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
+    /// A waiting queue's view with its `position` and `waiting_reason`,
+    /// which only the dispatcher knows.
+    pub(crate) fn with_waiting(&self, mut view: QueueView) -> QueueView {
+        if view.status == QueueStatus::Waiting.as_str() {
+            if let Ok(id) = QueueId::parse(view.id.clone()) {
+                if let Some(info) = self.dispatcher.waiting_info(&id) {
+                    view.position = Some(info.position);
+                    view.waiting_reason = Some(info.reason);
+                }
+            }
+        }
+        view
+    }
+
     pub(crate) fn ensure_connected(&self) -> Result<(), ApiError> {
         match self.client.connection_state() {
             async_nats::connection::State::Connected => Ok(()),

@@ -4,7 +4,8 @@
 use std::collections::HashSet;
 
 use testarena_events::{
-    EventBody, GitRef, ProfileName, QueueId, RepoUrl, ScenarioPath, Source, TaskId, TaskSpec,
+    parse_labels, EventBody, GitRef, Label, Owner, Priority, ProfileName, QueueId, RepoUrl,
+    ScenarioPath, Source, TaskId, TaskSpec, MAX_REQUIRES,
 };
 
 use crate::api::error::ApiError;
@@ -20,10 +21,14 @@ pub(crate) struct Submission {
     pub source: Source,
     pub profile: Option<ProfileName>,
     pub tasks: Vec<TaskSpec>,
+    pub requires: Vec<Label>,
+    pub priority: Priority,
+    pub owner: Owner,
 }
 
 impl Submission {
-    pub(crate) fn parse(request: SubmitRequest) -> Result<Self, ApiError> {
+    /// `default_owner`: the owner when the request names none.
+    pub(crate) fn parse(request: SubmitRequest, default_owner: Owner) -> Result<Self, ApiError> {
         let id = match request.id {
             Some(id) => QueueId::parse(id).map_err(|e| ApiError::invalid_field("id", e))?,
             None => QueueId::generate(),
@@ -38,6 +43,19 @@ impl Submission {
             .profile
             .map(|p| ProfileName::parse(p).map_err(|e| ApiError::invalid_field("profile", e)))
             .transpose()?;
+        let requires = parse_labels("requires", &request.requires, MAX_REQUIRES)
+            .map_err(|e| ApiError::invalid_field("requires", e.reason))?;
+        let priority = request
+            .priority
+            .map(|p| Priority::parse(&p).map_err(|e| ApiError::invalid_field("priority", e.reason)))
+            .transpose()?
+            .unwrap_or_default();
+        let owner = match request.owner {
+            Some(owner) => {
+                Owner::parse(owner).map_err(|e| ApiError::invalid_field("owner", e.reason))?
+            }
+            None => default_owner,
+        };
         if request.tasks.is_empty() || request.tasks.len() > MAX_TASKS {
             return Err(ApiError::invalid_field(
                 "tasks",
@@ -79,6 +97,9 @@ impl Submission {
             source,
             profile,
             tasks,
+            requires,
+            priority,
+            owner,
         })
     }
 
@@ -87,6 +108,9 @@ impl Submission {
             source: self.source.clone(),
             profile: self.profile.clone(),
             tasks: self.tasks.clone(),
+            requires: self.requires.clone(),
+            priority: self.priority,
+            owner: Some(self.owner.clone()),
         }
     }
 }
@@ -104,6 +128,9 @@ mod tests {
                 git_ref: "main".into(),
             },
             profile: None,
+            requires: Vec::new(),
+            priority: None,
+            owner: None,
             tasks: tasks
                 .into_iter()
                 .map(|(id, scenario)| TaskBody {
@@ -124,18 +151,48 @@ mod tests {
 
     #[test]
     fn names_the_offending_field() {
-        let error = Submission::parse(request(vec![("a", "x.scn"), ("b", "../x")])).unwrap_err();
+        let error = Submission::parse(
+            request(vec![("a", "x.scn"), ("b", "../x")]),
+            Owner::anonymous(),
+        )
+        .unwrap_err();
         assert!(message(error).starts_with("tasks[1].scenario:"));
-        let error = Submission::parse(request(vec![("a", "x"), ("a", "y")])).unwrap_err();
+        let error = Submission::parse(request(vec![("a", "x"), ("a", "y")]), Owner::anonymous())
+            .unwrap_err();
         assert!(message(error).contains("used twice"));
-        let error = Submission::parse(request(vec![])).unwrap_err();
+        let error = Submission::parse(request(vec![]), Owner::anonymous()).unwrap_err();
         assert!(message(error).starts_with("tasks:"));
+    }
+
+    #[test]
+    fn requires_priority_and_owner_are_checked_and_defaulted() {
+        let mut req = request(vec![("a", "x.scn")]);
+        req.requires = vec!["board=x".into(), "nope".into()];
+        let error = Submission::parse(req, Owner::anonymous()).unwrap_err();
+        assert!(message(error).starts_with("requires: [1]"));
+        let mut req = request(vec![("a", "x.scn")]);
+        req.priority = Some("urgent".into());
+        let error = Submission::parse(req, Owner::anonymous()).unwrap_err();
+        assert!(message(error).starts_with("priority:"));
+        let mut req = request(vec![("a", "x.scn")]);
+        req.requires = vec!["board=x".into()];
+        req.priority = Some("high".into());
+        let team = Owner::parse("team-a").unwrap();
+        let parsed = Submission::parse(req, team.clone()).unwrap();
+        assert_eq!(
+            (parsed.priority, parsed.owner, parsed.requires.len()),
+            (Priority::High, team, 1)
+        );
     }
 
     #[test]
     fn generates_an_id_when_absent() {
         let mut req = request(vec![("a", "x.scn")]);
         req.id = None;
-        assert!(Submission::parse(req).unwrap().id.as_str().starts_with('q'));
+        assert!(Submission::parse(req, Owner::anonymous())
+            .unwrap()
+            .id
+            .as_str()
+            .starts_with('q'));
     }
 }

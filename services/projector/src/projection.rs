@@ -8,7 +8,7 @@
 //!   worker presumed dead cannot overwrite the run that replaced it.
 
 use testarena_events::{
-    Event, EventBody, FinalStatus, JunitSummary, QueueStatus, Source, Stage, TaskResult, TaskSpec,
+    Event, EventBody, FinalStatus, JunitSummary, Owner, QueueStatus, Stage, TaskResult, TaskSpec,
     TaskState,
 };
 
@@ -29,16 +29,11 @@ pub enum Change {
 pub fn apply(view: &mut Option<QueueView>, event: &Event) -> Change {
     match &event.body {
         EventBody::Deleted {} => Change::Delete,
-        EventBody::Submitted {
-            source,
-            profile,
-            tasks,
-        } => {
+        EventBody::Submitted { .. } => {
             if view.is_some() {
                 return Change::Ignore;
             }
-            let profile = profile.as_ref().map(ToString::to_string);
-            *view = Some(submitted_view(event, source, profile, tasks));
+            *view = submitted_view(event);
             Change::Upsert
         }
         _ => {
@@ -54,13 +49,19 @@ pub fn apply(view: &mut Option<QueueView>, event: &Event) -> Change {
     }
 }
 
-/// A new queue's view: waiting, every task waiting.
-fn submitted_view(
-    event: &Event,
-    source: &Source,
-    profile: Option<String>,
-    tasks: &[TaskSpec],
-) -> QueueView {
+/// A new queue's view: waiting, every task waiting; `None` for another event.
+fn submitted_view(event: &Event) -> Option<QueueView> {
+    let EventBody::Submitted {
+        source,
+        profile,
+        tasks,
+        requires,
+        priority,
+        owner,
+    } = &event.body
+    else {
+        return None;
+    };
     let mut view = QueueView {
         id: event.queue_id.to_string(),
         status: QueueStatus::Waiting.as_str().to_owned(),
@@ -69,7 +70,15 @@ fn submitted_view(
             git_ref: source.git_ref.to_string(),
         },
         commit: None,
-        profile,
+        profile: profile.as_ref().map(ToString::to_string),
+        requires: requires.iter().map(ToString::to_string).collect(),
+        priority: priority.as_str().to_owned(),
+        owner: owner
+            .as_ref()
+            .map_or(Owner::ANONYMOUS, Owner::as_str)
+            .to_owned(),
+        position: None,
+        waiting_reason: None,
         attempt: 0,
         worker: None,
         submitted_at: event.at.clone(),
@@ -83,7 +92,7 @@ fn submitted_view(
         tasks: tasks.iter().map(waiting_task).collect(),
     };
     recount(&mut view);
-    view
+    Some(view)
 }
 
 fn waiting_task(spec: &TaskSpec) -> TaskView {
@@ -112,7 +121,8 @@ fn apply_to_queue(queue: &mut QueueView, event: &Event) -> bool {
     }
     let at = event.at.as_str();
     match &event.body {
-        EventBody::Submitted { .. } | EventBody::Deleted {} => false,
+        // Dispatching changes nothing the view shows: `started` does.
+        EventBody::Submitted { .. } | EventBody::Dispatched { .. } | EventBody::Deleted {} => false,
         EventBody::CancelRequested { reason } => {
             apply_cancel_requested(queue, reason.as_deref(), at)
         }
@@ -173,7 +183,7 @@ fn is_for_current_run(body: &EventBody, current: u32) -> bool {
         | EventBody::TaskFinished { attempt, .. } => *attempt == current,
         EventBody::Finished { attempt, .. } => attempt.is_none_or(|a| a == current),
         EventBody::CancelRequested { .. } => true,
-        EventBody::Submitted { .. } | EventBody::Deleted {} => false,
+        EventBody::Submitted { .. } | EventBody::Dispatched { .. } | EventBody::Deleted {} => false,
     }
 }
 

@@ -1,6 +1,6 @@
-//! The worker: takes `submitted` events from the durable pull consumer that
-//! every worker process shares (JetStream hands each message to one of
-//! them), runs the queue through its profile's stages, and publishes stage,
+//! The worker: announces itself in the registry bucket (presence.rs), takes
+//! the queues the gateway's dispatcher gives it from its own durable pull
+//! consumer, runs each through its profile's stages, and publishes stage,
 //! task and finished events plus log batches.
 
 mod cache_eviction;
@@ -8,6 +8,7 @@ mod cache_layout;
 mod command_env;
 mod control;
 mod delivery;
+mod dispatch_consumer;
 mod emitter;
 mod git_local;
 mod git_mirror;
@@ -17,10 +18,12 @@ mod line_marks;
 mod log_batcher;
 mod metrics;
 mod metrics_server;
+mod operator_requests;
 mod outcome;
 mod output_lines;
 mod pipeline;
 mod placeholders;
+mod presence;
 mod process_group;
 mod profile;
 mod publish;
@@ -28,7 +31,6 @@ mod queue_run;
 mod stop_signal;
 mod stream_position;
 mod task_lines;
-mod workers_consumer;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,21 +40,23 @@ use anyhow::Context as _;
 use async_nats::jetstream;
 use async_nats::jetstream::consumer::PullConsumer;
 use futures_util::StreamExt;
-use testarena_events::{await_streams, ArenaNames, StreamLimits};
+use testarena_events::{await_streams, ArenaNames, StreamLimits, WorkerRecord};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use command_env::CommandEnv;
+pub use dispatch_consumer::consumer_config;
 pub use group_ledger::run_reaper;
 pub use metrics::WorkerMetrics;
 pub use metrics_server::serve_metrics;
+pub use operator_requests::{OperatorReply, ReadmitRequest};
 pub use pipeline::EngineSettings;
 pub use profile::Profiles;
-pub use workers_consumer::{consumer_config, ensure_consumer};
 
 use crate::git_mirror::GitCache;
 use crate::group_ledger::GroupLedger;
+use crate::presence::Presence;
 use crate::queue_run::Shared;
 use crate::stop_signal::{Registry, StopReason};
 use crate::stream_position::StreamPosition;
@@ -64,8 +68,11 @@ const EVICTION_EVERY: Duration = Duration::from_secs(3600);
 pub struct WorkerConfig {
     pub names: ArenaNames,
     pub limits: StreamLimits,
-    /// Shown in `started` events and the view.
+    /// Shown in `started` events and the view; made a subject token (other
+    /// characters become `_`) it is the worker's id in the registry.
     pub worker_name: String,
+    /// How often the worker puts its record in the registry.
+    pub heartbeat: Duration,
     pub profiles: Profiles,
     /// Mirrors and per-queue workspaces live here.
     pub work_dir: PathBuf,
@@ -94,28 +101,84 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let js = jetstream::new(client.clone());
-    let Some(consumer) = open_workers_consumer(&js, &config, &shutdown).await? else {
+    let presence = Presence::new(own_record(&config));
+    let Some(consumer) = open_dispatch_consumer(&js, &config, &presence.id(), &shutdown).await?
+    else {
         return Ok(());
     };
-    let shared = Arc::new(shared_state(js, &config)?);
+    let bucket = js
+        .get_key_value(config.names.fleet_bucket())
+        .await
+        .context("opening the registry bucket")?;
+    let shared = Arc::new(shared_state(js, &config, presence.clone())?);
     config.metrics.slots.set(config.concurrency as i64);
     let mut housekeeping = JoinSet::new();
     spawn_housekeeping(&mut housekeeping, &client, &config, &shared, &shutdown);
+    // Outlives `shutdown` until the runs are over: a record deleted while
+    // queues still run would have them given to another worker.
+    let leave = CancellationToken::new();
+    let announcing = tokio::spawn({
+        let (presence, leave) = (presence.clone(), leave.clone());
+        async move { presence.publish(bucket, leave).await }
+    });
 
-    tracing::info!(worker = %config.worker_name, concurrency = config.concurrency, "worker taking queues");
+    tracing::info!(worker = %presence.id(), concurrency = config.concurrency, "worker taking queues");
     let runs = take_queues(&consumer, &shared, config.concurrency, &shutdown).await;
 
     tracing::info!(running = shared.registry.busy(), "worker shutting down");
+    presence.drain();
     drain_runs(runs, &shared.registry, config.shutdown_grace).await;
+    leave.cancel();
+    let _ = announcing.await;
     housekeeping.shutdown().await;
     Ok(())
 }
 
-/// Waits for the streams (an admin makes them), then opens the shared
+/// What this worker offers, as the registry shows it.
+fn own_record(config: &WorkerConfig) -> WorkerRecord {
+    WorkerRecord {
+        id: worker_id(&config.worker_name),
+        host: std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_default(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        profiles: config.profiles.names().cloned().collect(),
+        default_profile: config.profiles.default_profile().cloned(),
+        labels: config.profiles.labels().to_vec(),
+        slots: u32::try_from(config.concurrency).unwrap_or(u32::MAX),
+        busy: 0,
+        state: Default::default(),
+        last_seen_ms: 0,
+        heartbeat_ms: u64::try_from(config.heartbeat.as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
+/// The worker's name as a subject token: at most 64 of `[A-Za-z0-9_-]`.
+pub fn worker_id(name: &str) -> String {
+    let id: String = name
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if id.is_empty() {
+        "worker".into()
+    } else {
+        id
+    }
+}
+
+/// Waits for the streams (an admin makes them), then opens this worker's
 /// consumer; `None` when shutdown came first.
-async fn open_workers_consumer(
+async fn open_dispatch_consumer(
     js: &jetstream::Context,
     config: &WorkerConfig,
+    worker_id: &str,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Option<PullConsumer>> {
     tokio::select! {
@@ -126,15 +189,24 @@ async fn open_workers_consumer(
         .get_stream(&config.names.events_stream)
         .await
         .context("looking up the events stream")?;
-    let consumer = workers_consumer::open_consumer(
+    let consumer = dispatch_consumer::open_consumer(
         &stream,
-        consumer_config(&config.names, config.ack_wait, config.max_attempts),
+        consumer_config(
+            &config.names,
+            worker_id,
+            config.ack_wait,
+            config.max_attempts,
+        ),
     )
     .await?;
     Ok(Some(consumer))
 }
 
-fn shared_state(js: jetstream::Context, config: &WorkerConfig) -> anyhow::Result<Shared> {
+fn shared_state(
+    js: jetstream::Context,
+    config: &WorkerConfig,
+    presence: Presence,
+) -> anyhow::Result<Shared> {
     let ledger = GroupLedger::start(
         &config.work_dir.join("process-groups"),
         &config.reaper_command,
@@ -155,6 +227,7 @@ fn shared_state(js: jetstream::Context, config: &WorkerConfig) -> anyhow::Result
         workspaces: config.work_dir.join("workspaces"),
         metrics: config.metrics.clone(),
         ledger,
+        presence,
     })
 }
 
@@ -187,9 +260,18 @@ fn spawn_housekeeping(
         shared.registry.clone(),
         shutdown.clone(),
     );
+    tasks.spawn({
+        let (client, names, shutdown) = (client.clone(), names.clone(), shutdown.clone());
+        async move {
+            if let Err(e) = control::listen(client, names, registry, shutdown).await {
+                tracing::error!(error = %e, "cancel/delete listener failed");
+            }
+        }
+    });
+    let presence = shared.presence.clone();
     tasks.spawn(async move {
-        if let Err(e) = control::listen(client, names, registry, shutdown).await {
-            tracing::error!(error = %e, "cancel/delete listener failed");
+        if let Err(e) = operator_requests::listen(client, names, presence, shutdown).await {
+            tracing::error!(error = %e, "drain/readmit listener failed");
         }
     });
 }

@@ -1,4 +1,5 @@
-//! Handles one `submitted` message from the shared consumer: asks
+//! Handles one `dispatched` message from this worker's consumer: reads the
+//! queue's `submitted` event, asks
 //! delivery.rs whether to run it (attempt budget, history), runs it with
 //! in-progress acks as a heartbeat, and settles it as delivery.rs decides:
 //! `finished` then ack, a nak to hand it back, or nothing (redelivered).
@@ -22,6 +23,7 @@ use crate::group_ledger::GroupLedger;
 use crate::log_batcher::{self, BatchTarget, LogSink};
 use crate::metrics::WorkerMetrics;
 use crate::pipeline::{EngineSettings, Run, RunEnd};
+use crate::presence::Presence;
 use crate::profile::Profiles;
 use crate::publish::{PublishError, Publisher};
 use crate::stop_signal::{Registry, StopSignal};
@@ -40,6 +42,7 @@ pub(crate) struct Shared {
     pub workspaces: std::path::PathBuf,
     pub metrics: Arc<WorkerMetrics>,
     pub ledger: GroupLedger,
+    pub presence: Presence,
 }
 
 impl Shared {
@@ -52,30 +55,51 @@ impl Shared {
 
 pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
     let message = Arc::new(message);
-    let (attempt, submitted_seq) = match message.info() {
-        Ok(info) => (
-            u32::try_from(info.delivered).unwrap_or(u32::MAX),
-            info.stream_sequence,
-        ),
+    let delivered = match message.info() {
+        Ok(info) => u32::try_from(info.delivered).unwrap_or(u32::MAX),
         Err(e) => {
             tracing::error!(error = %e, "a message without JetStream metadata; dropping it");
             return;
         }
     };
-    let event = match Event::from_json(&message.payload) {
+    let dispatch = match Event::from_json(&message.payload) {
         Ok(event) => event,
         Err(e) => {
-            tracing::error!(subject = %message.subject, error = %e, "malformed submitted event; acknowledging it so it is not redelivered forever");
+            tracing::error!(subject = %message.subject, error = %e, "malformed dispatched event; acknowledging it so it is not redelivered forever");
             let _ = message.ack().await;
             return;
         }
     };
-    let queue_id = event.queue_id.clone();
+    let EventBody::Dispatched {
+        attempt_base,
+        submitted_seq,
+        ..
+    } = dispatch.body
+    else {
+        tracing::warn!(
+            kind = dispatch.body.kind(),
+            "not a dispatched event; acknowledging it"
+        );
+        let _ = message.ack().await;
+        return;
+    };
+    let queue_id = dispatch.queue_id;
+    let attempt = attempt_base.saturating_add(delivered);
     let span = tracing::info_span!("queue", queue_id = %queue_id, attempt);
     shared.metrics.busy_slots.inc();
-    let outcome = run_message(&message, event, attempt, submitted_seq, &shared)
-        .instrument(span)
-        .await;
+    shared.presence.slot_taken();
+    let outcome = async {
+        let submission = submission(&shared, &queue_id).await?;
+        let run = Delivered {
+            queue_id: queue_id.clone(),
+            attempt,
+            submitted_seq,
+        };
+        run_message(&message, run, submission, &shared).await
+    }
+    .instrument(span)
+    .await;
+    shared.presence.slot_freed();
     shared.metrics.busy_slots.dec();
     if let Err(e) = outcome {
         // Not acknowledged: JetStream redelivers it after the ack wait.
@@ -84,26 +108,69 @@ pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
     shared.registry.unregister(&queue_id);
 }
 
+/// Which queue a delivery is, and which run of it.
+struct Delivered {
+    queue_id: QueueId,
+    attempt: u32,
+    /// Where the queue's `submitted` event is in the stream (the mirror's
+    /// freshness is measured against it).
+    submitted_seq: u64,
+}
+
+/// What the queue's `submitted` event asked for.
+struct Submission {
+    source: Source,
+    profile: Option<ProfileName>,
+    tasks: Vec<TaskSpec>,
+}
+
+/// The queue's `submitted` event, read with a direct get: the dispatch
+/// carries only where it is.
+async fn submission(shared: &Shared, queue_id: &QueueId) -> anyhow::Result<Submission> {
+    let stream = shared
+        .js
+        .get_stream_no_info(&shared.names.events_stream)
+        .await
+        .context("opening the events stream")?;
+    let stored = stream
+        .direct_get_last_for_subject(shared.names.event_subject(queue_id, "submitted"))
+        .await
+        .context("reading the queue's submitted event")?;
+    let event = Event::from_json(&stored.payload).context("parsing the queue's submitted event")?;
+    match event.body {
+        EventBody::Submitted {
+            source,
+            profile,
+            tasks,
+            ..
+        } => Ok(Submission {
+            source,
+            profile,
+            tasks,
+        }),
+        other => anyhow::bail!(
+            "the queue's submitted subject holds a {} event",
+            other.kind()
+        ),
+    }
+}
+
 async fn run_message(
     message: &Arc<jetstream::Message>,
-    event: Event,
-    attempt: u32,
-    submitted_seq: u64,
+    delivered: Delivered,
+    submission: Submission,
     shared: &Shared,
 ) -> anyhow::Result<()> {
-    let queue_id = event.queue_id.clone();
-    let EventBody::Submitted {
+    let Delivered {
+        queue_id,
+        attempt,
+        submitted_seq,
+    } = delivered;
+    let Submission {
         source,
         profile,
         tasks,
-    } = event.body
-    else {
-        tracing::warn!(
-            kind = event.body.kind(),
-            "not a submitted event; acknowledging it"
-        );
-        return message.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"));
-    };
+    } = submission;
     let stop = match decide_delivery(attempt, shared.max_attempts) {
         Delivery::GiveUp(reason) => {
             let emitter = shared.emitter(&queue_id, attempt, StopSignal::default());

@@ -19,6 +19,27 @@ pub struct SubmitRequest {
     /// 1 to 500 tasks, run in this order; ids unique within the queue.
     #[oai(validator(min_items = 1, max_items = 500))]
     pub tasks: Vec<TaskBody>,
+    /// 0 to 16 labels (`key=value`) a worker must have to run the queue.
+    #[oai(default, validator(max_items = 16))]
+    #[serde(default)]
+    pub requires: Vec<String>,
+    /// `high`, `normal` (when absent) or `low`.
+    #[oai(nullable, validator(pattern = r"^(high|normal|low)$"))]
+    #[serde(default)]
+    pub priority: Option<String>,
+    /// Who the queue is for, the unit of fair share: 1 to 64 characters,
+    /// no spaces. When absent: the name of the API token used, else
+    /// `anonymous`.
+    #[oai(
+        nullable,
+        validator(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
+        )
+    )]
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Clone, Object, Deserialize)]

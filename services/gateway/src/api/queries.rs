@@ -85,7 +85,7 @@ impl QueryApi {
         };
         let (queues, total) = state.views.list(&filter, page, per_page).await?;
         Ok(Json(QueuePage {
-            queues,
+            queues: queues.into_iter().map(|q| state.with_waiting(q)).collect(),
             total,
             page,
             per_page,

@@ -27,7 +27,7 @@ impl QueueApi {
         state: Data<&Arc<AppState>>,
         id: Path<String>,
     ) -> Result<Json<QueueView>, ApiError> {
-        Ok(Json(find(&state, &id.0).await?))
+        Ok(Json(state.with_waiting(find(&state, &id.0).await?)))
     }
 
     /// Delete a queue

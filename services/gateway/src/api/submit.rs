@@ -14,12 +14,14 @@ use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use poem::web::Data;
 use poem_openapi::{payload::Json, ApiResponse, OpenApi};
-use testarena_events::Event;
+use testarena_events::{now_millis, Event, Owner};
 
 use super::error::ApiError;
 use super::model::{Accepted, QueueView, SubmitRequest};
 use super::strict_json::StrictJson;
 use super::ApiTags;
+use crate::auth::TokenName;
+use crate::dispatch::check_routable;
 use crate::state::{publish_error, AppState};
 use crate::submission::Submission;
 
@@ -43,14 +45,30 @@ impl SubmitApi {
     /// Submit a queue
     ///
     /// Stores a `submitted` event and waits (bounded) until the view shows
-    /// the queue. Retrying an identical submit returns the same queue.
+    /// the queue. Retrying an identical submit returns the same queue. A
+    /// `profile`/`requires` that no worker seen within the gateway's
+    /// `--worker-memory-hours` offers is refused (422).
     #[oai(path = "/queue", method = "post")]
     async fn submit(
         &self,
         state: Data<&Arc<AppState>>,
+        request: &poem::Request,
         body: StrictJson<SubmitRequest>,
     ) -> Result<SubmitResponse, ApiError> {
-        let submission = Submission::parse(body.0)?;
+        let owner = request
+            .extensions()
+            .get::<TokenName>()
+            .and_then(|name| Owner::parse(name.0.clone()).ok())
+            .unwrap_or_else(Owner::anonymous);
+        let submission = Submission::parse(body.0, owner)?;
+        check_routable(
+            &state.dispatcher.workers(),
+            now_millis(),
+            state.worker_memory,
+            submission.profile.as_ref(),
+            &submission.requires,
+        )
+        .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
         state.ensure_connected()?;
         let event = Event::new(submission.id.clone(), submission.event_body());
         let subject = state.names.event_subject(&submission.id, "submitted");
@@ -116,7 +134,7 @@ pub(crate) async fn respond(
         return Ok(accepted());
     }
     match state.views.queue(submission.id.as_str()).await? {
-        Some(view) => Ok(wrap(Json(view))),
+        Some(view) => Ok(wrap(Json(state.with_waiting(view)))),
         None => Ok(accepted()),
     }
 }

@@ -1,0 +1,345 @@
+//! The fleet's vocabulary: what a worker offers (`labels`, profiles, slots),
+//! what a queue asks for (`requires`, `priority`, `owner`), and the record
+//! a worker keeps in the registry bucket. The gateway, the worker and the
+//! CLI share these types; `can_run` is the one rule of who may take what.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::IdError;
+use crate::ProfileName;
+
+/// At most this many labels on a worker.
+pub const MAX_WORKER_LABELS: usize = 32;
+/// At most this many labels a queue may require.
+pub const MAX_REQUIRES: usize = 16;
+
+/// A capability, `key=value`: `[A-Za-z0-9_.-]+=[A-Za-z0-9_.:/-]+`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Label(String);
+
+impl Label {
+    pub fn parse(value: impl Into<String>) -> Result<Self, IdError> {
+        let value = value.into();
+        let bad = |reason: &str| IdError {
+            what: "label",
+            reason: format!("{value:?} {reason}"),
+        };
+        if value.len() > 128 {
+            return Err(bad("is longer than 128 characters"));
+        }
+        let Some((key, val)) = value.split_once('=') else {
+            return Err(bad("is not key=value"));
+        };
+        let key_ok = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
+        let value_ok = |c: char| c.is_ascii_alphanumeric() || "_.:/-".contains(c);
+        if key.is_empty() || !key.chars().all(key_ok) {
+            return Err(bad("has a key outside [A-Za-z0-9_.-]+"));
+        }
+        if val.is_empty() || !val.chars().all(value_ok) {
+            return Err(bad("has a value outside [A-Za-z0-9_.:/-]+"));
+        }
+        Ok(Self(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for Label {
+    type Error = IdError;
+    fn try_from(value: String) -> Result<Self, IdError> {
+        Self::parse(value)
+    }
+}
+
+impl From<Label> for String {
+    fn from(value: Label) -> String {
+        value.0
+    }
+}
+
+/// A waiting `high` queue starts before any `normal`, `normal` before `low`.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    High,
+    #[default]
+    Normal,
+    Low,
+}
+
+impl Priority {
+    pub fn parse(value: &str) -> Result<Self, IdError> {
+        match value {
+            "high" => Ok(Self::High),
+            "normal" => Ok(Self::Normal),
+            "low" => Ok(Self::Low),
+            other => Err(IdError {
+                what: "priority",
+                reason: format!("{other:?} is not one of high, normal, low"),
+            }),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::High => "high",
+            Self::Normal => "normal",
+            Self::Low => "low",
+        }
+    }
+
+    pub fn is_normal(&self) -> bool {
+        *self == Self::Normal
+    }
+}
+
+/// Who a queue is for, the unit of fair share: 1–64 printable characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Owner(String);
+
+impl Owner {
+    pub const ANONYMOUS: &'static str = "anonymous";
+
+    pub fn parse(value: impl Into<String>) -> Result<Self, IdError> {
+        let value = value.into();
+        let bad = |reason: String| IdError {
+            what: "owner",
+            reason,
+        };
+        if value.is_empty() || value.len() > 64 {
+            return Err(bad(format!(
+                "must be 1 to 64 characters, not {}",
+                value.len()
+            )));
+        }
+        if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(bad("must not contain spaces or control characters".into()));
+        }
+        Ok(Self(value))
+    }
+
+    pub fn anonymous() -> Self {
+        Self(Self::ANONYMOUS.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Owner {
+    type Error = IdError;
+    fn try_from(value: String) -> Result<Self, IdError> {
+        Self::parse(value)
+    }
+}
+
+impl From<Owner> for String {
+    fn from(value: Owner) -> String {
+        value.0
+    }
+}
+
+/// Whether a worker takes queues of one of its profiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProfileAdmission {
+    Ready,
+    Draining,
+    Quarantined,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileState {
+    pub state: ProfileAdmission,
+    /// Why it is quarantined (the last infrastructure failures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What a worker keeps under its id in the registry bucket, put on every
+/// heartbeat and whenever it changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerRecord {
+    /// A subject token: the worker's dispatch subject ends with it.
+    pub id: String,
+    pub host: String,
+    pub version: String,
+    pub profiles: Vec<ProfileName>,
+    /// The profile it runs for a queue that names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_profile: Option<ProfileName>,
+    pub labels: Vec<Label>,
+    pub slots: u32,
+    pub busy: u32,
+    /// Per profile: `ready`, `draining` or `quarantined`.
+    pub state: BTreeMap<ProfileName, ProfileState>,
+    /// Milliseconds since the Unix epoch of the put.
+    pub last_seen_ms: u64,
+    /// How often it heartbeats; silent for 3 of these, it is gone.
+    pub heartbeat_ms: u64,
+}
+
+impl WorkerRecord {
+    /// Whether this worker, alive, could run a queue of `profile` (`None`:
+    /// its default) that requires `requires`, ignoring its free slots and
+    /// whether the profile is admitted right now.
+    pub fn offers(&self, profile: Option<&ProfileName>, requires: &[Label]) -> bool {
+        let has_profile = match profile {
+            Some(p) => self.profiles.contains(p),
+            None => self.default_profile.is_some(),
+        };
+        has_profile && requires.iter().all(|r| self.labels.contains(r))
+    }
+
+    /// `offers`, and the profile is taking queues now.
+    pub fn admits(&self, profile: Option<&ProfileName>, requires: &[Label]) -> bool {
+        let Some(profile) = profile.or(self.default_profile.as_ref()) else {
+            return false;
+        };
+        self.offers(Some(profile), requires)
+            && self
+                .state
+                .get(profile)
+                .is_none_or(|s| s.state == ProfileAdmission::Ready)
+    }
+
+    /// Alive: heard from within three heartbeats.
+    pub fn is_live(&self, now_ms: u64) -> bool {
+        now_ms.saturating_sub(self.last_seen_ms) <= self.heartbeat_ms.saturating_mul(3)
+    }
+}
+
+/// Checks a list of labels: each valid, no more than `max`, no duplicates.
+/// `what` names the field in errors (`requires`, `labels`).
+pub fn parse_labels(
+    what: &'static str,
+    values: &[String],
+    max: usize,
+) -> Result<Vec<Label>, IdError> {
+    if values.len() > max {
+        return Err(IdError {
+            what,
+            reason: format!("has {} labels; at most {max} are allowed", values.len()),
+        });
+    }
+    let mut labels: Vec<Label> = Vec::with_capacity(values.len());
+    for (i, value) in values.iter().enumerate() {
+        let label = Label::parse(value.clone()).map_err(|e| IdError {
+            what,
+            reason: format!("[{i}]: {}", e.reason),
+        })?;
+        if labels.contains(&label) {
+            return Err(IdError {
+                what,
+                reason: format!("[{i}]: {label} is listed twice"),
+            });
+        }
+        labels.push(label);
+    }
+    labels.sort();
+    Ok(labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(values: &[&str]) -> Vec<Label> {
+        values.iter().map(|v| Label::parse(*v).unwrap()).collect()
+    }
+
+    fn worker(profiles: &[&str], with: &[&str]) -> WorkerRecord {
+        WorkerRecord {
+            id: "w1".into(),
+            host: "h".into(),
+            version: "0".into(),
+            profiles: profiles
+                .iter()
+                .map(|p| ProfileName::parse(*p).unwrap())
+                .collect(),
+            default_profile: profiles.first().map(|p| ProfileName::parse(*p).unwrap()),
+            labels: labels(with),
+            slots: 1,
+            busy: 0,
+            state: BTreeMap::new(),
+            last_seen_ms: 10_000,
+            heartbeat_ms: 1_000,
+        }
+    }
+
+    #[test]
+    fn labels_are_key_value_with_the_documented_characters() {
+        assert!(Label::parse("board=mps2-an385").is_ok());
+        assert!(Label::parse("fixture=uart:/dev/ttyUSB0").is_ok());
+        for bad in ["board", "=x", "board=", "bo ard=x", "board=a b", "a=b=c"] {
+            assert!(Label::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn a_label_list_names_the_bad_entry() {
+        let err = parse_labels("requires", &["a=1".into(), "nope".into()], 16).unwrap_err();
+        assert_eq!(err.what, "requires");
+        assert!(err.reason.starts_with("[1]"), "{}", err.reason);
+        let many: Vec<String> = (0..17).map(|i| format!("k{i}=v")).collect();
+        assert!(parse_labels("requires", &many, 16).is_err());
+        assert!(parse_labels("requires", &["a=1".into(), "a=1".into()], 16).is_err());
+    }
+
+    #[test]
+    fn a_worker_runs_a_queue_when_it_has_the_profile_and_every_label() {
+        let w = worker(&["qemu-arm"], &["board=x", "fixture=uart"]);
+        let qemu = ProfileName::parse("qemu-arm").unwrap();
+        let other = ProfileName::parse("esp").unwrap();
+        assert!(w.offers(Some(&qemu), &labels(&["board=x"])));
+        assert!(w.offers(None, &[]));
+        assert!(!w.offers(Some(&other), &[]));
+        assert!(!w.offers(Some(&qemu), &labels(&["board=y"])));
+    }
+
+    #[test]
+    fn a_quarantined_profile_is_offered_but_not_admitted() {
+        let mut w = worker(&["qemu-arm"], &[]);
+        let qemu = ProfileName::parse("qemu-arm").unwrap();
+        w.state.insert(
+            qemu.clone(),
+            ProfileState {
+                state: ProfileAdmission::Quarantined,
+                reason: Some("boot failed 3 times".into()),
+            },
+        );
+        assert!(w.offers(Some(&qemu), &[]));
+        assert!(!w.admits(Some(&qemu), &[]));
+        assert!(!w.admits(None, &[]));
+    }
+
+    #[test]
+    fn a_worker_is_gone_after_three_silent_heartbeats() {
+        let w = worker(&["p"], &[]);
+        assert!(w.is_live(13_000));
+        assert!(!w.is_live(13_001));
+    }
+
+    #[test]
+    fn priorities_sort_high_first() {
+        let mut p = vec![Priority::Low, Priority::High, Priority::Normal];
+        p.sort();
+        assert_eq!(p, vec![Priority::High, Priority::Normal, Priority::Low]);
+    }
+}

@@ -1,0 +1,46 @@
+//! The registry bucket (JetStream KV, `<prefix>_fleet`): each worker puts
+//! its `WorkerRecord` under its id on every heartbeat. One value per key;
+//! entries are kept a week, so the gateway can tell which capabilities
+//! were seen within `--worker-memory-hours` (at most a week) while
+//! liveness comes from `last_seen_ms` and the heartbeat.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+
+use crate::{ArenaNames, StreamLimits};
+
+/// How long a silent worker's record stays in the bucket.
+pub const FLEET_MEMORY: Duration = Duration::from_secs(7 * 24 * 3600);
+
+pub fn fleet_bucket_config(names: &ArenaNames, limits: &StreamLimits) -> kv::Config {
+    kv::Config {
+        bucket: names.fleet_bucket(),
+        description: "TestArena worker registry: one record per worker".into(),
+        history: 1,
+        max_age: FLEET_MEMORY,
+        storage: jetstream::stream::StorageType::File,
+        num_replicas: limits.replicas,
+        ..Default::default()
+    }
+}
+
+/// Creates the bucket, or brings an existing one to this config.
+pub async fn ensure_fleet_bucket(
+    js: &jetstream::Context,
+    names: &ArenaNames,
+    limits: &StreamLimits,
+) -> Result<(), async_nats::Error> {
+    let config = fleet_bucket_config(names, limits);
+    if let Err(create_error) = js.create_key_value(config.clone()).await {
+        if js.update_key_value(config).await.is_err() {
+            return Err(create_error.into());
+        }
+    }
+    Ok(())
+}
+
+/// The stream behind the bucket, for `streams_exist`.
+pub fn fleet_stream(names: &ArenaNames) -> String {
+    format!("KV_{}", names.fleet_bucket())
+}

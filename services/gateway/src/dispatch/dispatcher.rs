@@ -1,0 +1,226 @@
+//! The dispatcher's I/O: it folds the queue events it needs (an ordered
+//! consumer from the start of the events stream) and the registry bucket
+//! (a KV watch) into a `Plan`, and after each change publishes what the
+//! plan decides as `dispatched` events on the chosen workers' subjects.
+//!
+//! Every gateway runs one. A dispatch is published only if it is still the
+//! queue's next (`Nats-Expected-Last-Subject-Sequence` over the queue's
+//! `dispatched.*` subjects), so two gateways never give one queue twice.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+use async_nats::jetstream::kv::{self, Operation};
+use async_nats::jetstream::{self};
+use async_nats::HeaderMap;
+use futures_util::StreamExt;
+use testarena_events::{now_millis, ArenaNames, Event, EventBody, QueueId, WorkerRecord};
+use tokio_util::sync::CancellationToken;
+
+use super::plan::{Dispatch, Plan, WaitingInfo};
+
+/// How often gone workers are looked for when nothing else happens.
+const TICK: Duration = Duration::from_millis(500);
+
+pub(crate) struct Dispatcher {
+    plan: Mutex<Plan>,
+    names: ArenaNames,
+}
+
+impl Dispatcher {
+    /// Starts following; the returned task runs until `shutdown`.
+    pub fn start(
+        js: jetstream::Context,
+        names: ArenaNames,
+        shutdown: CancellationToken,
+    ) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
+        let dispatcher = Arc::new(Self {
+            plan: Mutex::new(Plan::default()),
+            names,
+        });
+        let task = tokio::spawn({
+            let dispatcher = dispatcher.clone();
+            async move {
+                let mut backoff = Duration::from_millis(100);
+                while !shutdown.is_cancelled() {
+                    match dispatcher.follow(&js, &shutdown).await {
+                        Ok(()) => return,
+                        Err(e) => {
+                            tracing::warn!(error = %format!("{e:#}"), "the dispatcher stopped following; starting over")
+                        }
+                    }
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        });
+        (dispatcher, task)
+    }
+
+    fn plan(&self) -> std::sync::MutexGuard<'_, Plan> {
+        self.plan.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn waiting_info(&self, id: &QueueId) -> Option<WaitingInfo> {
+        self.plan().waiting_info(id, now_millis())
+    }
+
+    /// Every worker in the registry, live or not.
+    pub fn workers(&self) -> Vec<WorkerRecord> {
+        self.plan().workers().cloned().collect()
+    }
+
+    pub fn waiting_count(&self) -> usize {
+        self.plan().waiting_count()
+    }
+
+    /// Replays the events stream and the registry from the start, then
+    /// follows both; dispatches only once the replay reached where the
+    /// stream was when it began.
+    async fn follow(
+        &self,
+        js: &jetstream::Context,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        *self.plan() = Plan::default();
+        let mut stream = js
+            .get_stream(&self.names.events_stream)
+            .await
+            .context("looking up the events stream")?;
+        let replay_to = stream
+            .info()
+            .await
+            .context("events stream info")?
+            .state
+            .last_sequence;
+        let mut events = self.queue_events(&stream).await?;
+        let bucket = js
+            .get_key_value(self.names.fleet_bucket())
+            .await
+            .context("opening the registry bucket")?;
+        let mut registry = bucket
+            .watch_with_history(">")
+            .await
+            .context("watching the registry")?;
+        let mut caught_up = replay_to == 0;
+        // The filtered replay may end short of `replay_to` (its last events
+        // can be of other kinds): a tick without events ends it too.
+        let mut quiet_ticks = 0;
+        let mut tick = tokio::time::interval(TICK);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                message = events.next() => {
+                    let message = message.context("the events consumer ended")?.context("reading events")?;
+                    let (seq, pending) = message
+                        .info()
+                        .map(|i| (i.stream_sequence, i.pending))
+                        .unwrap_or_default();
+                    if let Ok(event) = Event::from_json(&message.payload) {
+                        self.plan().apply_event(seq, &event);
+                    }
+                    caught_up |= seq >= replay_to || pending == 0;
+                    quiet_ticks = 0;
+                }
+                entry = registry.next() => {
+                    let entry = entry.context("the registry watch ended")?.context("watching the registry")?;
+                    self.registry_changed(entry);
+                }
+                _ = tick.tick() => {
+                    quiet_ticks += 1;
+                    caught_up |= quiet_ticks >= 2;
+                }
+            }
+            if caught_up {
+                self.dispatch(js).await;
+            }
+        }
+    }
+
+    /// An ordered consumer over the kinds the plan reads, from the start.
+    async fn queue_events(
+        &self,
+        stream: &jetstream::stream::Stream,
+    ) -> anyhow::Result<pull::Ordered> {
+        let names = &self.names;
+        let mut filters: Vec<String> = [
+            "submitted",
+            "started",
+            "finished",
+            "cancel_requested",
+            "deleted",
+        ]
+        .iter()
+        .map(|kind| names.kind_filter(kind))
+        .collect();
+        filters.push(format!("{}.*", names.kind_filter("dispatched")));
+        let consumer = stream
+            .create_consumer(pull::OrderedConfig {
+                deliver_policy: DeliverPolicy::All,
+                filter_subjects: filters,
+                ..Default::default()
+            })
+            .await
+            .context("creating the dispatcher's ordered consumer")?;
+        consumer
+            .messages()
+            .await
+            .context("following the events stream")
+    }
+
+    fn registry_changed(&self, entry: kv::Entry) {
+        match entry.operation {
+            Operation::Put => match serde_json::from_slice::<WorkerRecord>(&entry.value) {
+                Ok(record) => self.plan().worker_seen(record),
+                Err(e) => {
+                    tracing::warn!(key = %entry.key, error = %e, "an unreadable worker record")
+                }
+            },
+            Operation::Delete | Operation::Purge => self.plan().worker_left(&entry.key),
+        }
+    }
+
+    async fn dispatch(&self, js: &jetstream::Context) {
+        let dispatches = self.plan().plan(now_millis());
+        for dispatch in dispatches {
+            if let Err(e) = self.publish(js, &dispatch).await {
+                tracing::debug!(queue = %dispatch.queue, worker = %dispatch.worker, error = %e, "dispatch not published");
+                self.plan().undo(&dispatch);
+            }
+        }
+    }
+
+    async fn publish(&self, js: &jetstream::Context, dispatch: &Dispatch) -> anyhow::Result<()> {
+        let event = Event::new(
+            dispatch.queue.clone(),
+            EventBody::Dispatched {
+                worker: dispatch.worker.clone(),
+                attempt_base: dispatch.attempt_base,
+                submitted_seq: dispatch.submitted_seq,
+            },
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "Nats-Expected-Last-Subject-Sequence",
+            dispatch.expected_last_dispatch_seq.to_string().as_str(),
+        );
+        headers.insert(
+            "Nats-Expected-Last-Subject-Sequence-Subject",
+            self.names.queue_dispatches_filter(&dispatch.queue).as_str(),
+        );
+        js.publish_with_headers(
+            self.names
+                .dispatch_subject(&dispatch.queue, &dispatch.worker),
+            headers,
+            event.to_json().into(),
+        )
+        .await?
+        .await?;
+        Ok(())
+    }
+}

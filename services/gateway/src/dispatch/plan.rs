@@ -1,0 +1,268 @@
+//! The dispatcher's decisions, pure: which waiting queue goes to which
+//! worker, in what order, and what a waiting queue's view says about it.
+//!
+//! Order: `high` before `normal` before `low`; within a priority, owners
+//! take turns (each owner's oldest waiting queue first, then each one's
+//! second, …), ties by submit order. A queue goes to a live worker that
+//! admits its profile and has every label it requires, with a free slot
+//! (slots minus the queues dispatched to it and not finished); of several,
+//! the one with the most free slots.
+
+use std::collections::{BTreeMap, HashMap};
+
+use testarena_events::{
+    Event, EventBody, Label, Owner, Priority, ProfileName, QueueId, WorkerRecord,
+};
+
+/// One queue the dispatcher knows and has not seen finish.
+#[derive(Debug, Clone)]
+struct Queue {
+    submitted_seq: u64,
+    profile: Option<ProfileName>,
+    requires: Vec<Label>,
+    priority: Priority,
+    owner: Owner,
+    /// The worker it was last dispatched to, while that worker owes it.
+    assigned: Option<String>,
+    /// The highest attempt a `started` event said.
+    attempts: u32,
+    /// Stream sequence of its last `dispatched` event; 0 when none.
+    last_dispatch_seq: u64,
+}
+
+/// A decision to publish: `queue` to `worker`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dispatch {
+    pub queue: QueueId,
+    pub worker: String,
+    pub attempt_base: u32,
+    pub submitted_seq: u64,
+    /// The publish is conditional on this being the queue's last dispatch.
+    pub expected_last_dispatch_seq: u64,
+}
+
+/// Where a waiting queue stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingInfo {
+    pub position: u32,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Plan {
+    queues: HashMap<QueueId, Queue>,
+    workers: BTreeMap<String, WorkerRecord>,
+}
+
+impl Plan {
+    /// Folds one event of the events stream, at stream sequence `seq`.
+    pub fn apply_event(&mut self, seq: u64, event: &Event) {
+        let id = &event.queue_id;
+        match &event.body {
+            EventBody::Submitted {
+                profile,
+                requires,
+                priority,
+                owner,
+                ..
+            } => {
+                self.queues.entry(id.clone()).or_insert_with(|| Queue {
+                    submitted_seq: seq,
+                    profile: profile.clone(),
+                    requires: requires.clone(),
+                    priority: *priority,
+                    owner: owner.clone().unwrap_or_else(Owner::anonymous),
+                    assigned: None,
+                    attempts: 0,
+                    last_dispatch_seq: 0,
+                });
+            }
+            EventBody::Dispatched { worker, .. } => {
+                if let Some(queue) = self.queues.get_mut(id) {
+                    queue.assigned = Some(worker.clone());
+                    queue.last_dispatch_seq = seq;
+                }
+            }
+            EventBody::Started { attempt, .. } => {
+                if let Some(queue) = self.queues.get_mut(id) {
+                    queue.attempts = queue.attempts.max(*attempt);
+                }
+            }
+            EventBody::Finished { .. } => {
+                self.queues.remove(id);
+            }
+            // A waiting queue is over for the projector at once; one a
+            // worker holds ends with that worker's `finished`.
+            EventBody::CancelRequested { .. } | EventBody::Deleted {} => {
+                if self.queues.get(id).is_some_and(|q| q.assigned.is_none()) {
+                    self.queues.remove(id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A worker's record was put.
+    pub fn worker_seen(&mut self, record: WorkerRecord) {
+        self.workers.insert(record.id.clone(), record);
+    }
+
+    /// A worker's record was deleted: it stopped.
+    pub fn worker_left(&mut self, id: &str) {
+        self.workers.remove(id);
+    }
+
+    pub fn workers(&self) -> impl Iterator<Item = &WorkerRecord> {
+        self.workers.values()
+    }
+
+    pub fn waiting_count(&self) -> usize {
+        self.queues
+            .values()
+            .filter(|q| q.assigned.is_none())
+            .count()
+    }
+
+    /// Queues whose worker is gone wait again; then every waiting queue
+    /// that a free slot can take is dispatched (and marked so).
+    pub fn plan(&mut self, now_ms: u64) -> Vec<Dispatch> {
+        self.reclaim_from_gone_workers(now_ms);
+        let mut free = self.free_slots(now_ms);
+        let mut dispatches = Vec::new();
+        for id in self.waiting_in_order() {
+            let queue = &self.queues[&id];
+            let Some(worker) = self.pick_worker(queue, &free) else {
+                continue;
+            };
+            *free.get_mut(&worker).expect("picked from free") -= 1;
+            let queue = self.queues.get_mut(&id).expect("listed");
+            queue.assigned = Some(worker.clone());
+            dispatches.push(Dispatch {
+                queue: id,
+                worker,
+                attempt_base: queue.attempts,
+                submitted_seq: queue.submitted_seq,
+                expected_last_dispatch_seq: queue.last_dispatch_seq,
+            });
+        }
+        dispatches
+    }
+
+    /// A dispatch that could not be published: the queue waits again.
+    pub fn undo(&mut self, dispatch: &Dispatch) {
+        if let Some(queue) = self.queues.get_mut(&dispatch.queue) {
+            if queue.assigned.as_deref() == Some(dispatch.worker.as_str()) {
+                queue.assigned = None;
+            }
+        }
+    }
+
+    fn reclaim_from_gone_workers(&mut self, now_ms: u64) {
+        let live = |w: &str| self.workers.get(w).is_some_and(|r| r.is_live(now_ms));
+        let gone: Vec<QueueId> = self
+            .queues
+            .iter()
+            .filter(|(_, q)| q.assigned.as_deref().is_some_and(|w| !live(w)))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in gone {
+            self.queues.get_mut(&id).expect("listed").assigned = None;
+        }
+    }
+
+    fn free_slots(&self, now_ms: u64) -> BTreeMap<String, u32> {
+        let mut free: BTreeMap<String, u32> = self
+            .workers
+            .values()
+            .filter(|w| w.is_live(now_ms))
+            .map(|w| (w.id.clone(), w.slots))
+            .collect();
+        for worker in self.queues.values().filter_map(|q| q.assigned.as_ref()) {
+            if let Some(slots) = free.get_mut(worker) {
+                *slots = slots.saturating_sub(1);
+            }
+        }
+        free
+    }
+
+    fn pick_worker(&self, queue: &Queue, free: &BTreeMap<String, u32>) -> Option<String> {
+        free.iter()
+            .filter(|(_, slots)| **slots > 0)
+            .filter(|(id, _)| self.workers[*id].admits(queue.profile.as_ref(), &queue.requires))
+            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+            .map(|(id, _)| id.clone())
+    }
+
+    /// Waiting queues, next first: priority, then the owner's turn (its
+    /// 1st, 2nd, … waiting queue of that priority), then submit order.
+    fn waiting_in_order(&self) -> Vec<QueueId> {
+        let mut waiting: Vec<(&QueueId, &Queue)> = self
+            .queues
+            .iter()
+            .filter(|(_, q)| q.assigned.is_none())
+            .collect();
+        waiting.sort_by_key(|(_, q)| (q.priority, q.submitted_seq));
+        let mut turns: HashMap<(Priority, &Owner), u32> = HashMap::new();
+        let mut keyed: Vec<((Priority, u32, u64), QueueId)> = waiting
+            .into_iter()
+            .map(|(id, q)| {
+                let turn = turns.entry((q.priority, &q.owner)).or_default();
+                *turn += 1;
+                ((q.priority, *turn, q.submitted_seq), id.clone())
+            })
+            .collect();
+        keyed.sort_by_key(|(key, _)| *key);
+        keyed.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// For a waiting queue: its place among the waiting queues that ask
+    /// for the same profile and labels, and why it has not started.
+    pub fn waiting_info(&self, id: &QueueId, now_ms: u64) -> Option<WaitingInfo> {
+        let queue = self.queues.get(id).filter(|q| q.assigned.is_none())?;
+        let same_pool = |q: &Queue| q.profile == queue.profile && q.requires == queue.requires;
+        let position = self
+            .waiting_in_order()
+            .iter()
+            .filter(|other| same_pool(&self.queues[*other]))
+            .position(|other| other == id)
+            .map_or(1, |p| p + 1);
+        Some(WaitingInfo {
+            position: u32::try_from(position).unwrap_or(u32::MAX),
+            reason: self.waiting_reason(queue, now_ms),
+        })
+    }
+
+    fn waiting_reason(&self, queue: &Queue, now_ms: u64) -> String {
+        let live: Vec<&WorkerRecord> = self
+            .workers
+            .values()
+            .filter(|w| w.is_live(now_ms))
+            .collect();
+        let wanted = describe_needs(queue.profile.as_ref(), &queue.requires);
+        if !live
+            .iter()
+            .any(|w| w.offers(queue.profile.as_ref(), &queue.requires))
+        {
+            return format!("waiting for a worker with {wanted}");
+        }
+        if !live
+            .iter()
+            .any(|w| w.admits(queue.profile.as_ref(), &queue.requires))
+        {
+            return format!(
+                "waiting: every worker with {wanted} is draining or has it quarantined"
+            );
+        }
+        format!("waiting for a free slot on a worker with {wanted}")
+    }
+}
+
+/// "profile qemu-arm and board=x" (or "its default profile").
+pub fn describe_needs(profile: Option<&ProfileName>, requires: &[Label]) -> String {
+    let mut needs = vec![match profile {
+        Some(p) => format!("profile {p}"),
+        None => "a default profile".to_owned(),
+    }];
+    needs.extend(requires.iter().map(ToString::to_string));
+    needs.join(" and ")
+}

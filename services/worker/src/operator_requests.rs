@@ -1,0 +1,91 @@
+//! Answers the gateway's requests to this worker (core NATS request/reply
+//! on `<prefix>.fleet.<id>.drain` and `.readmit`): an operator's drain,
+//! and taking a quarantined profile back.
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use testarena_events::{ArenaNames, ProfileName};
+use tokio_util::sync::CancellationToken;
+
+use crate::presence::Presence;
+
+/// The body of a `readmit` request.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReadmitRequest {
+    pub profile: String,
+}
+
+/// Every answer: whether it was done, and what happened in words.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OperatorReply {
+    pub ok: bool,
+    pub message: String,
+}
+
+pub(crate) async fn listen(
+    client: async_nats::Client,
+    names: ArenaNames,
+    presence: Presence,
+    shutdown: CancellationToken,
+) -> Result<(), async_nats::SubscribeError> {
+    let id = presence.id();
+    let mut requests = client
+        .subscribe(names.worker_control_subject(&id, "*"))
+        .await?;
+    loop {
+        let message = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            message = requests.next() => match message {
+                Some(message) => message,
+                None => return Ok(()),
+            },
+        };
+        let action = message.subject.rsplit('.').next().unwrap_or_default();
+        let reply = match action {
+            "drain" => {
+                // The dispatcher gives it nothing new; what it was given
+                // before it read this still runs.
+                presence.drain();
+                OperatorReply {
+                    ok: true,
+                    message: format!("worker {id} takes nothing new and finishes what it runs"),
+                }
+            }
+            "readmit" => readmit(&presence, &message.payload),
+            other => OperatorReply {
+                ok: false,
+                message: format!("unknown request {other:?}"),
+            },
+        };
+        if let Some(to) = message.reply {
+            let body = serde_json::to_vec(&reply).expect("a reply serializes");
+            let _ = client.publish(to, body.into()).await;
+        }
+    }
+}
+
+fn readmit(presence: &Presence, payload: &[u8]) -> OperatorReply {
+    let profile = serde_json::from_slice::<ReadmitRequest>(payload)
+        .map_err(|e| e.to_string())
+        .and_then(|r| ProfileName::parse(r.profile).map_err(|e| e.to_string()));
+    let profile = match profile {
+        Ok(profile) => profile,
+        Err(e) => {
+            return OperatorReply {
+                ok: false,
+                message: format!("a readmit names a profile: {e}"),
+            }
+        }
+    };
+    if !presence.snapshot().profiles.contains(&profile) {
+        return OperatorReply {
+            ok: false,
+            message: format!("this worker has no profile {profile}"),
+        };
+    }
+    presence.readmit(&profile);
+    OperatorReply {
+        ok: true,
+        message: format!("profile {profile} takes queues again"),
+    }
+}

@@ -1,0 +1,124 @@
+//! This worker in the registry bucket: its `WorkerRecord`, put on every
+//! heartbeat and at once when it changes (a slot taken or freed, drain,
+//! quarantine, readmit); deleted when the worker stops, so the dispatcher
+//! gives its queues to others without waiting for three silent heartbeats.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::kv;
+use testarena_events::{now_millis, ProfileAdmission, ProfileName, ProfileState, WorkerRecord};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone)]
+pub(crate) struct Presence {
+    record: Arc<Mutex<WorkerRecord>>,
+    changed: Arc<Notify>,
+}
+
+impl Presence {
+    pub fn new(record: WorkerRecord) -> Self {
+        Self {
+            record: Arc::new(Mutex::new(record)),
+            changed: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn id(&self) -> String {
+        self.lock().id.clone()
+    }
+
+    pub fn snapshot(&self) -> WorkerRecord {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, WorkerRecord> {
+        self.record.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn change(&self, edit: impl FnOnce(&mut WorkerRecord)) {
+        edit(&mut self.lock());
+        self.changed.notify_one();
+    }
+
+    pub fn slot_taken(&self) {
+        self.change(|r| r.busy += 1);
+    }
+
+    pub fn slot_freed(&self) {
+        self.change(|r| r.busy = r.busy.saturating_sub(1));
+    }
+
+    /// Takes nothing new: every profile `draining`.
+    pub fn drain(&self) {
+        self.change(|r| {
+            for profile in r.profiles.clone() {
+                r.state.insert(
+                    profile,
+                    ProfileState {
+                        state: ProfileAdmission::Draining,
+                        reason: Some("drained by an operator".into()),
+                    },
+                );
+            }
+        });
+    }
+
+    pub fn quarantine(&self, profile: &ProfileName, reason: String) {
+        self.change(|r| {
+            r.state.insert(
+                profile.clone(),
+                ProfileState {
+                    state: ProfileAdmission::Quarantined,
+                    reason: Some(reason),
+                },
+            );
+        });
+    }
+
+    /// Takes `profile` again (after a passing health command or a readmit).
+    pub fn readmit(&self, profile: &ProfileName) {
+        self.change(|r| {
+            r.state.insert(
+                profile.clone(),
+                ProfileState {
+                    state: ProfileAdmission::Ready,
+                    reason: None,
+                },
+            );
+        });
+    }
+
+    pub fn is_quarantined(&self, profile: &ProfileName) -> bool {
+        self.lock()
+            .state
+            .get(profile)
+            .is_some_and(|s| s.state == ProfileAdmission::Quarantined)
+    }
+
+    /// Puts the record every heartbeat and on every change until
+    /// `shutdown`, then deletes it.
+    pub async fn publish(&self, bucket: kv::Store, shutdown: CancellationToken) {
+        let every = Duration::from_millis(self.lock().heartbeat_ms.max(1));
+        loop {
+            let bytes = {
+                let mut record = self.lock();
+                record.last_seen_ms = now_millis();
+                serde_json::to_vec(&*record).expect("a worker record serializes")
+            };
+            let id = self.id();
+            if let Err(e) = bucket.put(&id, bytes.into()).await {
+                tracing::warn!(error = %e, "putting this worker's record in the registry failed");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.changed.notified() => {}
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+        if let Err(e) = bucket.delete(self.id()).await {
+            tracing::warn!(error = %e, "removing this worker's record from the registry failed");
+        }
+    }
+}
