@@ -70,14 +70,17 @@ async fn a_missing_scenario_is_an_error_naming_it_and_the_commit_and_the_next_ta
     );
     assert_eq!(view["tasks"][1]["result"], "PASS");
 
-    // An unknown profile is named as the user wrote it, not as a Rust value.
+    // A profile no worker has is refused at submit, named as the user
+    // wrote it, with what the workers offer.
     let mut body = queue("nope", &repo.url(), &[("a", "a.sh")]);
     body["profile"] = json!("stm32-nope");
-    stack.submit(&body).await;
-    let view = stack.wait_terminal("nope", T).await;
-    assert_eq!(
-        view["reason"],
-        "unknown profile \"stm32-nope\"; this worker knows: booted, sh"
+    let (status, answer) = stack.submit(&body).await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error"], "invalid_field", "{answer}");
+    let message = answer["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("profile: no worker seen in the last 24 h has profile stm32-nope; workers offer: profile booted; profile sh"),
+        "{message}"
     );
 }
 
