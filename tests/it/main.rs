@@ -7,6 +7,7 @@ mod api;
 mod cli;
 mod delivery;
 mod engine;
+mod fleet;
 mod isolation;
 mod live;
 mod log_marks;

@@ -36,6 +36,8 @@ pub struct TestStack {
     workers: Vec<Child>,
     worker_config: PathBuf,
     worker_args: Vec<String>,
+    /// Workers started with a config and arguments of their own, by index.
+    worker_overrides: std::collections::HashMap<usize, (PathBuf, Vec<String>)>,
     nats_url: String,
     service_args: Vec<String>,
     service_env: Vec<(String, String)>,
@@ -101,6 +103,7 @@ impl TestStack {
             workers: Vec::new(),
             worker_config,
             worker_args: options.worker_args,
+            worker_overrides: Default::default(),
             nats_url: String::new(),
             service_args: options.service_args,
             service_env: options.service_env,
@@ -170,6 +173,18 @@ impl TestStack {
         self.workers.push(child);
     }
 
+    /// A worker with a config (TOML text) and arguments of its own; returns
+    /// its index. Its name is `worker-<index>`, as every worker's.
+    pub fn add_worker_with(&mut self, config: &str, args: &[&str]) -> usize {
+        let index = self.workers.len();
+        let path = self.dir.path().join(format!("worker-{index}.toml"));
+        std::fs::write(&path, config).unwrap();
+        let args = args.iter().map(|a| a.to_string()).collect();
+        self.worker_overrides.insert(index, (path, args));
+        self.add_worker();
+        index
+    }
+
     /// Starts worker `index` again, on its work dir (after it was stopped).
     pub fn restart_worker(&mut self, index: usize) {
         self.workers[index] = self.spawn_worker(index);
@@ -178,10 +193,14 @@ impl TestStack {
     fn spawn_worker(&self, n: usize) -> Child {
         let name = format!("worker-{n}");
         let work_dir = self.dir.path().join(&name);
+        let (config, extra) = match self.worker_overrides.get(&n) {
+            Some((config, extra)) => (config, extra.as_slice()),
+            None => (&self.worker_config, &[][..]),
+        };
         let mut args: Vec<String> = vec![
             "worker".into(),
             "--config".into(),
-            self.worker_config.display().to_string(),
+            config.display().to_string(),
             "--worker-name".into(),
             name.clone(),
             "--work-dir".into(),
@@ -190,6 +209,7 @@ impl TestStack {
             "1".into(),
         ];
         args.extend(self.worker_args.iter().cloned());
+        args.extend(extra.iter().cloned());
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         self.spawn(&refs, &name)
     }

@@ -343,3 +343,89 @@ mod tests {
         assert_eq!(p, vec![Priority::High, Priority::Normal, Priority::Low]);
     }
 }
+
+/// A worker as `GET /api/workers` and `testarena workers` show it: the
+/// registry record with plain strings and a readable `last_seen`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct WorkerView {
+    pub id: String,
+    pub host: String,
+    pub version: String,
+    pub profiles: Vec<String>,
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub default_profile: Option<String>,
+    pub labels: Vec<String>,
+    pub slots: u32,
+    pub busy: u32,
+    /// Per profile: `ready`, `draining` or `quarantined`, with the reason.
+    pub state: BTreeMap<String, ProfileStateView>,
+    /// RFC 3339, UTC: its last heartbeat.
+    pub last_seen: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct ProfileStateView {
+    /// `ready`, `draining` or `quarantined`.
+    pub state: String,
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub reason: Option<String>,
+}
+
+impl From<&WorkerRecord> for WorkerView {
+    fn from(record: &WorkerRecord) -> Self {
+        let state = record
+            .profiles
+            .iter()
+            .map(|profile| {
+                let view = match record.state.get(profile) {
+                    Some(s) => ProfileStateView {
+                        state: s.state.as_str().to_owned(),
+                        reason: s.reason.clone(),
+                    },
+                    None => ProfileStateView {
+                        state: ProfileAdmission::Ready.as_str().to_owned(),
+                        reason: None,
+                    },
+                };
+                (profile.to_string(), view)
+            })
+            .collect();
+        Self {
+            id: record.id.clone(),
+            host: record.host.clone(),
+            version: record.version.clone(),
+            profiles: record.profiles.iter().map(ToString::to_string).collect(),
+            default_profile: record.default_profile.as_ref().map(ToString::to_string),
+            labels: record.labels.iter().map(ToString::to_string).collect(),
+            slots: record.slots,
+            busy: record.busy,
+            state,
+            last_seen: crate::timestamp::rfc3339_of_millis(record.last_seen_ms),
+        }
+    }
+}
+
+impl ProfileAdmission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ready => "ready",
+            Self::Draining => "draining",
+            Self::Quarantined => "quarantined",
+        }
+    }
+}
+
+/// The body of a `readmit` request to a worker (`<prefix>.fleet.<id>.readmit`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReadmitRequest {
+    pub profile: String,
+}
+
+/// A worker's answer to a drain or readmit: whether it was done, in words.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct OperatorReply {
+    pub ok: bool,
+    pub message: String,
+}

@@ -20,8 +20,8 @@ mod wire;
 mod wire_version;
 
 pub use fleet::{
-    parse_labels, Label, Owner, Priority, ProfileAdmission, ProfileState, WorkerRecord,
-    MAX_REQUIRES, MAX_WORKER_LABELS,
+    parse_labels, Label, OperatorReply, Owner, Priority, ProfileAdmission, ProfileState,
+    ProfileStateView, ReadmitRequest, WorkerRecord, WorkerView, MAX_REQUIRES, MAX_WORKER_LABELS,
 };
 pub use fleet_bucket::{fleet_bucket_config, FLEET_MEMORY};
 pub use ids::{GitRef, IdError, ProfileName, QueueId, RepoUrl, ScenarioPath, TaskId};

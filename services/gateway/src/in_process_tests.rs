@@ -130,6 +130,11 @@ fn view(id: &str) -> QueueView {
         },
         commit: None,
         profile: None,
+        requires: Vec::new(),
+        priority: "normal".into(),
+        owner: "anonymous".into(),
+        position: None,
+        waiting_reason: None,
         attempt: 0,
         worker: None,
         submitted_at: "2026-01-01T00:00:00Z".into(),
@@ -384,19 +389,25 @@ async fn wrong_method_content_type_and_size_are_documented_json_errors() {
 #[tokio::test]
 async fn a_write_whose_view_does_not_catch_up_in_time_answers_202_with_its_sequence() {
     let gateway = TestGateway::start().await;
-    let submission = Submission::parse(SubmitRequest {
-        id: Some("late".into()),
-        source: SourceBody {
-            repo: "https://git.example/fw.git".into(),
-            git_ref: "main".into(),
+    let submission = Submission::parse(
+        SubmitRequest {
+            id: Some("late".into()),
+            source: SourceBody {
+                repo: "https://git.example/fw.git".into(),
+                git_ref: "main".into(),
+            },
+            profile: None,
+            tasks: vec![TaskBody {
+                id: "t".into(),
+                scenario: "s.scn".into(),
+                timeout_s: None,
+            }],
+            requires: Vec::new(),
+            priority: None,
+            owner: None,
         },
-        profile: None,
-        tasks: vec![TaskBody {
-            id: "t".into(),
-            scenario: "s.scn".into(),
-            timeout_s: None,
-        }],
-    })
+        testarena_events::Owner::anonymous(),
+    )
     .unwrap();
     // The projector has applied nothing: sequence 7 never shows up.
     let answer = respond(&gateway.state, &submission, 7, SubmitResponse::Created).await;

@@ -50,7 +50,6 @@ pub use dispatch_consumer::consumer_config;
 pub use group_ledger::run_reaper;
 pub use metrics::WorkerMetrics;
 pub use metrics_server::serve_metrics;
-pub use operator_requests::{OperatorReply, ReadmitRequest};
 pub use pipeline::EngineSettings;
 pub use profile::Profiles;
 

@@ -3,24 +3,10 @@
 //! and taking a quarantined profile back.
 
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
-use testarena_events::{ArenaNames, ProfileName};
+use testarena_events::{ArenaNames, OperatorReply, ProfileName, ReadmitRequest};
 use tokio_util::sync::CancellationToken;
 
 use crate::presence::Presence;
-
-/// The body of a `readmit` request.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ReadmitRequest {
-    pub profile: String,
-}
-
-/// Every answer: whether it was done, and what happened in words.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct OperatorReply {
-    pub ok: bool,
-    pub message: String,
-}
 
 pub(crate) async fn listen(
     client: async_nats::Client,

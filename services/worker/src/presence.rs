@@ -1,6 +1,6 @@
 //! This worker in the registry bucket: its `WorkerRecord`, put on every
 //! heartbeat and at once when it changes (a slot taken or freed, drain,
-//! quarantine, readmit); deleted when the worker stops, so the dispatcher
+//! readmit); deleted when the worker stops, so the dispatcher
 //! gives its queues to others without waiting for three silent heartbeats.
 
 use std::sync::{Arc, Mutex};
@@ -65,19 +65,7 @@ impl Presence {
         });
     }
 
-    pub fn quarantine(&self, profile: &ProfileName, reason: String) {
-        self.change(|r| {
-            r.state.insert(
-                profile.clone(),
-                ProfileState {
-                    state: ProfileAdmission::Quarantined,
-                    reason: Some(reason),
-                },
-            );
-        });
-    }
-
-    /// Takes `profile` again (after a passing health command or a readmit).
+    /// Takes `profile` again (an operator's readmit).
     pub fn readmit(&self, profile: &ProfileName) {
         self.change(|r| {
             r.state.insert(
@@ -88,13 +76,6 @@ impl Presence {
                 },
             );
         });
-    }
-
-    pub fn is_quarantined(&self, profile: &ProfileName) -> bool {
-        self.lock()
-            .state
-            .get(profile)
-            .is_some_and(|s| s.state == ProfileAdmission::Quarantined)
     }
 
     /// Puts the record every heartbeat and on every change until

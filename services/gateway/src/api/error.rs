@@ -72,6 +72,9 @@ impl ApiError {
     pub fn not_found(id: &str) -> Self {
         Self::NotFound(body("not_found", format!("no queue with id {id:?}")))
     }
+    pub fn worker_not_found(id: &str) -> Self {
+        Self::NotFound(body("not_found", format!("no live worker with id {id:?}")))
+    }
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::Conflict(body("conflict", message))
     }

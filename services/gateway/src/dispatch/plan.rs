@@ -52,6 +52,9 @@ pub struct WaitingInfo {
 pub struct Plan {
     queues: HashMap<QueueId, Queue>,
     workers: BTreeMap<String, WorkerRecord>,
+    /// Per owner, the stream sequence of its last dispatch: of two owners
+    /// whose turn it is, the one served longer ago goes first.
+    last_served: HashMap<Owner, u64>,
 }
 
 impl Plan {
@@ -81,6 +84,7 @@ impl Plan {
                 if let Some(queue) = self.queues.get_mut(id) {
                     queue.assigned = Some(worker.clone());
                     queue.last_dispatch_seq = seq;
+                    self.last_served.insert(queue.owner.clone(), seq);
                 }
             }
             EventBody::Started { attempt, .. } => {
@@ -93,10 +97,10 @@ impl Plan {
             }
             // A waiting queue is over for the projector at once; one a
             // worker holds ends with that worker's `finished`.
-            EventBody::CancelRequested { .. } | EventBody::Deleted {} => {
-                if self.queues.get(id).is_some_and(|q| q.assigned.is_none()) {
-                    self.queues.remove(id);
-                }
+            EventBody::CancelRequested { .. } | EventBody::Deleted {}
+                if self.queues.get(id).is_some_and(|q| q.assigned.is_none()) =>
+            {
+                self.queues.remove(id);
             }
             _ => {}
         }
@@ -137,6 +141,8 @@ impl Plan {
             *free.get_mut(&worker).expect("picked from free") -= 1;
             let queue = self.queues.get_mut(&id).expect("listed");
             queue.assigned = Some(worker.clone());
+            // Until its `dispatched` event says where, "just now".
+            self.last_served.insert(queue.owner.clone(), u64::MAX);
             dispatches.push(Dispatch {
                 queue: id,
                 worker,
@@ -194,7 +200,9 @@ impl Plan {
     }
 
     /// Waiting queues, next first: priority, then the owner's turn (its
-    /// 1st, 2nd, … waiting queue of that priority), then submit order.
+    /// 1st, 2nd, … waiting queue of that priority), then the owner served
+    /// longest ago, then submit order. So owners take turns: one with 200
+    /// queues waiting and one with 1 alternate.
     fn waiting_in_order(&self) -> Vec<QueueId> {
         let mut waiting: Vec<(&QueueId, &Queue)> = self
             .queues
@@ -203,12 +211,13 @@ impl Plan {
             .collect();
         waiting.sort_by_key(|(_, q)| (q.priority, q.submitted_seq));
         let mut turns: HashMap<(Priority, &Owner), u32> = HashMap::new();
-        let mut keyed: Vec<((Priority, u32, u64), QueueId)> = waiting
+        let mut keyed: Vec<((Priority, u32, u64, u64), QueueId)> = waiting
             .into_iter()
             .map(|(id, q)| {
                 let turn = turns.entry((q.priority, &q.owner)).or_default();
                 *turn += 1;
-                ((q.priority, *turn, q.submitted_seq), id.clone())
+                let served = self.last_served.get(&q.owner).copied().unwrap_or(0);
+                ((q.priority, *turn, served, q.submitted_seq), id.clone())
             })
             .collect();
         keyed.sort_by_key(|(key, _)| *key);
@@ -265,4 +274,171 @@ pub fn describe_needs(profile: Option<&ProfileName>, requires: &[Label]) -> Stri
     }];
     needs.extend(requires.iter().map(ToString::to_string));
     needs.join(" and ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use testarena_events::{GitRef, RepoUrl, Source, TaskId, TaskSpec};
+
+    const NOW: u64 = 1_000_000;
+
+    fn submitted(id: &str, priority: Priority, owner: &str, requires: &[&str]) -> Event {
+        Event::new(
+            QueueId::parse(id).unwrap(),
+            EventBody::Submitted {
+                source: Source {
+                    repo: RepoUrl::parse("/r").unwrap(),
+                    git_ref: GitRef::parse("main").unwrap(),
+                },
+                profile: None,
+                tasks: vec![TaskSpec {
+                    id: TaskId::parse("t").unwrap(),
+                    scenario: testarena_events::ScenarioPath::parse("t.sh").unwrap(),
+                    timeout_s: None,
+                }],
+                requires: requires.iter().map(|l| Label::parse(*l).unwrap()).collect(),
+                priority,
+                owner: Some(Owner::parse(owner).unwrap()),
+            },
+        )
+    }
+
+    fn worker(id: &str, slots: u32, labels: &[&str]) -> WorkerRecord {
+        WorkerRecord {
+            id: id.into(),
+            host: "h".into(),
+            version: "0".into(),
+            profiles: vec![ProfileName::parse("sh").unwrap()],
+            default_profile: Some(ProfileName::parse("sh").unwrap()),
+            labels: labels.iter().map(|l| Label::parse(*l).unwrap()).collect(),
+            slots,
+            busy: 0,
+            state: Default::default(),
+            last_seen_ms: NOW,
+            heartbeat_ms: 1000,
+        }
+    }
+
+    /// Submits, then runs dispatch after dispatch on one slot, feeding each
+    /// back as its events; the order queues were dispatched in.
+    fn order_on_one_slot(plan: &mut Plan, n: usize) -> Vec<String> {
+        let mut seq = 1000;
+        let mut order = Vec::new();
+        for _ in 0..n {
+            let dispatches = plan.plan(NOW);
+            assert_eq!(dispatches.len(), 1, "one free slot");
+            let d = &dispatches[0];
+            order.push(d.queue.to_string());
+            seq += 1;
+            let dispatched = EventBody::Dispatched {
+                worker: d.worker.clone(),
+                attempt_base: 0,
+                submitted_seq: d.submitted_seq,
+            };
+            plan.apply_event(seq, &Event::new(d.queue.clone(), dispatched));
+            seq += 1;
+            let finished = EventBody::Finished {
+                status: testarena_events::FinalStatus::Finished,
+                attempt: Some(1),
+                reason: None,
+            };
+            plan.apply_event(seq, &Event::new(d.queue.clone(), finished));
+        }
+        order
+    }
+
+    #[test]
+    fn a_team_with_one_queue_is_served_within_two_of_a_team_with_two_hundred() {
+        let mut plan = Plan::default();
+        plan.worker_seen(worker("w", 1, &[]));
+        for n in 0..200u64 {
+            plan.apply_event(
+                n + 1,
+                &submitted(&format!("a{n}"), Priority::Normal, "team-a", &[]),
+            );
+        }
+        plan.apply_event(201, &submitted("b0", Priority::Normal, "team-b", &[]));
+        let order = order_on_one_slot(&mut plan, 3);
+        assert!(order[..2].contains(&"b0".to_owned()), "{order:?}");
+    }
+
+    #[test]
+    fn high_before_normal_before_low() {
+        let mut plan = Plan::default();
+        plan.worker_seen(worker("w", 1, &[]));
+        plan.apply_event(1, &submitted("low", Priority::Low, "x", &[]));
+        plan.apply_event(2, &submitted("normal", Priority::Normal, "x", &[]));
+        plan.apply_event(3, &submitted("high", Priority::High, "x", &[]));
+        assert_eq!(order_on_one_slot(&mut plan, 3), ["high", "normal", "low"]);
+    }
+
+    #[test]
+    fn a_queue_goes_only_to_a_worker_with_its_labels_and_waits_with_a_reason() {
+        let mut plan = Plan::default();
+        plan.worker_seen(worker("plain", 4, &[]));
+        plan.apply_event(1, &submitted("q", Priority::Normal, "x", &["board=b"]));
+        assert!(plan.plan(NOW).is_empty());
+        let id = QueueId::parse("q").unwrap();
+        assert_eq!(
+            plan.waiting_info(&id, NOW).unwrap(),
+            WaitingInfo {
+                position: 1,
+                reason: "waiting for a worker with a default profile and board=b".into()
+            }
+        );
+        plan.worker_seen(worker("board-b", 1, &["board=b"]));
+        let dispatches = plan.plan(NOW);
+        assert_eq!(dispatches.len(), 1);
+        assert_eq!(dispatches[0].worker, "board-b");
+        assert!(plan.waiting_info(&id, NOW).is_none());
+    }
+
+    #[test]
+    fn a_gone_workers_queue_is_dispatched_again_after_the_attempts_it_made() {
+        let mut plan = Plan::default();
+        plan.worker_seen(worker("w1", 1, &[]));
+        plan.apply_event(1, &submitted("q", Priority::Normal, "x", &[]));
+        let first = plan.plan(NOW);
+        let id = first[0].queue.clone();
+        let dispatched = EventBody::Dispatched {
+            worker: "w1".into(),
+            attempt_base: 0,
+            submitted_seq: 1,
+        };
+        plan.apply_event(2, &Event::new(id.clone(), dispatched));
+        let started = EventBody::Started {
+            worker: "w1".into(),
+            attempt: 1,
+        };
+        plan.apply_event(3, &Event::new(id.clone(), started));
+        plan.worker_seen(worker("w2", 1, &[]));
+        assert!(plan.plan(NOW).is_empty(), "w1 is alive and owes it");
+        plan.worker_left("w1");
+        let again = plan.plan(NOW);
+        assert_eq!(again.len(), 1);
+        assert_eq!(
+            (
+                again[0].worker.as_str(),
+                again[0].attempt_base,
+                again[0].expected_last_dispatch_seq
+            ),
+            ("w2", 1, 2)
+        );
+    }
+
+    #[test]
+    fn a_full_worker_takes_nothing_more() {
+        let mut plan = Plan::default();
+        plan.worker_seen(worker("w", 2, &[]));
+        for n in 0..5u64 {
+            plan.apply_event(
+                n + 1,
+                &submitted(&format!("q{n}"), Priority::Normal, "x", &[]),
+            );
+        }
+        assert_eq!(plan.plan(NOW).len(), 2);
+        assert!(plan.plan(NOW).is_empty());
+        assert_eq!(plan.waiting_count(), 3);
+    }
 }
