@@ -40,10 +40,6 @@ struct ProfileFile {
     progress_regex: Option<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
-    boot_retries: Option<u32>,
-    quarantine_after: Option<u32>,
-    health: Option<String>,
-    health_interval_s: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,21 +71,6 @@ pub struct Profile {
     /// `failure_regex` and `progress_regex`, applied to every task line.
     pub task_lines: Arc<TaskLines>,
     pub env: BTreeMap<String, String>,
-    /// Boots that fail on infrastructure are retried this often on the
-    /// same worker before the failure counts.
-    pub boot_retries: u32,
-    pub health: HealthPolicy,
-}
-
-/// When this worker stops taking a profile whose target keeps failing to
-/// boot, and how it takes it back.
-#[derive(Debug, Clone)]
-pub struct HealthPolicy {
-    /// Counted infrastructure failures in a row that quarantine the profile.
-    pub quarantine_after: u32,
-    /// Exits 0 when the target works again; `None`: only a `readmit` does.
-    pub command: Option<String>,
-    pub interval: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -145,12 +126,6 @@ impl Profiles {
                     task_timeout: Duration::from_secs(p.task_timeout_s.unwrap_or(300)),
                     task_lines: Arc::new(task_lines),
                     env: p.env,
-                    boot_retries: p.boot_retries.unwrap_or(1),
-                    health: HealthPolicy {
-                        quarantine_after: p.quarantine_after.unwrap_or(3).max(1),
-                        command: p.health,
-                        interval: Duration::from_secs(p.health_interval_s.unwrap_or(300).max(1)),
-                    },
                 },
             );
         }
@@ -184,10 +159,6 @@ impl Profiles {
     /// The profile run for a queue that names none.
     pub fn default_profile(&self) -> Option<&ProfileName> {
         self.default.as_ref()
-    }
-
-    pub fn get(&self, name: &ProfileName) -> Option<&Profile> {
-        self.profiles.get(name)
     }
 
     /// Variables of the worker's environment that commands get too.
@@ -280,23 +251,14 @@ env = { DUT_PORT = "{port}" }
     }
 
     #[test]
-    fn labels_and_health_keys_are_read_and_checked() {
+    fn labels_are_read_and_checked() {
         let profiles = Profiles::parse(
-            "labels = ['board=mps2-an385', 'fixture=uart']\n[profiles.a]\ntask='x'\nboot_retries=2\nquarantine_after=5\nhealth='true'\nhealth_interval_s=7\n",
+            "labels = ['board=mps2-an385', 'fixture=uart']\n[profiles.a]\ntask='x'\n",
         )
         .unwrap();
         assert_eq!(profiles.labels().len(), 2);
-        let a = profiles.get(&ProfileName::parse("a").unwrap()).unwrap();
-        assert_eq!(a.boot_retries, 2);
-        assert_eq!(a.health.quarantine_after, 5);
-        assert_eq!(a.health.command.as_deref(), Some("true"));
-        assert_eq!(a.health.interval, Duration::from_secs(7));
         let err = Profiles::parse("labels = ['board']\n[profiles.a]\ntask='x'\n").unwrap_err();
         assert!(format!("{err:#}").contains("labels"), "{err:#}");
-        let defaults = Profiles::parse("[profiles.a]\ntask='x'\n").unwrap();
-        let a = defaults.get(&ProfileName::parse("a").unwrap()).unwrap();
-        assert_eq!((a.boot_retries, a.health.quarantine_after), (1, 3));
-        assert_eq!(a.health.interval, Duration::from_secs(300));
     }
 
     #[test]

@@ -188,6 +188,13 @@ impl ApiClient {
             .1)
     }
 
+    pub async fn workers(&self) -> Result<super::workers::WorkersPage, ClientError> {
+        Ok(self
+            .json(self.http.get(format!("{}/api/workers", self.base)))
+            .await?
+            .1)
+    }
+
     pub async fn delete(&self, id: &str) -> Result<(), ClientError> {
         self.send(self.http.delete(format!("{}/api/queue/{id}", self.base)))
             .await?;

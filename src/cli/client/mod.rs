@@ -11,6 +11,7 @@ mod render;
 mod sse;
 mod submit;
 mod when;
+mod workers;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -96,6 +97,14 @@ pub enum ClientCommand {
         #[command(flatten)]
         server: ServerArg,
     },
+    /// The live workers: profiles, labels, busy slots, last heartbeat.
+    Workers {
+        /// The API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
 }
 
 pub fn run(command: ClientCommand) -> ExitCode {
@@ -175,6 +184,9 @@ async fn dispatch(command: ClientCommand, style: when::TimeStyle) -> Result<Exit
             ApiClient::new(&server)?.delete(&id).await?;
             println!("{id}: deleted");
             Ok(ExitCode::SUCCESS)
+        }
+        ClientCommand::Workers { json, server } => {
+            workers::run(&ApiClient::new(&server)?, json).await
         }
     }
 }

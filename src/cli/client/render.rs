@@ -81,8 +81,28 @@ pub fn queue_table(page: &QueuePage, now: OffsetDateTime, style: TimeStyle) -> S
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
+    let mut out = if rows.is_empty() {
+        "no queues\n".to_owned()
+    } else {
+        // The duration column is right-aligned, like numbers are.
+        let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
+        table(&header, &rows, true)
+    };
+    let pages = page.total.div_ceil(u64::from(page.per_page.max(1))).max(1);
+    let _ = writeln!(
+        out,
+        "({} in all; page {} of {pages})",
+        plural(page.total, "queue"),
+        page.page
+    );
+    out
+}
+
+/// Columns padded to their widest cell, two spaces apart; the last
+/// column right-aligned when `right_align_last` (numbers, durations).
+pub fn table(header: &[&str], rows: &[Vec<String>], right_align_last: bool) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
@@ -91,9 +111,8 @@ pub fn queue_table(page: &QueuePage, now: OffsetDateTime, style: TimeStyle) -> S
     let mut line = |cells: &[&str]| {
         let last = cells.len() - 1;
         let mut text = String::new();
-        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
-            if i == last {
-                // The duration column is right-aligned, like numbers are.
+        for (i, (cell, width)) in cells.iter().zip(&widths).enumerate() {
+            if i == last && right_align_last {
                 let _ = write!(text, "{cell:>width$}");
             } else {
                 let _ = write!(text, "{cell:<width$}  ");
@@ -101,21 +120,10 @@ pub fn queue_table(page: &QueuePage, now: OffsetDateTime, style: TimeStyle) -> S
         }
         let _ = writeln!(out, "{}", text.trim_end());
     };
-    if rows.is_empty() {
-        let _ = writeln!(out, "no queues");
-    } else {
-        line(&header);
-        for row in &rows {
-            line(&row.each_ref().map(String::as_str));
-        }
+    line(header);
+    for row in rows {
+        line(&row.iter().map(String::as_str).collect::<Vec<_>>());
     }
-    let pages = page.total.div_ceil(u64::from(page.per_page.max(1))).max(1);
-    let _ = writeln!(
-        out,
-        "({} in all; page {} of {pages})",
-        plural(page.total, "queue"),
-        page.page
-    );
     out
 }
 
