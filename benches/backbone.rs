@@ -17,6 +17,8 @@ mod engine;
 mod event_backbone;
 #[path = "backbone/fixtures.rs"]
 mod fixtures;
+#[path = "backbone/fleet.rs"]
+mod fleet;
 #[path = "backbone/live_logs.rs"]
 mod live_logs;
 #[path = "backbone/nats_tap.rs"]
@@ -59,6 +61,11 @@ const SCENARIOS: &[Scenario] = &[
         name: "first_task",
         what: "submit → a task's first instruction, branch ref and full SHA",
         run: || Box::pin(event_backbone::first_task()),
+    },
+    Scenario {
+        name: "routing_pools",
+        what: "submit → `started` with 4 capability pools vs one; idle heartbeat CPU",
+        run: || Box::pin(fleet::routing_pools()),
     },
     Scenario {
         name: "submit_throughput",

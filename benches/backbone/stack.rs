@@ -219,10 +219,22 @@ impl Stack {
         Ok(pid)
     }
 
+    /// A worker `worker-<n>` with a config (TOML text) of its own.
+    pub fn spawn_worker_with(&mut self, n: usize, config: &str, extra: &[String]) -> Result<u32> {
+        let path = self.dir.path().join(format!("worker-{n}.toml"));
+        std::fs::write(&path, config)?;
+        self.spawn_worker_from(n, &path, extra)
+    }
+
     fn spawn_worker(&mut self, n: usize, extra: &[String]) -> Result<u32> {
+        let config = self.worker_config.clone();
+        self.spawn_worker_from(n, &config, extra)
+    }
+
+    fn spawn_worker_from(&mut self, n: usize, config: &Path, extra: &[String]) -> Result<u32> {
         let name = format!("worker-{n}");
         let work_dir = self.dir.path().join(&name);
-        let config = self.worker_config.display().to_string();
+        let config = config.display().to_string();
         let work = work_dir.display().to_string();
         let mut args = vec![
             "worker",
