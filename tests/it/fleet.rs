@@ -270,3 +270,98 @@ async fn a_drained_worker_finishes_what_it_runs_and_takes_nothing_new() {
     let later = stack.wait_terminal("later", T).await;
     assert_eq!(later["status"], "Finished", "{later}");
 }
+
+#[tokio::test]
+async fn a_target_that_keeps_failing_to_boot_is_quarantined_and_readmitted_by_its_health_command() {
+    let mut stack = stack_without_workers().await;
+    let lab = tempfile::tempdir().unwrap();
+    let fixed = lab.path().join("fixed");
+    let config = format!(
+        "default_profile = \"board\"\n[profiles.board]\n\
+         boot = \"test -f {fixed} && echo READY && sleep 30\"\n\
+         boot_ready = {{ log_regex = \"^READY$\" }}\nboot_ready_timeout_s = 5\n\
+         task = \"sh {{scenario}}\"\nquarantine_after = 3\nboot_retries = 1\n\
+         health = \"test -f {fixed}\"\nhealth_interval_s = 1\n",
+        fixed = fixed.display()
+    );
+    stack.add_worker_with(&config, HEARTBEAT);
+    wait_workers(&stack, |w| w.len() == 1).await;
+    let repo = GitRepo::new(&[("t.sh", "echo ok\n")]);
+    for n in 0..3 {
+        let id = format!("broken-{n}");
+        stack
+            .submit(&queue(&id, &repo.url(), &[("t", "t.sh")]))
+            .await;
+        let view = stack.wait_terminal(&id, T).await;
+        assert_eq!(view["status"], "Error", "{view}");
+        let log = stack.text(&format!("/api/queue/{id}/log")).await;
+        assert!(
+            log.contains("booting again on this worker (try 2 of 2)"),
+            "{log}"
+        );
+    }
+    let workers = wait_workers(&stack, |w| w[0]["state"]["board"]["state"] == "quarantined").await;
+    let reason = workers[0]["state"]["board"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("3 boots in a row failed; the last: boot process ended"),
+        "{reason}"
+    );
+
+    // Quarantined: the next queue waits, saying why, and the health
+    // command takes the profile back once the target works.
+    stack
+        .submit(&queue("after", &repo.url(), &[("t", "t.sh")]))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, view) = stack.get("/api/queue/after").await;
+    assert_eq!(view["status"], "Waiting", "{view}");
+    assert!(
+        view["waiting_reason"]
+            .as_str()
+            .unwrap()
+            .contains("quarantined"),
+        "{view}"
+    );
+    std::fs::write(&fixed, "").unwrap();
+    let view = stack.wait_terminal("after", T).await;
+    assert_eq!(view["status"], "Finished", "{view}");
+    wait_workers(&stack, |w| w[0]["state"]["board"]["state"] == "ready").await;
+}
+
+#[tokio::test]
+async fn a_boot_that_fails_once_is_retried_on_the_same_worker_and_says_so() {
+    let mut stack = stack_without_workers().await;
+    let lab = tempfile::tempdir().unwrap();
+    let tried = lab.path().join("tried");
+    let config = format!(
+        "default_profile = \"board\"\n[profiles.board]\n\
+         boot = \"if [ -f {tried} ]; then echo READY; sleep 30; else touch {tried}; exit 3; fi\"\n\
+         boot_ready = {{ log_regex = \"^READY$\" }}\nboot_ready_timeout_s = 5\n\
+         task = \"sh {{scenario}}\"\n",
+        tried = tried.display()
+    );
+    stack.add_worker_with(&config, HEARTBEAT);
+    wait_workers(&stack, |w| w.len() == 1).await;
+    let repo = GitRepo::new(&[("t.sh", "echo ok\n")]);
+    stack
+        .submit(&queue("flaky-boot", &repo.url(), &[("t", "t.sh")]))
+        .await;
+    let view = stack.wait_terminal("flaky-boot", T).await;
+    assert_eq!(view["status"], "Finished", "{view}");
+    let boot = view["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "boot")
+        .unwrap();
+    assert_eq!(boot["status"], "ok");
+    assert!(
+        boot["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("ready after 1 failed boot(s): boot process ended"),
+        "{boot}"
+    );
+    let (_, workers) = stack.get("/api/workers").await;
+    assert_eq!(workers["workers"][0]["state"]["board"]["state"], "ready");
+}

@@ -3,6 +3,7 @@
 //! consumer, runs each through its profile's stages, and publishes stage,
 //! task and finished events plus log batches.
 
+mod boot_health;
 mod cache_eviction;
 mod cache_layout;
 mod command_env;
@@ -13,6 +14,7 @@ mod emitter;
 mod git_local;
 mod git_mirror;
 mod group_ledger;
+mod health_check;
 mod junit;
 mod line_marks;
 mod log_batcher;
@@ -53,8 +55,10 @@ pub use metrics_server::serve_metrics;
 pub use pipeline::EngineSettings;
 pub use profile::Profiles;
 
+use crate::boot_health::BootHealth;
 use crate::git_mirror::GitCache;
 use crate::group_ledger::GroupLedger;
+use crate::health_check::HealthCheck;
 use crate::presence::Presence;
 use crate::queue_run::Shared;
 use crate::stop_signal::{Registry, StopReason};
@@ -226,6 +230,7 @@ fn shared_state(
         workspaces: config.work_dir.join("workspaces"),
         metrics: config.metrics.clone(),
         ledger,
+        boot_health: Arc::new(BootHealth::new(presence.clone())),
         presence,
     })
 }
@@ -267,9 +272,21 @@ fn spawn_housekeeping(
             }
         }
     });
-    let presence = shared.presence.clone();
+    for profile in config.profiles.all().filter(|p| p.health.command.is_some()) {
+        let check = HealthCheck {
+            boot_health: shared.boot_health.clone(),
+            command_env: config.engine.command_env.clone(),
+            ledger: shared.ledger.clone(),
+            work_dir: config.work_dir.clone(),
+        };
+        let (profile, shutdown) = (profile.clone(), shutdown.clone());
+        tasks.spawn(async move { check.watch(profile, shutdown).await });
+    }
+    let (presence, boot_health) = (shared.presence.clone(), shared.boot_health.clone());
     tasks.spawn(async move {
-        if let Err(e) = operator_requests::listen(client, names, presence, shutdown).await {
+        if let Err(e) =
+            operator_requests::listen(client, names, presence, boot_health, shutdown).await
+        {
             tracing::error!(error = %e, "drain/readmit listener failed");
         }
     });

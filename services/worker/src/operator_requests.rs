@@ -1,17 +1,22 @@
 //! Answers the gateway's requests to this worker (core NATS request/reply
 //! on `<prefix>.fleet.<id>.drain` and `.readmit`): an operator's drain,
-//! and taking a quarantined profile back.
+//! and taking a quarantined or drained profile back (its boot failure
+//! count starts over).
 
 use futures_util::StreamExt;
 use testarena_events::{ArenaNames, OperatorReply, ProfileName, ReadmitRequest};
 use tokio_util::sync::CancellationToken;
 
+use std::sync::Arc;
+
+use crate::boot_health::BootHealth;
 use crate::presence::Presence;
 
 pub(crate) async fn listen(
     client: async_nats::Client,
     names: ArenaNames,
     presence: Presence,
+    boot_health: Arc<BootHealth>,
     shutdown: CancellationToken,
 ) -> Result<(), async_nats::SubscribeError> {
     let id = presence.id();
@@ -37,7 +42,7 @@ pub(crate) async fn listen(
                     message: format!("worker {id} takes nothing new and finishes what it runs"),
                 }
             }
-            "readmit" => readmit(&presence, &message.payload),
+            "readmit" => readmit(&presence, &boot_health, &message.payload),
             other => OperatorReply {
                 ok: false,
                 message: format!("unknown request {other:?}"),
@@ -50,7 +55,7 @@ pub(crate) async fn listen(
     }
 }
 
-fn readmit(presence: &Presence, payload: &[u8]) -> OperatorReply {
+fn readmit(presence: &Presence, boot_health: &BootHealth, payload: &[u8]) -> OperatorReply {
     let profile = serde_json::from_slice::<ReadmitRequest>(payload)
         .map_err(|e| e.to_string())
         .and_then(|r| ProfileName::parse(r.profile).map_err(|e| e.to_string()));
@@ -69,7 +74,7 @@ fn readmit(presence: &Presence, payload: &[u8]) -> OperatorReply {
             message: format!("this worker has no profile {profile}"),
         };
     }
-    presence.readmit(&profile);
+    boot_health.readmitted(&profile);
     OperatorReply {
         ok: true,
         message: format!("profile {profile} takes queues again"),

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use testarena_events::{EventBody, FinalStatus, Source, Stage, StageOutcome, TaskResult, TaskSpec};
 use tokio::sync::mpsc;
 
+use crate::boot_health::{BootHealth, BootOutcome};
 use crate::command_env::CommandEnv;
 use crate::emitter::{EmitError, Emitter};
 use crate::git_mirror::{Checkout, GitCache};
@@ -53,6 +54,7 @@ pub(crate) struct Run<'a> {
     pub git: &'a GitCache,
     pub settings: &'a EngineSettings,
     pub ledger: &'a GroupLedger,
+    pub boot_health: &'a BootHealth,
     /// This run's own folder: `results/<task>/`.
     pub workspace: PathBuf,
     pub port: u16,
@@ -66,7 +68,13 @@ pub(crate) struct Run<'a> {
 
 /// How one stage ended.
 enum StageEnd {
-    Ok { commit: Option<String> },
+    Ok {
+        commit: Option<String>,
+    },
+    /// Booted, after failed tries the message tells of.
+    Ready {
+        message: String,
+    },
     Failed(String),
     Cancelled,
 }
@@ -235,6 +243,7 @@ impl Run<'_> {
     ) -> Result<Option<RunEnd>, EmitError> {
         let (outcome, commit, message, run_end) = match end {
             StageEnd::Ok { commit } => (StageOutcome::Ok, commit, None, None),
+            StageEnd::Ready { message } => (StageOutcome::Ok, None, Some(message), None),
             StageEnd::Cancelled => (StageOutcome::Cancelled, None, None, Some(RunEnd::Stopped)),
             StageEnd::Failed(reason) => {
                 self.log.system(stage.as_str(), reason.clone()).await;
@@ -293,11 +302,46 @@ impl Run<'_> {
         self.end_stage(Stage::Build, started, end).await
     }
 
+    /// The boot stage: up to `boot_retries` more tries on this worker when
+    /// the target fails to come up, each said in the log; the outcome
+    /// counts towards the profile's boot health (boot_health.rs).
     async fn boot(&self, slot: &mut Option<ProcessGroup>) -> Result<Option<RunEnd>, EmitError> {
         let Some(template) = &self.profile.boot else {
             return Ok(None);
         };
         let started = self.stage_started(Stage::Boot).await?;
+        let tries = self.profile.boot_retries + 1;
+        let mut failures: Vec<String> = Vec::new();
+        let end = loop {
+            match self.boot_once(template, slot).await {
+                StageEnd::Failed(reason) if (failures.len() as u32) + 1 < tries => {
+                    if let Some(mut group) = slot.take() {
+                        group.stop().await;
+                    }
+                    let line = format!(
+                        "{reason}; booting again on this worker (try {} of {tries})",
+                        failures.len() + 2
+                    );
+                    self.log.system("boot", line).await;
+                    failures.push(reason);
+                }
+                StageEnd::Ok { .. } if !failures.is_empty() => {
+                    let message = format!(
+                        "ready after {} failed boot(s): {}",
+                        failures.len(),
+                        failures.join("; ")
+                    );
+                    break StageEnd::Ready { message };
+                }
+                end => break end,
+            }
+        };
+        self.record_boot_health(&end).await;
+        self.end_stage(Stage::Boot, started, end).await
+    }
+
+    /// One try at booting the target: started and ready, or why not.
+    async fn boot_once(&self, template: &str, slot: &mut Option<ProcessGroup>) -> StageEnd {
         let values = self.placeholders(None, None);
         let checkout = self.checkout_dir();
         let spec = self.spec(template, "boot".into(), &values, &checkout);
@@ -310,24 +354,37 @@ impl Run<'_> {
         };
         let group = match ProcessGroup::spawn(spec, self.log, self.settings.kill_grace, tap) {
             Ok(group) => slot.insert(group),
-            Err(e) => {
-                let end = StageEnd::Failed(format!("boot could not start: {e}"));
-                return self.end_stage(Stage::Boot, started, end).await;
-            }
+            Err(e) => return StageEnd::Failed(format!("boot could not start: {e}")),
         };
         let ready = tokio::select! {
             ready = wait_ready(group, self.profile.boot_ready.as_ref(), lines, &values, self.profile.boot_ready_timeout) => Some(ready),
             _ = self.stop.token().cancelled() => None,
         };
-        let end = match ready {
+        match ready {
             None => StageEnd::Cancelled,
             Some(Ok(())) => {
                 self.log.system("boot", "ready").await;
                 StageEnd::Ok { commit: None }
             }
             Some(Err(reason)) => StageEnd::Failed(reason),
+        }
+    }
+
+    /// Tells boot health how the stage went; says so in the log when it
+    /// quarantined the profile on this worker.
+    async fn record_boot_health(&self, end: &StageEnd) {
+        let outcome = match end {
+            StageEnd::Ok { .. } | StageEnd::Ready { .. } => BootOutcome::Ready,
+            StageEnd::Failed(reason) => BootOutcome::Failed(reason.clone()),
+            StageEnd::Cancelled => BootOutcome::Stopped,
         };
-        self.end_stage(Stage::Boot, started, end).await
+        if let Some(reason) = self.boot_health.record(self.profile, &outcome) {
+            let line = format!(
+                "profile {} quarantined on this worker: {reason}",
+                self.profile.name
+            );
+            self.log.system("boot", line).await;
+        }
     }
 
     async fn run_tasks(&self) -> Result<RunEnd, EmitError> {

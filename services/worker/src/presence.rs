@@ -1,6 +1,6 @@
 //! This worker in the registry bucket: its `WorkerRecord`, put on every
 //! heartbeat and at once when it changes (a slot taken or freed, drain,
-//! readmit); deleted when the worker stops, so the dispatcher
+//! quarantine, readmit); deleted when the worker stops, so the dispatcher
 //! gives its queues to others without waiting for three silent heartbeats.
 
 use std::sync::{Arc, Mutex};
@@ -65,7 +65,26 @@ impl Presence {
         });
     }
 
-    /// Takes `profile` again (an operator's readmit).
+    pub fn quarantine(&self, profile: &ProfileName, reason: String) {
+        self.change(|r| {
+            r.state.insert(
+                profile.clone(),
+                ProfileState {
+                    state: ProfileAdmission::Quarantined,
+                    reason: Some(reason),
+                },
+            );
+        });
+    }
+
+    pub fn is_quarantined(&self, profile: &ProfileName) -> bool {
+        self.lock()
+            .state
+            .get(profile)
+            .is_some_and(|s| s.state == ProfileAdmission::Quarantined)
+    }
+
+    /// Takes `profile` again (a passing health command, a readmit).
     pub fn readmit(&self, profile: &ProfileName) {
         self.change(|r| {
             r.state.insert(

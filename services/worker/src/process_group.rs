@@ -21,7 +21,7 @@ use crate::output_lines::{forward_lines, LineTarget, LogBudget};
 use crate::task_lines::TaskLines;
 
 /// The shell every profile command runs in (POSIX puts it here).
-const SHELL: &str = "/bin/sh";
+pub(crate) const SHELL: &str = "/bin/sh";
 
 /// How long output readers may run on after the group is gone.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);

@@ -40,6 +40,10 @@ struct ProfileFile {
     progress_regex: Option<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    boot_retries: Option<u32>,
+    quarantine_after: Option<u32>,
+    health: Option<String>,
+    health_interval_s: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,6 +75,22 @@ pub struct Profile {
     /// `failure_regex` and `progress_regex`, applied to every task line.
     pub task_lines: Arc<TaskLines>,
     pub env: BTreeMap<String, String>,
+    /// A boot that fails on infrastructure (exits before ready, not ready
+    /// in time, cannot start) is tried again this often on the same worker
+    /// before the failure counts.
+    pub boot_retries: u32,
+    pub health: HealthPolicy,
+}
+
+/// When this worker stops taking a profile whose target keeps failing to
+/// boot, and how it takes it back.
+#[derive(Debug, Clone)]
+pub struct HealthPolicy {
+    /// Counted boot failures in a row that quarantine the profile.
+    pub quarantine_after: u32,
+    /// Exits 0 when the target works again; `None`: only a readmit does.
+    pub command: Option<String>,
+    pub interval: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -126,6 +146,12 @@ impl Profiles {
                     task_timeout: Duration::from_secs(p.task_timeout_s.unwrap_or(300)),
                     task_lines: Arc::new(task_lines),
                     env: p.env,
+                    boot_retries: p.boot_retries.unwrap_or(1),
+                    health: HealthPolicy {
+                        quarantine_after: p.quarantine_after.unwrap_or(3).max(1),
+                        command: p.health,
+                        interval: Duration::from_secs(p.health_interval_s.unwrap_or(300).max(1)),
+                    },
                 },
             );
         }
@@ -183,6 +209,10 @@ impl Profiles {
                 known.join(", ")
             )
         })
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Profile> {
+        self.profiles.values()
     }
 
     pub fn names(&self) -> impl Iterator<Item = &ProfileName> {
@@ -251,12 +281,23 @@ env = { DUT_PORT = "{port}" }
     }
 
     #[test]
-    fn labels_are_read_and_checked() {
+    fn labels_and_boot_health_keys_are_read_and_checked() {
         let profiles = Profiles::parse(
-            "labels = ['board=mps2-an385', 'fixture=uart']\n[profiles.a]\ntask='x'\n",
+            "labels = ['board=mps2-an385', 'fixture=uart']\n[profiles.a]\ntask='x'\nboot_retries=2\nquarantine_after=5\nhealth='true'\nhealth_interval_s=7\n",
         )
         .unwrap();
         assert_eq!(profiles.labels().len(), 2);
+        let a = profiles
+            .resolve(Some(&ProfileName::parse("a").unwrap()))
+            .unwrap();
+        assert_eq!(a.boot_retries, 2);
+        assert_eq!(a.health.quarantine_after, 5);
+        assert_eq!(a.health.command.as_deref(), Some("true"));
+        assert_eq!(a.health.interval, Duration::from_secs(7));
+        let defaults = Profiles::parse("default_profile='a'\n[profiles.a]\ntask='x'\n").unwrap();
+        let a = defaults.resolve(None).unwrap();
+        assert_eq!((a.boot_retries, a.health.quarantine_after), (1, 3));
+        assert_eq!(a.health.interval, Duration::from_secs(300));
         let err = Profiles::parse("labels = ['board']\n[profiles.a]\ntask='x'\n").unwrap_err();
         assert!(format!("{err:#}").contains("labels"), "{err:#}");
     }

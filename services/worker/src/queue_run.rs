@@ -14,6 +14,7 @@ use testarena_events::{
 };
 use tracing::Instrument;
 
+use crate::boot_health::BootHealth;
 use crate::delivery::{
     attempt_line, decide_delivery, read_history, settle_run, Delivery, History, Settle,
 };
@@ -43,6 +44,7 @@ pub(crate) struct Shared {
     pub metrics: Arc<WorkerMetrics>,
     pub ledger: GroupLedger,
     pub presence: Presence,
+    pub boot_health: Arc<BootHealth>,
 }
 
 impl Shared {
@@ -322,6 +324,7 @@ impl QueueRun<'_> {
             git: &self.shared.git,
             settings: &self.shared.settings,
             ledger: &self.shared.ledger,
+            boot_health: &self.shared.boot_health,
             workspace: workspace.to_owned(),
             port: free_port().context("finding a free port for {port}")?,
             submitted_seq: self.submitted_seq,
