@@ -16,6 +16,7 @@ import {
 } from '../../services/gateway/assets/log_lines.js';
 import { describeEvent } from '../../services/gateway/assets/timeline.js';
 import { formatAge, plural } from '../../services/gateway/assets/format.js';
+import { load, profileStates, takesNothing } from '../../services/gateway/assets/fleet.js';
 
 const counts = (over = {}) => ({
   total: 2, waiting: 0, running: 0, pass: 2, fail: 0, timeout: 0, error: 0, skipped: 0, cancelled: 0, ...over,
@@ -207,4 +208,19 @@ test('counts read with correct plurals and ages in words', () => {
   assert.equal(plural(2, 'test'), '2 tests');
   assert.equal(plural(0, 'error'), '0 errors');
   assert.equal(formatAge(new Date(0).toISOString(), 125_000), '2 min ago');
+});
+
+test('a worker lists ready profiles first, with the default marked and reasons kept', () => {
+  const worker = {
+    profiles: ['qemu-arm', 'sh'], default_profile: 'sh', slots: 2, busy: 2,
+    state: { 'qemu-arm': { state: 'quarantined', reason: '3 boots in a row failed' }, sh: { state: 'ready', reason: null } },
+  };
+  assert.deepEqual(profileStates(worker), [
+    { name: 'sh', state: 'ready', reason: null, isDefault: true },
+    { name: 'qemu-arm', state: 'quarantined', reason: '3 boots in a row failed', isDefault: false },
+  ]);
+  assert.deepEqual(load(worker), { text: '2 of 2 slots busy', tone: 'full' });
+  assert.equal(takesNothing(worker), false);
+  assert.equal(takesNothing({ ...worker, state: { 'qemu-arm': { state: 'draining' }, sh: { state: 'draining' } } }), true);
+  assert.deepEqual(load({ slots: 1, busy: 0 }), { text: '0 of 1 slot busy', tone: 'idle' });
 });

@@ -365,3 +365,38 @@ async fn a_boot_that_fails_once_is_retried_on_the_same_worker_and_says_so() {
     let (_, workers) = stack.get("/api/workers").await;
     assert_eq!(workers["workers"][0]["state"]["board"]["state"], "ready");
 }
+
+#[tokio::test]
+async fn a_killed_workers_queue_is_dispatched_again_to_another_worker() {
+    let mut stack = stack_without_workers().await;
+    stack.add_worker_with(&board_worker("a"), HEARTBEAT);
+    stack.add_worker_with(&board_worker("a"), HEARTBEAT);
+    wait_workers(&stack, |w| w.len() == 2).await;
+    let repo = GitRepo::new(&[("slow.sh", "sleep 2; echo done\n")]);
+    stack
+        .submit(&queue("orphan", &repo.url(), &[("s", "slow.sh")]))
+        .await;
+    let running = stack
+        .wait_for("orphan", T, |v| v["status"] == "Running")
+        .await;
+    let first = running["worker"].as_str().unwrap().to_owned();
+    let index = if first == "worker-0" { 0 } else { 1 };
+    stack.kill_worker(index);
+
+    let view = stack.wait_terminal("orphan", T).await;
+    assert_eq!(view["status"], "Finished", "{view}");
+    assert_eq!(view["attempt"], 2, "{view}");
+    assert_ne!(view["worker"], first.as_str(), "{view}");
+
+    // The killed worker comes back: its stale delivery is superseded, so
+    // the queue is not run a third time.
+    stack.restart_worker(index);
+    wait_workers(&stack, |w| w.len() == 2).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (_, events) = stack.get("/api/queue/orphan/events").await;
+    let starts = events
+        .as_array()
+        .or_else(|| events["events"].as_array())
+        .map_or(0, |e| e.iter().filter(|e| e["type"] == "started").count());
+    assert_eq!(starts, 2, "{events:#}");
+}

@@ -64,3 +64,9 @@ export const logStreamUrl = (id, after = null) => (after === null
   ? `${queuePath(id)}/log/stream`
   : `${queuePath(id)}/log/stream?last_event_id=${encodeURIComponent(after)}`);
 export const queueHref = (id) => `#/queue/${encodeURIComponent(id)}`;
+
+const workerPath = (id) => `/api/workers/${encodeURIComponent(id)}`;
+export const listWorkers = (signal) => request('/api/workers', { signal });
+export const drainWorker = (id) => request(`${workerPath(id)}/drain`, { method: 'POST' });
+export const readmitProfile = (id, profile) =>
+  request(`${workerPath(id)}/readmit?profile=${encodeURIComponent(profile)}`, { method: 'POST' });

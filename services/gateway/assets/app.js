@@ -1,11 +1,12 @@
 // The dashboard's entry: a hash router (`#/`, `#/?status=Running&page=2`,
-// `#/queue/<id>`), so the gateway serves one page and every view has a URL
+// `#/queue/<id>`, `#/workers`), so the gateway serves one page and every view has a URL
 // that can be shared. Each page is mounted into <main> and destroyed (its
 // timers and streams closed) when the route changes.
 
 import { h, replace } from './dom.js';
 import { listPage } from './list_page.js';
 import { queuePage } from './queue_page.js';
+import { workersPage } from './workers_page.js';
 
 const root = document.getElementById('app');
 const flashBox = document.getElementById('flash');
@@ -31,8 +32,12 @@ function route() {
   const [path, query = ''] = hash.split('?');
   const params = new URLSearchParams(query);
   const queue = path.match(/^\/queue\/([^/]+)\/?$/);
-  document.querySelector('[data-nav="queues"]')?.classList.toggle('active', !queue);
-  if (path === '/' || path === '') {
+  const workers = path === '/workers';
+  document.querySelector('[data-nav="queues"]')?.classList.toggle('active', !queue && !workers);
+  document.querySelector('[data-nav="workers"]')?.classList.toggle('active', workers);
+  if (workers) {
+    current = workersPage(root, ctx);
+  } else if (path === '/' || path === '') {
     current = listPage(root, params, ctx);
   } else if (queue) {
     let id;

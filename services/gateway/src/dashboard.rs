@@ -47,6 +47,8 @@ const ASSETS: &[Asset] = &[
     asset!("queue_page.js", "text/javascript; charset=utf-8"),
     asset!("source.js", "text/javascript; charset=utf-8"),
     asset!("timeline.js", "text/javascript; charset=utf-8"),
+    asset!("fleet.js", "text/javascript; charset=utf-8"),
+    asset!("workers_page.js", "text/javascript; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
 ];
 

@@ -57,8 +57,11 @@ impl Shared {
 
 pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
     let message = Arc::new(message);
-    let delivered = match message.info() {
-        Ok(info) => u32::try_from(info.delivered).unwrap_or(u32::MAX),
+    let (delivered, dispatch_seq) = match message.info() {
+        Ok(info) => (
+            u32::try_from(info.delivered).unwrap_or(u32::MAX),
+            info.stream_sequence,
+        ),
         Err(e) => {
             tracing::error!(error = %e, "a message without JetStream metadata; dropping it");
             return;
@@ -91,7 +94,17 @@ pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
     shared.metrics.busy_slots.inc();
     shared.presence.slot_taken();
     let outcome = async {
-        let submission = submission(&shared, &queue_id).await?;
+        let (submission, latest) = tokio::join!(
+            submission(&shared, &queue_id),
+            latest_dispatch(&shared, &queue_id)
+        );
+        if latest? != dispatch_seq {
+            // Given again after this worker was presumed gone: that
+            // dispatch's run is the queue's, not this redelivery.
+            tracing::info!("superseded by a later dispatch; acknowledging");
+            return ack(&message).await;
+        }
+        let submission = submission?;
         let run = Delivered {
             queue_id: queue_id.clone(),
             attempt,
@@ -124,6 +137,20 @@ struct Submission {
     source: Source,
     profile: Option<ProfileName>,
     tasks: Vec<TaskSpec>,
+}
+
+/// The stream sequence of the queue's last `dispatched` event, to any worker.
+async fn latest_dispatch(shared: &Shared, queue_id: &QueueId) -> anyhow::Result<u64> {
+    let stream = shared
+        .js
+        .get_stream_no_info(&shared.names.events_stream)
+        .await
+        .context("opening the events stream")?;
+    let last = stream
+        .direct_get_last_for_subject(shared.names.queue_dispatches_filter(queue_id))
+        .await
+        .context("reading the queue's last dispatch")?;
+    Ok(last.sequence)
 }
 
 /// The queue's `submitted` event, read with a direct get: the dispatch

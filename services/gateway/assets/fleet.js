@@ -1,0 +1,27 @@
+// Pure decisions of the Workers page, tested without a browser
+// (tests/browser/dashboard_logic.test.mjs): how a worker's profiles read
+// and how full it is.
+
+/** Each profile with its state: `{name, state, reason, isDefault}`, ready ones first. */
+export function profileStates(worker) {
+  const rank = { ready: 0, draining: 1, quarantined: 2 };
+  return worker.profiles
+    .map((name) => ({
+      name,
+      state: worker.state?.[name]?.state ?? 'ready',
+      reason: worker.state?.[name]?.reason ?? null,
+      isDefault: worker.default_profile === name,
+    }))
+    .sort((a, b) => (rank[a.state] ?? 3) - (rank[b.state] ?? 3) || a.name.localeCompare(b.name));
+}
+
+/** `"1 of 2 slots busy"`, and a tone for the badge. */
+export function load(worker) {
+  const tone = worker.busy === 0 ? 'idle' : worker.busy >= worker.slots ? 'full' : 'busy';
+  return { text: `${worker.busy} of ${worker.slots} slot${worker.slots === 1 ? '' : 's'} busy`, tone };
+}
+
+/** Whether the worker takes nothing at all now (every profile drained or quarantined). */
+export function takesNothing(worker) {
+  return profileStates(worker).every((p) => p.state !== 'ready');
+}

@@ -1,0 +1,94 @@
+// The Workers page: the live fleet from `GET /api/workers`, refreshed every
+// few seconds — each worker's profiles with their state (a quarantined
+// one with its reason), labels, busy slots and last heartbeat, and a
+// Drain button (`POST /api/workers/{id}/drain`) or Readmit per profile.
+
+import { drainWorker, listWorkers, readmitProfile } from './api.js';
+import { h, replace } from './dom.js';
+import { load, profileStates, takesNothing } from './fleet.js';
+import { formatAge, formatTime } from './format.js';
+
+const REFRESH_MS = 2000;
+
+export function workersPage(root, ctx) {
+  document.title = 'Workers · TestArena';
+  const updated = h('span', { class: 'muted small', 'data-test': 'updated' });
+  const banner = h('div', { class: 'banner banner-error', role: 'alert', hidden: true, 'data-test': 'workers-error' });
+  const body = h('div', { class: 'card table-card' }, h('p', { class: 'state' }, 'Loading workers…'));
+  replace(root, h('div', { class: 'page-head' }, h('h1', {}, 'Workers'), updated), banner, body);
+
+  const controller = new AbortController();
+  let timer = null;
+
+  async function act(promise, done) {
+    try {
+      const answer = await promise;
+      ctx.flash(answer.message ?? done);
+    } catch (e) {
+      ctx.flash(e.message, 'error');
+    }
+    refresh();
+  }
+
+  async function refresh() {
+    clearTimeout(timer);
+    try {
+      const { workers } = await listWorkers(controller.signal);
+      banner.hidden = true;
+      render(workers);
+      updated.textContent = `Updated ${formatAge(new Date().toISOString())}`;
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+      banner.hidden = false;
+      replace(banner, h('strong', {}, 'Could not load the workers. '), `${e.message}.`);
+    }
+    if (!controller.signal.aborted) timer = setTimeout(refresh, REFRESH_MS);
+  }
+
+  function render(workers) {
+    if (workers.length === 0) {
+      replace(body, h('div', { class: 'state', 'data-test': 'no-workers' },
+        h('p', { class: 'state-title' }, 'No worker is running.'),
+        h('p', { class: 'muted' }, 'Queues wait until one joins: ', h('code', {}, 'testarena worker --config worker.toml'))));
+      return;
+    }
+    replace(body, h('table', { class: 'queues', 'data-test': 'worker-table' },
+      h('thead', {}, h('tr', {},
+        h('th', {}, 'Worker'), h('th', {}, 'Profiles'), h('th', {}, 'Labels'),
+        h('th', {}, 'Slots'), h('th', {}, 'Last seen'), h('th', {}, ''))),
+      h('tbody', {}, workers.map(row))));
+  }
+
+  function row(worker) {
+    const { text, tone } = load(worker);
+    return h('tr', { 'data-test': 'worker-row', 'data-id': worker.id },
+      h('td', {}, h('span', { class: 'mono' }, worker.id),
+        h('div', { class: 'muted small' }, `${worker.host} · v${worker.version}`)),
+      h('td', {}, profileStates(worker).map((p) => h('div', {
+        class: `profile-state state-${p.state}`, 'data-profile': p.name, 'data-state': p.state,
+      },
+      h('span', { class: 'mono' }, p.name), p.isDefault ? h('span', { class: 'pill' }, 'default') : null,
+      p.state === 'ready' ? null : h('span', { class: 'pill', title: p.reason ?? '' }, p.state),
+      p.reason ? h('div', { class: 'muted small' }, p.reason) : null,
+      p.state === 'ready' ? null : h('button', {
+        class: 'btn btn-small', 'data-test': 'readmit',
+        onclick: () => act(readmitProfile(worker.id, p.name), `${p.name} readmitted`),
+      }, 'Readmit')))),
+      h('td', {}, worker.labels.length === 0 ? h('span', { class: 'muted' }, '—')
+        : worker.labels.map((l) => h('span', { class: 'pill mono' }, l))),
+      h('td', {}, h('span', { class: `load load-${tone}`, 'data-test': 'load' }, text)),
+      h('td', { title: formatTime(worker.last_seen) }, formatAge(worker.last_seen)),
+      h('td', {}, takesNothing(worker) ? null : h('button', {
+        class: 'btn btn-small', 'data-test': 'drain',
+        onclick: () => act(drainWorker(worker.id), `${worker.id} drains`),
+      }, 'Drain')));
+  }
+
+  refresh();
+  return {
+    destroy() {
+      controller.abort();
+      clearTimeout(timer);
+    },
+  };
+}
