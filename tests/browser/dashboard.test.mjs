@@ -5,7 +5,7 @@
 // a git repository of shell scenarios in a temp dir, submits queues through
 // the HTTP API and drives Debian's headless Chromium (never a downloaded
 // browser) through the list, a live queue page, cancel, filter, delete, a
-// missing queue and a gateway restart; outcomes (status and verdict),
+// missing queue, a gateway restart and the Workers page (drain, readmit); outcomes (status and verdict),
 // filters kept in the URL, teardown lines, log search, first failure,
 // compact mode, JUnit cases and the events timeline. Leaves screenshots of a
 // queue page mid-run and of the list in docs/dashboard.png and
@@ -682,6 +682,26 @@ test('a gateway restart shows "disconnected, reconnecting…", then the log resu
     }
   }
   assert.ok(attempts.length >= 2, 'a marker shows where the second attempt starts');
+});
+
+test('the Workers page shows the fleet, drains a worker and takes a profile back', async () => {
+  await page.goto(`${stack.base}/#/workers`);
+  const rows = page.locator('[data-test=worker-row]');
+  await rows.first().waitFor();
+  assert.equal(await rows.count(), 1);
+  assert.equal(await page.locator('[data-nav=workers]').getAttribute('class'), 'active');
+  const sh = rows.first().locator('[data-profile=sh]');
+  assert.equal(await sh.getAttribute('data-state'), 'ready');
+  assert.match(await rows.first().locator('[data-test=load]').textContent(), /^[01] of 1 slot busy$/);
+
+  await rows.first().locator('[data-test=drain]').click();
+  await page.locator('#flash').getByText('takes nothing new').waitFor();
+  await page.locator('[data-profile=sh][data-state=draining]').waitFor();
+  assert.equal(await page.locator('[data-test=drain]').count(), 0, 'a drained worker has nothing left to drain');
+
+  await page.locator('[data-profile=sh] [data-test=readmit]').click();
+  await page.locator('[data-profile=sh][data-state=ready]').waitFor();
+  await page.screenshot({ path: shotPath('dashboard-workers') });
 });
 
 test('no script error happened on any page', () => {
