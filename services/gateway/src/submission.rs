@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use testarena_events::{
     EventBody, GitRef, ProfileName, QueueId, RepoUrl, ScenarioPath, Source, TaskId, TaskSpec,
+    MAX_RETRIES,
 };
 
 use crate::api::error::ApiError;
@@ -68,10 +69,19 @@ impl Submission {
                     ));
                 }
             }
+            if let Some(retries) = task.retries {
+                if retries > MAX_RETRIES {
+                    return Err(ApiError::invalid_field(
+                        &format!("tasks[{i}].retries"),
+                        format!("is {retries}; 0 to {MAX_RETRIES} are allowed"),
+                    ));
+                }
+            }
             tasks.push(TaskSpec {
                 id,
                 scenario,
                 timeout_s: task.timeout_s,
+                retries: task.retries,
             });
         }
         Ok(Self {
@@ -110,6 +120,7 @@ mod tests {
                     id: id.into(),
                     scenario: scenario.into(),
                     timeout_s: None,
+                    retries: None,
                 })
                 .collect(),
         }
@@ -130,6 +141,13 @@ mod tests {
         assert!(message(error).contains("used twice"));
         let error = Submission::parse(request(vec![])).unwrap_err();
         assert!(message(error).starts_with("tasks:"));
+    }
+
+    #[test]
+    fn retries_above_five_name_the_field() {
+        let mut req = request(vec![("a", "x.scn")]);
+        req.tasks[0].retries = Some(6);
+        assert!(message(Submission::parse(req).unwrap_err()).starts_with("tasks[0].retries:"));
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod queue_folder;
 mod runner;
 mod store;
 mod task_progress;
+mod test_history;
 mod verdict;
 mod view;
 

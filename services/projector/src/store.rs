@@ -10,7 +10,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use crate::expected_durations::Key;
+use crate::test_history::HistoryChanges;
 use crate::view::QueueView;
+use testarena_events::TestKey;
 
 pub(crate) const EVENTS_OFFSET: &str = "events";
 pub(crate) const LOGS_OFFSET: &str = "logs";
@@ -257,8 +259,117 @@ pub(crate) async fn save_expected_durations(
     Ok(())
 }
 
+/// Every test (`test_history.rs`), and the quarantined ones.
+pub(crate) async fn tests(
+    conn: &mut SqliteConnection,
+) -> sqlx::Result<(Vec<TestKey>, Vec<TestKey>)> {
+    let rows = sqlx::query("SELECT repo, profile, task, case_name, quarantined FROM tests")
+        .fetch_all(conn)
+        .await?;
+    let mut known = Vec::with_capacity(rows.len());
+    let mut quarantined = Vec::new();
+    for r in rows {
+        let key = TestKey::trusted(r.get(0), r.get(1), r.get(2), r.get(3));
+        if r.get::<i64, _>(4) != 0 {
+            quarantined.push(key.clone());
+        }
+        known.push(key);
+    }
+    Ok((known, quarantined))
+}
+
+/// A test key as a JSON array's first four values.
+fn key_parts(key: &TestKey) -> [&str; 4] {
+    [key.repo(), key.profile(), key.task(), key.case()]
+}
+
+/// Stores a batch's test history: new tests (in order, so ids follow the
+/// stream), quarantines as they end the batch, then the runs, each kind in
+/// one statement.
+pub(crate) async fn save_test_history(
+    conn: &mut SqliteConnection,
+    changes: &HistoryChanges,
+) -> anyhow::Result<()> {
+    if !changes.new_tests.is_empty() {
+        let array: Vec<[&str; 4]> = changes.new_tests.iter().map(key_parts).collect();
+        sqlx::query(
+            "INSERT INTO tests (repo, profile, task, case_name)
+             SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?) WHERE true
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(serde_json::to_string(&array)?)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !changes.quarantines.is_empty() {
+        let array: Vec<(&str, &str, &str, &str, Option<&str>)> = changes
+            .quarantines
+            .iter()
+            .map(|(key, reason)| {
+                let [repo, profile, task, case] = key_parts(key);
+                (repo, profile, task, case, reason.as_deref())
+            })
+            .collect();
+        sqlx::query(
+            "UPDATE tests SET quarantined = (value->>4 IS NOT NULL), quarantine_reason = value->>4
+               FROM json_each(?)
+              WHERE repo = value->>0 AND profile = value->>1 AND task = value->>2 AND case_name = value->>3",
+        )
+        .bind(serde_json::to_string(&array)?)
+        .execute(&mut *conn)
+        .await?;
+    }
+    save_runs(conn, changes).await
+}
+
+async fn save_runs(conn: &mut SqliteConnection, changes: &HistoryChanges) -> anyhow::Result<()> {
+    if changes.runs.is_empty() {
+        return Ok(());
+    }
+    let array: Vec<serde_json::Value> = changes
+        .runs
+        .iter()
+        .map(|row| {
+            let [repo, profile, task, case] = key_parts(&row.key);
+            let run = &row.run;
+            serde_json::json!([
+                repo,
+                profile,
+                task,
+                case,
+                row.seq,
+                run.try_number,
+                run.queue_id,
+                run.commit,
+                run.attempt,
+                run.result,
+                run.duration_ms,
+                run.at
+            ])
+        })
+        .collect();
+    // A replayed batch (a projector killed before its commit) is a no-op.
+    sqlx::query(
+        "INSERT OR IGNORE INTO test_runs
+            (test_id, seq, try, queue_id, commit_sha, attempt, result, duration_ms, at)
+         SELECT t.id, j.value->>4, j.value->>5, j.value->>6, j.value->>7, j.value->>8,
+                j.value->>9, j.value->>10, j.value->>11
+           FROM json_each(?) j
+           JOIN tests t ON t.repo = j.value->>0 AND t.profile = j.value->>1
+                       AND t.task = j.value->>2 AND t.case_name = j.value->>3",
+    )
+    .bind(serde_json::to_string(&array)?)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub(crate) async fn delete(conn: &mut SqliteConnection, id: &str, seq: u64) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM queues WHERE id = ?")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM test_runs WHERE queue_id = ?")
         .bind(id)
         .execute(&mut *conn)
         .await?;

@@ -63,6 +63,11 @@ pub struct TaskBody {
     /// Overrides the profile's task timeout, in seconds (`null`: the profile's).
     #[oai(nullable, validator(minimum(value = "1"), maximum(value = "604800")))]
     pub timeout_s: Option<u32>,
+    /// Reruns of a `FAIL` or `TIMEOUT`, 0 to 5 (`null`: the profile's
+    /// `retries`). A task that fails and then passes ends `FLAKY`.
+    #[serde(default)]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "5")))]
+    pub retries: Option<u8>,
 }
 
 #[derive(Debug, Clone, Object)]
