@@ -204,6 +204,10 @@ pub struct GatewayArgs {
     /// Reads (queues, logs, events, metrics) need a token too.
     #[arg(long, env = "TESTARENA_PROTECT_READS")]
     pub protect_reads: bool,
+    /// A test whose results flip this often over its window (changes ÷
+    /// (runs − 1)) is `flaky` in `/api/tests`; 0 < rate ≤ 1.
+    #[arg(long, env = "TESTARENA_FLAKY_FLIP_RATE", default_value_t = testarena_events::DEFAULT_FLAKY_FLIP_RATE)]
+    pub flaky_flip_rate: f64,
 }
 
 impl GatewayArgs {
@@ -232,6 +236,11 @@ impl GatewayArgs {
             !self.protect_reads || !tokens.is_empty(),
             "--protect-reads needs API tokens (--api-tokens or --api-tokens-file)"
         );
+        anyhow::ensure!(
+            self.flaky_flip_rate > 0.0 && self.flaky_flip_rate <= 1.0,
+            "--flaky-flip-rate must be above 0 and at most 1, not {}",
+            self.flaky_flip_rate
+        );
         Ok(GatewayConfig {
             names: nats.names()?,
             limits: nats.limits(),
@@ -243,6 +252,7 @@ impl GatewayArgs {
             nats_timeout: Duration::from_secs(1),
             extra_metrics: None,
             auth: testarena_gateway::ApiAuth::new(tokens, self.protect_reads),
+            flaky_flip_rate: self.flaky_flip_rate,
         })
     }
 }

@@ -200,6 +200,46 @@ pub struct TestSummary {
     pub recent: Vec<RecentRun>,
 }
 
+impl TestSummary {
+    /// A test's summary over `runs` (its window, newest first).
+    pub fn of(
+        key: &crate::TestKey,
+        quarantine_reason: Option<String>,
+        runs: &[TestRun],
+        flaky_flip_rate: f64,
+    ) -> Self {
+        let figures = summarize(runs, flaky_flip_rate);
+        let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        Self {
+            repo: key.repo().to_owned(),
+            profile: some(key.profile()),
+            task: key.task().to_owned(),
+            case: some(key.case()),
+            runs: figures.runs,
+            passes: figures.passes,
+            failures: figures.failures,
+            flaky_runs: figures.flaky_runs,
+            flip_rate: figures.flip_rate,
+            last_result: figures.last_result,
+            last_failure_at: figures.last_failure_at,
+            duration_ms_p50: figures.duration_ms_p50,
+            duration_ms_p95: figures.duration_ms_p95,
+            state: figures.state,
+            quarantined: quarantine_reason.is_some(),
+            quarantine_reason,
+            recent: runs
+                .iter()
+                .map(|r| RecentRun {
+                    queue_id: r.queue_id.clone(),
+                    result: r.result.clone(),
+                    duration_ms: r.duration_ms,
+                    try_number: r.try_number,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// A run as the dashboard's strip shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]

@@ -49,6 +49,8 @@ pub struct GatewayConfig {
     /// Appended to `/metrics` (the in-process worker's, under `up`).
     pub extra_metrics: Option<ExtraMetrics>,
     pub auth: ApiAuth,
+    /// The flip rate at or above which a test is `flaky`.
+    pub flaky_flip_rate: f64,
 }
 
 /// A gateway with its listening socket bound (so `local_addr` is known
@@ -108,6 +110,7 @@ impl BoundGateway {
             data_dir: config.data_dir.clone(),
             submit_wait: config.submit_wait,
             extra_metrics: config.extra_metrics.clone(),
+            flaky_flip_rate: config.flaky_flip_rate,
             shutdown: shutdown.clone(),
         });
         let server_url = self

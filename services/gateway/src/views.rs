@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
-use testarena_events::QueueView;
+use testarena_events::{QueueView, TestKey, TestRun};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ViewsError {
@@ -154,12 +154,130 @@ impl Views {
         })
     }
 
+    /// The tests `filter` selects, each with its last `window` runs, newest
+    /// first, in one statement: each test's window is one range of
+    /// `test_runs`' key, from its `window`-th newest run's sequence on.
+    pub(crate) async fn tests(
+        &self,
+        filter: &TestFilter<'_>,
+        window: u32,
+    ) -> Result<Vec<(StoredTest, Vec<TestRun>)>, ViewsError> {
+        let rows = sqlx::query(
+            "SELECT t.id, t.repo, t.profile, t.task, t.case_name, t.quarantined, t.quarantine_reason,
+                    r.queue_id, r.commit_sha, r.attempt, r.try, r.result, r.duration_ms, r.at
+               FROM tests t
+               LEFT JOIN test_runs r ON r.test_id = t.id AND r.seq >= coalesce(
+                    (SELECT seq FROM test_runs WHERE test_id = t.id
+                      ORDER BY seq DESC, try DESC LIMIT 1 OFFSET ?4 - 1), 0)
+              WHERE (?1 IS NULL OR t.repo = ?1)
+                AND (?2 IS NULL OR t.profile = ?2)
+                AND (?3 IS NULL OR instr(lower(t.task), lower(?3)) > 0
+                                OR instr(lower(t.case_name), lower(?3)) > 0)
+              ORDER BY t.id, r.seq DESC, r.try DESC",
+        )
+        .bind(filter.repo)
+        .bind(filter.profile)
+        .bind(filter.text)
+        .bind(i64::from(window.max(1)))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut tests: Vec<(i64, StoredTest, Vec<TestRun>)> = Vec::new();
+        for row in &rows {
+            let id: i64 = row.get(0);
+            if tests.last().is_none_or(|(last, ..)| *last != id) {
+                tests.push((id, stored_test(row), Vec::new()));
+            }
+            let runs = &mut tests.last_mut().expect("pushed above").2;
+            // Tries sharing the cut-off sequence can pass the window: trimmed here.
+            if row.get::<Option<String>, _>(7).is_some() && runs.len() < window as usize {
+                runs.push(run_of(row, 7));
+            }
+        }
+        let mut tests: Vec<(StoredTest, Vec<TestRun>)> =
+            tests.into_iter().map(|(_, t, runs)| (t, runs)).collect();
+        tests.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+        Ok(tests)
+    }
+
+    /// One test and its newest `limit` runs, newest first; `None` when the
+    /// test is unknown.
+    pub(crate) async fn test_history(
+        &self,
+        key: &TestKey,
+        limit: u32,
+    ) -> Result<Option<(StoredTest, Vec<TestRun>)>, ViewsError> {
+        let test = sqlx::query(
+            "SELECT id, repo, profile, task, case_name, quarantined, quarantine_reason FROM tests
+              WHERE repo = ? AND profile = ? AND task = ? AND case_name = ?",
+        )
+        .bind(key.repo())
+        .bind(key.profile())
+        .bind(key.task())
+        .bind(key.case())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(test) = test else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(
+            "SELECT queue_id, commit_sha, attempt, try, result, duration_ms, at FROM test_runs
+              WHERE test_id = ? ORDER BY seq DESC, try DESC LIMIT ?",
+        )
+        .bind(test.get::<i64, _>(0))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let runs = rows.iter().map(|row| run_of(row, 0)).collect();
+        Ok(Some((stored_test(&test), runs)))
+    }
+
     /// The events-stream sequence the projector has committed.
     pub(crate) async fn applied_events(&self) -> Result<u64, ViewsError> {
         let row = sqlx::query("SELECT seq FROM projector_offsets WHERE stream = 'events'")
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(|r| r.get::<i64, _>(0) as u64).unwrap_or(0))
+    }
+}
+
+/// Which tests a list shows; `None` matches everything.
+#[derive(Debug, Default)]
+pub(crate) struct TestFilter<'a> {
+    /// The repository URL, exactly.
+    pub repo: Option<&'a str>,
+    /// The profile, exactly (`""`: the worker's default).
+    pub profile: Option<&'a str>,
+    /// A substring (any case) of the task id or the case name.
+    pub text: Option<&'a str>,
+}
+
+/// A test as stored: its identity and quarantine.
+#[derive(Debug)]
+pub(crate) struct StoredTest {
+    pub key: TestKey,
+    pub quarantine_reason: Option<String>,
+}
+
+/// The runs of one statement's rows, grouped by test.
+fn run_of(row: &sqlx::sqlite::SqliteRow, at: usize) -> TestRun {
+    TestRun {
+        queue_id: row.get(at),
+        commit: row.get(at + 1),
+        attempt: row.get::<i64, _>(at + 2) as u32,
+        try_number: row.get::<i64, _>(at + 3) as u32,
+        result: row.get(at + 4),
+        duration_ms: row.get::<i64, _>(at + 5) as u64,
+        at: row.get(at + 6),
+    }
+}
+
+/// Columns 1–6 of a `tests` row: repo, profile, task, case, quarantined, reason.
+fn stored_test(row: &sqlx::sqlite::SqliteRow) -> StoredTest {
+    let key = TestKey::trusted(row.get(1), row.get(2), row.get(3), row.get(4));
+    let quarantined: bool = row.get::<i64, _>(5) != 0;
+    StoredTest {
+        key,
+        quarantine_reason: quarantined.then(|| row.get::<Option<String>, _>(6).unwrap_or_default()),
     }
 }
 

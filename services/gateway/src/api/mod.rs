@@ -15,6 +15,7 @@ pub(crate) mod query_params;
 pub(crate) mod queue;
 pub(crate) mod strict_json;
 pub(crate) mod submit;
+pub(crate) mod tests;
 
 use poem_openapi::{OpenApiService, Tags};
 
@@ -22,6 +23,8 @@ use poem_openapi::{OpenApiService, Tags};
 pub(crate) enum ApiTags {
     /// Submit, read, cancel and delete queues
     Queues,
+    /// Test history and quarantine
+    Tests,
     /// Probes
     Health,
 }
@@ -32,6 +35,7 @@ pub(crate) type Api = (
     queue::QueueApi,
     log_stream::LogStreamApi,
     control::ControlApi,
+    tests::TestsApi,
     health::HealthApi,
 );
 
@@ -43,6 +47,7 @@ pub(crate) fn service(server_url: &str) -> OpenApiService<Api, ()> {
             queue::QueueApi,
             log_stream::LogStreamApi,
             control::ControlApi,
+            tests::TestsApi,
             health::HealthApi,
         ),
         "TestArena",
