@@ -13,5 +13,6 @@ mod log_marks;
 mod operations;
 mod outage;
 mod projection;
+mod results;
 mod schemas;
 mod security;
