@@ -14,7 +14,7 @@ const T: Duration = Duration::from_secs(60);
 
 /// A script that fails unless `marker-<queue id>` exists in `dir`, and
 /// creates it: it fails on its first try only.
-pub fn fails_once(dir: &Path) -> String {
+pub(crate) fn fails_once(dir: &Path) -> String {
     format!(
         "m={}/marker-$TESTARENA_QUEUE_ID\nif [ -e \"$m\" ]; then echo second; exit 0; fi\ntouch \"$m\"; echo first; exit 1\n",
         dir.display()
