@@ -1,11 +1,12 @@
 // The dashboard's entry: a hash router (`#/`, `#/?status=Running&page=2`,
-// `#/queue/<id>`), so the gateway serves one page and every view has a URL
+// `#/queue/<id>`, `#/tests?state=flaky`), so the gateway serves one page and every view has a URL
 // that can be shared. Each page is mounted into <main> and destroyed (its
 // timers and streams closed) when the route changes.
 
 import { h, replace } from './dom.js';
 import { listPage } from './list_page.js';
 import { queuePage } from './queue_page.js';
+import { testsPage } from './tests_page.js';
 
 const root = document.getElementById('app');
 const flashBox = document.getElementById('flash');
@@ -31,9 +32,13 @@ function route() {
   const [path, query = ''] = hash.split('?');
   const params = new URLSearchParams(query);
   const queue = path.match(/^\/queue\/([^/]+)\/?$/);
-  document.querySelector('[data-nav="queues"]')?.classList.toggle('active', !queue);
+  const tests = path === '/tests';
+  document.querySelector('[data-nav="queues"]')?.classList.toggle('active', !queue && !tests);
+  document.querySelector('[data-nav="tests"]')?.classList.toggle('active', tests);
   if (path === '/' || path === '') {
     current = listPage(root, params, ctx);
+  } else if (tests) {
+    current = testsPage(root, params, ctx);
   } else if (queue) {
     let id;
     try { id = decodeURIComponent(queue[1]); } catch { id = queue[1]; }

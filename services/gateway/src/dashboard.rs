@@ -46,6 +46,8 @@ const ASSETS: &[Asset] = &[
     asset!("outcome.js", "text/javascript; charset=utf-8"),
     asset!("queue_page.js", "text/javascript; charset=utf-8"),
     asset!("source.js", "text/javascript; charset=utf-8"),
+    asset!("test_history.js", "text/javascript; charset=utf-8"),
+    asset!("tests_page.js", "text/javascript; charset=utf-8"),
     asset!("timeline.js", "text/javascript; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
 ];
