@@ -203,7 +203,7 @@ fn junit(n: usize, task: usize) -> JunitSummary {
             name: format!("case_{i:03}"),
             classname: Some("board".into()),
             time_ms: 5 + ((n + i) % 40) as u64,
-            result: if (n * 31 + i * 7 + task) % 53 == 0 {
+            result: if (n * 31 + i * 7 + task).is_multiple_of(53) {
                 "failed"
             } else {
                 "passed"
