@@ -13,6 +13,10 @@ CREATE TABLE tests (
     case_name         TEXT NOT NULL,
     quarantined       INTEGER NOT NULL DEFAULT 0,
     quarantine_reason TEXT,
+    -- The figures over its last 30 runs (`WindowFigures` as JSON), rewritten
+    -- with each run: what `GET /api/tests` reads for its default window
+    -- without touching `test_runs`. NULL until the test has a run.
+    summary_json      TEXT,
     UNIQUE (repo, profile, task, case_name)
 );
 

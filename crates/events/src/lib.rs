@@ -31,7 +31,7 @@ pub use status::{FinalStatus, QueueStatus, TaskResult, TaskState};
 pub use streams::{await_streams, ensure_streams, streams_exist, StreamLimits};
 pub use test_event::{TestEvent, TestEventBody, MAX_REASON};
 pub use test_history::{
-    flip_rate, summarize, RecentRun, TestRun, TestState, TestSummary, WindowFigures,
+    flip_rate, window_figures, RecentRun, TestRun, TestState, TestSummary, WindowFigures,
     DEFAULT_FLAKY_FLIP_RATE, DEFAULT_WINDOW, FAILING_STREAK,
 };
 pub use test_key::{TestKey, TestRef, MAX_CASE_NAME};

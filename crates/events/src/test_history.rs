@@ -65,8 +65,11 @@ impl TestState {
     }
 }
 
-/// The figures of one test over its window, before identity is added.
-#[derive(Debug, Clone, PartialEq)]
+/// The figures of one test over its window: everything about it that does
+/// not depend on the flip-rate threshold, so the projector can keep them
+/// for the default window (`tests.summary_json`) and a gateway decide the
+/// state with its own `--flaky-flip-rate` ([`WindowFigures::state`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WindowFigures {
     pub runs: u32,
     pub passes: u32,
@@ -79,13 +82,17 @@ pub struct WindowFigures {
     pub last_failure_at: Option<String>,
     pub duration_ms_p50: Option<u64>,
     pub duration_ms_p95: Option<u64>,
-    pub state: TestState,
+    /// Failed runs in a row, newest first.
+    pub failing_streak: u32,
+    /// A commit with a passed and a failed run in the window.
+    pub pass_and_fail_on_one_commit: bool,
+    /// The window's runs, newest first, as the dashboard draws them.
+    pub recent: Vec<RecentRun>,
 }
 
-/// Summarizes `runs`, newest first (the caller has cut them to the window).
-pub fn summarize(runs: &[TestRun], flaky_flip_rate: f64) -> WindowFigures {
+/// The figures of `runs`, newest first (the caller has cut them to the window).
+pub fn window_figures(runs: &[TestRun]) -> WindowFigures {
     let passes = runs.iter().filter(|r| r.passed()).count() as u32;
-    let flip_rate = flip_rate(runs);
     let mut durations: Vec<u64> = runs.iter().map(|r| r.duration_ms).collect();
     durations.sort_unstable();
     WindowFigures {
@@ -93,28 +100,41 @@ pub fn summarize(runs: &[TestRun], flaky_flip_rate: f64) -> WindowFigures {
         passes,
         failures: runs.len() as u32 - passes,
         flaky_runs: runs.iter().filter(|r| passed_on_retry(r)).count() as u32,
-        flip_rate,
+        flip_rate: flip_rate(runs),
         last_result: runs.first().map(|r| r.result.clone()),
         last_failure_at: runs.iter().find(|r| !r.passed()).map(|r| r.at.clone()),
         duration_ms_p50: percentile(&durations, 50),
         duration_ms_p95: percentile(&durations, 95),
-        state: state(runs, flip_rate, flaky_flip_rate),
+        failing_streak: runs.iter().take_while(|r| !r.passed()).count() as u32,
+        pass_and_fail_on_one_commit: passed_and_failed_on_one_commit(runs),
+        recent: runs
+            .iter()
+            .map(|r| RecentRun {
+                queue_id: r.queue_id.clone(),
+                result: r.result.clone(),
+                duration_ms: r.duration_ms,
+                try_number: r.try_number,
+            })
+            .collect(),
     }
 }
 
-/// `failing` first: a test whose last 3 runs failed is broken now, whatever
-/// it did before (and so never quarantined automatically); then `flaky`.
-pub fn state(runs: &[TestRun], flip_rate: f64, flaky_flip_rate: f64) -> TestState {
-    let streak = runs.iter().take_while(|r| !r.passed()).count();
-    if streak >= FAILING_STREAK {
-        TestState::Failing
-    } else if runs.iter().any(passed_on_retry)
-        || passed_and_failed_on_one_commit(runs)
-        || flip_rate >= flaky_flip_rate
-    {
-        TestState::Flaky
-    } else {
-        TestState::Passing
+impl WindowFigures {
+    /// `failing` first: a test whose last 3 runs failed is broken now,
+    /// whatever it did before (and so never quarantined automatically);
+    /// then `flaky`: passed and failed on one commit, passed on a retry, or
+    /// flips at least `flaky_flip_rate`; else `passing`.
+    pub fn state(&self, flaky_flip_rate: f64) -> TestState {
+        if self.failing_streak as usize >= FAILING_STREAK {
+            TestState::Failing
+        } else if self.flaky_runs > 0
+            || self.pass_and_fail_on_one_commit
+            || self.flip_rate >= flaky_flip_rate
+        {
+            TestState::Flaky
+        } else {
+            TestState::Passing
+        }
     }
 }
 
@@ -201,20 +221,20 @@ pub struct TestSummary {
 }
 
 impl TestSummary {
-    /// A test's summary over `runs` (its window, newest first).
+    /// A test's summary from its window's figures.
     pub fn of(
         key: &crate::TestKey,
         quarantine_reason: Option<String>,
-        runs: &[TestRun],
+        figures: WindowFigures,
         flaky_flip_rate: f64,
     ) -> Self {
-        let figures = summarize(runs, flaky_flip_rate);
         let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
         Self {
             repo: key.repo().to_owned(),
             profile: some(key.profile()),
             task: key.task().to_owned(),
             case: some(key.case()),
+            state: figures.state(flaky_flip_rate),
             runs: figures.runs,
             passes: figures.passes,
             failures: figures.failures,
@@ -224,18 +244,9 @@ impl TestSummary {
             last_failure_at: figures.last_failure_at,
             duration_ms_p50: figures.duration_ms_p50,
             duration_ms_p95: figures.duration_ms_p95,
-            state: figures.state,
             quarantined: quarantine_reason.is_some(),
             quarantine_reason,
-            recent: runs
-                .iter()
-                .map(|r| RecentRun {
-                    queue_id: r.queue_id.clone(),
-                    result: r.result.clone(),
-                    duration_ms: r.duration_ms,
-                    try_number: r.try_number,
-                })
-                .collect(),
+            recent: figures.recent,
         }
     }
 }
@@ -287,11 +298,14 @@ mod tests {
     #[test]
     fn a_steady_pass_is_passing_and_three_fails_are_failing() {
         let green: Vec<(&str, u32)> = (0..10).map(|i| ("P", i)).collect();
-        assert_eq!(summarize(&series(&green), 0.2).state, TestState::Passing);
+        assert_eq!(
+            window_figures(&series(&green)).state(0.2),
+            TestState::Passing
+        );
         let mut broken = green.clone();
         broken.extend([("F", 20), ("F", 21), ("F", 22)]);
-        let figures = summarize(&series(&broken), 0.2);
-        assert_eq!(figures.state, TestState::Failing);
+        let figures = window_figures(&series(&broken));
+        assert_eq!(figures.state(0.2), TestState::Failing);
         assert_eq!(figures.last_result.as_deref(), Some("FAIL"));
         assert_eq!(figures.last_failure_at.as_deref(), Some("t12"));
         assert_eq!((figures.passes, figures.failures), (10, 3));
@@ -301,15 +315,15 @@ mod tests {
     fn failing_wins_over_a_flip_rate_that_says_flaky() {
         let runs = series(&[("P", 1), ("F", 2), ("P", 3), ("F", 4), ("F", 5), ("F", 6)]);
         assert!(flip_rate(&runs) >= 0.2);
-        assert_eq!(summarize(&runs, 0.2).state, TestState::Failing);
+        assert_eq!(window_figures(&runs).state(0.2), TestState::Failing);
     }
 
     #[test]
     fn a_pass_on_a_retry_is_flaky_even_with_a_low_flip_rate() {
         let mut script: Vec<(&str, u32)> = (0..20).map(|i| ("P", i)).collect();
         script.push(("R", 30));
-        let figures = summarize(&series(&script), 0.2);
-        assert_eq!(figures.state, TestState::Flaky);
+        let figures = window_figures(&series(&script));
+        assert_eq!(figures.state(0.2), TestState::Flaky);
         assert_eq!(figures.flaky_runs, 1);
     }
 
@@ -319,7 +333,7 @@ mod tests {
         script.extend([("F", 7)]);
         let runs = series(&script);
         assert!(flip_rate(&runs) < 0.2);
-        assert_eq!(summarize(&runs, 0.2).state, TestState::Flaky);
+        assert_eq!(window_figures(&runs).state(0.2), TestState::Flaky);
     }
 
     #[test]
@@ -337,17 +351,18 @@ mod tests {
             ("P", 9),
             ("P", 10),
         ]);
-        assert_eq!(summarize(&runs, 0.2).state, TestState::Flaky);
-        assert_eq!(summarize(&runs, 2.0 / 9.0).state, TestState::Flaky);
-        assert_eq!(summarize(&runs, 0.5).state, TestState::Passing);
+        let figures = window_figures(&runs);
+        assert_eq!(figures.state(0.2), TestState::Flaky);
+        assert_eq!(figures.state(2.0 / 9.0), TestState::Flaky);
+        assert_eq!(figures.state(0.5), TestState::Passing);
     }
 
     #[test]
     fn durations_are_nearest_rank_percentiles() {
         let script: Vec<(&str, u32)> = (0..20).map(|i| ("P", i)).collect();
-        let figures = summarize(&series(&script), 0.2);
+        let figures = window_figures(&series(&script));
         assert_eq!(figures.duration_ms_p50, Some(1000));
         assert_eq!(figures.duration_ms_p95, Some(1900));
-        assert_eq!(summarize(&[], 0.2).duration_ms_p50, None);
+        assert_eq!(window_figures(&[]).duration_ms_p50, None);
     }
 }

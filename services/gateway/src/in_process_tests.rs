@@ -412,7 +412,8 @@ async fn a_write_whose_view_does_not_catch_up_in_time_answers_202_with_its_seque
 
 impl TestGateway {
     /// Stores a test's runs as the projector would: `results` oldest first,
-    /// each on commit `c<n>` of queue `q<n>`, try 1.
+    /// each on commit `c<n>` of queue `q<n>`, try 1, and its figures over
+    /// the default window.
     async fn store_runs(&self, task: &str, case: &str, results: &[&str]) {
         sqlx::query(
             "INSERT INTO tests (repo, profile, task, case_name) VALUES ('/fw', '', ?, ?)
@@ -440,6 +441,29 @@ impl TestGateway {
             .await
             .unwrap();
         }
+        let newest_first: Vec<testarena_events::TestRun> = results
+            .iter()
+            .enumerate()
+            .rev()
+            .take(testarena_events::DEFAULT_WINDOW as usize)
+            .map(|(n, result)| testarena_events::TestRun {
+                queue_id: format!("q{n}"),
+                commit: Some(format!("c{n}")),
+                attempt: 1,
+                try_number: 1,
+                result: (*result).to_owned(),
+                duration_ms: 10 * (n as u64 + 1),
+                at: "2026-11-29T00:00:00Z".into(),
+            })
+            .collect();
+        let figures = testarena_events::window_figures(&newest_first);
+        sqlx::query("UPDATE tests SET summary_json = ? WHERE task = ? AND case_name = ?")
+            .bind(serde_json::to_string(&figures).unwrap())
+            .bind(task)
+            .bind(case)
+            .execute(&self.db)
+            .await
+            .unwrap();
     }
 }
 

@@ -12,7 +12,7 @@ use sqlx::{Row, SqliteConnection, SqlitePool};
 use crate::expected_durations::Key;
 use crate::test_history::HistoryChanges;
 use crate::view::QueueView;
-use testarena_events::TestKey;
+use testarena_events::{window_figures, TestKey, TestRun, DEFAULT_WINDOW};
 
 pub(crate) const EVENTS_OFFSET: &str = "events";
 pub(crate) const LOGS_OFFSET: &str = "logs";
@@ -319,7 +319,8 @@ pub(crate) async fn save_test_history(
         .execute(&mut *conn)
         .await?;
     }
-    save_runs(conn, changes).await
+    save_runs(conn, changes).await?;
+    refresh_summaries(conn, changes).await
 }
 
 async fn save_runs(conn: &mut SqliteConnection, changes: &HistoryChanges) -> anyhow::Result<()> {
@@ -364,15 +365,93 @@ async fn save_runs(conn: &mut SqliteConnection, changes: &HistoryChanges) -> any
     Ok(())
 }
 
-pub(crate) async fn delete(conn: &mut SqliteConnection, id: &str, seq: u64) -> sqlx::Result<()> {
+/// Rewrites the stored figures of every test this batch gave a run.
+async fn refresh_summaries(
+    conn: &mut SqliteConnection,
+    changes: &HistoryChanges,
+) -> anyhow::Result<()> {
+    let mut touched: Vec<&TestKey> = changes.runs.iter().map(|row| &row.key).collect();
+    touched.sort();
+    touched.dedup();
+    if touched.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<[&str; 4]> = touched.iter().map(|key| key_parts(key)).collect();
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT t.id FROM json_each(?) j
+           JOIN tests t ON t.repo = j.value->>0 AND t.profile = j.value->>1
+                       AND t.task = j.value->>2 AND t.case_name = j.value->>3",
+    )
+    .bind(serde_json::to_string(&keys)?)
+    .fetch_all(&mut *conn)
+    .await?;
+    refresh_figures(conn, &ids).await
+}
+
+/// Rewrites `summary_json` of the tests `ids`: each one's last 30 runs read
+/// back (this batch's included), folded by the pure `window_figures`,
+/// written in one statement (a test left without runs gets empty figures).
+async fn refresh_figures(conn: &mut SqliteConnection, ids: &[i64]) -> anyhow::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let rows = sqlx::query(
+        "SELECT t.value, r.queue_id, r.commit_sha, r.attempt, r.try, r.result, r.duration_ms, r.at
+           FROM json_each(?1) t
+           JOIN test_runs r ON r.test_id = t.value AND r.seq >= coalesce(
+                (SELECT seq FROM test_runs WHERE test_id = t.value
+                  ORDER BY seq DESC, try DESC LIMIT 1 OFFSET ?2 - 1), 0)
+          ORDER BY t.value, r.seq DESC, r.try DESC",
+    )
+    .bind(serde_json::to_string(ids)?)
+    .bind(i64::from(DEFAULT_WINDOW))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut windows: std::collections::BTreeMap<i64, Vec<TestRun>> =
+        ids.iter().map(|id| (*id, Vec::new())).collect();
+    for row in &rows {
+        let runs = windows.entry(row.get(0)).or_default();
+        if runs.len() < DEFAULT_WINDOW as usize {
+            runs.push(TestRun {
+                queue_id: row.get(1),
+                commit: row.get(2),
+                attempt: row.get::<i64, _>(3) as u32,
+                try_number: row.get::<i64, _>(4) as u32,
+                result: row.get(5),
+                duration_ms: row.get::<i64, _>(6) as u64,
+                at: row.get(7),
+            });
+        }
+    }
+    let figures: Vec<(i64, String)> = windows
+        .iter()
+        .map(|(id, runs)| Ok((*id, serde_json::to_string(&window_figures(runs))?)))
+        .collect::<anyhow::Result<_>>()?;
+    sqlx::query(
+        "UPDATE tests SET summary_json = value->>1 FROM json_each(?) WHERE tests.id = value->>0",
+    )
+    .bind(serde_json::to_string(&figures)?)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn delete(conn: &mut SqliteConnection, id: &str, seq: u64) -> anyhow::Result<()> {
     sqlx::query("DELETE FROM queues WHERE id = ?")
         .bind(id)
         .execute(&mut *conn)
         .await?;
+    // The queue's runs go, and the figures of the tests they were runs of.
+    let tests: Vec<i64> =
+        sqlx::query_scalar("SELECT DISTINCT test_id FROM test_runs WHERE queue_id = ?")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
     sqlx::query("DELETE FROM test_runs WHERE queue_id = ?")
         .bind(id)
         .execute(&mut *conn)
         .await?;
+    refresh_figures(conn, &tests).await?;
     sqlx::query("DELETE FROM log_files WHERE queue_id = ?")
         .bind(id)
         .execute(&mut *conn)
@@ -532,5 +611,75 @@ mod tests {
             pool.close().await;
             let _ = std::fs::remove_dir_all(&dir);
         }
+    }
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::*;
+    use crate::test_history::RunRow;
+
+    fn run(queue: &str, result: &str) -> TestRun {
+        TestRun {
+            queue_id: queue.into(),
+            commit: Some("c".into()),
+            attempt: 1,
+            try_number: 1,
+            result: result.into(),
+            duration_ms: 7,
+            at: "t".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_are_stored_with_the_figures_of_their_tests_and_go_with_a_deleted_queue() {
+        let dir = std::env::temp_dir().join(format!(
+            "testarena-projector-history-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let pool = open(&dir.join("views.sqlite"), Durability::CrashSafe)
+            .await
+            .unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+        let key = TestKey::trusted("/repo", "", "t", "");
+        let changes = HistoryChanges {
+            new_tests: vec![key.clone()],
+            quarantines: Default::default(),
+            runs: vec![
+                RunRow {
+                    key: key.clone(),
+                    seq: 1,
+                    run: run("q1", "PASS"),
+                },
+                RunRow {
+                    key: key.clone(),
+                    seq: 2,
+                    run: run("q2", "FAIL"),
+                },
+            ],
+        };
+        save_test_history(&mut conn, &changes).await.unwrap();
+        let figures = || async {
+            let json: String = sqlx::query_scalar("SELECT summary_json FROM tests")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            serde_json::from_str::<testarena_events::WindowFigures>(&json).unwrap()
+        };
+        drop(conn);
+        let stored = figures().await;
+        assert_eq!(
+            (stored.runs, stored.failures, stored.flip_rate),
+            (2, 1, 1.0)
+        );
+        assert_eq!(stored.last_result.as_deref(), Some("FAIL"));
+        let mut conn = pool.acquire().await.unwrap();
+        delete(&mut conn, "q2", 3).await.unwrap();
+        drop(conn);
+        let stored = figures().await;
+        assert_eq!((stored.runs, stored.failures), (1, 0));
+        pool.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,15 +1,18 @@
 //! `/api/tests`: test history (the list with each test's state over a
 //! window of runs, one test's runs) and quarantine. Reads come from the
-//! projector's `tests` and `test_runs`; the state is decided here, per
-//! request, by the pure `testarena_events::summarize` (the window and the
-//! `--flaky-flip-rate` are the request's and the gateway's). A quarantine is
+//! projector's `tests` (each test's figures over the default window) and
+//! `test_runs` (another window, one test's history); the state is decided
+//! here, per request, by the pure `WindowFigures::state` with the gateway's
+//! `--flaky-flip-rate`. A quarantine is
 //! an event on `<prefix>.tests.<kind>`, like every other change of state.
 
 use std::sync::Arc;
 
 use poem::web::Data;
 use poem_openapi::{param::Query, payload::Json, ApiResponse, OpenApi};
-use testarena_events::{TestEvent, TestEventBody, TestKey, TestState, TestSummary, MAX_REASON};
+use testarena_events::{
+    window_figures, TestEvent, TestEventBody, TestKey, TestState, TestSummary, MAX_REASON,
+};
 
 use super::error::ApiError;
 use super::model::{
@@ -74,11 +77,11 @@ impl TestsApi {
             .tests(&filter, window)
             .await?
             .into_iter()
-            .map(|(test, runs)| {
+            .map(|(test, figures)| {
                 TestSummary::of(
                     &test.key,
                     test.quarantine_reason,
-                    &runs,
+                    figures,
                     state.flaky_flip_rate,
                 )
             })
@@ -114,7 +117,7 @@ impl TestsApi {
         let summary = TestSummary::of(
             &test.key,
             test.quarantine_reason,
-            &runs[..window],
+            window_figures(&runs[..window]),
             state.flaky_flip_rate,
         );
         Ok(Json(TestHistoryPage {
@@ -221,7 +224,7 @@ async fn publish_and_show(
         Some((test, runs)) => Ok(QuarantineResponse::Ok(Json(Box::new(TestSummary::of(
             &test.key,
             test.quarantine_reason,
-            &runs,
+            window_figures(&runs),
             state.flaky_flip_rate,
         ))))),
         None => Ok(QuarantineResponse::Accepted(Json(TestEventAccepted {
