@@ -177,7 +177,33 @@ impl ViewArgs {
             data_dir: self.queues_dir(),
             db_path: self.db_path(),
             name: self.projector_name.clone(),
+            auto_quarantine: None,
         })
+    }
+}
+
+/// The projector's own flags.
+#[derive(Debug, Clone, Args)]
+pub struct ProjectorArgs {
+    /// Quarantine tests that turn `flaky` (never `failing` ones), with a
+    /// `quarantined` event (`by: "auto"`).
+    #[arg(long, env = "TESTARENA_AUTO_QUARANTINE")]
+    pub auto_quarantine: bool,
+    /// The flip rate at or above which `--auto-quarantine` calls a test
+    /// `flaky` (0 < rate ≤ 1); like the gateway's.
+    #[arg(long, env = "TESTARENA_FLAKY_FLIP_RATE", default_value_t = testarena_events::DEFAULT_FLAKY_FLIP_RATE)]
+    pub flaky_flip_rate: f64,
+}
+
+impl ProjectorArgs {
+    /// `--auto-quarantine`'s flip rate, checked; `None` when it is off.
+    pub fn auto_quarantine(&self) -> anyhow::Result<Option<f64>> {
+        anyhow::ensure!(
+            self.flaky_flip_rate > 0.0 && self.flaky_flip_rate <= 1.0,
+            "--flaky-flip-rate must be above 0 and at most 1, not {}",
+            self.flaky_flip_rate
+        );
+        Ok(self.auto_quarantine.then_some(self.flaky_flip_rate))
     }
 }
 

@@ -183,3 +183,73 @@ fn urlencode(value: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test]
+async fn auto_quarantine_takes_a_test_that_turns_flaky_and_never_a_failing_one() {
+    let stack = TestStack::start_with(StackOptions {
+        service_env: vec![("TESTARENA_AUTO_QUARANTINE".into(), "true".into())],
+        ..Default::default()
+    })
+    .await;
+    let markers = tempfile::tempdir().unwrap();
+    let repo = GitRepo::new(&[
+        ("flaky.sh", &fails_once(markers.path())),
+        ("bad.sh", "echo broken; exit 1\n"),
+    ]);
+    let tasks = [("uart", "flaky.sh"), ("boot", "bad.sh")];
+    for n in 0..3 {
+        let id = format!("aq-{n}");
+        let body = with_retries(queue(&id, &repo.url(), &tasks), 1);
+        stack.submit(&body).await;
+        stack.wait_terminal(&id, T).await;
+    }
+    let deadline = std::time::Instant::now() + T;
+    let list = loop {
+        let (_, list) = stack.get("/api/tests").await;
+        let uart = list["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["task"] == "uart")
+            .cloned();
+        if uart.is_some_and(|t| t["quarantined"] == true) {
+            break list;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "uart never auto-quarantined: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let test = |task: &str| {
+        list["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["task"] == task)
+            .cloned()
+            .unwrap()
+    };
+    assert!(
+        test("uart")["quarantine_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("auto: flaky"),
+        "{list}"
+    );
+    assert_eq!(test("boot")["state"], "failing", "{list}");
+    assert_eq!(
+        test("boot")["quarantined"],
+        false,
+        "a failing test is broken, not flaky"
+    );
+    // The quarantine is an event: a rebuild restores it.
+    let rebuilt = stack.rebuild_into("rebuilt");
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select quarantined from tests where task='uart' and case_name=''\").fetchone()[0])")
+        .arg(rebuilt.join("views.sqlite"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+}

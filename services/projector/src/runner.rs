@@ -9,9 +9,12 @@ use anyhow::Context as _;
 use async_nats::jetstream::{self, consumer::pull, consumer::DeliverPolicy};
 use futures_util::{FutureExt, StreamExt};
 use sqlx::SqlitePool;
-use testarena_events::{await_streams, ArenaNames, Event, LogBatch, StreamLimits, TestEvent};
+use testarena_events::{
+    await_streams, ArenaNames, Event, LogBatch, StreamLimits, TestEvent, TestKey, WindowFigures,
+};
 use tokio_util::sync::CancellationToken;
 
+use crate::auto_quarantine::AutoQuarantine;
 use crate::event_batch::{self, Write};
 use crate::expected_durations::ExpectedDurations;
 use crate::queue_folder::{LogAppend, QueueFolders, StatusWriter};
@@ -47,6 +50,9 @@ pub struct ProjectorConfig {
     pub db_path: PathBuf,
     /// Names this projector's "applied" notifications, which its gateway awaits.
     pub name: String,
+    /// `--auto-quarantine`: quarantine tests that turn `flaky` at this flip
+    /// rate (`--flaky-flip-rate`); `None`: off.
+    pub auto_quarantine: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +80,8 @@ struct Projector {
     history: TestHistory,
     /// Tells a test event from a queue's in the events stream.
     names: ArenaNames,
+    /// With `--auto-quarantine`, while following (never while rebuilding).
+    auto_quarantine: Option<AutoQuarantine>,
     /// Set while rebuilding (which also reads in large batches, ahead, by a
     /// separate task): status files go to a writer thread instead.
     rebuild_files: Option<RebuildFiles>,
@@ -232,6 +240,10 @@ impl Projector {
             durations: ExpectedDurations::default(),
             history: TestHistory::default(),
             names: config.names.clone(),
+            auto_quarantine: match durability {
+                Durability::CrashSafe => config.auto_quarantine.map(AutoQuarantine::new),
+                Durability::Rebuild => None,
+            },
             rebuild_files: None,
         })
     }
@@ -367,12 +379,49 @@ impl Projector {
             durations: &durations,
             history: &history,
         };
-        self.commit_events(tx, status_files, changes, last_seq)
+        let figures = self
+            .commit_events(tx, status_files, changes, last_seq)
             .await?;
         if let Some(files) = &mut self.rebuild_files {
             files.end_batch()?;
         }
+        self.auto_quarantine(&figures, last_seq).await;
         Ok(last_seq)
+    }
+
+    /// Publishes the quarantines `--auto-quarantine` decides after a
+    /// committed batch. Best effort: one that fails is asked again at the
+    /// test's next run. The message id makes a repeat within the stream's
+    /// duplicate window a no-op.
+    async fn auto_quarantine(&mut self, figures: &[(TestKey, WindowFigures)], seq: u64) {
+        let Some(auto) = &mut self.auto_quarantine else {
+            return;
+        };
+        let js = jetstream::new(self.client.clone());
+        for event in auto.decide(figures, &self.history) {
+            let subject = self.names.test_event_subject(event.body.kind());
+            let id = format!(
+                "auto-quarantine:{}:{seq}",
+                serde_json::to_string(&event.test).unwrap_or_default()
+            );
+            let publish = jetstream::message::PublishMessage::build()
+                .payload(event.to_json().into())
+                .message_id(id);
+            let stored = match js.send_publish(subject, publish).await {
+                Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match stored {
+                Ok(()) => tracing::info!(
+                    task = event.test.task(),
+                    case = event.test.case(),
+                    "auto-quarantined a flaky test"
+                ),
+                Err(error) => {
+                    tracing::warn!(%error, task = event.test.task(), "could not publish an auto-quarantine")
+                }
+            }
+        }
     }
 
     /// Removes a queue this batch deleted: its folder (by the writer thread
@@ -422,19 +471,20 @@ impl Projector {
         status_files: Vec<(String, Vec<u8>)>,
         changes: BatchChanges<'_>,
         last_seq: u64,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Vec<(TestKey, WindowFigures)>> {
         let files = self.folders.write_statuses(status_files);
         let sql = async {
             store::save_many(&mut tx, changes.rows).await?;
             store::save_expected_durations(&mut tx, changes.durations).await?;
-            store::save_test_history(&mut tx, changes.history).await?;
+            let figures = store::save_test_history(&mut tx, changes.history).await?;
             store::set_offset(&mut tx, EVENTS_OFFSET, last_seq).await?;
-            anyhow::Ok(())
+            anyhow::Ok(figures)
         };
         let (files, sql) = tokio::join!(files, sql);
         files.context("writing queue_status.json files")?;
-        sql?;
-        tx.commit().await.context("committing an events batch")
+        let figures = sql?;
+        tx.commit().await.context("committing an events batch")?;
+        Ok(figures)
     }
 
     async fn apply_logs(&mut self, batch: Vec<jetstream::Message>) -> anyhow::Result<u64> {

@@ -12,7 +12,7 @@ use sqlx::{Row, SqliteConnection, SqlitePool};
 use crate::expected_durations::Key;
 use crate::test_history::HistoryChanges;
 use crate::view::QueueView;
-use testarena_events::{window_figures, TestKey, TestRun, DEFAULT_WINDOW};
+use testarena_events::{window_figures, TestKey, TestRun, WindowFigures, DEFAULT_WINDOW};
 
 pub(crate) const EVENTS_OFFSET: &str = "events";
 pub(crate) const LOGS_OFFSET: &str = "logs";
@@ -285,11 +285,11 @@ fn key_parts(key: &TestKey) -> [&str; 4] {
 
 /// Stores a batch's test history: new tests (in order, so ids follow the
 /// stream), quarantines as they end the batch, then the runs, each kind in
-/// one statement.
+/// one statement; the new figures of each test that got a run.
 pub(crate) async fn save_test_history(
     conn: &mut SqliteConnection,
     changes: &HistoryChanges,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<(TestKey, WindowFigures)>> {
     if !changes.new_tests.is_empty() {
         let array: Vec<[&str; 4]> = changes.new_tests.iter().map(key_parts).collect();
         sqlx::query(
@@ -365,35 +365,53 @@ async fn save_runs(conn: &mut SqliteConnection, changes: &HistoryChanges) -> any
     Ok(())
 }
 
-/// Rewrites the stored figures of every test this batch gave a run.
+/// Rewrites the stored figures of every test this batch gave a run; those
+/// figures, by test.
 async fn refresh_summaries(
     conn: &mut SqliteConnection,
     changes: &HistoryChanges,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<(TestKey, WindowFigures)>> {
     let mut touched: Vec<&TestKey> = changes.runs.iter().map(|row| &row.key).collect();
     touched.sort();
     touched.dedup();
     if touched.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let keys: Vec<[&str; 4]> = touched.iter().map(|key| key_parts(key)).collect();
-    let ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT t.id FROM json_each(?) j
+    let rows = sqlx::query(
+        "SELECT t.id, t.repo, t.profile, t.task, t.case_name FROM json_each(?) j
            JOIN tests t ON t.repo = j.value->>0 AND t.profile = j.value->>1
                        AND t.task = j.value->>2 AND t.case_name = j.value->>3",
     )
     .bind(serde_json::to_string(&keys)?)
     .fetch_all(&mut *conn)
     .await?;
-    refresh_figures(conn, &ids).await
+    let keys: std::collections::HashMap<i64, TestKey> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.get(0),
+                TestKey::trusted(r.get(1), r.get(2), r.get(3), r.get(4)),
+            )
+        })
+        .collect();
+    let ids: Vec<i64> = keys.keys().copied().collect();
+    let figures = refresh_figures(conn, &ids).await?;
+    Ok(figures
+        .into_iter()
+        .filter_map(|(id, figures)| Some((keys.get(&id)?.clone(), figures)))
+        .collect())
 }
 
 /// Rewrites `summary_json` of the tests `ids`: each one's last 30 runs read
 /// back (this batch's included), folded by the pure `window_figures`,
 /// written in one statement (a test left without runs gets empty figures).
-async fn refresh_figures(conn: &mut SqliteConnection, ids: &[i64]) -> anyhow::Result<()> {
+async fn refresh_figures(
+    conn: &mut SqliteConnection,
+    ids: &[i64],
+) -> anyhow::Result<Vec<(i64, WindowFigures)>> {
     if ids.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let rows = sqlx::query(
         "SELECT t.value, r.queue_id, r.commit_sha, r.attempt, r.try, r.result, r.duration_ms, r.at
@@ -423,17 +441,21 @@ async fn refresh_figures(conn: &mut SqliteConnection, ids: &[i64]) -> anyhow::Re
             });
         }
     }
-    let figures: Vec<(i64, String)> = windows
+    let figures: Vec<(i64, WindowFigures)> = windows
         .iter()
-        .map(|(id, runs)| Ok((*id, serde_json::to_string(&window_figures(runs))?)))
+        .map(|(id, runs)| (*id, window_figures(runs)))
+        .collect();
+    let rows: Vec<(i64, String)> = figures
+        .iter()
+        .map(|(id, f)| Ok((*id, serde_json::to_string(f)?)))
         .collect::<anyhow::Result<_>>()?;
     sqlx::query(
         "UPDATE tests SET summary_json = value->>1 FROM json_each(?) WHERE tests.id = value->>0",
     )
-    .bind(serde_json::to_string(&figures)?)
+    .bind(serde_json::to_string(&rows)?)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(figures)
 }
 
 pub(crate) async fn delete(conn: &mut SqliteConnection, id: &str, seq: u64) -> anyhow::Result<()> {
