@@ -33,6 +33,8 @@ mod sse;
 mod stack;
 #[path = "backbone/stats.rs"]
 mod stats;
+#[path = "backbone/test_history.rs"]
+mod test_history;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -81,6 +83,11 @@ const SCENARIOS: &[Scenario] = &[
         name: "rebuild",
         what: "`testarena projector --rebuild` replay rate",
         run: || Box::pin(event_backbone::rebuild()),
+    },
+    Scenario {
+        name: "test_history",
+        what: "GET /api/tests and one test's history with 1,000,000 recorded runs",
+        run: || Box::pin(test_history::test_history()),
     },
     Scenario {
         name: "memory_idle",

@@ -440,11 +440,13 @@ fn history(n: usize) -> Result<Vec<Event>> {
                     id: smoke.clone(),
                     scenario: ScenarioPath::parse("scenarios/smoke.scn")?,
                     timeout_s: None,
+                    retries: None,
                 },
                 TaskSpec {
                     id: fault.clone(),
                     scenario: ScenarioPath::parse("scenarios/fault.scn")?,
                     timeout_s: Some(30),
+                    retries: None,
                 },
             ],
             requires: Vec::new(),
@@ -479,6 +481,7 @@ fn history(n: usize) -> Result<Vec<Event>> {
             duration_ms: 1800,
             junit: None,
             message: None,
+            tries: Vec::new(),
         },
         EventBody::TaskStarted {
             task_id: fault.clone(),
@@ -499,6 +502,7 @@ fn history(n: usize) -> Result<Vec<Event>> {
                 cases: vec![],
             }),
             message: Some("1 of 5 test cases failed".into()),
+            tries: Vec::new(),
         },
         EventBody::StageStarted {
             stage: Stage::Teardown,

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use self::service_args::{GatewayArgs, NatsArgs, StreamArgs, ViewArgs, WorkerArgs};
+use self::service_args::{GatewayArgs, NatsArgs, ProjectorArgs, StreamArgs, ViewArgs, WorkerArgs};
 use crate::stack::{self, UpOptions};
 
 #[derive(Debug, Parser)]
@@ -100,6 +100,8 @@ enum Command {
         streams: StreamArgs,
         #[command(flatten)]
         views: ViewArgs,
+        #[command(flatten)]
+        projector: ProjectorArgs,
     },
     /// Internal: started by a worker; kills the process groups the worker
     /// leaves when it dies (see docs/operations.md).
@@ -229,8 +231,10 @@ async fn run_service(command: Command) -> anyhow::Result<()> {
             rebuild,
             streams,
             views,
+            projector,
         } => {
-            let config = views.projector(&streams)?;
+            let mut config = views.projector(&streams)?;
+            config.auto_quarantine = projector.auto_quarantine()?;
             let client = nats.connect(&nats.url(), "projector").await?;
             if rebuild {
                 let report = testarena_projector::rebuild(client, config)

@@ -177,7 +177,33 @@ impl ViewArgs {
             data_dir: self.queues_dir(),
             db_path: self.db_path(),
             name: self.projector_name.clone(),
+            auto_quarantine: None,
         })
+    }
+}
+
+/// The projector's own flags.
+#[derive(Debug, Clone, Args)]
+pub struct ProjectorArgs {
+    /// Quarantine tests that turn `flaky` (never `failing` ones), with a
+    /// `quarantined` event (`by: "auto"`).
+    #[arg(long, env = "TESTARENA_AUTO_QUARANTINE")]
+    pub auto_quarantine: bool,
+    /// The flip rate at or above which `--auto-quarantine` calls a test
+    /// `flaky` (0 < rate ≤ 1); like the gateway's.
+    #[arg(long, env = "TESTARENA_FLAKY_FLIP_RATE", default_value_t = testarena_events::DEFAULT_FLAKY_FLIP_RATE)]
+    pub flaky_flip_rate: f64,
+}
+
+impl ProjectorArgs {
+    /// `--auto-quarantine`'s flip rate, checked; `None` when it is off.
+    pub fn auto_quarantine(&self) -> anyhow::Result<Option<f64>> {
+        anyhow::ensure!(
+            self.flaky_flip_rate > 0.0 && self.flaky_flip_rate <= 1.0,
+            "--flaky-flip-rate must be above 0 and at most 1, not {}",
+            self.flaky_flip_rate
+        );
+        Ok(self.auto_quarantine.then_some(self.flaky_flip_rate))
     }
 }
 
@@ -208,6 +234,10 @@ pub struct GatewayArgs {
     /// Reads (queues, logs, events, metrics) need a token too.
     #[arg(long, env = "TESTARENA_PROTECT_READS")]
     pub protect_reads: bool,
+    /// A test whose results flip this often over its window (changes ÷
+    /// (runs − 1)) is `flaky` in `/api/tests`; 0 < rate ≤ 1.
+    #[arg(long, env = "TESTARENA_FLAKY_FLIP_RATE", default_value_t = testarena_events::DEFAULT_FLAKY_FLIP_RATE)]
+    pub flaky_flip_rate: f64,
 }
 
 impl GatewayArgs {
@@ -236,6 +266,11 @@ impl GatewayArgs {
             !self.protect_reads || !tokens.is_empty(),
             "--protect-reads needs API tokens (--api-tokens or --api-tokens-file)"
         );
+        anyhow::ensure!(
+            self.flaky_flip_rate > 0.0 && self.flaky_flip_rate <= 1.0,
+            "--flaky-flip-rate must be above 0 and at most 1, not {}",
+            self.flaky_flip_rate
+        );
         Ok(GatewayConfig {
             names: nats.names()?,
             limits: nats.limits(),
@@ -248,6 +283,7 @@ impl GatewayArgs {
             extra_metrics: None,
             auth: testarena_gateway::ApiAuth::new(tokens, self.protect_reads),
             worker_memory: Duration::from_secs(self.worker_memory_hours.max(1) * 3600),
+            flaky_flip_rate: self.flaky_flip_rate,
         })
     }
 }

@@ -196,6 +196,13 @@ echo READY
 while :; do sleep 0.1; done
 `;
 
+// Fails on its first try in each queue, passes on the retry: FLAKY.
+const flakyScript = (markers) => String.raw`mkdir -p '${markers}'
+m='${markers}'/"$TESTARENA_QUEUE_ID-$TESTARENA_TASK_ID"
+if [ -e "$m" ]; then echo "second try passes"; exit 0; fi
+touch "$m"; echo "first try fails"; exit 1
+`;
+
 async function makeRepo(dir) {
   await mkdir(dir, { recursive: true });
   const git = (...args) => execFileSync('git', [
@@ -208,6 +215,7 @@ async function makeRepo(dir) {
   await writeFile(path.join(dir, 'flood.sh'), FLOOD);
   await writeFile(path.join(dir, 'boot.sh'), BOOT);
   await writeFile(path.join(dir, 'progress.sh'), PROGRESS);
+  await writeFile(path.join(dir, 'flaky.sh'), flakyScript(path.join(dir, '..', 'markers')));
   git('add', '.');
   git('commit', '-q', '-m', 'scenarios');
 }
@@ -230,6 +238,8 @@ const LONG = 'nightly-long';
 const FLOOD_ID = 'log-flood';
 const PROGRESS_ID = 'fw-progress-1';
 const PROGRESS_AGAIN = 'fw-progress-2';
+const HISTORY_1 = 'fw-history-1';
+const HISTORY_2 = 'fw-history-2';
 
 before(async () => {
   assert.ok(existsSync(BINARY), `${BINARY} is missing: run cargo build first`);
@@ -470,6 +480,52 @@ test('the outcome reads at a glance: Finished with failures is not Error', async
   const colour = (id, what) => row(id).locator(`[data-test=${what}]`).evaluate((el) => getComputedStyle(el).color);
   assert.notEqual(await colour(FAILING, 'verdict'), await colour(QUICK_ID, 'verdict'), 'failed and passed differ in colour');
   assert.notEqual(await colour(FAILING, 'status'), await colour(FAILING, 'verdict'), 'the status pill is not the red one');
+  await page.locator('#flash').evaluate((el) => { el.hidden = true; });
+});
+
+test('a retried task is FLAKY in amber, a failure says what its history says, and the Tests page quarantines', async () => {
+  const tasks = [{ id: 'hist-flaky', scenario: 'flaky.sh', retries: 1 }, { id: 'hist-board', scenario: 'junit.sh' }];
+  await stack.submit(queueBody(HISTORY_1, tasks));
+  await until(async () => (await stack.view(HISTORY_1)).body.status === 'Finished', 30_000, 'the history queue to finish');
+  await page.goto(`${stack.base}/#/queue/${HISTORY_1}`);
+  const task = (id) => page.locator(`[data-task="${id}"]`);
+  await task('hist-flaky').locator('.badge.res-flaky').getByText('FLAKY').waitFor();
+  assert.equal(await task('hist-flaky').locator('[data-test=task-tries]').textContent(), 'tries: FAIL → PASS');
+  const amber = await task('hist-flaky').locator('.badge.res-flaky').evaluate((el) => getComputedStyle(el).color);
+  const red = await task('hist-board').locator('.badge.res-fail').evaluate((el) => getComputedStyle(el).color);
+  assert.notEqual(amber, red, 'FLAKY is not red');
+  await task('hist-board').locator('[data-test=task-history]').getByText('new failure').waitFor();
+  await page.locator('[data-count=flaky]').getByText('1 flaky').waitFor();
+
+  // The Tests page: flaky filter, dots, flip rate, trend; quarantine from the toggle.
+  await page.goto(`${stack.base}/#/tests?state=flaky`);
+  const testRow = (taskId) => page.locator(`[data-test=test-row][data-task="${taskId}"][data-case=""]`);
+  await testRow('hist-flaky').waitFor();
+  assert.equal(await testRow('hist-board').count(), 0, 'the flaky filter shows flaky tests only');
+  assert.deepEqual(await testRow('hist-flaky').locator('[data-test=strip] circle').evaluateAll(
+    (dots) => dots.map((d) => d.dataset.tone)), ['bad', 'flaky']);
+  assert.equal(await testRow('hist-flaky').locator('[data-test=flip-rate]').textContent(), '100 %');
+  assert.equal(await testRow('hist-flaky').locator('[data-test=trend] polyline').count(), 1);
+  await page.locator('[data-filter=all]').click();
+  await page.waitForURL(/#\/tests$/);
+  await page.locator('[data-test=test-search]').fill('hist-board');
+  await page.locator('[data-test=test-search]').press('Enter');
+  await page.waitForURL(/q=hist-board/);
+  await testRow('hist-board').waitFor();
+  assert.equal(await testRow('hist-flaky').count(), 0, 'search by name');
+  page.once('dialog', (dialog) => dialog.accept('FW-1312: UART under load'));
+  await testRow('hist-board').locator('[data-test=quarantine-toggle]').click();
+  await page.locator('[data-test=test-row][data-task="hist-board"][data-case=""][data-quarantined=true]').waitFor();
+
+  // Quarantined: the next failure does not fail the queue, and says so.
+  await stack.submit(queueBody(HISTORY_2, tasks));
+  await until(async () => (await stack.view(HISTORY_2)).body.status === 'Finished', 30_000, 'the second history queue to finish');
+  assert.equal((await stack.view(HISTORY_2)).body.verdict, 'passed');
+  await page.goto(`${stack.base}/#/queue/${HISTORY_2}`);
+  await task('hist-board').locator('[data-test=task-quarantined]').waitFor();
+  await verdict().getByText('passed').waitFor();
+  await task('hist-board').locator('[data-test=task-history]').getByText(/flaky: failed|failing since/).waitFor();
+  await page.locator('[data-count=quarantined]').getByText('1 quarantined').waitFor();
   await page.locator('#flash').evaluate((el) => { el.hidden = true; });
 });
 

@@ -223,4 +223,51 @@ test('a worker lists ready profiles first, with the default marked and reasons k
   assert.equal(takesNothing(worker), false);
   assert.equal(takesNothing({ ...worker, state: { 'qemu-arm': { state: 'draining' }, sh: { state: 'draining' } } }), true);
   assert.deepEqual(load({ slots: 1, busy: 0 }), { text: '0 of 1 slot busy', tone: 'idle' });
+// --- test history --------------------------------------------------------------
+
+import {
+  failureNote, flipPercent, stripDots, testFiltersFromParams, testName, testsApiPath, testsHash,
+  trendPoints,
+} from '../../services/gateway/assets/test_history.js';
+
+const run = (queue_id, result, commit, extra = {}) => ({
+  queue_id, result, commit, try: 1, duration_ms: 100, ...extra,
+});
+
+test('the Tests page keeps its state filter and search in the URL and the API query', () => {
+  const filters = testFiltersFromParams(new URLSearchParams('state=flaky&q= uart '));
+  assert.deepEqual(filters, { state: 'flaky', q: 'uart' });
+  assert.equal(testsHash(filters), '#/tests?state=flaky&q=uart');
+  assert.equal(testsApiPath(filters), '/api/tests?state=flaky&q=uart');
+  const all = testFiltersFromParams(new URLSearchParams('state=nonsense'));
+  assert.deepEqual(all, { state: null, q: null });
+  assert.equal(testsHash(all), '#/tests');
+  assert.equal(testName({ task: 'uart', case: 'echo.long' }), 'uart › echo.long');
+  assert.equal(flipPercent(0.2069), '21 %');
+});
+
+test('the strip of dots runs oldest to newest, a pass on a retry amber', () => {
+  const dots = stripDots([
+    { queue_id: 'q3', result: 'PASS', try: 2, duration_ms: 5 },
+    { queue_id: 'q2', result: 'FAIL', try: 1, duration_ms: 5 },
+    { queue_id: 'q1', result: 'PASS', try: 1, duration_ms: 5 },
+  ]);
+  assert.deepEqual(dots.map((d) => d.tone), ['ok', 'bad', 'flaky']);
+  assert.match(dots[2].title, /q3: PASS \(try 2\)/);
+});
+
+test('the duration trend puts the slowest run at the top, oldest on the left', () => {
+  const points = trendPoints([{ duration_ms: 50 }, { duration_ms: 100 }], 100, 20);
+  assert.equal(points, '0.0,1.0 100.0,10.0');
+  assert.equal(trendPoints([{ duration_ms: 5 }], 100, 20), '');
+});
+
+test('a failed task says new failure, flaky with how often, or failing since a commit', () => {
+  assert.deepEqual(failureNote([run('q9', 'FAIL', 'c9'), run('q8', 'PASS', 'c8')], 'q9'),
+    { kind: 'new', text: 'new failure' });
+  const flaky = [run('q9', 'FAIL', 'c9'), run('q8', 'PASS', 'c8'), run('q7', 'FAIL', 'c7'), run('q6', 'PASS', 'c6')];
+  assert.equal(failureNote(flaky, 'q9').text, 'flaky: failed 2 of last 4');
+  const broken = [run('q9', 'FAIL', 'c9'), run('q8', 'TIMEOUT', 'c8'), run('q7', 'FAIL', 'abcdef0123456789'), run('q6', 'PASS', 'c6')];
+  assert.equal(failureNote(broken, 'q9').text, 'failing since abcdef0123');
+  assert.equal(failureNote([], 'q9'), null);
 });

@@ -54,8 +54,9 @@ async fn submit_wait_exits_zero_only_when_every_task_passes() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("FAIL"), "{}", text(&out));
 
+    // `status` exits 1 too: not every task passed (PASS or FLAKY).
     let out = cli(&stack, &["status", "cli-bad"]).await;
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(1));
     let shown = text(&out);
     assert!(
         shown.contains("Finished, failed") && shown.contains("FAIL") && shown.contains("PASS"),

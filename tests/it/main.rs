@@ -14,5 +14,6 @@ mod log_marks;
 mod operations;
 mod outage;
 mod projection;
+mod results;
 mod schemas;
 mod security;

@@ -37,6 +37,22 @@ fn snapshot(data: &Path) -> Vec<(String, String, String, String)> {
         .collect()
 }
 
+/// The test history tables, row by row in key order.
+fn history(data: &Path) -> String {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); [print(r) for r in c.execute('select * from tests order by id')]; [print(r) for r in c.execute('select * from test_runs order by test_id, seq, try')]")
+        .arg(data.join("views.sqlite"))
+        .output()
+        .expect("python3 reads sqlite");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[tokio::test]
 async fn a_projector_killed_mid_stream_and_restarted_matches_a_rebuild() {
     let mut stack = TestStack::start_with(StackOptions {
@@ -44,20 +60,32 @@ async fn a_projector_killed_mid_stream_and_restarted_matches_a_rebuild() {
         ..Default::default()
     })
     .await;
-    let repo = GitRepo::new(&[(
-        "chatty.sh",
-        // "[i/200]" is progress the projector folds into the running task.
-        "for i in $(seq 1 200); do echo \"[$i/200] line $i\"; done\n",
-    )]);
+    let markers = tempfile::tempdir().unwrap();
+    let repo = GitRepo::new(&[
+        (
+            "chatty.sh",
+            // "[i/200]" is progress the projector folds into the running task.
+            "for i in $(seq 1 200); do echo \"[$i/200] line $i\"; done\n",
+        ),
+        ("flaky.sh", &crate::results::fails_once(markers.path())),
+    ]);
     let mut ids: Vec<String> = (0..12).map(|i| format!("p{i:02}")).collect();
     for (n, id) in ids.iter().enumerate() {
-        stack
-            .submit(&queue(
-                id,
-                &repo.url(),
-                &[("a", "chatty.sh"), ("b", "chatty.sh")],
-            ))
-            .await;
+        // Test history: a task retried to FLAKY, quarantined half-way.
+        let mut body = queue(
+            id,
+            &repo.url(),
+            &[("a", "chatty.sh"), ("b", "chatty.sh"), ("f", "flaky.sh")],
+        );
+        body["tasks"][2]["retries"] = 1.into();
+        stack.submit(&body).await;
+        if n == 6 {
+            let test = serde_json::json!({"repo": repo.url(), "task": "f", "reason": "flaky"});
+            let (status, body) = stack
+                .request(reqwest::Method::POST, "/api/tests/quarantine", Some(&test))
+                .await;
+            assert!(status == 200 || status == 202, "{body}");
+        }
         if n == 4 || n == 8 {
             // Kill it while events and log batches are flowing.
             tokio::time::sleep(Duration::from_millis(150)).await;
@@ -102,7 +130,18 @@ async fn a_projector_killed_mid_stream_and_restarted_matches_a_rebuild() {
     }
     stack.stop_gateway_side();
     let live = snapshot(&stack.data_dir());
-    let rebuilt = snapshot(&stack.rebuild_into("rebuilt"));
+    let rebuilt_dir = stack.rebuild_into("rebuilt");
+    let rebuilt = snapshot(&rebuilt_dir);
+    let live_history = history(&stack.data_dir());
+    assert!(
+        live_history.contains("'FAIL'") && live_history.contains(", 1, 'flaky', "),
+        "{live_history}"
+    );
+    assert_eq!(
+        live_history,
+        history(&rebuilt_dir),
+        "test history and quarantines differ after rebuild"
+    );
     assert_eq!(live.len(), ids.len());
     for (a, b) in live.iter().zip(rebuilt.iter()) {
         assert_eq!(a.0, b.0);

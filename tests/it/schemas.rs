@@ -63,6 +63,7 @@ async fn every_event_and_log_batch_the_services_emit_matches_its_schema() {
     let repo = GitRepo::new(&[
         ("pass.sh", "echo ok; printf '<testsuite><testcase name=\"a\"/><testcase name=\"b\"><failure/></testcase></testsuite>' > \"$TESTARENA_RESULT_DIR/junit.xml\"\n"),
         ("slow.sh", "sleep 30\n"),
+        ("bad.sh", "exit 1\n"),
     ]);
     stack
         .submit(&queue("ok", &repo.url(), &[("a", "pass.sh")]))
@@ -90,11 +91,32 @@ async fn every_event_and_log_batch_the_services_emit_matches_its_schema() {
         .wait_terminal("bad-ref", Duration::from_secs(30))
         .await;
 
+    // A retried task (its tries) and a quarantine set and lifted.
+    let mut retried = queue("retried", &repo.url(), &[("r", "bad.sh")]);
+    retried["tasks"][0]["retries"] = 1.into();
+    stack.submit(&retried).await;
+    stack
+        .wait_terminal("retried", Duration::from_secs(30))
+        .await;
+    let test = serde_json::json!({"repo": repo.url(), "task": "r", "case": "x.y", "reason": "r"});
+    for method in [reqwest::Method::POST, reqwest::Method::DELETE] {
+        let (status, body) = stack
+            .request(method, "/api/tests/quarantine", Some(&test))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
     let any = validator("event.json");
     let events = read_all(&stack, "ARENA_EVENTS").await;
     let mut seen = std::collections::BTreeSet::new();
+    let mut seen_tests = std::collections::BTreeSet::new();
     for event in &events {
         let kind = event["type"].as_str().unwrap().to_owned();
+        if event.get("test").is_some() {
+            check(&validator(&format!("tests/{kind}.json")), &kind, event);
+            seen_tests.insert(kind);
+            continue;
+        }
         check(&any, "event", event);
         check(&validator(&format!("events/{kind}.json")), &kind, event);
         seen.insert(kind);
@@ -102,6 +124,18 @@ async fn every_event_and_log_batch_the_services_emit_matches_its_schema() {
     for kind in testarena_events::EventBody::KINDS {
         assert!(seen.contains(kind), "the scenario emitted no {kind} event");
     }
+    for kind in testarena_events::TestEventBody::KINDS {
+        assert!(
+            seen_tests.contains(kind),
+            "the scenario emitted no {kind} test event"
+        );
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| e["tries"].as_array().is_some_and(|t| t.len() == 2)),
+        "a task_finished with its tries"
+    );
     let junit = events
         .iter()
         .find(|e| e["type"] == "task_finished" && e["junit"].is_object())
@@ -127,6 +161,9 @@ fn the_schema_examples_validate_and_parse_as_wire_types() {
         if name == "log_batch" {
             check(&validator("log_batch.json"), &name, &example);
             serde_json::from_value::<testarena_events::LogBatch>(example).unwrap();
+        } else if let Some(kind) = name.strip_prefix("test_") {
+            check(&validator(&format!("tests/{kind}.json")), &name, &example);
+            serde_json::from_value::<testarena_events::TestEvent>(example).unwrap();
         } else {
             check(&validator(&format!("events/{name}.json")), &name, &example);
             serde_json::from_value::<testarena_events::Event>(example).unwrap();

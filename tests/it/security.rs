@@ -225,6 +225,12 @@ async fn each_service_runs_with_least_privilege_and_none_can_touch_the_history()
         .request(reqwest::Method::DELETE, "/api/delete/stopped", None)
         .await;
     assert_eq!(status, 200);
+    // A quarantine is the gateway's event on `arena.tests.<kind>`.
+    let test = serde_json::json!({"repo": repo.url(), "task": "fine", "reason": "least privilege"});
+    let (status, body) = stack
+        .request(reqwest::Method::POST, "/api/tests/quarantine", Some(&test))
+        .await;
+    assert_eq!(status, 200, "{body}");
 
     // No service was refused anything it does.
     let violations = permission_violations(&stack);
@@ -237,6 +243,7 @@ async fn each_service_runs_with_least_privilege_and_none_can_touch_the_history()
     for (role, subject) in [
         ("worker", "arena.events.q2.submitted"),
         ("projector", "arena.events.q3.finished"),
+        ("worker", "arena.tests.quarantined"),
     ] {
         let mut js = async_nats::jetstream::new(stack.nats_client_as(role).await);
         js.set_timeout(Duration::from_secs(1));

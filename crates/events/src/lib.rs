@@ -15,6 +15,9 @@ mod names;
 mod queue_view;
 mod status;
 mod streams;
+mod test_event;
+mod test_history;
+mod test_key;
 mod timestamp;
 mod wire;
 mod wire_version;
@@ -29,12 +32,19 @@ pub use log_batch::{LineProgress, LogBatch, LogLine, LogStream};
 pub use names::{ArenaNames, QUEUE_LOG_FILE, QUEUE_STATUS_FILE};
 pub use queue_view::{
     Counts, JunitCaseView, JunitView, QueueView, SourceView, StageView, TaskProgress, TaskView,
+    TryView,
 };
 pub use status::{FinalStatus, QueueStatus, TaskResult, TaskState};
 pub use streams::{await_streams, ensure_streams, streams_exist, StreamLimits};
+pub use test_event::{TestEvent, TestEventBody, MAX_REASON};
+pub use test_history::{
+    flip_rate, window_figures, RecentRun, TestRun, TestState, TestSummary, WindowFigures,
+    DEFAULT_FLAKY_FLIP_RATE, DEFAULT_WINDOW, FAILING_STREAK,
+};
+pub use test_key::{TestKey, TestRef, MAX_CASE_NAME};
 pub use timestamp::{now_millis, now_rfc3339};
 pub use wire::{
-    Event, EventBody, JunitCase, JunitSummary, Source, Stage, StageOutcome, TaskSpec,
-    MAX_JUNIT_CASES, MAX_JUNIT_MESSAGE, WIRE_VERSION,
+    Event, EventBody, JunitCase, JunitSummary, Source, Stage, StageOutcome, TaskSpec, TaskTry,
+    MAX_JUNIT_CASES, MAX_JUNIT_MESSAGE, MAX_RETRIES, WIRE_VERSION,
 };
 pub use wire_version::WireError;

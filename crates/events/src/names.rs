@@ -3,6 +3,8 @@
 //!
 //! Subjects:
 //! - `<prefix>.events.<queue_id>.<kind>`: one subtree per queue, one token per kind.
+//! - `<prefix>.tests.<kind>`: events about a test, not a queue (quarantine);
+//!   in the events stream too, outside every queue's subtree.
 //! - `<prefix>.logs.<queue_id>`: log batches.
 //! - `<prefix>.applied.<projector>`: core NATS (not stored), the projector's
 //!   last applied events-stream sequence, so a gateway can wait for its view.
@@ -95,6 +97,34 @@ impl ArenaNames {
         format!("{}.events.>", self.prefix)
     }
 
+    /// A test event's subject (`quarantined`, `unquarantined`).
+    pub fn test_event_subject(&self, kind: &str) -> String {
+        format!("{}.tests.{}", self.prefix, kind)
+    }
+
+    pub fn all_test_events_filter(&self) -> String {
+        format!("{}.tests.>", self.prefix)
+    }
+
+    /// Whether a message of the events stream is a test event.
+    pub fn is_test_event_subject(&self, subject: &str) -> bool {
+        subject
+            .strip_prefix(&self.prefix)
+            .and_then(|rest| rest.strip_prefix(".tests."))
+            .is_some()
+    }
+
+    /// A filter that matches every subject of the events stream (in that
+    /// stream; the logs stream has its own).
+    pub fn events_stream_filter(&self) -> String {
+        format!("{}.>", self.prefix)
+    }
+
+    /// Every subject the events stream holds: queues' events and tests' events.
+    pub fn events_stream_subjects(&self) -> Vec<String> {
+        vec![self.all_events_filter(), self.all_test_events_filter()]
+    }
+
     pub fn log_subject(&self, queue_id: &QueueId) -> String {
         format!("{}.logs.{}", self.prefix, queue_id)
     }
@@ -144,5 +174,11 @@ mod tests {
             Some(id)
         );
         assert_eq!(names.queue_id_of_subject("other.logs.q1"), None);
+        assert_eq!(
+            names.test_event_subject("quarantined"),
+            "lab.a.tests.quarantined"
+        );
+        assert!(names.is_test_event_subject("lab.a.tests.quarantined"));
+        assert!(!names.is_test_event_subject("lab.a.events.tests.quarantined"));
     }
 }

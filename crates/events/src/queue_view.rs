@@ -76,7 +76,9 @@ pub struct SourceView {
     pub git_ref: String,
 }
 
-/// Tasks per state; `pass` + `fail` + `timeout` + `error` are the finished ones.
+/// Tasks per state; `pass` + `fail` + `timeout` + `error` + `flaky` are the
+/// finished ones. `quarantined` counts finished tasks whose `FAIL` or
+/// `TIMEOUT` a quarantine excuses (they are in `fail` or `timeout` too).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct Counts {
@@ -87,8 +89,13 @@ pub struct Counts {
     pub fail: u32,
     pub timeout: u32,
     pub error: u32,
+    /// Failed, then passed on a retry.
+    #[serde(default)]
+    pub flaky: u32,
     pub skipped: u32,
     pub cancelled: u32,
+    #[serde(default)]
+    pub quarantined: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,7 +124,8 @@ pub struct TaskView {
     pub timeout_s: Option<u32>,
     /// `Waiting`, `Running`, `Finished`, `Skipped` or `Cancelled`.
     pub status: String,
-    /// For a finished task: `PASS`, `FAIL`, `TIMEOUT` or `ERROR`.
+    /// For a finished task: `PASS`, `FAIL`, `TIMEOUT`, `ERROR` or `FLAKY`
+    /// (failed, then passed on a retry).
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub result: Option<String>,
     #[cfg_attr(feature = "openapi", oai(nullable))]
@@ -142,6 +150,24 @@ pub struct TaskView {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub expected_duration_ms: Option<u64>,
+    /// Every try, in order, when the task was retried; empty for one try.
+    #[serde(default)]
+    pub tries: Vec<TryView>,
+    /// The task's `FAIL` or `TIMEOUT` is excused: the task, or every failed
+    /// JUnit case of it, is quarantined. It does not fail the queue.
+    #[serde(default)]
+    pub quarantined: bool,
+}
+
+/// One try of a retried task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct TryView {
+    /// `PASS`, `FAIL`, `TIMEOUT` or `ERROR`.
+    pub result: String,
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub exit_code: Option<i32>,
+    pub duration_ms: u64,
 }
 
 /// `done` of `total` steps of a running task, as its output last said.

@@ -66,10 +66,18 @@ pub enum TaskResult {
     Fail,
     Timeout,
     Error,
+    /// Failed (`FAIL` or `TIMEOUT`) and then passed on a retry.
+    Flaky,
 }
 
 impl TaskResult {
-    pub const ALL: [TaskResult; 4] = [Self::Pass, Self::Fail, Self::Timeout, Self::Error];
+    pub const ALL: [TaskResult; 5] = [
+        Self::Pass,
+        Self::Fail,
+        Self::Timeout,
+        Self::Error,
+        Self::Flaky,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -77,7 +85,20 @@ impl TaskResult {
             Self::Fail => "FAIL",
             Self::Timeout => "TIMEOUT",
             Self::Error => "ERROR",
+            Self::Flaky => "FLAKY",
         }
+    }
+
+    /// Whether a retry may turn this result around: a test that failed or
+    /// hung, not one that could not run (`ERROR`).
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::Fail | Self::Timeout)
+    }
+
+    /// Whether the task did what it should: `PASS`, or `FLAKY` (it passed
+    /// in the end).
+    pub fn is_pass(self) -> bool {
+        matches!(self, Self::Pass | Self::Flaky)
     }
 
     pub fn parse(word: &str) -> Option<Self> {

@@ -38,7 +38,7 @@ pub async fn ensure_streams(
     let events = stream::Config {
         name: names.events_stream.clone(),
         description: Some("TestArena queue events (the source of truth)".into()),
-        subjects: vec![names.all_events_filter()],
+        subjects: names.events_stream_subjects(),
         retention: stream::RetentionPolicy::Limits,
         storage: stream::StorageType::File,
         num_replicas: limits.replicas,

@@ -113,6 +113,10 @@ pub enum EventBody {
         junit: Option<JunitSummary>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
+        /// Every try of the task in order, when it was retried (absent for
+        /// a single try); `result` is the outcome over all of them.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        tries: Vec<TaskTry>,
     },
     /// Tasks that will not run because an earlier stage failed or the queue
     /// was cancelled are named here with their final state.
@@ -174,6 +178,23 @@ pub struct TaskSpec {
     pub scenario: ScenarioPath,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_s: Option<u32>,
+    /// Reruns of a `FAIL` or `TIMEOUT` (0–5); `None`: the profile's `retries`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u8>,
+}
+
+/// Most reruns a task may ask for.
+pub const MAX_RETRIES: u8 = 5;
+
+/// One try of a task that was retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskTry {
+    /// `PASS`, `FAIL`, `TIMEOUT` or `ERROR` (never `FLAKY`: that is the
+    /// outcome of several tries).
+    pub result: TaskResult,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    pub duration_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 // could not be reached at all), so pages can tell "not found" from "down".
 
 import { apiQuery } from './list_filters.js';
+import { testsApiPath } from './test_history.js';
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -70,3 +71,25 @@ export const listWorkers = (signal) => request('/api/workers', { signal });
 export const drainWorker = (id) => request(`${workerPath(id)}/drain`, { method: 'POST' });
 export const readmitProfile = (id, profile) =>
   request(`${workerPath(id)}/readmit?profile=${encodeURIComponent(profile)}`, { method: 'POST' });
+/** The Tests page's list; `filters` as test_history.js reads them from the URL. */
+export const listTests = (filters, signal) => request(testsApiPath(filters), { signal });
+
+/** One test's runs, newest first; null when none is recorded. */
+export async function testHistory({ repo, profile, task, case: name }, signal) {
+  const query = new URLSearchParams({ repo, task });
+  if (profile) query.set('profile', profile);
+  if (name) query.set('case', name);
+  try {
+    return await request(`/api/tests/history?${query}`, { signal });
+  } catch (e) {
+    if (e.isNotFound) return null;
+    throw e;
+  }
+}
+
+/** Quarantines a test (`on`, with a reason) or ends its quarantine. */
+export function setQuarantine(test, on, reason) {
+  const body = { repo: test.repo, profile: test.profile ?? null, task: test.task, case: test.case ?? null };
+  if (reason) body.reason = reason;
+  return request('/api/tests/quarantine', { method: on ? 'POST' : 'DELETE', body });
+}

@@ -1,5 +1,5 @@
 // The dashboard's entry: a hash router (`#/`, `#/?status=Running&page=2`,
-// `#/queue/<id>`, `#/workers`), so the gateway serves one page and every view has a URL
+// `#/queue/<id>`, `#/tests?state=flaky`, `#/workers`), so the gateway serves one page and every view has a URL
 // that can be shared. Each page is mounted into <main> and destroyed (its
 // timers and streams closed) when the route changes.
 
@@ -7,6 +7,7 @@ import { h, replace } from './dom.js';
 import { listPage } from './list_page.js';
 import { queuePage } from './queue_page.js';
 import { workersPage } from './workers_page.js';
+import { testsPage } from './tests_page.js';
 
 const root = document.getElementById('app');
 const flashBox = document.getElementById('flash');
@@ -32,13 +33,17 @@ function route() {
   const [path, query = ''] = hash.split('?');
   const params = new URLSearchParams(query);
   const queue = path.match(/^\/queue\/([^/]+)\/?$/);
+  const tests = path === '/tests';
   const workers = path === '/workers';
-  document.querySelector('[data-nav="queues"]')?.classList.toggle('active', !queue && !workers);
+  document.querySelector('[data-nav="queues"]')?.classList.toggle('active', !queue && !tests && !workers);
+  document.querySelector('[data-nav="tests"]')?.classList.toggle('active', tests);
   document.querySelector('[data-nav="workers"]')?.classList.toggle('active', workers);
-  if (workers) {
-    current = workersPage(root, ctx);
-  } else if (path === '/' || path === '') {
+  if (path === '/' || path === '') {
     current = listPage(root, params, ctx);
+  } else if (workers) {
+    current = workersPage(root, ctx);
+  } else if (tests) {
+    current = testsPage(root, params, ctx);
   } else if (queue) {
     let id;
     try { id = decodeURIComponent(queue[1]); } catch { id = queue[1]; }

@@ -32,13 +32,15 @@ export function stageBadge(stage) {
 }
 
 const CHIPS = [
-  ['pass', 'passed'], ['fail', 'failed'], ['timeout', 'timed out'], ['error', 'errored'],
+  ['pass', 'passed'], ['flaky', 'flaky'], ['fail', 'failed'], ['timeout', 'timed out'], ['error', 'errored'],
   ['skipped', 'skipped'], ['cancelled', 'cancelled'], ['running', 'running'], ['waiting', 'waiting'],
 ];
 
 /** "3 passed · 1 failed …" as small coloured chips, zeros left out. */
 export function countChips(counts) {
-  const chips = CHIPS.filter(([key]) => (counts?.[key] ?? 0) > 0).map(([key, label]) =>
+  // `quarantined` overlaps `fail`/`timeout`: a chip of its own, not a bar part.
+  const shown = [...CHIPS, ['quarantined', 'quarantined']];
+  const chips = shown.filter(([key]) => (counts?.[key] ?? 0) > 0).map(([key, label]) =>
     h('span', { class: `chip chip-${key}`, 'data-count': key }, `${counts[key]} ${label}`));
   return h('span', { class: 'chips' }, chips.length ? chips : h('span', { class: 'muted' }, 'no tasks'));
 }

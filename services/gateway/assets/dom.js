@@ -34,3 +34,16 @@ export function replace(el, ...children) {
   appendChildren(el, children);
   return el;
 }
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+/** An SVG element (`svg('circle', {cx: 3, r: 2})`); attributes as in `h`. */
+export function svg(tag, attrs, ...children) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [key, value] of Object.entries(attrs ?? {})) {
+    if (value === null || value === undefined || value === false) continue;
+    el.setAttribute(key, String(value));
+  }
+  appendChildren(el, children);
+  return el;
+}

@@ -11,9 +11,11 @@
 
 import {
   cancelQueue, deleteQueue, eventsUrl, getEvents, getQueue, logStreamUrl, rawLogUrl, TERMINAL,
+  testHistory,
 } from './api.js';
 import { stageBadge, statusBadge, taskBadge, countChips, progressBar } from './badges.js';
 import { h, replace } from './dom.js';
+import { failureNote } from './test_history.js';
 import { queueEtaMs, taskProgress } from './eta.js';
 import {
   formatAge, formatDuration, formatTime, parseTime, plural, queueDurationMs,
@@ -51,6 +53,9 @@ class QueuePage {
     // The worker logged that it stopped the queue: the page does not say it again.
     this.workerSaidStop = false;
     this.timers = new Set();
+    // What each failed task's history says (task id → note or null), each
+    // asked for once.
+    this.notes = new Map();
     this.controller = new AbortController();
     document.title = `${id} · TestArena`;
     replace(root, crumbs(id), h('p', { class: 'state' }, 'Loading…'));
@@ -178,7 +183,21 @@ class QueuePage {
       : h('li', { class: 'muted' }, view.status === 'Waiting' ? 'Waiting for a worker.' : 'No stage has run.'));
 
     replace(this.tasksSummary, progressBar(view.counts), countChips(view.counts));
-    replace(this.tasks, view.tasks.map((t) => taskItem(t, now, view.reason)));
+    replace(this.tasks, view.tasks.map((t) => taskItem(t, now, view.reason, this.notes.get(t.id))));
+    this.askHistory(view);
+  }
+
+  /** Asks once per failed task what its history says, then shows it. */
+  askHistory(view) {
+    for (const t of view.tasks) {
+      if (!FAILED.has(t.result) || this.notes.has(t.id)) continue;
+      this.notes.set(t.id, null);
+      const test = { repo: view.source.repo, profile: view.profile, task: t.id };
+      testHistory(test, this.controller.signal).then((history) => {
+        this.notes.set(t.id, failureNote(history?.runs, view.id));
+        if (this.view) this.render(this.view);
+      }).catch(() => { /* the note is extra; the page stands without it */ });
+    }
   }
 
   // --- the live stream ------------------------------------------------------
@@ -412,7 +431,9 @@ function etaItem(view, now) {
       eta < 1000 ? 'any moment' : `about ${formatDuration(eta)} left`));
 }
 
-function taskItem(t, now, queueReason) {
+const FAILED = new Set(['FAIL', 'TIMEOUT', 'ERROR']);
+
+function taskItem(t, now, queueReason, note) {
   const running = t.status === 'Running';
   const duration = t.duration_ms ?? (running ? now - (parseTime(t.started_at) ?? now) : null);
   const details = [];
@@ -422,10 +443,14 @@ function taskItem(t, now, queueReason) {
   return h('li', { class: `task task-${(t.result ?? t.status).toLowerCase()}`, 'data-task': t.id, 'data-status': t.status, 'data-result': t.result ?? '' },
     h('div', { class: 'task-row' },
       taskBadge(t),
+      t.quarantined ? h('span', { class: 'badge res-quarantined', 'data-test': 'task-quarantined', title: 'A quarantine excuses this failure: it does not fail the queue' }, 'quarantined') : null,
       h('span', { class: 'task-id' }, t.id),
       h('span', { class: 'task-scenario mono muted', title: t.scenario }, t.scenario),
       h('span', { class: 'num muted' }, duration === null ? '' : formatDuration(duration))),
     running ? taskProgressBar(t) : null,
+    t.tries?.length ? h('div', { class: 'task-tries muted', 'data-test': 'task-tries' },
+      `tries: ${t.tries.map((x) => x.result).join(' → ')}`) : null,
+    note ? h('div', { class: `task-history task-history-${note.kind}`, 'data-test': 'task-history' }, note.text) : null,
     details.length || message
       ? h('div', { class: 'task-detail muted' }, details.join(' · '), message ? h('div', { class: 'task-message' }, message) : null)
       : null,

@@ -75,6 +75,7 @@ impl TestGateway {
             data_dir: dir.path().join("queues"),
             submit_wait: Duration::from_millis(150),
             extra_metrics: None,
+            flaky_flip_rate: testarena_events::DEFAULT_FLAKY_FLIP_RATE,
             shutdown: shutdown.clone(),
         });
         Self {
@@ -401,6 +402,7 @@ async fn a_write_whose_view_does_not_catch_up_in_time_answers_202_with_its_seque
                 id: "t".into(),
                 scenario: "s.scn".into(),
                 timeout_s: None,
+                retries: None,
             }],
             requires: Vec::new(),
             priority: None,
@@ -423,5 +425,155 @@ async fn a_write_whose_view_does_not_catch_up_in_time_answers_202_with_its_seque
     assert!(
         matches!(answer, Ok(SubmitResponse::Created(_))),
         "{answer:?}"
+    );
+}
+
+impl TestGateway {
+    /// Stores a test's runs as the projector would: `results` oldest first,
+    /// each on commit `c<n>` of queue `q<n>`, try 1, and its figures over
+    /// the default window.
+    async fn store_runs(&self, task: &str, case: &str, results: &[&str]) {
+        sqlx::query(
+            "INSERT INTO tests (repo, profile, task, case_name) VALUES ('/fw', '', ?, ?)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(task)
+        .bind(case)
+        .execute(&self.db)
+        .await
+        .unwrap();
+        for (n, result) in results.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO test_runs (test_id, seq, try, queue_id, commit_sha, attempt, result, duration_ms, at)
+                 SELECT id, ?, 1, ?, ?, 1, ?, ?, '2026-11-29T00:00:00Z' FROM tests
+                  WHERE task = ? AND case_name = ?",
+            )
+            .bind(n as i64 + 1)
+            .bind(format!("q{n}"))
+            .bind(format!("c{n}"))
+            .bind(result)
+            .bind(10 * (n as i64 + 1))
+            .bind(task)
+            .bind(case)
+            .execute(&self.db)
+            .await
+            .unwrap();
+        }
+        let newest_first: Vec<testarena_events::TestRun> = results
+            .iter()
+            .enumerate()
+            .rev()
+            .take(testarena_events::DEFAULT_WINDOW as usize)
+            .map(|(n, result)| testarena_events::TestRun {
+                queue_id: format!("q{n}"),
+                commit: Some(format!("c{n}")),
+                attempt: 1,
+                try_number: 1,
+                result: (*result).to_owned(),
+                duration_ms: 10 * (n as u64 + 1),
+                at: "2026-11-29T00:00:00Z".into(),
+            })
+            .collect();
+        let figures = testarena_events::window_figures(&newest_first);
+        sqlx::query("UPDATE tests SET summary_json = ? WHERE task = ? AND case_name = ?")
+            .bind(serde_json::to_string(&figures).unwrap())
+            .bind(task)
+            .bind(case)
+            .execute(&self.db)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn tests_are_listed_with_their_state_over_the_window_and_filtered() {
+    let gateway = TestGateway::start().await;
+    gateway.store_runs("boot", "", &["PASS"; 40]).await;
+    let mut flaky = vec!["PASS"; 34];
+    flaky.extend(["FAIL", "PASS", "FAIL", "PASS", "FAIL", "PASS"]);
+    gateway.store_runs("uart", "", &flaky).await;
+    gateway
+        .store_runs("uart", "echo.long", &["PASS", "FAIL", "FAIL", "FAIL"])
+        .await;
+    let client = gateway.client();
+    let (status, body) = json(client.get("/api/tests").send().await).await;
+    assert_eq!(status, 200, "{body}");
+    let tests = body["tests"].as_array().unwrap();
+    let states: Vec<(&str, &str, &str, u64)> = tests
+        .iter()
+        .map(|t| {
+            (
+                t["task"].as_str().unwrap(),
+                t["case"].as_str().unwrap_or("-"),
+                t["state"].as_str().unwrap(),
+                t["runs"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("boot", "-", "passing", 30),
+            ("uart", "-", "flaky", 30),
+            ("uart", "echo.long", "failing", 4)
+        ]
+    );
+    assert_eq!(tests[1]["flip_rate"], 6.0 / 29.0, "6 changes in 30 runs");
+    assert_eq!(tests[0]["recent"].as_array().unwrap().len(), 30);
+    // Over 3 runs the flaky one flips 2 of 2 times; `state` and `q` filter.
+    let (_, body) = json(client.get("/api/tests?window=3&state=flaky").send().await).await;
+    assert_eq!(body["tests"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body["tests"][0]["flip_rate"], 1.0);
+    let (_, body) = json(client.get("/api/tests?q=ECHO").send().await).await;
+    assert_eq!(body["tests"][0]["case"], "echo.long", "{body}");
+    for bad in ["window=0", "window=1001", "state=broken", "nope=1"] {
+        let (status, body) = json(client.get(format!("/api/tests?{bad}")).send().await).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn one_tests_history_is_newest_first_and_an_unknown_test_is_404() {
+    let gateway = TestGateway::start().await;
+    gateway
+        .store_runs("boot", "", &["PASS", "FAIL", "PASS"])
+        .await;
+    let client = gateway.client();
+    let (status, body) = json(
+        client
+            .get("/api/tests/history?repo=/fw&task=boot")
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let queues: Vec<&str> = body["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["queue_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(queues, ["q2", "q1", "q0"]);
+    assert_eq!(body["runs"][0]["try"], 1);
+    assert_eq!(body["test"]["state"], "flaky");
+    let (status, _) = json(
+        client
+            .get("/api/tests/history?repo=/fw&task=nope")
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, body) = json(
+        client
+            .get("/api/tests/history?repo=/fw&task=a.b")
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("invalid_field")),
+        "{body}"
     );
 }

@@ -52,6 +52,8 @@ pub struct GatewayConfig {
     pub auth: ApiAuth,
     /// Workers seen within this long count for the submit-time check.
     pub worker_memory: Duration,
+    /// The flip rate at or above which a test is `flaky`.
+    pub flaky_flip_rate: f64,
 }
 
 /// A gateway with its listening socket bound (so `local_addr` is known
@@ -115,6 +117,7 @@ impl BoundGateway {
             data_dir: config.data_dir.clone(),
             submit_wait: config.submit_wait,
             extra_metrics: config.extra_metrics.clone(),
+            flaky_flip_rate: config.flaky_flip_rate,
             shutdown: shutdown.clone(),
         });
         let server_url = self

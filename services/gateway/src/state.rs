@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, context::PublishErrorKind};
-use testarena_events::{ArenaNames, Event, QueueId, QueueStatus, QueueView};
+use testarena_events::{ArenaNames, Event, QueueId, QueueStatus, QueueView, TestEvent};
 
 use crate::api::error::ApiError;
 use crate::applied_watch::AppliedWatch;
@@ -25,6 +25,8 @@ pub(crate) struct AppState {
     pub dispatcher: std::sync::Arc<crate::dispatch::Dispatcher>,
     /// Workers seen within this long count for the submit-time check.
     pub worker_memory: Duration,
+    /// The flip rate at or above which a test is `flaky` (`--flaky-flip-rate`).
+    pub flaky_flip_rate: f64,
     /// The gateway's shutdown: open log streams end with it.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
@@ -57,6 +59,20 @@ impl AppState {
     pub(crate) async fn publish(&self, event: &Event) -> Result<u64, ApiError> {
         self.ensure_connected()?;
         let subject = self.names.event_subject(&event.queue_id, event.body.kind());
+        let ack = self
+            .js
+            .publish(subject, event.to_json().into())
+            .await
+            .map_err(publish_error)?
+            .await
+            .map_err(publish_error)?;
+        Ok(ack.sequence)
+    }
+
+    /// Publishes a test event (quarantine) and returns its stream sequence.
+    pub(crate) async fn publish_test_event(&self, event: &TestEvent) -> Result<u64, ApiError> {
+        self.ensure_connected()?;
+        let subject = self.names.test_event_subject(event.body.kind());
         let ack = self
             .js
             .publish(subject, event.to_json().into())

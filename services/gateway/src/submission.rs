@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use testarena_events::{
     parse_labels, EventBody, GitRef, Label, Owner, Priority, ProfileName, QueueId, RepoUrl,
-    ScenarioPath, Source, TaskId, TaskSpec, MAX_REQUIRES,
+    ScenarioPath, Source, TaskId, TaskSpec, MAX_REQUIRES, MAX_RETRIES,
 };
 
 use crate::api::error::ApiError;
@@ -86,10 +86,19 @@ impl Submission {
                     ));
                 }
             }
+            if let Some(retries) = task.retries {
+                if retries > MAX_RETRIES {
+                    return Err(ApiError::invalid_field(
+                        &format!("tasks[{i}].retries"),
+                        format!("is {retries}; 0 to {MAX_RETRIES} are allowed"),
+                    ));
+                }
+            }
             tasks.push(TaskSpec {
                 id,
                 scenario,
                 timeout_s: task.timeout_s,
+                retries: task.retries,
             });
         }
         Ok(Self {
@@ -137,6 +146,7 @@ mod tests {
                     id: id.into(),
                     scenario: scenario.into(),
                     timeout_s: None,
+                    retries: None,
                 })
                 .collect(),
         }
@@ -183,6 +193,14 @@ mod tests {
             (parsed.priority, parsed.owner, parsed.requires.len()),
             (Priority::High, team, 1)
         );
+    }
+
+    #[test]
+    fn retries_above_five_name_the_field() {
+        let mut req = request(vec![("a", "x.scn")]);
+        req.tasks[0].retries = Some(6);
+        let error = Submission::parse(req, Owner::anonymous()).unwrap_err();
+        assert!(message(error).starts_with("tasks[0].retries:"));
     }
 
     #[test]

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
-use testarena_events::QueueView;
+use testarena_events::{
+    window_figures, QueueView, TestKey, TestRun, WindowFigures, DEFAULT_WINDOW,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ViewsError {
@@ -67,6 +69,34 @@ macro_rules! filter {
                     OR instr(lower(view_json ->> '$.source.repo'), lower(?6)) > 0
                     OR instr(lower(view_json ->> '$.source.ref'), lower(?6)) > 0
                     OR instr(lower(coalesce(view_json ->> '$.commit', '')), lower(?6)) > 0)"
+    };
+}
+
+/// Which tests a list shows; `None` matches everything.
+#[derive(Debug, Default)]
+pub(crate) struct TestFilter<'a> {
+    /// The repository URL, exactly.
+    pub repo: Option<&'a str>,
+    /// The profile, exactly (`""`: the worker's default).
+    pub profile: Option<&'a str>,
+    /// A substring (any case) of the task id or the case name.
+    pub text: Option<&'a str>,
+}
+
+impl<'a> TestFilter<'a> {
+    /// Binds `?1`–`?3` of [`test_filter!`]'s clause, in its order.
+    fn bind(&self, query: SqliteQuery<'a>) -> SqliteQuery<'a> {
+        query.bind(self.repo).bind(self.profile).bind(self.text)
+    }
+}
+
+/// The `WHERE` clause of a filtered test list, on `tests` (as `t` or
+/// unaliased): the filter's three values bound as `?1`…`?3`.
+macro_rules! test_filter {
+    () => {
+        "(?1 IS NULL OR repo = ?1)
+     AND (?2 IS NULL OR profile = ?2)
+     AND (?3 IS NULL OR instr(lower(task), lower(?3)) > 0 OR instr(lower(case_name), lower(?3)) > 0)"
     };
 }
 
@@ -154,12 +184,154 @@ impl Views {
         })
     }
 
+    /// The tests `filter` selects, each with its figures over its last
+    /// `window` runs. The default window is stored per test by the
+    /// projector (`summary_json`): one row per test, no run read. Another
+    /// window reads each test's runs, in one statement.
+    pub(crate) async fn tests(
+        &self,
+        filter: &TestFilter<'_>,
+        window: u32,
+    ) -> Result<Vec<(StoredTest, WindowFigures)>, ViewsError> {
+        let mut tests = if window == DEFAULT_WINDOW {
+            self.stored_figures(filter).await?
+        } else {
+            self.figures_over(filter, window).await?
+        };
+        tests.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+        Ok(tests)
+    }
+
+    async fn stored_figures(
+        &self,
+        filter: &TestFilter<'_>,
+    ) -> Result<Vec<(StoredTest, WindowFigures)>, ViewsError> {
+        let rows = sqlx::query(concat!(
+            "SELECT id, repo, profile, task, case_name, quarantined, quarantine_reason, summary_json
+               FROM tests WHERE ",
+            test_filter!()
+        ));
+        let rows = filter.bind(rows).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                let figures = match row.get::<Option<&str>, _>(7) {
+                    Some(json) => serde_json::from_str(json)?,
+                    None => WindowFigures::default(),
+                };
+                Ok((stored_test(row), figures))
+            })
+            .collect()
+    }
+
+    /// Each test's last `window` runs: one range of `test_runs`' key per
+    /// test, from its `window`-th newest run's sequence on.
+    async fn figures_over(
+        &self,
+        filter: &TestFilter<'_>,
+        window: u32,
+    ) -> Result<Vec<(StoredTest, WindowFigures)>, ViewsError> {
+        let rows = sqlx::query(concat!(
+            "SELECT t.id, t.repo, t.profile, t.task, t.case_name, t.quarantined, t.quarantine_reason,
+                    r.queue_id, r.commit_sha, r.attempt, r.try, r.result, r.duration_ms, r.at
+               FROM tests t
+               LEFT JOIN test_runs r ON r.test_id = t.id AND r.seq >= coalesce(
+                    (SELECT seq FROM test_runs WHERE test_id = t.id
+                      ORDER BY seq DESC, try DESC LIMIT 1 OFFSET ?4 - 1), 0)
+              WHERE ",
+            test_filter!(),
+            " ORDER BY t.id, r.seq DESC, r.try DESC"
+        ));
+        let rows = filter
+            .bind(rows)
+            .bind(i64::from(window.max(1)))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut tests: Vec<(i64, StoredTest, Vec<TestRun>)> = Vec::new();
+        for row in &rows {
+            let id: i64 = row.get(0);
+            if tests.last().is_none_or(|(last, ..)| *last != id) {
+                tests.push((id, stored_test(row), Vec::new()));
+            }
+            let runs = &mut tests.last_mut().expect("pushed above").2;
+            // Tries sharing the cut-off sequence can pass the window: trimmed here.
+            if row.get::<Option<String>, _>(7).is_some() && runs.len() < window as usize {
+                runs.push(run_of(row, 7));
+            }
+        }
+        Ok(tests
+            .into_iter()
+            .map(|(_, test, runs)| (test, window_figures(&runs)))
+            .collect())
+    }
+
+    /// One test and its newest `limit` runs, newest first; `None` when the
+    /// test is unknown.
+    pub(crate) async fn test_history(
+        &self,
+        key: &TestKey,
+        limit: u32,
+    ) -> Result<Option<(StoredTest, Vec<TestRun>)>, ViewsError> {
+        let test = sqlx::query(
+            "SELECT id, repo, profile, task, case_name, quarantined, quarantine_reason FROM tests
+              WHERE repo = ? AND profile = ? AND task = ? AND case_name = ?",
+        )
+        .bind(key.repo())
+        .bind(key.profile())
+        .bind(key.task())
+        .bind(key.case())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(test) = test else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(
+            "SELECT queue_id, commit_sha, attempt, try, result, duration_ms, at FROM test_runs
+              WHERE test_id = ? ORDER BY seq DESC, try DESC LIMIT ?",
+        )
+        .bind(test.get::<i64, _>(0))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let runs = rows.iter().map(|row| run_of(row, 0)).collect();
+        Ok(Some((stored_test(&test), runs)))
+    }
+
     /// The events-stream sequence the projector has committed.
     pub(crate) async fn applied_events(&self) -> Result<u64, ViewsError> {
         let row = sqlx::query("SELECT seq FROM projector_offsets WHERE stream = 'events'")
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(|r| r.get::<i64, _>(0) as u64).unwrap_or(0))
+    }
+}
+
+/// A test as stored: its identity and quarantine.
+#[derive(Debug)]
+pub(crate) struct StoredTest {
+    pub key: TestKey,
+    pub quarantine_reason: Option<String>,
+}
+
+/// The runs of one statement's rows, grouped by test.
+fn run_of(row: &sqlx::sqlite::SqliteRow, at: usize) -> TestRun {
+    TestRun {
+        queue_id: row.get(at),
+        commit: row.get(at + 1),
+        attempt: row.get::<i64, _>(at + 2) as u32,
+        try_number: row.get::<i64, _>(at + 3) as u32,
+        result: row.get(at + 4),
+        duration_ms: row.get::<i64, _>(at + 5) as u64,
+        at: row.get(at + 6),
+    }
+}
+
+/// Columns 1–6 of a `tests` row: repo, profile, task, case, quarantined, reason.
+fn stored_test(row: &sqlx::sqlite::SqliteRow) -> StoredTest {
+    let key = TestKey::trusted(row.get(1), row.get(2), row.get(3), row.get(4));
+    let quarantined: bool = row.get::<i64, _>(5) != 0;
+    StoredTest {
+        key,
+        quarantine_reason: quarantined.then(|| row.get::<Option<String>, _>(6).unwrap_or_default()),
     }
 }
 

@@ -8,11 +8,12 @@
 
 use std::collections::HashMap;
 
-use testarena_events::{Event, EventBody};
+use testarena_events::{Event, EventBody, TestEvent};
 
 use crate::expected_durations::ExpectedDurations;
 use crate::projection::{self, Change};
 use crate::store::Stored;
+use crate::test_history::TestHistory;
 use crate::view::QueueView;
 
 /// One queue through a batch.
@@ -72,8 +73,9 @@ impl QueueFold {
     }
 
     /// Applies the event at stream sequence `seq`; a submit reads the
-    /// expected durations, a task's `PASS` or `FAIL` records one.
-    fn step(&mut self, seq: u64, event: &Event, durations: &mut ExpectedDurations) {
+    /// expected durations, a task's `PASS` or `FAIL` records one, a task's
+    /// end records its test runs.
+    fn step(&mut self, seq: u64, event: &Event, ledgers: &mut Ledgers<'_>) {
         let QueueFold::Live {
             view,
             submitted_seq,
@@ -88,14 +90,18 @@ impl QueueFold {
                 let queue = view.as_mut().expect("an upserted queue has a view");
                 if matches!(event.body, EventBody::Submitted { .. }) {
                     *submitted_seq = seq;
-                    durations.fill(queue);
+                    ledgers.durations.fill(queue);
                 } else {
-                    durations.observe(queue, event);
+                    ledgers.durations.observe(queue, event);
+                    ledgers.history.observe(queue, seq, event);
                 }
                 *updated_seq = seq;
                 *changed = true;
             }
-            Change::Delete => *self = QueueFold::Deleted { seq },
+            Change::Delete => {
+                ledgers.history.forget_queue(event.queue_id.as_str());
+                *self = QueueFold::Deleted { seq }
+            }
             Change::Ignore => {}
         }
     }
@@ -131,14 +137,22 @@ pub(crate) fn queues_in_order(events: &[(u64, Event)]) -> Vec<String> {
     order
 }
 
+/// What a batch folds into besides the queues: tables read and written in
+/// stream order.
+pub(crate) struct Ledgers<'a> {
+    pub durations: &'a mut ExpectedDurations,
+    pub history: &'a mut TestHistory,
+}
+
 /// Folds `events` (stream sequence, event) into the queues of `order`,
-/// starting from `stored` (an id it lacks is unknown), and into `durations`,
-/// in stream order; the queues in `order`.
+/// starting from `stored` (an id it lacks is unknown), and with
+/// `test_events` into the ledgers, all in stream order; the queues in `order`.
 pub(crate) fn fold_batch(
     order: Vec<String>,
     mut stored: HashMap<String, Stored>,
     events: &[(u64, Event)],
-    durations: &mut ExpectedDurations,
+    test_events: &[(u64, TestEvent)],
+    mut ledgers: Ledgers<'_>,
 ) -> Vec<(String, QueueFold)> {
     let index: HashMap<String, usize> = order
         .iter()
@@ -152,9 +166,16 @@ pub(crate) fn fold_batch(
             (id, QueueFold::from_stored(from))
         })
         .collect();
+    let mut tests = test_events.iter().peekable();
     for (seq, event) in events {
+        while let Some((_, test)) = tests.next_if(|(at, _)| at < seq) {
+            ledgers.history.apply_test_event(test);
+        }
         let i = index[event.queue_id.as_str()];
-        folds[i].1.step(*seq, event, durations);
+        folds[i].1.step(*seq, event, &mut ledgers);
+    }
+    for (_, test) in tests {
+        ledgers.history.apply_test_event(test);
     }
     folds
 }
@@ -194,6 +215,7 @@ mod tests {
                 id: TaskId::parse("t").unwrap(),
                 scenario: ScenarioPath::parse("t.sh").unwrap(),
                 timeout_s: None,
+                retries: None,
             });
         }
         event
@@ -210,6 +232,7 @@ mod tests {
                 duration_ms,
                 junit: None,
                 message: None,
+                tries: Vec::new(),
             },
         )
     }
@@ -248,7 +271,11 @@ mod tests {
             queues_in_order(&events),
             HashMap::new(),
             &events,
-            &mut durations,
+            &[],
+            Ledgers {
+                durations: &mut durations,
+                history: &mut TestHistory::default(),
+            },
         );
         assert_eq!(expected(&folds, "a"), None, "no earlier run");
         assert_eq!(expected(&folds, "b"), Some(700));
@@ -268,7 +295,11 @@ mod tests {
             queues_in_order(&next),
             HashMap::new(),
             &next,
-            &mut durations,
+            &[],
+            Ledgers {
+                durations: &mut durations,
+                history: &mut TestHistory::default(),
+            },
         );
         assert_eq!(expected(&folds, "d"), Some(800));
     }
@@ -307,7 +338,11 @@ mod tests {
             queues_in_order(&events),
             stored,
             &events,
-            &mut ExpectedDurations::default(),
+            &[],
+            Ledgers {
+                durations: &mut ExpectedDurations::default(),
+                history: &mut TestHistory::default(),
+            },
         )
     }
 

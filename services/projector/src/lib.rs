@@ -4,6 +4,7 @@
 //! per-queue folders. Each batch and its stream sequence commit together, so
 //! a projector killed anywhere resumes without losing or doubling anything.
 
+mod auto_quarantine;
 mod event_batch;
 mod expected_durations;
 mod projection;
@@ -11,6 +12,7 @@ mod queue_folder;
 mod runner;
 mod store;
 mod task_progress;
+mod test_history;
 mod verdict;
 mod view;
 

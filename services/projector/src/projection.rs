@@ -9,7 +9,7 @@
 
 use testarena_events::{
     Event, EventBody, FinalStatus, JunitSummary, Owner, QueueStatus, Stage, TaskResult, TaskSpec,
-    TaskState,
+    TaskState, TaskTry, TryView,
 };
 
 use crate::view::{Counts, JunitCaseView, JunitView, QueueView, SourceView, StageView, TaskView};
@@ -110,6 +110,8 @@ fn waiting_task(spec: &TaskSpec) -> TaskView {
         junit: None,
         progress: None,
         expected_duration_ms: None,
+        tries: Vec::new(),
+        quarantined: false,
     }
 }
 
@@ -152,6 +154,7 @@ fn apply_to_queue(queue: &mut QueueView, event: &Event) -> bool {
             duration_ms,
             junit,
             message,
+            tries,
             ..
         } => {
             let ended = TaskEnd {
@@ -160,6 +163,7 @@ fn apply_to_queue(queue: &mut QueueView, event: &Event) -> bool {
                 duration_ms: *duration_ms,
                 junit: junit.as_ref(),
                 message: message.as_deref(),
+                tries,
             };
             apply_task_finished(queue, task_id.as_str(), ended, at)
         }
@@ -259,6 +263,7 @@ struct TaskEnd<'a> {
     duration_ms: u64,
     junit: Option<&'a JunitSummary>,
     message: Option<&'a str>,
+    tries: &'a [TaskTry],
 }
 
 /// A task of the queue gets its result; an unknown task changes nothing.
@@ -274,7 +279,16 @@ fn apply_task_finished(queue: &mut QueueView, task_id: &str, ended: TaskEnd, at:
     task.message = ended.message.map(str::to_owned);
     task.junit = ended.junit.map(junit_view);
     task.progress = None;
+    task.tries = ended.tries.iter().map(try_view).collect();
     true
+}
+
+fn try_view(t: &TaskTry) -> TryView {
+    TryView {
+        result: t.result.as_str().to_owned(),
+        exit_code: t.exit_code,
+        duration_ms: t.duration_ms,
+    }
 }
 
 fn is_terminal(queue: &QueueView) -> bool {
@@ -322,6 +336,8 @@ fn reset_task(task: &mut TaskView) {
     task.message = None;
     task.junit = None;
     task.progress = None;
+    task.tries.clear();
+    task.quarantined = false;
 }
 
 fn find_task<'a>(queue: &'a mut QueueView, id: &str) -> Option<&'a mut TaskView> {
@@ -368,7 +384,7 @@ fn junit_view(junit: &JunitSummary) -> JunitView {
     }
 }
 
-fn recount(queue: &mut QueueView) {
+pub(crate) fn recount(queue: &mut QueueView) {
     let mut counts = Counts::default();
     for task in &queue.tasks {
         counts.total += 1;
@@ -382,8 +398,10 @@ fn recount(queue: &mut QueueView) {
             Some(TaskState::Finished(TaskResult::Fail)) => &mut counts.fail,
             Some(TaskState::Finished(TaskResult::Timeout)) => &mut counts.timeout,
             Some(TaskState::Finished(TaskResult::Error)) => &mut counts.error,
+            Some(TaskState::Finished(TaskResult::Flaky)) => &mut counts.flaky,
         };
         *slot += 1;
+        counts.quarantined += u32::from(task.quarantined);
     }
     queue.counts = counts;
 }
@@ -408,6 +426,7 @@ mod tests {
             tasks: ["t1", "t2"]
                 .iter()
                 .map(|id| TaskSpec {
+                    retries: None,
                     id: TaskId::parse(*id).unwrap(),
                     scenario: ScenarioPath::parse(format!("{id}.scn")).unwrap(),
                     timeout_s: None,
@@ -432,6 +451,7 @@ mod tests {
             duration_ms: 5,
             junit: None,
             message: None,
+            tries: Vec::new(),
         })
     }
 
@@ -690,6 +710,7 @@ mod tests {
             duration_ms: 9,
             junit: None,
             message: Some("boom"),
+            tries: &[],
         };
         assert!(!apply_task_finished(&mut queue, "nope", ended(), "t"));
         assert!(apply_task_started(&mut queue, "t1", "t0"));

@@ -9,14 +9,18 @@ use anyhow::Context as _;
 use async_nats::jetstream::{self, consumer::pull, consumer::DeliverPolicy};
 use futures_util::{FutureExt, StreamExt};
 use sqlx::SqlitePool;
-use testarena_events::{await_streams, ArenaNames, Event, LogBatch, StreamLimits};
+use testarena_events::{
+    await_streams, ArenaNames, Event, LogBatch, StreamLimits, TestEvent, TestKey, WindowFigures,
+};
 use tokio_util::sync::CancellationToken;
 
+use crate::auto_quarantine::AutoQuarantine;
 use crate::event_batch::{self, Write};
 use crate::expected_durations::ExpectedDurations;
 use crate::queue_folder::{LogAppend, QueueFolders, StatusWriter};
 use crate::store::{self, Durability, Stored, EVENTS_OFFSET, LOGS_OFFSET};
 use crate::task_progress;
+use crate::test_history::{HistoryChanges, TestHistory};
 use crate::view::QueueView;
 
 /// Largest batch folded into one transaction while following.
@@ -46,6 +50,9 @@ pub struct ProjectorConfig {
     pub db_path: PathBuf,
     /// Names this projector's "applied" notifications, which its gateway awaits.
     pub name: String,
+    /// `--auto-quarantine`: quarantine tests that turn `flaky` at this flip
+    /// rate (`--flaky-flip-rate`); `None`: off.
+    pub auto_quarantine: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +75,13 @@ struct Projector {
     /// read again whenever `follow` begins, so an uncommitted batch's
     /// entries never outlive it.
     durations: ExpectedDurations,
+    /// The tests known and quarantined as committed plus the current batch;
+    /// read again whenever `follow` begins, like `durations`.
+    history: TestHistory,
+    /// Tells a test event from a queue's in the events stream.
+    names: ArenaNames,
+    /// With `--auto-quarantine`, while following (never while rebuilding).
+    auto_quarantine: Option<AutoQuarantine>,
     /// Set while rebuilding (which also reads in large batches, ahead, by a
     /// separate task): status files go to a writer thread instead.
     rebuild_files: Option<RebuildFiles>,
@@ -224,6 +238,12 @@ impl Projector {
             client,
             log_files: HashMap::new(),
             durations: ExpectedDurations::default(),
+            history: TestHistory::default(),
+            names: config.names.clone(),
+            auto_quarantine: match durability {
+                Durability::CrashSafe => config.auto_quarantine.map(AutoQuarantine::new),
+                Durability::Rebuild => None,
+            },
             rebuild_files: None,
         })
     }
@@ -243,6 +263,8 @@ impl Projector {
         let mut events_at = store::offset(&mut conn, EVENTS_OFFSET).await?;
         let mut logs_at = store::offset(&mut conn, LOGS_OFFSET).await?;
         self.durations = ExpectedDurations::from_rows(store::expected_durations(&mut conn).await?);
+        let (known, quarantined) = store::tests(&mut conn).await?;
+        self.history = TestHistory::from_rows(known, quarantined);
         drop(conn);
         self.notify_applied(events_at).await;
 
@@ -284,7 +306,7 @@ impl Projector {
                     logs_at = self.apply_logs(batch).await?;
                 }
                 _ = check.tick() => {
-                    let events_behind = has_more(js, &config.names.events_stream, &config.names.all_events_filter(), events_at).await?;
+                    let events_behind = has_more(js, &config.names.events_stream, &config.names.events_stream_filter(), events_at).await?;
                     let logs_behind = has_more(js, &config.names.logs_stream, &config.names.all_logs_filter(), logs_at).await?;
                     if until_caught_up && !events_behind && !logs_behind {
                         return Ok(applied);
@@ -317,12 +339,18 @@ impl Projector {
     /// folds the events into them (pure, in `event_batch`), writes the
     /// status files and the rows with the offset, and commits.
     async fn apply_events(&mut self, batch: Vec<jetstream::Message>) -> anyhow::Result<u64> {
-        let (events, last_seq) = parse_events(&batch)?;
+        let parsed = parse_events(&self.names, &batch)?;
+        let (events, last_seq) = (parsed.queue_events, parsed.last_seq);
         let order = event_batch::queues_in_order(&events);
         let mut tx = self.pool.begin().await?;
         let stored = store::load_many(&mut tx, &order).await?;
-        let folds = event_batch::fold_batch(order, stored, &events, &mut self.durations);
+        let ledgers = event_batch::Ledgers {
+            durations: &mut self.durations,
+            history: &mut self.history,
+        };
+        let folds = event_batch::fold_batch(order, stored, &events, &parsed.test_events, ledgers);
         let durations = self.durations.take_changed();
+        let history = self.history.take_changes();
         // Files first, then the commit: both are derived from the events, so a
         // crash in between is repaired by replaying the batch.
         let mut status_files = Vec::new();
@@ -346,12 +374,54 @@ impl Projector {
                 Write::Nothing => {}
             }
         }
-        self.commit_events(tx, status_files, &rows, &durations, last_seq)
+        let changes = BatchChanges {
+            rows: &rows,
+            durations: &durations,
+            history: &history,
+        };
+        let figures = self
+            .commit_events(tx, status_files, changes, last_seq)
             .await?;
         if let Some(files) = &mut self.rebuild_files {
             files.end_batch()?;
         }
+        self.auto_quarantine(&figures, last_seq).await;
         Ok(last_seq)
+    }
+
+    /// Publishes the quarantines `--auto-quarantine` decides after a
+    /// committed batch. Best effort: one that fails is asked again at the
+    /// test's next run. The message id makes a repeat within the stream's
+    /// duplicate window a no-op.
+    async fn auto_quarantine(&mut self, figures: &[(TestKey, WindowFigures)], seq: u64) {
+        let Some(auto) = &mut self.auto_quarantine else {
+            return;
+        };
+        let js = jetstream::new(self.client.clone());
+        for event in auto.decide(figures, &self.history) {
+            let subject = self.names.test_event_subject(event.body.kind());
+            let id = format!(
+                "auto-quarantine:{}:{seq}",
+                serde_json::to_string(&event.test).unwrap_or_default()
+            );
+            let publish = jetstream::message::PublishMessage::build()
+                .payload(event.to_json().into())
+                .message_id(id);
+            let stored = match js.send_publish(subject, publish).await {
+                Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match stored {
+                Ok(()) => tracing::info!(
+                    task = event.test.task(),
+                    case = event.test.case(),
+                    "auto-quarantined a flaky test"
+                ),
+                Err(error) => {
+                    tracing::warn!(%error, task = event.test.task(), "could not publish an auto-quarantine")
+                }
+            }
+        }
     }
 
     /// Removes a queue this batch deleted: its folder (by the writer thread
@@ -399,21 +469,22 @@ impl Projector {
         &self,
         mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
         status_files: Vec<(String, Vec<u8>)>,
-        rows: &[store::SaveRow<'_>],
-        durations: &[(crate::expected_durations::Key, u64)],
+        changes: BatchChanges<'_>,
         last_seq: u64,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Vec<(TestKey, WindowFigures)>> {
         let files = self.folders.write_statuses(status_files);
         let sql = async {
-            store::save_many(&mut tx, rows).await?;
-            store::save_expected_durations(&mut tx, durations).await?;
+            store::save_many(&mut tx, changes.rows).await?;
+            store::save_expected_durations(&mut tx, changes.durations).await?;
+            let figures = store::save_test_history(&mut tx, changes.history).await?;
             store::set_offset(&mut tx, EVENTS_OFFSET, last_seq).await?;
-            anyhow::Ok(())
+            anyhow::Ok(figures)
         };
         let (files, sql) = tokio::join!(files, sql);
         files.context("writing queue_status.json files")?;
-        sql?;
-        tx.commit().await.context("committing an events batch")
+        let figures = sql?;
+        tx.commit().await.context("committing an events batch")?;
+        Ok(figures)
     }
 
     async fn apply_logs(&mut self, batch: Vec<jetstream::Message>) -> anyhow::Result<u64> {
@@ -648,24 +719,43 @@ fn awaited_event(message: &jetstream::Message) -> bool {
     )
 }
 
-/// The batch's events with their stream sequences, and the batch's last
-/// sequence. A malformed event is not ours to fix: it is skipped and
-/// logged, and the offset still moves past it, so one bad message cannot
-/// stop every view.
-fn parse_events(batch: &[jetstream::Message]) -> anyhow::Result<(Vec<(u64, Event)>, u64)> {
-    let mut events = Vec::with_capacity(batch.len());
-    let mut last_seq = 0;
+/// What one events batch stores besides the status files.
+struct BatchChanges<'a> {
+    rows: &'a [store::SaveRow<'a>],
+    durations: &'a [(crate::expected_durations::Key, u64)],
+    history: &'a HistoryChanges,
+}
+
+/// An events batch, parsed: queue events and test events (each with its
+/// stream sequence), and the batch's last sequence.
+struct ParsedEvents {
+    queue_events: Vec<(u64, Event)>,
+    test_events: Vec<(u64, TestEvent)>,
+    last_seq: u64,
+}
+
+/// Parses a batch by subject. A malformed event is not ours to fix: it is
+/// skipped and logged, and the offset still moves past it, so one bad
+/// message cannot stop every view.
+fn parse_events(names: &ArenaNames, batch: &[jetstream::Message]) -> anyhow::Result<ParsedEvents> {
+    let mut parsed = ParsedEvents {
+        queue_events: Vec::with_capacity(batch.len()),
+        test_events: Vec::new(),
+        last_seq: 0,
+    };
     for message in batch {
         let seq = stream_sequence(message)?;
-        last_seq = seq;
-        match Event::from_json(&message.payload) {
-            Ok(event) => events.push((seq, event)),
-            Err(e) => {
-                tracing::error!(seq, subject = %message.subject, error = %e, "skipping malformed event")
-            }
+        parsed.last_seq = seq;
+        let outcome = if names.is_test_event_subject(&message.subject) {
+            TestEvent::from_json(&message.payload).map(|e| parsed.test_events.push((seq, e)))
+        } else {
+            Event::from_json(&message.payload).map(|e| parsed.queue_events.push((seq, e)))
+        };
+        if let Err(e) = outcome {
+            tracing::error!(seq, subject = %message.subject, error = %e, "skipping malformed event");
         }
     }
-    Ok((events, last_seq))
+    Ok(parsed)
 }
 
 fn stream_sequence(message: &jetstream::Message) -> anyhow::Result<u64> {

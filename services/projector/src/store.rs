@@ -10,7 +10,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use crate::expected_durations::Key;
+use crate::test_history::HistoryChanges;
 use crate::view::QueueView;
+use testarena_events::{window_figures, TestKey, TestRun, WindowFigures, DEFAULT_WINDOW};
 
 pub(crate) const EVENTS_OFFSET: &str = "events";
 pub(crate) const LOGS_OFFSET: &str = "logs";
@@ -257,11 +259,221 @@ pub(crate) async fn save_expected_durations(
     Ok(())
 }
 
-pub(crate) async fn delete(conn: &mut SqliteConnection, id: &str, seq: u64) -> sqlx::Result<()> {
+/// Every test (`test_history.rs`), and the quarantined ones.
+pub(crate) async fn tests(
+    conn: &mut SqliteConnection,
+) -> sqlx::Result<(Vec<TestKey>, Vec<TestKey>)> {
+    let rows = sqlx::query("SELECT repo, profile, task, case_name, quarantined FROM tests")
+        .fetch_all(conn)
+        .await?;
+    let mut known = Vec::with_capacity(rows.len());
+    let mut quarantined = Vec::new();
+    for r in rows {
+        let key = TestKey::trusted(r.get(0), r.get(1), r.get(2), r.get(3));
+        if r.get::<i64, _>(4) != 0 {
+            quarantined.push(key.clone());
+        }
+        known.push(key);
+    }
+    Ok((known, quarantined))
+}
+
+/// A test key as a JSON array's first four values.
+fn key_parts(key: &TestKey) -> [&str; 4] {
+    [key.repo(), key.profile(), key.task(), key.case()]
+}
+
+/// Stores a batch's test history: new tests (in order, so ids follow the
+/// stream), quarantines as they end the batch, then the runs, each kind in
+/// one statement; the new figures of each test that got a run.
+pub(crate) async fn save_test_history(
+    conn: &mut SqliteConnection,
+    changes: &HistoryChanges,
+) -> anyhow::Result<Vec<(TestKey, WindowFigures)>> {
+    if !changes.new_tests.is_empty() {
+        let array: Vec<[&str; 4]> = changes.new_tests.iter().map(key_parts).collect();
+        sqlx::query(
+            "INSERT INTO tests (repo, profile, task, case_name)
+             SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?) WHERE true
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(serde_json::to_string(&array)?)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !changes.quarantines.is_empty() {
+        let array: Vec<(&str, &str, &str, &str, Option<&str>)> = changes
+            .quarantines
+            .iter()
+            .map(|(key, reason)| {
+                let [repo, profile, task, case] = key_parts(key);
+                (repo, profile, task, case, reason.as_deref())
+            })
+            .collect();
+        sqlx::query(
+            "UPDATE tests SET quarantined = (value->>4 IS NOT NULL), quarantine_reason = value->>4
+               FROM json_each(?)
+              WHERE repo = value->>0 AND profile = value->>1 AND task = value->>2 AND case_name = value->>3",
+        )
+        .bind(serde_json::to_string(&array)?)
+        .execute(&mut *conn)
+        .await?;
+    }
+    save_runs(conn, changes).await?;
+    refresh_summaries(conn, changes).await
+}
+
+async fn save_runs(conn: &mut SqliteConnection, changes: &HistoryChanges) -> anyhow::Result<()> {
+    if changes.runs.is_empty() {
+        return Ok(());
+    }
+    let array: Vec<serde_json::Value> = changes
+        .runs
+        .iter()
+        .map(|row| {
+            let [repo, profile, task, case] = key_parts(&row.key);
+            let run = &row.run;
+            serde_json::json!([
+                repo,
+                profile,
+                task,
+                case,
+                row.seq,
+                run.try_number,
+                run.queue_id,
+                run.commit,
+                run.attempt,
+                run.result,
+                run.duration_ms,
+                run.at
+            ])
+        })
+        .collect();
+    // A replayed batch (a projector killed before its commit) is a no-op.
+    sqlx::query(
+        "INSERT OR IGNORE INTO test_runs
+            (test_id, seq, try, queue_id, commit_sha, attempt, result, duration_ms, at)
+         SELECT t.id, j.value->>4, j.value->>5, j.value->>6, j.value->>7, j.value->>8,
+                j.value->>9, j.value->>10, j.value->>11
+           FROM json_each(?) j
+           JOIN tests t ON t.repo = j.value->>0 AND t.profile = j.value->>1
+                       AND t.task = j.value->>2 AND t.case_name = j.value->>3",
+    )
+    .bind(serde_json::to_string(&array)?)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Rewrites the stored figures of every test this batch gave a run; those
+/// figures, by test.
+async fn refresh_summaries(
+    conn: &mut SqliteConnection,
+    changes: &HistoryChanges,
+) -> anyhow::Result<Vec<(TestKey, WindowFigures)>> {
+    let mut touched: Vec<&TestKey> = changes.runs.iter().map(|row| &row.key).collect();
+    touched.sort();
+    touched.dedup();
+    if touched.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<[&str; 4]> = touched.iter().map(|key| key_parts(key)).collect();
+    let rows = sqlx::query(
+        "SELECT t.id, t.repo, t.profile, t.task, t.case_name FROM json_each(?) j
+           JOIN tests t ON t.repo = j.value->>0 AND t.profile = j.value->>1
+                       AND t.task = j.value->>2 AND t.case_name = j.value->>3",
+    )
+    .bind(serde_json::to_string(&keys)?)
+    .fetch_all(&mut *conn)
+    .await?;
+    let keys: std::collections::HashMap<i64, TestKey> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.get(0),
+                TestKey::trusted(r.get(1), r.get(2), r.get(3), r.get(4)),
+            )
+        })
+        .collect();
+    let ids: Vec<i64> = keys.keys().copied().collect();
+    let figures = refresh_figures(conn, &ids).await?;
+    Ok(figures
+        .into_iter()
+        .filter_map(|(id, figures)| Some((keys.get(&id)?.clone(), figures)))
+        .collect())
+}
+
+/// Rewrites `summary_json` of the tests `ids`: each one's last 30 runs read
+/// back (this batch's included), folded by the pure `window_figures`,
+/// written in one statement (a test left without runs gets empty figures).
+async fn refresh_figures(
+    conn: &mut SqliteConnection,
+    ids: &[i64],
+) -> anyhow::Result<Vec<(i64, WindowFigures)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(
+        "SELECT t.value, r.queue_id, r.commit_sha, r.attempt, r.try, r.result, r.duration_ms, r.at
+           FROM json_each(?1) t
+           JOIN test_runs r ON r.test_id = t.value AND r.seq >= coalesce(
+                (SELECT seq FROM test_runs WHERE test_id = t.value
+                  ORDER BY seq DESC, try DESC LIMIT 1 OFFSET ?2 - 1), 0)
+          ORDER BY t.value, r.seq DESC, r.try DESC",
+    )
+    .bind(serde_json::to_string(ids)?)
+    .bind(i64::from(DEFAULT_WINDOW))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut windows: std::collections::BTreeMap<i64, Vec<TestRun>> =
+        ids.iter().map(|id| (*id, Vec::new())).collect();
+    for row in &rows {
+        let runs = windows.entry(row.get(0)).or_default();
+        if runs.len() < DEFAULT_WINDOW as usize {
+            runs.push(TestRun {
+                queue_id: row.get(1),
+                commit: row.get(2),
+                attempt: row.get::<i64, _>(3) as u32,
+                try_number: row.get::<i64, _>(4) as u32,
+                result: row.get(5),
+                duration_ms: row.get::<i64, _>(6) as u64,
+                at: row.get(7),
+            });
+        }
+    }
+    let figures: Vec<(i64, WindowFigures)> = windows
+        .iter()
+        .map(|(id, runs)| (*id, window_figures(runs)))
+        .collect();
+    let rows: Vec<(i64, String)> = figures
+        .iter()
+        .map(|(id, f)| Ok((*id, serde_json::to_string(f)?)))
+        .collect::<anyhow::Result<_>>()?;
+    sqlx::query(
+        "UPDATE tests SET summary_json = value->>1 FROM json_each(?) WHERE tests.id = value->>0",
+    )
+    .bind(serde_json::to_string(&rows)?)
+    .execute(conn)
+    .await?;
+    Ok(figures)
+}
+
+pub(crate) async fn delete(conn: &mut SqliteConnection, id: &str, seq: u64) -> anyhow::Result<()> {
     sqlx::query("DELETE FROM queues WHERE id = ?")
         .bind(id)
         .execute(&mut *conn)
         .await?;
+    // The queue's runs go, and the figures of the tests they were runs of.
+    let tests: Vec<i64> =
+        sqlx::query_scalar("SELECT DISTINCT test_id FROM test_runs WHERE queue_id = ?")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+    sqlx::query("DELETE FROM test_runs WHERE queue_id = ?")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    refresh_figures(conn, &tests).await?;
     sqlx::query("DELETE FROM log_files WHERE queue_id = ?")
         .bind(id)
         .execute(&mut *conn)
@@ -421,5 +633,75 @@ mod tests {
             pool.close().await;
             let _ = std::fs::remove_dir_all(&dir);
         }
+    }
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::*;
+    use crate::test_history::RunRow;
+
+    fn run(queue: &str, result: &str) -> TestRun {
+        TestRun {
+            queue_id: queue.into(),
+            commit: Some("c".into()),
+            attempt: 1,
+            try_number: 1,
+            result: result.into(),
+            duration_ms: 7,
+            at: "t".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_are_stored_with_the_figures_of_their_tests_and_go_with_a_deleted_queue() {
+        let dir = std::env::temp_dir().join(format!(
+            "testarena-projector-history-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let pool = open(&dir.join("views.sqlite"), Durability::CrashSafe)
+            .await
+            .unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+        let key = TestKey::trusted("/repo", "", "t", "");
+        let changes = HistoryChanges {
+            new_tests: vec![key.clone()],
+            quarantines: Default::default(),
+            runs: vec![
+                RunRow {
+                    key: key.clone(),
+                    seq: 1,
+                    run: run("q1", "PASS"),
+                },
+                RunRow {
+                    key: key.clone(),
+                    seq: 2,
+                    run: run("q2", "FAIL"),
+                },
+            ],
+        };
+        save_test_history(&mut conn, &changes).await.unwrap();
+        let figures = || async {
+            let json: String = sqlx::query_scalar("SELECT summary_json FROM tests")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            serde_json::from_str::<testarena_events::WindowFigures>(&json).unwrap()
+        };
+        drop(conn);
+        let stored = figures().await;
+        assert_eq!(
+            (stored.runs, stored.failures, stored.flip_rate),
+            (2, 1, 1.0)
+        );
+        assert_eq!(stored.last_result.as_deref(), Some("FAIL"));
+        let mut conn = pool.acquire().await.unwrap();
+        delete(&mut conn, "q2", 3).await.unwrap();
+        drop(conn);
+        let stored = figures().await;
+        assert_eq!((stored.runs, stored.failures), (1, 0));
+        pool.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

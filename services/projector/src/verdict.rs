@@ -5,8 +5,9 @@ use testarena_events::{FinalStatus, TaskResult};
 
 use crate::view::TaskView;
 
-/// `passed` only if the queue finished and every task passed: a queue of
-/// skipped or cancelled tasks did not pass.
+/// `passed` only if the queue finished and every task passed (`PASS`, or
+/// `FLAKY`: it passed on a retry) or had its failure excused by a
+/// quarantine: a queue of skipped or cancelled tasks did not pass.
 pub(crate) fn verdict(status: FinalStatus, tasks: &[TaskView]) -> &'static str {
     match status {
         FinalStatus::Error => "error",
@@ -17,7 +18,12 @@ pub(crate) fn verdict(status: FinalStatus, tasks: &[TaskView]) -> &'static str {
 }
 
 fn passed(task: &TaskView) -> bool {
-    task.result.as_deref() == Some(TaskResult::Pass.as_str())
+    task.quarantined
+        || task
+            .result
+            .as_deref()
+            .and_then(TaskResult::parse)
+            .is_some_and(TaskResult::is_pass)
 }
 
 #[cfg(test)]
@@ -44,6 +50,18 @@ mod tests {
                 "{other:?}"
             );
         }
+    }
+
+    #[test]
+    fn flaky_and_quarantined_failures_do_not_fail_a_queue() {
+        let mut excused = task(Some("FAIL"));
+        excused.quarantined = true;
+        let tasks = [task(Some("PASS")), task(Some("FLAKY")), excused];
+        assert_eq!(verdict(FinalStatus::Finished, &tasks), "passed");
+        assert_eq!(
+            verdict(FinalStatus::Finished, &[task(Some("FAIL"))]),
+            "failed"
+        );
     }
 
     #[test]

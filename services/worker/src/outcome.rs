@@ -62,6 +62,40 @@ pub(crate) fn task_done(exit: Exit, timeout: Duration) -> Option<TaskDone> {
     })
 }
 
+/// What follows a try of a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AfterTry {
+    /// Run it again (a `FAIL` or `TIMEOUT` with retries left).
+    Retry,
+    Done,
+}
+
+/// Whether a task that has had `tries` tries, the last ending `result`,
+/// runs again, with `retries` reruns allowed.
+pub(crate) fn after_try(result: TaskResult, tries: usize, retries: u8) -> AfterTry {
+    if result.is_retryable() && tries <= usize::from(retries) {
+        AfterTry::Retry
+    } else {
+        AfterTry::Done
+    }
+}
+
+/// A task's result over its tries, in order: the last one's, except that
+/// a pass after a failed try is `FLAKY`.
+pub(crate) fn over_tries(tries: &[TaskResult]) -> Option<TaskResult> {
+    let last = *tries.last()?;
+    let failed_before = tries[..tries.len() - 1].iter().any(|r| !r.is_pass());
+    Some(match last {
+        TaskResult::Pass if failed_before => TaskResult::Flaky,
+        other => other,
+    })
+}
+
+/// The retries a task gets: its own, else its profile's.
+pub(crate) fn task_retries(own: Option<u8>, profile_default: u8) -> u8 {
+    own.unwrap_or(profile_default)
+}
+
 /// A task's own timeout, else its profile's.
 pub(crate) fn task_timeout(timeout_s: Option<u32>, profile_default: Duration) -> Duration {
     timeout_s
@@ -127,6 +161,34 @@ mod tests {
         );
         assert_eq!(task_done(Exit::Cancelled, minute), None);
         assert_eq!(TaskDone::error("no dir".into()).result, TaskResult::Error);
+    }
+
+    #[test]
+    fn a_fail_or_timeout_is_retried_while_retries_are_left() {
+        use TaskResult::*;
+        assert_eq!(after_try(Fail, 1, 2), AfterTry::Retry);
+        assert_eq!(after_try(Timeout, 2, 2), AfterTry::Retry);
+        assert_eq!(after_try(Fail, 3, 2), AfterTry::Done, "2 retries = 3 tries");
+        assert_eq!(after_try(Fail, 1, 0), AfterTry::Done);
+        assert_eq!(after_try(Pass, 1, 5), AfterTry::Done);
+        assert_eq!(
+            after_try(Error, 1, 5),
+            AfterTry::Done,
+            "an error is not retried"
+        );
+        assert_eq!(task_retries(Some(0), 3), 0);
+        assert_eq!(task_retries(None, 3), 3);
+    }
+
+    #[test]
+    fn a_pass_after_a_failed_try_is_flaky() {
+        use TaskResult::*;
+        assert_eq!(over_tries(&[Pass]), Some(Pass));
+        assert_eq!(over_tries(&[Fail, Pass]), Some(Flaky));
+        assert_eq!(over_tries(&[Timeout, Fail, Pass]), Some(Flaky));
+        assert_eq!(over_tries(&[Fail, Fail]), Some(Fail));
+        assert_eq!(over_tries(&[Fail, Timeout]), Some(Timeout));
+        assert_eq!(over_tries(&[]), None);
     }
 
     #[test]

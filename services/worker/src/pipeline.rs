@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use testarena_events::{EventBody, FinalStatus, Source, Stage, StageOutcome, TaskResult, TaskSpec};
+use testarena_events::{
+    EventBody, FinalStatus, Source, Stage, StageOutcome, TaskResult, TaskSpec, TaskTry,
+};
 use tokio::sync::mpsc;
 
 use crate::boot_health::{BootHealth, BootOutcome};
@@ -17,7 +19,10 @@ use crate::group_ledger::GroupLedger;
 use crate::junit;
 use crate::log_batcher::LogSink;
 use crate::metrics::{ResultLabel, StageLabel};
-use crate::outcome::{command_failure, task_done, task_timeout, TaskDone};
+use crate::outcome::{
+    after_try, command_failure, over_tries, task_done, task_retries, task_timeout, AfterTry,
+    TaskDone,
+};
 use crate::placeholders::Placeholders;
 use crate::process_group::{CommandSpec, Exit, ProcessGroup};
 use crate::profile::{BootReady, Profile};
@@ -188,7 +193,7 @@ impl Run<'_> {
         if let Some(end) = self.boot(boot).await? {
             return Ok(end);
         }
-        self.run_tasks().await
+        self.run_tasks(boot).await
     }
 
     async fn stage_started(&self, stage: Stage) -> Result<Instant, EmitError> {
@@ -387,21 +392,28 @@ impl Run<'_> {
         }
     }
 
-    async fn run_tasks(&self) -> Result<RunEnd, EmitError> {
+    async fn run_tasks(&self, boot: &mut Option<ProcessGroup>) -> Result<RunEnd, EmitError> {
         for task in self.tasks {
             if self.stop.token().is_cancelled() {
                 return Ok(RunEnd::Stopped);
             }
-            if let TaskEnd::Stopped = self.run_task(task).await? {
-                return Ok(RunEnd::Stopped);
+            match self.run_task(task, boot).await? {
+                TaskEnd::Done => {}
+                TaskEnd::Stopped => return Ok(RunEnd::Stopped),
+                TaskEnd::RunEnded(end) => return Ok(end),
             }
         }
         Ok(RunEnd::Completed)
     }
 
-    /// One task: `task_started`, its command, `task_finished` — or no
-    /// result at all when a stop cut it short.
-    async fn run_task(&self, task: &TaskSpec) -> Result<TaskEnd, EmitError> {
+    /// One task: `task_started`, its command (again for each retry a `FAIL`
+    /// or `TIMEOUT` earns, `outcome::after_try`), `task_finished` with every
+    /// try — or no result at all when a stop cut it short.
+    async fn run_task(
+        &self,
+        task: &TaskSpec,
+        boot: &mut Option<ProcessGroup>,
+    ) -> Result<TaskEnd, EmitError> {
         let attempt = self.emitter.attempt;
         let result_dir = self.workspace.join("results").join(task.id.as_str());
         self.emitter
@@ -414,26 +426,84 @@ impl Run<'_> {
         let banner = format!("--- task {} ({}) ---", task.id, task.scenario);
         self.log.system(&source, banner).await;
         let started = Instant::now();
-        let Some(done) = self.task_command(task, &source, &result_dir).await else {
-            return Ok(TaskEnd::Stopped);
+        let retries = task_retries(task.retries, self.profile.retries);
+        let mut tries: Vec<TaskTry> = Vec::new();
+        let mut run_end = None;
+        let done = loop {
+            let try_started = Instant::now();
+            let Some(done) = self.task_command(task, &source, &result_dir).await else {
+                return Ok(TaskEnd::Stopped);
+            };
+            if let Some(message) = &done.message {
+                self.log.system(&source, message.clone()).await;
+            }
+            tries.push(TaskTry {
+                result: done.result,
+                exit_code: done.exit_code,
+                duration_ms: elapsed_ms(try_started),
+            });
+            if after_try(done.result, tries.len(), retries) == AfterTry::Done {
+                break done;
+            }
+            if let Some(end) = self
+                .before_retry(task, &source, &result_dir, &tries, retries, boot)
+                .await?
+            {
+                run_end = Some(end);
+                break done;
+            }
         };
-        if let Some(message) = &done.message {
-            self.log.system(&source, message.clone()).await;
-        }
+        let results: Vec<TaskResult> = tries.iter().map(|t| t.result).collect();
+        let result = over_tries(&results).unwrap_or(done.result);
         let junit = summarize_junit(result_dir).await;
-        self.record_task(done.result, started);
+        self.record_task(result, started);
         self.emitter
             .emit(EventBody::TaskFinished {
                 task_id: task.id.clone(),
                 attempt,
-                result: done.result,
+                result,
                 exit_code: done.exit_code,
                 duration_ms: elapsed_ms(started),
                 junit,
                 message: done.message,
+                tries: if tries.len() > 1 { tries } else { Vec::new() },
             })
             .await?;
-        Ok(TaskEnd::Done)
+        Ok(run_end.map_or(TaskEnd::Done, TaskEnd::RunEnded))
+    }
+
+    /// Between two tries: says so in the log, empties the result folder (the
+    /// next try's JUnit is the one that counts) and, with the profile's
+    /// `reboot_between_retries`, boots the target again. `Some` when that
+    /// reboot failed or was stopped: the run ends there.
+    async fn before_retry(
+        &self,
+        task: &TaskSpec,
+        source: &str,
+        result_dir: &Path,
+        tries: &[TaskTry],
+        retries: u8,
+        boot: &mut Option<ProcessGroup>,
+    ) -> Result<Option<RunEnd>, EmitError> {
+        let last = tries.last().map_or("", |t| t.result.as_str());
+        let line = format!(
+            "--- task {} try {} of {} (the last ended {last}) ---",
+            task.id,
+            tries.len() + 1,
+            usize::from(retries) + 1
+        );
+        self.log.system(source, line).await;
+        let _ = tokio::fs::remove_dir_all(result_dir).await;
+        if !self.profile.reboot_between_retries || self.profile.boot.is_none() {
+            return Ok(None);
+        }
+        if let Some(mut group) = boot.take() {
+            self.log
+                .system(source, "rebooting the target before the retry")
+                .await;
+            group.stop().await;
+        }
+        self.boot(boot).await
     }
 
     /// Runs the task's command (its result folder made first); `None` when
@@ -498,6 +568,8 @@ impl Run<'_> {
 enum TaskEnd {
     Done,
     Stopped,
+    /// A reboot between tries failed or was stopped.
+    RunEnded(RunEnd),
 }
 
 /// The JUnit summary of what a task left in its result folder, if any.

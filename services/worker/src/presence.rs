@@ -11,6 +11,9 @@ use testarena_events::{now_millis, ProfileAdmission, ProfileName, ProfileState, 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+/// How long a stopping worker tries to remove its record.
+const LEAVE_WAIT: Duration = Duration::from_secs(1);
+
 #[derive(Clone)]
 pub(crate) struct Presence {
     record: Arc<Mutex<WorkerRecord>>,
@@ -117,8 +120,14 @@ impl Presence {
                 _ = tokio::time::sleep(every) => {}
             }
         }
-        if let Err(e) = bucket.delete(self.id()).await {
-            tracing::warn!(error = %e, "removing this worker's record from the registry failed");
+        // Bounded: with NATS down, the record goes stale in three
+        // heartbeats anyway, and shutdown must not wait on it.
+        match tokio::time::timeout(LEAVE_WAIT, bucket.delete(self.id())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "removing this worker's record from the registry failed")
+            }
+            Err(_) => tracing::warn!("removing this worker's record from the registry timed out"),
         }
     }
 }

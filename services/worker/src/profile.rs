@@ -39,6 +39,10 @@ struct ProfileFile {
     failure_regex: Option<String>,
     progress_regex: Option<String>,
     #[serde(default)]
+    retries: u8,
+    #[serde(default)]
+    reboot_between_retries: bool,
+    #[serde(default)]
     env: BTreeMap<String, String>,
     boot_retries: Option<u32>,
     quarantine_after: Option<u32>,
@@ -74,6 +78,12 @@ pub struct Profile {
     pub task_timeout: Duration,
     /// `failure_regex` and `progress_regex`, applied to every task line.
     pub task_lines: Arc<TaskLines>,
+    /// Reruns of a task that ends `FAIL` or `TIMEOUT` (0–5), unless the
+    /// task asks for its own.
+    pub retries: u8,
+    /// Restart the boot command before each retry (on the booted target
+    /// otherwise).
+    pub reboot_between_retries: bool,
     pub env: BTreeMap<String, String>,
     /// A boot that fails on infrastructure (exits before ready, not ready
     /// in time, cannot start) is tried again this often on the same worker
@@ -128,6 +138,13 @@ impl Profiles {
                 bail!("profiles.{name}: boot_ready is set but there is no boot command");
             }
             let task_lines = task_lines(&name, p.failure_regex, p.progress_regex)?;
+            if p.retries > testarena_events::MAX_RETRIES {
+                bail!(
+                    "profiles.{name}.retries: {} is too many; 0 to {} are allowed",
+                    p.retries,
+                    testarena_events::MAX_RETRIES
+                );
+            }
             for key in p.env.keys() {
                 if !is_variable_name(key) {
                     bail!("profiles.{name}.env: {key:?} is not a valid variable name");
@@ -145,6 +162,8 @@ impl Profiles {
                     task: p.task,
                     task_timeout: Duration::from_secs(p.task_timeout_s.unwrap_or(300)),
                     task_lines: Arc::new(task_lines),
+                    retries: p.retries,
+                    reboot_between_retries: p.reboot_between_retries,
                     env: p.env,
                     boot_retries: p.boot_retries.unwrap_or(1),
                     health: HealthPolicy {

@@ -1,6 +1,7 @@
 //! Client subcommands: they speak the HTTP API of a running gateway.
-//! Exit codes: 0 success (for `submit --wait`: every task passed), 1 the
-//! queue did not pass, 2 the API refused the request, 3 the server could not
+//! Exit codes: 0 success (for `submit --wait` and `status`: the queue
+//! finished and every task is `PASS`, `FLAKY` — not with `--strict` — or
+//! failed under a quarantine), 1 the queue did not pass, 2 the API refused the request, 3 the server could not
 //! be reached.
 
 mod api_client;
@@ -39,12 +40,16 @@ pub enum ClientCommand {
     /// Submit a queue from a JSON file (`-` reads stdin).
     Submit {
         file: PathBuf,
-        /// Follow the log until the queue ends; exit 0 only if every task passed.
+        /// Follow the log until the queue ends; exit 0 only if every task
+        /// passed (`PASS`, `FLAKY`, or a failure under quarantine).
         #[arg(long)]
         wait: bool,
         /// Print the queue view as JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// A `FLAKY` task (passed only on a retry) fails the queue too.
+        #[arg(long)]
+        strict: bool,
         #[command(flatten)]
         server: ServerArg,
     },
@@ -66,11 +71,15 @@ pub enum ClientCommand {
         #[command(flatten)]
         server: ServerArg,
     },
-    /// Show one queue: status, stages, tasks.
+    /// Show one queue: status, stages, tasks. Exits 0 only if it passed,
+    /// like `submit --wait`.
     Status {
         id: String,
         #[arg(long)]
         json: bool,
+        /// A `FLAKY` task (passed only on a retry) fails the queue too.
+        #[arg(long)]
+        strict: bool,
         #[command(flatten)]
         server: ServerArg,
     },
@@ -141,8 +150,12 @@ async fn dispatch(command: ClientCommand, style: when::TimeStyle) -> Result<Exit
             file,
             wait,
             json,
+            strict,
             server,
-        } => submit::run(&ApiClient::new(&server)?, &file, wait, json).await,
+        } => {
+            let options = submit::SubmitOptions { wait, json, strict };
+            submit::run(&ApiClient::new(&server)?, &file, options).await
+        }
         ClientCommand::List {
             status,
             page,
@@ -160,7 +173,12 @@ async fn dispatch(command: ClientCommand, style: when::TimeStyle) -> Result<Exit
             };
             list::run(&ApiClient::new(&server)?, options).await
         }
-        ClientCommand::Status { id, json, server } => {
+        ClientCommand::Status {
+            id,
+            json,
+            strict,
+            server,
+        } => {
             let view = ApiClient::new(&server)?.queue(&id).await?;
             if json {
                 println!(
@@ -170,7 +188,7 @@ async fn dispatch(command: ClientCommand, style: when::TimeStyle) -> Result<Exit
             } else {
                 print!("{}", render::queue_detail(&view));
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(submit::exit_code(&view, strict))
         }
         ClientCommand::Logs { id, follow, server } => {
             let client = ApiClient::new(&server)?;

@@ -21,6 +21,7 @@ fn short_commit(commit: Option<&str>) -> String {
 fn counts(c: &Counts) -> String {
     let parts: Vec<String> = [
         (c.pass, "passed"),
+        (c.flaky, "flaky"),
         (c.fail, "failed"),
         (c.timeout, "timed out"),
         (c.error, "errored"),
@@ -28,6 +29,7 @@ fn counts(c: &Counts) -> String {
         (c.cancelled, "cancelled"),
         (c.running, "running"),
         (c.waiting, "waiting"),
+        (c.quarantined, "quarantined"),
     ]
     .into_iter()
     .filter(|(n, _)| *n > 0)

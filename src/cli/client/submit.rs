@@ -10,12 +10,20 @@ use testarena_events::QueueView;
 use super::api_client::{ApiClient, ClientError, Submitted};
 use super::{follow, render};
 
+/// How `submit` runs: `wait` follows the queue to its end; `strict` makes
+/// a `FLAKY` task fail it.
+pub struct SubmitOptions {
+    pub wait: bool,
+    pub json: bool,
+    pub strict: bool,
+}
+
 pub async fn run(
     client: &ApiClient,
     file: &Path,
-    wait: bool,
-    json: bool,
+    options: SubmitOptions,
 ) -> Result<ExitCode, ClientError> {
+    let SubmitOptions { wait, json, strict } = options;
     let text = if file == Path::new("-") {
         std::io::read_to_string(std::io::stdin())
             .map_err(|e| ClientError::Usage(format!("reading stdin: {e}")))?
@@ -45,18 +53,65 @@ pub async fn run(
     }
     let view = follow::print_log(client, &id, true, true).await?;
     eprint!("{}", render::queue_detail(&view));
-    Ok(if passed(&view) {
+    Ok(exit_code(&view, strict))
+}
+
+/// 0 when the queue [`passed`], 1 otherwise (`submit --wait`, `status`).
+pub fn exit_code(view: &QueueView, strict: bool) -> ExitCode {
+    if passed(view, strict) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
+    }
 }
 
-/// A queue passes when it finished and every task's result is PASS.
-pub fn passed(view: &QueueView) -> bool {
+/// A queue passes when it finished and every task is `PASS`, `FLAKY` (not
+/// when `strict`), or failed with its failure excused by a quarantine.
+pub fn passed(view: &QueueView, strict: bool) -> bool {
     view.status == "Finished"
-        && view
-            .tasks
+        && view.tasks.iter().all(|t| match t.result.as_deref() {
+            Some("PASS") => true,
+            Some("FLAKY") => !strict,
+            Some(_) => t.quarantined,
+            None => false,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(status: &str, tasks: &[(&str, bool)]) -> QueueView {
+        let tasks: Vec<Value> = tasks
             .iter()
-            .all(|t| t.result.as_deref() == Some("PASS"))
+            .map(|(result, quarantined)| {
+                serde_json::json!({
+                    "id": "t", "scenario": "t.sh", "timeout_s": null, "status": "Finished",
+                    "result": result, "exit_code": null, "duration_ms": null, "started_at": null,
+                    "finished_at": null, "message": null, "junit": null, "quarantined": quarantined
+                })
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "id": "q", "status": status, "source": {"repo": "/r", "ref": "main"},
+            "commit": null, "profile": null, "attempt": 1, "worker": null,
+            "submitted_at": "t", "started_at": null, "finished_at": null, "reason": null,
+            "verdict": null, "cancel_requested": false,
+            "counts": {"total": 0, "waiting": 0, "running": 0, "pass": 0, "fail": 0,
+                       "timeout": 0, "error": 0, "skipped": 0, "cancelled": 0},
+            "stages": [], "tasks": tasks
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn flaky_passes_unless_strict_and_a_quarantined_failure_passes() {
+        let flaky = view("Finished", &[("PASS", false), ("FLAKY", false)]);
+        assert!(passed(&flaky, false));
+        assert!(!passed(&flaky, true), "--strict");
+        assert!(passed(&view("Finished", &[("FAIL", true)]), true));
+        assert!(!passed(&view("Finished", &[("FAIL", false)]), false));
+        assert!(!passed(&view("Running", &[("PASS", false)]), false));
+        assert!(!passed(&view("Error", &[("PASS", false)]), false));
+    }
 }

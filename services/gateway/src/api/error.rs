@@ -25,7 +25,7 @@ pub enum ApiError {
     /// The bearer token is not one of the gateway's.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
-    /// No queue has that id.
+    /// No queue has that id (no test has that identity).
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
     /// The route exists, but not with this method.
@@ -74,6 +74,9 @@ impl ApiError {
     }
     pub fn worker_not_found(id: &str) -> Self {
         Self::NotFound(body("not_found", format!("no live worker with id {id:?}")))
+    }
+    pub fn no_test(message: impl Into<String>) -> Self {
+        Self::NotFound(body("not_found", message))
     }
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::Conflict(body("conflict", message))

@@ -15,6 +15,7 @@ pub(crate) mod query_params;
 pub(crate) mod queue;
 pub(crate) mod strict_json;
 pub(crate) mod submit;
+pub(crate) mod tests;
 pub(crate) mod workers;
 
 use poem_openapi::{OpenApiService, Tags};
@@ -25,6 +26,8 @@ pub(crate) enum ApiTags {
     Queues,
     /// The workers: registry, drain, readmit
     Fleet,
+    /// Test history and quarantine
+    Tests,
     /// Probes
     Health,
 }
@@ -36,6 +39,7 @@ pub(crate) type Api = (
     log_stream::LogStreamApi,
     control::ControlApi,
     workers::WorkersApi,
+    tests::TestsApi,
     health::HealthApi,
 );
 
@@ -48,6 +52,7 @@ pub(crate) fn service(server_url: &str) -> OpenApiService<Api, ()> {
             log_stream::LogStreamApi,
             control::ControlApi,
             workers::WorkersApi,
+            tests::TestsApi,
             health::HealthApi,
         ),
         "TestArena",

@@ -84,6 +84,11 @@ pub struct TaskBody {
     /// Overrides the profile's task timeout, in seconds (`null`: the profile's).
     #[oai(nullable, validator(minimum(value = "1"), maximum(value = "604800")))]
     pub timeout_s: Option<u32>,
+    /// Reruns of a `FAIL` or `TIMEOUT`, 0 to 5 (`null`: the profile's
+    /// `retries`). A task that fails and then passes ends `FLAKY`.
+    #[serde(default)]
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "5")))]
+    pub retries: Option<u8>,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -105,5 +110,70 @@ pub struct EventList {
 pub struct Accepted {
     pub id: String,
     /// Events-stream sequence of the event this request published.
+    pub seq: u64,
+}
+
+/// `GET /api/tests`.
+#[derive(Debug, Clone, Object)]
+pub struct TestList {
+    /// Ordered by repo, profile, task, case.
+    pub tests: Vec<testarena_events::TestSummary>,
+}
+
+/// `GET /api/tests/history`: one test and its runs, newest first.
+#[derive(Debug, Clone, Object)]
+pub struct TestHistoryPage {
+    pub test: testarena_events::TestSummary,
+    pub runs: Vec<testarena_events::TestRun>,
+}
+
+/// `POST /api/tests/quarantine`.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuarantineRequest {
+    /// The repository URL, exactly as queues submit it.
+    #[oai(validator(min_length = 1, max_length = 2048))]
+    pub repo: String,
+    /// `null` or absent: the worker's default profile.
+    #[serde(default)]
+    #[oai(nullable, validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
+    pub profile: Option<String>,
+    /// The task id.
+    #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
+    pub task: String,
+    /// A JUnit case (`classname.name`); `null` or absent: the task itself.
+    #[serde(default)]
+    #[oai(nullable, validator(min_length = 1, max_length = 512))]
+    pub case: Option<String>,
+    /// Why: shown wherever the quarantine is (1 to 1024 bytes).
+    #[oai(validator(min_length = 1, max_length = 1024))]
+    pub reason: String,
+}
+
+/// `DELETE /api/tests/quarantine`.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnquarantineRequest {
+    #[oai(validator(min_length = 1, max_length = 2048))]
+    pub repo: String,
+    #[serde(default)]
+    #[oai(nullable, validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
+    pub profile: Option<String>,
+    #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
+    pub task: String,
+    #[serde(default)]
+    #[oai(nullable, validator(min_length = 1, max_length = 512))]
+    pub case: Option<String>,
+    /// Why it ends, if said (at most 1024 bytes).
+    #[serde(default)]
+    #[oai(nullable, validator(max_length = 1024))]
+    pub reason: Option<String>,
+}
+
+/// A quarantine change stored in the events stream whose view did not
+/// catch up in time.
+#[derive(Debug, Clone, Object)]
+pub struct TestEventAccepted {
+    /// The event's sequence in the events stream.
     pub seq: u64,
 }

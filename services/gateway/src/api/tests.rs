@@ -1,0 +1,234 @@
+//! `/api/tests`: test history (the list with each test's state over a
+//! window of runs, one test's runs) and quarantine. Reads come from the
+//! projector's `tests` (each test's figures over the default window) and
+//! `test_runs` (another window, one test's history); the state is decided
+//! here, per request, by the pure `WindowFigures::state` with the gateway's
+//! `--flaky-flip-rate`. A quarantine is
+//! an event on `<prefix>.tests.<kind>`, like every other change of state.
+
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::{param::Query, payload::Json, ApiResponse, OpenApi};
+use testarena_events::{
+    window_figures, TestEvent, TestEventBody, TestKey, TestState, TestSummary, MAX_REASON,
+};
+
+use super::error::ApiError;
+use super::model::{
+    QuarantineRequest, TestEventAccepted, TestHistoryPage, TestList, UnquarantineRequest,
+};
+use super::strict_json::StrictJson;
+use super::ApiTags;
+use crate::state::AppState;
+use crate::views::TestFilter;
+
+const DEFAULT_HISTORY_LIMIT: u32 = 200;
+
+#[derive(ApiResponse)]
+pub(crate) enum QuarantineResponse {
+    /// Stored and applied: the test as it is now.
+    #[oai(status = 200)]
+    Ok(Json<Box<TestSummary>>),
+    /// Stored in the event stream, but the view did not catch up in time.
+    #[oai(status = 202)]
+    Accepted(Json<TestEventAccepted>),
+}
+
+pub(crate) struct TestsApi;
+
+#[OpenApi(prefix_path = "/api", tag = "ApiTags::Tests")]
+impl TestsApi {
+    /// Tests with their state over their last runs
+    ///
+    /// A test is a (repo, profile, task, JUnit case or none). Each is
+    /// summarized over its last `window` runs: `flaky` (passed and failed on
+    /// one commit, passed on a retry, or a flip rate at or above the
+    /// gateway's `--flaky-flip-rate`), `failing` (its last 3 runs failed),
+    /// else `passing`.
+    #[oai(path = "/tests", method = "get")]
+    async fn list(
+        &self,
+        state: Data<&Arc<AppState>>,
+        /// Only tests of this repository URL, exactly.
+        #[oai(validator(max_length = 2048))]
+        repo: Query<Option<String>>,
+        /// Only tests of this profile, exactly (empty: the workers' default).
+        #[oai(validator(max_length = 64))]
+        profile: Query<Option<String>>,
+        /// Only tests in this state.
+        #[oai(name = "state")]
+        test_state: Query<Option<TestState>>,
+        /// Only tests whose task id or case name contains this (any case).
+        #[oai(validator(max_length = 512))]
+        q: Query<Option<String>>,
+        /// Runs per test to judge by, 1 to 1000; 30 when absent.
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
+        window: Query<Option<u32>>,
+    ) -> Result<Json<TestList>, ApiError> {
+        let window = window.0.unwrap_or(testarena_events::DEFAULT_WINDOW);
+        let filter = TestFilter {
+            repo: repo.0.as_deref(),
+            profile: profile.0.as_deref(),
+            text: q.0.as_deref(),
+        };
+        let tests = state
+            .views
+            .tests(&filter, window)
+            .await?
+            .into_iter()
+            .map(|(test, figures)| {
+                TestSummary::of(
+                    &test.key,
+                    test.quarantine_reason,
+                    figures,
+                    state.flaky_flip_rate,
+                )
+            })
+            .filter(|summary| test_state.0.is_none_or(|s| summary.state == s))
+            .collect();
+        Ok(Json(TestList { tests }))
+    }
+
+    /// One test's runs, newest first
+    #[oai(path = "/tests/history", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn history(
+        &self,
+        state: Data<&Arc<AppState>>,
+        #[oai(validator(min_length = 1, max_length = 2048))] repo: Query<String>,
+        /// Absent: the workers' default profile.
+        #[oai(validator(max_length = 64))]
+        profile: Query<Option<String>>,
+        #[oai(validator(min_length = 1, max_length = 64))] task: Query<String>,
+        /// A JUnit case (`classname.name`); absent: the task itself.
+        #[oai(validator(max_length = 512))]
+        case: Query<Option<String>>,
+        /// Most runs listed, 1 to 10000; 200 when absent.
+        #[oai(validator(minimum(value = "1"), maximum(value = "10000")))]
+        limit: Query<Option<u32>>,
+    ) -> Result<Json<TestHistoryPage>, ApiError> {
+        let key = test_key(&repo.0, profile.0.as_deref(), &task.0, case.0.as_deref())?;
+        let limit = limit.0.unwrap_or(DEFAULT_HISTORY_LIMIT);
+        let Some((test, runs)) = state.views.test_history(&key, limit).await? else {
+            return Err(no_test(&key));
+        };
+        let window = runs.len().min(testarena_events::DEFAULT_WINDOW as usize);
+        let summary = TestSummary::of(
+            &test.key,
+            test.quarantine_reason,
+            window_figures(&runs[..window]),
+            state.flaky_flip_rate,
+        );
+        Ok(Json(TestHistoryPage {
+            test: summary,
+            runs,
+        }))
+    }
+
+    /// Quarantine a test
+    ///
+    /// It still runs and is recorded, but its `FAIL` or `TIMEOUT` no longer
+    /// fails a queue (the task says `quarantined`, `counts.quarantined`).
+    /// A task whose every failed JUnit case is quarantined is excused too.
+    #[oai(path = "/tests/quarantine", method = "post")]
+    async fn quarantine(
+        &self,
+        state: Data<&Arc<AppState>>,
+        body: StrictJson<QuarantineRequest>,
+    ) -> Result<QuarantineResponse, ApiError> {
+        let body = body.0;
+        let key = test_key(
+            &body.repo,
+            body.profile.as_deref(),
+            &body.task,
+            body.case.as_deref(),
+        )?;
+        let reason = checked_reason(&body.reason)?;
+        let event = TestEvent::new(
+            key,
+            TestEventBody::Quarantined {
+                reason,
+                by: "user".into(),
+            },
+        );
+        publish_and_show(&state, event).await
+    }
+
+    /// End a test's quarantine
+    #[oai(path = "/tests/quarantine", method = "delete")]
+    async fn unquarantine(
+        &self,
+        state: Data<&Arc<AppState>>,
+        body: StrictJson<UnquarantineRequest>,
+    ) -> Result<QuarantineResponse, ApiError> {
+        let body = body.0;
+        let key = test_key(
+            &body.repo,
+            body.profile.as_deref(),
+            &body.task,
+            body.case.as_deref(),
+        )?;
+        let reason = body.reason.as_deref().map(checked_reason).transpose()?;
+        let event = TestEvent::new(key, TestEventBody::Unquarantined { reason });
+        publish_and_show(&state, event).await
+    }
+}
+
+/// A test's identity from request values; an empty profile is the default.
+fn test_key(
+    repo: &str,
+    profile: Option<&str>,
+    task: &str,
+    case: Option<&str>,
+) -> Result<TestKey, ApiError> {
+    let profile = profile.filter(|p| !p.is_empty());
+    TestKey::parse(repo, profile, task, case)
+        .map_err(|(field, e)| ApiError::invalid_field(field, e))
+}
+
+fn checked_reason(reason: &str) -> Result<String, ApiError> {
+    if reason.trim().is_empty() || reason.len() > MAX_REASON {
+        return Err(ApiError::invalid_field(
+            "reason",
+            format!("must be 1 to {MAX_REASON} bytes, not blank"),
+        ));
+    }
+    Ok(reason.to_owned())
+}
+
+fn no_test(key: &TestKey) -> ApiError {
+    ApiError::no_test(format!(
+        "no runs or quarantine recorded for task {:?} (case {:?}) of {} with profile {:?}",
+        key.task(),
+        key.case(),
+        key.repo(),
+        key.profile()
+    ))
+}
+
+/// Publishes the event, waits (bounded) for the projector, and answers with
+/// the test as it is then.
+async fn publish_and_show(
+    state: &AppState,
+    event: TestEvent,
+) -> Result<QuarantineResponse, ApiError> {
+    let seq = state.publish_test_event(&event).await?;
+    if !state.applied.wait_for(seq, state.submit_wait).await {
+        return Ok(QuarantineResponse::Accepted(Json(TestEventAccepted {
+            seq,
+        })));
+    }
+    let window = testarena_events::DEFAULT_WINDOW;
+    match state.views.test_history(&event.test, window).await? {
+        Some((test, runs)) => Ok(QuarantineResponse::Ok(Json(Box::new(TestSummary::of(
+            &test.key,
+            test.quarantine_reason,
+            window_figures(&runs),
+            state.flaky_flip_rate,
+        ))))),
+        None => Ok(QuarantineResponse::Accepted(Json(TestEventAccepted {
+            seq,
+        }))),
+    }
+}

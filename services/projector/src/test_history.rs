@@ -1,0 +1,393 @@
+//! Test history as one more projection: each `task_finished` records a run
+//! per try of the task and per JUnit case of its last try; each test event
+//! sets or lifts a quarantine. Folded with the queue events in stream order
+//! (so a quarantine applies to every task that finishes after it), kept in
+//! the `tests` and `test_runs` tables. Pure: the batch's changes are taken
+//! with [`TestHistory::take_changes`] and stored by the runner.
+//!
+//! A quarantined test's `FAIL` or `TIMEOUT` is excused in the queue view
+//! (`quarantined`, `counts.quarantined`), so the verdict decided when the
+//! queue ends does not count it.
+
+use std::collections::{BTreeMap, HashSet};
+
+use testarena_events::{
+    Event, EventBody, TaskResult, TestEvent, TestEventBody, TestKey, TestRun, MAX_CASE_NAME,
+};
+
+use crate::view::{QueueView, TaskView};
+
+/// One run to store.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RunRow {
+    pub key: TestKey,
+    /// The `task_finished` event's stream sequence.
+    pub seq: u64,
+    pub run: TestRun,
+}
+
+/// What a batch changed, to store with it.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct HistoryChanges {
+    /// Tests seen for the first time in this batch, in stream order (the
+    /// order their ids are given in, so a rebuild gives the same ids).
+    pub new_tests: Vec<TestKey>,
+    /// Each test's quarantine as it ends the batch: `Some(reason)` or lifted.
+    pub quarantines: BTreeMap<TestKey, Option<String>>,
+    pub runs: Vec<RunRow>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct TestHistory {
+    /// Quarantined tests, as committed plus the current batch.
+    quarantined: HashSet<TestKey>,
+    /// Tests known to have a row (committed or pending).
+    known: HashSet<TestKey>,
+    pending: HistoryChanges,
+}
+
+impl TestHistory {
+    pub(crate) fn from_rows(
+        known: impl IntoIterator<Item = TestKey>,
+        quarantined: impl IntoIterator<Item = TestKey>,
+    ) -> Self {
+        Self {
+            known: known.into_iter().collect(),
+            quarantined: quarantined.into_iter().collect(),
+            pending: HistoryChanges::default(),
+        }
+    }
+
+    pub(crate) fn is_quarantined(&self, key: &TestKey) -> bool {
+        self.quarantined.contains(key)
+    }
+
+    fn see(&mut self, key: &TestKey) {
+        if self.known.insert(key.clone()) {
+            self.pending.new_tests.push(key.clone());
+        }
+    }
+
+    /// A quarantine set or lifted.
+    pub(crate) fn apply_test_event(&mut self, event: &TestEvent) {
+        self.see(&event.test);
+        let state = match &event.body {
+            TestEventBody::Quarantined { reason, .. } => {
+                self.quarantined.insert(event.test.clone());
+                Some(reason.clone())
+            }
+            TestEventBody::Unquarantined { .. } => {
+                self.quarantined.remove(&event.test);
+                None
+            }
+        };
+        self.pending.quarantines.insert(event.test.clone(), state);
+    }
+
+    /// Records the runs of a `task_finished` that `view` (after it) took,
+    /// and marks the task quarantined (recounting the view) when a
+    /// quarantine excuses its failure.
+    pub(crate) fn observe(&mut self, view: &mut QueueView, seq: u64, event: &Event) {
+        let EventBody::TaskFinished { task_id, .. } = &event.body else {
+            return;
+        };
+        let Some(index) = view.tasks.iter().position(|t| t.id == task_id.as_str()) else {
+            return;
+        };
+        for row in runs_of(view, &view.tasks[index], seq, &event.at) {
+            self.see(&row.key);
+            self.pending.runs.push(row);
+        }
+        let excused = self.excuses(view, &view.tasks[index]);
+        if excused {
+            view.tasks[index].quarantined = true;
+            crate::projection::recount(view);
+        }
+    }
+
+    /// A failed task is excused when it is quarantined, or when it failed
+    /// on JUnit cases and every one of them is.
+    fn excuses(&self, view: &QueueView, task: &TaskView) -> bool {
+        let failed = task
+            .result
+            .as_deref()
+            .and_then(TaskResult::parse)
+            .is_some_and(TaskResult::is_retryable);
+        if !failed {
+            return false;
+        }
+        let task_key = key(view, task, "");
+        if self.is_quarantined(&task_key) {
+            return true;
+        }
+        let failed_cases = task.junit.as_ref().map(|j| j.failed_cases.as_slice());
+        match failed_cases {
+            Some(cases) if !cases.is_empty() => cases
+                .iter()
+                .all(|case| self.is_quarantined(&key(view, task, case))),
+            _ => false,
+        }
+    }
+
+    /// Drops the batch's runs of a queue it deleted (stored ones go with
+    /// the queue's row).
+    pub(crate) fn forget_queue(&mut self, queue_id: &str) {
+        self.pending.runs.retain(|row| row.run.queue_id != queue_id);
+    }
+
+    pub(crate) fn take_changes(&mut self) -> HistoryChanges {
+        std::mem::take(&mut self.pending)
+    }
+}
+
+fn key(view: &QueueView, task: &TaskView, case: &str) -> TestKey {
+    TestKey::trusted(
+        &view.source.repo,
+        view.profile.as_deref().unwrap_or(""),
+        &task.id,
+        case,
+    )
+}
+
+/// The runs a finished task gives: one per try (one try when it was not
+/// retried), then one per JUnit case of its last try that ran (skipped
+/// cases say nothing; a case is named `classname.name` as `failed_cases`
+/// names it).
+fn runs_of(view: &QueueView, task: &TaskView, seq: u64, at: &str) -> Vec<RunRow> {
+    let run = |try_number: u32, result: &str, duration_ms: u64| TestRun {
+        queue_id: view.id.clone(),
+        commit: view.commit.clone(),
+        attempt: view.attempt,
+        try_number,
+        result: result.to_owned(),
+        duration_ms,
+        at: at.to_owned(),
+    };
+    let mut rows = Vec::new();
+    let task_key = key(view, task, "");
+    if task.tries.is_empty() {
+        let result = match task.result.as_deref() {
+            Some("FLAKY") => "PASS",
+            Some(result) => result,
+            None => return rows,
+        };
+        let duration = task.duration_ms.unwrap_or(0);
+        rows.push(RunRow {
+            key: task_key,
+            seq,
+            run: run(1, result, duration),
+        });
+    } else {
+        for (i, t) in task.tries.iter().enumerate() {
+            rows.push(RunRow {
+                key: task_key.clone(),
+                seq,
+                run: run(i as u32 + 1, &t.result, t.duration_ms),
+            });
+        }
+    }
+    let last_try = task.tries.len().max(1) as u32;
+    for case in task.junit.iter().flat_map(|j| &j.cases) {
+        let result = match case.result.as_str() {
+            "passed" => "PASS",
+            "failed" => "FAIL",
+            "error" => "ERROR",
+            _ => continue,
+        };
+        let name = match &case.classname {
+            Some(class) => format!("{class}.{}", case.name),
+            None => case.name.clone(),
+        };
+        if name.is_empty() || name.len() > MAX_CASE_NAME || name.chars().any(char::is_control) {
+            continue;
+        }
+        rows.push(RunRow {
+            key: key(view, task, &name),
+            seq,
+            run: run(last_try, result, case.time_ms),
+        });
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use testarena_events::{
+        GitRef, JunitCase, JunitSummary, QueueId, RepoUrl, ScenarioPath, Source, TaskId, TaskSpec,
+        TaskTry,
+    };
+
+    use super::*;
+    use crate::event_batch::{fold_batch, queues_in_order, Ledgers, QueueFold};
+    use crate::expected_durations::ExpectedDurations;
+
+    fn event(body: EventBody) -> Event {
+        Event::new(QueueId::parse("q1").unwrap(), body)
+    }
+
+    fn queue_events(
+        result: TaskResult,
+        tries: Vec<TaskTry>,
+        junit: Option<JunitSummary>,
+    ) -> Vec<Event> {
+        vec![
+            event(EventBody::Submitted {
+                source: Source {
+                    repo: RepoUrl::parse("/repo").unwrap(),
+                    git_ref: GitRef::parse("main").unwrap(),
+                },
+                profile: None,
+                tasks: vec![TaskSpec {
+                    id: TaskId::parse("t").unwrap(),
+                    scenario: ScenarioPath::parse("t.sh").unwrap(),
+                    timeout_s: None,
+                    retries: None,
+                }],
+            }),
+            event(EventBody::Started {
+                worker: "w".into(),
+                attempt: 1,
+            }),
+            event(EventBody::TaskFinished {
+                task_id: TaskId::parse("t").unwrap(),
+                attempt: 1,
+                result,
+                exit_code: None,
+                duration_ms: 30,
+                junit,
+                message: None,
+                tries,
+            }),
+            event(EventBody::Finished {
+                status: testarena_events::FinalStatus::Finished,
+                attempt: Some(1),
+                reason: None,
+            }),
+        ]
+    }
+
+    fn quarantine(case: Option<&str>) -> TestEvent {
+        TestEvent::new(
+            TestKey::parse("/repo", None, "t", case).unwrap(),
+            TestEventBody::Quarantined {
+                reason: "known".into(),
+                by: "user".into(),
+            },
+        )
+    }
+
+    /// Folds `tests` (at sequences 1..) before the queue's events (after them).
+    fn fold(tests: Vec<TestEvent>, queue: Vec<Event>, history: &mut TestHistory) -> QueueView {
+        let tests: Vec<(u64, TestEvent)> = (1..).zip(tests).collect();
+        let events: Vec<(u64, Event)> = (100..).zip(queue).collect();
+        let ledgers = Ledgers {
+            durations: &mut ExpectedDurations::default(),
+            history,
+        };
+        let mut folds = fold_batch(
+            queues_in_order(&events),
+            HashMap::new(),
+            &events,
+            &tests,
+            ledgers,
+        );
+        match folds.remove(0).1 {
+            QueueFold::Live {
+                view: Some(view), ..
+            } => view,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_try_is_a_run_and_a_flaky_task_passes_the_queue() {
+        let tries = vec![
+            TaskTry {
+                result: TaskResult::Fail,
+                exit_code: Some(1),
+                duration_ms: 10,
+            },
+            TaskTry {
+                result: TaskResult::Pass,
+                exit_code: Some(0),
+                duration_ms: 20,
+            },
+        ];
+        let mut history = TestHistory::default();
+        let view = fold(
+            vec![],
+            queue_events(TaskResult::Flaky, tries, None),
+            &mut history,
+        );
+        assert_eq!(view.verdict.as_deref(), Some("passed"));
+        assert_eq!((view.counts.flaky, view.tasks[0].tries.len()), (1, 2));
+        let changes = history.take_changes();
+        let runs: Vec<(u32, &str)> = changes
+            .runs
+            .iter()
+            .map(|r| (r.run.try_number, r.run.result.as_str()))
+            .collect();
+        assert_eq!(runs, [(1, "FAIL"), (2, "PASS")]);
+        assert_eq!(changes.new_tests.len(), 1);
+    }
+
+    #[test]
+    fn a_quarantine_earlier_in_the_stream_excuses_a_failure() {
+        let mut history = TestHistory::default();
+        let view = fold(
+            vec![quarantine(None)],
+            queue_events(TaskResult::Fail, vec![], None),
+            &mut history,
+        );
+        assert!(view.tasks[0].quarantined);
+        assert_eq!((view.counts.fail, view.counts.quarantined), (1, 1));
+        assert_eq!(view.verdict.as_deref(), Some("passed"));
+        let changes = history.take_changes();
+        assert_eq!(changes.runs.len(), 1, "still recorded");
+        assert_eq!(
+            changes.quarantines.values().next(),
+            Some(&Some("known".to_owned()))
+        );
+    }
+
+    #[test]
+    fn a_failure_is_excused_only_when_every_failed_case_is_quarantined() {
+        let case = |name: &str, result: &str| JunitCase {
+            name: name.into(),
+            classname: Some("uart".into()),
+            time_ms: 5,
+            result: result.into(),
+            message: None,
+        };
+        let junit = JunitSummary {
+            tests: 3,
+            failures: 2,
+            failed_cases: vec!["uart.a".into(), "uart.b".into()],
+            cases: vec![
+                case("a", "failed"),
+                case("b", "failed"),
+                case("c", "skipped"),
+            ],
+            ..Default::default()
+        };
+        let events = || queue_events(TaskResult::Fail, vec![], Some(junit.clone()));
+        let mut history = TestHistory::default();
+        let view = fold(vec![quarantine(Some("uart.a"))], events(), &mut history);
+        assert!(!view.tasks[0].quarantined, "uart.b is not quarantined");
+        assert_eq!(view.verdict.as_deref(), Some("failed"));
+        let changes = history.take_changes();
+        let cases: Vec<&str> = changes.runs.iter().map(|r| r.key.case()).collect();
+        assert_eq!(
+            cases,
+            ["", "uart.a", "uart.b"],
+            "the task, then each case that ran"
+        );
+
+        let mut history = TestHistory::default();
+        let both = vec![quarantine(Some("uart.a")), quarantine(Some("uart.b"))];
+        let view = fold(both, events(), &mut history);
+        assert!(view.tasks[0].quarantined);
+    }
+}

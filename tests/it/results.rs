@@ -1,0 +1,255 @@
+//! Test history, retries and quarantine against a real stack: a task that
+//! fails only on its first try ends `FLAKY` and passes its queue; a
+//! quarantined test still runs and is recorded but does not fail a queue;
+//! the CLI's exit codes follow.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::stack::{queue, GitRepo, StackOptions, TestStack, BIN, SHELL_PROFILE};
+
+const T: Duration = Duration::from_secs(60);
+
+/// A script that fails unless `marker-<queue id>` exists in `dir`, and
+/// creates it: it fails on its first try only.
+pub(crate) fn fails_once(dir: &Path) -> String {
+    format!(
+        "m={}/marker-$TESTARENA_QUEUE_ID\nif [ -e \"$m\" ]; then echo second; exit 0; fi\ntouch \"$m\"; echo first; exit 1\n",
+        dir.display()
+    )
+}
+
+async fn cli_status(stack: &TestStack, id: &str, strict: bool) -> i32 {
+    let mut args = vec!["status", id];
+    if strict {
+        args.push("--strict");
+    }
+    let out = tokio::process::Command::new(BIN)
+        .args(&args)
+        .env("TESTARENA_SERVER", &stack.base)
+        .output()
+        .await
+        .unwrap();
+    out.status.code().unwrap_or(-1)
+}
+
+fn with_retries(mut body: Value, retries: u8) -> Value {
+    for task in body["tasks"].as_array_mut().unwrap() {
+        task["retries"] = json!(retries);
+    }
+    body
+}
+
+#[tokio::test]
+async fn a_task_that_fails_only_on_its_first_try_ends_flaky_and_its_queue_passes() {
+    let stack = TestStack::start().await;
+    let markers = tempfile::tempdir().unwrap();
+    let repo = GitRepo::new(&[("flaky.sh", &fails_once(markers.path()))]);
+    let body = with_retries(queue("fl-1", &repo.url(), &[("uart", "flaky.sh")]), 2);
+    let (status, submitted) = stack.submit(&body).await;
+    assert_eq!(status, 201, "{submitted}");
+    let view = stack.wait_terminal("fl-1", T).await;
+    let task = &view["tasks"][0];
+    assert_eq!(task["result"], "FLAKY", "{view}");
+    assert_eq!(view["verdict"], "passed", "{view}");
+    assert_eq!(view["counts"]["flaky"], 1);
+    let tries: Vec<&str> = task["tries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(tries, ["FAIL", "PASS"], "{view}");
+    let log = stack.text("/api/queue/fl-1/log").await;
+    assert!(log.contains("first") && log.contains("second"), "{log}");
+    assert!(log.contains("try 2 of 3"), "every try is in the log: {log}");
+    assert_eq!(cli_status(&stack, "fl-1", false).await, 0);
+    assert_eq!(cli_status(&stack, "fl-1", true).await, 1, "--strict");
+
+    // Both tries are runs of the test; a pass on a retry makes it flaky.
+    let path = format!(
+        "/api/tests/history?repo={}&task=uart",
+        urlencode(&repo.url())
+    );
+    let (status, history) = stack.get(&path).await;
+    assert_eq!(status, 200, "{history}");
+    let runs: Vec<(u64, &str)> = history["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["try"].as_u64().unwrap(), r["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(runs, [(2, "PASS"), (1, "FAIL")]);
+    assert_eq!(history["test"]["state"], "flaky");
+    assert_eq!(history["test"]["flaky_runs"], 1);
+    let (_, list) = stack.get("/api/tests?state=flaky").await;
+    assert_eq!(list["tests"][0]["task"], "uart", "{list}");
+}
+
+#[tokio::test]
+async fn a_reboot_between_retries_boots_the_target_again() {
+    let config = format!(
+        "{SHELL_PROFILE}\n[profiles.rebooted]\nboot = \"sh boot.sh\"\nboot_ready = {{ log_regex = \"^READY$\" }}\ntask = \"sh {{scenario}}\"\nretries = 1\nreboot_between_retries = true\n"
+    );
+    let stack = TestStack::start_with(StackOptions {
+        worker_config: config,
+        ..Default::default()
+    })
+    .await;
+    let markers = tempfile::tempdir().unwrap();
+    let repo = GitRepo::new(&[
+        ("boot.sh", "echo power-on; echo READY; sleep 60\n"),
+        ("flaky.sh", &fails_once(markers.path())),
+    ]);
+    let mut body = queue("rb-1", &repo.url(), &[("uart", "flaky.sh")]);
+    body["profile"] = json!("rebooted");
+    stack.submit(&body).await;
+    let view = stack.wait_terminal("rb-1", T).await;
+    assert_eq!(view["tasks"][0]["result"], "FLAKY", "{view}");
+    let log = stack.text("/api/queue/rb-1/log").await;
+    assert_eq!(log.matches("power-on").count(), 2, "booted twice: {log}");
+    assert!(
+        log.contains("rebooting the target before the retry"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn a_quarantined_test_still_runs_and_is_recorded_but_does_not_fail_its_queue() {
+    let stack = TestStack::start().await;
+    let repo = GitRepo::new(&[("bad.sh", "echo broken; exit 1\n"), ("ok.sh", "echo ok\n")]);
+    let tasks = [("uart", "bad.sh"), ("boot", "ok.sh")];
+    stack.submit(&queue("qr-1", &repo.url(), &tasks)).await;
+    let view = stack.wait_terminal("qr-1", T).await;
+    assert_eq!(view["verdict"], "failed", "{view}");
+    assert_eq!(cli_status(&stack, "qr-1", false).await, 1);
+
+    let test = json!({"repo": repo.url(), "task": "uart", "reason": "FW-1312: UART under load"});
+    let (status, summary) = stack
+        .request(reqwest::Method::POST, "/api/tests/quarantine", Some(&test))
+        .await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["quarantined"], true);
+    assert_eq!(summary["quarantine_reason"], "FW-1312: UART under load");
+
+    stack.submit(&queue("qr-2", &repo.url(), &tasks)).await;
+    let view = stack.wait_terminal("qr-2", T).await;
+    assert_eq!(view["verdict"], "passed", "{view}");
+    assert_eq!(view["tasks"][0]["result"], "FAIL", "it still ran: {view}");
+    assert_eq!(view["tasks"][0]["quarantined"], true);
+    assert_eq!(view["counts"]["quarantined"], 1);
+    assert_eq!(cli_status(&stack, "qr-2", false).await, 0);
+    let (_, list) = stack.get("/api/tests?q=uart").await;
+    assert_eq!(list["tests"][0]["runs"], 2, "still recorded: {list}");
+    assert_eq!(list["tests"][0]["quarantined"], true);
+
+    let (status, summary) = stack
+        .request(
+            reqwest::Method::DELETE,
+            "/api/tests/quarantine",
+            Some(&test),
+        )
+        .await;
+    assert_eq!(
+        (status, &summary["quarantined"]),
+        (200, &json!(false)),
+        "{summary}"
+    );
+    stack.submit(&queue("qr-3", &repo.url(), &tasks)).await;
+    let view = stack.wait_terminal("qr-3", T).await;
+    assert_eq!(view["verdict"], "failed", "{view}");
+
+    let bad = json!({"repo": repo.url(), "task": "a.b", "reason": "x"});
+    let (status, body) = stack
+        .request(reqwest::Method::POST, "/api/tests/quarantine", Some(&bad))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().starts_with("task:"),
+        "{body}"
+    );
+}
+
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn auto_quarantine_takes_a_test_that_turns_flaky_and_never_a_failing_one() {
+    let stack = TestStack::start_with(StackOptions {
+        service_env: vec![("TESTARENA_AUTO_QUARANTINE".into(), "true".into())],
+        ..Default::default()
+    })
+    .await;
+    let markers = tempfile::tempdir().unwrap();
+    let repo = GitRepo::new(&[
+        ("flaky.sh", &fails_once(markers.path())),
+        ("bad.sh", "echo broken; exit 1\n"),
+    ]);
+    let tasks = [("uart", "flaky.sh"), ("boot", "bad.sh")];
+    for n in 0..3 {
+        let id = format!("aq-{n}");
+        let body = with_retries(queue(&id, &repo.url(), &tasks), 1);
+        stack.submit(&body).await;
+        stack.wait_terminal(&id, T).await;
+    }
+    let deadline = std::time::Instant::now() + T;
+    let list = loop {
+        let (_, list) = stack.get("/api/tests").await;
+        let uart = list["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["task"] == "uart")
+            .cloned();
+        if uart.is_some_and(|t| t["quarantined"] == true) {
+            break list;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "uart never auto-quarantined: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let test = |task: &str| {
+        list["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["task"] == task)
+            .cloned()
+            .unwrap()
+    };
+    assert!(
+        test("uart")["quarantine_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("auto: flaky"),
+        "{list}"
+    );
+    assert_eq!(test("boot")["state"], "failing", "{list}");
+    assert_eq!(
+        test("boot")["quarantined"],
+        false,
+        "a failing test is broken, not flaky"
+    );
+    // The quarantine is an event: a rebuild restores it.
+    let rebuilt = stack.rebuild_into("rebuilt");
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select quarantined from tests where task='uart' and case_name=''\").fetchone()[0])")
+        .arg(rebuilt.join("views.sqlite"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+}
