@@ -21,13 +21,13 @@ pub use ids::{GitRef, IdError, ProfileName, QueueId, RepoUrl, ScenarioPath, Task
 pub use log_batch::{LineProgress, LogBatch, LogLine, LogStream};
 pub use names::{ArenaNames, QUEUE_LOG_FILE, QUEUE_STATUS_FILE};
 pub use queue_view::{
-    Counts, JunitCaseView, JunitView, QueueView, SourceView, StageView, TaskProgress, TaskView,
+    ArtifactView, Counts, JunitCaseView, JunitView, QueueView, SourceView, StageView, TaskProgress, TaskView,
 };
 pub use status::{FinalStatus, QueueStatus, TaskResult, TaskState};
 pub use streams::{await_streams, ensure_streams, streams_exist, StreamLimits};
 pub use timestamp::{now_millis, now_rfc3339};
 pub use wire::{
-    Event, EventBody, JunitCase, JunitSummary, Source, Stage, StageOutcome, TaskSpec,
+    ArtifactRecord, Event, EventBody, FirmwareSize, JunitCase, JunitSummary, Source, Stage, StageOutcome, TaskSpec,
     MAX_JUNIT_CASES, MAX_JUNIT_MESSAGE, WIRE_VERSION,
 };
 pub use wire_version::WireError;

@@ -6,6 +6,7 @@
 
 mod event_batch;
 mod expected_durations;
+mod firmware_sizes;
 mod projection;
 mod queue_folder;
 mod runner;

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::event_batch::{self, Write};
 use crate::expected_durations::ExpectedDurations;
+use crate::firmware_sizes::{self, SizeRow};
 use crate::queue_folder::{LogAppend, QueueFolders, StatusWriter};
 use crate::store::{self, Durability, Stored, EVENTS_OFFSET, LOGS_OFFSET};
 use crate::task_progress;
@@ -323,6 +324,7 @@ impl Projector {
         let stored = store::load_many(&mut tx, &order).await?;
         let folds = event_batch::fold_batch(order, stored, &events, &mut self.durations);
         let durations = self.durations.take_changed();
+        let sizes = firmware_sizes::measured(&folds, &events);
         // Files first, then the commit: both are derived from the events, so a
         // crash in between is repaired by replaying the batch.
         let mut status_files = Vec::new();
@@ -346,7 +348,7 @@ impl Projector {
                 Write::Nothing => {}
             }
         }
-        self.commit_events(tx, status_files, &rows, &durations, last_seq)
+        self.commit_events(tx, status_files, &rows, (&durations, &sizes), last_seq)
             .await?;
         if let Some(files) = &mut self.rebuild_files {
             files.end_batch()?;
@@ -400,13 +402,14 @@ impl Projector {
         mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
         status_files: Vec<(String, Vec<u8>)>,
         rows: &[store::SaveRow<'_>],
-        durations: &[(crate::expected_durations::Key, u64)],
+        (durations, sizes): (&[(crate::expected_durations::Key, u64)], &[SizeRow]),
         last_seq: u64,
     ) -> anyhow::Result<()> {
         let files = self.folders.write_statuses(status_files);
         let sql = async {
             store::save_many(&mut tx, rows).await?;
             store::save_expected_durations(&mut tx, durations).await?;
+            store::save_firmware_sizes(&mut tx, sizes).await?;
             store::set_offset(&mut tx, EVENTS_OFFSET, last_seq).await?;
             anyhow::Ok(())
         };

@@ -3,12 +3,16 @@
 //! them), runs the queue through its profile's stages, and publishes stage,
 //! task and finished events plus log batches.
 
+mod artifact_caps;
+mod artifact_files;
+mod artifact_upload;
 mod cache_eviction;
 mod cache_layout;
 mod command_env;
 mod control;
 mod delivery;
 mod emitter;
+mod firmware_size;
 mod git_local;
 mod git_mirror;
 mod group_ledger;
@@ -43,6 +47,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+pub use artifact_caps::ArtifactCaps;
 pub use command_env::CommandEnv;
 pub use group_ledger::run_reaper;
 pub use metrics::WorkerMetrics;

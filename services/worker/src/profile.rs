@@ -37,6 +37,9 @@ struct ProfileFile {
     progress_regex: Option<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    #[serde(default)]
+    artifacts: Vec<String>,
+    elf: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +71,11 @@ pub struct Profile {
     /// `failure_regex` and `progress_regex`, applied to every task line.
     pub task_lines: Arc<TaskLines>,
     pub env: BTreeMap<String, String>,
+    /// Globs in the checkout stored as artifacts after the build.
+    pub artifacts: Vec<String>,
+    /// The firmware ELF in the checkout whose section sizes are measured
+    /// after the build.
+    pub elf: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -104,6 +112,10 @@ impl Profiles {
                 bail!("profiles.{name}: boot_ready is set but there is no boot command");
             }
             let task_lines = task_lines(&name, p.failure_regex, p.progress_regex)?;
+            for pattern in p.artifacts.iter().chain(&p.elf) {
+                crate::artifact_files::check_glob(pattern)
+                    .map_err(|e| anyhow::anyhow!("profiles.{name}: artifacts or elf: {e}"))?;
+            }
             for key in p.env.keys() {
                 if !is_variable_name(key) {
                     bail!("profiles.{name}.env: {key:?} is not a valid variable name");
@@ -122,6 +134,8 @@ impl Profiles {
                     task_timeout: Duration::from_secs(p.task_timeout_s.unwrap_or(300)),
                     task_lines: Arc::new(task_lines),
                     env: p.env,
+                    artifacts: p.artifacts,
+                    elf: p.elf,
                 },
             );
         }
@@ -232,6 +246,21 @@ env = { DUT_PORT = "{port}" }
             .resolve(Some(&ProfileName::parse("zz").unwrap()))
             .unwrap_err();
         assert_eq!(err, "unknown profile \"zz\"; this worker knows: a");
+    }
+
+    #[test]
+    fn artifacts_and_elf_are_paths_in_the_checkout() {
+        let profiles = Profiles::parse(
+            "default_profile='a'\n[profiles.a]\ntask='x'\nartifacts=['firmware/build/*.elf', 'firmware/build/*.map']\nelf='firmware/build/fw.elf'\n",
+        )
+        .unwrap();
+        let profile = profiles.resolve(None).unwrap();
+        assert_eq!(profile.artifacts.len(), 2);
+        assert_eq!(profile.elf.as_deref(), Some("firmware/build/fw.elf"));
+        let err = Profiles::parse("[profiles.a]\ntask='x'\nartifacts=['../x']\n").unwrap_err();
+        assert!(format!("{err:#}").contains("profiles.a"), "{err:#}");
+        let err = Profiles::parse("[profiles.a]\ntask='x'\nelf='/etc/fw.elf'\n").unwrap_err();
+        assert!(format!("{err:#}").contains("/etc/fw.elf"), "{err:#}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use testarena_events::{
 };
 use tracing::Instrument;
 
+use crate::artifact_upload::ArtifactSink;
 use crate::delivery::{
     attempt_line, decide_delivery, read_history, settle_run, Delivery, History, Settle,
 };
@@ -259,6 +260,11 @@ impl QueueRun<'_> {
             port: free_port().context("finding a free port for {port}")?,
             submitted_seq: self.submitted_seq,
             checkout: std::sync::OnceLock::new(),
+            artifacts: ArtifactSink::new(
+                self.shared.js.clone(),
+                self.shared.names.clone(),
+                self.shared.settings.artifact_caps,
+            ),
         };
         Ok(run.execute().await?)
     }
