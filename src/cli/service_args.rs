@@ -28,9 +28,9 @@ pub struct StreamArgs {
     #[arg(long, env = "TESTARENA_LOG_RETENTION_MB", default_value_t = 1024)]
     pub log_retention_mb: i64,
     /// How long artifacts are kept, in days (the artifacts bucket's max age,
-    /// set by `init`).
-    #[arg(long, env = "TESTARENA_ARTIFACT_RETENTION_DAYS", default_value_t = 30)]
-    pub artifact_retention_days: u64,
+    /// set by `init`); a fraction is allowed (0.5 is 12 hours).
+    #[arg(long, env = "TESTARENA_ARTIFACT_RETENTION_DAYS", default_value_t = 30.0, value_parser = positive_days)]
+    pub artifact_retention_days: f64,
 }
 
 impl StreamArgs {
@@ -54,8 +54,19 @@ impl StreamArgs {
             log_max_age: Duration::from_secs(self.log_retention_hours * 3600),
             log_max_bytes: self.log_retention_mb << 20,
             replicas: self.replicas,
-            artifact_max_age: Duration::from_secs(self.artifact_retention_days * 24 * 3600),
+            artifact_max_age: Duration::from_secs_f64(self.artifact_retention_days * 86_400.0),
         }
+    }
+}
+
+/// A number of days JetStream can keep something for: more than 0 and
+/// at most about 100 years.
+fn positive_days(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(days) if days > 0.0 && days <= 36_500.0 => Ok(days),
+        _ => Err(format!(
+            "{text:?} is not a number of days above 0 (and at most 36500)"
+        )),
     }
 }
 

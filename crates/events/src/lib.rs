@@ -11,6 +11,7 @@ mod ids;
 mod log_batch;
 mod names;
 mod queue_view;
+mod size_history;
 mod status;
 mod streams;
 mod timestamp;
@@ -21,13 +22,15 @@ pub use ids::{GitRef, IdError, ProfileName, QueueId, RepoUrl, ScenarioPath, Task
 pub use log_batch::{LineProgress, LogBatch, LogLine, LogStream};
 pub use names::{ArenaNames, QUEUE_LOG_FILE, QUEUE_STATUS_FILE};
 pub use queue_view::{
-    ArtifactView, Counts, JunitCaseView, JunitView, QueueView, SourceView, StageView, TaskProgress, TaskView,
+    ArtifactView, Counts, JunitCaseView, JunitView, QueueView, SourceView, StageView, TaskProgress,
+    TaskView,
 };
+pub use size_history::{SizeEntry, SizeHistory};
 pub use status::{FinalStatus, QueueStatus, TaskResult, TaskState};
 pub use streams::{await_streams, ensure_streams, streams_exist, StreamLimits};
 pub use timestamp::{now_millis, now_rfc3339};
 pub use wire::{
-    ArtifactRecord, Event, EventBody, FirmwareSize, JunitCase, JunitSummary, Source, Stage, StageOutcome, TaskSpec,
-    MAX_JUNIT_CASES, MAX_JUNIT_MESSAGE, WIRE_VERSION,
+    ArtifactRecord, Event, EventBody, FirmwareSize, JunitCase, JunitSummary, Source, Stage,
+    StageOutcome, TaskSpec, MAX_JUNIT_CASES, MAX_JUNIT_MESSAGE, WIRE_VERSION,
 };
 pub use wire_version::WireError;

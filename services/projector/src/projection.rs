@@ -8,8 +8,8 @@
 //!   worker presumed dead cannot overwrite the run that replaced it.
 
 use testarena_events::{
-    ArtifactRecord, ArtifactView, Event, EventBody, FinalStatus, JunitSummary, QueueStatus, Source, Stage, TaskResult, TaskSpec,
-    TaskState,
+    ArtifactRecord, ArtifactView, Event, EventBody, FinalStatus, JunitSummary, QueueStatus, Source,
+    Stage, TaskResult, TaskSpec, TaskState,
 };
 
 use crate::view::{Counts, JunitCaseView, JunitView, QueueView, SourceView, StageView, TaskView};

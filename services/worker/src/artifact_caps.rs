@@ -77,7 +77,9 @@ mod tests {
     #[test]
     fn a_file_over_the_per_file_cap_is_skipped_and_costs_nothing() {
         let mut b = budget(10, 100);
-        assert!(matches!(b.admit("big", 11), Admission::Skip(m) if m.contains("per-file cap of 10")));
+        assert!(
+            matches!(b.admit("big", 11), Admission::Skip(m) if m.contains("per-file cap of 10"))
+        );
         assert_eq!(b.admit("ok", 10), Admission::Store);
     }
 

@@ -109,7 +109,11 @@ mod tests {
         std::fs::write(root.join("fw/build/fw.elf"), b"elf").unwrap();
         std::fs::write(root.join("fw/build/fw.map"), b"map!").unwrap();
         std::fs::write(root.join("fw/build/fw.o"), b"o").unwrap();
-        let globs = ["fw/build/*.elf".into(), "fw/build/*.map".into(), "fw/*.elf".into()];
+        let globs = [
+            "fw/build/*.elf".into(),
+            "fw/build/*.map".into(),
+            "fw/*.elf".into(),
+        ];
         let names: Vec<(String, u64)> = build_artifacts(root, &globs)
             .into_iter()
             .map(|c| (c.name, c.size))

@@ -107,8 +107,11 @@ impl ArtifactSink {
                 Err(error) => {
                     self.release(file.size);
                     tracing::warn!(artifact = %file.name, %error, "artifact not stored");
-                    log.system(source, format!("artifact {} not stored: {error}", file.name))
-                        .await;
+                    log.system(
+                        source,
+                        format!("artifact {} not stored: {error}", file.name),
+                    )
+                    .await;
                 }
             }
         }

@@ -80,7 +80,10 @@ mod tests {
         assert_eq!(classify(ALLOC | EXEC, elf::SHT_PROGBITS), Some(Part::Text));
         assert_eq!(classify(ALLOC, elf::SHT_PROGBITS), Some(Part::Text));
         assert_eq!(classify(ALLOC | WRITE, elf::SHT_PROGBITS), Some(Part::Data));
-        assert_eq!(classify(ALLOC | WRITE, elf::SHT_INIT_ARRAY), Some(Part::Data));
+        assert_eq!(
+            classify(ALLOC | WRITE, elf::SHT_INIT_ARRAY),
+            Some(Part::Data)
+        );
         assert_eq!(classify(ALLOC | WRITE, elf::SHT_NOBITS), Some(Part::Bss));
         assert_eq!(classify(0, elf::SHT_PROGBITS), None, "debug info");
         assert_eq!(classify(0, elf::SHT_SYMTAB), None);

@@ -469,10 +469,7 @@ impl Run<'_> {
             Ok(size) => {
                 let line = format!(
                     "firmware {}: text {} data {} bss {} bytes",
-                    elf,
-                    size.text,
-                    size.data,
-                    size.bss
+                    elf, size.text, size.data, size.bss
                 );
                 self.log.system("build", line).await;
                 self.emitter

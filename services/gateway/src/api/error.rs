@@ -72,6 +72,13 @@ impl ApiError {
     pub fn not_found(id: &str) -> Self {
         Self::NotFound(body("not_found", format!("no queue with id {id:?}")))
     }
+    /// A queue that exists but has no such artifact (or no longer its bytes).
+    pub fn no_artifact(queue: &str, name: &str, what: &str) -> Self {
+        Self::NotFound(body(
+            "not_found",
+            format!("queue {queue:?} {what} {name:?}"),
+        ))
+    }
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::Conflict(body("conflict", message))
     }

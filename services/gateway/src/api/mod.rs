@@ -1,6 +1,8 @@
 //! The HTTP API as poem-openapi services; the OpenAPI document and Swagger UI
 //! are generated from these handlers.
 
+pub(crate) mod artifacts;
+pub(crate) mod byte_range;
 pub(crate) mod control;
 pub(crate) mod document;
 pub(crate) mod error;
@@ -13,6 +15,7 @@ pub(crate) mod model;
 pub(crate) mod queries;
 pub(crate) mod query_params;
 pub(crate) mod queue;
+pub(crate) mod sizes;
 pub(crate) mod strict_json;
 pub(crate) mod submit;
 
@@ -32,6 +35,8 @@ pub(crate) type Api = (
     queue::QueueApi,
     log_stream::LogStreamApi,
     control::ControlApi,
+    artifacts::ArtifactApi,
+    sizes::SizesApi,
     health::HealthApi,
 );
 
@@ -43,6 +48,8 @@ pub(crate) fn service(server_url: &str) -> OpenApiService<Api, ()> {
             queue::QueueApi,
             log_stream::LogStreamApi,
             control::ControlApi,
+            artifacts::ArtifactApi,
+            sizes::SizesApi,
             health::HealthApi,
         ),
         "TestArena",
