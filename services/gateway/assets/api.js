@@ -64,3 +64,20 @@ export const logStreamUrl = (id, after = null) => (after === null
   ? `${queuePath(id)}/log/stream`
   : `${queuePath(id)}/log/stream?last_event_id=${encodeURIComponent(after)}`);
 export const queueHref = (id) => `#/queue/${encodeURIComponent(id)}`;
+
+/** One artifact's bytes: the name is one path segment (its `/` as `%2F`). */
+export const artifactUrl = (id, name) => `${queuePath(id)}/artifacts/${encodeURIComponent(name)}`;
+
+/** The firmware sizes of a repository (and profile), newest first. */
+export function getSizes(repo, profile, signal) {
+  const query = new URLSearchParams({ repo });
+  if (profile) query.set('profile', profile);
+  return request(`/api/sizes?${query}`, { signal });
+}
+
+/** The dashboard's size trend of a repository and profile. */
+export function sizesHref(repo, profile) {
+  const query = new URLSearchParams({ repo });
+  if (profile) query.set('profile', profile);
+  return `#/sizes?${query}`;
+}

@@ -1,11 +1,12 @@
 // The dashboard's entry: a hash router (`#/`, `#/?status=Running&page=2`,
-// `#/queue/<id>`), so the gateway serves one page and every view has a URL
+// `#/queue/<id>`, `#/sizes?repo=...&profile=...`), so the gateway serves one page and every view has a URL
 // that can be shared. Each page is mounted into <main> and destroyed (its
 // timers and streams closed) when the route changes.
 
 import { h, replace } from './dom.js';
 import { listPage } from './list_page.js';
 import { queuePage } from './queue_page.js';
+import { sizesPage } from './sizes_page.js';
 
 const root = document.getElementById('app');
 const flashBox = document.getElementById('flash');
@@ -34,6 +35,8 @@ function route() {
   document.querySelector('[data-nav="queues"]')?.classList.toggle('active', !queue);
   if (path === '/' || path === '') {
     current = listPage(root, params, ctx);
+  } else if (path === '/sizes') {
+    current = sizesPage(root, params);
   } else if (queue) {
     let id;
     try { id = decodeURIComponent(queue[1]); } catch { id = queue[1]; }

@@ -34,3 +34,14 @@ export function replace(el, ...children) {
   appendChildren(el, children);
   return el;
 }
+
+/** Like `h`, for SVG elements (they need their namespace). */
+export function svg(tag, attrs, ...children) {
+  const el = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  for (const [key, value] of Object.entries(attrs ?? {})) {
+    if (value === null || value === undefined || value === false) continue;
+    el.setAttribute(key, String(value));
+  }
+  appendChildren(el, children);
+  return el;
+}

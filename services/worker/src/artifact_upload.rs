@@ -19,6 +19,7 @@ use crate::artifact_caps::{Admission, ArtifactCaps, QueueBudget};
 use crate::artifact_files::Candidate;
 use crate::emitter::{EmitError, Emitter};
 use crate::log_batcher::LogSink;
+use crate::stop_signal::StopSignal;
 
 /// Chunks of 256 KiB: a quarter of NATS's default max payload, so 4× fewer
 /// acknowledged round trips than the library's 128 KiB default.
@@ -29,6 +30,8 @@ pub(crate) struct ArtifactSink {
     js: jetstream::Context,
     names: ArenaNames,
     budget: Mutex<QueueBudget>,
+    /// A stopped run (cancelled, deleted, shutting down) stores no more.
+    stop: StopSignal,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,11 +54,17 @@ enum StoreError {
 }
 
 impl ArtifactSink {
-    pub(crate) fn new(js: jetstream::Context, names: ArenaNames, caps: ArtifactCaps) -> Self {
+    pub(crate) fn new(
+        js: jetstream::Context,
+        names: ArenaNames,
+        caps: ArtifactCaps,
+        stop: StopSignal,
+    ) -> Self {
         Self {
             js,
             names,
             budget: Mutex::new(QueueBudget::new(caps)),
+            stop,
         }
     }
 
@@ -82,6 +91,9 @@ impl ArtifactSink {
             }
         };
         for file in files {
+            if self.stop.token().is_cancelled() {
+                return Ok(());
+            }
             if let Admission::Skip(line) = self.admit(&file) {
                 tracing::info!(artifact = %file.name, "{line}");
                 log.system(source, line).await;

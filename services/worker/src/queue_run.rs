@@ -264,6 +264,7 @@ impl QueueRun<'_> {
                 self.shared.js.clone(),
                 self.shared.names.clone(),
                 self.shared.settings.artifact_caps,
+                self.stop.clone(),
             ),
         };
         Ok(run.execute().await?)
