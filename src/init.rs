@@ -1,5 +1,6 @@
 //! `testarena init`: the admin step that creates (or updates to the given
-//! flags) the two streams and the workers' durable consumer. Services need
+//! flags) the two streams, the artifacts bucket and the workers' durable
+//! consumer. Services need
 //! no right to change them; `testarena up` runs this itself for its
 //! private NATS.
 
@@ -19,9 +20,10 @@ pub async fn init(
     let js = jetstream::new(client);
     ensure_streams(&js, names, limits).await.map_err(|e| {
         anyhow::anyhow!(
-            "creating or updating the streams {} and {}: {e} (does this NATS user have the admin rights?)",
+            "creating or updating the streams {} and {} and the artifacts bucket {}: {e} (does this NATS user have the admin rights?)",
             names.events_stream,
-            names.logs_stream
+            names.logs_stream,
+            names.artifacts_bucket
         )
     })?;
     let stream = js

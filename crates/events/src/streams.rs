@@ -108,7 +108,7 @@ pub async fn streams_exist(js: &jetstream::Context, names: &ArenaNames) -> bool 
     events.is_ok() && logs.is_ok() && artifacts.is_ok()
 }
 
-/// Returns once both streams exist: as they are if they do, else created
+/// Returns once both streams and the artifacts bucket exist: as they are if they do, else created
 /// with `limits` where this NATS user may. Retries with a backoff up to
 /// 2 s: NATS may still be starting, a cluster electing its leader, or the
 /// admin not have run `testarena init` yet. Callers race this against their
@@ -124,10 +124,11 @@ pub async fn await_streams(js: &jetstream::Context, names: &ArenaNames, limits: 
             Err(error) => {
                 tracing::warn!(
                     %error,
-                    "the streams {} and {} do not exist yet, and this NATS user could not create them; \
-                     waiting (an admin creates them with `testarena init`)",
+                    "the streams {} and {} or the artifacts bucket {} do not exist yet, and this NATS user \
+                     could not create them; waiting (an admin creates them with `testarena init`)",
                     names.events_stream,
-                    names.logs_stream
+                    names.logs_stream,
+                    names.artifacts_bucket
                 );
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
