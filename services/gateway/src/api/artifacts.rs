@@ -1,12 +1,13 @@
 //! A queue's artifacts: the list (from its view, a projection of the
 //! `artifact_stored` events) and each file's bytes, streamed from the
-//! JetStream Object Store chunk by chunk, never held whole: the gateway's
-//! memory does not grow with the file. A `Range` skips the chunks before
-//! its start (the bucket can only be read from the beginning).
+//! JetStream Object Store a few chunks at a time (`artifact_stream.rs`),
+//! never held whole: the gateway's memory does not grow with the file. A
+//! `Range` skips the chunks before its start (the bucket can only be read
+//! from an object's beginning).
 
 use std::sync::Arc;
 
-use async_nats::jetstream::object_store::{GetErrorKind, Object};
+use async_nats::jetstream::object_store::ObjectInfo;
 use poem::{web::Data, Body};
 use poem_openapi::{
     param::{Header, Path},
@@ -14,17 +15,14 @@ use poem_openapi::{
     ApiResponse, OpenApi,
 };
 use testarena_events::QueueId;
-use tokio::io::AsyncReadExt as _;
 
+use super::artifact_stream::{self, ObjectRead, OpenError};
 use super::byte_range::ByteRange;
 use super::error::{ApiError, ErrorBody};
 use super::model::{ArtifactList, ArtifactView};
 use super::queries::find;
 use super::ApiTags;
 use crate::state::AppState;
-
-/// Bytes read from the bucket per body frame: one stored chunk.
-const FRAME_BYTES: usize = 256 << 10;
 
 #[derive(ApiResponse)]
 pub(crate) enum ArtifactBytes {
@@ -85,21 +83,24 @@ impl ArtifactApi {
         let view = find(&state, &id.0).await?;
         let artifact = listed(&view.artifacts, &view.id, &name.0)?;
         let queue_id = QueueId::parse(&view.id).map_err(|e| ApiError::internal("stored id", e))?;
-        let mut object = open(&state, &queue_id, artifact).await?;
-        let size = object.info().size as u64;
+        let info = open(&state, &queue_id, artifact).await?;
+        let size = info.size as u64;
         let disposition = attachment(&artifact.name);
         match ByteRange::of(range.0.as_deref(), size) {
-            ByteRange::Whole => Ok(ArtifactBytes::Whole(
-                Binary(body(object, size)),
-                size,
-                "bytes".into(),
-                disposition,
-            )),
+            ByteRange::Whole => {
+                let body = body(&state, info, 0, size).await?;
+                Ok(ArtifactBytes::Whole(
+                    Binary(body),
+                    size,
+                    "bytes".into(),
+                    disposition,
+                ))
+            }
             ByteRange::Part { start, end } => {
-                skip(&mut object, start).await?;
                 let len = end - start + 1;
+                let body = body(&state, info, start, len).await?;
                 Ok(ArtifactBytes::Part(
-                    Binary(body(object, len)),
+                    Binary(body),
                     len,
                     format!("bytes {start}-{end}/{size}"),
                     disposition,
@@ -132,44 +133,28 @@ async fn open(
     state: &AppState,
     queue_id: &QueueId,
     artifact: &ArtifactView,
-) -> Result<Object, ApiError> {
+) -> Result<ObjectInfo, ApiError> {
     state.ensure_connected()?;
-    let bucket = state
-        .js
-        .get_object_store(&state.names.artifacts_bucket)
+    let object = state.names.artifact_object(queue_id, &artifact.name);
+    artifact_stream::object_info(&state.js, &state.names, &object)
         .await
-        .map_err(|e| ApiError::unavailable(format!("the artifacts bucket: {e}")))?;
-    let object_name = state.names.artifact_object(queue_id, &artifact.name);
-    match bucket.get(&object_name).await {
-        Ok(object) => Ok(object),
-        Err(e) if e.kind() == GetErrorKind::NotFound => Err(ApiError::no_artifact(
-            queue_id.as_str(),
-            &artifact.name,
-            "no longer holds the bytes of artifact (past the retention)",
-        )),
-        Err(e) => Err(ApiError::unavailable(format!(
-            "reading {object_name} from the artifacts bucket: {e}"
-        ))),
-    }
+        .map_err(|e| match e {
+            OpenError::NotFound => ApiError::no_artifact(
+                queue_id.as_str(),
+                &artifact.name,
+                "no longer holds the bytes of artifact (past the retention)",
+            ),
+            OpenError::Unavailable(message) => ApiError::unavailable(message),
+        })
 }
 
-/// Reads and drops the first `bytes` of the object.
-async fn skip(object: &mut Object, bytes: u64) -> Result<(), ApiError> {
-    let skipped = tokio::io::copy(&mut object.take(bytes), &mut tokio::io::sink())
+/// `len` bytes of the object from `skip`, as the response body.
+async fn body(state: &AppState, info: ObjectInfo, skip: u64, len: u64) -> Result<Body, ApiError> {
+    let read = ObjectRead { info, skip, len };
+    let chunks = artifact_stream::chunks(&state.js, &state.names, read)
         .await
-        .map_err(|e| ApiError::unavailable(format!("reading the artifact: {e}")))?;
-    if skipped < bytes {
-        return Err(ApiError::unavailable("the artifact ended early"));
-    }
-    Ok(())
-}
-
-fn body(object: Object, len: u64) -> Body {
-    let reader = object.take(len);
-    Body::from_bytes_stream(tokio_util::io::ReaderStream::with_capacity(
-        reader,
-        FRAME_BYTES,
-    ))
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    Ok(Body::from_bytes_stream(chunks))
 }
 
 /// `attachment; filename="<last part of the name>"`, quotes and controls

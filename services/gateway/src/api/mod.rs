@@ -1,6 +1,7 @@
 //! The HTTP API as poem-openapi services; the OpenAPI document and Swagger UI
 //! are generated from these handlers.
 
+pub(crate) mod artifact_stream;
 pub(crate) mod artifacts;
 pub(crate) mod byte_range;
 pub(crate) mod control;
