@@ -93,6 +93,14 @@ pub(crate) async fn chunks(
     Ok(futures_util::stream::try_unfold(state, Reading::next))
 }
 
+/// Which bytes of the chunk at object offsets `from..to` fall in the
+/// wanted `start..end`, as a range of the chunk; `None` when none do.
+fn part_of_chunk(from: u64, to: u64, start: u64, end: u64) -> Option<std::ops::Range<usize>> {
+    let lo = start.clamp(from, to) - from;
+    let hi = end.clamp(from, to) - from;
+    (hi > lo).then(|| lo as usize..hi as usize)
+}
+
 /// Where a read is in the object.
 struct Reading {
     whole: bool,
@@ -131,12 +139,8 @@ impl Reading {
                     self.check_digest()?;
                 }
             }
-            // The part of this chunk inside [start, end).
-            let lo = self.start.max(from).min(to) - from;
-            let hi = self.end.min(to).max(from) - from;
-            if hi > lo {
-                let piece = chunk.slice(lo as usize..hi as usize);
-                return Ok(Some((piece, self)));
+            if let Some(part) = part_of_chunk(from, to, self.start, self.end) {
+                return Ok(Some((chunk.slice(part), self)));
             }
         }
     }
@@ -154,5 +158,22 @@ impl Reading {
             )),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::part_of_chunk;
+
+    #[test]
+    fn a_range_takes_only_its_bytes_of_each_chunk() {
+        // Chunks of 10 bytes; the range 15..32.
+        assert_eq!(part_of_chunk(0, 10, 15, 32), None, "before it");
+        assert_eq!(part_of_chunk(10, 20, 15, 32), Some(5..10), "its start");
+        assert_eq!(part_of_chunk(20, 30, 15, 32), Some(0..10), "inside");
+        assert_eq!(part_of_chunk(30, 40, 15, 32), Some(0..2), "its end");
+        assert_eq!(part_of_chunk(40, 44, 15, 32), None, "after it");
+        assert_eq!(part_of_chunk(0, 10, 0, 10), Some(0..10), "the whole");
+        assert_eq!(part_of_chunk(0, 10, 3, 4), Some(3..4), "one byte");
     }
 }
