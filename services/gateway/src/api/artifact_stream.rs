@@ -98,7 +98,7 @@ pub(crate) async fn chunks(
 fn part_of_chunk(from: u64, to: u64, start: u64, end: u64) -> Option<std::ops::Range<usize>> {
     let lo = start.clamp(from, to) - from;
     let hi = end.clamp(from, to) - from;
-    (hi > lo).then(|| lo as usize..hi as usize)
+    (hi > lo).then_some(lo as usize..hi as usize)
 }
 
 /// Where a read is in the object.
