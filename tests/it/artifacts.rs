@@ -396,3 +396,83 @@ async fn a_64_mib_artifact_round_trips_on_a_three_node_cluster() {
         .clone();
     assert_eq!(info.config.num_replicas, 3);
 }
+
+/// The bucket's recorded digest is checked as the last chunk is read: an
+/// object whose bytes no longer match it is never served complete.
+#[tokio::test]
+async fn a_download_whose_bytes_do_not_match_the_digest_fails() {
+    let stack = TestStack::start_with(StackOptions {
+        worker_config: ARTIFACT_PROFILE.into(),
+        ..Default::default()
+    })
+    .await;
+    let repo = repo_with_blob(&blob(600_000));
+    stack
+        .submit(&queue("bent", &repo.url(), &[("t1", "t.sh")]))
+        .await;
+    stack.wait_terminal("bent", T).await;
+    // Rewrite the object's metadata with another digest, as a corrupted
+    // store would present it.
+    let js = async_nats::jetstream::new(stack.nats_client().await);
+    let bucket = js.get_object_store("ARENA_ARTIFACTS").await.unwrap();
+    let mut info = bucket.info("bent/out/fw.bin").await.unwrap();
+    info.digest = Some(format!("SHA-256={}", "A".repeat(43) + "="));
+    let subject = format!("$O.ARENA_ARTIFACTS.M.{}", base64_url("bent/out/fw.bin"));
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Rollup", "sub");
+    js.publish_with_headers(subject, headers, serde_json::to_vec(&info).unwrap().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let response = stack
+        .http
+        .get(format!(
+            "{}/api/queue/bent/artifacts/out%2Ffw.bin",
+            stack.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "the length is known before the bytes"
+    );
+    assert!(
+        response.bytes().await.is_err(),
+        "the body must not complete"
+    );
+    // A range is not checked against the whole object's digest.
+    let (status, _, part) = bytes(
+        &stack,
+        "/api/queue/bent/artifacts/out%2Ffw.bin",
+        Some("bytes=0-9"),
+    )
+    .await;
+    assert_eq!((status, part.len()), (206, 10));
+}
+
+/// Object names in metadata subjects: URL-safe base64 with padding, as
+/// async-nats writes them.
+fn base64_url(text: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    for group in bytes.chunks(3) {
+        let b = [
+            group[0],
+            *group.get(1).unwrap_or(&0),
+            *group.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= group.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
