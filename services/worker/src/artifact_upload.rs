@@ -9,7 +9,10 @@ use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
 
-use async_nats::jetstream::{self, object_store::ObjectMetadata};
+use async_nats::jetstream::{
+    self,
+    object_store::{ObjectMetadata, ObjectStore},
+};
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 use testarena_events::{ArenaNames, ArtifactRecord, EventBody, TaskId};
@@ -32,6 +35,8 @@ pub(crate) struct ArtifactSink {
     budget: Mutex<QueueBudget>,
     /// A stopped run (cancelled, deleted, shutting down) stores no more.
     stop: StopSignal,
+    /// Opened at the first file (a stream-info request), then kept.
+    bucket: tokio::sync::OnceCell<ObjectStore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +70,7 @@ impl ArtifactSink {
             names,
             budget: Mutex::new(QueueBudget::new(caps)),
             stop,
+            bucket: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -81,7 +87,11 @@ impl ArtifactSink {
         if files.is_empty() {
             return Ok(());
         }
-        let bucket = match self.js.get_object_store(&self.names.artifacts_bucket).await {
+        let opened = self
+            .bucket
+            .get_or_try_init(|| self.js.get_object_store(&self.names.artifacts_bucket))
+            .await;
+        let bucket = match opened {
             Ok(bucket) => bucket,
             Err(e) => {
                 let error = StoreError::Bucket(e.to_string());
@@ -100,7 +110,7 @@ impl ArtifactSink {
                 continue;
             }
             let object = self.names.artifact_object(&emitter.queue_id, &file.name);
-            match put(&bucket, &object, &file).await {
+            match put(bucket, &object, &file).await {
                 Ok((size, sha256)) => {
                     let artifact = ArtifactRecord {
                         name: file.name,
@@ -144,7 +154,7 @@ impl ArtifactSink {
 /// Puts one file, read at most to the size it was admitted with, and
 /// checks the bucket's digest against the bytes read.
 async fn put(
-    bucket: &jetstream::object_store::ObjectStore,
+    bucket: &ObjectStore,
     object: &str,
     file: &Candidate,
 ) -> Result<(u64, String), StoreError> {
