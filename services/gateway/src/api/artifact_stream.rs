@@ -14,7 +14,7 @@ use futures_util::{Stream, StreamExt};
 use sha2::{Digest as _, Sha256};
 use testarena_events::ArenaNames;
 
-/// Chunks asked for per pull: 4 × 512 KiB in flight.
+/// Chunks asked for per pull: 4 × 256 KiB in flight.
 const CHUNKS_IN_FLIGHT: i64 = 4;
 
 #[derive(Debug, thiserror::Error)]
