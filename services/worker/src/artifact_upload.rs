@@ -24,8 +24,10 @@ use crate::emitter::{EmitError, Emitter};
 use crate::log_batcher::LogSink;
 use crate::stop_signal::StopSignal;
 
-/// Chunks of 256 KiB: a quarter of NATS's default max payload, so 4× fewer
-/// acknowledged round trips than the library's 128 KiB default.
+/// Chunks of 256 KiB: 2× fewer acknowledged round trips than the library's
+/// 128 KiB default (sequential acknowledged publishes from nats-py on
+/// loopback: 430 MB/s at 128 KiB, 477 at 256, 534 at 512), while a gateway
+/// reading four at a time grows by 7 MB streaming 1 GiB (14 MB at 512 KiB).
 const CHUNK_BYTES: usize = 256 << 10;
 
 /// One run's way into the artifacts bucket, with its byte budget.
