@@ -7,7 +7,8 @@
 // browser) through the list, a live queue page, cancel, filter, delete, a
 // missing queue and a gateway restart; outcomes (status and verdict),
 // filters kept in the URL, teardown lines, log search, first failure,
-// compact mode, JUnit cases and the events timeline. Leaves screenshots of a
+// compact mode, JUnit cases, the events timeline, artifact links and the
+// firmware-size trend chart. Leaves screenshots of a
 // queue page mid-run and of the list in docs/dashboard.png and
 // docs/dashboard-list.png when TESTARENA_UPDATE_SCREENSHOT=1 (else in the
 // temp dir, so a test run leaves the work tree clean).
