@@ -106,37 +106,50 @@ impl ArtifactSink {
             if self.stop.token().is_cancelled() {
                 return Ok(());
             }
-            if let Admission::Skip(line) = self.admit(&file) {
-                tracing::info!(artifact = %file.name, "{line}");
-                log.system(source, line).await;
-                continue;
+            self.store_one(bucket, emitter, log, source, task, file)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// One file: skipped over a cap, else put and announced; a put that
+    /// fails is said in the log and gives its bytes back to the budget.
+    async fn store_one(
+        &self,
+        bucket: &ObjectStore,
+        emitter: &Emitter,
+        log: &LogSink,
+        source: &str,
+        task: Option<&TaskId>,
+        file: Candidate,
+    ) -> Result<(), EmitError> {
+        if let Admission::Skip(line) = self.admit(&file) {
+            tracing::info!(artifact = %file.name, "{line}");
+            log.system(source, line).await;
+            return Ok(());
+        }
+        let object = self.names.artifact_object(&emitter.queue_id, &file.name);
+        match put(bucket, &object, &file).await {
+            Ok((size, sha256)) => {
+                let artifact = ArtifactRecord {
+                    name: file.name,
+                    size,
+                    sha256,
+                    task: task.cloned(),
+                };
+                emitter
+                    .emit(EventBody::ArtifactStored {
+                        attempt: emitter.attempt,
+                        artifact,
+                        object,
+                    })
+                    .await?;
             }
-            let object = self.names.artifact_object(&emitter.queue_id, &file.name);
-            match put(bucket, &object, &file).await {
-                Ok((size, sha256)) => {
-                    let artifact = ArtifactRecord {
-                        name: file.name,
-                        size,
-                        sha256,
-                        task: task.cloned(),
-                    };
-                    emitter
-                        .emit(EventBody::ArtifactStored {
-                            attempt: emitter.attempt,
-                            artifact,
-                            object,
-                        })
-                        .await?;
-                }
-                Err(error) => {
-                    self.release(file.size);
-                    tracing::warn!(artifact = %file.name, %error, "artifact not stored");
-                    log.system(
-                        source,
-                        format!("artifact {} not stored: {error}", file.name),
-                    )
-                    .await;
-                }
+            Err(error) => {
+                self.release(file.size);
+                tracing::warn!(artifact = %file.name, %error, "artifact not stored");
+                let line = format!("artifact {} not stored: {error}", file.name);
+                log.system(source, line).await;
             }
         }
         Ok(())
