@@ -9,6 +9,8 @@
 //! name contains one of the given words; `-- --list` lists them.
 //! The method of each scenario is in `docs/benchmarks.md`.
 
+#[path = "backbone/artifacts.rs"]
+mod artifacts;
 #[path = "backbone/cpu_meter.rs"]
 mod cpu_meter;
 #[path = "backbone/engine.rs"]
@@ -118,6 +120,16 @@ const SCENARIOS: &[Scenario] = &[
         name: "log_latency",
         what: "task line → NATS subscriber and SSE client",
         run: || Box::pin(live_logs::log_latency()),
+    },
+    Scenario {
+        name: "artifact_round_trip",
+        what: "a 64 MiB artifact up (worker put) and down (gateway stream)",
+        run: || Box::pin(artifacts::artifact_round_trip()),
+    },
+    Scenario {
+        name: "artifact_stream_memory",
+        what: "gateway memory while streaming a 1 GiB artifact",
+        run: || Box::pin(artifacts::artifact_stream_memory()),
     },
     Scenario {
         name: "sse_fanout_memory",

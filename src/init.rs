@@ -1,8 +1,8 @@
 //! `testarena init`: the admin step that creates (or updates to the given
-//! flags) the two streams and the registry bucket, and removes the durable
-//! consumer all workers shared before the dispatcher. Services need no
-//! right to change them; `testarena up` runs this itself for its private
-//! NATS.
+//! flags) the two streams, the registry bucket and the artifacts bucket,
+//! and removes the durable consumer all workers shared before the
+//! dispatcher. Services need no right to change them; `testarena up` runs
+//! this itself for its private NATS.
 
 use async_nats::jetstream;
 use testarena_events::{ensure_streams, ArenaNames, StreamLimits};
@@ -15,11 +15,12 @@ pub async fn init(
     let js = jetstream::new(client);
     ensure_streams(&js, names, limits).await.map_err(|e| {
         anyhow::anyhow!(
-            "creating or updating the streams {} and {} and the bucket {}: {e} \
+            "creating or updating the streams {} and {}, the bucket {} and the artifacts bucket {}: {e} \
              (does this NATS user have the admin rights?)",
             names.events_stream,
             names.logs_stream,
-            names.fleet_bucket()
+            names.fleet_bucket(),
+            names.artifacts_bucket
         )
     })?;
     remove_legacy_consumer(&js, names).await;

@@ -8,7 +8,8 @@ use anyhow::{bail, Context as _, Result};
 use serde_json::{json, Value};
 
 /// Worker profiles of the benchmark. `trivial` runs `true` for every task
-/// (the engine's own cost); `sh` and `py` run a script from the repository.
+/// (the engine's own cost); `sh` and `py` run a script from the repository;
+/// `artifacts` runs the repository's `build.sh` and stores `out/*.bin`.
 pub fn worker_config(python: &str) -> String {
     format!(
         r#"
@@ -25,6 +26,12 @@ task_timeout_s = 900
 [profiles.py]
 task = "{python} {{scenario}}"
 task_timeout_s = 300
+
+[profiles.artifacts]
+build = "sh build.sh"
+build_timeout_s = 900
+artifacts = ["out/*.bin"]
+task = "true"
 "#
     )
 }

@@ -10,7 +10,7 @@ use clap::Args;
 use testarena_events::{ArenaNames, StreamLimits};
 use testarena_gateway::GatewayConfig;
 use testarena_projector::ProjectorConfig;
-use testarena_worker::{CommandEnv, EngineSettings, Profiles, WorkerConfig};
+use testarena_worker::{ArtifactCaps, CommandEnv, EngineSettings, Profiles, WorkerConfig};
 
 #[derive(Debug, Clone, Args)]
 pub struct StreamArgs {
@@ -27,6 +27,10 @@ pub struct StreamArgs {
     /// Log stream size limit in MiB.
     #[arg(long, env = "TESTARENA_LOG_RETENTION_MB", default_value_t = 1024)]
     pub log_retention_mb: i64,
+    /// How long artifacts are kept, in days (the artifacts bucket's max age,
+    /// set by `init`); a fraction is allowed (0.5 is 12 hours).
+    #[arg(long, env = "TESTARENA_ARTIFACT_RETENTION_DAYS", default_value_t = 30.0, value_parser = positive_days)]
+    pub artifact_retention_days: f64,
 }
 
 impl StreamArgs {
@@ -50,7 +54,19 @@ impl StreamArgs {
             log_max_age: Duration::from_secs(self.log_retention_hours * 3600),
             log_max_bytes: self.log_retention_mb << 20,
             replicas: self.replicas,
+            artifact_max_age: Duration::from_secs_f64(self.artifact_retention_days * 86_400.0),
         }
+    }
+}
+
+/// A number of days JetStream can keep something for: more than 0 and
+/// at most about 100 years.
+fn positive_days(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(days) if days > 0.0 && days <= 36_500.0 => Ok(days),
+        _ => Err(format!(
+            "{text:?} is not a number of days above 0 (and at most 36500)"
+        )),
     }
 }
 
@@ -343,6 +359,13 @@ pub struct WorkerArgs {
     /// Log bytes one command may store; past it lines are counted only.
     #[arg(long, env = "TESTARENA_LOG_CAP_BYTES", default_value_t = 64 << 20)]
     pub log_cap_bytes: u64,
+    /// Largest artifact stored, in bytes; a larger file is skipped with a log line.
+    #[arg(long, env = "TESTARENA_ARTIFACT_MAX_FILE_BYTES", default_value_t = 256 << 20)]
+    pub artifact_max_file_bytes: u64,
+    /// Most artifact bytes one run of a queue stores; past it files are
+    /// skipped with a log line.
+    #[arg(long, env = "TESTARENA_ARTIFACT_MAX_QUEUE_BYTES", default_value_t = 1 << 30)]
+    pub artifact_max_queue_bytes: u64,
     /// Serve the worker's Prometheus metrics at http://ADDR/metrics
     /// (under `up`, the gateway's /metrics includes them).
     #[arg(long, env = "TESTARENA_METRICS_LISTEN")]
@@ -379,6 +402,10 @@ impl WorkerArgs {
                 kill_grace: Duration::from_secs(self.kill_grace_s),
                 log_cap_bytes: self.log_cap_bytes,
                 command_env,
+                artifact_caps: ArtifactCaps {
+                    per_file: self.artifact_max_file_bytes,
+                    per_queue: self.artifact_max_queue_bytes,
+                },
             },
             reaper_command: reaper_command(),
             metrics: Default::default(),

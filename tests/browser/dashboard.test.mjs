@@ -7,7 +7,8 @@
 // browser) through the list, a live queue page, cancel, filter, delete, a
 // missing queue, a gateway restart and the Workers page (drain, readmit); outcomes (status and verdict),
 // filters kept in the URL, teardown lines, log search, first failure,
-// compact mode, JUnit cases and the events timeline. Leaves screenshots of a
+// compact mode, JUnit cases, the events timeline, artifact links and the
+// firmware-size trend chart. Leaves screenshots of a
 // queue page mid-run and of the list in docs/dashboard.png and
 // docs/dashboard-list.png when TESTARENA_UPDATE_SCREENSHOT=1 (else in the
 // temp dir, so a test run leaves the work tree clean).
@@ -253,6 +254,7 @@ before(async () => {
     'default_profile = "sh"',
     '[profiles.sh]', 'task = "sh {scenario}"', 'failure_regex = "^ASSERT "',
     '[profiles.boot]', 'boot = "exec sh boot.sh"', 'boot_ready = { log_regex = "READY" }', 'task = "sh {scenario}"',
+    '[profiles.fw]', 'build = "sh build.sh"', 'artifacts = ["out/*.elf"]', 'elf = "out/fw.elf"', 'task = "sh {scenario}"',
     '',
   ].join('\n'));
   stack = new Stack({ dir: tmp, port: await freePort() });
@@ -738,6 +740,49 @@ test('a gateway restart shows "disconnected, reconnecting…", then the log resu
     }
   }
   assert.ok(attempts.length >= 2, 'a marker shows where the second attempt starts');
+});
+
+test('artifacts link to their bytes and the firmware size trend is a chart per repo and profile', async () => {
+  // The worker's one slot is free again: the long queue of the test before is not needed.
+  await fetch(`${stack.base}/api/queue/${LONG}/cancel`, { method: 'POST' });
+  // Two commits whose "firmware" differs: the host's `true`, then `ls`.
+  const git = (...args) => execFileSync('git', [
+    '-c', 'user.name=TestArena', '-c', 'user.email=test@example.invalid', '-c', 'commit.gpgsign=false', ...args,
+  ], { cwd: repo, stdio: 'pipe' });
+  await writeFile(path.join(repo, 'report.sh'), 'echo "board report" > "$TESTARENA_RESULT_DIR/report.txt"\n');
+  const ids = [];
+  for (const [n, binary] of [[1, '/bin/true'], [2, '/bin/ls']]) {
+    await writeFile(path.join(repo, 'build.sh'), `mkdir -p out && cp ${binary} out/fw.elf\n`);
+    git('add', '.');
+    git('commit', '-q', '-m', `firmware ${n}`);
+    const id = `fw-size-${n}`;
+    ids.push(id);
+    await stack.submit(queueBody(id, [{ id: 'report', scenario: 'report.sh' }], { profile: 'fw' }));
+    await until(async () => (await stack.view(id)).body.verdict === 'passed', 60_000, `${id} to pass`);
+  }
+  await page.goto(`${stack.base}/#/queue/${ids[1]}`);
+  const artifacts = page.locator('[data-test=artifacts]');
+  await artifacts.locator('[data-artifact="out/fw.elf"]').waitFor();
+  const report = artifacts.locator('[data-artifact="report/report.txt"] a');
+  const href = await report.getAttribute('href');
+  assert.equal(href, `/api/queue/${ids[1]}/artifacts/report%2Freport.txt`);
+  const bytes = await fetch(`${stack.base}${href}`);
+  assert.equal(bytes.status, 200);
+  assert.equal(await bytes.text(), 'board report\n');
+  assert.match(await page.locator('[data-test=firmware]').textContent(), /text \d+ · data \d+ · bss \d+ B/);
+
+  await page.locator('[data-test=size-trend]').click();
+  await page.locator('[data-test=size-chart]').waitFor();
+  assert.match(new URL(page.url()).hash, /^#\/sizes\?repo=.*&profile=fw$/);
+  for (const series of ['text', 'data', 'bss']) {
+    const points = page.locator(`[data-test=size-chart] [data-series=${series}] circle`);
+    assert.equal(await points.count(), 2, `${series}: one point per commit`);
+  }
+  const rows = page.locator('[data-test=sizes-table] tbody tr');
+  assert.equal(await rows.count(), 2);
+  assert.match(await rows.first().textContent(), new RegExp(ids[1]), 'newest first');
+  await mkdir(path.dirname(shotPath('dashboard-sizes')), { recursive: true });
+  await page.screenshot({ path: shotPath('dashboard-sizes') });
 });
 
 test('the Workers page shows the fleet, drains a worker and takes a profile back', async () => {

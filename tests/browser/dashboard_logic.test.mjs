@@ -223,6 +223,8 @@ test('a worker lists ready profiles first, with the default marked and reasons k
   assert.equal(takesNothing(worker), false);
   assert.equal(takesNothing({ ...worker, state: { 'qemu-arm': { state: 'draining' }, sh: { state: 'draining' } } }), true);
   assert.deepEqual(load({ slots: 1, busy: 0 }), { text: '0 of 1 slot busy', tone: 'idle' });
+});
+
 // --- test history --------------------------------------------------------------
 
 import {
@@ -270,4 +272,45 @@ test('a failed task says new failure, flaky with how often, or failing since a c
   const broken = [run('q9', 'FAIL', 'c9'), run('q8', 'TIMEOUT', 'c8'), run('q7', 'FAIL', 'abcdef0123456789'), run('q6', 'PASS', 'c6')];
   assert.equal(failureNote(broken, 'q9').text, 'failing since abcdef0123');
   assert.equal(failureNote([], 'q9'), null);
+});
+
+// --- firmware size chart -----------------------------------------------------
+
+import {
+  chartGeometry, latestChange, niceCeiling, polylinePoints,
+} from '../../services/gateway/assets/size_chart.js';
+import { formatBytes } from '../../services/gateway/assets/format.js';
+
+const size = (commit, text, data, bss) => ({ commit, queue_id: `q-${commit}`, profile: 'fw', measured_at: '', text, data, bss });
+
+test('the size chart puts the oldest commit left and scales to a round top', () => {
+  // The API answers newest first.
+  const g = chartGeometry([size('c3', 1500, 8, 40), size('c2', 1200, 8, 40), size('c1', 1000, 4, 20)],
+    { width: 240, height: 140, pad: 20 });
+  assert.equal(g.top, 2000);
+  assert.deepEqual(g.labels.map((l) => l.text), ['c1', 'c2', 'c3']);
+  const text = g.series.find((s) => s.name === 'text').points;
+  assert.deepEqual(text.map((p) => p.x), [20, 120, 220]);
+  assert.deepEqual(text.map((p) => p.y), [70, 60, 45], 'higher values are higher up');
+  assert.equal(polylinePoints(text), '20,70 120,60 220,45');
+  assert.equal(g.baseline, 120);
+});
+
+test('one commit sits in the middle; an empty history still has an axis', () => {
+  const g = chartGeometry([size('c1', 10, 0, 0)], { width: 100, height: 100, pad: 10 });
+  assert.equal(g.series[0].points[0].x, 50);
+  assert.equal(chartGeometry([]).top, 1);
+  assert.equal(niceCeiling(3), 5);
+  assert.equal(niceCeiling(5000), 5000);
+  assert.equal(niceCeiling(5001), 10000);
+});
+
+test('the newest change and byte counts read as people say them', () => {
+  const sizes = [size('c2', 1500, 8, 40), size('c1', 1000, 8, 44)];
+  assert.equal(latestChange(sizes, 'text'), '+500 B');
+  assert.equal(latestChange(sizes, 'data'), '±0 B');
+  assert.equal(latestChange(sizes, 'bss'), '−4 B');
+  assert.equal(latestChange(sizes.slice(0, 1), 'text'), null);
+  assert.equal(formatBytes(512), '512 B');
+  assert.equal(formatBytes(3 << 20), '3.0 MiB');
 });

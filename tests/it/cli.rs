@@ -258,3 +258,50 @@ async fn logs_follow_and_submit_wait_print_the_whole_log_to_its_end() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(bursts(&out), 3000);
 }
+
+#[tokio::test]
+async fn artifacts_lists_and_downloads_each_file_under_its_name() {
+    let stack = TestStack::start().await;
+    let repo = GitRepo::new(&[(
+        "out.sh",
+        "mkdir -p \"$TESTARENA_RESULT_DIR/sub\"; echo one > \"$TESTARENA_RESULT_DIR/a.txt\"; echo two > \"$TESTARENA_RESULT_DIR/sub/b.txt\"\n",
+    )]);
+    stack
+        .submit(&queue("cli-art", &repo.url(), &[("t", "out.sh")]))
+        .await;
+    stack
+        .wait_terminal("cli-art", Duration::from_secs(30))
+        .await;
+
+    let out = cli(&stack, &["artifacts", "cli-art"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let listed = text(&out);
+    assert!(
+        listed.contains("t/a.txt") && listed.contains("t/sub/b.txt"),
+        "{listed}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = cli(
+        &stack,
+        &[
+            "artifacts",
+            "cli-art",
+            "--download",
+            dir.path().to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("t/a.txt")).unwrap(),
+        "one\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("t/sub/b.txt")).unwrap(),
+        "two\n"
+    );
+
+    let out = cli(&stack, &["artifacts", "no-such-queue"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}

@@ -229,7 +229,7 @@ async fn a_flooding_task_keeps_worker_memory_bounded_and_its_log_capped() {
     assert!(!worker_log.contains("panicked"), "{worker_log}");
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();

@@ -4,6 +4,7 @@
 mod stack;
 
 mod api;
+mod artifacts;
 mod cli;
 mod delivery;
 mod engine;

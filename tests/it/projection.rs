@@ -53,10 +53,41 @@ fn history(data: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The `firmware_sizes` table, one line per row, sorted by queue.
+fn sizes_snapshot(data: &Path) -> Vec<String> {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); [print(r) for r in c.execute('select * from firmware_sizes order by queue_id')]")
+        .arg(data.join("views.sqlite"))
+        .output()
+        .expect("python3 reads sqlite");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every queue stores a build artifact and its result files, and measures
+/// an ELF (the host's `true`), so views carry artifacts and firmware sizes.
+const MEASURING_PROFILE: &str = r#"
+default_profile = "sh"
+[profiles.sh]
+build = "mkdir -p out && cp /bin/true out/fw.elf"
+artifacts = ["out/*.elf"]
+elf = "out/fw.elf"
+task = "sh {scenario}"
+"#;
+
 #[tokio::test]
 async fn a_projector_killed_mid_stream_and_restarted_matches_a_rebuild() {
     let mut stack = TestStack::start_with(StackOptions {
         workers: 1,
+        worker_config: MEASURING_PROFILE.into(),
         ..Default::default()
     })
     .await;
@@ -65,7 +96,7 @@ async fn a_projector_killed_mid_stream_and_restarted_matches_a_rebuild() {
         (
             "chatty.sh",
             // "[i/200]" is progress the projector folds into the running task.
-            "for i in $(seq 1 200); do echo \"[$i/200] line $i\"; done\n",
+            "for i in $(seq 1 200); do echo \"[$i/200] line $i\"; done; echo $i > \"$TESTARENA_RESULT_DIR/count.txt\"\n",
         ),
         ("flaky.sh", &crate::results::fails_once(markers.path())),
     ]);
@@ -113,6 +144,8 @@ async fn a_projector_killed_mid_stream_and_restarted_matches_a_rebuild() {
             "an ended task has no progress: {view}"
         );
     }
+    assert!(view["firmware"]["text"].as_u64().unwrap() > 0, "{view}");
+    assert_eq!(view["artifacts"].as_array().unwrap().len(), 3, "{view}");
     ids.push(last);
     // Let the log stream catch up too, then compare with a rebuild.
     let expected_lines = 2 * 200 + 2;
@@ -141,6 +174,13 @@ async fn a_projector_killed_mid_stream_and_restarted_matches_a_rebuild() {
         live_history,
         history(&rebuilt_dir),
         "test history and quarantines differ after rebuild"
+    );
+    let live_sizes = sizes_snapshot(&stack.data_dir());
+    assert_eq!(live_sizes.len(), ids.len(), "{live_sizes:#?}");
+    assert_eq!(
+        live_sizes,
+        sizes_snapshot(&rebuilt_dir),
+        "firmware sizes differ after rebuild"
     );
     assert_eq!(live.len(), ids.len());
     for (a, b) in live.iter().zip(rebuilt.iter()) {

@@ -8,7 +8,7 @@ use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use crate::stack::{queue, GitRepo, TestStack};
+use crate::stack::{queue, GitRepo, StackOptions, TestStack, SHELL_PROFILE};
 
 fn schemas_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas")
@@ -59,7 +59,15 @@ async fn read_all(stack: &TestStack, stream: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn every_event_and_log_batch_the_services_emit_matches_its_schema() {
-    let stack = TestStack::start().await;
+    // A second profile stores a build artifact and measures an ELF (the
+    // host's own `true`: any ELF has section sizes).
+    let stack = TestStack::start_with(StackOptions {
+        worker_config: format!(
+            "{SHELL_PROFILE}\n[profiles.fw]\nbuild = \"mkdir -p out && cp /bin/true out/fw.elf\"\nartifacts = [\"out/*.elf\"]\nelf = \"out/fw.elf\"\ntask = \"sh {{scenario}}\"\n"
+        ),
+        ..Default::default()
+    })
+    .await;
     let repo = GitRepo::new(&[
         ("pass.sh", "echo ok; printf '<testsuite><testcase name=\"a\"/><testcase name=\"b\"><failure/></testcase></testsuite>' > \"$TESTARENA_RESULT_DIR/junit.xml\"\n"),
         ("slow.sh", "sleep 30\n"),
@@ -69,6 +77,11 @@ async fn every_event_and_log_batch_the_services_emit_matches_its_schema() {
         .submit(&queue("ok", &repo.url(), &[("a", "pass.sh")]))
         .await;
     stack.wait_terminal("ok", Duration::from_secs(30)).await;
+    let mut measured = queue("fw", &repo.url(), &[("a", "pass.sh")]);
+    measured["profile"] = "fw".into();
+    stack.submit(&measured).await;
+    let view = stack.wait_terminal("fw", Duration::from_secs(30)).await;
+    assert!(view["firmware"]["text"].as_u64().unwrap() > 0, "{view:#}");
     stack
         .submit(&queue("stop", &repo.url(), &[("s", "slow.sh")]))
         .await;

@@ -190,21 +190,42 @@ async fn cannot_touch_the_history(stack: &TestStack, role: &str) {
 async fn each_service_runs_with_least_privilege_and_none_can_touch_the_history() {
     let stack = TestStack::start_with(StackOptions {
         role_users: true,
+        // `fw` stores artifacts and measures an ELF (the host's `true`).
+        worker_config: format!(
+            "{}\n[profiles.fw]\nbuild = \"mkdir -p out && cp /bin/true out/fw.elf\"\nartifacts = [\"out/*.elf\"]\nelf = \"out/fw.elf\"\ntask = \"sh {{scenario}}\"\n",
+            crate::stack::SHELL_PROFILE
+        ),
         ..Default::default()
     })
     .await;
-    let repo = crate::stack::GitRepo::new(&[("ok.sh", "echo fine\n"), ("slow.sh", "sleep 30\n")]);
-    // Every service does its job: submit, run, project, read, cancel, delete.
-    let (status, _) = stack
-        .submit(&queue("least", &repo.url(), &[("ok", "ok.sh")]))
-        .await;
+    let repo = crate::stack::GitRepo::new(&[
+        (
+            "ok.sh",
+            "echo fine; echo kept > \"$TESTARENA_RESULT_DIR/kept.txt\"\n",
+        ),
+        ("slow.sh", "sleep 30\n"),
+    ]);
+    // Every service does its job: submit, run, project, read, cancel,
+    // delete, and store, read and delete artifacts.
+    let mut least = queue("least", &repo.url(), &[("ok", "ok.sh")]);
+    least["profile"] = "fw".into();
+    let (status, _) = stack.submit(&least).await;
     assert_eq!(status, 201);
     let view = stack.wait_terminal("least", Duration::from_secs(30)).await;
     assert_eq!(view["status"], "Finished", "{view}");
     assert_eq!(view["counts"]["pass"], 1, "{view}");
+    assert!(view["firmware"]["text"].as_u64().unwrap() > 0, "{view}");
+    assert_eq!(
+        stack.text("/api/queue/least/artifacts/ok%2Fkept.txt").await,
+        "kept\n"
+    );
     assert!(stack.text("/api/queue/least/log").await.contains("fine"));
     let (status, events) = stack.get("/api/queue/least/events").await;
     assert_eq!(status, 200, "{events}");
+    let (status, _) = stack
+        .request(reqwest::Method::DELETE, "/api/queue/least", None)
+        .await;
+    assert_eq!(status, 200);
     stack
         .submit(&queue("stopped", &repo.url(), &[("slow", "slow.sh")]))
         .await;

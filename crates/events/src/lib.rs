@@ -13,6 +13,7 @@ mod ids;
 mod log_batch;
 mod names;
 mod queue_view;
+mod size_history;
 mod status;
 mod streams;
 mod test_event;
@@ -31,9 +32,10 @@ pub use ids::{GitRef, IdError, ProfileName, QueueId, RepoUrl, ScenarioPath, Task
 pub use log_batch::{LineProgress, LogBatch, LogLine, LogStream};
 pub use names::{ArenaNames, QUEUE_LOG_FILE, QUEUE_STATUS_FILE};
 pub use queue_view::{
-    Counts, JunitCaseView, JunitView, QueueView, SourceView, StageView, TaskProgress, TaskView,
-    TryView,
+    ArtifactView, Counts, JunitCaseView, JunitView, QueueView, SourceView, StageView, TaskProgress,
+    TaskView, TryView,
 };
+pub use size_history::{SizeEntry, SizeHistory};
 pub use status::{FinalStatus, QueueStatus, TaskResult, TaskState};
 pub use streams::{await_streams, ensure_streams, streams_exist, StreamLimits};
 pub use test_event::{TestEvent, TestEventBody, MAX_REASON};
@@ -44,7 +46,7 @@ pub use test_history::{
 pub use test_key::{TestKey, TestRef, MAX_CASE_NAME};
 pub use timestamp::{now_millis, now_rfc3339};
 pub use wire::{
-    Event, EventBody, JunitCase, JunitSummary, Source, Stage, StageOutcome, TaskSpec, TaskTry,
-    MAX_JUNIT_CASES, MAX_JUNIT_MESSAGE, MAX_RETRIES, WIRE_VERSION,
+    ArtifactRecord, Event, EventBody, FirmwareSize, JunitCase, JunitSummary, Source, Stage,
+    StageOutcome, TaskSpec, TaskTry, MAX_JUNIT_CASES, MAX_JUNIT_MESSAGE, MAX_RETRIES, WIRE_VERSION,
 };
 pub use wire_version::WireError;

@@ -21,6 +21,8 @@ pub struct ArenaNames {
     pub prefix: String,
     pub events_stream: String,
     pub logs_stream: String,
+    /// The Object Store bucket of artifacts (its stream is `OBJ_<bucket>`).
+    pub artifacts_bucket: String,
 }
 
 impl Default for ArenaNames {
@@ -46,6 +48,7 @@ impl ArenaNames {
             prefix: prefix.to_owned(),
             events_stream: format!("{upper}_EVENTS"),
             logs_stream: format!("{upper}_LOGS"),
+            artifacts_bucket: format!("{upper}_ARTIFACTS"),
         }
     }
 
@@ -147,6 +150,17 @@ impl ArenaNames {
         }
     }
 
+    /// The stream behind the artifacts bucket.
+    pub fn artifacts_stream(&self) -> String {
+        format!("OBJ_{}", self.artifacts_bucket)
+    }
+
+    /// An artifact's object: one prefix per queue, so a retried run
+    /// replaces its predecessor's file of the same name.
+    pub fn artifact_object(&self, queue_id: &QueueId, name: &str) -> String {
+        format!("{queue_id}/{name}")
+    }
+
     /// The durable consumer all workers shared before the dispatcher;
     /// `testarena init` removes it.
     pub fn legacy_worker_consumer(&self) -> String {
@@ -163,6 +177,8 @@ mod tests {
         let names = ArenaNames::new("lab.a");
         let id = QueueId::parse("q1").unwrap();
         assert_eq!(names.events_stream, "LAB_A_EVENTS");
+        assert_eq!(names.artifacts_stream(), "OBJ_LAB_A_ARTIFACTS");
+        assert_eq!(names.artifact_object(&id, "t1/out.txt"), "q1/t1/out.txt");
         assert_eq!(
             names.event_subject(&id, "started"),
             "lab.a.events.q1.started"

@@ -65,6 +65,31 @@ pub struct QueueView {
     pub counts: Counts,
     pub stages: Vec<StageView>,
     pub tasks: Vec<TaskView>,
+    /// Files of the shown attempt stored in the artifacts bucket, in the
+    /// order they were stored.
+    #[serde(default)]
+    pub artifacts: Vec<ArtifactView>,
+    /// Section sizes of the profile's `elf` after the build; `null` when
+    /// the profile names none or it was not read.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub firmware: Option<crate::FirmwareSize>,
+}
+
+/// One stored artifact, as the view lists it and
+/// `GET /api/queue/{id}/artifacts` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct ArtifactView {
+    /// A build artifact's path in the checkout, or `<task>/<file>`.
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+    /// Lowercase hex SHA-256 of the bytes.
+    pub sha256: String,
+    /// The task whose result dir held the file; `null` for a build artifact.
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub task: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! The two streams and the registry bucket every service needs. Creating or changing them is an
+//! The two streams, the registry bucket and the artifacts bucket every service needs. Creating or changing them is an
 //! admin step (`testarena init`, or `testarena up` with its private NATS):
 //! services only wait for them to exist, and create them only where their
 //! NATS user may (a server without users), so no start order is required
@@ -17,6 +17,8 @@ pub struct StreamLimits {
     pub log_max_bytes: i64,
     /// 1 for a single server, 3 or 5 on a cluster.
     pub replicas: usize,
+    /// How long an artifact is kept (the bucket's `max_age`).
+    pub artifact_max_age: Duration,
 }
 
 impl Default for StreamLimits {
@@ -25,6 +27,7 @@ impl Default for StreamLimits {
             log_max_age: Duration::from_secs(7 * 24 * 3600),
             log_max_bytes: 1 << 30,
             replicas: 1,
+            artifact_max_age: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -60,7 +63,7 @@ pub async fn ensure_streams(
         allow_direct: true,
         ..Default::default()
     };
-    for config in [events, logs] {
+    for config in [events, logs, artifacts_stream(names, limits)] {
         // Create first: on a cluster, an update of a stream that does not
         // exist yet goes unanswered until it times out (no stream leader to
         // answer), while a create is answered by the meta leader. A create
@@ -74,19 +77,41 @@ pub async fn ensure_streams(
     crate::fleet_bucket::ensure_fleet_bucket(js, names, limits).await
 }
 
-/// Whether both streams exist (a stream-info request each: a right every
-/// service's NATS user has).
-pub async fn streams_exist(js: &jetstream::Context, names: &ArenaNames) -> bool {
-    let fleet = crate::fleet_bucket::fleet_stream(names);
-    let (events, logs, fleet) = tokio::join!(
-        js.get_stream(&names.events_stream),
-        js.get_stream(&names.logs_stream),
-        js.get_stream(&fleet)
-    );
-    events.is_ok() && logs.is_ok() && fleet.is_ok()
+/// The stream of the artifacts Object Store bucket, as async-nats's
+/// `create_object_store` would make it, written out so that `init` can
+/// also update its `max_age` (retention is the bucket's own: JetStream
+/// drops expired chunks itself, no sweep to run or to miss).
+fn artifacts_stream(names: &ArenaNames, limits: &StreamLimits) -> stream::Config {
+    let bucket = &names.artifacts_bucket;
+    stream::Config {
+        name: names.artifacts_stream(),
+        description: Some("TestArena artifacts (Object Store)".into()),
+        subjects: vec![format!("$O.{bucket}.C.>"), format!("$O.{bucket}.M.>")],
+        max_age: limits.artifact_max_age,
+        storage: stream::StorageType::File,
+        num_replicas: limits.replicas,
+        discard: stream::DiscardPolicy::New,
+        allow_rollup: true,
+        allow_direct: true,
+        ..Default::default()
+    }
 }
 
-/// Returns once both streams exist: as they are if they do, else created
+/// Whether both streams, the registry bucket and the artifacts bucket
+/// exist (a stream-info request each: a right every service's NATS user
+/// has).
+pub async fn streams_exist(js: &jetstream::Context, names: &ArenaNames) -> bool {
+    let fleet = crate::fleet_bucket::fleet_stream(names);
+    let (events, logs, fleet, artifacts) = tokio::join!(
+        js.get_stream(&names.events_stream),
+        js.get_stream(&names.logs_stream),
+        js.get_stream(&fleet),
+        js.get_stream(names.artifacts_stream())
+    );
+    events.is_ok() && logs.is_ok() && fleet.is_ok() && artifacts.is_ok()
+}
+
+/// Returns once both streams and the artifacts bucket exist: as they are if they do, else created
 /// with `limits` where this NATS user may. Retries with a backoff up to
 /// 2 s: NATS may still be starting, a cluster electing its leader, or the
 /// admin not have run `testarena init` yet. Callers race this against their
@@ -102,10 +127,11 @@ pub async fn await_streams(js: &jetstream::Context, names: &ArenaNames, limits: 
             Err(error) => {
                 tracing::warn!(
                     %error,
-                    "the streams {} and {} do not exist yet, and this NATS user could not create them; \
-                     waiting (an admin creates them with `testarena init`)",
+                    "the streams {} and {} or the artifacts bucket {} do not exist yet, and this NATS user \
+                     could not create them; waiting (an admin creates them with `testarena init`)",
                     names.events_stream,
-                    names.logs_stream
+                    names.logs_stream,
+                    names.artifacts_bucket
                 );
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));

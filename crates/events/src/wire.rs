@@ -132,6 +132,23 @@ pub enum EventBody {
         reason: Option<String>,
     },
     Deleted {},
+    /// A file of the run is in the artifacts bucket (worker): a build
+    /// artifact (`task` absent) or a file a task wrote to its result dir.
+    ArtifactStored {
+        attempt: u32,
+        #[serde(flatten)]
+        artifact: ArtifactRecord,
+        /// The object's name in the artifacts bucket.
+        object: String,
+    },
+    /// The section sizes of the profile's `elf` after the build (worker).
+    FirmwareMeasured {
+        attempt: u32,
+        /// The profile the worker ran (the default one resolved).
+        profile: ProfileName,
+        #[serde(flatten)]
+        size: FirmwareSize,
+    },
 }
 
 impl EventBody {
@@ -148,10 +165,12 @@ impl EventBody {
             Self::Finished { .. } => "finished",
             Self::CancelRequested { .. } => "cancel_requested",
             Self::Deleted {} => "deleted",
+            Self::ArtifactStored { .. } => "artifact_stored",
+            Self::FirmwareMeasured { .. } => "firmware_measured",
         }
     }
 
-    pub const KINDS: [&'static str; 10] = [
+    pub const KINDS: [&'static str; 12] = [
         "submitted",
         "dispatched",
         "started",
@@ -162,6 +181,8 @@ impl EventBody {
         "finished",
         "cancel_requested",
         "deleted",
+        "artifact_stored",
+        "firmware_measured",
     ];
 }
 
@@ -235,6 +256,34 @@ impl StageOutcome {
             Self::Cancelled => "cancelled",
         }
     }
+}
+
+/// One stored artifact as the `artifact_stored` event says it (the view's
+/// `ArtifactView` is its read-model twin).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactRecord {
+    /// The checkout-relative path of a build artifact, or `<task>/<file>`
+    /// for a file a task wrote to its result dir.
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+    /// Lowercase hex SHA-256 of the bytes.
+    pub sha256: String,
+    /// The task whose result dir held the file; absent for a build artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskId>,
+}
+
+/// An ELF's section sizes as `size` (Berkeley format) counts them, in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct FirmwareSize {
+    /// Allocated read-only sections: code and constants.
+    pub text: u64,
+    /// Allocated writable sections with contents (initialised data).
+    pub data: u64,
+    /// Allocated writable sections without contents (zeroed at start).
+    pub bss: u64,
 }
 
 /// Counts parsed from the JUnit XML a task wrote into its result directory.

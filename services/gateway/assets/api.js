@@ -93,3 +93,20 @@ export function setQuarantine(test, on, reason) {
   if (reason) body.reason = reason;
   return request('/api/tests/quarantine', { method: on ? 'POST' : 'DELETE', body });
 }
+
+/** One artifact's bytes: the name is one path segment (its `/` as `%2F`). */
+export const artifactUrl = (id, name) => `${queuePath(id)}/artifacts/${encodeURIComponent(name)}`;
+
+/** The firmware sizes of a repository (and profile), newest first. */
+export function getSizes(repo, profile, signal) {
+  const query = new URLSearchParams({ repo });
+  if (profile) query.set('profile', profile);
+  return request(`/api/sizes?${query}`, { signal });
+}
+
+/** The dashboard's size trend of a repository and profile. */
+export function sizesHref(repo, profile) {
+  const query = new URLSearchParams({ repo });
+  if (profile) query.set('profile', profile);
+  return `#/sizes?${query}`;
+}

@@ -1,5 +1,5 @@
 // The dashboard's entry: a hash router (`#/`, `#/?status=Running&page=2`,
-// `#/queue/<id>`, `#/tests?state=flaky`, `#/workers`), so the gateway serves one page and every view has a URL
+// `#/queue/<id>`, `#/tests?state=flaky`, `#/workers`, `#/sizes?repo=...&profile=...`), so the gateway serves one page and every view has a URL
 // that can be shared. Each page is mounted into <main> and destroyed (its
 // timers and streams closed) when the route changes.
 
@@ -8,6 +8,7 @@ import { listPage } from './list_page.js';
 import { queuePage } from './queue_page.js';
 import { workersPage } from './workers_page.js';
 import { testsPage } from './tests_page.js';
+import { sizesPage } from './sizes_page.js';
 
 const root = document.getElementById('app');
 const flashBox = document.getElementById('flash');
@@ -44,6 +45,8 @@ function route() {
     current = workersPage(root, ctx);
   } else if (tests) {
     current = testsPage(root, params, ctx);
+  } else if (path === '/sizes') {
+    current = sizesPage(root, params);
   } else if (queue) {
     let id;
     try { id = decodeURIComponent(queue[1]); } catch { id = queue[1]; }

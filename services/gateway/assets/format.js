@@ -53,3 +53,16 @@ export const shortCommit = (commit) => (commit ? commit.slice(0, 10) : '—');
 
 /** "1 test", "2 tests". */
 export const plural = (n, word, many = `${word}s`) => `${formatCount(n)} ${n === 1 ? word : many}`;
+
+/** "512 B", "70.2 KiB", "3.0 MiB", "1.2 GiB". */
+export function formatBytes(n) {
+  if (n === null || n === undefined) return '—';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+}

@@ -10,15 +10,15 @@
 // page opens a new stream that resumes after the last log event it shows.
 
 import {
-  cancelQueue, deleteQueue, eventsUrl, getEvents, getQueue, logStreamUrl, rawLogUrl, TERMINAL,
-  testHistory,
+  artifactUrl, cancelQueue, deleteQueue, eventsUrl, getEvents, getQueue, logStreamUrl, rawLogUrl,
+  sizesHref, TERMINAL, testHistory,
 } from './api.js';
 import { stageBadge, statusBadge, taskBadge, countChips, progressBar } from './badges.js';
 import { h, replace } from './dom.js';
 import { failureNote } from './test_history.js';
 import { queueEtaMs, taskProgress } from './eta.js';
 import {
-  formatAge, formatDuration, formatTime, parseTime, plural, queueDurationMs,
+  formatAge, formatBytes, formatDuration, formatTime, parseTime, plural, queueDurationMs,
 } from './format.js';
 import { endNote, saysStopped } from './log_lines.js';
 import { LogView } from './log_view.js';
@@ -30,7 +30,7 @@ const REFRESH_DEBOUNCE_MS = 150;
 const RETRY_MS = 3000;
 const QUEUE_EVENTS = [
   'submitted', 'started', 'stage_started', 'stage_finished', 'task_started', 'task_finished',
-  'finished', 'cancel_requested',
+  'finished', 'cancel_requested', 'artifact_stored', 'firmware_measured',
 ];
 
 export function queuePage(root, id, ctx) {
@@ -117,6 +117,7 @@ class QueuePage {
     this.stages = h('ol', { class: 'stages', 'data-test': 'stages' });
     this.tasksSummary = h('div', { class: 'tasks-summary' });
     this.tasks = h('ul', { class: 'tasks', 'data-test': 'tasks' });
+    this.artifacts = h('section', { class: 'card', 'aria-label': 'Artifacts', hidden: true, 'data-test': 'artifacts' });
     replace(this.root,
       crumbs(this.id),
       h('div', { class: 'queue-head' },
@@ -131,7 +132,8 @@ class QueuePage {
           h('section', { class: 'card', 'aria-label': 'Details' }, this.meta),
           h('section', { class: 'card', 'aria-label': 'Stages' }, h('h2', {}, 'Stages'), this.stages),
           h('section', { class: 'card', 'aria-label': 'Tasks' },
-            h('h2', {}, 'Tasks'), this.tasksSummary, this.tasks)),
+            h('h2', {}, 'Tasks'), this.tasksSummary, this.tasks),
+          this.artifacts),
         this.log.element));
   }
 
@@ -170,7 +172,16 @@ class QueuePage {
       item('Started', h('span', { title: formatTime(view.started_at) }, view.started_at ? formatAge(view.started_at, now) : '—')),
       item('Finished', h('span', { title: formatTime(view.finished_at) }, view.finished_at ? formatAge(view.finished_at, now) : '—')),
       item('Duration', formatDuration(queueDurationMs(view, now))),
-      etaItem(view, now));
+      etaItem(view, now),
+      firmwareItem(view));
+
+    const artifacts = view.artifacts ?? [];
+    this.artifacts.hidden = artifacts.length === 0;
+    replace(this.artifacts, h('h2', {}, 'Artifacts'), h('ul', { class: 'artifacts' },
+      artifacts.map((a) => h('li', { 'data-artifact': a.name },
+        h('a', { href: artifactUrl(view.id, a.name), download: a.name.split('/').pop(), class: 'mono break' }, a.name),
+        h('span', { class: 'num muted' }, ` ${formatBytes(a.size)}`),
+        h('span', { class: 'muted mono', title: `sha256 ${a.sha256}` }, ` ${a.sha256.slice(0, 10)}`)))));
 
     replace(this.stages, view.stages.length
       ? view.stages.map((s) => h('li', { class: `stage stage-row-${s.status}`, 'data-stage': s.stage },
@@ -420,6 +431,15 @@ function crumbs(id) {
 
 function item(label, value) {
   return h('div', { class: 'meta-item' }, h('dt', {}, label), h('dd', {}, value));
+}
+
+/** text / data / bss of the measured ELF, linked to its trend. */
+function firmwareItem(view) {
+  const fw = view.firmware;
+  if (!fw) return null;
+  return item('Firmware', h('span', { 'data-test': 'firmware' },
+    h('span', { class: 'num' }, `text ${fw.text} · data ${fw.data} · bss ${fw.bss} B`), ' ',
+    h('a', { href: sizesHref(view.source.repo, view.profile), 'data-test': 'size-trend' }, 'trend')));
 }
 
 function etaItem(view, now) {

@@ -147,6 +147,8 @@ fn view(id: &str) -> QueueView {
         counts: Counts::default(),
         stages: vec![],
         tasks: vec![],
+        artifacts: vec![],
+        firmware: None,
     }
 }
 
@@ -576,4 +578,83 @@ async fn one_tests_history_is_newest_first_and_an_unknown_test_is_404() {
         (422, Some("invalid_field")),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn the_artifact_list_is_the_views_and_an_unlisted_name_is_404() {
+    let gateway = TestGateway::start().await;
+    let mut stored = view("arts");
+    stored.artifacts = vec![testarena_events::ArtifactView {
+        name: "t1/out.txt".into(),
+        size: 3,
+        sha256: "0".repeat(64),
+        task: Some("t1".into()),
+    }];
+    gateway.store_view(&stored, 1).await;
+    let client = gateway.client();
+    let (status, body) = json(client.get("/api/queue/arts/artifacts").send().await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({"artifacts": [
+            {"name": "t1/out.txt", "size": 3, "sha256": "0".repeat(64), "task": "t1"}
+        ]})
+    );
+    let (status, body) = json(
+        client
+            .get("/api/queue/arts/artifacts/t1%2Fother.txt")
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("t1/other.txt"));
+    let (status, _) = json(client.get("/api/queue/nope/artifacts").send().await).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn sizes_are_one_per_commit_newest_first_for_a_repo_and_profile() {
+    let gateway = TestGateway::start().await;
+    let rows = [
+        ("q1", "/r", "fw", "c1", 100, 1),
+        ("q2", "/r", "fw", "c2", 120, 2),
+        ("q3", "/r", "fw", "c1", 101, 3),
+        ("q4", "/r", "other", "c1", 500, 4),
+        ("q5", "/elsewhere", "fw", "c1", 900, 5),
+    ];
+    for (queue, repo, profile, commit, text, seq) in rows {
+        sqlx::query("INSERT INTO firmware_sizes VALUES (?, ?, ?, ?, ?, 4, 8, 'at', ?)")
+            .bind(queue)
+            .bind(repo)
+            .bind(profile)
+            .bind(commit)
+            .bind(text)
+            .bind(seq)
+            .execute(&gateway.db)
+            .await
+            .unwrap();
+    }
+    let client = gateway.client();
+    let (status, body) = json(client.get("/api/sizes?repo=/r&profile=fw").send().await).await;
+    assert_eq!(status, 200, "{body}");
+    let shown: Vec<(&str, &str, u64)> = body["sizes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["commit"].as_str().unwrap(),
+                s["queue_id"].as_str().unwrap(),
+                s["text"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(shown, [("c1", "q3", 101), ("c2", "q2", 120)]);
+    let (_, body) = json(client.get("/api/sizes?repo=/r").send().await).await;
+    assert_eq!(body["sizes"].as_array().unwrap().len(), 3, "{body}");
+    let (status, body) = json(client.get("/api/sizes?profile=fw").send().await).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = json(client.get("/api/sizes?repo=/r&colour=red").send().await).await;
+    assert_eq!(status, 400, "{body}");
 }

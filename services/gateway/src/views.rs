@@ -10,7 +10,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 use testarena_events::{
-    window_figures, QueueView, TestKey, TestRun, WindowFigures, DEFAULT_WINDOW,
+    window_figures, QueueView, SizeEntry, TestKey, TestRun, WindowFigures, DEFAULT_WINDOW,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -294,6 +294,42 @@ impl Views {
         .await?;
         let runs = rows.iter().map(|row| run_of(row, 0)).collect();
         Ok(Some((stored_test(&test), runs)))
+    }
+
+    /// The firmware sizes of `repo` (and `profile`, when given), one per
+    /// commit (its latest measure), newest first, at most `limit`.
+    pub(crate) async fn sizes(
+        &self,
+        repo: &str,
+        profile: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<SizeEntry>, ViewsError> {
+        let rows = sqlx::query(
+            "SELECT commit_sha, queue_id, profile, measured_at, text, data, bss
+               FROM firmware_sizes f
+              WHERE repo = ?1 AND (?2 IS NULL OR profile = ?2)
+                AND seq = (SELECT max(seq) FROM firmware_sizes g
+                            WHERE g.repo = f.repo AND g.profile = f.profile
+                              AND g.commit_sha IS f.commit_sha)
+              ORDER BY seq DESC LIMIT ?3",
+        )
+        .bind(repo)
+        .bind(profile)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| SizeEntry {
+                commit: r.get(0),
+                queue_id: r.get(1),
+                profile: r.get(2),
+                measured_at: r.get(3),
+                text: r.get::<i64, _>(4) as u64,
+                data: r.get::<i64, _>(5) as u64,
+                bss: r.get::<i64, _>(6) as u64,
+            })
+            .collect())
     }
 
     /// The events-stream sequence the projector has committed.

@@ -7,6 +7,7 @@
 mod auto_quarantine;
 mod event_batch;
 mod expected_durations;
+mod firmware_sizes;
 mod projection;
 mod queue_folder;
 mod runner;

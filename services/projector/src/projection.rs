@@ -8,8 +8,8 @@
 //!   worker presumed dead cannot overwrite the run that replaced it.
 
 use testarena_events::{
-    Event, EventBody, FinalStatus, JunitSummary, Owner, QueueStatus, Stage, TaskResult, TaskSpec,
-    TaskState, TaskTry, TryView,
+    ArtifactRecord, ArtifactView, Event, EventBody, FinalStatus, JunitSummary, Owner, QueueStatus,
+    Source, Stage, TaskResult, TaskSpec, TaskState, TaskTry, TryView,
 };
 
 use crate::view::{Counts, JunitCaseView, JunitView, QueueView, SourceView, StageView, TaskView};
@@ -90,6 +90,8 @@ fn submitted_view(event: &Event) -> Option<QueueView> {
         counts: Counts::default(),
         stages: Vec::new(),
         tasks: tasks.iter().map(waiting_task).collect(),
+        artifacts: Vec::new(),
+        firmware: None,
     };
     recount(&mut view);
     Some(view)
@@ -171,6 +173,11 @@ fn apply_to_queue(queue: &mut QueueView, event: &Event) -> bool {
             finish(queue, *status, reason.clone(), at);
             true
         }
+        EventBody::ArtifactStored { artifact, .. } => apply_artifact_stored(queue, artifact),
+        EventBody::FirmwareMeasured { size, .. } => {
+            queue.firmware = Some(*size);
+            true
+        }
     }
 }
 
@@ -184,7 +191,9 @@ fn is_for_current_run(body: &EventBody, current: u32) -> bool {
         EventBody::StageStarted { attempt, .. }
         | EventBody::StageFinished { attempt, .. }
         | EventBody::TaskStarted { attempt, .. }
-        | EventBody::TaskFinished { attempt, .. } => *attempt == current,
+        | EventBody::TaskFinished { attempt, .. }
+        | EventBody::ArtifactStored { attempt, .. }
+        | EventBody::FirmwareMeasured { attempt, .. } => *attempt == current,
         EventBody::Finished { attempt, .. } => attempt.is_none_or(|a| a == current),
         EventBody::CancelRequested { .. } => true,
         EventBody::Submitted { .. } | EventBody::Dispatched { .. } | EventBody::Deleted {} => false,
@@ -204,7 +213,23 @@ fn apply_cancel_requested(queue: &mut QueueView, reason: Option<&str>, at: &str)
     true
 }
 
-/// A newer attempt starts the run over: stages, commit and tasks reset.
+/// An artifact joins the list; one stored again under its name replaces it.
+fn apply_artifact_stored(queue: &mut QueueView, artifact: &ArtifactRecord) -> bool {
+    let view = ArtifactView {
+        name: artifact.name.clone(),
+        size: artifact.size,
+        sha256: artifact.sha256.clone(),
+        task: artifact.task.as_ref().map(ToString::to_string),
+    };
+    match queue.artifacts.iter_mut().find(|a| a.name == view.name) {
+        Some(known) => *known = view,
+        None => queue.artifacts.push(view),
+    }
+    true
+}
+
+/// A newer attempt starts the run over: stages, commit, tasks, artifacts
+/// and firmware sizes reset.
 fn apply_started(queue: &mut QueueView, worker: &str, attempt: u32, at: &str) -> bool {
     queue.status = QueueStatus::Running.as_str().to_owned();
     queue.attempt = attempt;
@@ -212,6 +237,8 @@ fn apply_started(queue: &mut QueueView, worker: &str, attempt: u32, at: &str) ->
     queue.started_at = Some(at.to_owned());
     queue.stages.clear();
     queue.commit = None;
+    queue.artifacts.clear();
+    queue.firmware = None;
     for task in &mut queue.tasks {
         reset_task(task);
     }

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auto_quarantine::AutoQuarantine;
 use crate::event_batch::{self, Write};
 use crate::expected_durations::ExpectedDurations;
+use crate::firmware_sizes::{self, SizeRow};
 use crate::queue_folder::{LogAppend, QueueFolders, StatusWriter};
 use crate::store::{self, Durability, Stored, EVENTS_OFFSET, LOGS_OFFSET};
 use crate::task_progress;
@@ -351,6 +352,7 @@ impl Projector {
         let folds = event_batch::fold_batch(order, stored, &events, &parsed.test_events, ledgers);
         let durations = self.durations.take_changed();
         let history = self.history.take_changes();
+        let sizes = firmware_sizes::measured(&folds, &events);
         // Files first, then the commit: both are derived from the events, so a
         // crash in between is repaired by replaying the batch.
         let mut status_files = Vec::new();
@@ -378,6 +380,7 @@ impl Projector {
             rows: &rows,
             durations: &durations,
             history: &history,
+            sizes: &sizes,
         };
         let figures = self
             .commit_events(tx, status_files, changes, last_seq)
@@ -476,6 +479,7 @@ impl Projector {
         let sql = async {
             store::save_many(&mut tx, changes.rows).await?;
             store::save_expected_durations(&mut tx, changes.durations).await?;
+            store::save_firmware_sizes(&mut tx, changes.sizes).await?;
             let figures = store::save_test_history(&mut tx, changes.history).await?;
             store::set_offset(&mut tx, EVENTS_OFFSET, last_seq).await?;
             anyhow::Ok(figures)
@@ -724,6 +728,7 @@ struct BatchChanges<'a> {
     rows: &'a [store::SaveRow<'a>],
     durations: &'a [(crate::expected_durations::Key, u64)],
     history: &'a HistoryChanges,
+    sizes: &'a [SizeRow],
 }
 
 /// An events batch, parsed: queue events and test events (each with its

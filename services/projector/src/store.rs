@@ -10,6 +10,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use crate::expected_durations::Key;
+use crate::firmware_sizes::SizeRow;
 use crate::test_history::HistoryChanges;
 use crate::view::QueueView;
 use testarena_events::{window_figures, TestKey, TestRun, WindowFigures, DEFAULT_WINDOW};
@@ -365,6 +366,30 @@ async fn save_runs(conn: &mut SqliteConnection, changes: &HistoryChanges) -> any
     Ok(())
 }
 
+/// Upserts the batch's firmware sizes (`firmware_sizes.rs`), one row per queue.
+pub(crate) async fn save_firmware_sizes(
+    conn: &mut SqliteConnection,
+    rows: &[SizeRow],
+) -> anyhow::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO firmware_sizes (queue_id, repo, profile, commit_sha, text, data, bss, measured_at, seq)
+         SELECT value->>'queue_id', value->>'repo', value->>'profile', value->>'commit',
+                value->>'text', value->>'data', value->>'bss', value->>'measured_at', value->>'seq'
+           FROM json_each(?) WHERE true
+         ON CONFLICT (queue_id) DO UPDATE SET
+           repo = excluded.repo, profile = excluded.profile, commit_sha = excluded.commit_sha,
+           text = excluded.text, data = excluded.data, bss = excluded.bss,
+           measured_at = excluded.measured_at, seq = excluded.seq",
+    )
+    .bind(serde_json::to_string(rows)?)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Rewrites the stored figures of every test this batch gave a run; those
 /// figures, by test.
 async fn refresh_summaries(
@@ -474,6 +499,10 @@ pub(crate) async fn delete(conn: &mut SqliteConnection, id: &str, seq: u64) -> a
         .execute(&mut *conn)
         .await?;
     refresh_figures(conn, &tests).await?;
+    sqlx::query("DELETE FROM firmware_sizes WHERE queue_id = ?")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query("DELETE FROM log_files WHERE queue_id = ?")
         .bind(id)
         .execute(&mut *conn)
@@ -549,6 +578,8 @@ mod tests {
             counts: Counts::default(),
             stages: Vec::new(),
             tasks: Vec::new(),
+            artifacts: Vec::new(),
+            firmware: None,
         }
     }
 

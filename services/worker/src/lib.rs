@@ -3,6 +3,9 @@
 //! consumer, runs each through its profile's stages, and publishes stage,
 //! task and finished events plus log batches.
 
+mod artifact_caps;
+mod artifact_files;
+mod artifact_upload;
 mod boot_health;
 mod cache_eviction;
 mod cache_layout;
@@ -11,6 +14,7 @@ mod control;
 mod delivery;
 mod dispatch_consumer;
 mod emitter;
+mod firmware_size;
 mod git_local;
 mod git_mirror;
 mod group_ledger;
@@ -47,6 +51,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+pub use artifact_caps::ArtifactCaps;
 pub use command_env::CommandEnv;
 pub use dispatch_consumer::consumer_config;
 pub use group_ledger::run_reaper;

@@ -11,9 +11,13 @@ use testarena_events::{
 };
 use tokio::sync::mpsc;
 
+use crate::artifact_caps::ArtifactCaps;
+use crate::artifact_files;
+use crate::artifact_upload::ArtifactSink;
 use crate::boot_health::{BootHealth, BootOutcome};
 use crate::command_env::CommandEnv;
 use crate::emitter::{EmitError, Emitter};
+use crate::firmware_size::firmware_size;
 use crate::git_mirror::{Checkout, GitCache};
 use crate::group_ledger::GroupLedger;
 use crate::junit;
@@ -37,6 +41,8 @@ pub struct EngineSettings {
     pub log_cap_bytes: u64,
     /// What of the worker's environment every command starts from.
     pub command_env: CommandEnv,
+    /// Largest artifact, and most artifact bytes per run.
+    pub artifact_caps: ArtifactCaps,
 }
 
 impl Default for EngineSettings {
@@ -45,6 +51,7 @@ impl Default for EngineSettings {
             kill_grace: Duration::from_secs(5),
             log_cap_bytes: 64 << 20,
             command_env: CommandEnv::default(),
+            artifact_caps: ArtifactCaps::default(),
         }
     }
 }
@@ -69,6 +76,8 @@ pub(crate) struct Run<'a> {
     /// The leased worktree, once the checkout stage has one; released when
     /// the run is dropped, after teardown.
     pub checkout: OnceLock<Checkout>,
+    /// Where this run's artifacts go, within its caps.
+    pub artifacts: ArtifactSink,
 }
 
 /// How one stage ended.
@@ -190,6 +199,7 @@ impl Run<'_> {
         if let Some(end) = self.build().await? {
             return Ok(end);
         }
+        self.after_build().await?;
         if let Some(end) = self.boot(boot).await? {
             return Ok(end);
         }
@@ -455,7 +465,7 @@ impl Run<'_> {
         };
         let results: Vec<TaskResult> = tries.iter().map(|t| t.result).collect();
         let result = over_tries(&results).unwrap_or(done.result);
-        let junit = summarize_junit(result_dir).await;
+        let junit = summarize_junit(result_dir.clone()).await;
         self.record_task(result, started);
         self.emitter
             .emit(EventBody::TaskFinished {
@@ -468,6 +478,11 @@ impl Run<'_> {
                 message: done.message,
                 tries: if tries.len() > 1 { tries } else { Vec::new() },
             })
+            .await?;
+        let task_id = task.id.clone();
+        let files = list_files(move || artifact_files::task_files(&task_id, &result_dir)).await;
+        self.artifacts
+            .store_all(self.emitter, self.log, &source, Some(&task.id), files)
             .await?;
         Ok(run_end.map_or(TaskEnd::Done, TaskEnd::RunEnded))
     }
@@ -551,6 +566,57 @@ impl Run<'_> {
         }
     }
 
+    /// The profile's build artifacts go to the bucket and its `elf` is
+    /// measured; neither can fail the run, only an event that cannot be
+    /// stored does.
+    async fn after_build(&self) -> Result<(), EmitError> {
+        if self.stop.token().is_cancelled() {
+            return Ok(());
+        }
+        if let Some(elf) = &self.profile.elf {
+            self.measure_firmware(elf).await?;
+        }
+        let (checkout, globs) = (self.checkout_dir(), self.profile.artifacts.clone());
+        let files = list_files(move || artifact_files::build_artifacts(&checkout, &globs)).await;
+        self.artifacts
+            .store_all(self.emitter, self.log, "build", None, files)
+            .await
+    }
+
+    async fn measure_firmware(&self, elf: &str) -> Result<(), EmitError> {
+        let path = self.checkout_dir().join(elf);
+        let name = elf.to_owned();
+        let measured = tokio::task::spawn_blocking(move || {
+            let bytes = std::fs::read(&path).map_err(|e| format!("reading {name}: {e}"))?;
+            firmware_size(&bytes).map_err(|e| format!("{name}: {e}"))
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("measuring the firmware panicked: {e}")));
+        match measured {
+            Ok(size) => {
+                let line = format!(
+                    "firmware {}: text {} data {} bss {} bytes",
+                    elf, size.text, size.data, size.bss
+                );
+                self.log.system("build", line).await;
+                self.emitter
+                    .emit(EventBody::FirmwareMeasured {
+                        attempt: self.emitter.attempt,
+                        profile: self.profile.name.clone(),
+                        size,
+                    })
+                    .await
+                    .map(|_| ())
+            }
+            Err(reason) => {
+                self.log
+                    .system("build", format!("firmware size not measured: {reason}"))
+                    .await;
+                Ok(())
+            }
+        }
+    }
+
     fn record_task(&self, result: TaskResult, started: Instant) {
         let label = ResultLabel {
             result: result.as_str().to_owned(),
@@ -570,6 +636,13 @@ enum TaskEnd {
     Stopped,
     /// A reboot between tries failed or was stopped.
     RunEnded(RunEnd),
+}
+
+/// Lists files off the async threads (a result dir may be deep).
+async fn list_files(
+    list: impl FnOnce() -> Vec<artifact_files::Candidate> + Send + 'static,
+) -> Vec<artifact_files::Candidate> {
+    tokio::task::spawn_blocking(list).await.unwrap_or_default()
 }
 
 /// The JUnit summary of what a task left in its result folder, if any.

@@ -48,6 +48,9 @@ struct ProfileFile {
     quarantine_after: Option<u32>,
     health: Option<String>,
     health_interval_s: Option<u64>,
+    #[serde(default)]
+    artifacts: Vec<String>,
+    elf: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,6 +93,11 @@ pub struct Profile {
     /// before the failure counts.
     pub boot_retries: u32,
     pub health: HealthPolicy,
+    /// Globs in the checkout stored as artifacts after the build.
+    pub artifacts: Vec<String>,
+    /// The firmware ELF in the checkout whose section sizes are measured
+    /// after the build.
+    pub elf: Option<String>,
 }
 
 /// When this worker stops taking a profile whose target keeps failing to
@@ -145,6 +153,10 @@ impl Profiles {
                     testarena_events::MAX_RETRIES
                 );
             }
+            for pattern in p.artifacts.iter().chain(&p.elf) {
+                crate::artifact_files::check_glob(pattern)
+                    .map_err(|e| anyhow::anyhow!("profiles.{name}: artifacts or elf: {e}"))?;
+            }
             for key in p.env.keys() {
                 if !is_variable_name(key) {
                     bail!("profiles.{name}.env: {key:?} is not a valid variable name");
@@ -171,6 +183,8 @@ impl Profiles {
                         command: p.health,
                         interval: Duration::from_secs(p.health_interval_s.unwrap_or(300).max(1)),
                     },
+                    artifacts: p.artifacts,
+                    elf: p.elf,
                 },
             );
         }
@@ -319,6 +333,21 @@ env = { DUT_PORT = "{port}" }
         assert_eq!(a.health.interval, Duration::from_secs(300));
         let err = Profiles::parse("labels = ['board']\n[profiles.a]\ntask='x'\n").unwrap_err();
         assert!(format!("{err:#}").contains("labels"), "{err:#}");
+    }
+
+    #[test]
+    fn artifacts_and_elf_are_paths_in_the_checkout() {
+        let profiles = Profiles::parse(
+            "default_profile='a'\n[profiles.a]\ntask='x'\nartifacts=['firmware/build/*.elf', 'firmware/build/*.map']\nelf='firmware/build/fw.elf'\n",
+        )
+        .unwrap();
+        let profile = profiles.resolve(None).unwrap();
+        assert_eq!(profile.artifacts.len(), 2);
+        assert_eq!(profile.elf.as_deref(), Some("firmware/build/fw.elf"));
+        let err = Profiles::parse("[profiles.a]\ntask='x'\nartifacts=['../x']\n").unwrap_err();
+        assert!(format!("{err:#}").contains("profiles.a"), "{err:#}");
+        let err = Profiles::parse("[profiles.a]\ntask='x'\nelf='/etc/fw.elf'\n").unwrap_err();
+        assert!(format!("{err:#}").contains("/etc/fw.elf"), "{err:#}");
     }
 
     #[test]

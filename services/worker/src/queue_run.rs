@@ -14,6 +14,7 @@ use testarena_events::{
 };
 use tracing::Instrument;
 
+use crate::artifact_upload::ArtifactSink;
 use crate::boot_health::BootHealth;
 use crate::delivery::{
     attempt_line, decide_delivery, read_history, settle_run, Delivery, History, Settle,
@@ -356,6 +357,12 @@ impl QueueRun<'_> {
             port: free_port().context("finding a free port for {port}")?,
             submitted_seq: self.submitted_seq,
             checkout: std::sync::OnceLock::new(),
+            artifacts: ArtifactSink::new(
+                self.shared.js.clone(),
+                self.shared.names.clone(),
+                self.shared.settings.artifact_caps,
+                self.stop.clone(),
+            ),
         };
         Ok(run.execute().await?)
     }

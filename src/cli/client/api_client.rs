@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use testarena_events::QueueView;
+use testarena_events::{ArtifactView, QueueView};
 
 use super::ServerArg;
 
@@ -199,6 +199,42 @@ impl ApiClient {
         self.send(self.http.delete(format!("{}/api/queue/{id}", self.base)))
             .await?;
         Ok(())
+    }
+
+    /// The queue's artifacts.
+    pub async fn artifacts(&self, id: &str) -> Result<Vec<ArtifactView>, ClientError> {
+        #[derive(Deserialize)]
+        struct List {
+            artifacts: Vec<ArtifactView>,
+        }
+        let url = format!("{}/api/queue/{id}/artifacts", self.base);
+        let list: List = self.json(self.http.get(url)).await?.1;
+        Ok(list.artifacts)
+    }
+
+    /// One artifact's response, its bytes still to read ([`Self::next_chunk`]).
+    pub async fn artifact(&self, id: &str, name: &str) -> Result<reqwest::Response, ClientError> {
+        let mut url = reqwest::Url::parse(&format!("{}/api/queue/{id}/artifacts/", self.base))
+            .map_err(|e| ClientError::Usage(format!("server URL: {e}")))?;
+        // One path segment: the name's `/` are sent as `%2F`.
+        url.path_segments_mut()
+            .map_err(|()| ClientError::Usage("server URL cannot have a path".into()))?
+            .pop_if_empty()
+            .push(name);
+        self.send(self.http.get(url)).await
+    }
+
+    pub async fn next_chunk(
+        &self,
+        response: &mut reqwest::Response,
+    ) -> Result<Option<bytes::Bytes>, ClientError> {
+        response
+            .chunk()
+            .await
+            .map_err(|e| ClientError::Unreachable {
+                server: self.base.clone(),
+                message: e.to_string(),
+            })
     }
 
     /// Log text from `offset`, and the offset to continue from.

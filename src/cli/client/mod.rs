@@ -5,6 +5,7 @@
 //! be reached.
 
 mod api_client;
+mod artifacts;
 mod cancel;
 mod follow;
 mod list;
@@ -97,6 +98,19 @@ pub enum ClientCommand {
         /// Wait until the queue has ended (Cancelled, or how it ended first).
         #[arg(long)]
         wait: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// List a queue's artifacts, or download them all.
+    Artifacts {
+        id: String,
+        /// Download every artifact into this folder, under its name
+        /// (`<task>/<file>` for a task's), checking each SHA-256.
+        #[arg(long, value_name = "DIR")]
+        download: Option<PathBuf>,
+        /// The API's JSON list instead of a table.
+        #[arg(long, conflicts_with = "download")]
+        json: bool,
         #[command(flatten)]
         server: ServerArg,
     },
@@ -198,6 +212,12 @@ async fn dispatch(command: ClientCommand, style: when::TimeStyle) -> Result<Exit
         ClientCommand::Cancel { id, wait, server } => {
             cancel::run(&ApiClient::new(&server)?, &id, wait).await
         }
+        ClientCommand::Artifacts {
+            id,
+            download,
+            json,
+            server,
+        } => artifacts::run(&ApiClient::new(&server)?, &id, download.as_deref(), json).await,
         ClientCommand::Delete { id, server } => {
             ApiClient::new(&server)?.delete(&id).await?;
             println!("{id}: deleted");

@@ -143,6 +143,21 @@ pub fn queue_detail(q: &QueueView) -> String {
         or_dash(q.worker.as_deref())
     );
     let _ = writeln!(out, "results  {}", counts(&q.counts));
+    if let Some(fw) = &q.firmware {
+        let _ = writeln!(
+            out,
+            "firmware text {} data {} bss {} bytes",
+            fw.text, fw.data, fw.bss
+        );
+    }
+    if !q.artifacts.is_empty() {
+        let _ = writeln!(
+            out,
+            "files    {} artifacts (testarena artifacts {})",
+            q.artifacts.len(),
+            q.id
+        );
+    }
     for stage in &q.stages {
         let _ = writeln!(
             out,
@@ -245,6 +260,32 @@ nightly-long-id  Error             release/1.2  3787024cc3  no tasks            
         assert_eq!(
             queue_table(&page, NOW, TimeStyle::Utc),
             "no queues\n(0 queues in all; page 1 of 1)\n"
+        );
+    }
+
+    #[test]
+    fn the_detail_shows_firmware_sizes_and_how_many_artifacts() {
+        let mut q = queue("fw-1", "Finished", Some("passed"), 1, 0);
+        assert!(!queue_detail(&q).contains("firmware"));
+        q.firmware = Some(testarena_events::FirmwareSize {
+            text: 1404,
+            data: 4,
+            bss: 1028,
+        });
+        q.artifacts.push(testarena_events::ArtifactView {
+            name: "fw.elf".into(),
+            size: 1,
+            sha256: "0".repeat(64),
+            task: None,
+        });
+        let text = queue_detail(&q);
+        assert!(
+            text.contains("firmware text 1404 data 4 bss 1028 bytes\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("files    1 artifacts (testarena artifacts fw-1)\n"),
+            "{text}"
         );
     }
 }

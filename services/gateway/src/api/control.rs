@@ -8,7 +8,7 @@ use poem_openapi::{param::Path, payload::Json, ApiResponse, OpenApi};
 use testarena_events::{Event, EventBody, QueueId};
 
 use super::error::ApiError;
-use super::model::{Accepted, QueueView};
+use super::model::{Accepted, ArtifactView, QueueView};
 use super::queries::find;
 use super::ApiTags;
 use crate::state::AppState;
@@ -72,6 +72,32 @@ impl ControlApi {
     }
 }
 
+/// Deletes the queue's objects from the artifacts bucket. The `deleted`
+/// event is stored already, so a failure here does not undo the delete:
+/// it is logged, and the bucket's retention removes what is left.
+async fn delete_artifacts(state: &AppState, queue_id: &QueueId, artifacts: &[ArtifactView]) {
+    if artifacts.is_empty() {
+        return;
+    }
+    let bucket = match state
+        .js
+        .get_object_store(&state.names.artifacts_bucket)
+        .await
+    {
+        Ok(bucket) => bucket,
+        Err(error) => {
+            tracing::warn!(%queue_id, %error, "the artifacts bucket cannot be opened; the queue's artifacts stay until their retention ends");
+            return;
+        }
+    };
+    for artifact in artifacts {
+        let object = state.names.artifact_object(queue_id, &artifact.name);
+        if let Err(error) = bucket.delete(&object).await {
+            tracing::warn!(%queue_id, %object, %error, "deleting an artifact failed; it stays until its retention ends");
+        }
+    }
+}
+
 /// Shared by `DELETE /api/queue/{id}` (`queue.rs`) and the original route.
 pub(super) async fn delete(state: &AppState, id: &str) -> Result<DeleteResponse, ApiError> {
     let view = find(state, id).await?;
@@ -88,6 +114,7 @@ pub(super) async fn delete(state: &AppState, id: &str) -> Result<DeleteResponse,
         .filter(state.names.log_subject(&queue_id))
         .await
         .map_err(|e| ApiError::unavailable(format!("purging the queue's logs: {e}")))?;
+    delete_artifacts(state, &queue_id, &view.artifacts).await;
     state.applied.wait_for(seq, state.submit_wait).await;
     Ok(DeleteResponse::Ok(Json(Accepted {
         id: queue_id.to_string(),

@@ -78,6 +78,13 @@ impl ApiError {
     pub fn no_test(message: impl Into<String>) -> Self {
         Self::NotFound(body("not_found", message))
     }
+    /// A queue that exists but has no such artifact (or no longer its bytes).
+    pub fn no_artifact(queue: &str, name: &str, what: &str) -> Self {
+        Self::NotFound(body(
+            "not_found",
+            format!("queue {queue:?} {what} {name:?}"),
+        ))
+    }
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::Conflict(body("conflict", message))
     }

@@ -1,6 +1,9 @@
 //! The HTTP API as poem-openapi services; the OpenAPI document and Swagger UI
 //! are generated from these handlers.
 
+pub(crate) mod artifact_stream;
+pub(crate) mod artifacts;
+pub(crate) mod byte_range;
 pub(crate) mod control;
 pub(crate) mod document;
 pub(crate) mod error;
@@ -13,6 +16,7 @@ pub(crate) mod model;
 pub(crate) mod queries;
 pub(crate) mod query_params;
 pub(crate) mod queue;
+pub(crate) mod sizes;
 pub(crate) mod strict_json;
 pub(crate) mod submit;
 pub(crate) mod tests;
@@ -40,6 +44,8 @@ pub(crate) type Api = (
     control::ControlApi,
     workers::WorkersApi,
     tests::TestsApi,
+    artifacts::ArtifactApi,
+    sizes::SizesApi,
     health::HealthApi,
 );
 
@@ -53,6 +59,8 @@ pub(crate) fn service(server_url: &str) -> OpenApiService<Api, ()> {
             control::ControlApi,
             workers::WorkersApi,
             tests::TestsApi,
+            artifacts::ArtifactApi,
+            sizes::SizesApi,
             health::HealthApi,
         ),
         "TestArena",

@@ -4,7 +4,14 @@
 
 use poem_openapi::Object;
 use serde::Deserialize;
-pub use testarena_events::QueueView;
+pub use testarena_events::{ArtifactView, QueueView};
+
+/// `GET /api/queue/{id}/artifacts`.
+#[derive(Debug, Clone, Object)]
+pub struct ArtifactList {
+    /// In the order they were stored.
+    pub artifacts: Vec<ArtifactView>,
+}
 
 #[derive(Debug, Clone, Object, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,0 +1,140 @@
+//! The firmware sizes history: one row per queue whose shown attempt
+//! measured its ELF, picked from a folded batch (pure), so `--rebuild`
+//! writes the same rows. Table `firmware_sizes`.
+
+use std::collections::HashMap;
+
+use testarena_events::{Event, EventBody};
+
+use crate::event_batch::QueueFold;
+
+/// A queue's measured firmware, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub(crate) struct SizeRow {
+    pub queue_id: String,
+    pub repo: String,
+    pub profile: String,
+    pub commit: Option<String>,
+    pub text: u64,
+    pub data: u64,
+    pub bss: u64,
+    pub measured_at: String,
+    pub seq: u64,
+}
+
+/// The rows a batch measured: each `firmware_measured` that its queue's
+/// view took (same attempt, the view still shows those sizes), the last one
+/// per queue.
+pub(crate) fn measured(folds: &[(String, QueueFold)], events: &[(u64, Event)]) -> Vec<SizeRow> {
+    let views: HashMap<&str, &QueueFold> = folds.iter().map(|(id, f)| (id.as_str(), f)).collect();
+    let mut rows: Vec<SizeRow> = Vec::new();
+    for (seq, event) in events {
+        let EventBody::FirmwareMeasured {
+            attempt,
+            profile,
+            size,
+        } = &event.body
+        else {
+            continue;
+        };
+        let Some(QueueFold::Live {
+            view: Some(view), ..
+        }) = views.get(event.queue_id.as_str())
+        else {
+            continue;
+        };
+        if view.attempt != *attempt || view.firmware != Some(*size) {
+            continue;
+        }
+        rows.retain(|row| row.queue_id != view.id);
+        rows.push(SizeRow {
+            queue_id: view.id.clone(),
+            repo: view.source.repo.clone(),
+            profile: profile.to_string(),
+            commit: view.commit.clone(),
+            text: size.text,
+            data: size.data,
+            bss: size.bss,
+            measured_at: event.at.clone(),
+            seq: *seq,
+        });
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use testarena_events::{FirmwareSize, GitRef, ProfileName, QueueId, RepoUrl, Source};
+
+    use super::*;
+    use crate::event_batch::fold_batch;
+    use crate::expected_durations::ExpectedDurations;
+
+    fn event(queue: &str, body: EventBody) -> Event {
+        Event::new(QueueId::parse(queue).unwrap(), body)
+    }
+
+    fn measured_event(queue: &str, attempt: u32, text: u64) -> Event {
+        event(
+            queue,
+            EventBody::FirmwareMeasured {
+                attempt,
+                profile: ProfileName::parse("qemu-arm").unwrap(),
+                size: FirmwareSize {
+                    text,
+                    data: 8,
+                    bss: 16,
+                },
+            },
+        )
+    }
+
+    fn fold(events: Vec<Event>) -> Vec<SizeRow> {
+        let events: Vec<(u64, Event)> = (1..).zip(events).collect();
+        let order = crate::event_batch::queues_in_order(&events);
+        let folds = fold_batch(
+            order,
+            HashMap::new(),
+            &events,
+            &mut ExpectedDurations::default(),
+        );
+        measured(&folds, &events)
+    }
+
+    #[test]
+    fn the_last_measure_of_the_shown_attempt_is_the_queues_row() {
+        let submitted = event(
+            "q",
+            EventBody::Submitted {
+                source: Source {
+                    repo: RepoUrl::parse("/repo").unwrap(),
+                    git_ref: GitRef::parse("main").unwrap(),
+                },
+                profile: None,
+                tasks: Vec::new(),
+            },
+        );
+        let started = |attempt| {
+            event(
+                "q",
+                EventBody::Started {
+                    worker: "w".into(),
+                    attempt,
+                },
+            )
+        };
+        let rows = fold(vec![
+            submitted,
+            started(1),
+            measured_event("q", 1, 100),
+            started(2),
+            measured_event("q", 1, 999),
+            measured_event("q", 2, 200),
+            measured_event("unknown", 1, 5),
+        ]);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!((rows[0].text, rows[0].seq), (200, 6));
+        assert_eq!(rows[0].profile, "qemu-arm");
+        assert_eq!(rows[0].repo, "/repo");
+    }
+}
