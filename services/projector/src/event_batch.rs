@@ -201,6 +201,9 @@ mod tests {
                     git_ref: GitRef::parse("main").unwrap(),
                 },
                 profile: None,
+                requires: Vec::new(),
+                priority: Default::default(),
+                owner: None,
                 tasks: Vec::new(),
             },
         )

@@ -92,12 +92,11 @@ mod tests {
     fn fold(events: Vec<Event>) -> Vec<SizeRow> {
         let events: Vec<(u64, Event)> = (1..).zip(events).collect();
         let order = crate::event_batch::queues_in_order(&events);
-        let folds = fold_batch(
-            order,
-            HashMap::new(),
-            &events,
-            &mut ExpectedDurations::default(),
-        );
+        let ledgers = crate::event_batch::Ledgers {
+            durations: &mut ExpectedDurations::default(),
+            history: &mut crate::test_history::TestHistory::default(),
+        };
+        let folds = fold_batch(order, HashMap::new(), &events, &[], ledgers);
         measured(&folds, &events)
     }
 
@@ -111,6 +110,9 @@ mod tests {
                     git_ref: GitRef::parse("main").unwrap(),
                 },
                 profile: None,
+                requires: Vec::new(),
+                priority: Default::default(),
+                owner: None,
                 tasks: Vec::new(),
             },
         );

@@ -9,7 +9,7 @@
 
 use testarena_events::{
     ArtifactRecord, ArtifactView, Event, EventBody, FinalStatus, JunitSummary, Owner, QueueStatus,
-    Source, Stage, TaskResult, TaskSpec, TaskState, TaskTry, TryView,
+    Stage, TaskResult, TaskSpec, TaskState, TaskTry, TryView,
 };
 
 use crate::view::{Counts, JunitCaseView, JunitView, QueueView, SourceView, StageView, TaskView};
@@ -450,6 +450,9 @@ mod tests {
                 git_ref: GitRef::parse("main").unwrap(),
             },
             profile: None,
+            requires: Vec::new(),
+            priority: Default::default(),
+            owner: None,
             tasks: ["t1", "t2"]
                 .iter()
                 .map(|id| TaskSpec {

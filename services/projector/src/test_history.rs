@@ -239,6 +239,9 @@ mod tests {
                     git_ref: GitRef::parse("main").unwrap(),
                 },
                 profile: None,
+                requires: Vec::new(),
+                priority: Default::default(),
+                owner: None,
                 tasks: vec![TaskSpec {
                     id: TaskId::parse("t").unwrap(),
                     scenario: ScenarioPath::parse("t.sh").unwrap(),

@@ -296,6 +296,7 @@ mod tests {
                     id: TaskId::parse("t").unwrap(),
                     scenario: testarena_events::ScenarioPath::parse("t.sh").unwrap(),
                     timeout_s: None,
+                    retries: None,
                 }],
                 requires: requires.iter().map(|l| Label::parse(*l).unwrap()).collect(),
                 priority,
