@@ -54,8 +54,11 @@ async fn submit_wait_exits_zero_only_when_every_task_passes() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("FAIL"), "{}", text(&out));
 
+    // `status` exits like `submit --wait`: 1 for a queue that did not pass.
+    let out = cli(&stack, &["status", "cli-good"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = cli(&stack, &["status", "cli-bad"]).await;
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(1));
     let shown = text(&out);
     assert!(
         shown.contains("Finished, failed") && shown.contains("FAIL") && shown.contains("PASS"),
