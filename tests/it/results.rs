@@ -38,17 +38,7 @@ async fn cli_status_output(stack: &TestStack, id: &str, strict: bool) -> (i32, S
 }
 
 async fn cli_status(stack: &TestStack, id: &str, strict: bool) -> i32 {
-    let mut args = vec!["status", id];
-    if strict {
-        args.push("--strict");
-    }
-    let out = tokio::process::Command::new(BIN)
-        .args(&args)
-        .env("TESTARENA_SERVER", &stack.base)
-        .output()
-        .await
-        .unwrap();
-    out.status.code().unwrap_or(-1)
+    cli_status_output(stack, id, strict).await.0
 }
 
 fn with_retries(mut body: Value, retries: u8) -> Value {
@@ -90,10 +80,7 @@ async fn a_task_that_fails_only_on_its_first_try_ends_flaky_and_its_queue_passes
     assert_eq!(cli_status(&stack, "fl-1", true).await, 1, "--strict");
 
     // Both tries are runs of the test; a pass on a retry makes it flaky.
-    let path = format!(
-        "/api/tests/history?repo={}&task=uart",
-        urlencode(&repo.url())
-    );
+    let path = history_path(&[("repo", &repo.url()), ("task", "uart")]);
     let (status, history) = stack.get(&path).await;
     assert_eq!(status, 200, "{history}");
     let runs: Vec<(u64, &str)> = history["runs"]
@@ -198,16 +185,10 @@ async fn a_quarantined_test_still_runs_and_is_recorded_but_does_not_fail_its_que
     );
 }
 
-fn urlencode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// `/api/tests/history?…` with `params` encoded.
+fn history_path(params: &[(&str, &str)]) -> String {
+    let url = reqwest::Url::parse_with_params("http://gateway/api/tests/history", params).unwrap();
+    format!("{}?{}", url.path(), url.query().unwrap_or_default())
 }
 
 #[tokio::test]
