@@ -40,12 +40,15 @@ pub async fn test_history() -> Result<Vec<Row>> {
 
     let list = time_requests(&stack, LIST_REQUESTS, |_| "/api/tests".to_owned()).await?;
     let history = time_requests(&stack, HISTORY_REQUESTS, |i| {
-        let task = TASKS[i % TASKS.len()];
-        format!(
-            "/api/tests/history?repo={}&task={task}&case=board.case_{:03}",
-            url_encode(REPO),
-            (i * 7) % CASES
-        )
+        let case = format!("board.case_{:03}", (i * 7) % CASES);
+        let params = [
+            ("repo", REPO),
+            ("task", TASKS[i % TASKS.len()]),
+            ("case", &case),
+        ];
+        let url = reqwest::Url::parse_with_params("http://gateway/api/tests/history", params)
+            .expect("a valid URL");
+        format!("{}?{}", url.path(), url.query().unwrap_or_default())
     })
     .await?;
     let (list, history) = (summarize(&list), summarize(&history));
@@ -228,16 +231,4 @@ fn junit(n: usize, task: usize) -> JunitSummary {
         failed_cases,
         cases,
     }
-}
-
-fn url_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

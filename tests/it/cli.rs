@@ -54,7 +54,9 @@ async fn submit_wait_exits_zero_only_when_every_task_passes() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("FAIL"), "{}", text(&out));
 
-    // `status` exits 1 too: not every task passed (PASS or FLAKY).
+    // `status` exits like `submit --wait`: 1 for a queue that did not pass.
+    let out = cli(&stack, &["status", "cli-good"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = cli(&stack, &["status", "cli-bad"]).await;
     assert_eq!(out.status.code(), Some(1));
     let shown = text(&out);

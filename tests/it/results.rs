@@ -21,7 +21,8 @@ pub(crate) fn fails_once(dir: &Path) -> String {
     )
 }
 
-async fn cli_status(stack: &TestStack, id: &str, strict: bool) -> i32 {
+/// `testarena status <id>` (`--strict`): its exit code and what it printed.
+async fn cli_status_output(stack: &TestStack, id: &str, strict: bool) -> (i32, String) {
     let mut args = vec!["status", id];
     if strict {
         args.push("--strict");
@@ -32,7 +33,12 @@ async fn cli_status(stack: &TestStack, id: &str, strict: bool) -> i32 {
         .output()
         .await
         .unwrap();
-    out.status.code().unwrap_or(-1)
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code().unwrap_or(-1), text)
+}
+
+async fn cli_status(stack: &TestStack, id: &str, strict: bool) -> i32 {
+    cli_status_output(stack, id, strict).await.0
 }
 
 fn with_retries(mut body: Value, retries: u8) -> Value {
@@ -65,14 +71,16 @@ async fn a_task_that_fails_only_on_its_first_try_ends_flaky_and_its_queue_passes
     let log = stack.text("/api/queue/fl-1/log").await;
     assert!(log.contains("first") && log.contains("second"), "{log}");
     assert!(log.contains("try 2 of 3"), "every try is in the log: {log}");
-    assert_eq!(cli_status(&stack, "fl-1", false).await, 0);
+    let (code, shown) = cli_status_output(&stack, "fl-1", false).await;
+    assert_eq!(code, 0, "{shown}");
+    assert!(
+        shown.contains("tries: FAIL → PASS") && shown.contains("1 flaky"),
+        "{shown}"
+    );
     assert_eq!(cli_status(&stack, "fl-1", true).await, 1, "--strict");
 
     // Both tries are runs of the test; a pass on a retry makes it flaky.
-    let path = format!(
-        "/api/tests/history?repo={}&task=uart",
-        urlencode(&repo.url())
-    );
+    let path = history_path(&[("repo", &repo.url()), ("task", "uart")]);
     let (status, history) = stack.get(&path).await;
     assert_eq!(status, 200, "{history}");
     let runs: Vec<(u64, &str)> = history["runs"]
@@ -140,7 +148,12 @@ async fn a_quarantined_test_still_runs_and_is_recorded_but_does_not_fail_its_que
     assert_eq!(view["tasks"][0]["result"], "FAIL", "it still ran: {view}");
     assert_eq!(view["tasks"][0]["quarantined"], true);
     assert_eq!(view["counts"]["quarantined"], 1);
-    assert_eq!(cli_status(&stack, "qr-2", false).await, 0);
+    let (code, shown) = cli_status_output(&stack, "qr-2", false).await;
+    assert_eq!(code, 0, "{shown}");
+    assert!(
+        shown.contains("quarantined: this failure does not fail the queue"),
+        "{shown}"
+    );
     let (_, list) = stack.get("/api/tests?q=uart").await;
     assert_eq!(list["tests"][0]["runs"], 2, "still recorded: {list}");
     assert_eq!(list["tests"][0]["quarantined"], true);
@@ -172,16 +185,10 @@ async fn a_quarantined_test_still_runs_and_is_recorded_but_does_not_fail_its_que
     );
 }
 
-fn urlencode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// `/api/tests/history?…` with `params` encoded.
+fn history_path(params: &[(&str, &str)]) -> String {
+    let url = reqwest::Url::parse_with_params("http://gateway/api/tests/history", params).unwrap();
+    format!("{}?{}", url.path(), url.query().unwrap_or_default())
 }
 
 #[tokio::test]

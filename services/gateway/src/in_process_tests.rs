@@ -575,7 +575,23 @@ async fn one_tests_history_is_newest_first_and_an_unknown_test_is_404() {
     .await;
     assert_eq!(
         (status, body["error"].as_str()),
+        (400, Some("bad_request")),
+        "the document's pattern: {body}"
+    );
+    let (status, body) = json(
+        client
+            .get("/api/tests/history?repo=ext::sh&task=a")
+            .send()
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
         (422, Some("invalid_field")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().starts_with("repo:"),
         "{body}"
     );
 }

@@ -715,11 +715,11 @@ impl Source {
 }
 
 /// An event a client waits to see applied: the gateway answers a submit,
-/// cancel or delete once the projector has it.
+/// cancel, delete or (un)quarantine once the projector has it.
 fn awaited_event(message: &jetstream::Message) -> bool {
     matches!(
         message.subject.rsplit('.').next(),
-        Some("submitted" | "cancel_requested" | "deleted")
+        Some("submitted" | "cancel_requested" | "deleted" | "quarantined" | "unquarantined")
     )
 }
 

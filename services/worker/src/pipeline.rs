@@ -436,33 +436,14 @@ impl Run<'_> {
         let banner = format!("--- task {} ({}) ---", task.id, task.scenario);
         self.log.system(&source, banner).await;
         let started = Instant::now();
-        let retries = task_retries(task.retries, self.profile.retries);
-        let mut tries: Vec<TaskTry> = Vec::new();
-        let mut run_end = None;
-        let done = loop {
-            let try_started = Instant::now();
-            let Some(done) = self.task_command(task, &source, &result_dir).await else {
-                return Ok(TaskEnd::Stopped);
-            };
-            if let Some(message) = &done.message {
-                self.log.system(&source, message.clone()).await;
-            }
-            tries.push(TaskTry {
-                result: done.result,
-                exit_code: done.exit_code,
-                duration_ms: elapsed_ms(try_started),
-            });
-            if after_try(done.result, tries.len(), retries) == AfterTry::Done {
-                break done;
-            }
-            if let Some(end) = self
-                .before_retry(task, &source, &result_dir, &tries, retries, boot)
-                .await?
-            {
-                run_end = Some(end);
-                break done;
-            }
+        let Some(tried) = self.tries(task, &source, &result_dir, boot).await? else {
+            return Ok(TaskEnd::Stopped);
         };
+        let Tried {
+            last: done,
+            tries,
+            run_end,
+        } = tried;
         let results: Vec<TaskResult> = tries.iter().map(|t| t.result).collect();
         let result = over_tries(&results).unwrap_or(done.result);
         let junit = summarize_junit(result_dir.clone()).await;
@@ -485,6 +466,47 @@ impl Run<'_> {
             .store_all(self.emitter, self.log, &source, Some(&task.id), files)
             .await?;
         Ok(run_end.map_or(TaskEnd::Done, TaskEnd::RunEnded))
+    }
+
+    /// The task's command, again for each retry a `FAIL` or `TIMEOUT` earns
+    /// (`outcome::after_try`); `None` when a stop cut it short.
+    async fn tries(
+        &self,
+        task: &TaskSpec,
+        source: &str,
+        result_dir: &Path,
+        boot: &mut Option<ProcessGroup>,
+    ) -> Result<Option<Tried>, EmitError> {
+        let retries = task_retries(task.retries, self.profile.retries);
+        let mut tries: Vec<TaskTry> = Vec::new();
+        loop {
+            let try_started = Instant::now();
+            let Some(done) = self.task_command(task, source, result_dir).await else {
+                return Ok(None);
+            };
+            if let Some(message) = &done.message {
+                self.log.system(source, message.clone()).await;
+            }
+            tries.push(TaskTry {
+                result: done.result,
+                exit_code: done.exit_code,
+                duration_ms: elapsed_ms(try_started),
+            });
+            let mut run_end = None;
+            if after_try(done.result, tries.len(), retries) == AfterTry::Retry {
+                run_end = self
+                    .before_retry(task, source, result_dir, &tries, retries, boot)
+                    .await?;
+                if run_end.is_none() {
+                    continue;
+                }
+            }
+            return Ok(Some(Tried {
+                last: done,
+                tries,
+                run_end,
+            }));
+        }
     }
 
     /// Between two tries: says so in the log, empties the result folder (the
@@ -628,6 +650,14 @@ impl Run<'_> {
             .get_or_create(&label)
             .observe(started.elapsed().as_secs_f64());
     }
+}
+
+/// A task's tries: the last one's end, every one's record, and how the
+/// run ends when a reboot between tries failed.
+struct Tried {
+    last: TaskDone,
+    tries: Vec<TaskTry>,
+    run_end: Option<RunEnd>,
 }
 
 /// Whether the run goes on after a task.

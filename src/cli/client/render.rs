@@ -184,6 +184,16 @@ pub fn queue_detail(q: &QueueView) -> String {
             or_dash(t.duration_ms),
             t.scenario
         );
+        if !t.tries.is_empty() {
+            let tries: Vec<&str> = t.tries.iter().map(|x| x.result.as_str()).collect();
+            let _ = writeln!(out, "      tries: {}", tries.join(" → "));
+        }
+        if t.quarantined {
+            let _ = writeln!(
+                out,
+                "      quarantined: this failure does not fail the queue"
+            );
+        }
         for case in t.junit.iter().flat_map(|j| &j.failed_cases) {
             let _ = writeln!(out, "      failed case: {case}");
         }

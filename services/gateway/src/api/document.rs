@@ -7,7 +7,13 @@
 use serde_json::Value;
 
 /// Request body objects that reject unknown fields.
-const CLOSED_OBJECTS: [&str; 3] = ["SubmitRequest", "SourceBody", "TaskBody"];
+const CLOSED_OBJECTS: [&str; 5] = [
+    "SubmitRequest",
+    "SourceBody",
+    "TaskBody",
+    "QuarantineRequest",
+    "UnquarantineRequest",
+];
 
 pub(crate) struct Document {
     json: String,

@@ -139,7 +139,11 @@ pub struct TestHistoryPage {
 #[serde(deny_unknown_fields)]
 pub struct QuarantineRequest {
     /// The repository URL, exactly as queues submit it.
-    #[oai(validator(min_length = 1, max_length = 2048))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 2048,
+        pattern = r"^[^-\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    ))]
     pub repo: String,
     /// `null` or absent: the worker's default profile.
     #[serde(default)]
@@ -148,12 +152,20 @@ pub struct QuarantineRequest {
     /// The task id.
     #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
     pub task: String,
-    /// A JUnit case (`classname.name`); `null` or absent: the task itself.
+    /// A JUnit case (`classname.name`, 1 to 512 bytes, no control
+    /// characters); `null` or absent: the task itself.
     #[serde(default)]
-    #[oai(nullable, validator(min_length = 1, max_length = 512))]
+    #[oai(
+        nullable,
+        validator(
+            min_length = 1,
+            max_length = 512,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+        )
+    )]
     pub case: Option<String>,
-    /// Why: shown wherever the quarantine is (1 to 1024 bytes).
-    #[oai(validator(min_length = 1, max_length = 1024))]
+    /// Why: shown wherever the quarantine is (1 to 1024 bytes, not blank).
+    #[oai(validator(min_length = 1, max_length = 1024, pattern = r"\S"))]
     pub reason: String,
 }
 
@@ -161,7 +173,11 @@ pub struct QuarantineRequest {
 #[derive(Debug, Clone, Object, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnquarantineRequest {
-    #[oai(validator(min_length = 1, max_length = 2048))]
+    #[oai(validator(
+        min_length = 1,
+        max_length = 2048,
+        pattern = r"^[^-\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    ))]
     pub repo: String,
     #[serde(default)]
     #[oai(nullable, validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
@@ -169,9 +185,16 @@ pub struct UnquarantineRequest {
     #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
     pub task: String,
     #[serde(default)]
-    #[oai(nullable, validator(min_length = 1, max_length = 512))]
+    #[oai(
+        nullable,
+        validator(
+            min_length = 1,
+            max_length = 512,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+        )
+    )]
     pub case: Option<String>,
-    /// Why it ends, if said (at most 1024 bytes).
+    /// Why it ends, if said (at most 1024 bytes; empty is the same as none).
     #[serde(default)]
     #[oai(nullable, validator(max_length = 1024))]
     pub reason: Option<String>,

@@ -96,19 +96,29 @@ impl TestsApi {
     async fn history(
         &self,
         state: Data<&Arc<AppState>>,
-        #[oai(validator(min_length = 1, max_length = 2048))] repo: Query<String>,
-        /// Absent: the workers' default profile.
-        #[oai(validator(max_length = 64))]
+        #[oai(validator(
+            min_length = 1,
+            max_length = 2048,
+            pattern = r"^[^-\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        ))]
+        repo: Query<String>,
+        /// Absent (or empty): the workers' default profile.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{0,64}$"))]
         profile: Query<Option<String>>,
-        #[oai(validator(min_length = 1, max_length = 64))] task: Query<String>,
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))] task: Query<String>,
         /// A JUnit case (`classname.name`); absent: the task itself.
-        #[oai(validator(max_length = 512))]
+        #[oai(validator(
+            min_length = 1,
+            max_length = 512,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+        ))]
         case: Query<Option<String>>,
         /// Most runs listed, 1 to 10000; 200 when absent.
         #[oai(validator(minimum(value = "1"), maximum(value = "10000")))]
         limit: Query<Option<u32>>,
     ) -> Result<Json<TestHistoryPage>, ApiError> {
-        let key = test_key(&repo.0, profile.0.as_deref(), &task.0, case.0.as_deref())?;
+        let profile = profile.0.as_deref().filter(|p| !p.is_empty());
+        let key = test_key(&repo.0, profile, &task.0, case.0.as_deref())?;
         let limit = limit.0.unwrap_or(DEFAULT_HISTORY_LIMIT);
         let Some((test, runs)) = state.views.test_history(&key, limit).await? else {
             return Err(no_test(&key));
@@ -169,20 +179,20 @@ impl TestsApi {
             &body.task,
             body.case.as_deref(),
         )?;
-        let reason = body.reason.as_deref().map(checked_reason).transpose()?;
+        let reason = body.reason.as_deref().filter(|r| !r.trim().is_empty());
+        let reason = reason.map(checked_reason).transpose()?;
         let event = TestEvent::new(key, TestEventBody::Unquarantined { reason });
         publish_and_show(&state, event).await
     }
 }
 
-/// A test's identity from request values; an empty profile is the default.
+/// A test's identity from request values, naming the part that is wrong.
 fn test_key(
     repo: &str,
     profile: Option<&str>,
     task: &str,
     case: Option<&str>,
 ) -> Result<TestKey, ApiError> {
-    let profile = profile.filter(|p| !p.is_empty());
     TestKey::parse(repo, profile, task, case)
         .map_err(|(field, e)| ApiError::invalid_field(field, e))
 }
