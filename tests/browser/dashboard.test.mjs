@@ -510,6 +510,8 @@ test('a retried task is FLAKY in amber, a failure says what its history says, an
   assert.equal(await testRow('hist-flaky').locator('[data-test=trend] polyline').count(), 1);
   await page.locator('[data-filter=all]').click();
   await page.waitForURL(/#\/tests$/);
+  // The "all" page is mounted (it lists the failing test too) before its search box is used.
+  await testRow('hist-board').waitFor();
   await page.locator('[data-test=test-search]').fill('hist-board');
   await page.locator('[data-test=test-search]').press('Enter');
   await page.waitForURL(/q=hist-board/);
