@@ -10,7 +10,7 @@ use clap::Args;
 use testarena_events::{ArenaNames, StreamLimits};
 use testarena_gateway::GatewayConfig;
 use testarena_projector::ProjectorConfig;
-use testarena_worker::{ArtifactCaps, CommandEnv, EngineSettings, Profiles, WorkerConfig};
+use testarena_worker::{ArtifactCaps, Ccache, CommandEnv, EngineSettings, Profiles, WorkerConfig};
 
 #[derive(Debug, Clone, Args)]
 pub struct StreamArgs {
@@ -356,6 +356,10 @@ pub struct WorkerArgs {
     /// its worktrees); checked at start and hourly. 0 keeps them forever.
     #[arg(long, env = "TESTARENA_CACHE_MAX_AGE_DAYS", default_value_t = 14)]
     pub cache_max_age_days: u64,
+    /// Most gigabytes (GiB) the build cache keeps (profiles' `build_outputs`);
+    /// past it the least recently used entries go. Fractions allowed.
+    #[arg(long, env = "TESTARENA_BUILD_CACHE_MAX_GB", default_value_t = 10.0)]
+    pub build_cache_max_gb: f64,
     /// Log bytes one command may store; past it lines are counted only.
     #[arg(long, env = "TESTARENA_LOG_CAP_BYTES", default_value_t = 64 << 20)]
     pub log_cap_bytes: u64,
@@ -381,7 +385,12 @@ impl WorkerArgs {
     ) -> anyhow::Result<WorkerConfig> {
         anyhow::ensure!(self.concurrency >= 1, "--concurrency must be at least 1");
         self.consumer.validate()?;
+        anyhow::ensure!(
+            self.build_cache_max_gb.is_finite() && self.build_cache_max_gb >= 0.0,
+            "--build-cache-max-gb must be a number of GiB, 0 or more"
+        );
         let command_env = CommandEnv::from_worker(profiles.pass_env());
+        let ccache = worker_ccache(&profiles)?;
         Ok(WorkerConfig {
             names: nats.names()?,
             limits: nats.limits(),
@@ -406,11 +415,32 @@ impl WorkerArgs {
                     per_file: self.artifact_max_file_bytes,
                     per_queue: self.artifact_max_queue_bytes,
                 },
+                build_cache_max_bytes: (self.build_cache_max_gb * (1u64 << 30) as f64) as u64,
+                ccache,
             },
             reaper_command: reaper_command(),
             metrics: Default::default(),
         })
     }
+}
+
+/// The host's ccache when a profile sets `ccache = true`; a worker that
+/// has none refuses to start, naming the profiles.
+fn worker_ccache(profiles: &Profiles) -> anyhow::Result<Option<Ccache>> {
+    let wanting: Vec<&str> = profiles
+        .all()
+        .filter(|p| p.ccache)
+        .map(|p| p.name.as_str())
+        .collect();
+    if wanting.is_empty() {
+        return Ok(None);
+    }
+    Ccache::locate().map(Some).map_err(|e| {
+        anyhow::anyhow!(
+            "profile(s) {} set ccache = true, but {e}",
+            wanting.join(", ")
+        )
+    })
 }
 
 /// This binary's `reap-process-groups`, which kills what a dead worker

@@ -245,6 +245,9 @@ pub enum StageOutcome {
     Failed,
     Skipped,
     Cancelled,
+    /// The build's outputs were restored from the worker's build cache
+    /// and the build command did not run.
+    Cached,
 }
 
 impl StageOutcome {
@@ -254,6 +257,7 @@ impl StageOutcome {
             Self::Failed => "failed",
             Self::Skipped => "skipped",
             Self::Cancelled => "cancelled",
+            Self::Cached => "cached",
         }
     }
 }

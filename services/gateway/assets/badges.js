@@ -28,7 +28,10 @@ export function taskBadge(task) {
 }
 
 export function stageBadge(stage) {
-  return h('span', { class: `badge stage-${stage.status}` }, stage.status);
+  // `cached`: the build's outputs came from the worker's build cache, the
+  // build did not run; shown in the ok tone, never as a failure.
+  const title = stage.status === 'cached' ? 'build outputs restored from the build cache; build skipped' : null;
+  return h('span', { class: `badge stage-${stage.status}`, title }, stage.status);
 }
 
 const CHIPS = [

@@ -38,8 +38,14 @@ pub(crate) fn build_artifacts(checkout: &Path, globs: &[String]) -> Vec<Candidat
 
 /// Every regular file under a task's result dir, in name order.
 pub(crate) fn task_files(task: &TaskId, result_dir: &Path) -> Vec<Candidate> {
+    files_under(result_dir, Some(task))
+}
+
+/// Every regular file under `root`, named by its path below it (behind
+/// `task/` when a task is given), in name order.
+pub(crate) fn files_under(root: &Path, task: Option<&TaskId>) -> Vec<Candidate> {
     let mut found = Vec::new();
-    let mut folders = vec![result_dir.to_owned()];
+    let mut folders = vec![root.to_owned()];
     while let Some(folder) = folders.pop() {
         let Ok(entries) = std::fs::read_dir(&folder) else {
             continue;
@@ -49,7 +55,7 @@ pub(crate) fn task_files(task: &TaskId, result_dir: &Path) -> Vec<Candidate> {
             match entry.file_type() {
                 Ok(kind) if kind.is_dir() => folders.push(path),
                 Ok(kind) if kind.is_file() => {
-                    found.extend(regular_file(result_dir, &path, Some(task)));
+                    found.extend(regular_file(root, &path, task));
                 }
                 _ => {}
             }

@@ -9,6 +9,10 @@
 //! <cache>/mirrors/<name>.lock             the mirror's lock on the host; its mtime is its last use
 //! <cache>/worktrees/<name>.git/<n>        worktree slot n of that mirror
 //! <cache>/worktrees/<name>.git/<n>.lock   the slot's lease
+//! <cache>/builds/<key>/                   one build's outputs, at their checkout paths
+//! <cache>/builds/<key>.partial            an entry being filled, renamed to <key> when done
+//! <cache>/builds/<key>.lock               the entry's lock; its mtime is its last use
+//! <cache>/ccache/                         the worker's CCACHE_DIR
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -21,6 +25,38 @@ pub(crate) fn mirrors_dir(cache_dir: &Path) -> PathBuf {
 /// The folder of every mirror's worktree pool.
 pub(crate) fn worktrees_dir(cache_dir: &Path) -> PathBuf {
     cache_dir.join("worktrees")
+}
+
+/// The folder of every build cache entry.
+pub(crate) fn builds_dir(cache_dir: &Path) -> PathBuf {
+    cache_dir.join("builds")
+}
+
+/// The entry of build cache key `key` (a hex digest, so a folder name).
+pub(crate) fn build_entry(builds_dir: &Path, key: &str) -> PathBuf {
+    builds_dir.join(key)
+}
+
+/// The file whose lock guards a build cache entry; its mtime is the
+/// entry's last use.
+pub(crate) fn build_entry_lock(entry: &Path) -> PathBuf {
+    entry.with_extension("lock")
+}
+
+/// The entry a lock file of [`build_entry_lock`] guards.
+pub(crate) fn build_entry_of_lock(lock: &Path) -> PathBuf {
+    lock.with_extension("")
+}
+
+/// Where an entry is filled before it is renamed into place, so a
+/// half-copied entry is never restored.
+pub(crate) fn partial_build_entry(entry: &Path) -> PathBuf {
+    entry.with_extension("partial")
+}
+
+/// `CCACHE_DIR` of every `ccache = true` build of this worker.
+pub(crate) fn ccache_dir(cache_dir: &Path) -> PathBuf {
+    cache_dir.join("ccache")
 }
 
 /// A stable, readable directory name for a URL: its last path segment plus
@@ -112,6 +148,22 @@ mod tests {
         assert_eq!(partial_clone(&mirror).parent(), Some(mirrors.as_path()));
         assert_ne!(partial_clone(&mirror), mirror);
         assert!(!is_lock_file(&mirror) && !is_lock_file(&partial_clone(&mirror)));
+    }
+
+    #[test]
+    fn a_build_entry_its_lock_and_its_partial_copy_sit_side_by_side() {
+        let builds = builds_dir(Path::new("/c"));
+        assert_eq!(builds, Path::new("/c/builds"));
+        let entry = build_entry(&builds, "ab12");
+        let lock = build_entry_lock(&entry);
+        assert_eq!(lock, Path::new("/c/builds/ab12.lock"));
+        assert!(is_lock_file(&lock) && !is_lock_file(&entry));
+        assert_eq!(build_entry_of_lock(&lock), entry);
+        assert_eq!(
+            partial_build_entry(&entry),
+            Path::new("/c/builds/ab12.partial")
+        );
+        assert_eq!(ccache_dir(Path::new("/c")), Path::new("/c/ccache"));
     }
 
     #[test]

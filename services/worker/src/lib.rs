@@ -7,8 +7,11 @@ mod artifact_caps;
 mod artifact_files;
 mod artifact_upload;
 mod boot_health;
+mod build_cache;
+mod build_cache_store;
 mod cache_eviction;
 mod cache_layout;
+mod ccache;
 mod command_env;
 mod control;
 mod delivery;
@@ -52,6 +55,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use artifact_caps::ArtifactCaps;
+pub use ccache::Ccache;
 pub use command_env::CommandEnv;
 pub use dispatch_consumer::consumer_config;
 pub use group_ledger::run_reaper;
@@ -61,6 +65,7 @@ pub use pipeline::EngineSettings;
 pub use profile::Profiles;
 
 use crate::boot_health::BootHealth;
+use crate::build_cache_store::BuildCache;
 use crate::git_mirror::GitCache;
 use crate::group_ledger::GroupLedger;
 use crate::health_check::HealthCheck;
@@ -215,6 +220,7 @@ fn shared_state(
     config: &WorkerConfig,
     presence: Presence,
 ) -> anyhow::Result<Shared> {
+    let cache_dir = std::path::absolute(config.work_dir.join("cache"))?;
     let ledger = GroupLedger::start(
         &config.work_dir.join("process-groups"),
         &config.reaper_command,
@@ -224,6 +230,8 @@ fn shared_state(
             &config.work_dir.join("cache"),
             StreamPosition::new(js.clone(), config.names.events_stream.clone()),
         ),
+        build_cache: BuildCache::new(&cache_dir, config.engine.build_cache_max_bytes),
+        ccache_dir: cache_layout::ccache_dir(&cache_dir),
         js,
         names: config.names.clone(),
         profiles: config.profiles.clone(),
@@ -258,6 +266,13 @@ fn spawn_housekeeping(
                     }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "cleaning the mirror cache failed"),
+                }
+                match shared.build_cache.evict(Some(max_age)).await {
+                    Ok(evicted) if !evicted.is_empty() => {
+                        tracing::info!(?evicted, "removed build cache entries (age or size)");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "cleaning the build cache failed"),
                 }
                 tokio::time::sleep(EVICTION_EVERY).await;
             }

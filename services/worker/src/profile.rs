@@ -51,6 +51,10 @@ struct ProfileFile {
     #[serde(default)]
     artifacts: Vec<String>,
     elf: Option<String>,
+    #[serde(default)]
+    build_outputs: Vec<String>,
+    #[serde(default)]
+    ccache: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +102,11 @@ pub struct Profile {
     /// The firmware ELF in the checkout whose section sizes are measured
     /// after the build.
     pub elf: Option<String>,
+    /// Globs in the checkout a successful build is cached with; a later
+    /// queue of the same key restores them and skips the build.
+    pub build_outputs: Vec<String>,
+    /// Build with ccache in front of the compiler (ccache.rs).
+    pub ccache: bool,
 }
 
 /// When this worker stops taking a profile whose target keeps failing to
@@ -134,6 +143,7 @@ impl Profiles {
         for (name, p) in file.profiles {
             let name =
                 ProfileName::parse(name.clone()).with_context(|| format!("profile {name:?}"))?;
+            check_build_cache_keys(&name, &p)?;
             let boot_ready = match p.boot_ready {
                 None => None,
                 Some(BootReadyFile::Tcp(addr)) => Some(BootReady::Tcp(addr)),
@@ -185,6 +195,8 @@ impl Profiles {
                     },
                     artifacts: p.artifacts,
                     elf: p.elf,
+                    build_outputs: p.build_outputs,
+                    ccache: p.ccache,
                 },
             );
         }
@@ -269,6 +281,24 @@ fn task_lines(
     TaskLines::new(failure, progress).with_context(|| format!("profiles.{name}.progress_regex"))
 }
 
+/// `build_outputs` and `ccache` are about a build: without one they would
+/// do nothing, which is never what the profile's author meant.
+fn check_build_cache_keys(name: &ProfileName, p: &ProfileFile) -> anyhow::Result<()> {
+    for pattern in &p.build_outputs {
+        crate::artifact_files::check_glob(pattern)
+            .map_err(|e| anyhow::anyhow!("profiles.{name}.build_outputs: {e}"))?;
+    }
+    if p.build.is_none() {
+        if !p.build_outputs.is_empty() {
+            bail!("profiles.{name}: build_outputs is set but there is no build command");
+        }
+        if p.ccache {
+            bail!("profiles.{name}: ccache = true but there is no build command");
+        }
+    }
+    Ok(())
+}
+
 fn is_variable_name(name: &str) -> bool {
     !name.is_empty() && !name.contains('=') && !name.contains('\0')
 }
@@ -348,6 +378,32 @@ env = { DUT_PORT = "{port}" }
         assert!(format!("{err:#}").contains("profiles.a"), "{err:#}");
         let err = Profiles::parse("[profiles.a]\ntask='x'\nelf='/etc/fw.elf'\n").unwrap_err();
         assert!(format!("{err:#}").contains("/etc/fw.elf"), "{err:#}");
+    }
+
+    #[test]
+    fn build_outputs_and_ccache_need_a_build_and_globs_in_the_checkout() {
+        let profiles = Profiles::parse(
+            "default_profile='a'\n[profiles.a]\nbuild='make'\ntask='x'\nbuild_outputs=['fw/build/*.elf']\nccache=true\n",
+        )
+        .unwrap();
+        let profile = profiles.resolve(None).unwrap();
+        assert_eq!(profile.build_outputs, ["fw/build/*.elf"]);
+        assert!(profile.ccache);
+        let plain = Profiles::parse("default_profile='a'\n[profiles.a]\ntask='x'\n").unwrap();
+        let plain = plain.resolve(None).unwrap();
+        assert!(plain.build_outputs.is_empty() && !plain.ccache);
+
+        let err = Profiles::parse("[profiles.a]\nbuild='make'\ntask='x'\nbuild_outputs=['../x']\n")
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("profiles.a.build_outputs"),
+            "{err:#}"
+        );
+        let err =
+            Profiles::parse("[profiles.a]\ntask='x'\nbuild_outputs=['fw.elf']\n").unwrap_err();
+        assert!(format!("{err:#}").contains("no build command"), "{err:#}");
+        let err = Profiles::parse("[profiles.a]\ntask='x'\nccache=true\n").unwrap_err();
+        assert!(format!("{err:#}").contains("ccache"), "{err:#}");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use tracing::Instrument;
 
 use crate::artifact_upload::ArtifactSink;
 use crate::boot_health::BootHealth;
+use crate::build_cache_store::BuildCache;
 use crate::delivery::{
     attempt_line, decide_delivery, read_history, settle_run, Delivery, History, Settle,
 };
@@ -36,6 +37,9 @@ pub(crate) struct Shared {
     pub names: ArenaNames,
     pub profiles: Profiles,
     pub git: GitCache,
+    pub build_cache: BuildCache,
+    /// `CCACHE_DIR` of this worker's `ccache = true` builds.
+    pub ccache_dir: std::path::PathBuf,
     pub settings: EngineSettings,
     pub registry: Registry,
     pub worker_name: String,
@@ -350,6 +354,8 @@ impl QueueRun<'_> {
             source,
             tasks,
             git: &self.shared.git,
+            build_cache: &self.shared.build_cache,
+            ccache_dir: &self.shared.ccache_dir,
             settings: &self.shared.settings,
             ledger: &self.shared.ledger,
             boot_health: &self.shared.boot_health,
