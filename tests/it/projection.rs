@@ -73,11 +73,14 @@ fn sizes_snapshot(data: &Path) -> Vec<String> {
 }
 
 /// Every queue stores a build artifact and its result files, and measures
-/// an ELF (the host's `true`), so views carry artifacts and firmware sizes.
+/// an ELF (the host's `true`), so views carry artifacts and firmware sizes;
+/// every queue after the first restores its build from the build cache
+/// (a `cached` stage).
 const MEASURING_PROFILE: &str = r#"
 default_profile = "sh"
 [profiles.sh]
 build = "mkdir -p out && cp /bin/true out/fw.elf"
+build_outputs = ["out/fw.elf"]
 artifacts = ["out/*.elf"]
 elf = "out/fw.elf"
 task = "sh {scenario}"
@@ -146,6 +149,8 @@ async fn a_projector_killed_mid_stream_and_restarted_matches_a_rebuild() {
     }
     assert!(view["firmware"]["text"].as_u64().unwrap() > 0, "{view}");
     assert_eq!(view["artifacts"].as_array().unwrap().len(), 3, "{view}");
+    assert_eq!(view["stages"][1]["stage"], "build", "{view}");
+    assert_eq!(view["stages"][1]["status"], "cached", "{view}");
     ids.push(last);
     // Let the log stream catch up too, then compare with a rebuild.
     let expected_lines = 2 * 200 + 2;

@@ -63,7 +63,7 @@ async fn every_event_and_log_batch_the_services_emit_matches_its_schema() {
     // host's own `true`: any ELF has section sizes).
     let stack = TestStack::start_with(StackOptions {
         worker_config: format!(
-            "{SHELL_PROFILE}\n[profiles.fw]\nbuild = \"mkdir -p out && cp /bin/true out/fw.elf\"\nartifacts = [\"out/*.elf\"]\nelf = \"out/fw.elf\"\ntask = \"sh {{scenario}}\"\n"
+            "{SHELL_PROFILE}\n[profiles.fw]\nbuild = \"mkdir -p out && cp /bin/true out/fw.elf\"\nbuild_outputs = [\"out/fw.elf\"]\nartifacts = [\"out/*.elf\"]\nelf = \"out/fw.elf\"\ntask = \"sh {{scenario}}\"\n"
         ),
         ..Default::default()
     })
@@ -82,6 +82,13 @@ async fn every_event_and_log_batch_the_services_emit_matches_its_schema() {
     stack.submit(&measured).await;
     let view = stack.wait_terminal("fw", Duration::from_secs(30)).await;
     assert!(view["firmware"]["text"].as_u64().unwrap() > 0, "{view:#}");
+    // The same commit again: its build restored from the cache (`cached`).
+    measured["id"] = "fw-cached".into();
+    stack.submit(&measured).await;
+    let view = stack
+        .wait_terminal("fw-cached", Duration::from_secs(30))
+        .await;
+    assert_eq!(view["stages"][1]["status"], "cached", "{view:#}");
     stack
         .submit(&queue("stop", &repo.url(), &[("s", "slow.sh")]))
         .await;
