@@ -200,6 +200,10 @@ test('events read as sentences', () => {
   assert.equal(t.text, 'task boot FAIL in 3.4 s (exit 1)');
   assert.equal(t.tone, 'bad');
   assert.equal(describeEvent({ type: 'finished', status: 'Cancelled', reason: 'cancelled by a user' }).text, 'finished: Cancelled — cancelled by a user');
+  // A build restored from the cache is good news, not a failure.
+  const cached = describeEvent({ type: 'stage_finished', stage: 'build', outcome: 'cached', duration_ms: 40, message: 'key 0123456789ab' });
+  assert.equal(cached.text, 'build restored from the build cache in 40 ms — key 0123456789ab');
+  assert.equal(cached.tone, 'ok');
   assert.equal(describeEvent({ type: 'submitted', source: { repo: 'r', ref: 'main' }, tasks: [{}] }).text, 'submitted: r @ main, 1 task');
 });
 

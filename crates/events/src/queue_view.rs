@@ -128,7 +128,8 @@ pub struct Counts {
 pub struct StageView {
     /// `checkout`, `build`, `boot` or `teardown`.
     pub stage: String,
-    /// `running`, `ok`, `failed`, `skipped` or `cancelled`.
+    /// `running`, `ok`, `failed`, `skipped`, `cancelled` or `cached` (the
+    /// build restored from the worker's build cache).
     pub status: String,
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub started_at: Option<String>,

@@ -3,7 +3,10 @@
 
 import { formatDuration, plural } from './format.js';
 
-const STAGE_WORDS = { ok: 'ok', failed: 'failed', skipped: 'skipped', cancelled: 'cancelled' };
+const STAGE_WORDS = {
+  ok: 'ok', failed: 'failed', skipped: 'skipped', cancelled: 'cancelled',
+  cached: 'restored from the build cache',
+};
 
 /** One event as the events API returns it (`{v, queue_id, at, type, …}`) → {at, kind, text, tone}. */
 export function describeEvent(event) {
@@ -22,7 +25,7 @@ export function describeEvent(event) {
     case 'stage_started': text = `${body.stage} started`; break;
     case 'stage_finished':
       text = `${body.stage} ${STAGE_WORDS[body.outcome] ?? body.outcome}${ms(body.duration_ms)}${because(body.message)}`;
-      tone = body.outcome === 'failed' ? 'bad' : body.outcome === 'ok' ? 'ok' : 'idle';
+      tone = body.outcome === 'failed' ? 'bad' : body.outcome === 'ok' || body.outcome === 'cached' ? 'ok' : 'idle';
       break;
     case 'task_started': text = `task ${body.task_id} started`; break;
     case 'task_finished':

@@ -731,6 +731,36 @@ mod tests {
     }
 
     #[test]
+    fn a_build_restored_from_the_cache_shows_as_cached() {
+        let message =
+            "build outputs restored from the cache (key 0123456789ab, 3 files); build skipped";
+        let view = fold(&[
+            submitted(),
+            started(1),
+            event(EventBody::StageStarted {
+                stage: Stage::Build,
+                attempt: 1,
+            }),
+            event(EventBody::StageFinished {
+                stage: Stage::Build,
+                attempt: 1,
+                outcome: testarena_events::StageOutcome::Cached,
+                duration_ms: 3,
+                commit: None,
+                message: Some(message.into()),
+            }),
+        ])
+        .unwrap();
+        let build = &view.stages[0];
+        assert_eq!(
+            (build.stage.as_str(), build.status.as_str()),
+            ("build", "cached")
+        );
+        assert_eq!(build.message.as_deref(), Some(message));
+        assert_eq!(view.status, "Running", "a cached build ends nothing");
+    }
+
+    #[test]
     fn a_task_event_changes_only_a_task_of_the_queue() {
         let mut queue = running();
         assert!(!apply_task_started(&mut queue, "nope", "t"));

@@ -27,18 +27,21 @@ impl Ccache {
     /// The first of the known folders that holds a `cc` or `gcc` link, or
     /// an error saying what to install.
     pub fn locate() -> Result<Self, String> {
-        LINK_DIRS
-            .iter()
-            .map(Path::new)
+        Self::locate_in(&LINK_DIRS.map(Path::new))
+    }
+
+    fn locate_in(dirs: &[&Path]) -> Result<Self, String> {
+        dirs.iter()
             .find(|dir| dir.join("cc").exists() || dir.join("gcc").exists())
             .map(|dir| Self {
-                link_dir: dir.to_owned(),
+                link_dir: dir.to_path_buf(),
             })
             .ok_or_else(|| {
+                let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
                 format!(
                     "ccache is not installed on this worker (none of {} holds compiler links); \
                      install it (Debian/Ubuntu: apt-get install ccache) or set ccache = false",
-                    LINK_DIRS.join(", ")
+                    dirs.join(", ")
                 )
             })
     }
@@ -69,6 +72,20 @@ impl Ccache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_without_the_links_is_told_what_to_install() {
+        let root = tempfile::tempdir().unwrap();
+        let (empty, links) = (root.path().join("empty"), root.path().join("links"));
+        std::fs::create_dir_all(&empty).unwrap();
+        std::fs::create_dir_all(&links).unwrap();
+        let err = Ccache::locate_in(&[&empty]).unwrap_err();
+        assert!(err.contains("ccache is not installed"), "{err}");
+        assert!(err.contains("apt-get install ccache"), "{err}");
+        std::fs::write(links.join("gcc"), "").unwrap();
+        let found = Ccache::locate_in(&[&empty, &links]).unwrap();
+        assert_eq!(found.link_dir, links);
+    }
 
     #[test]
     fn the_links_go_first_on_path_and_ccache_variables_are_the_workers() {
