@@ -11,6 +11,8 @@
 
 #[path = "backbone/artifacts.rs"]
 mod artifacts;
+#[path = "backbone/build_cache.rs"]
+mod build_cache;
 #[path = "backbone/cpu_meter.rs"]
 mod cpu_meter;
 #[path = "backbone/engine.rs"]
@@ -110,6 +112,11 @@ const SCENARIOS: &[Scenario] = &[
         name: "mirror_fetch",
         what: "checkout of an already mirrored repo vs a cold clone",
         run: || Box::pin(engine::mirror_fetch()),
+    },
+    Scenario {
+        name: "build_cache",
+        what: "300-file C build: cold, same-commit requeue (cached), one file changed (ccache)",
+        run: || Box::pin(build_cache::build_cache()),
     },
     Scenario {
         name: "worker_flood_memory",

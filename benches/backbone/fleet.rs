@@ -97,7 +97,7 @@ async fn submit_to_started(pools: bool) -> Result<Summary> {
     Ok(summarize(&started_ms))
 }
 
-async fn wait_for_workers(stack: &Stack, n: usize) -> Result<()> {
+pub async fn wait_for_workers(stack: &Stack, n: usize) -> Result<()> {
     let deadline = Instant::now() + WAIT;
     loop {
         let (_, page) = stack.get("/api/workers").await?;
