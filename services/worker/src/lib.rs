@@ -248,6 +248,27 @@ fn shared_state(
     })
 }
 
+/// Mirrors unused for `max_age` (`None` keeps them), and build cache
+/// entries past their age or the size bound.
+async fn sweep_caches(shared: &Shared, max_age: Option<Duration>) {
+    if let Some(max_age) = max_age {
+        match shared.git.evict_unused(max_age).await {
+            Ok(evicted) if !evicted.is_empty() => {
+                tracing::info!(?evicted, "removed mirrors no queue used for {max_age:?}");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cleaning the mirror cache failed"),
+        }
+    }
+    match shared.build_cache.evict(max_age).await {
+        Ok(evicted) if !evicted.is_empty() => {
+            tracing::info!(?evicted, "removed build cache entries (age or size)");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cleaning the build cache failed"),
+    }
+}
+
 /// The cache sweep and the cancel/delete listener, owned by `tasks`.
 fn spawn_housekeeping(
     tasks: &mut JoinSet<()>,
@@ -256,28 +277,13 @@ fn spawn_housekeeping(
     shared: &Arc<Shared>,
     shutdown: &CancellationToken,
 ) {
-    if let Some(max_age) = config.cache_max_age {
-        let shared = shared.clone();
-        tasks.spawn(async move {
-            loop {
-                match shared.git.evict_unused(max_age).await {
-                    Ok(evicted) if !evicted.is_empty() => {
-                        tracing::info!(?evicted, "removed mirrors no queue used for {max_age:?}");
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "cleaning the mirror cache failed"),
-                }
-                match shared.build_cache.evict(Some(max_age)).await {
-                    Ok(evicted) if !evicted.is_empty() => {
-                        tracing::info!(?evicted, "removed build cache entries (age or size)");
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "cleaning the build cache failed"),
-                }
-                tokio::time::sleep(EVICTION_EVERY).await;
-            }
-        });
-    }
+    let (shared_cache, max_age) = (shared.clone(), config.cache_max_age);
+    tasks.spawn(async move {
+        loop {
+            sweep_caches(&shared_cache, max_age).await;
+            tokio::time::sleep(EVICTION_EVERY).await;
+        }
+    });
     let (client, names, registry, shutdown) = (
         client.clone(),
         config.names.clone(),
