@@ -254,7 +254,7 @@ before(async () => {
     'default_profile = "sh"',
     '[profiles.sh]', 'task = "sh {scenario}"', 'failure_regex = "^ASSERT "',
     '[profiles.boot]', 'boot = "exec sh boot.sh"', 'boot_ready = { log_regex = "READY" }', 'task = "sh {scenario}"',
-    '[profiles.fw]', 'build = "sh build.sh"', 'artifacts = ["out/*.elf"]', 'elf = "out/fw.elf"', 'task = "sh {scenario}"',
+    '[profiles.fw]', 'build = "sh build.sh"', 'build_outputs = ["out/fw.elf"]', 'artifacts = ["out/*.elf"]', 'elf = "out/fw.elf"', 'task = "sh {scenario}"',
     '',
   ].join('\n'));
   stack = new Stack({ dir: tmp, port: await freePort() });
@@ -785,6 +785,18 @@ test('artifacts link to their bytes and the firmware size trend is a chart per r
   assert.match(await rows.first().textContent(), new RegExp(ids[1]), 'newest first');
   await mkdir(path.dirname(shotPath('dashboard-sizes')), { recursive: true });
   await page.screenshot({ path: shotPath('dashboard-sizes') });
+
+  // The same commit again: the build is restored from the worker's build
+  // cache, and the stage says so in the ok tone, never as a failure.
+  const cached = 'fw-cached';
+  await stack.submit(queueBody(cached, [{ id: 'report', scenario: 'report.sh' }], { profile: 'fw' }));
+  await until(async () => (await stack.view(cached)).body.verdict === 'passed', 60_000, `${cached} to pass`);
+  await page.goto(`${stack.base}/#/queue/${cached}`);
+  const build = page.locator('[data-stage=build]');
+  await build.locator('.badge.stage-cached').getByText('cached').waitFor();
+  assert.match(await build.locator('.stage-message').textContent(),
+    /^build outputs restored from the cache \(key [0-9a-f]{12}, 1 file\); build skipped$/);
+  await page.locator('[data-test=artifacts] [data-artifact="out/fw.elf"]').waitFor();
 });
 
 test('the Workers page shows the fleet, drains a worker and takes a profile back', async () => {

@@ -351,8 +351,9 @@ impl Run<'_> {
         let line = match self.build_cache.restore(key, &self.checkout_dir()).await {
             Ok(Some(files)) => {
                 let message = format!(
-                    "build outputs restored from the cache (key {}, {files} files); build skipped",
-                    key.short()
+                    "build outputs restored from the cache (key {}, {}); build skipped",
+                    key.short(),
+                    files_count(files)
                 );
                 self.log.system("build", message.clone()).await;
                 return Some(message);
@@ -373,12 +374,14 @@ impl Run<'_> {
         let globs = &self.profile.build_outputs;
         let line = match self.build_cache.store(key, &self.checkout_dir(), globs).await {
             Ok(Stored::New { files, evicted }) if evicted.is_empty() => format!(
-                "build outputs kept in the cache (key {}, {files} files)",
-                key.short()
+                "build outputs kept in the cache (key {}, {})",
+                key.short(),
+                files_count(files)
             ),
             Ok(Stored::New { files, evicted }) => format!(
-                "build outputs kept in the cache (key {}, {files} files); {} least recently used entries evicted for room",
+                "build outputs kept in the cache (key {}, {}); {} least recently used entries evicted for room",
                 key.short(),
+                files_count(files),
                 evicted.len()
             ),
             Ok(Stored::AlreadyThere) => format!(
@@ -837,6 +840,15 @@ async fn wait_ready(
                 }
             }
         }
+    }
+}
+
+/// "1 file", "3 files".
+fn files_count(n: usize) -> String {
+    if n == 1 {
+        "1 file".into()
+    } else {
+        format!("{n} files")
     }
 }
 
