@@ -105,10 +105,12 @@ fn restore(entry: &Path, checkout: &Path) -> std::io::Result<Option<usize>> {
         return Ok(None);
     }
     let files = files_under(entry, None);
+    let root = checkout.canonicalize()?;
     for file in &files {
         let target = checkout.join(&file.name);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
+            inside(&root, parent)?;
         }
         // A build of the worktree's previous queue may have left a file
         // there, perhaps read-only: replace it, never write through it.
@@ -119,10 +121,28 @@ fn restore(entry: &Path, checkout: &Path) -> std::io::Result<Option<usize>> {
     Ok(Some(files.len()))
 }
 
+/// Refuses a folder that resolves outside the checkout: a repository can
+/// commit a symbolic link where a restored file's folder should be.
+fn inside(root: &Path, folder: &Path) -> std::io::Result<()> {
+    if folder.canonicalize()?.starts_with(root) {
+        return Ok(());
+    }
+    Err(std::io::Error::other(format!(
+        "{} leads outside the checkout (a symbolic link); not restoring through it",
+        folder.display()
+    )))
+}
+
 /// The number of files stored, or `None` when there is nothing to store
 /// (no file matched, or the entry is there already).
 fn store(entry: &Path, checkout: &Path, globs: &[String]) -> std::io::Result<Option<usize>> {
-    let files = build_artifacts(checkout, globs);
+    let root = checkout.canonicalize()?;
+    // Only files really in the checkout: a glob may match through a
+    // committed symbolic link to a folder elsewhere on the host.
+    let files: Vec<_> = build_artifacts(checkout, globs)
+        .into_iter()
+        .filter(|f| f.path.parent().is_some_and(|p| inside(&root, p).is_ok()))
+        .collect();
     if files.is_empty() {
         return Ok(None);
     }
@@ -290,6 +310,32 @@ mod tests {
         );
         assert!(!fresh.join("fw/build/fw.o").exists());
         assert_eq!(cache.restore(&key(3), &fresh).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_restore_never_writes_through_a_symbolic_link_out_of_the_checkout() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = BuildCache::new(&root.path().join("cache"), u64::MAX);
+        let built = checkout_with(root.path(), "a", b"elf!");
+        cache
+            .store(&key(1), &built, &["fw/build/*.elf".to_owned()])
+            .await
+            .unwrap();
+        let elsewhere = root.path().join("elsewhere");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        let hostile = root.path().join("b");
+        std::fs::create_dir_all(hostile.join("fw")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, hostile.join("fw/build")).unwrap();
+        let err = cache.restore(&key(1), &hostile).await.unwrap_err();
+        assert!(err.to_string().contains("outside the checkout"), "{err}");
+        assert!(!elsewhere.join("fw.elf").exists());
+        // Nor is a file reached through such a link kept.
+        std::fs::write(elsewhere.join("fw.elf"), b"host file").unwrap();
+        let stored = cache
+            .store(&key(2), &hostile, &["fw/build/*.elf".to_owned()])
+            .await
+            .unwrap();
+        assert_eq!(stored, Stored::NothingMatched);
     }
 
     #[tokio::test]
