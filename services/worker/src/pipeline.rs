@@ -313,7 +313,7 @@ impl Run<'_> {
             return Ok(None);
         };
         let started = self.stage_started(Stage::Build).await?;
-        let key = self.build_key();
+        let key = self.build_key(template);
         if let Some(key) = &key {
             if let Some(message) = self.restore_build(key).await {
                 let cached = StageOutcome::Cached;
@@ -329,8 +329,9 @@ impl Run<'_> {
         self.end_stage(Stage::Build, started, end).await
     }
 
-    /// The build cache key of this run, when the profile caches its build.
-    fn build_key(&self) -> Option<BuildKey> {
+    /// The build cache key of this run, when the profile caches its build
+    /// (`template`: its build command as written).
+    fn build_key(&self, template: &str) -> Option<BuildKey> {
         let checkout = self.checkout.get()?;
         if self.profile.build_outputs.is_empty() {
             return None;
@@ -339,7 +340,7 @@ impl Run<'_> {
             repo: self.source.repo.as_str(),
             commit: &checkout.sha,
             profile: self.profile.name.as_str(),
-            build_command: self.profile.build.as_deref().unwrap_or_default(),
+            build_command: template,
             env: &self.profile.env,
             outputs: &self.profile.build_outputs,
         }))
