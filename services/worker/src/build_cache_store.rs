@@ -68,10 +68,9 @@ impl BuildCache {
         let (checkout, globs) = (checkout.to_owned(), globs.to_vec());
         let (dir, max_bytes) = (self.dir.clone(), self.max_bytes);
         blocking(move || {
-            let files = match store(&entry, &checkout, &globs)? {
-                Some(files) => files,
-                None if entry.is_dir() => return Ok(Stored::AlreadyThere),
-                None => return Ok(Stored::NothingMatched),
+            let stored = store(&entry, &checkout, &globs)?;
+            let Stored::New { files, .. } = stored else {
+                return Ok(stored);
             };
             let bounds = Bounds {
                 max_bytes,
@@ -133,9 +132,8 @@ fn inside(root: &Path, folder: &Path) -> std::io::Result<()> {
     )))
 }
 
-/// The number of files stored, or `None` when there is nothing to store
-/// (no file matched, or the entry is there already).
-fn store(entry: &Path, checkout: &Path, globs: &[String]) -> std::io::Result<Option<usize>> {
+/// A new entry (nothing evicted yet), or why nothing was stored.
+fn store(entry: &Path, checkout: &Path, globs: &[String]) -> std::io::Result<Stored> {
     let root = checkout.canonicalize()?;
     // Only files really in the checkout: a glob may match through a
     // committed symbolic link to a folder elsewhere on the host.
@@ -144,12 +142,12 @@ fn store(entry: &Path, checkout: &Path, globs: &[String]) -> std::io::Result<Opt
         .filter(|f| f.path.parent().is_some_and(|p| inside(&root, p).is_ok()))
         .collect();
     if files.is_empty() {
-        return Ok(None);
+        return Ok(Stored::NothingMatched);
     }
     let lock = lock_entry(entry)?;
     if entry.is_dir() {
         lock.set_modified(SystemTime::now())?;
-        return Ok(None);
+        return Ok(Stored::AlreadyThere);
     }
     // Left by a worker that died filling it: this holds the lock now.
     let partial = partial_build_entry(entry);
@@ -163,7 +161,10 @@ fn store(entry: &Path, checkout: &Path, globs: &[String]) -> std::io::Result<Opt
     }
     std::fs::rename(&partial, entry)?;
     lock.set_modified(SystemTime::now())?;
-    Ok(Some(files.len()))
+    Ok(Stored::New {
+        files: files.len(),
+        evicted: Vec::new(),
+    })
 }
 
 /// Opens the entry's lock file (creating the cache folder) and waits for it.
