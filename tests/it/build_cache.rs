@@ -220,9 +220,16 @@ async fn past_the_size_bound_the_least_recently_used_entry_is_evicted() {
 async fn two_queues_filling_one_key_at_once_leave_it_whole() {
     let counter = tempfile::tempdir().unwrap();
     let builds = counter.path().join("builds");
+    let started = counter.path().join("started");
+    std::fs::create_dir_all(&started).unwrap();
+    // Each build waits until both have begun: both queues miss and fill
+    // the same key side by side.
+    let barrier = format!(
+        "touch {dir}/{{queue_id}} && while [ $(ls {dir} | wc -l) -lt 2 ]; do sleep 0.05; done && make -s",
+        dir = started.display()
+    );
     let stack = TestStack::start_with(StackOptions {
-        // Slow enough that both queues miss and build side by side.
-        worker_config: c_profile(&builds, "sleep 2 && make -s", false),
+        worker_config: c_profile(&builds, &barrier, false),
         worker_args: vec!["--concurrency".into(), "2".into()],
         ..Default::default()
     })
