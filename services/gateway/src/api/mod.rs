@@ -16,6 +16,7 @@ pub(crate) mod model;
 pub(crate) mod queries;
 pub(crate) mod query_params;
 pub(crate) mod queue;
+pub(crate) mod serde_json_body;
 pub(crate) mod sizes;
 pub(crate) mod strict_json;
 pub(crate) mod submit;

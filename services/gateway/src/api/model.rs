@@ -121,7 +121,7 @@ pub struct Accepted {
 }
 
 /// `GET /api/tests`.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct TestList {
     /// Ordered by repo, profile, task, case.
     pub tests: Vec<testarena_events::TestSummary>,

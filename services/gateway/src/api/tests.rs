@@ -18,6 +18,7 @@ use super::error::ApiError;
 use super::model::{
     QuarantineRequest, TestEventAccepted, TestHistoryPage, TestList, UnquarantineRequest,
 };
+use super::serde_json_body::SerdeJson;
 use super::strict_json::StrictJson;
 use super::ApiTags;
 use crate::state::AppState;
@@ -65,7 +66,7 @@ impl TestsApi {
         /// Runs per test to judge by, 1 to 1000; 30 when absent.
         #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
         window: Query<Option<u32>>,
-    ) -> Result<Json<TestList>, ApiError> {
+    ) -> Result<SerdeJson<TestList>, ApiError> {
         let window = window.0.unwrap_or(testarena_events::DEFAULT_WINDOW);
         let filter = TestFilter {
             repo: repo.0.as_deref(),
@@ -87,7 +88,7 @@ impl TestsApi {
             })
             .filter(|summary| test_state.0.is_none_or(|s| summary.state == s))
             .collect();
-        Ok(Json(TestList { tests }))
+        Ok(SerdeJson(TestList { tests }))
     }
 
     /// One test's runs, newest first
