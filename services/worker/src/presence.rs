@@ -1,6 +1,6 @@
 //! This worker in the registry bucket: its `WorkerRecord`, put on every
-//! heartbeat and at once when it changes (a slot taken or freed, drain,
-//! quarantine, readmit); deleted when the worker stops, so the dispatcher
+//! heartbeat and at once when what it takes changes (drain, quarantine,
+//! readmit); deleted when the worker stops, so the dispatcher
 //! gives its queues to others without waiting for three silent heartbeats.
 
 use std::sync::{Arc, Mutex};
@@ -45,12 +45,16 @@ impl Presence {
         self.changed.notify_one();
     }
 
+    /// Busy slots ride the next heartbeat: the dispatcher counts what it
+    /// gave each worker itself, so a put per queue start and end would only
+    /// cost (two KV writes per queue) without changing a decision.
     pub fn slot_taken(&self) {
-        self.change(|r| r.busy += 1);
+        self.lock().busy += 1;
     }
 
     pub fn slot_freed(&self) {
-        self.change(|r| r.busy = r.busy.saturating_sub(1));
+        let mut record = self.lock();
+        record.busy = record.busy.saturating_sub(1);
     }
 
     /// Takes nothing new: every profile `draining`.
