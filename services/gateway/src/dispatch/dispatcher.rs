@@ -113,6 +113,9 @@ impl Dispatcher {
         let mut quiet_ticks = 0;
         let mut tick = tokio::time::interval(TICK);
         loop {
+            // With more events already waiting, fold them before deciding:
+            // one decision per burst instead of one per event.
+            let mut backlog = false;
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
                 message = events.next() => {
@@ -125,6 +128,7 @@ impl Dispatcher {
                         self.plan().apply_event(seq, &event);
                     }
                     caught_up |= seq >= replay_to || pending == 0;
+                    backlog = pending > 0;
                     quiet_ticks = 0;
                 }
                 entry = registry.next() => {
@@ -136,7 +140,7 @@ impl Dispatcher {
                     caught_up |= quiet_ticks >= 2;
                 }
             }
-            if caught_up {
+            if caught_up && !backlog {
                 self.dispatch(js).await;
             }
         }

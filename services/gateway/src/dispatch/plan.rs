@@ -132,6 +132,11 @@ impl Plan {
     pub fn plan(&mut self, now_ms: u64) -> Vec<Dispatch> {
         self.reclaim_from_gone_workers(now_ms);
         let mut free = self.free_slots(now_ms);
+        // Most events change nothing while every slot is taken: no order
+        // to compute then.
+        if free.values().all(|slots| *slots == 0) {
+            return Vec::new();
+        }
         let mut dispatches = Vec::new();
         for id in self.waiting_in_order() {
             let queue = &self.queues[&id];
