@@ -152,6 +152,19 @@ pub enum EventBody {
 }
 
 impl EventBody {
+    /// A `submitted` with no labels required, `normal` priority and no
+    /// owner (a producer that does not route: benchmarks, tests, tools).
+    pub fn submitted(source: Source, profile: Option<ProfileName>, tasks: Vec<TaskSpec>) -> Self {
+        Self::Submitted {
+            source,
+            profile,
+            tasks,
+            requires: Vec::new(),
+            priority: Priority::Normal,
+            owner: None,
+        }
+    }
+
     /// The last token of the event's subject.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -193,6 +206,15 @@ pub struct Source {
     pub git_ref: GitRef,
 }
 
+impl Source {
+    pub fn parse(repo: &str, git_ref: &str) -> Result<Self, crate::IdError> {
+        Ok(Self {
+            repo: RepoUrl::parse(repo)?,
+            git_ref: GitRef::parse(git_ref)?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskSpec {
     pub id: TaskId,
@@ -202,6 +224,18 @@ pub struct TaskSpec {
     /// Reruns of a `FAIL` or `TIMEOUT` (0–5); `None`: the profile's `retries`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<u8>,
+}
+
+impl TaskSpec {
+    /// A task with the profile's timeout and retries.
+    pub fn parse(id: &str, scenario: &str) -> Result<Self, crate::IdError> {
+        Ok(Self {
+            id: TaskId::parse(id)?,
+            scenario: ScenarioPath::parse(scenario)?,
+            timeout_s: None,
+            retries: None,
+        })
+    }
 }
 
 /// Most reruns a task may ask for.

@@ -57,25 +57,22 @@ impl AppState {
 
     /// Publishes an event and returns its stream sequence.
     pub(crate) async fn publish(&self, event: &Event) -> Result<u64, ApiError> {
-        self.ensure_connected()?;
         let subject = self.names.event_subject(&event.queue_id, event.body.kind());
-        let ack = self
-            .js
-            .publish(subject, event.to_json().into())
-            .await
-            .map_err(publish_error)?
-            .await
-            .map_err(publish_error)?;
-        Ok(ack.sequence)
+        self.store(subject, event.to_json()).await
     }
 
     /// Publishes a test event (quarantine) and returns its stream sequence.
     pub(crate) async fn publish_test_event(&self, event: &TestEvent) -> Result<u64, ApiError> {
-        self.ensure_connected()?;
         let subject = self.names.test_event_subject(event.body.kind());
+        self.store(subject, event.to_json()).await
+    }
+
+    /// Stores one message in JetStream; its stream sequence once acknowledged.
+    async fn store(&self, subject: String, payload: Vec<u8>) -> Result<u64, ApiError> {
+        self.ensure_connected()?;
         let ack = self
             .js
-            .publish(subject, event.to_json().into())
+            .publish(subject, payload.into())
             .await
             .map_err(publish_error)?
             .await

@@ -182,9 +182,7 @@ pub(crate) fn fold_batch(
 
 #[cfg(test)]
 mod tests {
-    use testarena_events::{
-        GitRef, QueueId, RepoUrl, ScenarioPath, Source, TaskId, TaskResult, TaskSpec,
-    };
+    use testarena_events::{QueueId, RepoUrl, ScenarioPath, Source, TaskId, TaskResult, TaskSpec};
 
     use super::*;
 
@@ -193,20 +191,8 @@ mod tests {
     }
 
     fn submitted(queue: &str) -> Event {
-        event(
-            queue,
-            EventBody::Submitted {
-                source: Source {
-                    repo: RepoUrl::parse("/repo").unwrap(),
-                    git_ref: GitRef::parse("main").unwrap(),
-                },
-                profile: None,
-                requires: Vec::new(),
-                priority: Default::default(),
-                owner: None,
-                tasks: Vec::new(),
-            },
-        )
+        let source = Source::parse("/repo", "main").unwrap();
+        event(queue, EventBody::submitted(source, None, Vec::new()))
     }
 
     /// A queue of one task `t` in `repo`.

@@ -64,7 +64,7 @@ pub(crate) fn measured(folds: &[(String, QueueFold)], events: &[(u64, Event)]) -
 
 #[cfg(test)]
 mod tests {
-    use testarena_events::{FirmwareSize, GitRef, ProfileName, QueueId, RepoUrl, Source};
+    use testarena_events::{FirmwareSize, ProfileName, QueueId, Source};
 
     use super::*;
     use crate::event_batch::fold_batch;
@@ -104,17 +104,7 @@ mod tests {
     fn the_last_measure_of_the_shown_attempt_is_the_queues_row() {
         let submitted = event(
             "q",
-            EventBody::Submitted {
-                source: Source {
-                    repo: RepoUrl::parse("/repo").unwrap(),
-                    git_ref: GitRef::parse("main").unwrap(),
-                },
-                profile: None,
-                requires: Vec::new(),
-                priority: Default::default(),
-                owner: None,
-                tasks: Vec::new(),
-            },
+            EventBody::submitted(Source::parse("/repo", "main").unwrap(), None, Vec::new()),
         );
         let started = |attempt| {
             event(

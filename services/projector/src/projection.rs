@@ -435,7 +435,7 @@ pub(crate) fn recount(queue: &mut QueueView) {
 
 #[cfg(test)]
 mod tests {
-    use testarena_events::{GitRef, QueueId, RepoUrl, ScenarioPath, Source, TaskId, TaskSpec};
+    use testarena_events::{QueueId, Source, TaskId, TaskSpec};
 
     use super::*;
 
@@ -444,25 +444,15 @@ mod tests {
     }
 
     fn submitted() -> Event {
-        event(EventBody::Submitted {
-            source: Source {
-                repo: RepoUrl::parse("/repo").unwrap(),
-                git_ref: GitRef::parse("main").unwrap(),
-            },
-            profile: None,
-            requires: Vec::new(),
-            priority: Default::default(),
-            owner: None,
-            tasks: ["t1", "t2"]
-                .iter()
-                .map(|id| TaskSpec {
-                    retries: None,
-                    id: TaskId::parse(*id).unwrap(),
-                    scenario: ScenarioPath::parse(format!("{id}.scn")).unwrap(),
-                    timeout_s: None,
-                })
-                .collect(),
-        })
+        let tasks = ["t1", "t2"]
+            .iter()
+            .map(|id| TaskSpec::parse(id, &format!("{id}.scn")).unwrap())
+            .collect();
+        event(EventBody::submitted(
+            Source::parse("/repo", "main").unwrap(),
+            None,
+            tasks,
+        ))
     }
 
     fn started(attempt: u32) -> Event {

@@ -214,10 +214,7 @@ fn runs_of(view: &QueueView, task: &TaskView, seq: u64, at: &str) -> Vec<RunRow>
 mod tests {
     use std::collections::HashMap;
 
-    use testarena_events::{
-        GitRef, JunitCase, JunitSummary, QueueId, RepoUrl, ScenarioPath, Source, TaskId, TaskSpec,
-        TaskTry,
-    };
+    use testarena_events::{JunitCase, JunitSummary, QueueId, Source, TaskId, TaskSpec, TaskTry};
 
     use super::*;
     use crate::event_batch::{fold_batch, queues_in_order, Ledgers, QueueFold};
@@ -233,22 +230,11 @@ mod tests {
         junit: Option<JunitSummary>,
     ) -> Vec<Event> {
         vec![
-            event(EventBody::Submitted {
-                source: Source {
-                    repo: RepoUrl::parse("/repo").unwrap(),
-                    git_ref: GitRef::parse("main").unwrap(),
-                },
-                profile: None,
-                requires: Vec::new(),
-                priority: Default::default(),
-                owner: None,
-                tasks: vec![TaskSpec {
-                    id: TaskId::parse("t").unwrap(),
-                    scenario: ScenarioPath::parse("t.sh").unwrap(),
-                    timeout_s: None,
-                    retries: None,
-                }],
-            }),
+            event(EventBody::submitted(
+                Source::parse("/repo", "main").unwrap(),
+                None,
+                vec![TaskSpec::parse("t", "t.sh").unwrap()],
+            )),
             event(EventBody::Started {
                 worker: "w".into(),
                 attempt: 1,

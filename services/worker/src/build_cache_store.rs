@@ -15,8 +15,8 @@ use std::time::{Duration, SystemTime};
 use crate::artifact_files::{build_artifacts, files_under};
 use crate::build_cache::{to_evict, Bounds, BuildKey, Entry};
 use crate::cache_layout::{
-    build_entry, build_entry_lock, build_entry_of_lock, builds_dir, is_lock_file, open_lock_file,
-    partial_build_entry,
+    build_entry, build_entry_lock, build_entry_of_lock, builds_dir, lock_files_in, open_lock_file,
+    partial_build_entry, remove_dir_if_there,
 };
 
 /// What storing a build's outputs did.
@@ -214,30 +214,6 @@ fn evict(dir: &Path, bounds: Bounds) -> std::io::Result<Vec<String>> {
     }
     drop(held);
     Ok(chosen)
-}
-
-/// The `*.lock` files in `dir`; none if `dir` does not exist.
-fn lock_files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut locks = Vec::new();
-    for entry in entries {
-        let path = entry?.path();
-        if is_lock_file(&path) {
-            locks.push(path);
-        }
-    }
-    Ok(locks)
-}
-
-fn remove_dir_if_there(path: &Path) -> std::io::Result<()> {
-    match std::fs::remove_dir_all(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
 }
 
 fn remove_file_if_there(path: &Path) -> std::io::Result<()> {

@@ -6,11 +6,12 @@
 //! use — by this process or another worker on the host — is touched; one
 //! in use is left for the next sweep.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use crate::cache_layout::{
-    is_lock_file, mirror_of_lock, open_lock_file, partial_clone, worktree_pool,
+    lock_files_in, mirror_of_lock, open_lock_file, partial_clone, remove_dir_if_there,
+    worktree_pool,
 };
 
 /// The mirrors removed, by folder name.
@@ -41,9 +42,9 @@ pub(crate) fn evict_unused(
         let Some(_slots) = lock_every_slot(&pool)? else {
             continue;
         };
-        remove_if_there(&pool)?;
-        remove_if_there(&mirror)?;
-        remove_if_there(&partial_clone(&mirror))?;
+        remove_dir_if_there(&pool)?;
+        remove_dir_if_there(&mirror)?;
+        remove_dir_if_there(&partial_clone(&mirror))?;
         evicted.push(name);
     }
     Ok(evicted)
@@ -62,33 +63,10 @@ fn lock_every_slot(pool: &Path) -> std::io::Result<Option<Vec<std::fs::File>>> {
     Ok(Some(held))
 }
 
-/// The `*.lock` files in `dir`; none if `dir` does not exist.
-fn lock_files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut locks = Vec::new();
-    for entry in entries {
-        let path = entry?.path();
-        if is_lock_file(&path) {
-            locks.push(path);
-        }
-    }
-    Ok(locks)
-}
-
-fn remove_if_there(path: &Path) -> std::io::Result<()> {
-    match std::fs::remove_dir_all(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     const DAY: Duration = Duration::from_secs(24 * 3600);
 

@@ -125,6 +125,31 @@ pub(crate) fn open_lock_file(path: &Path) -> std::io::Result<std::fs::File> {
         .open(path)
 }
 
+/// The `*.lock` files in `dir`; none if `dir` does not exist.
+pub(crate) fn lock_files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut locks = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if is_lock_file(&path) {
+            locks.push(path);
+        }
+    }
+    Ok(locks)
+}
+
+/// Removes a cache folder (a mirror, a pool, a build entry) if it is there.
+pub(crate) fn remove_dir_if_there(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
