@@ -37,27 +37,19 @@ fn snapshot(data: &Path) -> Vec<(String, String, String, String)> {
         .collect()
 }
 
-/// The test history tables, row by row in key order.
-fn history(data: &Path) -> String {
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg("import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); [print(r) for r in c.execute('select * from tests order by id')]; [print(r) for r in c.execute('select * from test_runs order by test_id, seq, try')]")
-        .arg(data.join("views.sqlite"))
-        .output()
-        .expect("python3 reads sqlite");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+/// The rows `queries` select from the views database, one line per row.
+fn rows(data: &Path, queries: &[&str]) -> Vec<String> {
+    let script = format!(
+        "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); {}",
+        queries
+            .iter()
+            .map(|q| format!("[print(r) for r in c.execute('{q}')]"))
+            .collect::<Vec<_>>()
+            .join("; ")
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The `firmware_sizes` table, one line per row, sorted by queue.
-fn sizes_snapshot(data: &Path) -> Vec<String> {
     let out = std::process::Command::new("python3")
         .arg("-c")
-        .arg("import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); [print(r) for r in c.execute('select * from firmware_sizes order by queue_id')]")
+        .arg(script)
         .arg(data.join("views.sqlite"))
         .output()
         .expect("python3 reads sqlite");
@@ -70,6 +62,23 @@ fn sizes_snapshot(data: &Path) -> Vec<String> {
         .lines()
         .map(str::to_owned)
         .collect()
+}
+
+/// The test history tables, row by row in key order.
+fn history(data: &Path) -> String {
+    rows(
+        data,
+        &[
+            "select * from tests order by id",
+            "select * from test_runs order by test_id, seq, try",
+        ],
+    )
+    .join("\n")
+}
+
+/// The `firmware_sizes` table, one line per row, sorted by queue.
+fn sizes_snapshot(data: &Path) -> Vec<String> {
+    rows(data, &["select * from firmware_sizes order by queue_id"])
 }
 
 /// Every queue stores a build artifact and its result files, and measures
