@@ -8,17 +8,15 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::cpu_meter::CpuMeter;
-use crate::fixtures::{self, queue_body, GitRepo};
-use crate::nats_tap::Tap;
+use crate::event_backbone::sequential_submits;
+use crate::fixtures;
 use crate::procfs;
 use crate::report::Row;
 use crate::stack::{Services, Stack};
-use crate::stats::{ms, summarize, Summary};
+use crate::stats::{summarize, Summary};
 
 const WAIT: Duration = Duration::from_secs(30);
 const WORKERS: usize = 4;
-const WARMUP: usize = 20;
-const MEASURED: usize = 300;
 /// How long idle workers are watched for their heartbeat cost.
 const IDLE_WINDOW: Duration = Duration::from_secs(20);
 
@@ -64,35 +62,12 @@ async fn submit_to_started(pools: bool) -> Result<Summary> {
         stack.spawn_worker_with(n, &config, &[])?;
     }
     wait_for_workers(&stack, WORKERS).await?;
-    let repo = GitRepo::new(&[("noop.scn", "")])?;
-    let client = stack.nats_client().await?;
-    let subjects = [
-        "arena.events.*.started".into(),
-        "arena.events.*.finished".into(),
-    ];
-    let mut tap = Tap::subscribe(&client, &subjects).await?;
-    let mut started_ms = Vec::new();
-    for i in 0..WARMUP + MEASURED {
-        let id = format!("route-{i}");
-        let mut body = queue_body(&id, &repo.url(), "trivial", &[("t", "noop.scn")]);
+    let (started_ms, _) = sequential_submits(&stack, "route", |i, body| {
         if pools {
             body["requires"] = serde_json::json!([format!("pool={}", i % WORKERS)]);
         }
-        let submitted = Instant::now();
-        stack.create(&body).await?;
-        let started = tap
-            .wait_for(WAIT, "started event", |r| {
-                r.event() == (id.as_str(), "started")
-            })
-            .await?;
-        tap.wait_for(WAIT, "finished event", |r| {
-            r.event() == (id.as_str(), "finished")
-        })
-        .await?;
-        if i >= WARMUP {
-            started_ms.push(ms(started.at - submitted));
-        }
-    }
+    })
+    .await?;
     drop(stack);
     Ok(summarize(&started_ms))
 }
