@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::IdError;
+use crate::ids::{string_newtype, IdError};
 use crate::ProfileName;
 
 /// At most this many labels on a worker.
@@ -44,30 +44,8 @@ impl Label {
         }
         Ok(Self(value))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
-
-impl fmt::Display for Label {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<String> for Label {
-    type Error = IdError;
-    fn try_from(value: String) -> Result<Self, IdError> {
-        Self::parse(value)
-    }
-}
-
-impl From<Label> for String {
-    fn from(value: Label) -> String {
-        value.0
-    }
-}
+string_newtype!(Label);
 
 /// A waiting `high` queue starts before any `normal`, `normal` before `low`.
 #[derive(
@@ -136,24 +114,8 @@ impl Owner {
     pub fn anonymous() -> Self {
         Self(Self::ANONYMOUS.into())
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
-
-impl TryFrom<String> for Owner {
-    type Error = IdError;
-    fn try_from(value: String) -> Result<Self, IdError> {
-        Self::parse(value)
-    }
-}
-
-impl From<Owner> for String {
-    fn from(value: Owner) -> String {
-        value.0
-    }
-}
+string_newtype!(Owner);
 
 /// Whether a worker takes queues of one of its profiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -83,6 +83,7 @@ macro_rules! string_newtype {
         }
     };
 }
+pub(crate) use string_newtype;
 
 /// A queue id: a NATS subject token and a folder name under the data dir.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
