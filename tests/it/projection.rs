@@ -10,20 +10,9 @@ const T: Duration = Duration::from_secs(90);
 
 /// Every queue's view JSON (minus nothing) and its folder files, sorted by id.
 fn snapshot(data: &Path) -> Vec<(String, String, String, String)> {
-    let db = data.join("views.sqlite");
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg("import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); [print(r[0]+'\\t'+r[1]) for r in c.execute('select id, view_json from queues order by id')]")
-        .arg(&db)
-        .output()
-        .expect("python3 reads sqlite");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
+    let script = "[print(r[0]+'\\t'+r[1]) for r in c.execute('select id, view_json from queues order by id')]";
+    python_sqlite(data, script)
+        .iter()
         .map(|line| {
             let (id, json) = line.split_once('\t').unwrap();
             let folder = data.join("queues").join(id);
@@ -39,17 +28,22 @@ fn snapshot(data: &Path) -> Vec<(String, String, String, String)> {
 
 /// The rows `queries` select from the views database, one line per row.
 fn rows(data: &Path, queries: &[&str]) -> Vec<String> {
-    let script = format!(
-        "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); {}",
-        queries
-            .iter()
-            .map(|q| format!("[print(r) for r in c.execute('{q}')]"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    );
+    let script = queries
+        .iter()
+        .map(|q| format!("[print(r) for r in c.execute('{q}')]"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    python_sqlite(data, &script)
+}
+
+/// The lines `script` prints, run by python3 with `c` connected to the
+/// views database.
+fn python_sqlite(data: &Path, script: &str) -> Vec<String> {
     let out = std::process::Command::new("python3")
         .arg("-c")
-        .arg(script)
+        .arg(format!(
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); {script}"
+        ))
         .arg(data.join("views.sqlite"))
         .output()
         .expect("python3 reads sqlite");
