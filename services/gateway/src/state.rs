@@ -32,18 +32,33 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
-    /// A waiting queue's view with its `position` and `waiting_reason`,
-    /// which only the dispatcher knows.
-    pub(crate) fn with_waiting(&self, mut view: QueueView) -> QueueView {
-        if view.status == QueueStatus::Waiting.as_str() {
-            if let Ok(id) = QueueId::parse(view.id.clone()) {
-                if let Some(info) = self.dispatcher.waiting_info(&id) {
-                    view.position = Some(info.position);
-                    view.waiting_reason = Some(info.reason);
-                }
+    /// One queue's view, with `position` and `waiting_reason` if it waits.
+    pub(crate) fn with_waiting(&self, view: QueueView) -> QueueView {
+        let mut views = vec![view];
+        self.fill_waiting(&mut views);
+        views.pop().expect("one view in, one out")
+    }
+
+    /// Fills the waiting views' `position` and `waiting_reason`, which only
+    /// the dispatcher knows (one ordering of the waiting queues for all).
+    pub(crate) fn fill_waiting(&self, views: &mut [QueueView]) {
+        let waiting: Vec<(usize, QueueId)> = views
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.status == QueueStatus::Waiting.as_str())
+            .filter_map(|(i, v)| QueueId::parse(v.id.clone()).ok().map(|id| (i, id)))
+            .collect();
+        if waiting.is_empty() {
+            return;
+        }
+        let ids: Vec<QueueId> = waiting.iter().map(|(_, id)| id.clone()).collect();
+        let infos = self.dispatcher.waiting_infos(&ids);
+        for ((i, _), info) in waiting.iter().zip(infos) {
+            if let Some(info) = info {
+                views[*i].position = Some(info.position);
+                views[*i].waiting_reason = Some(info.reason);
             }
         }
-        view
     }
 
     pub(crate) fn ensure_connected(&self) -> Result<(), ApiError> {

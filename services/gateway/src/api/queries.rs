@@ -83,9 +83,10 @@ impl QueryApi {
             profile: profile.0.as_deref(),
             text: q.0.as_deref(),
         };
-        let (queues, total) = state.views.list(&filter, page, per_page).await?;
+        let (mut queues, total) = state.views.list(&filter, page, per_page).await?;
+        state.fill_waiting(&mut queues);
         Ok(Json(QueuePage {
-            queues: queues.into_iter().map(|q| state.with_waiting(q)).collect(),
+            queues,
             total,
             page,
             per_page,

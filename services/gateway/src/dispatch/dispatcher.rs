@@ -66,8 +66,8 @@ impl Dispatcher {
         self.plan.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn waiting_info(&self, id: &QueueId) -> Option<WaitingInfo> {
-        self.plan().waiting_info(id, now_millis())
+    pub fn waiting_infos(&self, ids: &[QueueId]) -> Vec<Option<WaitingInfo>> {
+        self.plan().waiting_infos(ids, now_millis())
     }
 
     /// Every worker in the registry, live or not.

@@ -229,21 +229,35 @@ impl Plan {
         keyed.into_iter().map(|(_, id)| id).collect()
     }
 
-    /// For a waiting queue: its place among the waiting queues that ask
-    /// for the same profile and labels, and why it has not started.
-    pub fn waiting_info(&self, id: &QueueId, now_ms: u64) -> Option<WaitingInfo> {
-        let queue = self.queues.get(id).filter(|q| q.assigned.is_none())?;
-        let same_pool = |q: &Queue| q.profile == queue.profile && q.requires == queue.requires;
-        let position = self
-            .waiting_in_order()
-            .iter()
-            .filter(|other| same_pool(&self.queues[*other]))
-            .position(|other| other == id)
-            .map_or(1, |p| p + 1);
-        Some(WaitingInfo {
-            position: u32::try_from(position).unwrap_or(u32::MAX),
-            reason: self.waiting_reason(queue, now_ms),
-        })
+    /// For each of `ids` that waits: its place among the waiting queues
+    /// that ask for the same profile and labels, and why it has not
+    /// started. The order is computed once for all of them.
+    pub fn waiting_infos(&self, ids: &[QueueId], now_ms: u64) -> Vec<Option<WaitingInfo>> {
+        let mut order: Option<Vec<QueueId>> = None;
+        ids.iter()
+            .map(|id| {
+                let queue = self.queues.get(id).filter(|q| q.assigned.is_none())?;
+                let order = order.get_or_insert_with(|| self.waiting_in_order());
+                let same_pool =
+                    |q: &Queue| q.profile == queue.profile && q.requires == queue.requires;
+                let position = order
+                    .iter()
+                    .filter(|other| same_pool(&self.queues[*other]))
+                    .position(|other| other == id)
+                    .map_or(1, |p| p + 1);
+                Some(WaitingInfo {
+                    position: u32::try_from(position).unwrap_or(u32::MAX),
+                    reason: self.waiting_reason(queue, now_ms),
+                })
+            })
+            .collect()
+    }
+
+    #[cfg(test)]
+    fn waiting_info(&self, id: &QueueId, now_ms: u64) -> Option<WaitingInfo> {
+        self.waiting_infos(std::slice::from_ref(id), now_ms)
+            .pop()
+            .flatten()
     }
 
     fn waiting_reason(&self, queue: &Queue, now_ms: u64) -> String {
