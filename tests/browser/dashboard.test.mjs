@@ -515,6 +515,9 @@ test('a retried task is FLAKY in amber, a failure says what its history says, an
   await page.locator('[data-test=test-search]').fill('hist-board');
   await page.locator('[data-test=test-search]').press('Enter');
   await page.waitForURL(/q=hist-board/);
+  // The URL changes before the route re-renders: wait for the searched
+  // list, in which the flaky test's row is gone.
+  await testRow('hist-flaky').waitFor({ state: 'detached' });
   await testRow('hist-board').waitFor();
   assert.equal(await testRow('hist-flaky').count(), 0, 'search by name');
   page.once('dialog', (dialog) => dialog.accept('FW-1312: UART under load'));
