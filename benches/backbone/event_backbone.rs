@@ -465,6 +465,8 @@ fn history(n: usize) -> Result<Vec<Event>> {
             requires: Vec::new(),
             priority: Default::default(),
             owner: None,
+            shards: 1,
+            claim_order: Vec::new(),
         },
         EventBody::Started {
             worker: "lab-rack1-w3".into(),

@@ -163,6 +163,8 @@ fn history(n: usize) -> Result<Vec<Event>> {
             requires: Vec::new(),
             priority: Default::default(),
             owner: None,
+            shards: 1,
+            claim_order: Vec::new(),
         }),
         event(EventBody::Started {
             worker: "bench".into(),

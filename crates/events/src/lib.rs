@@ -32,8 +32,8 @@ pub use ids::{GitRef, IdError, ProfileName, QueueId, RepoUrl, ScenarioPath, Task
 pub use log_batch::{LineProgress, LogBatch, LogLine, LogStream};
 pub use names::{ArenaNames, QUEUE_LOG_FILE, QUEUE_STATUS_FILE};
 pub use queue_view::{
-    ArtifactView, Counts, JunitCaseView, JunitView, QueueView, SourceView, StageView, TaskProgress,
-    TaskView, TryView,
+    ArtifactView, Counts, JunitCaseView, JunitView, QueueView, ShardView, SourceView, StageView,
+    TaskProgress, TaskView, TryView,
 };
 pub use size_history::{SizeEntry, SizeHistory};
 pub use status::{FinalStatus, QueueStatus, TaskResult, TaskState};
@@ -47,6 +47,7 @@ pub use test_key::{TestKey, TestRef, MAX_CASE_NAME};
 pub use timestamp::{now_millis, now_rfc3339};
 pub use wire::{
     ArtifactRecord, Event, EventBody, FirmwareSize, JunitCase, JunitSummary, Source, Stage,
-    StageOutcome, TaskSpec, TaskTry, MAX_JUNIT_CASES, MAX_JUNIT_MESSAGE, MAX_RETRIES, WIRE_VERSION,
+    StageOutcome, TaskSpec, TaskTry, MAX_JUNIT_CASES, MAX_JUNIT_MESSAGE, MAX_RETRIES, MAX_SHARDS,
+    WIRE_VERSION,
 };
 pub use wire_version::WireError;

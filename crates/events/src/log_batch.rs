@@ -10,6 +10,10 @@ pub struct LogBatch {
     pub v: u32,
     pub queue_id: QueueId,
     pub attempt: u32,
+    /// The shard of a sharded queue whose worker read these lines; absent
+    /// for an unsharded queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u8>,
     pub lines: Vec<LogLine>,
 }
 
@@ -88,10 +92,16 @@ impl LogLine {
     }
 
     /// The line as it appears in `queue_log.txt`.
-    pub fn render(&self) -> String {
-        match self.stream {
-            LogStream::Stderr => format!("[{}!] {}\n", self.source, self.text),
-            _ => format!("[{}] {}\n", self.source, self.text),
-        }
+    /// The line as `queue_log.txt` and the CLI print it: `[source] text`,
+    /// `[source!]` for stderr, and `[s2 source]` for a line of shard 2 of
+    /// a sharded queue.
+    pub fn render(&self, shard: Option<u8>) -> String {
+        let shard = shard.map(|s| format!("s{s} ")).unwrap_or_default();
+        let mark = if self.stream == LogStream::Stderr {
+            "!"
+        } else {
+            ""
+        };
+        format!("[{shard}{}{mark}] {}\n", self.source, self.text)
     }
 }

@@ -71,6 +71,11 @@ impl ArenaNames {
         format!("{}.events.{}.dispatched.*", self.prefix, queue_id)
     }
 
+    /// Where a shard claims one task of a sharded queue.
+    pub fn task_claim_subject(&self, queue_id: &QueueId, task: &crate::TaskId) -> String {
+        format!("{}.events.{}.task_claimed.{}", self.prefix, queue_id, task)
+    }
+
     /// What one worker's consumer takes: the queues dispatched to it.
     pub fn worker_dispatch_filter(&self, worker: &str) -> String {
         format!("{}.events.*.dispatched.{}", self.prefix, worker)

@@ -62,6 +62,10 @@ pub struct QueueView {
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub verdict: Option<String>,
     pub cancel_requested: bool,
+    /// The shards of a sharded queue (`shards` > 1 in the submit), each
+    /// with the worker that runs it; empty for an unsharded queue.
+    #[serde(default)]
+    pub shards: Vec<ShardView>,
     pub counts: Counts,
     pub stages: Vec<StageView>,
     pub tasks: Vec<TaskView>,
@@ -123,6 +127,22 @@ pub struct Counts {
     pub quarantined: u32,
 }
 
+/// One shard of a sharded queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct ShardView {
+    /// 0 to `shards` - 1.
+    pub shard: u8,
+    /// `waiting` (no worker took it yet), `running` or `finished` (it ran
+    /// out of tasks to claim, or stopped).
+    pub status: String,
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub worker: Option<String>,
+    /// Delivery attempt of this shard (0 while waiting; 2+ after its
+    /// worker died and another took its tasks over).
+    pub attempt: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct StageView {
@@ -139,6 +159,10 @@ pub struct StageView {
     pub duration_ms: Option<u64>,
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub message: Option<String>,
+    /// The shard whose stage this is; `null` for an unsharded queue.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub shard: Option<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,6 +207,14 @@ pub struct TaskView {
     /// JUnit case of it, is quarantined. It does not fail the queue.
     #[serde(default)]
     pub quarantined: bool,
+    /// The worker that ran (runs) it; `null` until it starts.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub worker: Option<String>,
+    /// The shard that ran it, for a sharded queue; `null` otherwise.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub shard: Option<u8>,
 }
 
 /// One try of a retried task.

@@ -17,6 +17,11 @@ pub struct Event {
     pub queue_id: QueueId,
     /// RFC 3339, UTC, set by the emitter.
     pub at: String,
+    /// The shard of a sharded queue (`shards` > 1) whose worker wrote the
+    /// event; absent for an unsharded queue and for events of the queue as a
+    /// whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u8>,
     #[serde(flatten)]
     pub body: EventBody,
 }
@@ -27,8 +32,15 @@ impl Event {
             v: WIRE_VERSION,
             queue_id,
             at: crate::now_rfc3339(),
+            shard: None,
             body,
         }
+    }
+
+    /// The same event, written by shard `shard`'s worker.
+    pub fn of_shard(mut self, shard: Option<u8>) -> Self {
+        self.shard = shard;
+        self
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -66,6 +78,14 @@ pub enum EventBody {
         /// before owners existed: `anonymous`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         owner: Option<Owner>,
+        /// Worker slots the tasks are spread over (1–64); 1 runs them in
+        /// order on one worker.
+        #[serde(default = "one_shard", skip_serializing_if = "is_one_shard")]
+        shards: u8,
+        /// The order in which shards claim the tasks (indices into `tasks`,
+        /// longest recorded duration first); empty: task order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        claim_order: Vec<u16>,
     },
     /// The gateway's dispatcher gave the queue to one worker; published on
     /// `<prefix>.events.<queue>.dispatched.<worker>`, the subject that
@@ -77,6 +97,9 @@ pub enum EventBody {
         attempt_base: u32,
         /// The stream sequence of the queue's `submitted` event.
         submitted_seq: u64,
+        /// Which of a sharded queue's shards this is (0 for an unsharded one).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        shard: u8,
     },
     /// A worker took the queue; `attempt` counts deliveries, from 1.
     Started {
@@ -97,6 +120,19 @@ pub enum EventBody {
         commit: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
+    },
+    /// A shard of a sharded queue takes a task from the queue's shared
+    /// list. Published on `<prefix>.events.<queue>.task_claimed.<task>`,
+    /// conditional on that subject's last sequence, so one shard wins.
+    TaskClaimed {
+        task_id: TaskId,
+        attempt: u32,
+    },
+    /// A shard of a sharded queue ran out of tasks to claim, or stopped.
+    /// The queue's `finished` comes from the shard that sees every task
+    /// finished (or stopped the queue).
+    ShardFinished {
+        attempt: u32,
     },
     TaskStarted {
         task_id: TaskId,
@@ -162,6 +198,8 @@ impl EventBody {
             requires: Vec::new(),
             priority: Priority::Normal,
             owner: None,
+            shards: 1,
+            claim_order: Vec::new(),
         }
     }
 
@@ -173,6 +211,8 @@ impl EventBody {
             Self::Started { .. } => "started",
             Self::StageStarted { .. } => "stage_started",
             Self::StageFinished { .. } => "stage_finished",
+            Self::TaskClaimed { .. } => "task_claimed",
+            Self::ShardFinished { .. } => "shard_finished",
             Self::TaskStarted { .. } => "task_started",
             Self::TaskFinished { .. } => "task_finished",
             Self::Finished { .. } => "finished",
@@ -183,12 +223,14 @@ impl EventBody {
         }
     }
 
-    pub const KINDS: [&'static str; 12] = [
+    pub const KINDS: [&'static str; 14] = [
         "submitted",
         "dispatched",
         "started",
         "stage_started",
         "stage_finished",
+        "task_claimed",
+        "shard_finished",
         "task_started",
         "task_finished",
         "finished",
@@ -197,6 +239,21 @@ impl EventBody {
         "artifact_stored",
         "firmware_measured",
     ];
+}
+
+/// Most shards a queue may ask for.
+pub const MAX_SHARDS: u8 = 64;
+
+fn one_shard() -> u8 {
+    1
+}
+
+fn is_one_shard(shards: &u8) -> bool {
+    *shards == 1
+}
+
+fn is_zero(shard: &u8) -> bool {
+    *shard == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

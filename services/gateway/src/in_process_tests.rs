@@ -144,6 +144,7 @@ fn view(id: &str) -> QueueView {
         reason: None,
         verdict: None,
         cancel_requested: false,
+        shards: Vec::new(),
         counts: Counts::default(),
         stages: vec![],
         tasks: vec![],
@@ -409,6 +410,7 @@ async fn a_write_whose_view_does_not_catch_up_in_time_answers_202_with_its_seque
             requires: Vec::new(),
             priority: None,
             owner: None,
+            shards: None,
         },
         testarena_events::Owner::anonymous(),
     )

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use testarena_events::{
     parse_labels, EventBody, GitRef, Label, Owner, Priority, ProfileName, QueueId, RepoUrl,
-    ScenarioPath, Source, TaskId, TaskSpec, MAX_REQUIRES, MAX_RETRIES,
+    ScenarioPath, Source, TaskId, TaskSpec, MAX_REQUIRES, MAX_RETRIES, MAX_SHARDS,
 };
 
 use crate::api::error::ApiError;
@@ -24,6 +24,10 @@ pub(crate) struct Submission {
     pub requires: Vec<Label>,
     pub priority: Priority,
     pub owner: Owner,
+    pub shards: u8,
+    /// Indices into `tasks` in the order shards claim them (empty: task
+    /// order); see [`claim_order`].
+    pub claim_order: Vec<u16>,
 }
 
 impl Submission {
@@ -56,6 +60,13 @@ impl Submission {
             }
             None => default_owner,
         };
+        let shards = request.shards.unwrap_or(1);
+        if !(1..=MAX_SHARDS).contains(&shards) {
+            return Err(ApiError::invalid_field(
+                "shards",
+                format!("is {shards}; 1 to {MAX_SHARDS} are allowed"),
+            ));
+        }
         if request.tasks.is_empty() || request.tasks.len() > MAX_TASKS {
             return Err(ApiError::invalid_field(
                 "tasks",
@@ -109,7 +120,20 @@ impl Submission {
             requires,
             priority,
             owner,
+            shards,
+            claim_order: Vec::new(),
         })
+    }
+
+    /// Whether `stored` is the `submitted` event of this same request: the
+    /// claim order is left out, as it follows the durations recorded when
+    /// the first of two identical submits arrived.
+    pub(crate) fn is_stored_as(&self, stored: &EventBody) -> bool {
+        let mut stored = stored.clone();
+        if let EventBody::Submitted { claim_order, .. } = &mut stored {
+            claim_order.clone_from(&self.claim_order);
+        }
+        stored == self.event_body()
     }
 
     pub(crate) fn event_body(&self) -> EventBody {
@@ -120,8 +144,26 @@ impl Submission {
             requires: self.requires.clone(),
             priority: self.priority,
             owner: Some(self.owner.clone()),
+            shards: self.shards,
+            claim_order: self.claim_order.clone(),
         }
     }
+}
+
+/// The order in which the shards of a sharded queue claim its tasks:
+/// longest recorded duration first, so the long ones do not start last and
+/// the shards finish together. A task with no recorded duration may be
+/// long too: those go first, in task order. Empty for one shard.
+pub(crate) fn claim_order(shards: u8, expected_ms: &[Option<u64>]) -> Vec<u16> {
+    if shards <= 1 {
+        return Vec::new();
+    }
+    let mut order: Vec<u16> = (0..expected_ms.len())
+        .filter_map(|i| u16::try_from(i).ok())
+        .collect();
+    // Stable: equal durations keep task order.
+    order.sort_by_key(|&i| std::cmp::Reverse(expected_ms[usize::from(i)].unwrap_or(u64::MAX)));
+    order
 }
 
 #[cfg(test)]
@@ -140,6 +182,7 @@ mod tests {
             requires: Vec::new(),
             priority: None,
             owner: None,
+            shards: None,
             tasks: tasks
                 .into_iter()
                 .map(|(id, scenario)| TaskBody {
@@ -212,5 +255,42 @@ mod tests {
             .id
             .as_str()
             .starts_with('q'));
+    }
+
+    #[test]
+    fn shards_out_of_range_are_refused_naming_the_field() {
+        for shards in [0, 65] {
+            let mut body = request(vec![("t1", "s.py")]);
+            body.shards = Some(shards);
+            let error = Submission::parse(body, Owner::anonymous()).unwrap_err();
+            assert!(message(error).contains(&format!("is {shards}; 1 to 64")));
+        }
+        let mut body = request(vec![("t1", "s.py")]);
+        body.shards = Some(64);
+        assert_eq!(
+            Submission::parse(body, Owner::anonymous()).unwrap().shards,
+            64
+        );
+    }
+
+    #[test]
+    fn shards_claim_the_longest_first_and_the_unknown_before_them() {
+        let expected = [Some(10), None, Some(500), Some(10), None, Some(40)];
+        assert_eq!(claim_order(4, &expected), vec![1, 4, 2, 5, 0, 3]);
+        assert!(claim_order(1, &expected).is_empty());
+    }
+
+    #[test]
+    fn a_retried_submit_matches_its_stored_event_whatever_its_claim_order() {
+        let mut body = request(vec![("t1", "s.py"), ("t2", "s.py")]);
+        body.shards = Some(2);
+        let mut first = Submission::parse(body.clone(), Owner::anonymous()).unwrap();
+        first.claim_order = vec![1, 0];
+        let stored = first.event_body();
+        let retry = Submission::parse(body, Owner::anonymous()).unwrap();
+        assert!(retry.is_stored_as(&stored));
+        let mut other = retry.clone();
+        other.shards = 3;
+        assert!(!other.is_stored_as(&stored));
     }
 }

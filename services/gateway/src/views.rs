@@ -134,6 +134,36 @@ impl Views {
         row.map(|row| parse_view(row.get::<&str, _>(0))).transpose()
     }
 
+    /// The last recorded duration of each task (`None` where there is none)
+    /// for a queue of `repo` and `profile` (`None`: the default), as the
+    /// projector records them for `expected_duration_ms`.
+    pub(crate) async fn expected_durations(
+        &self,
+        repo: &testarena_events::RepoUrl,
+        profile: Option<&testarena_events::ProfileName>,
+        tasks: &[testarena_events::TaskSpec],
+    ) -> Result<Vec<Option<u64>>, ViewsError> {
+        let rows = sqlx::query(
+            "SELECT task_id, duration_ms FROM expected_durations WHERE repo = ? AND profile = ?",
+        )
+        .bind(repo.as_str())
+        .bind(profile.map_or("", |p| p.as_str()))
+        .fetch_all(&self.pool)
+        .await?;
+        let known: std::collections::HashMap<String, i64> = rows
+            .iter()
+            .map(|row| (row.get::<String, _>(0), row.get::<i64, _>(1)))
+            .collect();
+        Ok(tasks
+            .iter()
+            .map(|t| {
+                known
+                    .get(t.id.as_str())
+                    .and_then(|ms| u64::try_from(*ms).ok())
+            })
+            .collect())
+    }
+
     /// One page of the queues `filter` selects, newest first, and how many
     /// it selects in total. Every value is a bound parameter.
     pub(crate) async fn list(

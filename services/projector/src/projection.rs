@@ -5,14 +5,19 @@
 //! Rules that keep the view right under redelivery and races:
 //! - a terminal queue (`Finished`, `Error`, `Cancelled`) never changes again;
 //! - worker events of an older attempt than the view's are ignored, so a
-//!   worker presumed dead cannot overwrite the run that replaced it.
+//!   worker presumed dead cannot overwrite the run that replaced it;
+//! - a sharded queue's worker events say their shard: each shard has its
+//!   own attempts, stages and worker, and a shard's new attempt resets only
+//!   its own stages (its tasks were claimed one by one).
 
 use testarena_events::{
     ArtifactRecord, ArtifactView, Event, EventBody, FinalStatus, JunitSummary, Owner, QueueStatus,
     Stage, TaskResult, TaskSpec, TaskState, TaskTry, TryView,
 };
 
-use crate::view::{Counts, JunitCaseView, JunitView, QueueView, SourceView, StageView, TaskView};
+use crate::view::{
+    Counts, JunitCaseView, JunitView, QueueView, ShardView, SourceView, StageView, TaskView,
+};
 
 /// What applying one event does to a queue's view.
 #[derive(Debug, PartialEq)]
@@ -58,6 +63,8 @@ fn submitted_view(event: &Event) -> Option<QueueView> {
         requires,
         priority,
         owner,
+        shards,
+        ..
     } = &event.body
     else {
         return None;
@@ -87,6 +94,7 @@ fn submitted_view(event: &Event) -> Option<QueueView> {
         reason: None,
         verdict: None,
         cancel_requested: false,
+        shards: shard_views(*shards, tasks.len()),
         counts: Counts::default(),
         stages: Vec::new(),
         tasks: tasks.iter().map(waiting_task).collect(),
@@ -95,6 +103,24 @@ fn submitted_view(event: &Event) -> Option<QueueView> {
     };
     recount(&mut view);
     Some(view)
+}
+
+/// One waiting shard per shard asked for, at most one per task; none for
+/// an unsharded queue.
+fn shard_views(shards: u8, tasks: usize) -> Vec<ShardView> {
+    if shards <= 1 {
+        return Vec::new();
+    }
+    let count = usize::from(shards).min(tasks);
+    (0..count)
+        .filter_map(|shard| u8::try_from(shard).ok())
+        .map(|shard| ShardView {
+            shard,
+            status: "waiting".into(),
+            worker: None,
+            attempt: 0,
+        })
+        .collect()
 }
 
 fn waiting_task(spec: &TaskSpec) -> TaskView {
@@ -114,24 +140,42 @@ fn waiting_task(spec: &TaskSpec) -> TaskView {
         expected_duration_ms: None,
         tries: Vec::new(),
         quarantined: false,
+        worker: None,
+        shard: None,
     }
 }
 
 /// Applies an event other than `submitted` and `deleted` to a queue that is
 /// not terminal; whether it changed the view.
 fn apply_to_queue(queue: &mut QueueView, event: &Event) -> bool {
-    if !is_for_current_run(&event.body, queue.attempt) {
+    let current = match event.shard {
+        None => queue.attempt,
+        Some(shard) => match queue.shards.get(usize::from(shard)) {
+            Some(view) => view.attempt,
+            None => return false,
+        },
+    };
+    if !is_for_current_run(&event.body, current) {
         return false;
     }
     let at = event.at.as_str();
+    let shard = event.shard;
     match &event.body {
-        // Dispatching changes nothing the view shows: `started` does.
-        EventBody::Submitted { .. } | EventBody::Dispatched { .. } | EventBody::Deleted {} => false,
+        // Dispatching and claiming change nothing the view shows:
+        // `started` and `task_started` do.
+        EventBody::Submitted { .. }
+        | EventBody::Dispatched { .. }
+        | EventBody::Deleted {}
+        | EventBody::TaskClaimed { .. } => false,
         EventBody::CancelRequested { reason } => {
             apply_cancel_requested(queue, reason.as_deref(), at)
         }
-        EventBody::Started { worker, attempt } => apply_started(queue, worker, *attempt, at),
-        EventBody::StageStarted { stage, .. } => apply_stage_started(queue, *stage, at),
+        EventBody::Started { worker, attempt } => match shard {
+            None => apply_started(queue, worker, *attempt, at),
+            Some(shard) => apply_shard_started(queue, shard, worker, *attempt, at),
+        },
+        EventBody::ShardFinished { .. } => apply_shard_finished(queue, shard),
+        EventBody::StageStarted { stage, .. } => apply_stage_started(queue, (*stage, shard), at),
         EventBody::StageFinished {
             stage,
             outcome,
@@ -146,9 +190,11 @@ fn apply_to_queue(queue: &mut QueueView, event: &Event) -> bool {
                 commit: commit.as_deref(),
                 message: message.as_deref(),
             };
-            apply_stage_finished(queue, *stage, ended, at)
+            apply_stage_finished(queue, (*stage, shard), ended, at)
         }
-        EventBody::TaskStarted { task_id, .. } => apply_task_started(queue, task_id.as_str(), at),
+        EventBody::TaskStarted { task_id, .. } => {
+            apply_task_started(queue, task_id.as_str(), shard, at)
+        }
         EventBody::TaskFinished {
             task_id,
             result,
@@ -192,6 +238,8 @@ fn is_for_current_run(body: &EventBody, current: u32) -> bool {
         | EventBody::StageFinished { attempt, .. }
         | EventBody::TaskStarted { attempt, .. }
         | EventBody::TaskFinished { attempt, .. }
+        | EventBody::TaskClaimed { attempt, .. }
+        | EventBody::ShardFinished { attempt, .. }
         | EventBody::ArtifactStored { attempt, .. }
         | EventBody::FirmwareMeasured { attempt, .. } => *attempt == current,
         EventBody::Finished { attempt, .. } => attempt.is_none_or(|a| a == current),
@@ -245,7 +293,41 @@ fn apply_started(queue: &mut QueueView, worker: &str, attempt: u32, at: &str) ->
     true
 }
 
-fn apply_stage_started(queue: &mut QueueView, stage: Stage, at: &str) -> bool {
+/// A shard's attempt starts: the queue runs, the shard shows its worker,
+/// and only that shard's stages start over.
+fn apply_shard_started(
+    queue: &mut QueueView,
+    shard: u8,
+    worker: &str,
+    attempt: u32,
+    at: &str,
+) -> bool {
+    let Some(view) = queue.shards.get_mut(usize::from(shard)) else {
+        return false;
+    };
+    view.status = "running".into();
+    view.worker = Some(worker.to_owned());
+    view.attempt = attempt;
+    queue.status = QueueStatus::Running.as_str().to_owned();
+    queue.attempt = queue.attempt.max(attempt);
+    queue.worker.get_or_insert_with(|| worker.to_owned());
+    queue.started_at.get_or_insert_with(|| at.to_owned());
+    queue.stages.retain(|s| s.shard != Some(shard));
+    true
+}
+
+fn apply_shard_finished(queue: &mut QueueView, shard: Option<u8>) -> bool {
+    let Some(view) = shard.and_then(|s| queue.shards.get_mut(usize::from(s))) else {
+        return false;
+    };
+    view.status = "finished".into();
+    true
+}
+
+/// A stage, of one shard for a sharded queue.
+type StageOf = (Stage, Option<u8>);
+
+fn apply_stage_started(queue: &mut QueueView, stage: StageOf, at: &str) -> bool {
     let view = stage_view(queue, stage);
     view.status = "running".into();
     view.started_at = Some(at.to_owned());
@@ -260,9 +342,12 @@ struct StageEnd<'a> {
     message: Option<&'a str>,
 }
 
-fn apply_stage_finished(queue: &mut QueueView, stage: Stage, ended: StageEnd, at: &str) -> bool {
+fn apply_stage_finished(queue: &mut QueueView, stage: StageOf, ended: StageEnd, at: &str) -> bool {
     if let Some(commit) = ended.commit {
-        queue.commit = Some(commit.to_owned());
+        // Every shard checks out the queue's first resolved commit.
+        if stage.1.is_none() || queue.commit.is_none() {
+            queue.commit = Some(commit.to_owned());
+        }
     }
     let view = stage_view(queue, stage);
     view.status = ended.status.to_owned();
@@ -272,14 +357,24 @@ fn apply_stage_finished(queue: &mut QueueView, stage: Stage, ended: StageEnd, at
     true
 }
 
-/// A task of the queue starts afresh; an unknown task changes nothing.
-fn apply_task_started(queue: &mut QueueView, task_id: &str, at: &str) -> bool {
+/// A task of the queue starts afresh, on the worker of its run (of its
+/// shard's); an unknown task changes nothing.
+fn apply_task_started(queue: &mut QueueView, task_id: &str, shard: Option<u8>, at: &str) -> bool {
+    let worker = match shard {
+        None => queue.worker.clone(),
+        Some(s) => queue
+            .shards
+            .get(usize::from(s))
+            .and_then(|v| v.worker.clone()),
+    };
     let Some(task) = find_task(queue, task_id) else {
         return false;
     };
     reset_task(task);
     task.status = TaskState::Running.status_word().to_owned();
     task.started_at = Some(at.to_owned());
+    task.worker = worker;
+    task.shard = shard;
     true
 }
 
@@ -365,15 +460,21 @@ fn reset_task(task: &mut TaskView) {
     task.progress = None;
     task.tries.clear();
     task.quarantined = false;
+    task.worker = None;
+    task.shard = None;
 }
 
 fn find_task<'a>(queue: &'a mut QueueView, id: &str) -> Option<&'a mut TaskView> {
     queue.tasks.iter_mut().find(|t| t.id == id)
 }
 
-fn stage_view(queue: &mut QueueView, stage: Stage) -> &mut StageView {
+fn stage_view(queue: &mut QueueView, (stage, shard): StageOf) -> &mut StageView {
     let name = stage.as_str();
-    let index = match queue.stages.iter().position(|s| s.stage == name) {
+    let index = match queue
+        .stages
+        .iter()
+        .position(|s| s.stage == name && s.shard == shard)
+    {
         Some(index) => index,
         None => {
             queue.stages.push(StageView {
@@ -383,6 +484,7 @@ fn stage_view(queue: &mut QueueView, stage: Stage) -> &mut StageView {
                 finished_at: None,
                 duration_ms: None,
                 message: None,
+                shard,
             });
             queue.stages.len() - 1
         }
@@ -676,8 +778,8 @@ mod tests {
     #[test]
     fn a_new_attempt_clears_the_run_before_it() {
         let mut queue = running();
-        apply_stage_started(&mut queue, Stage::Checkout, "t");
-        apply_task_started(&mut queue, "t1", "t");
+        apply_stage_started(&mut queue, (Stage::Checkout, None), "t");
+        apply_task_started(&mut queue, "t1", None, "t");
         assert!(apply_started(&mut queue, "w9", 2, "later"));
         assert_eq!(queue.attempt, 2);
         assert_eq!(queue.worker.as_deref(), Some("w9"));
@@ -692,7 +794,11 @@ mod tests {
     #[test]
     fn a_stage_is_added_once_and_keeps_the_commit_it_names() {
         let mut queue = running();
-        assert!(apply_stage_started(&mut queue, Stage::Checkout, "t0"));
+        assert!(apply_stage_started(
+            &mut queue,
+            (Stage::Checkout, None),
+            "t0"
+        ));
         let ended = |commit| StageEnd {
             status: "ok",
             duration_ms: 7,
@@ -701,7 +807,7 @@ mod tests {
         };
         assert!(apply_stage_finished(
             &mut queue,
-            Stage::Checkout,
+            (Stage::Checkout, None),
             ended(None),
             "t1"
         ));
@@ -710,7 +816,12 @@ mod tests {
             Some("abc"),
             "no commit keeps the old one"
         );
-        apply_stage_finished(&mut queue, Stage::Checkout, ended(Some("def")), "t2");
+        apply_stage_finished(
+            &mut queue,
+            (Stage::Checkout, None),
+            ended(Some("def")),
+            "t2",
+        );
         assert_eq!(queue.commit.as_deref(), Some("def"));
         assert_eq!(queue.stages.len(), 1);
         let stage = &queue.stages[0];
@@ -753,7 +864,7 @@ mod tests {
     #[test]
     fn a_task_event_changes_only_a_task_of_the_queue() {
         let mut queue = running();
-        assert!(!apply_task_started(&mut queue, "nope", "t"));
+        assert!(!apply_task_started(&mut queue, "nope", None, "t"));
         let ended = || TaskEnd {
             result: TaskResult::Fail,
             exit_code: Some(1),
@@ -763,7 +874,7 @@ mod tests {
             tries: &[],
         };
         assert!(!apply_task_finished(&mut queue, "nope", ended(), "t"));
-        assert!(apply_task_started(&mut queue, "t1", "t0"));
+        assert!(apply_task_started(&mut queue, "t1", None, "t0"));
         assert_eq!(queue.tasks[0].status, "Running");
         assert!(apply_task_finished(&mut queue, "t1", ended(), "t1"));
         let task = &queue.tasks[0];
@@ -775,7 +886,7 @@ mod tests {
         assert_eq!(task.started_at.as_deref(), Some("t0"));
         assert_eq!(task.message.as_deref(), Some("boom"));
         // Started again (a retried task), its result is gone.
-        apply_task_started(&mut queue, "t1", "t2");
+        apply_task_started(&mut queue, "t1", None, "t2");
         assert_eq!(
             (queue.tasks[0].result.as_ref(), queue.tasks[0].exit_code),
             (None, None)
@@ -785,8 +896,8 @@ mod tests {
     #[test]
     fn finishing_cancels_what_still_runs() {
         let mut queue = running();
-        apply_stage_started(&mut queue, Stage::Checkout, "t");
-        apply_task_started(&mut queue, "t1", "t");
+        apply_stage_started(&mut queue, (Stage::Checkout, None), "t");
+        apply_task_started(&mut queue, "t1", None, "t");
         finish(&mut queue, FinalStatus::Error, Some("boom".into()), "end");
         assert_eq!(queue.status, "Error");
         assert_eq!(queue.tasks[0].status, "Cancelled");

@@ -512,7 +512,8 @@ impl Projector {
                 (Vec::new(), 0)
             });
             for line in &batch.lines {
-                slot.0.extend_from_slice(line.render().as_bytes());
+                slot.0
+                    .extend_from_slice(line.render(batch.shard).as_bytes());
                 slot.1 += 1;
             }
             progress

@@ -580,6 +580,7 @@ mod tests {
             reason: reason.map(Into::into),
             verdict: None,
             cancel_requested: false,
+            shards: Vec::new(),
             counts: Counts::default(),
             stages: Vec::new(),
             tasks: Vec::new(),

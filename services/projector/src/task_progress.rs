@@ -110,6 +110,7 @@ mod tests {
             v: 1,
             queue_id: QueueId::parse("q").unwrap(),
             attempt: 2,
+            shard: None,
             lines: vec![plain, build, counted],
         };
         assert_eq!(reports(&batch).collect::<Vec<_>>(), [report(2, "t1", 3)]);

@@ -4,5 +4,5 @@
 //! and the CLI.
 
 pub use testarena_events::{
-    Counts, JunitCaseView, JunitView, QueueView, SourceView, StageView, TaskView,
+    Counts, JunitCaseView, JunitView, QueueView, ShardView, SourceView, StageView, TaskView,
 };

@@ -1,6 +1,8 @@
 //! Listens for `cancel_requested` and `deleted` events (core NATS
 //! subscription on the event subjects: only live ones matter here; a queue
-//! picked up later checks its history) and stops the matching running queue.
+//! picked up later checks its history) and stops the matching running queue;
+//! and for `finished`, which stops the shards of a sharded queue that
+//! another shard ended.
 
 use futures_util::StreamExt;
 use testarena_events::{ArenaNames, Event, EventBody};
@@ -18,7 +20,9 @@ pub(crate) async fn listen(
         .subscribe(names.kind_filter("cancel_requested"))
         .await?;
     let deletes = client.subscribe(names.kind_filter("deleted")).await?;
-    let mut both = futures_util::stream::select(cancels, deletes);
+    let finishes = client.subscribe(names.kind_filter("finished")).await?;
+    let mut both =
+        futures_util::stream::select(futures_util::stream::select(cancels, deletes), finishes);
     loop {
         let message = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
@@ -36,6 +40,7 @@ pub(crate) async fn listen(
                 StopReason::Cancelled(reason.unwrap_or_else(|| "cancelled by a user".into())),
             ),
             EventBody::Deleted {} => registry.stop(&event.queue_id, StopReason::Deleted),
+            EventBody::Finished { .. } => registry.stop_shards(&event.queue_id),
             _ => {}
         }
     }

@@ -83,6 +83,9 @@ pub(crate) enum Settle {
     /// so it must not say it finished; JetStream redelivers the queue after
     /// `ack_wait`. The string says why, for the worker's log.
     Abandon(String),
+    /// Another shard of a sharded queue ended it: say this shard stopped,
+    /// then ack.
+    Leave,
 }
 
 /// How the run ended, why it was stopped (if it was) and whether its log
@@ -103,6 +106,7 @@ pub(crate) fn settle_run(
         (RunEnd::Stopped, Some(StopReason::NatsUnreachable(why))) => {
             return Settle::Abandon(why.clone())
         }
+        (RunEnd::Stopped, Some(StopReason::QueueEnded)) => return Settle::Leave,
         (RunEnd::Stopped, Some(StopReason::Cancelled(why))) => {
             (FinalStatus::Cancelled, Some(why.clone()))
         }

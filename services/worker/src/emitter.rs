@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use testarena_events::{ArenaNames, Event, EventBody, QueueId};
 
+use crate::log_batcher::shard_tag;
 use crate::publish::{PublishError, Publisher};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +26,8 @@ pub(crate) struct Emitter {
     names: ArenaNames,
     pub queue_id: QueueId,
     pub attempt: u32,
+    /// The shard of a sharded queue this run is: every event says it.
+    pub shard: Option<u8>,
     /// Events emitted by this run so far: the tail of each message id.
     emitted: Arc<AtomicU64>,
 }
@@ -41,8 +44,15 @@ impl Emitter {
             names,
             queue_id,
             attempt,
+            shard: None,
             emitted: Arc::default(),
         }
+    }
+
+    /// The emitter of shard `shard` of a sharded queue.
+    pub(crate) fn for_shard(mut self, shard: Option<u8>) -> Self {
+        self.shard = shard;
+        self
     }
 
     /// The run's way into JetStream, shared with its log batcher.
@@ -53,9 +63,17 @@ impl Emitter {
     pub(crate) async fn emit(&self, body: EventBody) -> Result<u64, EmitError> {
         let kind = body.kind();
         let subject = self.names.event_subject(&self.queue_id, kind);
-        let payload = Event::new(self.queue_id.clone(), body).to_json();
+        let payload = Event::new(self.queue_id.clone(), body)
+            .of_shard(self.shard)
+            .to_json();
         let n = self.emitted.fetch_add(1, Ordering::Relaxed);
-        let message_id = format!("{}:{}:{}:{n}", self.queue_id, self.attempt, kind);
+        let message_id = format!(
+            "{}:{}{}:{}:{n}",
+            self.queue_id,
+            self.attempt,
+            shard_tag(self.shard),
+            kind
+        );
         self.publisher
             .publish(&subject, &message_id, payload.into())
             .await

@@ -37,8 +37,10 @@ mod process_group;
 mod profile;
 mod publish;
 mod queue_run;
+mod shard_progress;
 mod stop_signal;
 mod stream_position;
+mod task_claims;
 mod task_lines;
 
 use std::path::PathBuf;

@@ -72,6 +72,8 @@ pub(crate) struct BatchTarget {
     pub subject: String,
     pub queue_id: QueueId,
     pub attempt: u32,
+    /// The shard of a sharded queue this run is; every batch says it.
+    pub shard: Option<u8>,
     /// Stopped when a batch cannot be stored.
     pub stop: StopSignal,
 }
@@ -118,9 +120,15 @@ async fn ship(
             v: WIRE_VERSION,
             queue_id: target.queue_id.clone(),
             attempt: target.attempt,
+            shard: target.shard,
             lines,
         };
-        let message_id = format!("{}:{}:log:{batches}", target.queue_id, target.attempt);
+        let message_id = format!(
+            "{}:{}{}:log:{batches}",
+            target.queue_id,
+            target.attempt,
+            shard_tag(target.shard)
+        );
         batches += 1;
         target
             .publisher
@@ -167,4 +175,10 @@ fn gather(
             None
         };
     }
+}
+
+/// What a shard adds to a message id, so two shards' messages of the same
+/// attempt number never deduplicate each other; nothing when unsharded.
+pub(crate) fn shard_tag(shard: Option<u8>) -> String {
+    shard.map(|s| format!(":s{s}")).unwrap_or_default()
 }

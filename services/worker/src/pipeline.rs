@@ -33,7 +33,8 @@ use crate::outcome::{
 use crate::placeholders::Placeholders;
 use crate::process_group::{CommandSpec, Exit, ProcessGroup};
 use crate::profile::{BootReady, Profile};
-use crate::stop_signal::StopSignal;
+use crate::stop_signal::{StopReason, StopSignal};
+use crate::task_claims::SharedTasks;
 
 /// Settings of the engine that are not per profile.
 #[derive(Debug, Clone)]
@@ -89,6 +90,9 @@ pub(crate) struct Run<'a> {
     pub checkout: OnceLock<Checkout>,
     /// Where this run's artifacts go, within its caps.
     pub artifacts: ArtifactSink,
+    /// A shard of a sharded queue takes its tasks from the queue's shared
+    /// list; `None`: every task, in order.
+    pub shared_tasks: Option<SharedTasks>,
 }
 
 /// How one stage ended.
@@ -512,17 +516,31 @@ impl Run<'_> {
     }
 
     async fn run_tasks(&self, boot: &mut Option<ProcessGroup>) -> Result<RunEnd, EmitError> {
-        for task in self.tasks {
+        let mut in_order = self.tasks.iter();
+        loop {
             if self.stop.token().is_cancelled() {
                 return Ok(RunEnd::Stopped);
             }
+            let task = match &self.shared_tasks {
+                None => in_order.next(),
+                Some(shared) => match shared.next(self.tasks).await {
+                    Ok(index) => index.map(|i| &self.tasks[i]),
+                    Err(e) => {
+                        let why = format!("claiming a task: {e:#}");
+                        self.stop.stop(StopReason::NatsUnreachable(why));
+                        return Ok(RunEnd::Stopped);
+                    }
+                },
+            };
+            let Some(task) = task else {
+                return Ok(RunEnd::Completed);
+            };
             match self.run_task(task, boot).await? {
                 TaskEnd::Done => {}
                 TaskEnd::Stopped => return Ok(RunEnd::Stopped),
                 TaskEnd::RunEnded(end) => return Ok(end),
             }
         }
-        Ok(RunEnd::Completed)
     }
 
     /// One task: `task_started`, its command (again for each retry a `FAIL`

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use async_nats::jetstream::stream::DirectGetErrorKind;
 use async_nats::jetstream::{self, AckKind};
 use testarena_events::{
-    ArenaNames, Event, EventBody, FinalStatus, ProfileName, QueueId, Source, TaskSpec,
+    ArenaNames, Event, EventBody, FinalStatus, GitRef, ProfileName, QueueId, Source, TaskSpec,
 };
 use tracing::Instrument;
 
@@ -29,7 +30,9 @@ use crate::pipeline::{EngineSettings, Run, RunEnd};
 use crate::presence::Presence;
 use crate::profile::Profiles;
 use crate::publish::{PublishError, Publisher};
+use crate::shard_progress::{claim_sequence, ShardProgress};
 use crate::stop_signal::{Registry, StopSignal};
+use crate::task_claims::{finish_queue_once, read_progress, SharedTasks};
 
 /// What every run of this worker shares.
 pub(crate) struct Shared {
@@ -54,9 +57,15 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// The emitter of one run; its publishes retry for `ack_wait` (publish.rs).
-    fn emitter(&self, queue_id: &QueueId, attempt: u32, stop: StopSignal) -> Emitter {
+    fn emitter(&self, run: &Delivered, stop: StopSignal) -> Emitter {
         let publisher = Publisher::new(self.js.clone(), self.ack_wait, stop);
-        Emitter::new(publisher, self.names.clone(), queue_id.clone(), attempt)
+        Emitter::new(
+            publisher,
+            self.names.clone(),
+            run.queue_id.clone(),
+            run.attempt,
+        )
+        .for_shard(run.shard)
     }
 }
 
@@ -83,6 +92,7 @@ pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
     let EventBody::Dispatched {
         attempt_base,
         submitted_seq,
+        shard,
         ..
     } = dispatch.body
     else {
@@ -103,17 +113,21 @@ pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
             submission(&shared, &queue_id),
             latest_dispatch(&shared, &queue_id)
         );
-        if latest? != dispatch_seq {
+        let submission = submission?;
+        let sharded = submission.shards > 1;
+        let superseded = latest? != dispatch_seq
+            && (!sharded || later_dispatch_of(&shared, &queue_id, shard, dispatch_seq).await?);
+        if superseded {
             // Given again after this worker was presumed gone: that
-            // dispatch's run is the queue's, not this redelivery.
+            // dispatch's run is the queue's (shard's), not this redelivery.
             tracing::info!("superseded by a later dispatch; acknowledging");
             return ack(&message).await;
         }
-        let submission = submission?;
         let run = Delivered {
             queue_id: queue_id.clone(),
             attempt,
             submitted_seq,
+            shard: sharded.then_some(shard),
         };
         run_message(&message, run, submission, &shared).await
     }
@@ -125,7 +139,6 @@ pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
         // Not acknowledged: JetStream redelivers it after the ack wait.
         tracing::error!(queue_id = %queue_id, error = %e, "run abandoned; the queue will be redelivered");
     }
-    shared.registry.unregister(&queue_id);
 }
 
 /// Which queue a delivery is, and which run of it.
@@ -135,6 +148,8 @@ struct Delivered {
     /// Where the queue's `submitted` event is in the stream (the mirror's
     /// freshness is measured against it).
     submitted_seq: u64,
+    /// Which shard of a sharded queue; `None` when it is not sharded.
+    shard: Option<u8>,
 }
 
 /// What the queue's `submitted` event asked for.
@@ -142,6 +157,46 @@ struct Submission {
     source: Source,
     profile: Option<ProfileName>,
     tasks: Vec<TaskSpec>,
+    shards: u8,
+    claim_order: Vec<u16>,
+}
+
+/// Whether the queue has a dispatch of `shard` after `after`: this
+/// delivery of it was superseded. A sharded queue's dispatches go to its
+/// shards in turn, so the last one may be another shard's.
+async fn later_dispatch_of(
+    shared: &Shared,
+    queue_id: &QueueId,
+    shard: u8,
+    after: u64,
+) -> anyhow::Result<bool> {
+    let stream = shared
+        .js
+        .get_stream_no_info(&shared.names.events_stream)
+        .await
+        .context("opening the events stream")?;
+    let filter = shared.names.queue_dispatches_filter(queue_id);
+    let mut seq = after;
+    loop {
+        let next = match stream
+            .direct_get_next_for_subject(filter.as_str(), Some(seq + 1))
+            .await
+        {
+            Ok(next) => next,
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(anyhow::Error::new(e).context("reading the queue's dispatches")),
+        };
+        seq = next.sequence;
+        if let Ok(Event {
+            body: EventBody::Dispatched { shard: s, .. },
+            ..
+        }) = Event::from_json(&next.payload)
+        {
+            if s == shard {
+                return Ok(true);
+            }
+        }
+    }
 }
 
 /// The stream sequence of the queue's last `dispatched` event, to any worker.
@@ -176,11 +231,15 @@ async fn submission(shared: &Shared, queue_id: &QueueId) -> anyhow::Result<Submi
             source,
             profile,
             tasks,
+            shards,
+            claim_order,
             ..
         } => Ok(Submission {
             source,
             profile,
             tasks,
+            shards,
+            claim_order,
         }),
         other => anyhow::bail!(
             "the queue's submitted subject holds a {} event",
@@ -195,65 +254,146 @@ async fn run_message(
     submission: Submission,
     shared: &Shared,
 ) -> anyhow::Result<()> {
-    let Delivered {
-        queue_id,
-        attempt,
-        submitted_seq,
-    } = delivered;
-    let Submission {
-        source,
-        profile,
-        tasks,
-    } = submission;
-    let stop = match decide_delivery(attempt, shared.max_attempts) {
+    let stop = match decide_delivery(delivered.attempt, shared.max_attempts) {
         Delivery::GiveUp(reason) => {
-            let emitter = shared.emitter(&queue_id, attempt, StopSignal::default());
-            return give_up(message, &emitter, reason).await;
+            let emitter = shared.emitter(&delivered, StopSignal::default());
+            return give_up(message, &emitter, shared, reason).await;
         }
-        Delivery::Run => shared.registry.register(&queue_id),
+        Delivery::Run => shared
+            .registry
+            .register(&delivered.queue_id, delivered.shard),
     };
-    let emitter = shared.emitter(&queue_id, attempt, stop.clone());
+    let _registered = Registered {
+        registry: &shared.registry,
+        queue_id: &delivered.queue_id,
+        shard: delivered.shard,
+    };
+    let emitter = shared.emitter(&delivered, stop.clone());
     emitter
         .emit(EventBody::Started {
             worker: shared.worker_name.clone(),
-            attempt,
+            attempt: delivered.attempt,
         })
         .await?;
     tracing::info!("started");
 
     // A queue finished by an earlier attempt (that died before its ack), or
     // cancelled or deleted before anyone ran it, is only settled.
-    match history(shared, &queue_id).await {
+    match history(shared, &delivered.queue_id).await {
         History::Finished => return ack(message).await,
         History::Stopped(reason) => stop.stop(reason),
         History::Fresh => {}
     }
+    let mut submission = submission;
+    let shared_tasks = match delivered.shard {
+        None => None,
+        Some(shard) => {
+            let progress = read_progress(&shared.js, &shared.names, &delivered.queue_id).await?;
+            let resume = progress.to_resume(shard, delivered.attempt, &submission.tasks);
+            let nothing_left = resume.is_empty() && !progress.has_unclaimed(&submission.tasks);
+            if nothing_left && !stop.token().is_cancelled() {
+                return leave_early(message, &emitter, shared, &progress, &submission).await;
+            }
+            pin_commit(&mut submission.source, &progress)?;
+            let order = claim_sequence(&submission.claim_order, submission.tasks.len());
+            Some(SharedTasks::new(
+                shared.js.clone(),
+                shared.names.clone(),
+                delivered.queue_id.clone(),
+                (shard, delivered.attempt),
+                order,
+                resume,
+            ))
+        }
+    };
     let queue = QueueRun {
         emitter: &emitter,
         stop: &stop,
         shared,
-        submitted_seq,
+        submitted_seq: delivered.submitted_seq,
     };
     let _heartbeat = heartbeat(message.clone(), shared.ack_wait);
-    let (end, log) = queue.run(&source, profile.as_ref(), &tasks).await;
+    let (end, log) = queue.run(&submission, shared_tasks).await;
     let end = end?;
     let settle = settle_run(&end, stop.reason().as_ref(), &log);
-    queue.settle(message, settle).await
+    match delivered.shard {
+        None => queue.settle(message, settle).await,
+        Some(_) => queue.settle_shard(message, settle, &submission.tasks).await,
+    }
+}
+
+/// Unregisters a run's stop signal when the run is over, however it ended.
+struct Registered<'a> {
+    registry: &'a Registry,
+    queue_id: &'a QueueId,
+    shard: Option<u8>,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.registry.unregister(self.queue_id, self.shard);
+    }
+}
+
+/// Every shard runs the commit the queue's first checkout resolved: a
+/// branch that moved since is not split between two commits.
+fn pin_commit(source: &mut Source, progress: &ShardProgress) -> anyhow::Result<()> {
+    if let Some(commit) = progress.commit() {
+        source.git_ref = GitRef::parse(commit).context("the queue's checked-out commit")?;
+    }
+    Ok(())
+}
+
+/// A shard with no task left to claim says so without checking out; when
+/// every task is finished (the shard that finished last died before saying
+/// so), it ends the queue.
+async fn leave_early(
+    message: &jetstream::Message,
+    emitter: &Emitter,
+    shared: &Shared,
+    progress: &ShardProgress,
+    submission: &Submission,
+) -> anyhow::Result<()> {
+    tracing::info!("no task left for this shard");
+    emitter
+        .emit(EventBody::ShardFinished {
+            attempt: emitter.attempt,
+        })
+        .await?;
+    if progress.all_finished(&submission.tasks) {
+        let queue_id = &emitter.queue_id;
+        finish_queue_once(
+            &shared.js,
+            &shared.names,
+            queue_id,
+            FinalStatus::Finished,
+            None,
+        )
+        .await?;
+    }
+    ack(message).await
 }
 
 /// The last delivery of a queue no attempt settled: it ends in `Error`.
 async fn give_up(
     message: &jetstream::Message,
     emitter: &Emitter,
+    shared: &Shared,
     reason: String,
 ) -> anyhow::Result<()> {
-    emitter
-        .emit(EventBody::Finished {
-            status: FinalStatus::Error,
-            attempt: None,
-            reason: Some(reason),
-        })
-        .await?;
+    if emitter.shard.is_some() {
+        let queue_id = &emitter.queue_id;
+        let status = FinalStatus::Error;
+        finish_queue_once(&shared.js, &shared.names, queue_id, status, Some(reason)).await?;
+    } else {
+        emitter
+            .emit(EventBody::Finished {
+                status: FinalStatus::Error,
+                attempt: None,
+                reason: Some(reason),
+            })
+            .await?;
+    }
     ack(message).await
 }
 
@@ -285,15 +425,19 @@ impl QueueRun<'_> {
     /// says it finished.
     async fn run(
         &self,
-        source: &Source,
-        profile: Option<&ProfileName>,
-        tasks: &[TaskSpec],
+        submission: &Submission,
+        shared_tasks: Option<SharedTasks>,
     ) -> (anyhow::Result<RunEnd>, Result<u64, PublishError>) {
         let (queue_id, attempt) = (&self.emitter.queue_id, self.emitter.attempt);
+        let shard = self
+            .emitter
+            .shard
+            .map(|s| format!("-s{s}"))
+            .unwrap_or_default();
         let workspace = self
             .shared
             .workspaces
-            .join(format!("{queue_id}-a{attempt}"));
+            .join(format!("{queue_id}{shard}-a{attempt}"));
         let _ = tokio::fs::remove_dir_all(&workspace).await;
         if let Err(e) = tokio::fs::create_dir_all(&workspace).await {
             let e = anyhow::Error::new(e).context(format!("creating {}", workspace.display()));
@@ -305,6 +449,7 @@ impl QueueRun<'_> {
                 subject: self.shared.names.log_subject(queue_id),
                 queue_id: queue_id.clone(),
                 attempt,
+                shard: self.emitter.shard,
                 stop: self.stop.clone(),
             },
             self.shared.metrics.clone(),
@@ -312,7 +457,7 @@ impl QueueRun<'_> {
         log.system("worker", attempt_line(attempt, &self.shared.worker_name))
             .await;
         let end = self
-            .pipeline(&log, &workspace, source, profile, tasks)
+            .pipeline(&log, &workspace, submission, shared_tasks)
             .await;
         if let Some(line) = self.stop.reason().and_then(|r| r.final_line()) {
             log.system("worker", line).await;
@@ -332,14 +477,13 @@ impl QueueRun<'_> {
         &self,
         log: &LogSink,
         workspace: &std::path::Path,
-        source: &Source,
-        profile: Option<&ProfileName>,
-        tasks: &[TaskSpec],
+        submission: &Submission,
+        shared_tasks: Option<SharedTasks>,
     ) -> anyhow::Result<RunEnd> {
         if self.stop.token().is_cancelled() {
             return Ok(RunEnd::Stopped);
         }
-        let profile = match self.shared.profiles.resolve(profile) {
+        let profile = match self.shared.profiles.resolve(submission.profile.as_ref()) {
             Ok(profile) => profile,
             Err(reason) => {
                 log.system("worker", reason.clone()).await;
@@ -351,8 +495,8 @@ impl QueueRun<'_> {
             log,
             stop: self.stop,
             profile,
-            source,
-            tasks,
+            source: &submission.source,
+            tasks: &submission.tasks,
             git: &self.shared.git,
             build_cache: &self.shared.build_cache,
             ccache_dir: &self.shared.ccache_dir,
@@ -369,6 +513,7 @@ impl QueueRun<'_> {
                 self.shared.settings.artifact_caps,
                 self.stop.clone(),
             ),
+            shared_tasks,
         };
         Ok(run.execute().await?)
     }
@@ -377,6 +522,7 @@ impl QueueRun<'_> {
     async fn settle(&self, message: &jetstream::Message, settle: Settle) -> anyhow::Result<()> {
         match settle {
             Settle::Abandon(reason) => Err(anyhow::anyhow!(reason)),
+            Settle::Leave => ack(message).await,
             Settle::HandBack => {
                 // Another worker (or this one, restarted) runs it.
                 message
@@ -406,6 +552,47 @@ impl QueueRun<'_> {
                 Ok(())
             }
         }
+    }
+
+    /// Settles one shard of a sharded queue: the shard says it ended; a
+    /// shard that stopped the queue (cancel, delete, a failed stage) or
+    /// that sees every task finished ends the queue, the first one only.
+    async fn settle_shard(
+        &self,
+        message: &jetstream::Message,
+        settle: Settle,
+        tasks: &[TaskSpec],
+    ) -> anyhow::Result<()> {
+        let (status, reason, purge_logs) = match settle {
+            Settle::Abandon(_) | Settle::HandBack => return self.settle(message, settle).await,
+            Settle::Leave => (None, None, false),
+            Settle::Finish {
+                status,
+                reason,
+                purge_logs,
+            } => (Some(status), reason, purge_logs),
+        };
+        let attempt = self.emitter.attempt;
+        self.emitter
+            .emit(EventBody::ShardFinished { attempt })
+            .await?;
+        let (js, names, queue_id) = (&self.shared.js, &self.shared.names, &self.emitter.queue_id);
+        let ends_queue = match status {
+            None => false,
+            Some(FinalStatus::Finished) => read_progress(js, names, queue_id)
+                .await?
+                .all_finished(tasks),
+            Some(_) => true,
+        };
+        if let (true, Some(status)) = (ends_queue, status) {
+            if finish_queue_once(js, names, queue_id, status, reason).await? {
+                tracing::info!(?status, "finished the sharded queue");
+            }
+        }
+        if purge_logs {
+            self.purge_logs().await;
+        }
+        ack(message).await
     }
 
     /// Removes a deleted queue's log lines published after the gateway's purge.

@@ -20,6 +20,9 @@ pub(crate) enum StopReason {
     /// NATS did not store this run's messages within the bound
     /// (publish.rs): stop, settle nothing; JetStream redelivers the queue.
     NatsUnreachable(String),
+    /// Another shard of this sharded queue ended it (`finished`): this
+    /// shard only says it stopped.
+    QueueEnded,
 }
 
 impl StopReason {
@@ -30,7 +33,7 @@ impl StopReason {
         match self {
             Self::Cancelled(reason) => Some(format!("queue {reason}")),
             Self::Deleted => Some("queue deleted".into()),
-            Self::Shutdown | Self::NatsUnreachable(_) => None,
+            Self::Shutdown | Self::NatsUnreachable(_) | Self::QueueEnded => None,
         }
     }
 }
@@ -66,23 +69,40 @@ impl StopSignal {
 
 #[derive(Clone, Default)]
 pub(crate) struct Registry {
-    running: Arc<Mutex<HashMap<QueueId, StopSignal>>>,
+    /// By queue and shard: two shards of one queue may run here.
+    running: Arc<Mutex<HashMap<(QueueId, Option<u8>), StopSignal>>>,
 }
 
 impl Registry {
-    pub(crate) fn register(&self, queue_id: &QueueId) -> StopSignal {
+    pub(crate) fn register(&self, queue_id: &QueueId, shard: Option<u8>) -> StopSignal {
         let signal = StopSignal::default();
-        self.lock().insert(queue_id.clone(), signal.clone());
+        self.lock()
+            .insert((queue_id.clone(), shard), signal.clone());
         signal
     }
 
-    pub(crate) fn unregister(&self, queue_id: &QueueId) {
-        self.lock().remove(queue_id);
+    pub(crate) fn unregister(&self, queue_id: &QueueId, shard: Option<u8>) {
+        self.lock().remove(&(queue_id.clone(), shard));
     }
 
+    /// Stops every run of the queue here, each shard of it.
     pub(crate) fn stop(&self, queue_id: &QueueId, reason: StopReason) {
-        if let Some(signal) = self.lock().get(queue_id) {
-            signal.stop(reason);
+        self.stop_where(|(id, _)| id == queue_id, &reason);
+    }
+
+    /// Stops the shards of a sharded queue that another shard ended.
+    pub(crate) fn stop_shards(&self, queue_id: &QueueId) {
+        self.stop_where(
+            |(id, shard)| id == queue_id && shard.is_some(),
+            &StopReason::QueueEnded,
+        );
+    }
+
+    fn stop_where(&self, matches: impl Fn(&(QueueId, Option<u8>)) -> bool, reason: &StopReason) {
+        for (key, signal) in self.lock().iter() {
+            if matches(key) {
+                signal.stop(reason.clone());
+            }
         }
     }
 
@@ -96,7 +116,7 @@ impl Registry {
         self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<QueueId, StopSignal>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(QueueId, Option<u8>), StopSignal>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

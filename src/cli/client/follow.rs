@@ -119,12 +119,14 @@ async fn read_stream(
 fn print_batch(data: &str) {
     #[derive(Deserialize)]
     struct Batch {
+        #[serde(default)]
+        shard: Option<u8>,
         lines: Vec<LogLine>,
     }
     if let Ok(batch) = serde_json::from_str::<Batch>(data) {
         let mut out = std::io::stdout().lock();
         for line in &batch.lines {
-            let _ = out.write_all(line.render().as_bytes());
+            let _ = out.write_all(line.render(batch.shard).as_bytes());
         }
         let _ = out.flush();
     }

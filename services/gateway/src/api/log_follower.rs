@@ -138,7 +138,11 @@ impl Follower {
                     let Ok(info) = message.info() else { continue };
                     self.sent_up_to = info.stream_sequence;
                     let Ok(batch) = LogBatch::from_json(&message.payload) else { continue };
-                    let data = serde_json::json!({ "attempt": batch.attempt, "lines": batch.lines }).to_string();
+                    let data = match batch.shard {
+                        Some(shard) => serde_json::json!({ "attempt": batch.attempt, "shard": shard, "lines": batch.lines }),
+                        None => serde_json::json!({ "attempt": batch.attempt, "lines": batch.lines }),
+                    }
+                    .to_string();
                     return Some(StreamEvent { event: "log".into(), id: Some(self.sent_up_to.to_string()), data });
                 }
                 message = self.events.next(), if self.ending.is_none() => {

@@ -37,7 +37,8 @@ pub(crate) struct StreamEvent {
     pub event: String,
     /// For `log` events: the batch's log stream sequence, for `Last-Event-ID`.
     pub id: Option<String>,
-    /// JSON. For `log`: `{attempt, lines: [{ts_ms, source, stream, text}]}`;
+    /// JSON. For `log`: `{attempt, shard?, lines: [{ts_ms, source, stream, text}]}`
+    /// (`shard`: the shard of a sharded queue whose worker read the lines);
     /// for queue events: the event as emitted; for `end`: the final queue
     /// view (`null` if the queue was deleted).
     pub data: String,

@@ -47,6 +47,12 @@ pub struct SubmitRequest {
     )]
     #[serde(default)]
     pub owner: Option<String>,
+    /// Worker slots to spread the tasks over, 1 (when absent) to 64: each
+    /// shard checks out, builds and boots on its own slot and takes tasks
+    /// from the queue's shared list, longest recorded duration first.
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "64")))]
+    #[serde(default)]
+    pub shards: Option<u8>,
 }
 
 #[derive(Debug, Clone, Object, Deserialize)]

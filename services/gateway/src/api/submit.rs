@@ -23,7 +23,7 @@ use super::ApiTags;
 use crate::auth::TokenName;
 use crate::dispatch::check_routable;
 use crate::state::{publish_error, AppState};
-use crate::submission::Submission;
+use crate::submission::{claim_order, Submission};
 
 #[derive(ApiResponse, Debug)]
 pub(crate) enum SubmitResponse {
@@ -60,7 +60,7 @@ impl SubmitApi {
             .get::<TokenName>()
             .and_then(|name| Owner::parse(name.0.clone()).ok())
             .unwrap_or_else(Owner::anonymous);
-        let submission = Submission::parse(body.0, owner)?;
+        let mut submission = Submission::parse(body.0, owner)?;
         check_routable(
             &state.dispatcher.workers(),
             now_millis(),
@@ -70,6 +70,17 @@ impl SubmitApi {
         )
         .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
         state.ensure_connected()?;
+        if submission.shards > 1 {
+            let expected = state
+                .views
+                .expected_durations(
+                    &submission.source.repo,
+                    submission.profile.as_ref(),
+                    &submission.tasks,
+                )
+                .await?;
+            submission.claim_order = claim_order(submission.shards, &expected);
+        }
         let event = Event::new(submission.id.clone(), submission.event_body());
         let subject = state.names.event_subject(&submission.id, "submitted");
         let publish = PublishMessage::build()
@@ -107,7 +118,7 @@ async fn existing(state: &AppState, submission: &Submission) -> Result<SubmitRes
             submission.id
         )));
     }
-    if stored.body != submission.event_body() {
+    if !submission.is_stored_as(&stored.body) {
         return Err(ApiError::conflict(format!(
             "queue {} already exists with a different body",
             submission.id

@@ -158,11 +158,13 @@ impl Dispatcher {
             "finished",
             "cancel_requested",
             "deleted",
+            "shard_finished",
         ]
         .iter()
         .map(|kind| names.kind_filter(kind))
         .collect();
         filters.push(format!("{}.*", names.kind_filter("dispatched")));
+        filters.push(format!("{}.*", names.kind_filter("task_claimed")));
         let consumer = stream
             .create_consumer(pull::OrderedConfig {
                 deliver_policy: DeliverPolicy::All,
@@ -206,6 +208,7 @@ impl Dispatcher {
                 worker: dispatch.worker.clone(),
                 attempt_base: dispatch.attempt_base,
                 submitted_seq: dispatch.submitted_seq,
+                shard: dispatch.shard,
             },
         );
         let mut headers = HeaderMap::new();

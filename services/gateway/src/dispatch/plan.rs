@@ -8,10 +8,10 @@
 //! (slots minus the queues dispatched to it and not finished); of several,
 //! the one with the most free slots.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use testarena_events::{
-    Event, EventBody, Label, Owner, Priority, ProfileName, QueueId, WorkerRecord,
+    Event, EventBody, Label, Owner, Priority, ProfileName, QueueId, TaskId, WorkerRecord,
 };
 
 /// One queue the dispatcher knows and has not seen finish.
@@ -22,12 +22,45 @@ struct Queue {
     requires: Vec<Label>,
     priority: Priority,
     owner: Owner,
-    /// The worker it was last dispatched to, while that worker owes it.
-    assigned: Option<String>,
-    /// The highest attempt a `started` event said.
-    attempts: u32,
+    /// One for an unsharded queue; at most one per task.
+    shards: Vec<Shard>,
+    tasks: usize,
+    /// Tasks some shard of a sharded queue claimed.
+    claimed: HashSet<TaskId>,
     /// Stream sequence of its last `dispatched` event; 0 when none.
     last_dispatch_seq: u64,
+}
+
+/// One shard of a queue (the whole queue when it is not sharded).
+#[derive(Debug, Clone, Default)]
+struct Shard {
+    /// The worker it was last dispatched to, while that worker owes it.
+    assigned: Option<String>,
+    /// It was dispatched once: given again when its worker goes, even if
+    /// every task is claimed (its own claims may be unfinished).
+    dispatched: bool,
+    /// The highest attempt a `started` event of it said.
+    attempts: u32,
+    /// A `shard_finished` said it ran out of tasks.
+    done: bool,
+}
+
+impl Queue {
+    /// The shard to dispatch next, if one wants a slot: not assigned, not
+    /// done, and either given before or with tasks left to claim.
+    fn next_shard(&self) -> Option<usize> {
+        let unclaimed = self.claimed.len() < self.tasks;
+        self.shards
+            .iter()
+            .position(|s| s.assigned.is_none() && !s.done && (s.dispatched || unclaimed))
+    }
+
+    /// No shard holds it or ever did: still waiting, as the view says.
+    fn is_waiting(&self) -> bool {
+        self.shards
+            .iter()
+            .all(|s| !s.dispatched && s.assigned.is_none())
+    }
 }
 
 /// A decision to publish: `queue` to `worker`.
@@ -35,6 +68,7 @@ struct Queue {
 pub struct Dispatch {
     pub queue: QueueId,
     pub worker: String,
+    pub shard: u8,
     pub attempt_base: u32,
     pub submitted_seq: u64,
     /// The publish is conditional on this being the queue's last dispatch.
@@ -61,45 +95,62 @@ impl Plan {
     /// Folds one event of the events stream, at stream sequence `seq`.
     pub fn apply_event(&mut self, seq: u64, event: &Event) {
         let id = &event.queue_id;
+        if let EventBody::Submitted {
+            profile,
+            requires,
+            priority,
+            owner,
+            tasks,
+            shards,
+            ..
+        } = &event.body
+        {
+            let shards = usize::from(*shards).clamp(1, tasks.len().max(1));
+            self.queues.entry(id.clone()).or_insert_with(|| Queue {
+                submitted_seq: seq,
+                profile: profile.clone(),
+                requires: requires.clone(),
+                priority: *priority,
+                owner: owner.clone().unwrap_or_else(Owner::anonymous),
+                shards: vec![Shard::default(); shards],
+                tasks: tasks.len(),
+                claimed: HashSet::new(),
+                last_dispatch_seq: 0,
+            });
+            return;
+        }
+        let Some(queue) = self.queues.get_mut(id) else {
+            return;
+        };
+        let last_shard = queue.shards.len() - 1;
+        let shard_of = |shard: usize| shard.min(last_shard);
+        let event_shard = shard_of(usize::from(event.shard.unwrap_or(0)));
         match &event.body {
-            EventBody::Submitted {
-                profile,
-                requires,
-                priority,
-                owner,
-                ..
-            } => {
-                self.queues.entry(id.clone()).or_insert_with(|| Queue {
-                    submitted_seq: seq,
-                    profile: profile.clone(),
-                    requires: requires.clone(),
-                    priority: *priority,
-                    owner: owner.clone().unwrap_or_else(Owner::anonymous),
-                    assigned: None,
-                    attempts: 0,
-                    last_dispatch_seq: 0,
-                });
-            }
-            EventBody::Dispatched { worker, .. } => {
-                if let Some(queue) = self.queues.get_mut(id) {
-                    queue.assigned = Some(worker.clone());
-                    queue.last_dispatch_seq = seq;
-                    self.last_served.insert(queue.owner.clone(), seq);
-                }
+            EventBody::Dispatched { worker, shard, .. } => {
+                let shard = &mut queue.shards[shard_of(usize::from(*shard))];
+                shard.assigned = Some(worker.clone());
+                shard.dispatched = true;
+                queue.last_dispatch_seq = seq;
+                self.last_served.insert(queue.owner.clone(), seq);
             }
             EventBody::Started { attempt, .. } => {
-                if let Some(queue) = self.queues.get_mut(id) {
-                    queue.attempts = queue.attempts.max(*attempt);
-                }
+                let shard = &mut queue.shards[event_shard];
+                shard.attempts = shard.attempts.max(*attempt);
+            }
+            EventBody::TaskClaimed { task_id, .. } => {
+                queue.claimed.insert(task_id.clone());
+            }
+            EventBody::ShardFinished { .. } => {
+                let shard = &mut queue.shards[event_shard];
+                shard.done = true;
+                shard.assigned = None;
             }
             EventBody::Finished { .. } => {
                 self.queues.remove(id);
             }
-            // A waiting queue is over for the projector at once; one a
-            // worker holds ends with that worker's `finished`.
-            EventBody::CancelRequested { .. } | EventBody::Deleted {}
-                if self.queues.get(id).is_some_and(|q| q.assigned.is_none()) =>
-            {
+            // A queue no worker ever held is over for the projector at
+            // once; one a worker held ends with a worker's `finished`.
+            EventBody::CancelRequested { .. } | EventBody::Deleted {} if queue.is_waiting() => {
                 self.queues.remove(id);
             }
             _ => {}
@@ -121,10 +172,7 @@ impl Plan {
     }
 
     pub fn waiting_count(&self) -> usize {
-        self.queues
-            .values()
-            .filter(|q| q.assigned.is_none())
-            .count()
+        self.queues.values().filter(|q| q.is_waiting()).count()
     }
 
     /// Queues whose worker is gone wait again; then every waiting queue
@@ -138,20 +186,24 @@ impl Plan {
             return Vec::new();
         }
         let mut dispatches = Vec::new();
-        for id in self.waiting_in_order() {
+        // One shard of a queue per round: each dispatch is conditional on
+        // the queue's last one, which the next round has read back.
+        for (id, shard) in self.wanting_in_order() {
             let queue = &self.queues[&id];
             let Some(worker) = self.pick_worker(queue, &free) else {
                 continue;
             };
             *free.get_mut(&worker).expect("picked from free") -= 1;
             let queue = self.queues.get_mut(&id).expect("listed");
-            queue.assigned = Some(worker.clone());
+            let state = &mut queue.shards[shard];
+            state.assigned = Some(worker.clone());
             // Until its `dispatched` event says where, "just now".
             self.last_served.insert(queue.owner.clone(), u64::MAX);
             dispatches.push(Dispatch {
                 queue: id,
                 worker,
-                attempt_base: queue.attempts,
+                shard: u8::try_from(shard).unwrap_or(u8::MAX),
+                attempt_base: state.attempts,
                 submitted_seq: queue.submitted_seq,
                 expected_last_dispatch_seq: queue.last_dispatch_seq,
             });
@@ -161,23 +213,27 @@ impl Plan {
 
     /// A dispatch that could not be published: the queue waits again.
     pub fn undo(&mut self, dispatch: &Dispatch) {
-        if let Some(queue) = self.queues.get_mut(&dispatch.queue) {
-            if queue.assigned.as_deref() == Some(dispatch.worker.as_str()) {
-                queue.assigned = None;
+        let Some(queue) = self.queues.get_mut(&dispatch.queue) else {
+            return;
+        };
+        if let Some(shard) = queue.shards.get_mut(usize::from(dispatch.shard)) {
+            if shard.assigned.as_deref() == Some(dispatch.worker.as_str()) {
+                shard.assigned = None;
             }
         }
     }
 
     fn reclaim_from_gone_workers(&mut self, now_ms: u64) {
-        let live = |w: &str| self.workers.get(w).is_some_and(|r| r.is_live(now_ms));
-        let gone: Vec<QueueId> = self
-            .queues
-            .iter()
-            .filter(|(_, q)| q.assigned.as_deref().is_some_and(|w| !live(w)))
-            .map(|(id, _)| id.clone())
+        let live: HashSet<&str> = self
+            .workers
+            .values()
+            .filter(|r| r.is_live(now_ms))
+            .map(|r| r.id.as_str())
             .collect();
-        for id in gone {
-            self.queues.get_mut(&id).expect("listed").assigned = None;
+        for shard in self.queues.values_mut().flat_map(|q| q.shards.iter_mut()) {
+            if shard.assigned.as_deref().is_some_and(|w| !live.contains(w)) {
+                shard.assigned = None;
+            }
         }
     }
 
@@ -188,7 +244,11 @@ impl Plan {
             .filter(|w| w.is_live(now_ms))
             .map(|w| (w.id.clone(), w.slots))
             .collect();
-        for worker in self.queues.values().filter_map(|q| q.assigned.as_ref()) {
+        let assigned = self
+            .queues
+            .values()
+            .flat_map(|q| q.shards.iter().filter_map(|s| s.assigned.as_ref()));
+        for worker in assigned {
             if let Some(slots) = free.get_mut(worker) {
                 *slots = slots.saturating_sub(1);
             }
@@ -204,46 +264,50 @@ impl Plan {
             .map(|(id, _)| id.clone())
     }
 
-    /// Waiting queues, next first: priority, then the owner's turn (its
-    /// 1st, 2nd, … waiting queue of that priority), then the owner served
-    /// longest ago, then submit order. So owners take turns: one with 200
-    /// queues waiting and one with 1 alternate.
-    fn waiting_in_order(&self) -> Vec<QueueId> {
-        let mut waiting: Vec<(&QueueId, &Queue)> = self
+    /// Queues with a shard wanting a slot, next first, with that shard:
+    /// priority, then the owner's turn (its 1st, 2nd, … queue of that
+    /// priority), then the owner served longest ago, then submit order. So
+    /// owners take turns: one with 200 queues waiting and one with 1
+    /// alternate.
+    fn wanting_in_order(&self) -> Vec<(QueueId, usize)> {
+        let mut wanting: Vec<(&QueueId, &Queue, usize)> = self
             .queues
             .iter()
-            .filter(|(_, q)| q.assigned.is_none())
+            .filter_map(|(id, q)| q.next_shard().map(|shard| (id, q, shard)))
             .collect();
-        waiting.sort_by_key(|(_, q)| (q.priority, q.submitted_seq));
+        wanting.sort_by_key(|(_, q, _)| (q.priority, q.submitted_seq));
         let mut turns: HashMap<(Priority, &Owner), u32> = HashMap::new();
-        let mut keyed: Vec<((Priority, u32, u64, u64), QueueId)> = waiting
+        let mut keyed: Vec<((Priority, u32, u64, u64), (QueueId, usize))> = wanting
             .into_iter()
-            .map(|(id, q)| {
+            .map(|(id, q, shard)| {
                 let turn = turns.entry((q.priority, &q.owner)).or_default();
                 *turn += 1;
                 let served = self.last_served.get(&q.owner).copied().unwrap_or(0);
-                ((q.priority, *turn, served, q.submitted_seq), id.clone())
+                (
+                    (q.priority, *turn, served, q.submitted_seq),
+                    (id.clone(), shard),
+                )
             })
             .collect();
         keyed.sort_by_key(|(key, _)| *key);
-        keyed.into_iter().map(|(_, id)| id).collect()
+        keyed.into_iter().map(|(_, wanted)| wanted).collect()
     }
 
     /// For each of `ids` that waits: its place among the waiting queues
     /// that ask for the same profile and labels, and why it has not
     /// started. The order is computed once for all of them.
     pub fn waiting_infos(&self, ids: &[QueueId], now_ms: u64) -> Vec<Option<WaitingInfo>> {
-        let mut order: Option<Vec<QueueId>> = None;
+        let mut order: Option<Vec<(QueueId, usize)>> = None;
         ids.iter()
             .map(|id| {
-                let queue = self.queues.get(id).filter(|q| q.assigned.is_none())?;
-                let order = order.get_or_insert_with(|| self.waiting_in_order());
+                let queue = self.queues.get(id).filter(|q| q.is_waiting())?;
+                let order = order.get_or_insert_with(|| self.wanting_in_order());
                 let same_pool =
                     |q: &Queue| q.profile == queue.profile && q.requires == queue.requires;
                 let position = order
                     .iter()
-                    .filter(|other| same_pool(&self.queues[*other]))
-                    .position(|other| other == id)
+                    .filter(|(other, _)| same_pool(&self.queues[other]))
+                    .position(|(other, _)| other == id)
                     .map_or(1, |p| p + 1);
                 Some(WaitingInfo {
                     position: u32::try_from(position).unwrap_or(u32::MAX),
@@ -320,6 +384,8 @@ mod tests {
                 requires: requires.iter().map(|l| Label::parse(*l).unwrap()).collect(),
                 priority,
                 owner: Some(Owner::parse(owner).unwrap()),
+                shards: 1,
+                claim_order: Vec::new(),
             },
         )
     }
@@ -355,6 +421,7 @@ mod tests {
                 worker: d.worker.clone(),
                 attempt_base: 0,
                 submitted_seq: d.submitted_seq,
+                shard: 0,
             };
             plan.apply_event(seq, &Event::new(d.queue.clone(), dispatched));
             seq += 1;
@@ -425,6 +492,7 @@ mod tests {
             worker: "w1".into(),
             attempt_base: 0,
             submitted_seq: 1,
+            shard: 0,
         };
         plan.apply_event(2, &Event::new(id.clone(), dispatched));
         let started = EventBody::Started {
