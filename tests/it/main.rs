@@ -19,3 +19,4 @@ mod projection;
 mod results;
 mod schemas;
 mod security;
+mod sharding;

@@ -18,8 +18,8 @@ pub struct Event {
     /// RFC 3339, UTC, set by the emitter.
     pub at: String,
     /// The shard of a sharded queue (`shards` > 1) whose worker wrote the
-    /// event; absent for an unsharded queue and for events of the queue as a
-    /// whole.
+    /// event, or that a `dispatched` gives a slot; absent for an unsharded
+    /// queue and for events of the queue as a whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<u8>,
     #[serde(flatten)]
@@ -97,9 +97,6 @@ pub enum EventBody {
         attempt_base: u32,
         /// The stream sequence of the queue's `submitted` event.
         submitted_seq: u64,
-        /// Which of a sharded queue's shards this is (0 for an unsharded one).
-        #[serde(default, skip_serializing_if = "is_zero")]
-        shard: u8,
     },
     /// A worker took the queue; `attempt` counts deliveries, from 1.
     Started {
@@ -250,10 +247,6 @@ fn one_shard() -> u8 {
 
 fn is_one_shard(shards: &u8) -> bool {
     *shards == 1
-}
-
-fn is_zero(shard: &u8) -> bool {
-    *shard == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -89,10 +89,10 @@ pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
             return;
         }
     };
+    let shard = dispatch.shard.unwrap_or(0);
     let EventBody::Dispatched {
         attempt_base,
         submitted_seq,
-        shard,
         ..
     } = dispatch.body
     else {
@@ -187,12 +187,8 @@ async fn later_dispatch_of(
             Err(e) => return Err(anyhow::Error::new(e).context("reading the queue's dispatches")),
         };
         seq = next.sequence;
-        if let Ok(Event {
-            body: EventBody::Dispatched { shard: s, .. },
-            ..
-        }) = Event::from_json(&next.payload)
-        {
-            if s == shard {
+        if let Ok(event) = Event::from_json(&next.payload) {
+            if event.shard.unwrap_or(0) == shard {
                 return Ok(true);
             }
         }

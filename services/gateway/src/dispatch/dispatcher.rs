@@ -208,9 +208,9 @@ impl Dispatcher {
                 worker: dispatch.worker.clone(),
                 attempt_base: dispatch.attempt_base,
                 submitted_seq: dispatch.submitted_seq,
-                shard: dispatch.shard,
             },
-        );
+        )
+        .of_shard(dispatch.shard);
         let mut headers = HeaderMap::new();
         headers.insert(
             "Nats-Expected-Last-Subject-Sequence",

@@ -68,7 +68,8 @@ impl Queue {
 pub struct Dispatch {
     pub queue: QueueId,
     pub worker: String,
-    pub shard: u8,
+    /// `None` for an unsharded queue.
+    pub shard: Option<u8>,
     pub attempt_base: u32,
     pub submitted_seq: u64,
     /// The publish is conditional on this being the queue's last dispatch.
@@ -123,11 +124,10 @@ impl Plan {
             return;
         };
         let last_shard = queue.shards.len() - 1;
-        let shard_of = |shard: usize| shard.min(last_shard);
-        let event_shard = shard_of(usize::from(event.shard.unwrap_or(0)));
+        let event_shard = usize::from(event.shard.unwrap_or(0)).min(last_shard);
         match &event.body {
-            EventBody::Dispatched { worker, shard, .. } => {
-                let shard = &mut queue.shards[shard_of(usize::from(*shard))];
+            EventBody::Dispatched { worker, .. } => {
+                let shard = &mut queue.shards[event_shard];
                 shard.assigned = Some(worker.clone());
                 shard.dispatched = true;
                 queue.last_dispatch_seq = seq;
@@ -195,6 +195,7 @@ impl Plan {
             };
             *free.get_mut(&worker).expect("picked from free") -= 1;
             let queue = self.queues.get_mut(&id).expect("listed");
+            let sharded = queue.shards.len() > 1;
             let state = &mut queue.shards[shard];
             state.assigned = Some(worker.clone());
             // Until its `dispatched` event says where, "just now".
@@ -202,7 +203,7 @@ impl Plan {
             dispatches.push(Dispatch {
                 queue: id,
                 worker,
-                shard: u8::try_from(shard).unwrap_or(u8::MAX),
+                shard: sharded.then(|| u8::try_from(shard).unwrap_or(u8::MAX)),
                 attempt_base: state.attempts,
                 submitted_seq: queue.submitted_seq,
                 expected_last_dispatch_seq: queue.last_dispatch_seq,
@@ -216,7 +217,8 @@ impl Plan {
         let Some(queue) = self.queues.get_mut(&dispatch.queue) else {
             return;
         };
-        if let Some(shard) = queue.shards.get_mut(usize::from(dispatch.shard)) {
+        let shard = usize::from(dispatch.shard.unwrap_or(0));
+        if let Some(shard) = queue.shards.get_mut(shard) {
             if shard.assigned.as_deref() == Some(dispatch.worker.as_str()) {
                 shard.assigned = None;
             }
@@ -421,7 +423,6 @@ mod tests {
                 worker: d.worker.clone(),
                 attempt_base: 0,
                 submitted_seq: d.submitted_seq,
-                shard: 0,
             };
             plan.apply_event(seq, &Event::new(d.queue.clone(), dispatched));
             seq += 1;
@@ -492,7 +493,6 @@ mod tests {
             worker: "w1".into(),
             attempt_base: 0,
             submitted_seq: 1,
-            shard: 0,
         };
         plan.apply_event(2, &Event::new(id.clone(), dispatched));
         let started = EventBody::Started {
