@@ -104,6 +104,18 @@ async fn every_event_and_log_batch_the_services_emit_matches_its_schema() {
     stack
         .request(reqwest::Method::DELETE, "/api/queue/stop", None)
         .await;
+    // A sharded queue: its shards claim tasks and say when they are done.
+    let mut sharded = queue(
+        "sharded",
+        &repo.url(),
+        &[("a", "pass.sh"), ("b", "pass.sh")],
+    );
+    sharded["shards"] = 2.into();
+    stack.submit(&sharded).await;
+    let view = stack
+        .wait_terminal("sharded", Duration::from_secs(30))
+        .await;
+    assert_eq!(view["status"], "Finished", "{view:#}");
     let mut bad = queue("bad-ref", &repo.url(), &[("a", "pass.sh")]);
     bad["source"]["ref"] = "no-such-branch".into();
     stack.submit(&bad).await;
