@@ -905,4 +905,95 @@ mod tests {
         assert_eq!(queue.tasks[1].status, "Skipped");
         assert_eq!(queue.stages[0].status, "cancelled");
     }
+
+    fn sharded_submitted(shards: u8) -> Event {
+        let mut event = submitted();
+        if let EventBody::Submitted { shards: s, .. } = &mut event.body {
+            *s = shards;
+        }
+        event
+    }
+
+    fn of(shard: u8, body: EventBody) -> Event {
+        event(body).of_shard(Some(shard))
+    }
+
+    fn shard_started(shard: u8, worker: &str, attempt: u32) -> Event {
+        let body = EventBody::Started {
+            worker: worker.into(),
+            attempt,
+        };
+        of(shard, body)
+    }
+
+    fn task_started(task: &str, attempt: u32) -> EventBody {
+        EventBody::TaskStarted {
+            task_id: TaskId::parse(task).unwrap(),
+            attempt,
+        }
+    }
+
+    #[test]
+    fn a_sharded_queue_shows_each_shard_and_which_worker_ran_each_task() {
+        let checkout = |attempt| EventBody::StageStarted {
+            stage: Stage::Checkout,
+            attempt,
+        };
+        let view = fold(&[
+            sharded_submitted(4),
+            shard_started(0, "wa", 1),
+            of(0, checkout(1)),
+            shard_started(1, "wb", 1),
+            of(1, checkout(1)),
+            of(0, task_started("t1", 1)),
+            of(1, task_started("t2", 1)),
+            task_finished("t1", 1, TaskResult::Pass).of_shard(Some(0)),
+            of(0, EventBody::ShardFinished { attempt: 1 }),
+        ])
+        .unwrap();
+        assert_eq!(view.shards.len(), 2, "no more shards than tasks");
+        assert_eq!(view.status, "Running");
+        assert_eq!(view.shards[0].status, "finished");
+        assert_eq!(view.shards[1].worker.as_deref(), Some("wb"));
+        let ran: Vec<(Option<&str>, Option<u8>)> = view
+            .tasks
+            .iter()
+            .map(|t| (t.worker.as_deref(), t.shard))
+            .collect();
+        assert_eq!(ran, [(Some("wa"), Some(0)), (Some("wb"), Some(1))]);
+        let stages: Vec<Option<u8>> = view.stages.iter().map(|s| s.shard).collect();
+        assert_eq!(stages, [Some(0), Some(1)], "a checkout per shard");
+        assert_eq!(view.counts.pass, 1);
+        assert_eq!(view.counts.running, 1);
+    }
+
+    #[test]
+    fn a_shards_new_attempt_replaces_only_that_shard_and_its_stale_events_are_ignored() {
+        let view = fold(&[
+            sharded_submitted(2),
+            shard_started(0, "wa", 1),
+            shard_started(1, "wb", 1),
+            of(1, task_started("t2", 1)),
+            shard_started(1, "wc", 2),
+            task_finished("t2", 1, TaskResult::Fail).of_shard(Some(1)),
+            of(1, task_started("t2", 2)),
+            task_finished("t2", 2, TaskResult::Pass).of_shard(Some(1)),
+        ])
+        .unwrap();
+        assert_eq!(view.shards[0].worker.as_deref(), Some("wa"));
+        assert_eq!(
+            (view.shards[1].worker.as_deref(), view.shards[1].attempt),
+            (Some("wc"), 2)
+        );
+        let t2 = &view.tasks[1];
+        assert_eq!(
+            (t2.result.as_deref(), t2.worker.as_deref()),
+            (Some("PASS"), Some("wc"))
+        );
+        assert_eq!(
+            view.worker.as_deref(),
+            Some("wa"),
+            "the first shard's worker"
+        );
+    }
 }

@@ -529,4 +529,122 @@ mod tests {
         assert!(plan.plan(NOW).is_empty());
         assert_eq!(plan.waiting_count(), 3);
     }
+
+    fn sharded(id: &str, tasks: usize, shards: u8) -> Event {
+        let mut event = submitted(id, Priority::Normal, "x", &[]);
+        if let EventBody::Submitted {
+            tasks: specs,
+            shards: s,
+            ..
+        } = &mut event.body
+        {
+            *specs = (0..tasks)
+                .map(|i| TaskSpec::parse(&format!("t{i}"), "t.sh").unwrap())
+                .collect();
+            *s = shards;
+        }
+        event
+    }
+
+    /// Runs plan rounds, feeding each dispatch back, until none is made.
+    fn dispatch_all(plan: &mut Plan, seq: &mut u64) -> Vec<Dispatch> {
+        let mut all = Vec::new();
+        loop {
+            let round = plan.plan(NOW);
+            if round.is_empty() {
+                return all;
+            }
+            for d in &round {
+                *seq += 1;
+                let body = EventBody::Dispatched {
+                    worker: d.worker.clone(),
+                    attempt_base: d.attempt_base,
+                    submitted_seq: d.submitted_seq,
+                };
+                plan.apply_event(*seq, &Event::new(d.queue.clone(), body).of_shard(d.shard));
+            }
+            all.extend(round);
+        }
+    }
+
+    #[test]
+    fn a_sharded_queue_takes_one_slot_per_shard_one_dispatch_per_round() {
+        let mut plan = Plan::default();
+        plan.worker_seen(worker("w1", 2, &[]));
+        plan.worker_seen(worker("w2", 2, &[]));
+        plan.apply_event(1, &sharded("q", 10, 3));
+        assert_eq!(plan.plan(NOW).len(), 1, "one shard per round");
+        let mut plan = Plan::default();
+        plan.worker_seen(worker("w1", 2, &[]));
+        plan.worker_seen(worker("w2", 2, &[]));
+        plan.apply_event(1, &sharded("q", 10, 3));
+        let mut seq = 1;
+        let all = dispatch_all(&mut plan, &mut seq);
+        let shards: Vec<Option<u8>> = all.iter().map(|d| d.shard).collect();
+        assert_eq!(shards, [Some(0), Some(1), Some(2)]);
+        let expected: Vec<u64> = all.iter().map(|d| d.expected_last_dispatch_seq).collect();
+        assert_eq!(expected, [0, 2, 3], "each conditional on the last one");
+    }
+
+    #[test]
+    fn no_more_shards_than_tasks_and_none_once_every_task_is_claimed() {
+        let mut plan = Plan::default();
+        plan.worker_seen(worker("w", 8, &[]));
+        plan.apply_event(1, &sharded("small", 2, 8));
+        let mut seq = 1;
+        assert_eq!(dispatch_all(&mut plan, &mut seq).len(), 2);
+
+        let mut plan = Plan::default();
+        plan.worker_seen(worker("w", 1, &[]));
+        plan.apply_event(1, &sharded("q", 2, 2));
+        let mut seq = 1;
+        assert_eq!(dispatch_all(&mut plan, &mut seq).len(), 1, "one slot");
+        let id = QueueId::parse("q").unwrap();
+        for task in ["t0", "t1"] {
+            seq += 1;
+            let body = EventBody::TaskClaimed {
+                task_id: TaskId::parse(task).unwrap(),
+                attempt: 1,
+            };
+            plan.apply_event(seq, &Event::new(id.clone(), body).of_shard(Some(0)));
+        }
+        seq += 1;
+        let done = EventBody::ShardFinished { attempt: 1 };
+        plan.apply_event(seq, &Event::new(id.clone(), done).of_shard(Some(0)));
+        assert!(
+            plan.plan(NOW).is_empty(),
+            "shard 1 has nothing left to claim"
+        );
+    }
+
+    #[test]
+    fn a_gone_workers_shard_is_given_again_even_with_every_task_claimed() {
+        let mut plan = Plan::default();
+        plan.worker_seen(worker("w1", 1, &[]));
+        plan.worker_seen(worker("w2", 1, &[]));
+        plan.apply_event(1, &sharded("q", 2, 2));
+        let mut seq = 1;
+        let first = dispatch_all(&mut plan, &mut seq);
+        assert_eq!(first.len(), 2);
+        let id = QueueId::parse("q").unwrap();
+        for (shard, task) in [(0u8, "t0"), (1, "t1")] {
+            seq += 1;
+            let body = EventBody::TaskClaimed {
+                task_id: TaskId::parse(task).unwrap(),
+                attempt: 1,
+            };
+            plan.apply_event(seq, &Event::new(id.clone(), body).of_shard(Some(shard)));
+        }
+        let gone = first
+            .iter()
+            .find(|d| d.shard == Some(1))
+            .unwrap()
+            .worker
+            .clone();
+        plan.worker_left(&gone);
+        plan.worker_seen(worker("w3", 1, &[]));
+        let again = plan.plan(NOW);
+        assert_eq!(again.len(), 1, "{again:?}");
+        assert_eq!((again[0].shard, again[0].worker.as_str()), (Some(1), "w3"));
+    }
 }
