@@ -67,10 +67,13 @@ impl StopSignal {
     }
 }
 
+/// A running queue, and its shard when it is sharded.
+type RunKey = (QueueId, Option<u8>);
+
 #[derive(Clone, Default)]
 pub(crate) struct Registry {
     /// By queue and shard: two shards of one queue may run here.
-    running: Arc<Mutex<HashMap<(QueueId, Option<u8>), StopSignal>>>,
+    running: Arc<Mutex<HashMap<RunKey, StopSignal>>>,
 }
 
 impl Registry {
@@ -98,7 +101,7 @@ impl Registry {
         );
     }
 
-    fn stop_where(&self, matches: impl Fn(&(QueueId, Option<u8>)) -> bool, reason: &StopReason) {
+    fn stop_where(&self, matches: impl Fn(&RunKey) -> bool, reason: &StopReason) {
         for (key, signal) in self.lock().iter() {
             if matches(key) {
                 signal.stop(reason.clone());
@@ -116,7 +119,7 @@ impl Registry {
         self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(QueueId, Option<u8>), StopSignal>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RunKey, StopSignal>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -63,6 +63,10 @@ impl Queue {
     }
 }
 
+/// Where a queue stands in the order: priority, the owner's turn, when
+/// the owner was last served, submit order.
+type TurnKey = (Priority, u32, u64, u64);
+
 /// A decision to publish: `queue` to `worker`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dispatch {
@@ -279,7 +283,7 @@ impl Plan {
             .collect();
         wanting.sort_by_key(|(_, q, _)| (q.priority, q.submitted_seq));
         let mut turns: HashMap<(Priority, &Owner), u32> = HashMap::new();
-        let mut keyed: Vec<((Priority, u32, u64, u64), (QueueId, usize))> = wanting
+        let mut keyed: Vec<(TurnKey, (QueueId, usize))> = wanting
             .into_iter()
             .map(|(id, q, shard)| {
                 let turn = turns.entry((q.priority, &q.owner)).or_default();
