@@ -31,6 +31,8 @@ mod nats_tap;
 mod procfs;
 #[path = "backbone/report.rs"]
 mod report;
+#[path = "backbone/sharding.rs"]
+mod sharding;
 #[path = "backbone/sse.rs"]
 mod sse;
 #[path = "backbone/stack.rs"]
@@ -117,6 +119,11 @@ const SCENARIOS: &[Scenario] = &[
         name: "build_cache",
         what: "300-file C build: cold, same-commit requeue (cached), one file changed (ccache)",
         run: || Box::pin(build_cache::build_cache()),
+    },
+    Scenario {
+        name: "sharding",
+        what: "40 tasks on 4 slots, shards 4 vs 1: 1 s tasks and the QEMU example",
+        run: || Box::pin(sharding::sharding()),
     },
     Scenario {
         name: "worker_flood_memory",

@@ -802,6 +802,18 @@ test('artifacts link to their bytes and the firmware size trend is a chart per r
   await page.locator('[data-test=artifacts] [data-artifact="out/fw.elf"]').waitFor();
 });
 
+test('a sharded queue shows which shard and worker ran each task, and tags its log lines', async () => {
+  const id = 'sharded-ui';
+  await stack.submit(queueBody(id, [{ id: 'one', scenario: 'quick.sh' }, { id: 'two', scenario: 'quick.sh' }], { shards: 2 }));
+  await until(async () => (await stack.view(id)).body.verdict === 'passed', 60_000, `${id} to pass`);
+  await page.goto(`${stack.base}/#/queue/${id}`);
+  const shardTags = page.locator('[data-test=task-shard]');
+  await until(async () => (await shardTags.count()) === 2, 10_000, 'a shard tag on each task');
+  assert.match(await shardTags.first().textContent(), /^s\d · \S+/);
+  await until(async () => (await logLines().locator('.src').filter({ hasText: /^s\d / }).count()) > 0,
+    10_000, 'log lines labelled with their shard');
+});
+
 test('the Workers page shows the fleet, drains a worker and takes a profile back', async () => {
   await page.goto(`${stack.base}/#/workers`);
   const rows = page.locator('[data-test=worker-row]');

@@ -206,7 +206,7 @@ export class LogView {
       'data-kind': kind,
       title: kind === 'teardown' ? 'Output of a process stopped on purpose (teardown), not an error' : null,
     },
-    h('span', { class: `src src-${this.colourOf(line.source)}`, title: line.source }, line.source),
+    h('span', { class: `src src-${this.colourOf(line.source)}`, title: sourceTitle(line) }, sourceLabel(line)),
     kind === 'teardown' ? h('span', { class: 'ln-tag', 'data-test': 'teardown-tag' }, 'teardown') : null,
     kind === 'failure' ? h('span', { class: 'ln-tag ln-tag-fail' }, 'failure') : null,
     this.renderText(line.text, []));
@@ -320,6 +320,15 @@ export class LogView {
 }
 
 /** A text node, or a span whose classes and colours come from an ANSI style. */
+/** A line's source, with its shard for a sharded queue: `s2 task:t3`. */
+function sourceLabel(line) {
+  return line.shard === undefined ? line.source : `s${line.shard} ${line.source}`;
+}
+
+function sourceTitle(line) {
+  return line.shard === undefined ? line.source : `shard ${line.shard}: ${line.source}`;
+}
+
 function styled(text, style) {
   const plain = style.fg === null && style.bg === null && !style.bold && !style.dim
     && !style.italic && !style.underline && !style.inverse;

@@ -49,7 +49,8 @@ class QueuePage {
     this.ended = false;
     this.gone = false;
     this.lastSeq = 0;
-    this.lastAttempt = null;
+    // Per shard ('' when unsharded): a new attempt of it is marked in the log.
+    this.lastAttempts = new Map();
     // The worker logged that it stopped the queue: the page does not say it again.
     this.workerSaidStop = false;
     this.timers = new Set();
@@ -166,7 +167,7 @@ class QueuePage {
       item('Ref', h('span', { class: 'mono' }, view.source.ref)),
       item('Commit', view.commit ? h('span', { class: 'mono break', title: view.commit }, view.commit.slice(0, 12)) : '—'),
       item('Profile', view.profile ?? h('span', { class: 'muted' }, 'worker default')),
-      item('Worker', view.worker ?? '—'),
+      view.shards?.length ? item('Shards', shardsText(view.shards)) : item('Worker', view.worker ?? '—'),
       item('Attempt', String(view.attempt)),
       item('Submitted', h('span', { title: formatTime(view.submitted_at) }, formatAge(view.submitted_at, now))),
       item('Started', h('span', { title: formatTime(view.started_at) }, view.started_at ? formatAge(view.started_at, now) : '—')),
@@ -185,7 +186,7 @@ class QueuePage {
 
     replace(this.stages, view.stages.length
       ? view.stages.map((s) => h('li', { class: `stage stage-row-${s.status}`, 'data-stage': s.stage },
-        h('span', { class: 'stage-name' }, s.stage),
+        h('span', { class: 'stage-name' }, s.shard === null || s.shard === undefined ? s.stage : `${s.stage} · shard ${s.shard}`),
         stageBadge(s),
         h('span', { class: 'num muted' }, s.duration_ms !== null && s.duration_ms !== undefined
           ? formatDuration(s.duration_ms)
@@ -271,12 +272,17 @@ class QueuePage {
     }
     let batch;
     try { batch = JSON.parse(e.data); } catch { return; }
-    if (this.lastAttempt !== null && batch.attempt !== this.lastAttempt) {
-      this.log.marker(`──── attempt ${batch.attempt} (the previous worker stopped) ────`);
+    const shard = batch.shard ?? null;
+    const key = shard === null ? '' : String(shard);
+    const last = this.lastAttempts.get(key);
+    if (last !== undefined && batch.attempt !== last) {
+      const which = shard === null ? '' : ` of shard ${shard}`;
+      this.log.marker(`──── attempt ${batch.attempt}${which} (the previous worker stopped) ────`);
     }
-    this.lastAttempt = batch.attempt;
-    if ((batch.lines ?? []).some(saysStopped)) this.workerSaidStop = true;
-    this.log.append(batch.lines ?? []);
+    this.lastAttempts.set(key, batch.attempt);
+    const lines = (batch.lines ?? []).map((l) => (shard === null ? l : { ...l, shard }));
+    if (lines.some(saysStopped)) this.workerSaidStop = true;
+    this.log.append(lines);
   }
 
   /**
@@ -429,6 +435,11 @@ function crumbs(id) {
     h('a', { href: '#/' }, 'Queues'), h('span', { 'aria-hidden': 'true' }, ' / '), h('span', { class: 'mono' }, id));
 }
 
+/** "0: worker-1 · 1: worker-2 · 2: waiting" for a sharded queue. */
+function shardsText(shards) {
+  return shards.map((s) => `${s.shard}: ${s.status === 'waiting' ? 'waiting' : s.worker}${s.status === 'finished' ? ' ✓' : ''}`).join(' · ');
+}
+
 function item(label, value) {
   return h('div', { class: 'meta-item' }, h('dt', {}, label), h('dd', {}, value));
 }
@@ -466,6 +477,9 @@ function taskItem(t, now, queueReason, note) {
       t.quarantined ? h('span', { class: 'badge res-quarantined', 'data-test': 'task-quarantined', title: 'A quarantine excuses this failure: it does not fail the queue' }, 'quarantined') : null,
       h('span', { class: 'task-id' }, t.id),
       h('span', { class: 'task-scenario mono muted', title: t.scenario }, t.scenario),
+      t.shard !== null && t.shard !== undefined
+        ? h('span', { class: 'task-shard muted', 'data-test': 'task-shard', title: `shard ${t.shard} on ${t.worker ?? '?'}` }, `s${t.shard} · ${t.worker ?? ''}`)
+        : null,
       h('span', { class: 'num muted' }, duration === null ? '' : formatDuration(duration))),
     running ? taskProgressBar(t) : null,
     t.tries?.length ? h('div', { class: 'task-tries muted', 'data-test': 'task-tries' },

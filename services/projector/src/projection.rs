@@ -437,6 +437,12 @@ fn finish(queue: &mut QueueView, status: FinalStatus, reason: Option<String>, at
             stage.status = "cancelled".into();
         }
     }
+    // The shards a `finished` stopped say so after it, and are not read.
+    for shard in &mut queue.shards {
+        if shard.status == "running" {
+            shard.status = "finished".into();
+        }
+    }
 }
 
 /// What a task that never got to run becomes when its queue ends: skipped

@@ -31,6 +31,14 @@ pub(crate) async fn listen(
                 None => return Ok(()),
             },
         };
+        // A `finished` needs only its subject: no payload to parse for
+        // each of every queue's ends.
+        if message.subject.ends_with(".finished") {
+            if let Some(queue_id) = names.queue_id_of_subject(&message.subject) {
+                registry.stop_shards(&queue_id);
+            }
+            continue;
+        }
         let Ok(event) = Event::from_json(&message.payload) else {
             continue;
         };
@@ -40,7 +48,6 @@ pub(crate) async fn listen(
                 StopReason::Cancelled(reason.unwrap_or_else(|| "cancelled by a user".into())),
             ),
             EventBody::Deleted {} => registry.stop(&event.queue_id, StopReason::Deleted),
-            EventBody::Finished { .. } => registry.stop_shards(&event.queue_id),
             _ => {}
         }
     }
