@@ -125,6 +125,64 @@ async fn a_reboot_between_retries_boots_the_target_again() {
 }
 
 #[tokio::test]
+async fn with_reboot_after_failure_the_task_after_a_failure_gets_a_fresh_boot() {
+    let config = format!(
+        "{SHELL_PROFILE}\n[profiles.fresh]\nboot = \"sh boot.sh\"\nboot_ready = {{ log_regex = \"^READY$\" }}\ntask = \"sh {{scenario}}\"\nreboot_after_failure = true\n"
+    );
+    let stack = TestStack::start_with(StackOptions {
+        worker_config: config,
+        ..Default::default()
+    })
+    .await;
+    // The boot writes a fresh marker; a failing task breaks it, and a task
+    // on the broken target fails.
+    let repo = GitRepo::new(&[
+        (
+            "boot.sh",
+            "echo power-on; echo ok > target; echo READY; sleep 60
+",
+        ),
+        (
+            "breaks.sh",
+            "echo broken > target; exit 1
+",
+        ),
+        (
+            "needs.sh",
+            "grep -q ok target
+",
+        ),
+    ]);
+    let tasks = [
+        ("a", "needs.sh"),
+        ("b", "breaks.sh"),
+        ("c", "needs.sh"),
+        ("d", "needs.sh"),
+    ];
+    let mut body = queue("fresh-1", &repo.url(), &tasks);
+    body["profile"] = json!("fresh");
+    stack.submit(&body).await;
+    let view = stack.wait_terminal("fresh-1", T).await;
+    let results: Vec<&str> = view["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["result"].as_str().unwrap_or("-"))
+        .collect();
+    assert_eq!(results, ["PASS", "FAIL", "PASS", "PASS"], "{view:#}");
+    let log = stack.text("/api/queue/fresh-1/log").await;
+    assert_eq!(
+        log.matches("power-on").count(),
+        2,
+        "one reboot, after b only: {log}"
+    );
+    assert!(
+        log.contains("rebooting the target: the task before did not pass"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
 async fn a_quarantined_test_still_runs_and_is_recorded_but_does_not_fail_its_queue() {
     let stack = TestStack::start().await;
     let repo = GitRepo::new(&[("bad.sh", "echo broken; exit 1\n"), ("ok.sh", "echo ok\n")]);

@@ -70,6 +70,12 @@ pub(crate) enum AfterTry {
     Done,
 }
 
+/// Whether the target is booted again before the next task: with
+/// `reboot_after_failure` (and a boot), after a task that did not pass.
+pub(crate) fn reboot_before_next(last: Option<TaskResult>, reboot_after_failure: bool) -> bool {
+    reboot_after_failure && last.is_some_and(|r| !matches!(r, TaskResult::Pass | TaskResult::Flaky))
+}
+
 /// Whether a task that has had `tries` tries, the last ending `result`,
 /// runs again, with `retries` reruns allowed.
 pub(crate) fn after_try(result: TaskResult, tries: usize, retries: u8) -> AfterTry {
@@ -117,6 +123,21 @@ pub(crate) fn command_failure(stage: &str, exit: Exit, timeout: Duration) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_task_that_did_not_pass_reboots_the_target_and_only_when_asked() {
+        for (last, expected) in [
+            (None, false),
+            (Some(TaskResult::Pass), false),
+            (Some(TaskResult::Flaky), false),
+            (Some(TaskResult::Fail), true),
+            (Some(TaskResult::Timeout), true),
+            (Some(TaskResult::Error), true),
+        ] {
+            assert_eq!(reboot_before_next(last, true), expected, "{last:?}");
+            assert!(!reboot_before_next(last, false));
+        }
+    }
 
     #[test]
     fn exits_map_to_results() {

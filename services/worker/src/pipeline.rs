@@ -27,8 +27,8 @@ use crate::junit;
 use crate::log_batcher::LogSink;
 use crate::metrics::{ResultLabel, StageLabel};
 use crate::outcome::{
-    after_try, command_failure, over_tries, task_done, task_retries, task_timeout, AfterTry,
-    TaskDone,
+    after_try, command_failure, over_tries, reboot_before_next, task_done, task_retries,
+    task_timeout, AfterTry, TaskDone,
 };
 use crate::placeholders::Placeholders;
 use crate::process_group::{CommandSpec, Exit, ProcessGroup};
@@ -517,6 +517,7 @@ impl Run<'_> {
 
     async fn run_tasks(&self, boot: &mut Option<ProcessGroup>) -> Result<RunEnd, EmitError> {
         let mut in_order = self.tasks.iter();
+        let mut last_result = None;
         loop {
             if self.stop.token().is_cancelled() {
                 return Ok(RunEnd::Stopped);
@@ -535,12 +536,35 @@ impl Run<'_> {
             let Some(task) = task else {
                 return Ok(RunEnd::Completed);
             };
+            let after_failure = self.profile.reboot_after_failure && self.profile.boot.is_some();
+            if reboot_before_next(last_result, after_failure) {
+                if let Some(end) = self.reboot(task, boot).await? {
+                    return Ok(end);
+                }
+            }
             match self.run_task(task, boot).await? {
-                TaskEnd::Done => {}
+                TaskEnd::Done(result) => last_result = Some(result),
                 TaskEnd::Stopped => return Ok(RunEnd::Stopped),
                 TaskEnd::RunEnded(end) => return Ok(end),
             }
         }
+    }
+
+    /// `reboot_after_failure`: the task before did not pass, so the target
+    /// is booted again before `task` runs on it. `Some` when that boot
+    /// failed or was stopped: the run ends there.
+    async fn reboot(
+        &self,
+        task: &TaskSpec,
+        boot: &mut Option<ProcessGroup>,
+    ) -> Result<Option<RunEnd>, EmitError> {
+        let source = format!("task:{}", task.id);
+        let line = "rebooting the target: the task before did not pass (reboot_after_failure)";
+        self.log.system(&source, line).await;
+        if let Some(mut group) = boot.take() {
+            group.stop().await;
+        }
+        self.boot(boot).await
     }
 
     /// One task: `task_started`, its command (again for each retry a `FAIL`
@@ -592,7 +616,7 @@ impl Run<'_> {
         self.artifacts
             .store_all(self.emitter, self.log, &source, Some(&task.id), files)
             .await?;
-        Ok(run_end.map_or(TaskEnd::Done, TaskEnd::RunEnded))
+        Ok(run_end.map_or(TaskEnd::Done(result), TaskEnd::RunEnded))
     }
 
     /// The task's command, again for each retry a `FAIL` or `TIMEOUT` earns
@@ -789,7 +813,7 @@ struct Tried {
 
 /// Whether the run goes on after a task.
 enum TaskEnd {
-    Done,
+    Done(TaskResult),
     Stopped,
     /// A reboot between tries failed or was stopped.
     RunEnded(RunEnd),

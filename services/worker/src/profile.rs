@@ -43,6 +43,8 @@ struct ProfileFile {
     #[serde(default)]
     reboot_between_retries: bool,
     #[serde(default)]
+    reboot_after_failure: bool,
+    #[serde(default)]
     env: BTreeMap<String, String>,
     boot_retries: Option<u32>,
     quarantine_after: Option<u32>,
@@ -91,6 +93,9 @@ pub struct Profile {
     /// Restart the boot command before each retry (on the booted target
     /// otherwise).
     pub reboot_between_retries: bool,
+    /// Restart the boot command before the task that follows a task that
+    /// did not pass: a failure may have left the target broken.
+    pub reboot_after_failure: bool,
     pub env: BTreeMap<String, String>,
     /// A boot that fails on infrastructure (exits before ready, not ready
     /// in time, cannot start) is tried again this often on the same worker
@@ -186,6 +191,7 @@ impl Profiles {
                     task_lines: Arc::new(task_lines),
                     retries: p.retries,
                     reboot_between_retries: p.reboot_between_retries,
+                    reboot_after_failure: p.reboot_after_failure,
                     env: p.env,
                     boot_retries: p.boot_retries.unwrap_or(1),
                     health: HealthPolicy {
