@@ -1,8 +1,10 @@
 //! Sharding: the wall time of a 40-task queue on 4 slots with `shards: 4`
 //! against the same queue with `shards: 1`, for tasks of 1 s each and for
 //! the QEMU example's four scenarios repeated ten times (its build from the
-//! build cache once a shard filled it). Wall time is submit → the view's
-//! terminal state, polled every 20 ms.
+//! build cache once a shard filled it; the example's profile reboots the
+//! target after a failed task, as its fault scenario halts the firmware).
+//! Wall time is submit → the view's terminal state, polled every 20 ms;
+//! both runs must end with the same results.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -45,6 +47,7 @@ async fn one_second_tasks() -> Result<Vec<Row>> {
     wall_time(&stack, warm).await?;
     let one = wall_time(&stack, body("sh-1")).await?;
     let four = wall_time(&stack, sharded(body("sh-4"), 4)).await?;
+    let (one, four) = same_results(one, four)?;
     Ok(ratio_rows("40 × 1 s tasks", one, four, 30.0))
 }
 
@@ -81,6 +84,7 @@ async fn qemu_example() -> Result<Vec<Row>> {
     wall_time(&stack, body("qemu-warm", &tasks[..4])).await?;
     let one = wall_time(&stack, body("qemu-1", &tasks)).await?;
     let four = wall_time(&stack, sharded(body("qemu-4", &tasks), 4)).await?;
+    let (one, four) = same_results(one, four)?;
     Ok(ratio_rows(
         "QEMU example, 4 scenarios × 10",
         one,
@@ -101,7 +105,8 @@ fn sharded(mut body: Value, shards: u8) -> Value {
 }
 
 /// Submit → the queue's end, in seconds; every task must have a result.
-async fn wall_time(stack: &Stack, body: Value) -> Result<f64> {
+/// Also the results' counts: the two runs compared must agree on them.
+async fn wall_time(stack: &Stack, body: Value) -> Result<(f64, Value)> {
     let id = body["id"].as_str().unwrap_or_default().to_owned();
     let started = Instant::now();
     stack.create(&body).await?;
@@ -112,7 +117,18 @@ async fn wall_time(stack: &Stack, body: Value) -> Result<f64> {
         view["status"] == "Finished" && counts["waiting"] == 0 && counts["cancelled"] == 0,
         "queue {id} did not run every task: {view}"
     );
-    Ok(elapsed)
+    Ok((elapsed, counts.clone()))
+}
+
+/// The two runs' wall times, once they are shown to have the same results.
+fn same_results(one: (f64, Value), four: (f64, Value)) -> Result<(f64, f64)> {
+    anyhow::ensure!(
+        one.1 == four.1,
+        "shards 1 and 4 disagree on the results: {} vs {}",
+        one.1,
+        four.1
+    );
+    Ok((one.0, four.0))
 }
 
 fn ratio_rows(what: &str, one: f64, four: f64, limit: f64) -> Vec<Row> {

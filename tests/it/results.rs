@@ -96,16 +96,23 @@ async fn a_task_that_fails_only_on_its_first_try_ends_flaky_and_its_queue_passes
     assert_eq!(list["tests"][0]["task"], "uart", "{list}");
 }
 
-#[tokio::test]
-async fn a_reboot_between_retries_boots_the_target_again() {
+/// A stack whose worker has, beside the shell profiles, profile `name`
+/// booting `boot.sh` (ready on `READY`) with `keys` added.
+async fn booted_profile_stack(name: &str, keys: &str) -> TestStack {
     let config = format!(
-        "{SHELL_PROFILE}\n[profiles.rebooted]\nboot = \"sh boot.sh\"\nboot_ready = {{ log_regex = \"^READY$\" }}\ntask = \"sh {{scenario}}\"\nretries = 1\nreboot_between_retries = true\n"
+        "{SHELL_PROFILE}\n[profiles.{name}]\nboot = \"sh boot.sh\"\nboot_ready = {{ log_regex = \"^READY$\" }}\ntask = \"sh {{scenario}}\"\n{keys}\n"
     );
-    let stack = TestStack::start_with(StackOptions {
+    TestStack::start_with(StackOptions {
         worker_config: config,
         ..Default::default()
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_reboot_between_retries_boots_the_target_again() {
+    let stack =
+        booted_profile_stack("rebooted", "retries = 1\nreboot_between_retries = true").await;
     let markers = tempfile::tempdir().unwrap();
     let repo = GitRepo::new(&[
         ("boot.sh", "echo power-on; echo READY; sleep 60\n"),
@@ -126,14 +133,7 @@ async fn a_reboot_between_retries_boots_the_target_again() {
 
 #[tokio::test]
 async fn with_reboot_after_failure_the_task_after_a_failure_gets_a_fresh_boot() {
-    let config = format!(
-        "{SHELL_PROFILE}\n[profiles.fresh]\nboot = \"sh boot.sh\"\nboot_ready = {{ log_regex = \"^READY$\" }}\ntask = \"sh {{scenario}}\"\nreboot_after_failure = true\n"
-    );
-    let stack = TestStack::start_with(StackOptions {
-        worker_config: config,
-        ..Default::default()
-    })
-    .await;
+    let stack = booted_profile_stack("fresh", "reboot_after_failure = true").await;
     // The boot writes a fresh marker; a failing task breaks it, and a task
     // on the broken target fails.
     let repo = GitRepo::new(&[

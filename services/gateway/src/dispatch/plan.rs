@@ -571,17 +571,28 @@ mod tests {
         }
     }
 
+    /// Shard `shard` of queue `q` claims `task`.
+    fn claim(plan: &mut Plan, seq: &mut u64, shard: u8, task: &str) {
+        *seq += 1;
+        let body = EventBody::TaskClaimed {
+            task_id: TaskId::parse(task).unwrap(),
+            attempt: 1,
+        };
+        let id = QueueId::parse("q").unwrap();
+        plan.apply_event(*seq, &Event::new(id, body).of_shard(Some(shard)));
+    }
+
     #[test]
     fn a_sharded_queue_takes_one_slot_per_shard_one_dispatch_per_round() {
-        let mut plan = Plan::default();
-        plan.worker_seen(worker("w1", 2, &[]));
-        plan.worker_seen(worker("w2", 2, &[]));
-        plan.apply_event(1, &sharded("q", 10, 3));
-        assert_eq!(plan.plan(NOW).len(), 1, "one shard per round");
-        let mut plan = Plan::default();
-        plan.worker_seen(worker("w1", 2, &[]));
-        plan.worker_seen(worker("w2", 2, &[]));
-        plan.apply_event(1, &sharded("q", 10, 3));
+        let fresh = || {
+            let mut plan = Plan::default();
+            plan.worker_seen(worker("w1", 2, &[]));
+            plan.worker_seen(worker("w2", 2, &[]));
+            plan.apply_event(1, &sharded("q", 10, 3));
+            plan
+        };
+        assert_eq!(fresh().plan(NOW).len(), 1, "one shard per round");
+        let mut plan = fresh();
         let mut seq = 1;
         let all = dispatch_all(&mut plan, &mut seq);
         let shards: Vec<Option<u8>> = all.iter().map(|d| d.shard).collect();
@@ -603,18 +614,12 @@ mod tests {
         plan.apply_event(1, &sharded("q", 2, 2));
         let mut seq = 1;
         assert_eq!(dispatch_all(&mut plan, &mut seq).len(), 1, "one slot");
-        let id = QueueId::parse("q").unwrap();
-        for task in ["t0", "t1"] {
-            seq += 1;
-            let body = EventBody::TaskClaimed {
-                task_id: TaskId::parse(task).unwrap(),
-                attempt: 1,
-            };
-            plan.apply_event(seq, &Event::new(id.clone(), body).of_shard(Some(0)));
-        }
+        claim(&mut plan, &mut seq, 0, "t0");
+        claim(&mut plan, &mut seq, 0, "t1");
         seq += 1;
         let done = EventBody::ShardFinished { attempt: 1 };
-        plan.apply_event(seq, &Event::new(id.clone(), done).of_shard(Some(0)));
+        let id = QueueId::parse("q").unwrap();
+        plan.apply_event(seq, &Event::new(id, done).of_shard(Some(0)));
         assert!(
             plan.plan(NOW).is_empty(),
             "shard 1 has nothing left to claim"
@@ -630,15 +635,8 @@ mod tests {
         let mut seq = 1;
         let first = dispatch_all(&mut plan, &mut seq);
         assert_eq!(first.len(), 2);
-        let id = QueueId::parse("q").unwrap();
-        for (shard, task) in [(0u8, "t0"), (1, "t1")] {
-            seq += 1;
-            let body = EventBody::TaskClaimed {
-                task_id: TaskId::parse(task).unwrap(),
-                attempt: 1,
-            };
-            plan.apply_event(seq, &Event::new(id.clone(), body).of_shard(Some(shard)));
-        }
+        claim(&mut plan, &mut seq, 0, "t0");
+        claim(&mut plan, &mut seq, 1, "t1");
         let gone = first
             .iter()
             .find(|d| d.shard == Some(1))
