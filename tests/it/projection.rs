@@ -115,6 +115,10 @@ async fn a_projector_killed_mid_stream_and_restarted_matches_a_rebuild() {
             &[("a", "chatty.sh"), ("b", "chatty.sh"), ("f", "flaky.sh")],
         );
         body["tasks"][2]["retries"] = 1.into();
+        if n == 3 {
+            // Shard-tagged events and log lines, claims, shard ends.
+            body["shards"] = 2.into();
+        }
         stack.submit(&body).await;
         if n == 6 {
             let test = serde_json::json!({"repo": repo.url(), "task": "f", "reason": "flaky"});
