@@ -205,6 +205,10 @@ test('events read as sentences', () => {
   assert.equal(cached.text, 'build restored from the build cache in 40 ms — key 0123456789ab');
   assert.equal(cached.tone, 'ok');
   assert.equal(describeEvent({ type: 'submitted', source: { repo: 'r', ref: 'main' }, tasks: [{}] }).text, 'submitted: r @ main, 1 task');
+  // A sharded queue's events say their shard.
+  assert.equal(describeEvent({ type: 'task_claimed', task_id: 'uart', shard: 2 }).text, 'shard 2: task uart taken');
+  assert.equal(describeEvent({ type: 'started', worker: 'lab-3', attempt: 2, shard: 0 }).text, 'shard 0: started on lab-3 (attempt 2)');
+  assert.equal(describeEvent({ type: 'shard_finished', shard: 1 }).tone, 'idle');
 });
 
 test('counts read with correct plurals and ages in words', () => {

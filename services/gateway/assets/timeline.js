@@ -38,8 +38,13 @@ export function describeEvent(event) {
       break;
     case 'cancel_requested': text = `cancel requested${because(body.reason)}`; tone = 'warn'; break;
     case 'deleted': text = 'deleted'; tone = 'warn'; break;
+    case 'dispatched': text = `dispatched to ${body.worker ?? 'a worker'}`; break;
+    case 'task_claimed': text = `task ${body.task_id} taken`; break;
+    case 'shard_finished': text = 'no task left for this shard'; tone = 'idle'; break;
     default: text = kind;
   }
+  // A sharded queue's events say which shard wrote them.
+  if (Number.isInteger(event.shard)) text = `shard ${event.shard}: ${text}`;
   return { at, kind, text, tone };
 }
 
