@@ -310,10 +310,14 @@ export class LogView {
 
   scrollToEnd() {
     this.lines.scrollTop = this.lines.scrollHeight;
+    this.autoScrollTop = this.lines.scrollTop;
   }
 
   onScroll() {
     const el = this.lines;
+    // The scroll event of our own scrollToEnd arrives later: it must not
+    // turn Follow back on after the reader turned it off meanwhile.
+    if (el.scrollTop === this.autoScrollTop) return;
     const atEnd = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
     if (atEnd !== this.follow) this.setFollow(atEnd);
   }
