@@ -318,6 +318,7 @@ export class LogView {
     // The scroll event of our own scrollToEnd arrives later: it must not
     // turn Follow back on after the reader turned it off meanwhile.
     if (el.scrollTop === this.autoScrollTop) return;
+    this.autoScrollTop = undefined;
     const atEnd = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
     if (atEnd !== this.follow) this.setFollow(atEnd);
   }
