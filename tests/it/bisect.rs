@@ -252,6 +252,33 @@ async fn a_driver_killed_mid_bisect_carries_on_without_queueing_a_step_twice() {
 }
 
 #[tokio::test]
+async fn two_gateways_drive_one_bisect_without_queueing_a_step_twice() {
+    let mut stack = TestStack::start().await;
+    stack.start_another_gateway().await;
+    let (repo, shas) = repository(CULPRIT, |_| Vec::new());
+    let mut body = request("b-two", &repo, Some(&shas[0]));
+    body["runs_per_step"] = 2.into();
+    start(&stack, &body).await;
+    let view = ended(&stack, "b-two").await;
+    assert_found(&view, &shas);
+    for step in view["steps"].as_array().unwrap() {
+        assert_eq!(step["queues"].as_array().unwrap().len(), 2, "{step}");
+    }
+    let queues = step_queues(&view);
+    let (_, list) = stack.get("/api/queues?q=b-two&per_page=100").await;
+    assert_eq!(
+        list["total"].as_u64().unwrap() as usize,
+        queues.len(),
+        "{list:#}"
+    );
+    let actions = |log: &str| log.matches("bisect driver").count();
+    assert!(
+        actions(&stack.service_log("gateway")) > 0 && actions(&stack.service_log("gateway-2")) > 0,
+        "both gateways drove it"
+    );
+}
+
+#[tokio::test]
 async fn a_cancel_stops_the_running_step_and_ends_cancelled() {
     let stack = TestStack::start().await;
     let (repo, shas) = repository(CULPRIT, |_| vec![("t.sh", "sleep 30\n".to_owned())]);
