@@ -105,14 +105,8 @@ impl Driver {
     /// The ended step queues' outcomes, by queue id.
     async fn outcomes(&self, view: &BisectView) -> Result<HashMap<String, RunOutcome>, ApiError> {
         let ids: Vec<String> = view.steps.iter().flat_map(|s| s.queues.clone()).collect();
-        Ok(self
-            .state
-            .views
-            .queues(&ids)
-            .await?
-            .iter()
-            .filter_map(|q| RunOutcome::of(q).map(|o| (q.id.clone(), o)))
-            .collect())
+        let queues = self.state.views.queues(&ids).await?;
+        Ok(search::outcomes(view, &queues))
     }
 
     /// Does what the search decided; the sequence of the last event stored.
