@@ -228,7 +228,7 @@ async fn a_commit_that_does_not_build_is_skipped_and_a_flaky_step_goes_by_majori
 }
 
 #[tokio::test]
-async fn a_driver_killed_mid_bisect_carries_on_without_queueing_a_step_twice() {
+async fn a_driver_killed_mid_bisect_and_a_restarted_projector_queue_no_step_twice() {
     let mut stack = TestStack::start().await;
     let (repo, shas) = repository(CULPRIT, |_| vec![("t.sh", format!("sleep 0.5\n{TEST}"))]);
     start(&stack, &request("b-restart", &repo, Some(&shas[0]))).await;
@@ -238,6 +238,13 @@ async fn a_driver_killed_mid_bisect_carries_on_without_queueing_a_step_twice() {
         })
         .await;
     stack.restart_gateway().await;
+    // The projector too, later: the driver waits for the views to come back.
+    stack
+        .wait_for_path("/api/bisect/b-restart", T, |v| {
+            v["steps"].as_array().is_some_and(|s| s.len() >= 5)
+        })
+        .await;
+    stack.restart_projector();
     let view = ended(&stack, "b-restart").await;
     assert_found(&view, &shas);
     let queues = step_queues(&view);
