@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::git_range;
 use super::search::{self, Next, RunOutcome, RunRequest};
-use crate::api::bisect::cancel_unfinished_steps;
+use crate::api::bisect::cancel_step_queues;
 use crate::api::error::ApiError;
 use crate::api::submit::store_submitted;
 use crate::state::AppState;
@@ -158,8 +158,8 @@ impl Driver {
                     reason,
                 },
             ),
-            Next::Cancel(_) => {
-                cancel_unfinished_steps(&self.state, view).await?;
+            Next::Cancel(unfinished) => {
+                cancel_step_queues(&self.state, view, &unfinished).await?;
                 (
                     format!("{id}:ended"),
                     BisectEventBody::Ended {
