@@ -467,6 +467,7 @@ fn history(n: usize) -> Result<Vec<Event>> {
             owner: None,
             shards: 1,
             claim_order: Vec::new(),
+            bisect: None,
         },
         EventBody::Started {
             worker: "lab-rack1-w3".into(),

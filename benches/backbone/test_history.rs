@@ -165,6 +165,7 @@ fn history(n: usize) -> Result<Vec<Event>> {
             owner: None,
             shards: 1,
             claim_order: Vec::new(),
+            bisect: None,
         }),
         event(EventBody::Started {
             worker: "bench".into(),

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::fleet::{Label, Owner, Priority};
 use crate::{
-    FinalStatus, GitRef, ProfileName, QueueId, RepoUrl, ScenarioPath, TaskId, TaskResult, WireError,
+    BisectId, FinalStatus, GitRef, ProfileName, QueueId, RepoUrl, ScenarioPath, TaskId, TaskResult,
+    WireError,
 };
 
 pub const WIRE_VERSION: u32 = 1;
@@ -86,6 +87,9 @@ pub enum EventBody {
         /// longest recorded duration first); empty: task order.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         claim_order: Vec<u16>,
+        /// The bisect this queue is a step of (its driver submitted it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bisect: Option<BisectId>,
     },
     /// The gateway's dispatcher gave the queue to one worker; published on
     /// `<prefix>.events.<queue>.dispatched.<worker>`, the subject that
@@ -197,6 +201,7 @@ impl EventBody {
             owner: None,
             shards: 1,
             claim_order: Vec::new(),
+            bisect: None,
         }
     }
 

@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 
 use testarena_events::{
-    parse_labels, EventBody, GitRef, Label, Owner, Priority, ProfileName, QueueId, RepoUrl,
-    ScenarioPath, Source, TaskId, TaskSpec, MAX_REQUIRES, MAX_RETRIES, MAX_SHARDS,
+    parse_labels, BisectId, EventBody, GitRef, Label, Owner, Priority, ProfileName, QueueId,
+    RepoUrl, ScenarioPath, Source, TaskId, TaskSpec, MAX_REQUIRES, MAX_RETRIES, MAX_SHARDS,
 };
 
 use crate::api::error::ApiError;
@@ -28,6 +28,8 @@ pub(crate) struct Submission {
     /// Indices into `tasks` in the order shards claim them (empty: task
     /// order); see [`claim_order`].
     pub claim_order: Vec<u16>,
+    /// The bisect whose step this is (set by the bisect driver, never by a request).
+    pub bisect: Option<BisectId>,
 }
 
 impl Submission {
@@ -122,6 +124,7 @@ impl Submission {
             owner,
             shards,
             claim_order: Vec::new(),
+            bisect: None,
         })
     }
 
@@ -146,6 +149,7 @@ impl Submission {
             owner: Some(self.owner.clone()),
             shards: self.shards,
             claim_order: self.claim_order.clone(),
+            bisect: self.bisect.clone(),
         }
     }
 }

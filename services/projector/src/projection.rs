@@ -64,6 +64,7 @@ fn submitted_view(event: &Event) -> Option<QueueView> {
         priority,
         owner,
         shards,
+        bisect,
         ..
     } = &event.body
     else {
@@ -100,6 +101,7 @@ fn submitted_view(event: &Event) -> Option<QueueView> {
         tasks: tasks.iter().map(waiting_task).collect(),
         artifacts: Vec::new(),
         firmware: None,
+        bisect: bisect.as_ref().map(ToString::to_string),
     };
     recount(&mut view);
     Some(view)

@@ -586,6 +586,7 @@ mod tests {
             tasks: Vec::new(),
             artifacts: Vec::new(),
             firmware: None,
+            bisect: None,
         }
     }
 

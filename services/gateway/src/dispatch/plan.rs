@@ -392,6 +392,7 @@ mod tests {
                 owner: Some(Owner::parse(owner).unwrap()),
                 shards: 1,
                 claim_order: Vec::new(),
+                bisect: None,
             },
         )
     }
