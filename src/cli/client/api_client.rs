@@ -29,6 +29,58 @@ pub struct QueuePage {
     pub per_page: u32,
 }
 
+/// Where a bisect is in its life (`GET /api/bisect/{id}`'s `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BisectStatus {
+    Running,
+    Found,
+    Inconclusive,
+    Error,
+    Cancelled,
+}
+
+/// The commit a bisect found, with what a reader needs to know it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FirstBad {
+    pub commit: String,
+    pub subject: String,
+    pub author: String,
+}
+
+/// One tested commit: its queues and, once decided, its verdict
+/// (`pass`, `fail`, `flaky`, `skipped`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BisectStep {
+    pub commit: String,
+    pub queues: Vec<String>,
+    pub verdict: Option<String>,
+}
+
+/// `GET /api/bisect/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BisectView {
+    pub id: String,
+    pub status: BisectStatus,
+    /// Unknown while the search walks back from `bad` to find one.
+    pub good: Option<String>,
+    pub bad: String,
+    pub first_bad: Option<FirstBad>,
+    pub steps: Vec<BisectStep>,
+    pub reason: Option<String>,
+}
+
+/// `GET /api/bisects`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BisectList {
+    pub bisects: Vec<BisectView>,
+}
+
+/// `POST /api/bisect`'s answer.
+#[derive(Debug, Deserialize)]
+pub struct BisectStarted {
+    pub id: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot reach the TestArena server at {server}: {message} (is it running? set --server or TESTARENA_SERVER)")]
@@ -65,6 +117,11 @@ impl ApiClient {
     /// The queue's page on the dashboard, for people (not the JSON API URL).
     pub fn dashboard_url(&self, id: &str) -> String {
         format!("{}/#/queue/{id}", self.base)
+    }
+
+    /// A bisect's page on the dashboard.
+    pub fn bisect_dashboard_url(&self, id: &str) -> String {
+        format!("{}/#/bisect/{id}", self.base)
     }
 
     async fn send(
@@ -176,6 +233,68 @@ impl ApiClient {
             )
             .await?
             .1)
+    }
+
+    /// One page of the queues whose source URL contains `repo`, newest first.
+    pub async fn queues_of_repo(
+        &self,
+        repo: &str,
+        page: u32,
+        per_page: u32,
+    ) -> Result<QueuePage, ClientError> {
+        let query = [
+            ("repo", repo.to_owned()),
+            ("page", page.to_string()),
+            ("per_page", per_page.to_string()),
+        ];
+        Ok(self
+            .json(
+                self.http
+                    .get(format!("{}/api/queues", self.base))
+                    .query(&query),
+            )
+            .await?
+            .1)
+    }
+
+    pub async fn start_bisect(&self, body: &Value) -> Result<BisectStarted, ClientError> {
+        Ok(self
+            .json(
+                self.http
+                    .post(format!("{}/api/bisect", self.base))
+                    .json(body),
+            )
+            .await?
+            .1)
+    }
+
+    pub async fn bisect(&self, id: &str) -> Result<BisectView, ClientError> {
+        Ok(self
+            .json(self.http.get(format!("{}/api/bisect/{id}", self.base)))
+            .await?
+            .1)
+    }
+
+    pub async fn bisects(&self) -> Result<BisectList, ClientError> {
+        Ok(self
+            .json(self.http.get(format!("{}/api/bisects", self.base)))
+            .await?
+            .1)
+    }
+
+    pub async fn cancel_bisect(&self, id: &str) -> Result<(), ClientError> {
+        self.send(
+            self.http
+                .post(format!("{}/api/bisect/{id}/cancel", self.base)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_bisect(&self, id: &str) -> Result<(), ClientError> {
+        self.send(self.http.delete(format!("{}/api/bisect/{id}", self.base)))
+            .await?;
+        Ok(())
     }
 
     pub async fn cancel(&self, id: &str) -> Result<QueueView, ClientError> {
