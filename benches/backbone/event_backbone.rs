@@ -465,6 +465,7 @@ fn history(n: usize) -> Result<Vec<Event>> {
             requires: Vec::new(),
             priority: Default::default(),
             owner: None,
+            bisect: None,
         },
         EventBody::Started {
             worker: "lab-rack1-w3".into(),

@@ -163,6 +163,7 @@ fn history(n: usize) -> Result<Vec<Event>> {
             requires: Vec::new(),
             priority: Default::default(),
             owner: None,
+            bisect: None,
         }),
         event(EventBody::Started {
             worker: "bench".into(),

@@ -105,6 +105,39 @@ impl QueueId {
     }
 }
 
+/// A bisect id: a NATS subject token. At most [`BisectId::MAX_LEN`]
+/// characters, so a step queue's id (`<bisect>-<commit12>-r<run>`) is
+/// still a valid [`QueueId`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BisectId(String);
+string_newtype!(BisectId);
+
+impl BisectId {
+    pub const MAX_LEN: usize = 40;
+
+    pub fn parse(value: impl Into<String>) -> Result<Self, IdError> {
+        let value = value.into();
+        check_token("bisect id", &value)?;
+        if value.len() > Self::MAX_LEN {
+            return Err(IdError::new(
+                "bisect id",
+                format!(
+                    "is {} characters long; at most {} are allowed",
+                    value.len(),
+                    Self::MAX_LEN
+                ),
+            ));
+        }
+        Ok(Self(value))
+    }
+
+    /// A fresh time-ordered id (UUIDv7), like [`QueueId::generate`].
+    pub fn generate() -> Self {
+        Self(format!("b{}", uuid::Uuid::now_v7().simple()))
+    }
+}
+
 /// A task id, unique within its queue.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

@@ -7,6 +7,8 @@
 //!
 //! Invariant: this crate depends on no service crate; every service depends on it.
 
+mod bisect_event;
+mod bisect_view;
 mod fleet;
 mod fleet_bucket;
 mod ids;
@@ -23,12 +25,17 @@ mod timestamp;
 mod wire;
 mod wire_version;
 
+pub use bisect_event::{
+    step_queue_id, BisectCommit, BisectEnd, BisectEvent, BisectEventBody, RunSide, StepPhase,
+    StepVerdict, MAX_RANGE_COMMITS, MAX_RUNS_PER_STEP, MAX_WALK_BACK,
+};
+pub use bisect_view::{BisectSourceView, BisectStepView, BisectTaskView, BisectView};
 pub use fleet::{
     parse_labels, Label, OperatorReply, Owner, Priority, ProfileAdmission, ProfileState,
     ProfileStateView, ReadmitRequest, WorkerRecord, WorkerView, MAX_REQUIRES, MAX_WORKER_LABELS,
 };
 pub use fleet_bucket::{fleet_bucket_config, FLEET_MEMORY};
-pub use ids::{GitRef, IdError, ProfileName, QueueId, RepoUrl, ScenarioPath, TaskId};
+pub use ids::{BisectId, GitRef, IdError, ProfileName, QueueId, RepoUrl, ScenarioPath, TaskId};
 pub use log_batch::{LineProgress, LogBatch, LogLine, LogStream};
 pub use names::{ArenaNames, QUEUE_LOG_FILE, QUEUE_STATUS_FILE};
 pub use queue_view::{

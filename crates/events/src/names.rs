@@ -5,11 +5,13 @@
 //! - `<prefix>.events.<queue_id>.<kind>`: one subtree per queue, one token per kind.
 //! - `<prefix>.tests.<kind>`: events about a test, not a queue (quarantine);
 //!   in the events stream too, outside every queue's subtree.
+//! - `<prefix>.bisect.<bisect_id>.<kind>`: events about a bisect; in the
+//!   events stream too.
 //! - `<prefix>.logs.<queue_id>`: log batches.
 //! - `<prefix>.applied.<projector>`: core NATS (not stored), the projector's
 //!   last applied events-stream sequence, so a gateway can wait for its view.
 
-use crate::QueueId;
+use crate::{BisectId, QueueId};
 
 /// The per-queue folder `<data>/<queue_id>/` holds these two files, as the
 /// original system had them.
@@ -117,15 +119,36 @@ impl ArenaNames {
             .is_some()
     }
 
+    /// A bisect event's subject.
+    pub fn bisect_event_subject(&self, bisect: &BisectId, kind: &str) -> String {
+        format!("{}.bisect.{}.{}", self.prefix, bisect, kind)
+    }
+
+    pub fn all_bisect_events_filter(&self) -> String {
+        format!("{}.bisect.>", self.prefix)
+    }
+
+    /// Whether a message of the events stream is a bisect event.
+    pub fn is_bisect_event_subject(&self, subject: &str) -> bool {
+        subject
+            .strip_prefix(&self.prefix)
+            .and_then(|rest| rest.strip_prefix(".bisect."))
+            .is_some()
+    }
+
     /// A filter that matches every subject of the events stream (in that
     /// stream; the logs stream has its own).
     pub fn events_stream_filter(&self) -> String {
         format!("{}.>", self.prefix)
     }
 
-    /// Every subject the events stream holds: queues' events and tests' events.
+    /// Every subject the events stream holds: queues', tests' and bisects' events.
     pub fn events_stream_subjects(&self) -> Vec<String> {
-        vec![self.all_events_filter(), self.all_test_events_filter()]
+        vec![
+            self.all_events_filter(),
+            self.all_test_events_filter(),
+            self.all_bisect_events_filter(),
+        ]
     }
 
     pub fn log_subject(&self, queue_id: &QueueId) -> String {
@@ -196,5 +219,12 @@ mod tests {
         );
         assert!(names.is_test_event_subject("lab.a.tests.quarantined"));
         assert!(!names.is_test_event_subject("lab.a.events.tests.quarantined"));
+        let bisect = BisectId::parse("b1").unwrap();
+        assert_eq!(
+            names.bisect_event_subject(&bisect, "requested"),
+            "lab.a.bisect.b1.requested"
+        );
+        assert!(names.is_bisect_event_subject("lab.a.bisect.b1.ended"));
+        assert_eq!(names.queue_id_of_subject("lab.a.bisect.b1.ended"), None);
     }
 }

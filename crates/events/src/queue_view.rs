@@ -74,6 +74,10 @@ pub struct QueueView {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub firmware: Option<crate::FirmwareSize>,
+    /// The bisect this queue is a step of; `null` for an ordinary queue.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub bisect: Option<String>,
 }
 
 /// One stored artifact, as the view lists it and

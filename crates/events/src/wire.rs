@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::fleet::{Label, Owner, Priority};
 use crate::{
-    FinalStatus, GitRef, ProfileName, QueueId, RepoUrl, ScenarioPath, TaskId, TaskResult, WireError,
+    BisectId, FinalStatus, GitRef, ProfileName, QueueId, RepoUrl, ScenarioPath, TaskId, TaskResult,
+    WireError,
 };
 
 pub const WIRE_VERSION: u32 = 1;
@@ -66,6 +67,9 @@ pub enum EventBody {
         /// before owners existed: `anonymous`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         owner: Option<Owner>,
+        /// The bisect this queue is a step of (its driver submitted it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bisect: Option<BisectId>,
     },
     /// The gateway's dispatcher gave the queue to one worker; published on
     /// `<prefix>.events.<queue>.dispatched.<worker>`, the subject that
@@ -162,6 +166,7 @@ impl EventBody {
             requires: Vec::new(),
             priority: Priority::Normal,
             owner: None,
+            bisect: None,
         }
     }
 

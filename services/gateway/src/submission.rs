@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 
 use testarena_events::{
-    parse_labels, EventBody, GitRef, Label, Owner, Priority, ProfileName, QueueId, RepoUrl,
-    ScenarioPath, Source, TaskId, TaskSpec, MAX_REQUIRES, MAX_RETRIES,
+    parse_labels, BisectId, EventBody, GitRef, Label, Owner, Priority, ProfileName, QueueId,
+    RepoUrl, ScenarioPath, Source, TaskId, TaskSpec, MAX_REQUIRES, MAX_RETRIES,
 };
 
 use crate::api::error::ApiError;
@@ -24,6 +24,8 @@ pub(crate) struct Submission {
     pub requires: Vec<Label>,
     pub priority: Priority,
     pub owner: Owner,
+    /// The bisect whose step this is (set by the bisect driver, never by a request).
+    pub bisect: Option<BisectId>,
 }
 
 impl Submission {
@@ -109,6 +111,7 @@ impl Submission {
             requires,
             priority,
             owner,
+            bisect: None,
         })
     }
 
@@ -120,6 +123,7 @@ impl Submission {
             requires: self.requires.clone(),
             priority: self.priority,
             owner: Some(self.owner.clone()),
+            bisect: self.bisect.clone(),
         }
     }
 }

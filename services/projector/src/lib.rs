@@ -5,6 +5,8 @@
 //! a projector killed anywhere resumes without losing or doubling anything.
 
 mod auto_quarantine;
+mod bisect_projection;
+mod bisect_store;
 mod event_batch;
 mod expected_durations;
 mod firmware_sizes;

@@ -58,6 +58,7 @@ fn submitted_view(event: &Event) -> Option<QueueView> {
         requires,
         priority,
         owner,
+        bisect,
     } = &event.body
     else {
         return None;
@@ -92,6 +93,7 @@ fn submitted_view(event: &Event) -> Option<QueueView> {
         tasks: tasks.iter().map(waiting_task).collect(),
         artifacts: Vec::new(),
         firmware: None,
+        bisect: bisect.as_ref().map(ToString::to_string),
     };
     recount(&mut view);
     Some(view)

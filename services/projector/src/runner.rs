@@ -10,11 +10,14 @@ use async_nats::jetstream::{self, consumer::pull, consumer::DeliverPolicy};
 use futures_util::{FutureExt, StreamExt};
 use sqlx::SqlitePool;
 use testarena_events::{
-    await_streams, ArenaNames, Event, LogBatch, StreamLimits, TestEvent, TestKey, WindowFigures,
+    await_streams, ArenaNames, BisectEvent, Event, LogBatch, StreamLimits, TestEvent, TestKey,
+    WindowFigures,
 };
 use tokio_util::sync::CancellationToken;
 
 use crate::auto_quarantine::AutoQuarantine;
+use crate::bisect_projection;
+use crate::bisect_store;
 use crate::event_batch::{self, Write};
 use crate::expected_durations::ExpectedDurations;
 use crate::firmware_sizes::{self, SizeRow};
@@ -353,6 +356,7 @@ impl Projector {
         let durations = self.durations.take_changed();
         let history = self.history.take_changes();
         let sizes = firmware_sizes::measured(&folds, &events);
+        let bisects = self.fold_bisects(&mut tx, &parsed.bisect_events).await?;
         // Files first, then the commit: both are derived from the events, so a
         // crash in between is repaired by replaying the batch.
         let mut status_files = Vec::new();
@@ -381,6 +385,7 @@ impl Projector {
             durations: &durations,
             history: &history,
             sizes: &sizes,
+            bisects: &bisects,
         };
         let figures = self
             .commit_events(tx, status_files, changes, last_seq)
@@ -390,6 +395,26 @@ impl Projector {
         }
         self.auto_quarantine(&figures, last_seq).await;
         Ok(last_seq)
+    }
+
+    /// Folds the batch's bisect events over the stored bisects they name
+    /// (pure, in `bisect_projection`): the rows to write with the batch.
+    async fn fold_bisects(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        events: &[(u64, BisectEvent)],
+    ) -> anyhow::Result<Vec<(String, bisect_projection::BisectWrite)>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids: Vec<String> = events
+            .iter()
+            .map(|(_, e)| e.bisect_id.to_string())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let stored = bisect_store::load(tx, &ids).await?;
+        Ok(bisect_projection::fold_batch(stored, events))
     }
 
     /// Publishes the quarantines `--auto-quarantine` decides after a
@@ -480,6 +505,7 @@ impl Projector {
             store::save_many(&mut tx, changes.rows).await?;
             store::save_expected_durations(&mut tx, changes.durations).await?;
             store::save_firmware_sizes(&mut tx, changes.sizes).await?;
+            bisect_store::save(&mut tx, changes.bisects).await?;
             let figures = store::save_test_history(&mut tx, changes.history).await?;
             store::set_offset(&mut tx, EVENTS_OFFSET, last_seq).await?;
             anyhow::Ok(figures)
@@ -719,7 +745,14 @@ impl Source {
 fn awaited_event(message: &jetstream::Message) -> bool {
     matches!(
         message.subject.rsplit('.').next(),
-        Some("submitted" | "cancel_requested" | "deleted" | "quarantined" | "unquarantined")
+        Some(
+            "submitted"
+                | "cancel_requested"
+                | "deleted"
+                | "quarantined"
+                | "unquarantined"
+                | "requested"
+        )
     )
 }
 
@@ -729,13 +762,15 @@ struct BatchChanges<'a> {
     durations: &'a [(crate::expected_durations::Key, u64)],
     history: &'a HistoryChanges,
     sizes: &'a [SizeRow],
+    bisects: &'a [(String, bisect_projection::BisectWrite)],
 }
 
-/// An events batch, parsed: queue events and test events (each with its
+/// An events batch, parsed: queue, test and bisect events (each with its
 /// stream sequence), and the batch's last sequence.
 struct ParsedEvents {
     queue_events: Vec<(u64, Event)>,
     test_events: Vec<(u64, TestEvent)>,
+    bisect_events: Vec<(u64, BisectEvent)>,
     last_seq: u64,
 }
 
@@ -746,6 +781,7 @@ fn parse_events(names: &ArenaNames, batch: &[jetstream::Message]) -> anyhow::Res
     let mut parsed = ParsedEvents {
         queue_events: Vec::with_capacity(batch.len()),
         test_events: Vec::new(),
+        bisect_events: Vec::new(),
         last_seq: 0,
     };
     for message in batch {
@@ -753,6 +789,8 @@ fn parse_events(names: &ArenaNames, batch: &[jetstream::Message]) -> anyhow::Res
         parsed.last_seq = seq;
         let outcome = if names.is_test_event_subject(&message.subject) {
             TestEvent::from_json(&message.payload).map(|e| parsed.test_events.push((seq, e)))
+        } else if names.is_bisect_event_subject(&message.subject) {
+            BisectEvent::from_json(&message.payload).map(|e| parsed.bisect_events.push((seq, e)))
         } else {
             Event::from_json(&message.payload).map(|e| parsed.queue_events.push((seq, e)))
         };

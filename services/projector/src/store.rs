@@ -585,6 +585,7 @@ mod tests {
             tasks: Vec::new(),
             artifacts: Vec::new(),
             firmware: None,
+            bisect: None,
         }
     }
 
