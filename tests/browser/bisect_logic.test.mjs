@@ -90,7 +90,7 @@ test('statuses have tones and say when the bisect has ended', () => {
 const found = {
   id: 'b-1', status: 'Found', good: 'c1', bad: 'c8', reason: null,
   first_bad: { commit: 'c5', subject: 'Break the UART', author: 'Ada <ada@example.org>' },
-  range: ['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8'],
+  commits: ['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8'].map((commit) => ({ commit, subject: `subject ${commit}`, author: 'Bo' })),
   steps: [
     { commit: 'c8', queues: ['b-1-s1'], verdict: 'fail' },
     { commit: 'c1', queues: ['b-1-s2'], verdict: 'pass' },
@@ -116,17 +116,37 @@ test('good, bad and the culprit are marked; the culprit carries its subject and 
   assert.deepEqual(line[7].marks, ['bad']);
   assert.deepEqual(line[4].marks, ['first bad']);
   assert.equal(line[4].subject, 'Break the UART');
+  assert.equal(line[3].subject, 'subject c4');
   assert.equal(line[4].author, 'Ada <ada@example.org>');
 });
 
-test('a range of commit objects keeps their subjects; a queued step without a verdict is running', () => {
+test('the range keeps the subject of each commit; a queued step without a verdict is running', () => {
   const line = commitLine({
     status: 'Running', good: 'a', bad: 'c', first_bad: null,
-    range: [{ commit: 'a', subject: 'one' }, { commit: 'b', subject: 'two', author: 'Bo' }, { commit: 'c' }],
-    steps: [{ commit: 'b', queues: ['q'], verdict: null }],
+    commits: [{ commit: 'a', subject: 'one', author: 'Al' }, { commit: 'b', subject: 'two', author: 'Bo' },
+      { commit: 'c', subject: 'three', author: 'Cy' }],
+    steps: [{ commit: 'b', phase: 'test', queues: ['q'], verdict: null, majority: null }],
   });
-  assert.deepEqual(line.map((c) => [c.commit, c.subject, c.tone]),
-    [['a', 'one', 'untested'], ['b', 'two', 'running'], ['c', null, 'untested']]);
+  assert.deepEqual(line.map((c) => [c.commit, c.subject, c.author, c.tone]),
+    [['a', 'one', 'Al', 'untested'], ['b', 'two', 'Bo', 'running'], ['c', 'three', 'Cy', 'untested']]);
+});
+
+test('a commit tested then confirmed shows the queues of both steps and the last verdict; running while one is undecided', () => {
+  const bisect = {
+    status: 'Running', good: 'a', bad: 'c', first_bad: null, commits: [{ commit: 'a' }, { commit: 'b' }, { commit: 'c' }],
+    steps: [
+      { commit: 'b', phase: 'test', queues: ['q1', 'q2'], verdict: 'flaky', majority: 'fail' },
+      { commit: 'b', phase: 'confirm', queues: ['q3'], verdict: null, majority: null },
+    ],
+  };
+  let b = commitLine(bisect)[1];
+  assert.deepEqual([b.tone, b.verdict, b.queues], ['running', null, ['q1', 'q2', 'q3']]);
+  bisect.steps[1].verdict = 'fail';
+  b = commitLine(bisect)[1];
+  assert.deepEqual([b.tone, b.verdict], ['bad', 'fail']);
+  bisect.steps.pop();
+  b = commitLine(bisect)[1];
+  assert.deepEqual([b.tone, b.verdict, b.majority], ['flaky', 'flaky', 'fail']);
 });
 
 test('without a range the line is good, the steps in order, then bad; a walk-back has no good yet', () => {
@@ -135,13 +155,13 @@ test('without a range the line is good, the steps in order, then bad; a walk-bac
     steps: [{ commit: 'c8', queues: [], verdict: 'fail' }, { commit: 'c7', queues: [], verdict: 'fail' }],
   });
   assert.deepEqual(line.map((c) => [c.commit, c.tone, c.marks]), [['c7', 'bad', []], ['c8', 'bad', ['bad']]]);
-  const full = commitLine({ ...found, range: undefined });
+  const full = commitLine({ ...found, commits: [] });
   assert.deepEqual(full.map((c) => c.commit), ['c1', 'c4', 'c6', 'c5', 'c3', 'c8']);
 });
 
 test('a range that leaves out good and bad gets them at its ends, walked-back steps before it', () => {
   const line = commitLine({
-    status: 'Running', good: 'g', bad: 'z', first_bad: null, range: ['m'],
+    status: 'Running', good: 'g', bad: 'z', first_bad: null, commits: [{ commit: 'm' }],
     steps: [{ commit: 'z', queues: [], verdict: 'fail' }, { commit: 'y', queues: [], verdict: 'fail' },
       { commit: 'x', queues: [], verdict: 'fail' }],
   });

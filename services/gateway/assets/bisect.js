@@ -73,23 +73,26 @@ export function bisectStatus(bisect) {
 
 /**
  * The range as the page draws it, oldest first: one item per commit,
- * `{commit, short, subject, author, verdict, tone, marks, queues}`.
+ * `{commit, short, subject, author, verdict, majority, tone, marks, queues}`.
  *
- * The commits come from the view's `range` (oldest first: strings or
- * `{commit, subject, author}`) when it has one, with `good` before and `bad`
+ * The commits come from the view's `commits` (the first-parent range, oldest
+ * first, each `{commit, subject, author}`), with `good` before and `bad`
  * after it when it leaves them out, and any step outside it (a walk-back
  * before the range was known) in front, oldest step first. Without a range
- * only `good`, the steps and `bad` are known, in that order. A commit not
- * queued has verdict null and tone `untested`, one queued but not decided
- * tone `running`; `marks` says which is
- * `good`, `bad` and `first bad`.
+ * only `good`, the steps and `bad` are known, in that order.
+ *
+ * A commit may have several steps (its search step, then a confirmation):
+ * its queues are all of theirs, its verdict the last one's; while one of
+ * them is undecided it is `running`. A commit never queued has verdict null
+ * and tone `untested`. `marks` says which is `good`, `bad` and `first bad`.
  */
 export function commitLine(bisect) {
-  const steps = new Map((bisect.steps ?? []).map((s) => [s.commit, s]));
+  const steps = stepsByCommit(bisect.steps ?? []);
   const culprit = bisect.first_bad?.commit ?? null;
   return rangeCommits(bisect).map((c) => {
-    const step = steps.get(c.commit);
-    const verdict = step?.verdict ?? null;
+    const mine = steps.get(c.commit) ?? [];
+    const last = mine.at(-1);
+    const running = mine.some((s) => !s.verdict);
     const marks = [];
     if (c.commit === bisect.good) marks.push('good');
     if (c.commit === culprit) marks.push('first bad');
@@ -100,24 +103,30 @@ export function commitLine(bisect) {
       short: shortSha(c.commit),
       subject: about.subject ?? null,
       author: about.author ?? null,
-      verdict,
-      tone: toneOf(step),
+      verdict: running ? null : (last?.verdict ?? null),
+      majority: running ? null : (last?.majority ?? null),
+      tone: toneOf(last, running),
       marks,
-      queues: step?.queues ?? [],
+      queues: mine.flatMap((s) => s.queues ?? []),
     };
   });
 }
 
-/** A step being run (queued, no verdict yet) is `running`; a commit never queued `untested`. */
-function toneOf(step) {
-  if (!step) return 'untested';
-  if (!step.verdict) return 'running';
-  return VERDICT_TONE[step.verdict] ?? 'untested';
+function stepsByCommit(steps) {
+  const by = new Map();
+  for (const step of steps) by.set(step.commit, [...(by.get(step.commit) ?? []), step]);
+  return by;
+}
+
+function toneOf(last, running) {
+  if (!last) return 'untested';
+  if (running) return 'running';
+  return VERDICT_TONE[last.verdict] ?? 'untested';
 }
 
 /** The commits of the line, oldest first, each once, as `{commit, subject?, author?}`. */
 function rangeCommits(bisect) {
-  const range = (bisect.range ?? []).map((c) => (typeof c === 'string' ? { commit: c } : c));
+  const range = bisect.commits ?? [];
   const inRange = new Set(range.map((c) => c.commit));
   const stepCommits = (bisect.steps ?? []).map((s) => s.commit);
   const line = [];

@@ -55,9 +55,12 @@ export function bisectPage(root, id, ctx) {
   function render() {
     const status = bisectStatus(bisect);
     document.title = `Bisect ${id} · ${status.text} · TestArena`;
+    const cancelling = bisect.cancel_requested && !status.ended;
     replace(title, h('h1', { class: 'mono' }, id),
-      h('span', { class: `badge tone-${status.tone}`, 'data-test': 'bisect-status', 'data-status': status.text }, status.text));
+      h('span', { class: `badge tone-${status.tone}`, 'data-test': 'bisect-status', 'data-status': status.text }, status.text),
+      cancelling ? h('span', { class: 'pill', 'data-test': 'cancelling' }, 'cancelling…') : null);
     cancelButton.hidden = status.ended;
+    cancelButton.disabled = cancelling;
     banner.hidden = !bisect.reason;
     banner.className = `banner ${bisect.status === 'Error' ? 'banner-error' : 'banner-warn'}`;
     if (bisect.reason) replace(banner, h('strong', {}, `${bisect.status}: `), bisect.reason);
@@ -68,7 +71,9 @@ export function bisectPage(root, id, ctx) {
     replace(meta,
       item('Good', bisect.good ? h('span', { class: 'mono', title: bisect.good }, shortSha(bisect.good))
         : h('span', { class: 'muted' }, 'looking for one (walking back from bad)')),
-      item('Bad', h('span', { class: 'mono', title: bisect.bad }, shortSha(bisect.bad))),
+      item('Bad', h('span', { class: 'mono', title: bisect.bad }, shortSha(bisect.bad)),
+        bisect.bad_ref && !bisect.bad.startsWith(bisect.bad_ref) ? h('span', { class: 'muted' }, ` (${bisect.bad_ref})`) : null),
+      item('Profile', bisect.profile ?? h('span', { class: 'muted' }, 'worker default')),
       bisect.source?.repo ? item('Source', h('span', { class: 'mono break' }, bisect.source.repo)) : null,
       bisect.tasks?.length ? item('Tasks', bisect.tasks.map((t) => t.id).join(', ')) : null,
       bisect.runs_per_step ? item('Runs per step', String(bisect.runs_per_step)) : null);
@@ -95,9 +100,9 @@ export function bisectPage(root, id, ctx) {
       await cancelBisect(id);
       ctx.flash(`Cancel requested for bisect ${id}.`);
     } catch (e) {
+      cancelButton.disabled = false;
       ctx.flash(`Could not cancel bisect ${id}: ${e.message}`, 'error');
     }
-    cancelButton.disabled = false;
     refresh();
   }
 
@@ -134,13 +139,14 @@ export function bisectPage(root, id, ctx) {
 /** One commit of the line: a dot in its tone, its short SHA, its marks and its step's queues. */
 function commitItem(c) {
   const verdict = c.verdict ?? (c.tone === 'running' ? 'running' : 'untested');
+  const words = c.majority ? `${verdict} (${c.majority})` : verdict;
   return h('li', {
     class: `commit commit-${c.tone}`, 'data-commit': c.commit, 'data-verdict': verdict, 'data-tone': c.tone,
     title: [c.commit, c.subject, c.author].filter(Boolean).join('\n'),
   },
   h('span', { class: 'commit-dot', 'aria-hidden': 'true' }),
   h('span', { class: 'mono commit-sha' }, c.short),
-  h('span', { class: 'commit-verdict small' }, verdict),
+  h('span', { class: 'commit-verdict small' }, words),
   c.marks.map((m) => h('span', { class: `pill commit-mark mark-${m.replace(' ', '-')}`, 'data-mark': m }, m)),
   c.queues.length ? h('span', { class: 'commit-queues small' },
     c.queues.map((q) => h('a', { href: queueHref(q), class: 'mono', 'data-test': 'step-queue' }, q))) : null);
@@ -151,6 +157,6 @@ function crumbs(id) {
     h('a', { href: '#/bisects' }, 'Bisects'), h('span', { 'aria-hidden': 'true' }, ' / '), h('span', { class: 'mono' }, id));
 }
 
-function item(label, value) {
-  return h('div', { class: 'meta-item' }, h('dt', {}, label), h('dd', {}, value));
+function item(label, ...value) {
+  return h('div', { class: 'meta-item' }, h('dt', {}, label), h('dd', {}, ...value));
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use testarena_events::{ArtifactView, QueueView};
+use testarena_events::{ArtifactView, BisectView, QueueView};
 
 use super::ServerArg;
 
@@ -27,46 +27,6 @@ pub struct QueuePage {
     pub total: u64,
     pub page: u32,
     pub per_page: u32,
-}
-
-/// Where a bisect is in its life (`GET /api/bisect/{id}`'s `status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum BisectStatus {
-    Running,
-    Found,
-    Inconclusive,
-    Error,
-    Cancelled,
-}
-
-/// The commit a bisect found, with what a reader needs to know it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FirstBad {
-    pub commit: String,
-    pub subject: String,
-    pub author: String,
-}
-
-/// One tested commit: its queues and, once decided, its verdict
-/// (`pass`, `fail`, `flaky`, `skipped`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BisectStep {
-    pub commit: String,
-    pub queues: Vec<String>,
-    pub verdict: Option<String>,
-}
-
-/// `GET /api/bisect/{id}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BisectView {
-    pub id: String,
-    pub status: BisectStatus,
-    /// Unknown while the search walks back from `bad` to find one.
-    pub good: Option<String>,
-    pub bad: String,
-    pub first_bad: Option<FirstBad>,
-    pub steps: Vec<BisectStep>,
-    pub reason: Option<String>,
 }
 
 /// `GET /api/bisects`.

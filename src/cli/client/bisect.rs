@@ -11,9 +11,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use testarena_events::QueueView;
+use testarena_events::{BisectView, QueueView};
 
-use super::api_client::{ApiClient, BisectStatus, BisectView, ClientError};
+use super::api_client::{ApiClient, ClientError};
 use super::bisect_show;
 
 const POLL: Duration = Duration::from_secs(1);
@@ -58,7 +58,7 @@ pub async fn start(client: &ApiClient, options: StartOptions) -> Result<ExitCode
     }
     let ended = follow(client, &started.id).await?;
     print!("{}", bisect_show::ending(&ended));
-    Ok(exit_code(ended.status))
+    Ok(exit_code(&ended.status))
 }
 
 /// Polls the bisect until it ends, printing each step once it is decided.
@@ -69,7 +69,7 @@ async fn follow(client: &ApiClient, id: &str) -> Result<BisectView, ClientError>
         for line in seen.news(&view) {
             println!("{line}");
         }
-        if view.status != BisectStatus::Running {
+        if view.is_ended() {
             return Ok(view);
         }
         tokio::time::sleep(POLL).await;
@@ -95,12 +95,13 @@ pub fn request_body(options: &StartOptions, scenario: &str) -> Value {
     body
 }
 
-/// 0 Found; 1 Inconclusive or Cancelled; 2 Error (Running never ends a wait).
-pub fn exit_code(status: BisectStatus) -> ExitCode {
+/// 0 Found; 1 Inconclusive, Cancelled (or, for `show`, still Running); 2
+/// Error, or a status this CLI does not know.
+pub fn exit_code(status: &str) -> ExitCode {
     ExitCode::from(match status {
-        BisectStatus::Found => 0,
-        BisectStatus::Inconclusive | BisectStatus::Cancelled | BisectStatus::Running => 1,
-        BisectStatus::Error => 2,
+        "Found" => 0,
+        "Inconclusive" | "Cancelled" | "Running" => 1,
+        _ => 2,
     })
 }
 
@@ -179,7 +180,7 @@ impl Seen {
             .take(decided)
             .skip(self.decided)
         {
-            lines.push(bisect_show::step_line(n + 1, step));
+            lines.push(bisect_show::step_line(n + 1, step, view));
         }
         self.decided = self.decided.max(decided);
         lines
@@ -189,7 +190,7 @@ impl Seen {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::client::api_client::BisectStep;
+    use crate::cli::client::bisect_show::view_for_test;
 
     fn options() -> StartOptions {
         StartOptions {
@@ -225,10 +226,11 @@ mod tests {
 
     #[test]
     fn found_exits_zero_inconclusive_and_cancelled_one_error_two() {
-        assert_eq!(exit_code(BisectStatus::Found), ExitCode::from(0));
-        assert_eq!(exit_code(BisectStatus::Inconclusive), ExitCode::from(1));
-        assert_eq!(exit_code(BisectStatus::Cancelled), ExitCode::from(1));
-        assert_eq!(exit_code(BisectStatus::Error), ExitCode::from(2));
+        assert_eq!(exit_code("Found"), ExitCode::from(0));
+        assert_eq!(exit_code("Inconclusive"), ExitCode::from(1));
+        assert_eq!(exit_code("Cancelled"), ExitCode::from(1));
+        assert_eq!(exit_code("Error"), ExitCode::from(2));
+        assert_eq!(exit_code("Lost"), ExitCode::from(2));
     }
 
     fn queue(id: &str, repo: &str, tasks: &[(&str, &str)]) -> QueueView {
@@ -279,35 +281,22 @@ mod tests {
         assert_eq!(scenario_in(&queues, repo, "spi"), None);
     }
 
-    fn view(
-        good: Option<&str>,
-        steps: &[(&str, Option<&str>)],
-        status: BisectStatus,
-    ) -> BisectView {
-        BisectView {
-            id: "b-1".into(),
-            status,
-            good: good.map(str::to_owned),
-            bad: "c9".into(),
-            first_bad: None,
-            steps: steps
-                .iter()
-                .map(|(commit, verdict)| BisectStep {
-                    commit: (*commit).into(),
-                    queues: vec![format!("q-{commit}")],
-                    verdict: verdict.map(str::to_owned),
-                })
-                .collect(),
-            reason: None,
-        }
+    fn view(good: Option<&str>, steps: &[(&str, Option<&str>)]) -> BisectView {
+        let steps: Vec<Value> = steps
+            .iter()
+            .map(|(commit, verdict)| {
+                json!({"commit": commit, "phase": "test", "queues": [format!("q-{commit}")],
+                       "verdict": verdict, "majority": null})
+            })
+            .collect();
+        view_for_test(json!({"good": good, "steps": steps}))
     }
 
     #[test]
     fn wait_prints_each_step_once_when_it_is_decided_in_order() {
         let mut seen = Seen::default();
-        let running = BisectStatus::Running;
-        assert!(seen.news(&view(None, &[("c9", None)], running)).is_empty());
-        let lines = seen.news(&view(None, &[("c9", Some("fail")), ("c8", None)], running));
+        assert!(seen.news(&view(None, &[("c9", None)])).is_empty());
+        let lines = seen.news(&view(None, &[("c9", Some("fail")), ("c8", None)]));
         assert_eq!(lines.len(), 1);
         assert!(
             lines[0].contains("c9") && lines[0].contains("fail"),
@@ -320,13 +309,12 @@ mod tests {
                 ("c8", Some("fail")),
                 ("c6", Some("pass")),
             ],
-            running,
         ));
         assert_eq!(lines[0], "good: c6");
         assert_eq!(lines.len(), 3, "{lines:?}");
         assert!(lines[1].starts_with("step 2") && lines[2].starts_with("step 3"));
         assert!(seen
-            .news(&view(Some("c6"), &[("c9", Some("fail"))], running))
+            .news(&view(Some("c6"), &[("c9", Some("fail"))]))
             .is_empty());
     }
 }

@@ -5,7 +5,9 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use super::api_client::{ApiClient, BisectStatus, BisectStep, BisectView, ClientError};
+use testarena_events::{BisectStepView, BisectView};
+
+use super::api_client::{ApiClient, ClientError};
 use super::bisect::exit_code;
 use super::render;
 
@@ -20,7 +22,7 @@ pub async fn show(client: &ApiClient, id: &str, json: bool) -> Result<ExitCode, 
     } else {
         print!("{}", detail(&view, &client.bisect_dashboard_url(id)));
     }
-    Ok(exit_code(view.status))
+    Ok(exit_code(&view.status))
 }
 
 pub async fn list(client: &ApiClient, json: bool) -> Result<ExitCode, ClientError> {
@@ -48,12 +50,21 @@ pub async fn delete(client: &ApiClient, id: &str) -> Result<ExitCode, ClientErro
     Ok(ExitCode::SUCCESS)
 }
 
-/// "step 3  4f2a9c1e03  fail    b-1-3 b-1-4".
-pub fn step_line(n: usize, step: &BisectStep) -> String {
+/// "step 3   4f2a9c1e03  flaky (fail)  Break the UART  b-1-3 b-1-4": the
+/// commit, its verdict (a flaky one with its majority, a confirmation
+/// marked), its subject when the range is known, and its queues.
+pub fn step_line(n: usize, step: &BisectStepView, view: &BisectView) -> String {
+    let mut verdict = step.verdict.clone().unwrap_or_else(|| "running".into());
+    if let Some(majority) = &step.majority {
+        verdict = format!("{verdict} ({majority})");
+    }
+    if step.phase == "confirm" {
+        verdict = format!("{verdict}, confirm");
+    }
+    let subject = view.commit(&step.commit).map_or("", |c| c.subject.as_str());
     format!(
-        "step {n:<3} {}  {:<8} {}",
+        "step {n:<3} {}  {verdict:<14} {subject}  {}",
         short(&step.commit),
-        step.verdict.as_deref().unwrap_or("running"),
         step.queues.join(" ")
     )
     .trim_end()
@@ -63,13 +74,13 @@ pub fn step_line(n: usize, step: &BisectStep) -> String {
 /// How a bisect ended: the culprit with its subject and author, or the
 /// status with its reason.
 pub fn ending(view: &BisectView) -> String {
-    match (&view.first_bad, view.status) {
-        (Some(first), BisectStatus::Found) => format!(
+    match (&view.first_bad, view.status.as_str()) {
+        (Some(first), "Found") => format!(
             "Found: first bad commit {}\n  {}\n  author: {}\n",
             first.commit, first.subject, first.author
         ),
         _ => format!(
-            "{:?}{}\n",
+            "{}{}\n",
             view.status,
             view.reason
                 .as_deref()
@@ -86,12 +97,12 @@ pub fn detail(view: &BisectView, url: &str) -> String {
         .good
         .as_deref()
         .map_or("(walking back from bad)", short);
-    let _ = writeln!(out, "{}  {:?}  {url}", view.id, view.status);
+    let _ = writeln!(out, "{}  {}  {url}", view.id, view.status);
     let _ = writeln!(out, "range: good {good} … bad {}", short(&view.bad));
     for (n, step) in view.steps.iter().enumerate() {
-        let _ = writeln!(out, "{}", step_line(n + 1, step));
+        let _ = writeln!(out, "{}", step_line(n + 1, step, view));
     }
-    if view.status != BisectStatus::Running {
+    if view.is_ended() {
         out.push_str(&ending(view));
     }
     out
@@ -107,7 +118,7 @@ pub fn table(bisects: &[BisectView]) -> String {
         .map(|b| {
             vec![
                 b.id.clone(),
-                format!("{:?}", b.status),
+                b.status.clone(),
                 b.good.as_deref().map_or("?", short).to_owned(),
                 short(&b.bad).to_owned(),
                 b.first_bad
@@ -129,63 +140,70 @@ fn short(commit: &str) -> &str {
     commit.get(..10).unwrap_or(commit)
 }
 
+/// A bisect view for tests, from its JSON with the fields a test leaves out.
+#[cfg(test)]
+pub(super) fn view_for_test(over: serde_json::Value) -> BisectView {
+    let mut view = serde_json::json!({
+        "id": "b-1", "status": "Running", "source": {"repo": "https://git.example/fw.git"},
+        "good": null, "bad": "9999999999ffff", "good_ref": null, "bad_ref": "main",
+        "profile": null, "requires": [], "tasks": [{"id": "uart", "scenario": "uart.sh", "timeout_s": null}],
+        "runs_per_step": 1, "owner": "anonymous", "first_bad": null, "commits": [], "steps": [],
+        "reason": null, "cancel_requested": false, "created_at": "2026-11-29T22:00:00Z", "ended_at": null
+    });
+    for (key, value) in over.as_object().cloned().unwrap_or_default() {
+        view[key] = value;
+    }
+    serde_json::from_value(view).expect("a bisect view")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::client::api_client::FirstBad;
+    use serde_json::json;
+
+    const CULPRIT: &str = "5555555555cccc";
 
     fn found() -> BisectView {
-        BisectView {
-            id: "b-1".into(),
-            status: BisectStatus::Found,
-            good: Some("1111111111aaaa".into()),
-            bad: "9999999999ffff".into(),
-            first_bad: Some(FirstBad {
-                commit: "5555555555cccc".into(),
-                subject: "Break the UART".into(),
-                author: "Ada <ada@example.org>".into(),
-            }),
-            steps: vec![
-                BisectStep {
-                    commit: "5555555555cccc".into(),
-                    queues: vec!["b-1-s1".into(), "b-1-s2".into()],
-                    verdict: Some("flaky".into()),
-                },
-                BisectStep {
-                    commit: "3333333333bbbb".into(),
-                    queues: vec![],
-                    verdict: None,
-                },
+        let culprit = json!({"commit": CULPRIT, "subject": "Break the UART", "author": "Ada <ada@example.org>"});
+        view_for_test(json!({
+            "status": "Found", "good": "1111111111aaaa", "first_bad": culprit,
+            "commits": [
+                {"commit": "1111111111aaaa", "subject": "Start", "author": "Bo <bo@example.org>"},
+                culprit,
+                {"commit": "9999999999ffff", "subject": "Later", "author": "Bo <bo@example.org>"},
             ],
-            reason: None,
-        }
+            "steps": [
+                {"commit": CULPRIT, "phase": "test", "queues": ["b-1-s1", "b-1-s2"], "verdict": "flaky", "majority": "fail"},
+                {"commit": "3333333333bbbb", "phase": "confirm", "queues": [], "verdict": null, "majority": null},
+            ]
+        }))
     }
 
     #[test]
-    fn a_step_line_names_the_commit_verdict_and_queues() {
+    fn a_step_line_names_the_commit_verdict_subject_and_queues() {
         let view = found();
         assert_eq!(
-            step_line(1, &view.steps[0]),
-            "step 1   5555555555  flaky    b-1-s1 b-1-s2"
+            step_line(1, &view.steps[0], &view),
+            "step 1   5555555555  flaky (fail)   Break the UART  b-1-s1 b-1-s2"
         );
-        assert_eq!(step_line(2, &view.steps[1]), "step 2   3333333333  running");
+        assert_eq!(
+            step_line(2, &view.steps[1], &view),
+            "step 2   3333333333  running, confirm"
+        );
     }
 
     #[test]
     fn found_names_the_culprit_its_subject_and_author_otherwise_the_reason() {
         let text = ending(&found());
         assert!(
-            text.contains("5555555555cccc")
+            text.contains(CULPRIT)
                 && text.contains("Break the UART")
                 && text.contains("Ada <ada@example.org>"),
             "{text}"
         );
-        let inconclusive = BisectView {
-            status: BisectStatus::Inconclusive,
-            first_bad: None,
-            reason: Some("good 1111111111 fails".into()),
-            ..found()
-        };
+        let inconclusive = view_for_test(json!({
+            "status": "Inconclusive", "reason": "good 1111111111 fails"
+        }));
         assert_eq!(
             ending(&inconclusive),
             "Inconclusive: good 1111111111 fails\n"
@@ -209,10 +227,7 @@ mod tests {
             table.contains("b-1") && table.contains("5555555555") && table.contains("2 steps"),
             "{table}"
         );
-        let walking = BisectView {
-            good: None,
-            ..found()
-        };
+        let walking = view_for_test(json!({}));
         assert!(detail(&walking, "u").contains("good (walking back from bad)"));
     }
 }
