@@ -174,7 +174,8 @@ class QueuePage {
       item('Finished', h('span', { title: formatTime(view.finished_at) }, view.finished_at ? formatAge(view.finished_at, now) : '—')),
       item('Duration', formatDuration(queueDurationMs(view, now))),
       etaItem(view, now),
-      firmwareItem(view));
+      firmwareItem(view),
+      view.bisect ? item('Bisect', h('a', { href: bisectHref(view.bisect), class: 'mono', 'data-test': 'queue-bisect' }, view.bisect)) : null);
 
     const artifacts = view.artifacts ?? [];
     this.artifacts.hidden = artifacts.length === 0;
