@@ -1,8 +1,9 @@
 # TestArena images, built with BuildKit (the default builder since Docker 23;
 # on older engines set DOCKER_BUILDKIT=1). Two targets:
 #
-#   runtime (the default)  slim Debian + the one `testarena` binary, non-root;
-#                          runs `gateway`, `projector` (or any subcommand)
+#   runtime (the default)  slim Debian + git + the one `testarena` binary,
+#                          non-root; runs `gateway`, `projector` (or any
+#                          subcommand); the gateway's bisect driver runs git
 #   worker                 runtime + git, python3, make, arm-none-eabi-gcc,
 #                          newlib and qemu-system-arm, the worker profiles in
 #                          /etc/testarena/worker.toml and the qemu-arm example
@@ -97,6 +98,11 @@ CMD ["worker"]
 
 # --- runtime (last, so it is the default target) ------------------------------
 FROM base AS runtime
+# The gateway's bisect driver lists a range's first-parent commits with git.
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        ca-certificates git \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=binary /testarena /usr/local/bin/testarena
 USER testarena
 EXPOSE 8080

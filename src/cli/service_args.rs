@@ -300,6 +300,7 @@ impl GatewayArgs {
             auth: testarena_gateway::ApiAuth::new(tokens, self.protect_reads),
             worker_memory: Duration::from_secs(self.worker_memory_hours.max(1) * 3600),
             flaky_flip_rate: self.flaky_flip_rate,
+            bisect_mirrors: views.data_dir.join("bisect-mirrors"),
         })
     }
 }

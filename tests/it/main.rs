@@ -5,6 +5,7 @@ mod stack;
 
 mod api;
 mod artifacts;
+mod bisect;
 mod build_cache;
 mod cli;
 mod delivery;

@@ -75,6 +75,11 @@ fn sizes_snapshot(data: &Path) -> Vec<String> {
     rows(data, &["select * from firmware_sizes order by queue_id"])
 }
 
+/// The `bisects` table, one line per row, sorted by id.
+pub(crate) fn bisects_snapshot(data: &Path) -> Vec<String> {
+    rows(data, &["select * from bisects order by id"])
+}
+
 /// Every queue stores a build artifact and its result files, and measures
 /// an ELF (the host's `true`), so views carry artifacts and firmware sizes;
 /// every queue after the first restores its build from the build cache
@@ -189,6 +194,11 @@ async fn a_projector_killed_mid_stream_and_restarted_matches_a_rebuild() {
         live_sizes,
         sizes_snapshot(&rebuilt_dir),
         "firmware sizes differ after rebuild"
+    );
+    assert_eq!(
+        bisects_snapshot(&stack.data_dir()),
+        bisects_snapshot(&rebuilt_dir),
+        "bisects differ after rebuild"
     );
     assert_eq!(live.len(), ids.len());
     for (a, b) in live.iter().zip(rebuilt.iter()) {

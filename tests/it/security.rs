@@ -252,6 +252,26 @@ async fn each_service_runs_with_least_privilege_and_none_can_touch_the_history()
         .request(reqwest::Method::POST, "/api/tests/quarantine", Some(&test))
         .await;
     assert_eq!(status, 200, "{body}");
+    // A bisect: the gateway's API and driver publish on `arena.bisect.<id>.<kind>`
+    // and submit its step queue (`ok` passes at `main`: Inconclusive).
+    let bisect = serde_json::json!({
+        "id": "b-privilege", "source": {"repo": repo.url()}, "bad": "main",
+        "tasks": [{"id": "ok", "scenario": "ok.sh"}]
+    });
+    let (status, body) = stack
+        .request(reqwest::Method::POST, "/api/bisect", Some(&bisect))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let ended = stack
+        .wait_for_path("/api/bisect/b-privilege", Duration::from_secs(60), |v| {
+            v["status"] != "Running"
+        })
+        .await;
+    assert_eq!(ended["status"], "Inconclusive", "{ended}");
+    let (status, _) = stack
+        .request(reqwest::Method::DELETE, "/api/bisect/b-privilege", None)
+        .await;
+    assert_eq!(status, 200);
 
     // No service was refused anything it does.
     let violations = permission_violations(&stack);
@@ -265,6 +285,8 @@ async fn each_service_runs_with_least_privilege_and_none_can_touch_the_history()
         ("worker", "arena.events.q2.submitted"),
         ("projector", "arena.events.q3.finished"),
         ("worker", "arena.tests.quarantined"),
+        ("worker", "arena.bisect.b2.requested"),
+        ("projector", "arena.bisect.b2.ended"),
     ] {
         let mut js = async_nats::jetstream::new(stack.nats_client_as(role).await);
         js.set_timeout(Duration::from_secs(1));

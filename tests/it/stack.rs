@@ -32,6 +32,8 @@ pub struct TestStack {
     pub base: String,
     pub prefix: String,
     gateway: Option<Child>,
+    /// The gateway's command line, to start it again.
+    gateway_args: Vec<String>,
     projector: Option<Child>,
     workers: Vec<Child>,
     worker_config: PathBuf,
@@ -99,6 +101,7 @@ impl TestStack {
             base: format!("http://127.0.0.1:{port}"),
             prefix: "arena".into(),
             gateway: None,
+            gateway_args: Vec::new(),
             projector: None,
             workers: Vec::new(),
             worker_config,
@@ -119,10 +122,12 @@ impl TestStack {
             assert!(status.success(), "testarena init failed");
         }
         stack.projector = Some(stack.spawn_projector(&[]));
-        let listen = format!("127.0.0.1:{port}");
-        let mut gateway = vec!["gateway", "--listen", &listen];
-        gateway.extend(options.gateway_args.iter().map(String::as_str));
-        stack.gateway = Some(stack.spawn(&gateway, "gateway"));
+        stack.gateway_args = ["gateway", "--listen", &format!("127.0.0.1:{port}")]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(options.gateway_args)
+            .collect();
+        stack.gateway = Some(stack.spawn_gateway());
         for _ in 0..options.workers {
             stack.add_worker();
         }
@@ -160,6 +165,22 @@ impl TestStack {
         self.command(args, log_name)
             .spawn()
             .expect("testarena starts")
+    }
+
+    fn spawn_gateway(&self) -> Child {
+        let args: Vec<&str> = self.gateway_args.iter().map(String::as_str).collect();
+        self.spawn(&args, "gateway")
+    }
+
+    /// SIGKILL to the gateway, then the same gateway again; waits until it
+    /// is ready.
+    pub async fn restart_gateway(&mut self) {
+        if let Some(mut child) = self.gateway.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.gateway = Some(self.spawn_gateway());
+        self.wait_ready().await;
     }
 
     pub fn spawn_projector(&self, extra: &[&str]) -> Child {
@@ -398,15 +419,27 @@ impl TestStack {
         timeout: Duration,
         done: impl Fn(&Value) -> bool,
     ) -> Value {
+        self.wait_for_path(&format!("/api/queue/{id}"), timeout, done)
+            .await
+    }
+
+    /// Polls a GET route until it answers 200 with a body where `done`
+    /// holds (or panics after `timeout`).
+    pub async fn wait_for_path(
+        &self,
+        path: &str,
+        timeout: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
-            let (status, view) = self.get(&format!("/api/queue/{id}")).await;
+            let (status, view) = self.get(path).await;
             if status == 200 && done(&view) {
                 return view;
             }
             assert!(
                 Instant::now() < deadline,
-                "queue {id} did not get there in {timeout:?}; last view ({status}): {view:#}\nlogs in {}",
+                "{path} did not get there in {timeout:?}; last answer ({status}): {view:#}\nlogs in {}",
                 self.dir.path().display()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;

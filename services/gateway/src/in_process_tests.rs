@@ -149,6 +149,7 @@ fn view(id: &str) -> QueueView {
         tasks: vec![],
         artifacts: vec![],
         firmware: None,
+        bisect: None,
     }
 }
 

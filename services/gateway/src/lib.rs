@@ -5,6 +5,7 @@
 mod api;
 mod applied_watch;
 mod auth;
+mod bisect;
 mod dashboard;
 mod dispatch;
 mod metrics;
@@ -54,6 +55,8 @@ pub struct GatewayConfig {
     pub worker_memory: Duration,
     /// The flip rate at or above which a test is `flaky`.
     pub flaky_flip_rate: f64,
+    /// Where the bisect driver keeps its bare git mirrors (one per repository).
+    pub bisect_mirrors: PathBuf,
 }
 
 /// A gateway with its listening socket bound (so `local_addr` is known
@@ -126,6 +129,11 @@ impl BoundGateway {
             .first()
             .and_then(|a| a.as_socket_addr().map(|s| format!("http://{s}")))
             .unwrap_or_default();
+        let bisect_task = bisect::driver::start(
+            state.clone(),
+            config.bisect_mirrors.clone(),
+            shutdown.clone(),
+        );
         let app = app(state, config.auth.clone(), &server_url);
         tracing::info!(addr = %server_url, "gateway serving");
         let result = Server::new_with_acceptor(self.acceptor)
@@ -138,6 +146,7 @@ impl BoundGateway {
             .context("serving HTTP");
         watch_task.abort();
         dispatch_task.abort();
+        bisect_task.abort();
         result
     }
 }

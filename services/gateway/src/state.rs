@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, context::PublishErrorKind};
-use testarena_events::{ArenaNames, Event, QueueId, QueueStatus, QueueView, TestEvent};
+use testarena_events::{
+    ArenaNames, BisectEvent, BisectId, Event, QueueId, QueueStatus, QueueView, TestEvent,
+};
 
 use crate::api::error::ApiError;
 use crate::applied_watch::AppliedWatch;
@@ -80,6 +82,62 @@ impl AppState {
     pub(crate) async fn publish_test_event(&self, event: &TestEvent) -> Result<u64, ApiError> {
         let subject = self.names.test_event_subject(event.body.kind());
         self.store(subject, event.to_json()).await
+    }
+
+    /// Publishes a bisect event and returns its stream sequence. The message
+    /// id makes a repeat within the stream's duplicate window a no-op (a
+    /// second driver, a retried request); the fold ignores later repeats.
+    pub(crate) async fn publish_bisect_event(
+        &self,
+        event: &BisectEvent,
+        message_id: String,
+    ) -> Result<u64, ApiError> {
+        self.ensure_connected()?;
+        let subject = self
+            .names
+            .bisect_event_subject(&event.bisect_id, event.body.kind());
+        let publish = jetstream::message::PublishMessage::build()
+            .payload(event.to_json().into())
+            .message_id(message_id);
+        let ack = self
+            .js
+            .send_publish(subject, publish)
+            .await
+            .map_err(publish_error)?
+            .await
+            .map_err(publish_error)?;
+        Ok(ack.sequence)
+    }
+
+    /// The bisect's `requested` event, if there is one.
+    pub(crate) async fn bisect_requested(
+        &self,
+        bisect: &BisectId,
+    ) -> Result<Option<BisectEvent>, ApiError> {
+        let subject = self.names.bisect_event_subject(bisect, "requested");
+        let Some(payload) = self.last_message(subject).await? else {
+            return Ok(None);
+        };
+        BisectEvent::from_json(&payload)
+            .map(Some)
+            .map_err(|e| ApiError::internal("reading a stored bisect event", e))
+    }
+
+    /// The last message stored on a subject of the events stream.
+    async fn last_message(&self, subject: String) -> Result<Option<bytes::Bytes>, ApiError> {
+        use async_nats::jetstream::stream::DirectGetErrorKind;
+        let stream = self
+            .js
+            .get_stream_no_info(&self.names.events_stream)
+            .await
+            .map_err(|e| ApiError::unavailable(format!("events stream: {e}")))?;
+        match stream.direct_get_last_for_subject(subject).await {
+            Ok(message) => Ok(Some(message.payload)),
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ApiError::unavailable(format!(
+                "reading the events stream: {e}"
+            ))),
+        }
     }
 
     /// Stores one message in JetStream; its stream sequence once acknowledged.

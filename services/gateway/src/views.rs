@@ -10,7 +10,8 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 use testarena_events::{
-    window_figures, QueueView, SizeEntry, TestKey, TestRun, WindowFigures, DEFAULT_WINDOW,
+    window_figures, BisectView, QueueView, SizeEntry, TestKey, TestRun, WindowFigures,
+    DEFAULT_WINDOW,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -330,6 +331,51 @@ impl Views {
                 bss: r.get::<i64, _>(6) as u64,
             })
             .collect())
+    }
+
+    /// Several queues' views, those that exist (a bisect's step queues).
+    pub(crate) async fn queues(&self, ids: &[String]) -> Result<Vec<QueueView>, ViewsError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT view_json FROM queues WHERE id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(serde_json::to_string(ids)?)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| parse_view(row.get::<&str, _>(0)))
+            .collect()
+    }
+
+    pub(crate) async fn bisect(&self, id: &str) -> Result<Option<BisectView>, ViewsError> {
+        let row = sqlx::query("SELECT view_json FROM bisects WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|row| serde_json::from_str(row.get::<&str, _>(0)))
+            .transpose()?)
+    }
+
+    /// Bisects newest first: all of them, or those of one status.
+    pub(crate) async fn bisects(
+        &self,
+        status: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<BisectView>, ViewsError> {
+        let rows = sqlx::query(
+            "SELECT view_json FROM bisects WHERE (?1 IS NULL OR status = ?1)
+             ORDER BY requested_seq DESC LIMIT ?2",
+        )
+        .bind(status)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok(serde_json::from_str(row.get::<&str, _>(0))?))
+            .collect()
     }
 
     /// The events-stream sequence the projector has committed.

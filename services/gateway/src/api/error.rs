@@ -72,6 +72,9 @@ impl ApiError {
     pub fn not_found(id: &str) -> Self {
         Self::NotFound(body("not_found", format!("no queue with id {id:?}")))
     }
+    pub fn no_bisect(id: &str) -> Self {
+        Self::NotFound(body("not_found", format!("no bisect with id {id:?}")))
+    }
     pub fn worker_not_found(id: &str) -> Self {
         Self::NotFound(body("not_found", format!("no live worker with id {id:?}")))
     }

@@ -3,6 +3,7 @@
 
 pub(crate) mod artifact_stream;
 pub(crate) mod artifacts;
+pub(crate) mod bisect;
 pub(crate) mod byte_range;
 pub(crate) mod control;
 pub(crate) mod document;
@@ -33,6 +34,8 @@ pub(crate) enum ApiTags {
     Fleet,
     /// Test history and quarantine
     Tests,
+    /// Find the commit that broke a test
+    Bisect,
     /// Probes
     Health,
 }
@@ -47,6 +50,7 @@ pub(crate) type Api = (
     tests::TestsApi,
     artifacts::ArtifactApi,
     sizes::SizesApi,
+    bisect::BisectApi,
     health::HealthApi,
 );
 
@@ -62,6 +66,7 @@ pub(crate) fn service(server_url: &str) -> OpenApiService<Api, ()> {
             tests::TestsApi,
             artifacts::ArtifactApi,
             sizes::SizesApi,
+            bisect::BisectApi,
             health::HealthApi,
         ),
         "TestArena",

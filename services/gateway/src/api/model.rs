@@ -207,3 +207,97 @@ pub struct TestEventAccepted {
     /// The event's sequence in the events stream.
     pub seq: u64,
 }
+
+/// `POST /api/bisect`.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BisectRequest {
+    /// At most 40 of `[A-Za-z0-9_-]`; generated when absent (or `null`).
+    #[serde(default)]
+    #[oai(nullable, validator(pattern = r"^[A-Za-z0-9_-]{1,40}$"))]
+    pub id: Option<String>,
+    pub source: BisectSourceBody,
+    /// The last commit known to pass (ref or SHA); absent (or `null`): the
+    /// search walks back from `bad` along first parents (`bad~1`, `~2`,
+    /// `~4`, … at most 64 commits or the root) until a step passes.
+    #[serde(default)]
+    #[oai(
+        nullable,
+        validator(
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[^-\s\x00-\x1f\x7f-\x9f][^\s\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
+    pub good: Option<String>,
+    /// The commit that fails (ref or SHA).
+    #[oai(validator(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^-\s\x00-\x1f\x7f-\x9f][^\s\x00-\x1f\x7f-\x9f]*$"
+    ))]
+    pub bad: String,
+    /// A profile the workers know; the workers' default when absent (or `null`).
+    #[serde(default)]
+    #[oai(nullable, validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
+    pub profile: Option<String>,
+    /// 0 to 16 labels (`key=value`) a worker must have to run the steps.
+    #[oai(default, validator(max_items = 16))]
+    #[serde(default)]
+    pub requires: Vec<String>,
+    /// The failing tasks: 1 to 500, ids unique.
+    #[oai(validator(min_items = 1, max_items = 500))]
+    pub tasks: Vec<BisectTaskBody>,
+    /// Runs per step, 1 to 10 (default 1). A step passes only if all its
+    /// runs pass and fails only if all fail; a mixed step reruns up to
+    /// twice as many and is decided by majority (`flaky`).
+    #[serde(default)]
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "10")))]
+    pub runs_per_step: Option<u8>,
+}
+
+#[derive(Debug, Clone, Object, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BisectSourceBody {
+    /// A git URL or path the workers (and the gateway) can fetch.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 2048,
+        pattern = r"^[^-\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    ))]
+    pub repo: String,
+}
+
+#[derive(Debug, Clone, Object, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BisectTaskBody {
+    /// `[A-Za-z0-9_-]{1,64}`, unique within the bisect.
+    #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
+    pub id: String,
+    /// Path of the scenario inside the repository, as in a queue's task.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^-/\\\s:\x00-\x1f\x7f-\x9f][^:\x00-\x1f\x7f-\x9f]*$"
+    ))]
+    pub scenario: String,
+    /// Overrides the profile's task timeout, in seconds (`null`: the profile's).
+    #[serde(default)]
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "604800")))]
+    pub timeout_s: Option<u32>,
+}
+
+/// `POST /api/bisect`'s answer.
+#[derive(Debug, Clone, Object)]
+pub struct BisectCreated {
+    pub id: String,
+    /// `Running` (a new bisect), or the status of the one this id names.
+    pub status: String,
+}
+
+/// `GET /api/bisects`.
+#[derive(Debug, Clone, Object)]
+pub struct BisectList {
+    /// Newest first.
+    pub bisects: Vec<testarena_events::BisectView>,
+}

@@ -69,28 +69,43 @@ impl SubmitApi {
             &submission.requires,
         )
         .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
-        state.ensure_connected()?;
-        let event = Event::new(submission.id.clone(), submission.event_body());
-        let subject = state.names.event_subject(&submission.id, "submitted");
-        let publish = PublishMessage::build()
-            .payload(event.to_json().into())
-            .message_id(format!("{}:submitted", submission.id))
-            .expected_last_subject_sequence(0);
-        let outcome = match state.js.send_publish(subject, publish).await {
-            Ok(ack) => ack.await,
-            Err(e) => return Err(publish_error(e)),
-        };
-        match outcome {
-            Ok(ack) if !ack.duplicate => {
-                respond(&state, &submission, ack.sequence, SubmitResponse::Created).await
-            }
-            // A retried publish (same message id) or a taken id.
-            Ok(_) => existing(&state, &submission).await,
-            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
-                existing(&state, &submission).await
-            }
-            Err(e) => Err(publish_error(e)),
+        match store_submitted(&state, &submission).await? {
+            Stored::New(seq) => respond(&state, &submission, seq, SubmitResponse::Created).await,
+            Stored::Taken => existing(&state, &submission).await,
         }
+    }
+}
+
+/// What storing a `submitted` event did.
+pub(crate) enum Stored {
+    /// Stored at this stream sequence.
+    New(u64),
+    /// A retried publish (same message id) or a taken id: nothing stored.
+    Taken,
+}
+
+/// Publishes the submission's `submitted` event, only if its id is new.
+/// Shared with the bisect driver, whose step queues are ordinary queues.
+pub(crate) async fn store_submitted(
+    state: &AppState,
+    submission: &Submission,
+) -> Result<Stored, ApiError> {
+    state.ensure_connected()?;
+    let event = Event::new(submission.id.clone(), submission.event_body());
+    let subject = state.names.event_subject(&submission.id, "submitted");
+    let publish = PublishMessage::build()
+        .payload(event.to_json().into())
+        .message_id(format!("{}:submitted", submission.id))
+        .expected_last_subject_sequence(0);
+    let outcome = match state.js.send_publish(subject, publish).await {
+        Ok(ack) => ack.await,
+        Err(e) => return Err(publish_error(e)),
+    };
+    match outcome {
+        Ok(ack) if !ack.duplicate => Ok(Stored::New(ack.sequence)),
+        Ok(_) => Ok(Stored::Taken),
+        Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Ok(Stored::Taken),
+        Err(e) => Err(publish_error(e)),
     }
 }
 

@@ -320,6 +320,7 @@ mod tests {
                 requires: requires.iter().map(|l| Label::parse(*l).unwrap()).collect(),
                 priority,
                 owner: Some(Owner::parse(owner).unwrap()),
+                bisect: None,
             },
         )
     }

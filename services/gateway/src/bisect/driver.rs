@@ -1,0 +1,286 @@
+//! The bisect driver's I/O. Every gateway runs one: each tick it reads the
+//! running bisects from the projector's view and their step queues'
+//! outcomes, asks `search::next` what to do, does it (git, a step queue's
+//! `submitted`, a bisect event), waits for the projector to show it, and
+//! asks again.
+//!
+//! Why this is safe to restart and to run twice: it keeps no state of its
+//! own (the views are its memory, refolded from the stream by the
+//! projector), and each thing it does is idempotent: a step run's queue id
+//! is derived from (bisect, commit, phase, run) and `submitted` is stored
+//! only once per id; each bisect event carries a message id, and the fold
+//! keeps the first range, decision and end.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use testarena_events::{
+    step_queue_id, BisectEnd, BisectEvent, BisectEventBody, BisectId, BisectView, GitRef, Label,
+    Owner, Priority, ProfileName, RepoUrl, ScenarioPath, Source, TaskId, TaskSpec,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::git_range;
+use super::search::{self, Next, RunOutcome, RunRequest};
+use crate::api::bisect::cancel_unfinished_steps;
+use crate::api::error::ApiError;
+use crate::api::submit::store_submitted;
+use crate::state::AppState;
+use crate::submission::Submission;
+
+/// How often the running bisects are looked at.
+const TICK: Duration = Duration::from_millis(250);
+/// Most actions on one bisect per tick (each waits for the view).
+const MAX_ACTIONS_PER_TICK: usize = 16;
+/// How long an action waits for the projector before the next decision.
+const VIEW_WAIT: Duration = Duration::from_secs(5);
+/// Most bisects driven at once (the oldest first).
+const MAX_RUNNING: u32 = 1000;
+
+/// Starts the driver; the task runs until `shutdown`.
+pub(crate) fn start(
+    state: Arc<AppState>,
+    mirrors: PathBuf,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let driver = Driver { state, mirrors };
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(TICK) => {}
+            }
+            if let Err(error) = driver.tick().await {
+                tracing::debug!(error = %error.message(), "bisect driver: views not readable yet");
+            }
+        }
+    })
+}
+
+struct Driver {
+    state: Arc<AppState>,
+    mirrors: PathBuf,
+}
+
+impl Driver {
+    async fn tick(&self) -> Result<(), ApiError> {
+        let mut running = self
+            .state
+            .views
+            .bisects(Some("Running"), MAX_RUNNING)
+            .await?;
+        running.reverse();
+        for view in running {
+            let id = view.id.clone();
+            if let Err(error) = self.drive(view).await {
+                tracing::warn!(bisect = %id, error = %error.message(), "bisect driver: will retry");
+            }
+        }
+        Ok(())
+    }
+
+    /// Acts on one bisect until it has to wait for its runs.
+    async fn drive(&self, mut view: BisectView) -> Result<(), ApiError> {
+        let id = BisectId::parse(view.id.clone())
+            .map_err(|e| ApiError::internal("stored bisect id", e))?;
+        for _ in 0..MAX_ACTIONS_PER_TICK {
+            let outcomes = self.outcomes(&view).await?;
+            let next = search::next(&view, &outcomes);
+            if next == Next::Wait {
+                return Ok(());
+            }
+            tracing::info!(bisect = %id, action = ?next, "bisect driver");
+            let seq = self.perform(&id, &view, next).await?;
+            self.state.applied.wait_for(seq, VIEW_WAIT).await;
+            match self.state.views.bisect(id.as_str()).await? {
+                Some(fresh) => view = fresh,
+                None => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The ended step queues' outcomes, by queue id.
+    async fn outcomes(&self, view: &BisectView) -> Result<HashMap<String, RunOutcome>, ApiError> {
+        let ids: Vec<String> = view.steps.iter().flat_map(|s| s.queues.clone()).collect();
+        Ok(self
+            .state
+            .views
+            .queues(&ids)
+            .await?
+            .iter()
+            .filter_map(|q| RunOutcome::of(q).map(|o| (q.id.clone(), o)))
+            .collect())
+    }
+
+    /// Does what the search decided; the sequence of the last event stored.
+    async fn perform(&self, id: &BisectId, view: &BisectView, next: Next) -> Result<u64, ApiError> {
+        let (message_id, body) = match next {
+            Next::Wait => return Ok(0),
+            Next::ResolveRange => self.resolve_range(view).await?,
+            Next::Queue(runs) => return self.queue_runs(id, view, &runs).await,
+            Next::Decide {
+                commit,
+                phase,
+                verdict,
+                majority,
+            } => (
+                format!("{id}:decided:{}:{commit}", phase.as_str()),
+                BisectEventBody::StepDecided {
+                    commit,
+                    phase,
+                    verdict,
+                    majority,
+                },
+            ),
+            Next::GoodFound(commit) => (
+                format!("{id}:good_found"),
+                BisectEventBody::GoodFound { commit },
+            ),
+            Next::End {
+                status,
+                first_bad,
+                reason,
+            } => (
+                format!("{id}:ended"),
+                BisectEventBody::Ended {
+                    status,
+                    first_bad,
+                    reason,
+                },
+            ),
+            Next::Cancel(_) => {
+                cancel_unfinished_steps(&self.state, view).await?;
+                (
+                    format!("{id}:ended"),
+                    BisectEventBody::Ended {
+                        status: BisectEnd::Cancelled,
+                        first_bad: None,
+                        reason: Some("cancelled by a user".into()),
+                    },
+                )
+            }
+        };
+        self.state
+            .publish_bisect_event(&BisectEvent::new(id.clone(), body), message_id)
+            .await
+    }
+
+    /// The range from git, or the bisect's end in `Error` with git's reason.
+    async fn resolve_range(
+        &self,
+        view: &BisectView,
+    ) -> Result<(String, BisectEventBody), ApiError> {
+        let order = Order::of(view)?;
+        let good = view
+            .good_ref
+            .as_ref()
+            .map(|g| GitRef::parse(g.clone()))
+            .transpose()
+            .map_err(|e| ApiError::internal("stored good ref", e))?;
+        let bad = GitRef::parse(view.bad_ref.clone())
+            .map_err(|e| ApiError::internal("stored bad ref", e))?;
+        let body = match git_range::resolve(&self.mirrors, &order.repo, good.as_ref(), &bad).await {
+            Ok(range) => BisectEventBody::RangeResolved {
+                good: range.good,
+                bad: range.bad,
+                commits: range.commits,
+            },
+            Err(error) => BisectEventBody::Ended {
+                status: BisectEnd::Error,
+                first_bad: None,
+                reason: Some(error.to_string()),
+            },
+        };
+        let kind = body.kind();
+        Ok((format!("{}:{kind}", view.id), body))
+    }
+
+    /// Submits each run's queue (a no-op for one submitted before), then
+    /// records it as the step's.
+    async fn queue_runs(
+        &self,
+        id: &BisectId,
+        view: &BisectView,
+        runs: &[RunRequest],
+    ) -> Result<u64, ApiError> {
+        let order = Order::of(view)?;
+        let mut last = 0;
+        for run in runs {
+            let queue_id = step_queue_id(id, &run.commit, run.phase, run.run);
+            let git_ref = GitRef::parse(run.commit.clone())
+                .map_err(|e| ApiError::internal("a range commit", e))?;
+            let submission = Submission {
+                id: queue_id.clone(),
+                source: Source {
+                    repo: order.repo.clone(),
+                    git_ref,
+                },
+                profile: order.profile.clone(),
+                tasks: order.tasks.clone(),
+                requires: order.requires.clone(),
+                priority: Priority::Normal,
+                owner: order.owner.clone(),
+                bisect: Some(id.clone()),
+            };
+            store_submitted(&self.state, &submission).await?;
+            let body = BisectEventBody::StepQueued {
+                commit: run.commit.clone(),
+                phase: run.phase,
+                run: run.run,
+                queue_id: queue_id.clone(),
+            };
+            last = self
+                .state
+                .publish_bisect_event(
+                    &BisectEvent::new(id.clone(), body),
+                    format!("{id}:queued:{queue_id}"),
+                )
+                .await?;
+        }
+        Ok(last)
+    }
+}
+
+/// What a step queue is made of, read back from the view (values the
+/// `requested` event carried, so they parse).
+struct Order {
+    repo: RepoUrl,
+    profile: Option<ProfileName>,
+    requires: Vec<Label>,
+    tasks: Vec<TaskSpec>,
+    owner: Owner,
+}
+
+impl Order {
+    fn of(view: &BisectView) -> Result<Self, ApiError> {
+        let stored = |e: &dyn std::fmt::Display| ApiError::internal("a stored bisect request", e);
+        let tasks = view
+            .tasks
+            .iter()
+            .map(|t| {
+                Ok(TaskSpec {
+                    id: TaskId::parse(t.id.clone()).map_err(|e| stored(&e))?,
+                    scenario: ScenarioPath::parse(t.scenario.clone()).map_err(|e| stored(&e))?,
+                    timeout_s: t.timeout_s,
+                    retries: Some(0),
+                })
+            })
+            .collect::<Result<_, ApiError>>()?;
+        Ok(Self {
+            repo: RepoUrl::parse(view.source.repo.clone()).map_err(|e| stored(&e))?,
+            profile: view
+                .profile
+                .clone()
+                .map(ProfileName::parse)
+                .transpose()
+                .map_err(|e| stored(&e))?,
+            requires: testarena_events::parse_labels("requires", &view.requires, usize::MAX)
+                .map_err(|e| stored(&e.reason))?,
+            tasks,
+            owner: Owner::parse(view.owner.clone()).map_err(|e| stored(&e.reason))?,
+        })
+    }
+}
