@@ -106,7 +106,7 @@ test('the line is the range oldest first, each step coloured by its verdict, unt
   assert.deepEqual(line.map((c) => c.commit), ['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8']);
   assert.deepEqual(line.map((c) => c.tone),
     ['ok', 'untested', 'skipped', 'ok', 'bad', 'flaky', 'untested', 'bad']);
-  assert.deepEqual(line[5].queues, ['b-1-s4', 'b-1-s5']);
+  assert.deepEqual(line[5].queues, [{ id: 'b-1-s4', label: 'run 1' }, { id: 'b-1-s5', label: 'run 2' }]);
   assert.deepEqual(line[1].queues, []);
 });
 
@@ -140,7 +140,8 @@ test('a commit tested then confirmed shows the queues of both steps and the last
     ],
   };
   let b = commitLine(bisect)[1];
-  assert.deepEqual([b.tone, b.verdict, b.queues], ['running', null, ['q1', 'q2', 'q3']]);
+  assert.deepEqual([b.tone, b.verdict, b.queues.map((q) => [q.id, q.label])],
+    ['running', null, [['q1', 'run 1'], ['q2', 'run 2'], ['q3', 'confirm 1']]]);
   bisect.steps[1].verdict = 'fail';
   b = commitLine(bisect)[1];
   assert.deepEqual([b.tone, b.verdict], ['bad', 'fail']);

@@ -82,7 +82,7 @@ export function bisectStatus(bisect) {
  * only `good`, the steps and `bad` are known, in that order.
  *
  * A commit may have several steps (its search step, then a confirmation):
- * its queues are all of theirs, its verdict the last one's; while one of
+ * its queues are all of theirs (`{id, label}`), its verdict the last one's; while one of
  * them is undecided it is `running`. A commit never queued has verdict null
  * and tone `untested`. `marks` says which is `good`, `bad` and `first bad`.
  */
@@ -107,9 +107,20 @@ export function commitLine(bisect) {
       majority: running ? null : (last?.majority ?? null),
       tone: toneOf(last, running),
       marks,
-      queues: mine.flatMap((s) => s.queues ?? []),
+      queues: queueLinks(mine),
     };
   });
+}
+
+/**
+ * A commit's step queues as `{id, label}`: "run 1", "run 2" for the search's
+ * runs, "confirm 1" for a confirmation's (ids are long; the label is what
+ * the line shows).
+ */
+function queueLinks(steps) {
+  return steps.flatMap((s) => (s.queues ?? []).map((id, i) => ({
+    id, label: `${s.phase === 'confirm' ? 'confirm' : 'run'} ${i + 1}`,
+  })));
 }
 
 function stepsByCommit(steps) {

@@ -149,7 +149,7 @@ function commitItem(c) {
   h('span', { class: 'commit-verdict small' }, words),
   c.marks.map((m) => h('span', { class: `pill commit-mark mark-${m.replace(' ', '-')}`, 'data-mark': m }, m)),
   c.queues.length ? h('span', { class: 'commit-queues small' },
-    c.queues.map((q) => h('a', { href: queueHref(q), class: 'mono', 'data-test': 'step-queue' }, q))) : null);
+    c.queues.map((q) => h('a', { href: queueHref(q.id), title: q.id, 'data-test': 'step-queue', 'data-queue': q.id }, q.label))) : null);
 }
 
 function crumbs(id) {
