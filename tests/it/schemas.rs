@@ -126,12 +126,54 @@ async fn every_event_and_log_batch_the_services_emit_matches_its_schema() {
         assert_eq!(status, 200, "{body}");
     }
 
+    // A bisect without good (walk-back, confirmation, Found), and one
+    // cancelled and deleted.
+    let history = GitRepo::new(&[("t.sh", "exit 0\n")]);
+    history.commit(&[("t.sh", "exit 1\n")], "break t");
+    history.commit(&[("other.txt", "x\n")], "later");
+    let bisect = serde_json::json!({"id": "b1", "source": {"repo": history.url()}, "bad": "main",
+        "tasks": [{"id": "t", "scenario": "t.sh"}]});
+    let (status, body) = stack
+        .request(reqwest::Method::POST, "/api/bisect", Some(&bisect))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let found = stack
+        .wait_for_path("/api/bisect/b1", Duration::from_secs(60), |v| {
+            v["status"] != "Running"
+        })
+        .await;
+    assert_eq!(found["status"], "Found", "{found:#}");
+    let mut cancelled = bisect.clone();
+    cancelled["id"] = "b2".into();
+    stack
+        .request(reqwest::Method::POST, "/api/bisect", Some(&cancelled))
+        .await;
+    let (status, body) = stack
+        .request(reqwest::Method::POST, "/api/bisect/b2/cancel", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    stack
+        .wait_for_path("/api/bisect/b2", Duration::from_secs(60), |v| {
+            v["status"] == "Cancelled"
+        })
+        .await;
+    let (status, _) = stack
+        .request(reqwest::Method::DELETE, "/api/bisect/b2", None)
+        .await;
+    assert_eq!(status, 200);
+
     let any = validator("event.json");
     let events = read_all(&stack, "ARENA_EVENTS").await;
     let mut seen = std::collections::BTreeSet::new();
     let mut seen_tests = std::collections::BTreeSet::new();
+    let mut seen_bisects = std::collections::BTreeSet::new();
     for event in &events {
         let kind = event["type"].as_str().unwrap().to_owned();
+        if event.get("bisect_id").is_some() {
+            check(&validator(&format!("bisect/{kind}.json")), &kind, event);
+            seen_bisects.insert(kind);
+            continue;
+        }
         if event.get("test").is_some() {
             check(&validator(&format!("tests/{kind}.json")), &kind, event);
             seen_tests.insert(kind);
@@ -150,6 +192,18 @@ async fn every_event_and_log_batch_the_services_emit_matches_its_schema() {
             "the scenario emitted no {kind} test event"
         );
     }
+    for kind in testarena_events::BisectEventBody::KINDS {
+        assert!(
+            seen_bisects.contains(kind),
+            "the scenario emitted no {kind} bisect event"
+        );
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "submitted" && e["bisect"] == "b1"),
+        "a step queue's submitted names its bisect"
+    );
     assert!(
         events
             .iter()
@@ -181,6 +235,9 @@ fn the_schema_examples_validate_and_parse_as_wire_types() {
         if name == "log_batch" {
             check(&validator("log_batch.json"), &name, &example);
             serde_json::from_value::<testarena_events::LogBatch>(example).unwrap();
+        } else if let Some(kind) = name.strip_prefix("bisect_") {
+            check(&validator(&format!("bisect/{kind}.json")), &name, &example);
+            serde_json::from_value::<testarena_events::BisectEvent>(example).unwrap();
         } else if let Some(kind) = name.strip_prefix("test_") {
             check(&validator(&format!("tests/{kind}.json")), &name, &example);
             serde_json::from_value::<testarena_events::TestEvent>(example).unwrap();

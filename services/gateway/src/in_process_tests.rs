@@ -675,3 +675,6 @@ async fn sizes_are_one_per_commit_newest_first_for_a_repo_and_profile() {
     let (status, body) = json(client.get("/api/sizes?repo=/r&colour=red").send().await).await;
     assert_eq!(status, 400, "{body}");
 }
+
+#[path = "in_process_bisect_tests.rs"]
+mod bisect;
