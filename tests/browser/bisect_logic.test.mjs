@@ -68,14 +68,14 @@ test('a run without a commit cannot be good', () => {
 
 // --- the request ----------------------------------------------------------------
 
-test('the request names the repo, the task and bad; good, profile and requires only when known', () => {
+test('the request names the repo, the task and bad; good, profile, requires and the timeout only when known', () => {
   const task = { id: 'uart', scenario: 'tests/uart.sh', result: 'FAIL' };
   assert.deepEqual(bisectRequest(view(), task, null), {
     source: { repo: 'https://git.example/fw.git' }, bad: 'c9', tasks: [{ id: 'uart', scenario: 'tests/uart.sh' }],
   });
-  assert.deepEqual(bisectRequest(view({ profile: 'qemu-arm', requires: ['board'] }), task, 'c7'), {
+  assert.deepEqual(bisectRequest(view({ profile: 'qemu-arm', requires: ['board'] }), { ...task, timeout_s: 30 }, 'c7'), {
     source: { repo: 'https://git.example/fw.git' }, bad: 'c9', good: 'c7', profile: 'qemu-arm',
-    requires: ['board'], tasks: [{ id: 'uart', scenario: 'tests/uart.sh' }],
+    requires: ['board'], tasks: [{ id: 'uart', scenario: 'tests/uart.sh', timeout_s: 30 }],
   });
 });
 

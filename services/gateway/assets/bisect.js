@@ -50,8 +50,8 @@ export function goodCommit(runs, queueId, bad) {
 
 /**
  * The body of `POST /api/bisect` for a failed task of `view`: the queue's
- * repository, profile and requirements, its commit as `bad`, and `good`
- * only when one is known.
+ * repository, profile and requirements, its commit as `bad`, the task with
+ * its timeout, and `good` only when one is known.
  */
 export function bisectRequest(view, task, good) {
   const body = {
@@ -59,6 +59,8 @@ export function bisectRequest(view, task, good) {
     bad: view.commit,
     tasks: [{ id: task.id, scenario: task.scenario }],
   };
+  // A TIMEOUT is only reproduced with the timeout it ran under.
+  if (task.timeout_s) body.tasks[0].timeout_s = task.timeout_s;
   if (good) body.good = good;
   if (view.profile) body.profile = view.profile;
   if (view.requires?.length) body.requires = [...view.requires];

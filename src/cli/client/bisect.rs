@@ -34,19 +34,16 @@ pub struct StartOptions {
 }
 
 pub async fn start(client: &ApiClient, options: StartOptions) -> Result<ExitCode, ClientError> {
-    let scenario = match options.scenario.clone() {
-        Some(scenario) => scenario,
+    let (scenario, timeout_s) = match options.scenario.clone() {
+        Some(scenario) => (scenario, None),
         None => {
             let found = newest_scenario(client, &options.repo, &options.task).await?;
-            println!(
-                "scenario {}: taken from queue {}, the newest of {} with task {}",
-                found.scenario, found.queue_id, options.repo, options.task
-            );
-            found.scenario
+            println!("{}", found.said(&options.repo, &options.task));
+            (found.scenario, found.timeout_s)
         }
     };
     let started = client
-        .start_bisect(&request_body(&options, &scenario))
+        .start_bisect(&request_body(&options, &scenario, timeout_s))
         .await?;
     println!(
         "bisect {} started: {}",
@@ -77,12 +74,15 @@ async fn follow(client: &ApiClient, id: &str) -> Result<BisectView, ClientError>
 }
 
 /// The body of `POST /api/bisect`; optional fields only when given.
-pub fn request_body(options: &StartOptions, scenario: &str) -> Value {
+pub fn request_body(options: &StartOptions, scenario: &str, timeout_s: Option<u32>) -> Value {
     let mut body = json!({
         "source": {"repo": options.repo},
         "bad": options.bad,
         "tasks": [{"id": options.task, "scenario": scenario}],
     });
+    if let Some(timeout) = timeout_s {
+        body["tasks"][0]["timeout_s"] = json!(timeout);
+    }
     if let Some(good) = &options.good {
         body["good"] = json!(good);
     }
@@ -105,11 +105,28 @@ pub fn exit_code(status: &str) -> ExitCode {
     })
 }
 
-/// A scenario found in a queue.
+/// A task as a queue ran it: its scenario and timeout.
 #[derive(Debug, PartialEq, Eq)]
 pub struct FoundScenario {
     pub queue_id: String,
     pub scenario: String,
+    /// The queue's override of the profile's timeout: a TIMEOUT is only
+    /// reproduced with the timeout it ran under.
+    pub timeout_s: Option<u32>,
+}
+
+impl FoundScenario {
+    /// What the CLI says it took, and from where.
+    pub fn said(&self, repo: &str, task: &str) -> String {
+        let timeout = self
+            .timeout_s
+            .map(|t| format!(" (timeout {t} s)"))
+            .unwrap_or_default();
+        format!(
+            "scenario {}{timeout}: taken from queue {}, the newest of {repo} with task {task}",
+            self.scenario, self.queue_id
+        )
+    }
 }
 
 async fn newest_scenario(
@@ -145,6 +162,7 @@ pub fn scenario_in(queues: &[QueueView], repo: &str, task: &str) -> Option<Found
                 .map(|t| FoundScenario {
                     queue_id: q.id.clone(),
                     scenario: t.scenario.clone(),
+                    timeout_s: t.timeout_s,
                 })
         })
 }
@@ -208,7 +226,7 @@ mod tests {
     #[test]
     fn the_request_has_only_what_was_given() {
         assert_eq!(
-            request_body(&options(), "tests/uart.sh"),
+            request_body(&options(), "tests/uart.sh", None),
             json!({"source": {"repo": "https://git.example/fw.git"}, "bad": "c9",
                    "tasks": [{"id": "uart", "scenario": "tests/uart.sh"}]})
         );
@@ -218,7 +236,8 @@ mod tests {
             runs_per_step: Some(3),
             ..options()
         };
-        let body = request_body(&all, "s.sh");
+        let body = request_body(&all, "s.sh", Some(30));
+        assert_eq!(body["tasks"][0]["timeout_s"], 30);
         assert_eq!(body["good"], "c1");
         assert_eq!(body["profile"], "qemu-arm");
         assert_eq!(body["runs_per_step"], 3);
@@ -237,7 +256,7 @@ mod tests {
         let tasks: Vec<Value> = tasks
             .iter()
             .map(|(id, scenario)| {
-                json!({"id": id, "scenario": scenario, "timeout_s": null, "status": "Waiting",
+                json!({"id": id, "scenario": scenario, "timeout_s": 30, "status": "Waiting",
                        "result": null, "exit_code": null, "started_at": null, "finished_at": null,
                        "duration_ms": null, "message": null, "junit": null})
             })
@@ -275,8 +294,13 @@ mod tests {
             scenario_in(&queues, repo, "uart"),
             Some(FoundScenario {
                 queue_id: "q2".into(),
-                scenario: "tests/uart2.sh".into()
+                scenario: "tests/uart2.sh".into(),
+                timeout_s: Some(30),
             })
+        );
+        assert_eq!(
+            scenario_in(&queues, repo, "uart").unwrap().said(repo, "uart"),
+            "scenario tests/uart2.sh (timeout 30 s): taken from queue q2, the newest of https://git.example/fw.git with task uart"
         );
         assert_eq!(scenario_in(&queues, repo, "spi"), None);
     }
