@@ -7,12 +7,15 @@
 use serde_json::Value;
 
 /// Request body objects that reject unknown fields.
-const CLOSED_OBJECTS: [&str; 5] = [
+const CLOSED_OBJECTS: [&str; 8] = [
     "SubmitRequest",
     "SourceBody",
     "TaskBody",
     "QuarantineRequest",
     "UnquarantineRequest",
+    "BisectRequest",
+    "BisectSourceBody",
+    "BisectTaskBody",
 ];
 
 pub(crate) struct Document {
@@ -186,5 +189,12 @@ mod tests {
             true
         );
         assert_eq!(schemas["SubmitRequest"]["additionalProperties"], false);
+        for closed in ["BisectRequest", "BisectSourceBody", "BisectTaskBody"] {
+            assert_eq!(schemas[closed]["additionalProperties"], false, "{closed}");
+        }
+        let bisect = &schemas["BisectView"]["properties"];
+        for field in ["good", "first_bad", "reason", "ended_at", "good_ref"] {
+            assert_eq!(bisect[field]["nullable"], true, "BisectView.{field}");
+        }
     }
 }
