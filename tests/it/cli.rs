@@ -411,3 +411,35 @@ async fn bisect_with_a_failing_good_is_inconclusive_and_exits_one() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("Inconclusive"), "{}", text(&out));
 }
+
+#[tokio::test]
+async fn bisect_without_good_walks_back_and_says_which_good_it_found() {
+    let stack = TestStack::start().await;
+    let (repo, good, culprit, bad) = repo_broken_midway();
+    let out = cli(
+        &stack,
+        &[
+            "bisect",
+            "--repo",
+            &repo.url(),
+            "--bad",
+            &bad,
+            "--task",
+            "uart",
+            "--scenario",
+            "uart.sh",
+            "--runs-per-step",
+            "1",
+            "--wait",
+        ],
+    )
+    .await;
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    // bad~1 and bad~2 fail, bad~4 passes: that is good.
+    assert!(shown.contains(&format!("good: {good}")), "{shown}");
+    assert!(
+        shown.contains(&format!("Found: first bad commit {culprit}")),
+        "{shown}"
+    );
+}

@@ -176,14 +176,11 @@ pub struct Seen {
 }
 
 impl Seen {
-    /// The lines for what `view` says that was not printed yet: `good` once
-    /// a walk-back found it, then each newly decided step in order.
+    /// The lines for what `view` says that was not printed yet: each newly
+    /// decided step in order, then `good` once it is known (a walk-back
+    /// finds it with the step that passed).
     pub fn news(&mut self, view: &BisectView) -> Vec<String> {
         let mut lines = Vec::new();
-        if let (false, Some(good)) = (self.good, &view.good) {
-            self.good = true;
-            lines.push(format!("good: {good}"));
-        }
         // Steps are listed in the order they were queued; print up to the
         // first undecided one, so the output keeps that order.
         let decided = view
@@ -201,6 +198,10 @@ impl Seen {
             lines.push(bisect_show::step_line(n + 1, step, view));
         }
         self.decided = self.decided.max(decided);
+        if let (false, Some(good)) = (self.good, &view.good) {
+            self.good = true;
+            lines.push(format!("good: {good}"));
+        }
         lines
     }
 }
@@ -334,9 +335,9 @@ mod tests {
                 ("c6", Some("pass")),
             ],
         ));
-        assert_eq!(lines[0], "good: c6");
         assert_eq!(lines.len(), 3, "{lines:?}");
-        assert!(lines[1].starts_with("step 2") && lines[2].starts_with("step 3"));
+        assert!(lines[0].starts_with("step 2") && lines[1].starts_with("step 3"));
+        assert_eq!(lines[2], "good: c6");
         assert!(seen
             .news(&view(Some("c6"), &[("c9", Some("fail"))]))
             .is_empty());

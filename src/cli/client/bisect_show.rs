@@ -50,9 +50,10 @@ pub async fn delete(client: &ApiClient, id: &str) -> Result<ExitCode, ClientErro
     Ok(ExitCode::SUCCESS)
 }
 
-/// "step 3   4f2a9c1e03  flaky (fail)  Break the UART  b-1-3 b-1-4": the
+/// "step 3   4f2a9c1e03  flaky (fail)   b-1-3 b-1-4  Break the UART": the
 /// commit, its verdict (a flaky one with its majority, a confirmation
-/// marked), its subject when the range is known, and its queues.
+/// marked), its queues, and its subject when the range is known (last, as
+/// the one column of any width).
 pub fn step_line(n: usize, step: &BisectStepView, view: &BisectView) -> String {
     let mut verdict = step.verdict.clone().unwrap_or_else(|| "running".into());
     if let Some(majority) = &step.majority {
@@ -63,7 +64,7 @@ pub fn step_line(n: usize, step: &BisectStepView, view: &BisectView) -> String {
     }
     let subject = view.commit(&step.commit).map_or("", |c| c.subject.as_str());
     format!(
-        "step {n:<3} {}  {verdict:<14} {subject}  {}",
+        "step {n:<3} {}  {verdict:<14} {}  {subject}",
         short(&step.commit),
         step.queues.join(" ")
     )
@@ -184,7 +185,7 @@ mod tests {
         let view = found();
         assert_eq!(
             step_line(1, &view.steps[0], &view),
-            "step 1   5555555555  flaky (fail)   Break the UART  b-1-s1 b-1-s2"
+            "step 1   5555555555  flaky (fail)   b-1-s1 b-1-s2  Break the UART"
         );
         assert_eq!(
             step_line(2, &view.steps[1], &view),
