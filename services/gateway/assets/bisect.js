@@ -15,7 +15,6 @@ const STATUS_TONE = {
   Running: 'info', Found: 'ok', Inconclusive: 'warn', Error: 'severe', Cancelled: 'warn',
 };
 
-export const BISECT_STATUSES = Object.keys(STATUS_TONE);
 const ENDED = new Set(['Found', 'Inconclusive', 'Error', 'Cancelled']);
 
 export const shortSha = (commit) => (commit ? commit.slice(0, 10) : '—');
