@@ -119,6 +119,17 @@ async fn a_bisect_finds_the_culprit_confirms_it_and_a_rebuild_gives_the_same_vie
     assert_eq!(status, 200);
     assert_eq!(queue["bisect"], "b-found", "{queue:#}");
     assert_eq!(queue["commit"], shas[CULPRIT].as_str(), "{queue:#}");
+    // A profile no worker offers is refused up front, like a submit's.
+    let mut unroutable = request("b-nowhere", &repo, None);
+    unroutable["profile"] = "nowhere".into();
+    let (status, answer) = stack
+        .request(reqwest::Method::POST, "/api/bisect", Some(&unroutable))
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().starts_with("profile"),
+        "{answer}"
+    );
     let (status, list) = stack.get("/api/bisects").await;
     assert_eq!(status, 200);
     assert_eq!(list["bisects"][0]["id"], "b-found");

@@ -111,6 +111,13 @@ async fn a_projector_killed_mid_stream_and_restarted_matches_a_rebuild() {
         ),
         ("flaky.sh", &crate::results::fails_once(markers.path())),
     ]);
+    // A bisect folded with the rest (its one step passes: Inconclusive).
+    let bisect = serde_json::json!({"id": "b-proj", "source": {"repo": repo.url()}, "bad": "main",
+        "tasks": [{"id": "a", "scenario": "chatty.sh"}, {"id": "b", "scenario": "chatty.sh"}]});
+    let (status, body) = stack
+        .request(reqwest::Method::POST, "/api/bisect", Some(&bisect))
+        .await;
+    assert_eq!(status, 201, "{body}");
     let mut ids: Vec<String> = (0..12).map(|i| format!("p{i:02}")).collect();
     for (n, id) in ids.iter().enumerate() {
         // Test history: a task retried to FLAKY, quarantined half-way.
@@ -160,6 +167,12 @@ async fn a_projector_killed_mid_stream_and_restarted_matches_a_rebuild() {
     assert_eq!(view["stages"][1]["stage"], "build", "{view}");
     assert_eq!(view["stages"][1]["status"], "cached", "{view}");
     ids.push(last);
+    let bisect = stack
+        .wait_for_path("/api/bisect/b-proj", T, |v| v["status"] != "Running")
+        .await;
+    assert_eq!(bisect["status"], "Inconclusive", "{bisect:#}");
+    ids.push(bisect["steps"][0]["queues"][0].as_str().unwrap().to_owned());
+    ids.sort();
     // Let the log stream catch up too, then compare with a rebuild.
     let expected_lines = 2 * 200 + 2;
     for id in &ids {
@@ -195,8 +208,10 @@ async fn a_projector_killed_mid_stream_and_restarted_matches_a_rebuild() {
         sizes_snapshot(&rebuilt_dir),
         "firmware sizes differ after rebuild"
     );
+    let live_bisects = bisects_snapshot(&stack.data_dir());
+    assert_eq!(live_bisects.len(), 1, "{live_bisects:#?}");
     assert_eq!(
-        bisects_snapshot(&stack.data_dir()),
+        live_bisects,
         bisects_snapshot(&rebuilt_dir),
         "bisects differ after rebuild"
     );

@@ -151,42 +151,14 @@ fn apply_to_running(view: &mut BisectView, body: &BisectEventBody, at: &str) -> 
             phase,
             queue_id,
             ..
-        } => {
-            let index = match view
-                .steps
-                .iter()
-                .position(|s| s.commit == *commit && s.phase == phase.as_str())
-            {
-                Some(index) => index,
-                None => {
-                    view.steps.push(BisectStepView {
-                        commit: commit.clone(),
-                        phase: phase.as_str().to_owned(),
-                        queues: Vec::new(),
-                        verdict: None,
-                        majority: None,
-                    });
-                    view.steps.len() - 1
-                }
-            };
-            let queues = &mut view.steps[index].queues;
-            if queues.iter().any(|q| q == queue_id.as_str()) {
-                return false;
-            }
-            queues.push(queue_id.to_string());
-            true
-        }
+        } => apply_step_queued(view, commit, phase.as_str(), queue_id.as_str()),
         BisectEventBody::StepDecided {
             commit,
             phase,
             verdict,
             majority,
         } => {
-            let Some(step) = view
-                .steps
-                .iter_mut()
-                .find(|s| s.commit == *commit && s.phase == phase.as_str())
-                .filter(|s| s.verdict.is_none())
+            let Some(step) = step_mut(view, commit, phase.as_str()).filter(|s| s.verdict.is_none())
             else {
                 return false;
             };
@@ -195,11 +167,9 @@ fn apply_to_running(view: &mut BisectView, body: &BisectEventBody, at: &str) -> 
             true
         }
         BisectEventBody::GoodFound { commit } => {
-            if view.good.is_some() {
-                return false;
-            }
-            view.good = Some(commit.clone());
-            true
+            let changed = view.good.is_none();
+            view.good.get_or_insert_with(|| commit.clone());
+            changed
         }
         BisectEventBody::Ended {
             status,
@@ -207,13 +177,7 @@ fn apply_to_running(view: &mut BisectView, body: &BisectEventBody, at: &str) -> 
             reason,
         } => {
             view.status = status.as_str().to_owned();
-            view.first_bad = first_bad.as_ref().map(|sha| {
-                view.commit(sha).cloned().unwrap_or_else(|| BisectCommit {
-                    commit: sha.clone(),
-                    subject: String::new(),
-                    author: String::new(),
-                })
-            });
+            view.first_bad = first_bad.as_deref().map(|sha| culprit(view, sha));
             view.reason.clone_from(reason);
             view.ended_at = Some(at.to_owned());
             true
@@ -224,6 +188,45 @@ fn apply_to_running(view: &mut BisectView, body: &BisectEventBody, at: &str) -> 
             changed
         }
     }
+}
+
+fn step_mut<'a>(
+    view: &'a mut BisectView,
+    commit: &str,
+    phase: &str,
+) -> Option<&'a mut BisectStepView> {
+    view.steps
+        .iter_mut()
+        .find(|s| s.commit == commit && s.phase == phase)
+}
+
+/// Adds the queue to its step (the step first, if it is new); a queue
+/// already listed changes nothing.
+fn apply_step_queued(view: &mut BisectView, commit: &str, phase: &str, queue_id: &str) -> bool {
+    if step_mut(view, commit, phase).is_none() {
+        view.steps.push(BisectStepView {
+            commit: commit.to_owned(),
+            phase: phase.to_owned(),
+            queues: Vec::new(),
+            verdict: None,
+            majority: None,
+        });
+    }
+    let step = step_mut(view, commit, phase).expect("added above");
+    if step.queues.iter().any(|q| q == queue_id) {
+        return false;
+    }
+    step.queues.push(queue_id.to_owned());
+    true
+}
+
+/// The culprit's line of the range (a SHA outside it keeps its SHA only).
+fn culprit(view: &BisectView, sha: &str) -> BisectCommit {
+    view.commit(sha).cloned().unwrap_or_else(|| BisectCommit {
+        commit: sha.to_owned(),
+        subject: String::new(),
+        author: String::new(),
+    })
 }
 
 #[cfg(test)]

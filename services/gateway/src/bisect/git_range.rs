@@ -134,12 +134,36 @@ async fn rev_parse(
     }
 }
 
+/// What git may see of the gateway's environment: enough to find itself,
+/// its config and a proxy or SSH setup; nothing else (as a worker's
+/// commands, it gets an allow-list, never the whole environment).
+const GIT_ENV: [&str; 10] = [
+    "PATH",
+    "HOME",
+    "GIT_ALLOW_PROTOCOL",
+    "GIT_SSH_COMMAND",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "SSH_AUTH_SOCK",
+];
+
 async fn git(dir: &Path, args: &[&str]) -> Result<Output, RangeError> {
-    Ok(Command::new("git")
+    let mut command = Command::new("git");
+    command.env_clear();
+    for key in GIT_ENV {
+        if let Some(value) = std::env::var_os(key) {
+            command.env(key, value);
+        }
+    }
+    Ok(command
         .arg("-C")
         .arg(dir)
         .args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C")
         .kill_on_drop(true)
         .output()
         .await?)

@@ -271,10 +271,12 @@ impl<'a> Search<'a> {
     fn check_endpoints(&self) -> Option<Next> {
         let bad = self.view.commits.len() - 1;
         let good = self.view.good_ref.as_ref().map(|_| 0);
-        let untested: Vec<usize> = std::iter::once(bad)
+        let mut untested: Vec<usize> = std::iter::once(bad)
             .chain(good)
             .filter(|i| self.tested(*i).is_none())
             .collect();
+        // `good` and `bad` may name the same commit: one step.
+        untested.dedup();
         if !untested.is_empty() {
             return Some(self.queue(&untested, StepPhase::Test));
         }

@@ -343,3 +343,10 @@ fn an_unresolved_range_is_resolved_first_and_an_ended_bisect_does_nothing() {
     bisect.status = "Found".into();
     assert_eq!(next(&bisect, &HashMap::new()), Next::Wait);
 }
+
+#[test]
+fn good_and_bad_on_one_commit_is_one_step_and_inconclusive() {
+    let played = play(view(1, true, 1), |_, _, _| RunOutcome::Fail);
+    assert_eq!(played.runs, 1);
+    assert!(inconclusive_reason(&played).contains("fails too"));
+}
