@@ -228,7 +228,7 @@ async fn a_commit_that_does_not_build_is_skipped_and_a_flaky_step_goes_by_majori
 }
 
 #[tokio::test]
-async fn a_driver_killed_mid_bisect_carries_on_without_queueing_a_step_twice() {
+async fn a_driver_killed_mid_bisect_and_a_restarted_projector_queue_no_step_twice() {
     let mut stack = TestStack::start().await;
     let (repo, shas) = repository(CULPRIT, |_| vec![("t.sh", format!("sleep 0.5\n{TEST}"))]);
     start(&stack, &request("b-restart", &repo, Some(&shas[0]))).await;
@@ -238,6 +238,13 @@ async fn a_driver_killed_mid_bisect_carries_on_without_queueing_a_step_twice() {
         })
         .await;
     stack.restart_gateway().await;
+    // The projector too, later: the driver waits for the views to come back.
+    stack
+        .wait_for_path("/api/bisect/b-restart", T, |v| {
+            v["steps"].as_array().is_some_and(|s| s.len() >= 5)
+        })
+        .await;
+    stack.restart_projector();
     let view = ended(&stack, "b-restart").await;
     assert_found(&view, &shas);
     let queues = step_queues(&view);
@@ -248,6 +255,33 @@ async fn a_driver_killed_mid_bisect_carries_on_without_queueing_a_step_twice() {
         list["total"].as_u64().unwrap() as usize,
         queues.len(),
         "every submitted step queue is one of the bisect's steps: {list:#}"
+    );
+}
+
+#[tokio::test]
+async fn two_gateways_drive_one_bisect_without_queueing_a_step_twice() {
+    let mut stack = TestStack::start().await;
+    stack.start_another_gateway().await;
+    let (repo, shas) = repository(CULPRIT, |_| Vec::new());
+    let mut body = request("b-two", &repo, Some(&shas[0]));
+    body["runs_per_step"] = 2.into();
+    start(&stack, &body).await;
+    let view = ended(&stack, "b-two").await;
+    assert_found(&view, &shas);
+    for step in view["steps"].as_array().unwrap() {
+        assert_eq!(step["queues"].as_array().unwrap().len(), 2, "{step}");
+    }
+    let queues = step_queues(&view);
+    let (_, list) = stack.get("/api/queues?q=b-two&per_page=100").await;
+    assert_eq!(
+        list["total"].as_u64().unwrap() as usize,
+        queues.len(),
+        "{list:#}"
+    );
+    let actions = |log: &str| log.matches("bisect driver").count();
+    assert!(
+        actions(&stack.service_log("gateway")) > 0 && actions(&stack.service_log("gateway-2")) > 0,
+        "both gateways drove it"
     );
 }
 

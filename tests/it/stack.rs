@@ -34,6 +34,8 @@ pub struct TestStack {
     gateway: Option<Child>,
     /// The gateway's command line, to start it again.
     gateway_args: Vec<String>,
+    /// More gateways on the same NATS and views (`start_another_gateway`).
+    other_gateways: Vec<Child>,
     projector: Option<Child>,
     workers: Vec<Child>,
     worker_config: PathBuf,
@@ -102,6 +104,7 @@ impl TestStack {
             prefix: "arena".into(),
             gateway: None,
             gateway_args: Vec::new(),
+            other_gateways: Vec::new(),
             projector: None,
             workers: Vec::new(),
             worker_config,
@@ -181,6 +184,26 @@ impl TestStack {
         }
         self.gateway = Some(self.spawn_gateway());
         self.wait_ready().await;
+    }
+
+    /// A second gateway on the same NATS and views, as a deployment with
+    /// two would have; its base URL once it is ready.
+    pub async fn start_another_gateway(&mut self) -> String {
+        let port = free_port().unwrap();
+        let listen = format!("127.0.0.1:{port}");
+        let name = format!("gateway-{}", self.other_gateways.len() + 2);
+        let child = self.spawn(&["gateway", "--listen", &listen], &name);
+        self.other_gateways.push(child);
+        let base = format!("http://{listen}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !matches!(
+            self.http.get(format!("{base}/readyz")).send().await,
+            Ok(response) if response.status() == 200
+        ) {
+            assert!(Instant::now() < deadline, "{name} not ready in 20s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        base
     }
 
     pub fn spawn_projector(&self, extra: &[&str]) -> Child {
@@ -483,6 +506,7 @@ impl Drop for TestStack {
             .workers
             .iter_mut()
             .chain(self.gateway.iter_mut())
+            .chain(self.other_gateways.iter_mut())
             .chain(self.projector.iter_mut())
         {
             // SIGTERM first so workers stop their process groups.
@@ -495,6 +519,7 @@ impl Drop for TestStack {
             .workers
             .iter_mut()
             .chain(self.gateway.iter_mut())
+            .chain(self.other_gateways.iter_mut())
             .chain(self.projector.iter_mut())
         {
             while Instant::now() < deadline {

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, context::PublishErrorKind};
 use testarena_events::{
     ArenaNames, BisectEvent, BisectId, Event, QueueId, QueueStatus, QueueView, TestEvent,
@@ -75,13 +76,21 @@ impl AppState {
     /// Publishes an event and returns its stream sequence.
     pub(crate) async fn publish(&self, event: &Event) -> Result<u64, ApiError> {
         let subject = self.names.event_subject(&event.queue_id, event.body.kind());
-        self.store(subject, event.to_json()).await
+        self.store(
+            subject,
+            PublishMessage::build().payload(event.to_json().into()),
+        )
+        .await
     }
 
     /// Publishes a test event (quarantine) and returns its stream sequence.
     pub(crate) async fn publish_test_event(&self, event: &TestEvent) -> Result<u64, ApiError> {
         let subject = self.names.test_event_subject(event.body.kind());
-        self.store(subject, event.to_json()).await
+        self.store(
+            subject,
+            PublishMessage::build().payload(event.to_json().into()),
+        )
+        .await
     }
 
     /// Publishes a bisect event and returns its stream sequence. The message
@@ -92,21 +101,13 @@ impl AppState {
         event: &BisectEvent,
         message_id: String,
     ) -> Result<u64, ApiError> {
-        self.ensure_connected()?;
         let subject = self
             .names
             .bisect_event_subject(&event.bisect_id, event.body.kind());
-        let publish = jetstream::message::PublishMessage::build()
+        let publish = PublishMessage::build()
             .payload(event.to_json().into())
             .message_id(message_id);
-        let ack = self
-            .js
-            .send_publish(subject, publish)
-            .await
-            .map_err(publish_error)?
-            .await
-            .map_err(publish_error)?;
-        Ok(ack.sequence)
+        self.store(subject, publish).await
     }
 
     /// The bisect's `requested` event, if there is one.
@@ -115,7 +116,7 @@ impl AppState {
         bisect: &BisectId,
     ) -> Result<Option<BisectEvent>, ApiError> {
         let subject = self.names.bisect_event_subject(bisect, "requested");
-        let Some(payload) = self.last_message(subject).await? else {
+        let Some((_, payload)) = self.last_message(subject).await? else {
             return Ok(None);
         };
         BisectEvent::from_json(&payload)
@@ -123,8 +124,8 @@ impl AppState {
             .map_err(|e| ApiError::internal("reading a stored bisect event", e))
     }
 
-    /// The last message stored on a subject of the events stream.
-    async fn last_message(&self, subject: String) -> Result<Option<bytes::Bytes>, ApiError> {
+    /// The last message stored on a subject of the events stream, with its sequence.
+    async fn last_message(&self, subject: String) -> Result<Option<(u64, bytes::Bytes)>, ApiError> {
         use async_nats::jetstream::stream::DirectGetErrorKind;
         let stream = self
             .js
@@ -132,7 +133,7 @@ impl AppState {
             .await
             .map_err(|e| ApiError::unavailable(format!("events stream: {e}")))?;
         match stream.direct_get_last_for_subject(subject).await {
-            Ok(message) => Ok(Some(message.payload)),
+            Ok(message) => Ok(Some((message.sequence, message.payload))),
             Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
             Err(e) => Err(ApiError::unavailable(format!(
                 "reading the events stream: {e}"
@@ -141,11 +142,11 @@ impl AppState {
     }
 
     /// Stores one message in JetStream; its stream sequence once acknowledged.
-    async fn store(&self, subject: String, payload: Vec<u8>) -> Result<u64, ApiError> {
+    async fn store(&self, subject: String, publish: PublishMessage) -> Result<u64, ApiError> {
         self.ensure_connected()?;
         let ack = self
             .js
-            .publish(subject, payload.into())
+            .send_publish(subject, publish)
             .await
             .map_err(publish_error)?
             .await
@@ -159,26 +160,13 @@ impl AppState {
         queue_id: &QueueId,
         kind: &str,
     ) -> Result<Option<(u64, Event)>, ApiError> {
-        use async_nats::jetstream::stream::DirectGetErrorKind;
-        let stream = self
-            .js
-            .get_stream_no_info(&self.names.events_stream)
-            .await
-            .map_err(|e| ApiError::unavailable(format!("events stream: {e}")))?;
-        match stream
-            .direct_get_last_for_subject(self.names.event_subject(queue_id, kind))
-            .await
-        {
-            Ok(message) => {
-                let event = Event::from_json(&message.payload)
-                    .map_err(|e| ApiError::internal("reading a stored event", e))?;
-                Ok(Some((message.sequence, event)))
-            }
-            Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
-            Err(e) => Err(ApiError::unavailable(format!(
-                "reading the events stream: {e}"
-            ))),
-        }
+        let subject = self.names.event_subject(queue_id, kind);
+        let Some((seq, payload)) = self.last_message(subject).await? else {
+            return Ok(None);
+        };
+        let event = Event::from_json(&payload)
+            .map_err(|e| ApiError::internal("reading a stored event", e))?;
+        Ok(Some((seq, event)))
     }
 }
 

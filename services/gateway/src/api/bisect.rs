@@ -232,17 +232,28 @@ async fn existing(state: &AppState, order: &BisectOrder) -> Result<StartResponse
 }
 
 /// Asks the step queues that have not ended to stop.
-pub(crate) async fn cancel_unfinished_steps(
+async fn cancel_unfinished_steps(state: &AppState, view: &BisectView) -> Result<(), ApiError> {
+    let ids: Vec<String> = view.steps.iter().flat_map(|s| s.queues.clone()).collect();
+    let unfinished: Vec<String> = state
+        .views
+        .queues(&ids)
+        .await?
+        .into_iter()
+        .filter(|q| !q.is_terminal())
+        .map(|q| q.id)
+        .collect();
+    cancel_step_queues(state, view, &unfinished).await
+}
+
+/// Publishes `cancel_requested` for each of the bisect's step queues named.
+pub(crate) async fn cancel_step_queues(
     state: &AppState,
     view: &BisectView,
+    queues: &[String],
 ) -> Result<(), ApiError> {
-    let ids: Vec<String> = view.steps.iter().flat_map(|s| s.queues.clone()).collect();
-    for queue in state.views.queues(&ids).await? {
-        if queue.is_terminal() {
-            continue;
-        }
+    for queue in queues {
         let queue_id =
-            QueueId::parse(queue.id).map_err(|e| ApiError::internal("stored queue id", e))?;
+            QueueId::parse(queue.clone()).map_err(|e| ApiError::internal("stored queue id", e))?;
         state
             .publish(&Event::new(
                 queue_id,

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use testarena_events::{
     step_queue_id, BisectEnd, BisectEvent, BisectEventBody, BisectId, BisectView, GitRef, Label,
     Owner, Priority, ProfileName, RepoUrl, ScenarioPath, Source, TaskId, TaskSpec,
@@ -24,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::git_range;
 use super::search::{self, Next, RunOutcome, RunRequest};
-use crate::api::bisect::cancel_unfinished_steps;
+use crate::api::bisect::cancel_step_queues;
 use crate::api::error::ApiError;
 use crate::api::submit::store_submitted;
 use crate::state::AppState;
@@ -36,8 +37,10 @@ const TICK: Duration = Duration::from_millis(250);
 const MAX_ACTIONS_PER_TICK: usize = 16;
 /// How long an action waits for the projector before the next decision.
 const VIEW_WAIT: Duration = Duration::from_secs(5);
-/// Most bisects driven at once (the oldest first).
+/// Most running bisects looked at per tick (the oldest first).
 const MAX_RUNNING: u32 = 1000;
+/// Bisects acted on concurrently within a tick.
+const DRIVEN_AT_ONCE: usize = 8;
 
 /// Starts the driver; the task runs until `shutdown`.
 pub(crate) fn start(
@@ -46,7 +49,11 @@ pub(crate) fn start(
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let driver = Driver { state, mirrors };
+        let driver = Driver {
+            state,
+            mirrors,
+            fetching: tokio::sync::Mutex::new(()),
+        };
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -62,6 +69,10 @@ pub(crate) fn start(
 struct Driver {
     state: Arc<AppState>,
     mirrors: PathBuf,
+    /// One fetch at a time: bisects of one repository share its mirror,
+    /// and a slow fetch holds up only the other fetches, not the steps of
+    /// the bisects already under way.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 impl Driver {
@@ -72,12 +83,14 @@ impl Driver {
             .bisects(Some("Running"), MAX_RUNNING)
             .await?;
         running.reverse();
-        for view in running {
-            let id = view.id.clone();
-            if let Err(error) = self.drive(view).await {
-                tracing::warn!(bisect = %id, error = %error.message(), "bisect driver: will retry");
-            }
-        }
+        futures_util::stream::iter(running)
+            .for_each_concurrent(DRIVEN_AT_ONCE, |view| async move {
+                let id = view.id.clone();
+                if let Err(error) = self.drive(view).await {
+                    tracing::warn!(bisect = %id, error = %error.message(), "bisect driver: will retry");
+                }
+            })
+            .await;
         Ok(())
     }
 
@@ -105,14 +118,8 @@ impl Driver {
     /// The ended step queues' outcomes, by queue id.
     async fn outcomes(&self, view: &BisectView) -> Result<HashMap<String, RunOutcome>, ApiError> {
         let ids: Vec<String> = view.steps.iter().flat_map(|s| s.queues.clone()).collect();
-        Ok(self
-            .state
-            .views
-            .queues(&ids)
-            .await?
-            .iter()
-            .filter_map(|q| RunOutcome::of(q).map(|o| (q.id.clone(), o)))
-            .collect())
+        let queues = self.state.views.queues(&ids).await?;
+        Ok(search::outcomes(view, &queues))
     }
 
     /// Does what the search decided; the sequence of the last event stored.
@@ -151,8 +158,8 @@ impl Driver {
                     reason,
                 },
             ),
-            Next::Cancel(_) => {
-                cancel_unfinished_steps(&self.state, view).await?;
+            Next::Cancel(unfinished) => {
+                cancel_step_queues(&self.state, view, &unfinished).await?;
                 (
                     format!("{id}:ended"),
                     BisectEventBody::Ended {
@@ -182,7 +189,11 @@ impl Driver {
             .map_err(|e| ApiError::internal("stored good ref", e))?;
         let bad = GitRef::parse(view.bad_ref.clone())
             .map_err(|e| ApiError::internal("stored bad ref", e))?;
-        let body = match git_range::resolve(&self.mirrors, &order.repo, good.as_ref(), &bad).await {
+        let resolved = {
+            let _fetching = self.fetching.lock().await;
+            git_range::resolve(&self.mirrors, &order.repo, good.as_ref(), &bad).await
+        };
+        let body = match resolved {
             Ok(range) => BisectEventBody::RangeResolved {
                 good: range.good,
                 bad: range.bad,

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::Duration;
 
 use testarena_events::{BisectCommit, GitRef, RepoUrl, MAX_RANGE_COMMITS, MAX_WALK_BACK};
 use tokio::process::Command;
@@ -49,7 +50,7 @@ pub(crate) async fn resolve(
     good: Option<&GitRef>,
     bad: &GitRef,
 ) -> Result<Range, RangeError> {
-    let mirror = fetch(mirrors, repo).await?;
+    let mirror = fetch_with_retries(mirrors, repo).await?;
     let bad_sha = rev_parse(&mirror, repo, "bad", bad).await?;
     let good_sha = match good {
         Some(good) => Some(rev_parse(&mirror, repo, "good", good).await?),
@@ -85,6 +86,23 @@ pub(crate) async fn resolve(
         bad: bad_sha,
         commits,
     })
+}
+
+/// Fetches a failed fetch again, a few times: a network blip, or another
+/// gateway on this host fetching the same mirror (git's ref locks), should
+/// not end a bisect in `Error`.
+async fn fetch_with_retries(mirrors: &Path, repo: &RepoUrl) -> Result<PathBuf, RangeError> {
+    const ATTEMPTS: u32 = 3;
+    let mut attempt = 1;
+    loop {
+        match fetch(mirrors, repo).await {
+            Err(RangeError::Fetch { .. }) if attempt < ATTEMPTS => {
+                tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
 }
 
 /// The repository's bare mirror, created on first use and fetched now.

@@ -51,6 +51,24 @@ impl RunOutcome {
     }
 }
 
+/// The outcomes of a bisect's ended step queues, by queue id, from the
+/// views of its step queues that exist. A step queue is in the bisect's
+/// view only after its `submitted` was stored (the driver publishes
+/// `step_queued` after it, and the projector applies the stream in order),
+/// so one without a view was deleted: it cannot test its commit.
+pub(crate) fn outcomes(view: &BisectView, queues: &[QueueView]) -> HashMap<String, RunOutcome> {
+    let mut outcomes: HashMap<String, RunOutcome> = queues
+        .iter()
+        .filter_map(|q| RunOutcome::of(q).map(|o| (q.id.clone(), o)))
+        .collect();
+    for id in view.steps.iter().flat_map(|s| &s.queues) {
+        if !queues.iter().any(|q| q.id == *id) {
+            outcomes.insert(id.clone(), RunOutcome::Untestable);
+        }
+    }
+    outcomes
+}
+
 /// One run of one step to submit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RunRequest {

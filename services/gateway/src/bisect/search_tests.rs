@@ -350,3 +350,24 @@ fn good_and_bad_on_one_commit_is_one_step_and_inconclusive() {
     assert_eq!(played.runs, 1);
     assert!(inconclusive_reason(&played).contains("fails too"));
 }
+
+#[test]
+fn a_step_queue_without_a_view_was_deleted_and_cannot_test_its_commit() {
+    let mut bisect = view(16, true, 1);
+    bisect.steps.push(BisectStepView {
+        commit: sha(15),
+        phase: "test".into(),
+        queues: vec!["gone".into()],
+        verdict: None,
+        majority: None,
+    });
+    let outcomes = outcomes(&bisect, &[]);
+    assert_eq!(outcomes.get("gone"), Some(&RunOutcome::Untestable));
+    assert!(matches!(
+        next(&bisect, &outcomes),
+        Next::Decide {
+            verdict: StepVerdict::Skipped,
+            ..
+        }
+    ));
+}
