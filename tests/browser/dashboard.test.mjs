@@ -8,9 +8,9 @@
 // missing queue, a gateway restart and the Workers page (drain, readmit); outcomes (status and verdict),
 // filters kept in the URL, teardown lines, log search, first failure,
 // compact mode, JUnit cases, the events timeline, artifact links and the
-// firmware-size trend chart. Leaves screenshots of a
-// queue page mid-run and of the list in docs/dashboard.png and
-// docs/dashboard-list.png when TESTARENA_UPDATE_SCREENSHOT=1 (else in the
+// firmware-size trend chart, and "Bisect this failure" run to its culprit. Leaves screenshots of a
+// queue page mid-run, of the list and of a found bisect in docs/dashboard.png,
+// docs/dashboard-list.png and docs/bisect.png when TESTARENA_UPDATE_SCREENSHOT=1 (else in the
 // temp dir, so a test run leaves the work tree clean).
 //
 // Build first (`cargo build`); run with `node --test tests/browser/`.
@@ -121,6 +121,7 @@ function freePort() {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const TERMINAL_STATUSES = new Set(['Finished', 'Error', 'Cancelled']);
 
 /** Polls `check` until it returns something truthy; fails with `what` after `ms`. */
 async function until(check, ms, what) {
@@ -204,11 +205,14 @@ if [ -e "$m" ]; then echo "second try passes"; exit 0; fi
 touch "$m"; echo "first try fails"; exit 1
 `;
 
+/** git in `dir` as the test's author (a later `-c user.name=…` overrides it); its output. */
+const gitIn = (dir, ...args) => execFileSync('git', [
+  '-c', 'user.name=TestArena', '-c', 'user.email=test@example.invalid', '-c', 'commit.gpgsign=false', ...args,
+], { cwd: dir, stdio: 'pipe' }).toString();
+
 async function makeRepo(dir) {
   await mkdir(dir, { recursive: true });
-  const git = (...args) => execFileSync('git', [
-    '-c', 'user.name=TestArena', '-c', 'user.email=test@example.invalid', '-c', 'commit.gpgsign=false', ...args,
-  ], { cwd: dir, stdio: 'pipe' });
+  const git = (...args) => gitIn(dir, ...args);
   git('init', '-q', '-b', 'main');
   await writeFile(path.join(dir, 'slow.sh'), SLOW);
   await writeFile(path.join(dir, 'quick.sh'), QUICK);
@@ -219,6 +223,31 @@ async function makeRepo(dir) {
   await writeFile(path.join(dir, 'flaky.sh'), flakyScript(path.join(dir, '..', 'markers')));
   git('add', '.');
   git('commit', '-q', '-m', 'scenarios');
+}
+
+/**
+ * Six commits of a `uart.sh` that passes until Ada's "Break the UART" (the
+ * fourth) and fails from there on: {good (the third), culprit} SHAs. A
+ * walk-back from the sixth would reach the second, not `good`.
+ */
+async function makeBrokenRepo(dir) {
+  await mkdir(dir, { recursive: true });
+  const git = (...args) => gitIn(dir, ...args);
+  const commit = async (file, text, message, author = []) => {
+    await writeFile(path.join(dir, file), text);
+    git('add', '.');
+    git(...author, 'commit', '-q', '-m', message);
+    return git('rev-parse', 'HEAD').trim();
+  };
+  git('init', '-q', '-b', 'main');
+  await commit('uart.sh', 'echo uart ok\n', 'UART check');
+  await commit('notes.txt', '1\n', 'Add notes');
+  const good = await commit('notes.txt', '2\n', 'More notes');
+  const culprit = await commit('uart.sh', 'echo "uart: expected 64 bytes, got 60"; exit 1\n', 'Break the UART',
+    ['-c', 'user.name=Ada Lovelace', '-c', 'user.email=ada@example.org']);
+  await commit('notes.txt', '3\n', 'Even more notes');
+  await commit('notes.txt', '4\n', 'Last notes');
+  return { good, culprit };
 }
 
 // --- setup and teardown ------------------------------------------------------
@@ -533,6 +562,47 @@ test('a retried task is FLAKY in amber, a failure says what its history says, an
   await verdict().getByText('passed').waitFor();
   await task('hist-board').locator('[data-test=task-history]').getByText(/flaky: failed|failing since/).waitFor();
   await page.locator('[data-count=quarantined]').getByText('1 quarantined').waitFor();
+  await page.locator('#flash').evaluate((el) => { el.hidden = true; });
+});
+
+test('"Bisect this failure" on a failed task finds the commit that broke it, with its subject and author', async () => {
+  const bisectRepo = path.join(tmp, 'lab-c', 'uart');
+  const { good, culprit } = await makeBrokenRepo(bisectRepo);
+  const uart = [{ id: 'uart', scenario: 'uart.sh' }];
+  const finished = (id) => until(async () => TERMINAL_STATUSES.has((await stack.view(id)).body.status), 30_000, `${id} to end`);
+  // The history: the task passed at `good`, then failed on main.
+  await stack.submit({ id: 'uart-at-good', source: { repo: bisectRepo, ref: good }, tasks: uart });
+  await finished('uart-at-good');
+  await stack.submit({ id: 'uart-on-main', source: { repo: bisectRepo, ref: 'main' }, tasks: uart });
+  await finished('uart-on-main');
+
+  await page.goto(`${stack.base}/#/queue/uart-on-main`);
+  const button = page.locator('[data-task="uart"] [data-test=bisect-failure]');
+  await button.click();
+  await page.waitForURL(/#\/bisect\//);
+  await page.locator('#flash').getByText(`between ${good.slice(0, 10)}`).waitFor();
+  await page.locator('[data-test=bisect-status][data-status=Found]').waitFor({ timeout: 120_000 });
+  assert.equal(await page.locator('[data-test=culprit-subject]').textContent(), 'Break the UART');
+  assert.match(await page.locator('[data-test=culprit-author]').textContent(), /Ada Lovelace/);
+  // The line: good (taken from the history) passed, green; the culprit failed, red.
+  const commit = (sha) => page.locator(`[data-test=commit-line] [data-commit="${sha}"]`);
+  assert.equal(await commit(good).getAttribute('data-tone'), 'ok');
+  assert.equal(await commit(culprit).getAttribute('data-tone'), 'bad');
+  assert.equal(await commit(culprit).locator('[data-mark="first bad"]').count(), 1);
+  assert.equal(await commit(good).locator('[data-mark=good]').count(), 1);
+  assert.equal(await page.locator('[data-test=commit-line] li').count(), 4, 'every commit from good to bad');
+  await page.locator('#flash').evaluate((el) => { el.hidden = true; });
+  await page.screenshot({ path: shotPath('bisect'), fullPage: true });
+  // A step's queue is an ordinary queue that links back to its bisect.
+  const bisectUrl = page.url();
+  await commit(culprit).locator('[data-test=step-queue]').first().click();
+  await page.locator('[data-test=queue-bisect]').click();
+  await page.waitForURL(bisectUrl);
+  await page.locator('[data-test=culprit-subject]').waitFor();
+
+  // The list links to it.
+  await page.goto(`${stack.base}/#/bisects`);
+  await page.locator('[data-test=bisect-row] [data-status=Found]').first().waitFor();
   await page.locator('#flash').evaluate((el) => { el.hidden = true; });
 });
 

@@ -307,3 +307,139 @@ async fn artifacts_lists_and_downloads_each_file_under_its_name() {
     let out = cli(&stack, &["artifacts", "no-such-queue"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+/// A repository whose `uart.sh` passes until the commit "Break the UART"
+/// (the 4th of 6), and fails from there on; (good, culprit, bad).
+fn repo_broken_midway() -> (GitRepo, String, String, String) {
+    let pass = "echo uart ok\n";
+    let fail = "echo uart: expected 64 bytes, got 60; exit 1\n";
+    let repo = GitRepo::new(&[("uart.sh", pass)]);
+    let good = repo.commit(&[("notes.txt", "1\n")], "Add notes");
+    repo.commit(&[("notes.txt", "2\n")], "More notes");
+    let culprit = repo.commit(&[("uart.sh", fail)], "Break the UART");
+    repo.commit(&[("notes.txt", "3\n")], "Even more notes");
+    let bad = repo.commit(&[("notes.txt", "4\n")], "Last notes");
+    (repo, good, culprit, bad)
+}
+
+#[tokio::test]
+async fn bisect_wait_finds_the_culprit_and_exits_zero_taking_the_scenario_from_a_queue() {
+    let stack = TestStack::start().await;
+    let (repo, good, culprit, bad) = repo_broken_midway();
+    let url = repo.url();
+    // Without any queue of the repo there is no scenario to take: say so.
+    let out = cli(
+        &stack,
+        &["bisect", "--repo", &url, "--bad", &bad, "--task", "uart"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("--scenario") && text(&out).contains("\"uart\""),
+        "{}",
+        text(&out)
+    );
+
+    let (status, _) = stack
+        .submit(&queue("cli-uart", &url, &[("uart", "uart.sh")]))
+        .await;
+    assert_eq!(status, 201);
+    stack
+        .wait_terminal("cli-uart", Duration::from_secs(60))
+        .await;
+
+    let out = cli(
+        &stack,
+        &[
+            "bisect", "--repo", &url, "--bad", &bad, "--good", &good, "--task", "uart", "--wait",
+        ],
+    )
+    .await;
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("scenario uart.sh: taken from queue cli-uart"),
+        "says where the scenario came from: {shown}"
+    );
+    assert!(
+        shown.contains(&format!("{}/#/bisect/", stack.base)),
+        "prints the bisect's dashboard URL: {shown}"
+    );
+    assert!(shown.contains("step 1"), "prints each step: {shown}");
+    assert!(
+        shown.contains(&format!("Found: first bad commit {culprit}"))
+            && shown.contains("Break the UART"),
+        "{shown}"
+    );
+
+    let out = cli(&stack, &["bisects"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("Found"), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn bisect_with_a_failing_good_is_inconclusive_and_exits_one() {
+    let stack = TestStack::start().await;
+    let (repo, _good, culprit, bad) = repo_broken_midway();
+    let out = cli(
+        &stack,
+        &[
+            "bisect",
+            "--repo",
+            &repo.url(),
+            "--bad",
+            &bad,
+            "--good",
+            &culprit,
+            "--task",
+            "uart",
+            "--scenario",
+            "uart.sh",
+            "--wait",
+        ],
+    )
+    .await;
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("Inconclusive"), "{shown}");
+    let id = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("bisect ")?.split(' ').next())
+        .expect("the bisect's id")
+        .to_owned();
+    let out = cli(&stack, &["bisect", "show", &id]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("Inconclusive"), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn bisect_without_good_walks_back_and_says_which_good_it_found() {
+    let stack = TestStack::start().await;
+    let (repo, good, culprit, bad) = repo_broken_midway();
+    let out = cli(
+        &stack,
+        &[
+            "bisect",
+            "--repo",
+            &repo.url(),
+            "--bad",
+            &bad,
+            "--task",
+            "uart",
+            "--scenario",
+            "uart.sh",
+            "--runs-per-step",
+            "1",
+            "--wait",
+        ],
+    )
+    .await;
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    // bad~1 and bad~2 fail, bad~4 passes: that is good.
+    assert!(shown.contains(&format!("good: {good}")), "{shown}");
+    assert!(
+        shown.contains(&format!("Found: first bad commit {culprit}")),
+        "{shown}"
+    );
+}

@@ -110,3 +110,11 @@ export function sizesHref(repo, profile) {
   if (profile) query.set('profile', profile);
   return `#/sizes?${query}`;
 }
+
+const bisectPath = (id) => `/api/bisect/${encodeURIComponent(id)}`;
+/** Starts a bisect (`POST /api/bisect`, body as bisect.js's `bisectRequest`); answers `{id, status}`. */
+export const createBisect = (body) => request('/api/bisect', { method: 'POST', body });
+export const getBisect = (id, signal) => request(bisectPath(id), { signal });
+export const listBisects = (signal) => request('/api/bisects', { signal });
+export const cancelBisect = (id) => request(`${bisectPath(id)}/cancel`, { method: 'POST' });
+export const deleteBisect = (id) => request(bisectPath(id), { method: 'DELETE' });

@@ -1,5 +1,6 @@
 // The dashboard's entry: a hash router (`#/`, `#/?status=Running&page=2`,
-// `#/queue/<id>`, `#/tests?state=flaky`, `#/workers`, `#/sizes?repo=...&profile=...`), so the gateway serves one page and every view has a URL
+// `#/queue/<id>`, `#/tests?state=flaky`, `#/workers`, `#/sizes?repo=...&profile=...`,
+// `#/bisects`, `#/bisect/<id>`), so the gateway serves one page and every view has a URL
 // that can be shared. Each page is mounted into <main> and destroyed (its
 // timers and streams closed) when the route changes.
 
@@ -9,6 +10,8 @@ import { queuePage } from './queue_page.js';
 import { workersPage } from './workers_page.js';
 import { testsPage } from './tests_page.js';
 import { sizesPage } from './sizes_page.js';
+import { bisectsPage } from './bisects_page.js';
+import { bisectPage } from './bisect_page.js';
 
 const root = document.getElementById('app');
 const flashBox = document.getElementById('flash');
@@ -27,6 +30,11 @@ function flash(text, kind = 'info') {
 
 const ctx = { flash };
 
+/** An id from the URL's path, as it was before `encodeURIComponent`. */
+function pathId(segment) {
+  try { return decodeURIComponent(segment); } catch { return segment; }
+}
+
 function route() {
   current?.destroy();
   current = null;
@@ -36,7 +44,10 @@ function route() {
   const queue = path.match(/^\/queue\/([^/]+)\/?$/);
   const tests = path === '/tests';
   const workers = path === '/workers';
-  document.querySelector('[data-nav="queues"]')?.classList.toggle('active', !queue && !tests && !workers);
+  const bisect = path.match(/^\/bisect\/([^/]+)\/?$/);
+  const bisects = path === '/bisects' || bisect !== null;
+  document.querySelector('[data-nav="queues"]')?.classList.toggle('active', !queue && !tests && !workers && !bisects);
+  document.querySelector('[data-nav="bisects"]')?.classList.toggle('active', bisects);
   document.querySelector('[data-nav="tests"]')?.classList.toggle('active', tests);
   document.querySelector('[data-nav="workers"]')?.classList.toggle('active', workers);
   if (path === '/' || path === '') {
@@ -47,10 +58,12 @@ function route() {
     current = testsPage(root, params, ctx);
   } else if (path === '/sizes') {
     current = sizesPage(root, params);
+  } else if (path === '/bisects') {
+    current = bisectsPage(root);
+  } else if (bisect) {
+    current = bisectPage(root, pathId(bisect[1]), ctx);
   } else if (queue) {
-    let id;
-    try { id = decodeURIComponent(queue[1]); } catch { id = queue[1]; }
-    current = queuePage(root, id, ctx);
+    current = queuePage(root, pathId(queue[1]), ctx);
   } else {
     document.title = 'Not found · TestArena';
     replace(root, h('div', { class: 'state', 'data-test': 'not-found' },

@@ -10,9 +10,10 @@
 // page opens a new stream that resumes after the last log event it shows.
 
 import {
-  artifactUrl, cancelQueue, deleteQueue, eventsUrl, getEvents, getQueue, logStreamUrl, rawLogUrl,
+  artifactUrl, cancelQueue, createBisect, deleteQueue, eventsUrl, getEvents, getQueue, logStreamUrl, rawLogUrl,
   sizesHref, TERMINAL, testHistory,
 } from './api.js';
+import { bisectHref, bisectRequest, canBisect, goodCommit } from './bisect.js';
 import { stageBadge, statusBadge, taskBadge, countChips, progressBar } from './badges.js';
 import { h, replace } from './dom.js';
 import { failureNote } from './test_history.js';
@@ -174,7 +175,8 @@ class QueuePage {
       item('Finished', h('span', { title: formatTime(view.finished_at) }, view.finished_at ? formatAge(view.finished_at, now) : '—')),
       item('Duration', formatDuration(queueDurationMs(view, now))),
       etaItem(view, now),
-      firmwareItem(view));
+      firmwareItem(view),
+      view.bisect ? item('Bisect', h('a', { href: bisectHref(view.bisect), class: 'mono', 'data-test': 'queue-bisect' }, view.bisect)) : null);
 
     const artifacts = view.artifacts ?? [];
     this.artifacts.hidden = artifacts.length === 0;
@@ -195,7 +197,8 @@ class QueuePage {
       : h('li', { class: 'muted' }, view.status === 'Waiting' ? 'Waiting for a worker.' : 'No stage has run.'));
 
     replace(this.tasksSummary, progressBar(view.counts), countChips(view.counts));
-    replace(this.tasks, view.tasks.map((t) => taskItem(t, now, view.reason, this.notes.get(t.id))));
+    replace(this.tasks, view.tasks.map((t) => taskItem(t, now, view.reason, this.notes.get(t.id),
+      canBisect(view, t) ? (button) => this.bisect(t, button) : null)));
     this.askHistory(view);
   }
 
@@ -383,6 +386,34 @@ class QueuePage {
 
   // --- actions --------------------------------------------------------------
 
+  /**
+   * "Bisect this failure": `bad` is this queue's commit, `good` the newest
+   * commit where the test passed before (bisect.js), left out when the
+   * history has none so the bisect walks back by itself; then the bisect's page.
+   */
+  async bisect(task, button) {
+    // The task list is redrawn under the button; one bisect at a time from here.
+    if (this.bisecting) return;
+    this.bisecting = true;
+    const view = this.view;
+    button.disabled = true;
+    try {
+      const test = { repo: view.source.repo, profile: view.profile, task: task.id };
+      const history = await testHistory(test, this.controller.signal);
+      const good = goodCommit(history?.runs, view.id, view.commit);
+      const { id } = await createBisect(bisectRequest(view, task, good));
+      this.ctx.flash(good
+        ? `Bisect ${id} started between ${good.slice(0, 10)} and ${view.commit.slice(0, 10)}.`
+        : `Bisect ${id} started; no earlier pass is recorded, so it walks back from ${view.commit.slice(0, 10)}.`);
+      window.location.hash = bisectHref(id);
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+      this.bisecting = false;
+      button.disabled = false;
+      this.ctx.flash(`Could not start a bisect of ${task.id}: ${e.message}`, 'error');
+    }
+  }
+
   async cancel() {
     if (!window.confirm(`Cancel queue ${this.id}?\n\nRunning tasks are stopped; tasks not started yet are skipped.`)) return;
     this.cancelButton.disabled = true;
@@ -464,7 +495,8 @@ function etaItem(view, now) {
 
 const FAILED = new Set(['FAIL', 'TIMEOUT', 'ERROR']);
 
-function taskItem(t, now, queueReason, note) {
+/** `onBisect(button)`: the failure can be bisected, and this starts it. */
+function taskItem(t, now, queueReason, note, onBisect) {
   const running = t.status === 'Running';
   const duration = t.duration_ms ?? (running ? now - (parseTime(t.started_at) ?? now) : null);
   const details = [];
@@ -480,7 +512,11 @@ function taskItem(t, now, queueReason, note) {
       t.shard !== null && t.shard !== undefined
         ? h('span', { class: 'task-shard muted', 'data-test': 'task-shard', title: `shard ${t.shard} on ${t.worker ?? '?'}` }, `s${t.shard} · ${t.worker ?? ''}`)
         : null,
-      h('span', { class: 'num muted' }, duration === null ? '' : formatDuration(duration))),
+      h('span', { class: 'num muted' }, duration === null ? '' : formatDuration(duration)),
+      onBisect ? h('button', {
+        class: 'btn btn-small', type: 'button', 'data-test': 'bisect-failure',
+        title: 'Find the first commit where this test fails', onclick: (e) => onBisect(e.currentTarget),
+      }, 'Bisect this failure') : null),
     running ? taskProgressBar(t) : null,
     t.tries?.length ? h('div', { class: 'task-tries muted', 'data-test': 'task-tries' },
       `tries: ${t.tries.map((x) => x.result).join(' → ')}`) : null,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use testarena_events::{ArtifactView, QueueView};
+use testarena_events::{ArtifactView, BisectView, QueueView};
 
 use super::ServerArg;
 
@@ -27,6 +27,18 @@ pub struct QueuePage {
     pub total: u64,
     pub page: u32,
     pub per_page: u32,
+}
+
+/// `GET /api/bisects`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BisectList {
+    pub bisects: Vec<BisectView>,
+}
+
+/// `POST /api/bisect`'s answer.
+#[derive(Debug, Deserialize)]
+pub struct BisectStarted {
+    pub id: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +77,11 @@ impl ApiClient {
     /// The queue's page on the dashboard, for people (not the JSON API URL).
     pub fn dashboard_url(&self, id: &str) -> String {
         format!("{}/#/queue/{id}", self.base)
+    }
+
+    /// A bisect's page on the dashboard.
+    pub fn bisect_dashboard_url(&self, id: &str) -> String {
+        format!("{}/#/bisect/{id}", self.base)
     }
 
     async fn send(
@@ -176,6 +193,68 @@ impl ApiClient {
             )
             .await?
             .1)
+    }
+
+    /// One page of the queues whose source URL contains `repo`, newest first.
+    pub async fn queues_of_repo(
+        &self,
+        repo: &str,
+        page: u32,
+        per_page: u32,
+    ) -> Result<QueuePage, ClientError> {
+        let query = [
+            ("repo", repo.to_owned()),
+            ("page", page.to_string()),
+            ("per_page", per_page.to_string()),
+        ];
+        Ok(self
+            .json(
+                self.http
+                    .get(format!("{}/api/queues", self.base))
+                    .query(&query),
+            )
+            .await?
+            .1)
+    }
+
+    pub async fn start_bisect(&self, body: &Value) -> Result<BisectStarted, ClientError> {
+        Ok(self
+            .json(
+                self.http
+                    .post(format!("{}/api/bisect", self.base))
+                    .json(body),
+            )
+            .await?
+            .1)
+    }
+
+    pub async fn bisect(&self, id: &str) -> Result<BisectView, ClientError> {
+        Ok(self
+            .json(self.http.get(format!("{}/api/bisect/{id}", self.base)))
+            .await?
+            .1)
+    }
+
+    pub async fn bisects(&self) -> Result<BisectList, ClientError> {
+        Ok(self
+            .json(self.http.get(format!("{}/api/bisects", self.base)))
+            .await?
+            .1)
+    }
+
+    pub async fn cancel_bisect(&self, id: &str) -> Result<(), ClientError> {
+        self.send(
+            self.http
+                .post(format!("{}/api/bisect/{id}/cancel", self.base)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_bisect(&self, id: &str) -> Result<(), ClientError> {
+        self.send(self.http.delete(format!("{}/api/bisect/{id}", self.base)))
+            .await?;
+        Ok(())
     }
 
     pub async fn cancel(&self, id: &str) -> Result<QueueView, ClientError> {

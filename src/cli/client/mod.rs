@@ -2,10 +2,14 @@
 //! Exit codes: 0 success (for `submit --wait` and `status`: the queue
 //! finished and every task is `PASS`, `FLAKY` — not with `--strict` — or
 //! failed under a quarantine), 1 the queue did not pass, 2 the API refused the request, 3 the server could not
-//! be reached.
+//! be reached. `bisect` has its own (see `bisect.rs`): 0 Found (or, without
+//! `--wait`, started), 1 Inconclusive or Cancelled, 2 Error or any failure
+//! to ask the server.
 
 mod api_client;
 mod artifacts;
+mod bisect;
+mod bisect_show;
 mod cancel;
 mod follow;
 mod list;
@@ -120,11 +124,91 @@ pub enum ClientCommand {
         #[command(flatten)]
         server: ServerArg,
     },
+    /// Find the first commit where a task fails: start a bisect between a
+    /// good and a bad commit (`bisect show|cancel|delete ID` for one already
+    /// started). Exits 0 when started (with --wait: Found), 1 Inconclusive or
+    /// Cancelled, 2 Error or a failed request.
+    Bisect(BisectArgs),
+    /// List the bisects.
+    Bisects {
+        /// The API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
     /// The live workers: profiles, labels, busy slots, last heartbeat.
     Workers {
         /// The API's JSON instead of a table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct BisectArgs {
+    #[command(subcommand)]
+    action: Option<BisectAction>,
+    #[command(flatten)]
+    start: BisectStart,
+}
+
+/// `testarena bisect --repo URL --bad SHA --task ID …`.
+#[derive(Debug, Args)]
+pub struct BisectStart {
+    /// The repository's URL, as queues submit it.
+    #[arg(long, required = true)]
+    repo: Option<String>,
+    /// A commit (or ref) where the task fails.
+    #[arg(long, required = true)]
+    bad: Option<String>,
+    /// A commit (or ref) where it passes; without it the bisect walks back
+    /// from `bad` until the task passes.
+    #[arg(long)]
+    good: Option<String>,
+    /// The task's id.
+    #[arg(long, required = true)]
+    task: Option<String>,
+    /// The task's scenario; by default the one the newest queue of the
+    /// repository ran under that task id.
+    #[arg(long, value_name = "PATH")]
+    scenario: Option<String>,
+    /// The worker profile to run the steps on (the workers' default when absent).
+    #[arg(long)]
+    profile: Option<String>,
+    /// Runs per tested commit, 1–10 (the server's default: 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=10))]
+    runs_per_step: Option<u8>,
+    /// Follow the bisect, printing each step as it is decided, until it ends.
+    #[arg(long)]
+    wait: bool,
+    #[command(flatten)]
+    server: ServerArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BisectAction {
+    /// One bisect: status, range, steps, culprit. Exits as `--wait` would
+    /// (1 while it runs).
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Cancel a bisect: its running step queues are stopped.
+    Cancel {
+        id: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Delete a bisect's record (its step queues stay).
+    Delete {
+        id: String,
         #[command(flatten)]
         server: ServerArg,
     },
@@ -146,12 +230,17 @@ pub fn run(command: ClientCommand) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A bisect's exit codes keep 1 for "no culprit": every failure is 2.
+    let is_bisect = matches!(
+        command,
+        ClientCommand::Bisect(_) | ClientCommand::Bisects { .. }
+    );
     match runtime.block_on(dispatch(command, style)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(match e {
-                ClientError::Unreachable { .. } => 3,
+                ClientError::Unreachable { .. } if !is_bisect => 3,
                 _ => 2,
             })
         }
@@ -223,8 +312,47 @@ async fn dispatch(command: ClientCommand, style: when::TimeStyle) -> Result<Exit
             println!("{id}: deleted");
             Ok(ExitCode::SUCCESS)
         }
+        ClientCommand::Bisect(args) => bisect_command(args).await,
+        ClientCommand::Bisects { json, server } => {
+            bisect_show::list(&ApiClient::new(&server)?, json).await
+        }
         ClientCommand::Workers { json, server } => {
             workers::run(&ApiClient::new(&server)?, json).await
+        }
+    }
+}
+
+async fn bisect_command(args: BisectArgs) -> Result<ExitCode, ClientError> {
+    match args.action {
+        Some(BisectAction::Show { id, json, server }) => {
+            bisect_show::show(&ApiClient::new(&server)?, &id, json).await
+        }
+        Some(BisectAction::Cancel { id, server }) => {
+            bisect_show::cancel(&ApiClient::new(&server)?, &id).await
+        }
+        Some(BisectAction::Delete { id, server }) => {
+            bisect_show::delete(&ApiClient::new(&server)?, &id).await
+        }
+        None => {
+            let start = args.start;
+            let client = ApiClient::new(&start.server)?;
+            // clap requires these three when no subcommand is given.
+            let (Some(repo), Some(bad), Some(task)) = (start.repo, start.bad, start.task) else {
+                return Err(ClientError::Usage(
+                    "bisect needs --repo, --bad and --task".into(),
+                ));
+            };
+            let options = bisect::StartOptions {
+                repo,
+                bad,
+                good: start.good,
+                task,
+                scenario: start.scenario,
+                profile: start.profile,
+                runs_per_step: start.runs_per_step,
+                wait: start.wait,
+            };
+            bisect::start(&client, options).await
         }
     }
 }
