@@ -15,6 +15,7 @@ mod live;
 mod log_marks;
 mod operations;
 mod outage;
+mod plain_commands;
 mod projection;
 mod results;
 mod schemas;

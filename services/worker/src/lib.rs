@@ -32,6 +32,7 @@ mod outcome;
 mod output_lines;
 mod pipeline;
 mod placeholders;
+mod plain_command;
 mod presence;
 mod process_group;
 mod profile;
