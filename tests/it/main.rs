@@ -9,6 +9,7 @@ mod build_cache;
 mod cli;
 mod delivery;
 mod engine;
+mod event_order;
 mod fleet;
 mod isolation;
 mod live;

@@ -3,13 +3,31 @@
 //! cannot be stored aborts the run without acknowledging it, so the queue
 //! is redelivered rather than lost. Each event's message id is unique to
 //! its run and position, so a retry after a lost ack is stored once.
+//!
+//! Acknowledgements are pipelined: [`Emitter::send`] writes the event and
+//! goes on, a watcher per event awaits its acknowledgement (retrying as
+//! above), and [`Emitter::emit`] — used where something depends on the
+//! event being stored, such as `finished` before the queue's ack — waits for
+//! its own and every earlier one's, oldest first. A stage's events no longer
+//! each cost a round trip before the task starts. What stays true:
+//! - nothing lost: an event whose watcher gives up stops the run at once
+//!   (its commands are stopped, as when a log batch cannot be stored), and
+//!   the next `emit` fails, so the run never says `finished`;
+//! - order: events are written in order on one connection, and the stream
+//!   sequences acknowledged are checked to rise in emit order. An earlier
+//!   event stored after a later one (only possible when a publish failed
+//!   and was retried) abandons the run like a lost one: its next attempt
+//!   writes the queue's history anew.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use testarena_events::{ArenaNames, Event, EventBody, QueueId};
+use tokio::task::JoinHandle;
 
 use crate::publish::{PublishError, Publisher};
+use crate::stop_signal::StopReason;
 
 #[derive(Debug, thiserror::Error)]
 #[error("could not store a {kind} event for queue {queue_id}: {source}")]
@@ -27,6 +45,34 @@ pub(crate) struct Emitter {
     pub attempt: u32,
     /// Events emitted by this run so far: the tail of each message id.
     emitted: Arc<AtomicU64>,
+    in_flight: Arc<Mutex<InFlight>>,
+    /// Held while waiting for events to be stored, so two waiters cannot
+    /// see their sequences in the wrong order.
+    settling: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Events sent and not yet seen stored, oldest first, and the stream
+/// sequence of the last one seen stored.
+#[derive(Default)]
+struct InFlight {
+    watchers: VecDeque<Watcher>,
+    last_sequence: u64,
+}
+
+/// One event's acknowledgement being awaited.
+struct Watcher {
+    kind: &'static str,
+    stored: JoinHandle<Result<u64, PublishError>>,
+}
+
+impl Drop for InFlight {
+    /// A run dropped with events in flight (its future cut short) leaves no
+    /// watcher behind.
+    fn drop(&mut self) {
+        for watcher in &self.watchers {
+            watcher.stored.abort();
+        }
+    }
 }
 
 impl Emitter {
@@ -42,6 +88,8 @@ impl Emitter {
             queue_id,
             attempt,
             emitted: Arc::default(),
+            in_flight: Arc::default(),
+            settling: Arc::default(),
         }
     }
 
@@ -50,19 +98,76 @@ impl Emitter {
         &self.publisher
     }
 
-    pub(crate) async fn emit(&self, body: EventBody) -> Result<u64, EmitError> {
+    /// Writes the event and returns without waiting for it to be stored;
+    /// fails at once only when the run is already lost.
+    pub(crate) async fn send(&self, body: EventBody) -> Result<(), EmitError> {
         let kind = body.kind();
         let subject = self.names.event_subject(&self.queue_id, kind);
-        let payload = Event::new(self.queue_id.clone(), body).to_json();
+        let payload = bytes::Bytes::from(Event::new(self.queue_id.clone(), body).to_json());
         let n = self.emitted.fetch_add(1, Ordering::Relaxed);
         let message_id = format!("{}:{}:{}:{n}", self.queue_id, self.attempt, kind);
-        self.publisher
-            .publish(&subject, &message_id, payload.into())
+        // Written to the connection here, so events leave in send order.
+        let sent = self
+            .publisher
+            .send(&subject, &message_id, payload)
             .await
-            .map_err(|source| EmitError {
-                kind,
-                queue_id: self.queue_id.clone(),
-                source,
-            })
+            .map_err(|source| self.error(kind, source))?;
+        let publisher = self.publisher.clone();
+        let stored = tokio::spawn(async move {
+            let stored = publisher.stored(sent).await;
+            if let Err(error) = &stored {
+                tracing::error!(%error, kind, "an event could not be stored; stopping the run");
+                let why = format!("{kind} event: {error}");
+                publisher.stop_run(StopReason::NatsUnreachable(why));
+            }
+            stored
+        });
+        self.lock().watchers.push_back(Watcher { kind, stored });
+        Ok(())
+    }
+
+    /// Sends the event and waits until it and every event sent before it
+    /// are stored, in order.
+    pub(crate) async fn emit(&self, body: EventBody) -> Result<(), EmitError> {
+        self.send(body).await?;
+        self.stored().await
+    }
+
+    /// Waits until every event sent so far is stored; the first that is
+    /// not, or that was stored out of order, fails the run.
+    pub(crate) async fn stored(&self) -> Result<(), EmitError> {
+        let _settling = self.settling.lock().await;
+        loop {
+            let Some(Watcher { kind, stored }) = self.lock().watchers.pop_front() else {
+                return Ok(());
+            };
+            let sequence = stored
+                .await
+                .unwrap_or_else(|e| Err(PublishError::RunLost(format!("its watcher ended: {e}"))))
+                .map_err(|source| self.error(kind, source))?;
+            let mut in_flight = self.lock();
+            if sequence <= in_flight.last_sequence {
+                let why = PublishError::OutOfOrder {
+                    sequence,
+                    after: in_flight.last_sequence,
+                };
+                self.publisher
+                    .stop_run(StopReason::NatsUnreachable(why.to_string()));
+                return Err(self.error(kind, why));
+            }
+            in_flight.last_sequence = sequence;
+        }
+    }
+
+    fn error(&self, kind: &'static str, source: PublishError) -> EmitError {
+        EmitError {
+            kind,
+            queue_id: self.queue_id.clone(),
+            source,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, InFlight> {
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -178,7 +178,7 @@ impl Run<'_> {
         // Teardown always runs, whatever happened before.
         let attempt = self.emitter.attempt;
         self.emitter
-            .emit(EventBody::StageStarted {
+            .send(EventBody::StageStarted {
                 stage: Stage::Teardown,
                 attempt,
             })
@@ -191,7 +191,7 @@ impl Run<'_> {
             group.stop().await;
         }
         self.emitter
-            .emit(EventBody::StageFinished {
+            .send(EventBody::StageFinished {
                 stage: Stage::Teardown,
                 attempt,
                 outcome: StageOutcome::Ok,
@@ -219,7 +219,7 @@ impl Run<'_> {
 
     async fn stage_started(&self, stage: Stage) -> Result<Instant, EmitError> {
         self.emitter
-            .emit(EventBody::StageStarted {
+            .send(EventBody::StageStarted {
                 stage,
                 attempt: self.emitter.attempt,
             })
@@ -247,7 +247,7 @@ impl Run<'_> {
             })
             .observe(started.elapsed().as_secs_f64());
         self.emitter
-            .emit(EventBody::StageFinished {
+            .send(EventBody::StageFinished {
                 stage,
                 attempt: self.emitter.attempt,
                 outcome,
@@ -256,7 +256,6 @@ impl Run<'_> {
                 message,
             })
             .await
-            .map(|_| ())
     }
 
     /// Emits the stage's end and says whether the run goes on (`None`) or
@@ -536,7 +535,7 @@ impl Run<'_> {
         let attempt = self.emitter.attempt;
         let result_dir = self.workspace.join("results").join(task.id.as_str());
         self.emitter
-            .emit(EventBody::TaskStarted {
+            .send(EventBody::TaskStarted {
                 task_id: task.id.clone(),
                 attempt,
             })
@@ -558,7 +557,7 @@ impl Run<'_> {
         let junit = summarize_junit(result_dir.clone()).await;
         self.record_task(result, started);
         self.emitter
-            .emit(EventBody::TaskFinished {
+            .send(EventBody::TaskFinished {
                 task_id: task.id.clone(),
                 attempt,
                 result,

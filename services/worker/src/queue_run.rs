@@ -214,7 +214,7 @@ async fn run_message(
     };
     let emitter = shared.emitter(&queue_id, attempt, stop.clone());
     emitter
-        .emit(EventBody::Started {
+        .send(EventBody::Started {
             worker: shared.worker_name.clone(),
             attempt,
         })
