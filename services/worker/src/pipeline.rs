@@ -554,7 +554,12 @@ impl Run<'_> {
         } = tried;
         let results: Vec<TaskResult> = tries.iter().map(|t| t.result).collect();
         let result = over_tries(&results).unwrap_or(done.result);
-        let junit = summarize_junit(result_dir.clone()).await;
+        let task_id = task.id.clone();
+        let (junit, files) = spawn_blocking_or(Default::default(), move || {
+            let junit = junit::summarize_dir(&result_dir);
+            (junit, artifact_files::task_files(&task_id, &result_dir))
+        })
+        .await;
         self.record_task(result, started);
         self.emitter
             .send(EventBody::TaskFinished {
@@ -568,8 +573,6 @@ impl Run<'_> {
                 tries: if tries.len() > 1 { tries } else { Vec::new() },
             })
             .await?;
-        let task_id = task.id.clone();
-        let files = list_files(move || artifact_files::task_files(&task_id, &result_dir)).await;
         self.artifacts
             .store_all(self.emitter, self.log, &source, Some(&task.id), files)
             .await?;
@@ -659,7 +662,9 @@ impl Run<'_> {
         source: &str,
         result_dir: &Path,
     ) -> Option<TaskDone> {
-        if let Err(e) = tokio::fs::create_dir_all(result_dir).await {
+        // Two mkdirs at most: inline, cheaper than a hop to the blocking
+        // pool on the way to the task's start.
+        if let Err(e) = std::fs::create_dir_all(result_dir) {
             return Some(TaskDone::error(format!(
                 "could not create the result directory: {e}"
             )));
@@ -705,6 +710,9 @@ impl Run<'_> {
         }
         if let Some(elf) = &self.profile.elf {
             self.measure_firmware(elf).await?;
+        }
+        if self.profile.artifacts.is_empty() {
+            return Ok(());
         }
         let (checkout, globs) = (self.checkout_dir(), self.profile.artifacts.clone());
         let files = list_files(move || artifact_files::build_artifacts(&checkout, &globs)).await;
@@ -780,15 +788,15 @@ enum TaskEnd {
 async fn list_files(
     list: impl FnOnce() -> Vec<artifact_files::Candidate> + Send + 'static,
 ) -> Vec<artifact_files::Candidate> {
-    tokio::task::spawn_blocking(list).await.unwrap_or_default()
+    spawn_blocking_or(Vec::new(), list).await
 }
 
-/// The JUnit summary of what a task left in its result folder, if any.
-async fn summarize_junit(dir: PathBuf) -> Option<testarena_events::JunitSummary> {
-    tokio::task::spawn_blocking(move || junit::summarize_dir(&dir))
-        .await
-        .ok()
-        .flatten()
+/// `work` on the blocking pool; `fallback` if it panicked.
+async fn spawn_blocking_or<T: Send + 'static>(
+    fallback: T,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    tokio::task::spawn_blocking(work).await.unwrap_or(fallback)
 }
 
 /// Waits until the booted target is ready, or says why it is not.

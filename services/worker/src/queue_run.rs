@@ -294,8 +294,7 @@ impl QueueRun<'_> {
             .shared
             .workspaces
             .join(format!("{queue_id}-a{attempt}"));
-        let _ = tokio::fs::remove_dir_all(&workspace).await;
-        if let Err(e) = tokio::fs::create_dir_all(&workspace).await {
+        if let Err(e) = fresh_dir(workspace.clone()).await {
             let e = anyhow::Error::new(e).context(format!("creating {}", workspace.display()));
             return (Err(e), Ok(0));
         }
@@ -443,6 +442,17 @@ async fn history(shared: &Shared, queue_id: &QueueId) -> History {
     let (finished, cancelled, deleted) =
         tokio::join!(last("finished"), last("cancel_requested"), last("deleted"));
     read_history(finished, cancelled, deleted)
+}
+
+/// `dir`, empty: what an earlier attempt left there goes. One hop to the
+/// blocking pool, on the way to the first task's start.
+async fn fresh_dir(dir: std::path::PathBuf) -> std::io::Result<()> {
+    tokio::task::spawn_blocking(move || {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 /// A free loopback port for the queue's `{port}`.
