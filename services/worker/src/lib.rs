@@ -41,6 +41,7 @@ mod queue_run;
 mod stop_signal;
 mod stream_position;
 mod task_lines;
+mod workspace_pool;
 
 use std::path::PathBuf;
 use std::sync::Arc;

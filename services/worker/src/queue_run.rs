@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_nats::jetstream::{self, AckKind};
 use testarena_events::{
-    ArenaNames, Event, EventBody, FinalStatus, ProfileName, QueueId, Source, TaskSpec,
+    ArenaNames, Event, EventBody, FinalStatus, ProfileName, QueueId, Source, TaskId, TaskSpec,
 };
 use tracing::Instrument;
 
@@ -30,6 +30,7 @@ use crate::presence::Presence;
 use crate::profile::Profiles;
 use crate::publish::{PublishError, Publisher};
 use crate::stop_signal::{Registry, StopSignal};
+use crate::workspace_pool::WorkspacePool;
 
 /// What every run of this worker shares.
 pub(crate) struct Shared {
@@ -294,7 +295,8 @@ impl QueueRun<'_> {
             .shared
             .workspaces
             .join(format!("{queue_id}-a{attempt}"));
-        if let Err(e) = fresh_dir(workspace.clone()).await {
+        let task_ids = tasks.iter().map(|t| t.id.clone()).collect();
+        if let Err(e) = self.workspace(Take(workspace.clone(), task_ids)).await {
             let e = anyhow::Error::new(e).context(format!("creating {}", workspace.display()));
             return (Err(e), Ok(0));
         }
@@ -321,8 +323,22 @@ impl QueueRun<'_> {
             tracing::error!(error = %e, "the log batcher panicked");
             Err(PublishError::RunLost("the log batcher panicked".into()))
         });
-        let _ = tokio::fs::remove_dir_all(&workspace).await;
+        let _ = self.workspace(GiveBack(workspace)).await;
         (end, log)
+    }
+
+    /// One hop to the blocking pool for a step of the run's folder.
+    async fn workspace(&self, step: WorkspaceStep) -> std::io::Result<()> {
+        let pool = WorkspacePool::new(self.shared.workspaces.clone());
+        tokio::task::spawn_blocking(move || match step {
+            Take(dir, tasks) => pool.take(&dir, &tasks),
+            GiveBack(dir) => {
+                pool.give_back(&dir);
+                Ok(())
+            }
+        })
+        .await
+        .map_err(std::io::Error::other)?
     }
 
     /// The profile's stages, unless the queue was stopped before it began
@@ -444,16 +460,14 @@ async fn history(shared: &Shared, queue_id: &QueueId) -> History {
     read_history(finished, cancelled, deleted)
 }
 
-/// `dir`, empty: what an earlier attempt left there goes. One hop to the
-/// blocking pool, on the way to the first task's start.
-async fn fresh_dir(dir: std::path::PathBuf) -> std::io::Result<()> {
-    tokio::task::spawn_blocking(move || {
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)
-    })
-    .await
-    .map_err(std::io::Error::other)?
+/// What a run does with its folder (workspace_pool.rs).
+enum WorkspaceStep {
+    /// Make it, with an empty result folder per task.
+    Take(std::path::PathBuf, Vec<TaskId>),
+    /// The run ended: recycle it.
+    GiveBack(std::path::PathBuf),
 }
+use WorkspaceStep::{GiveBack, Take};
 
 /// A free loopback port for the queue's `{port}`.
 fn free_port() -> std::io::Result<u16> {
