@@ -6,24 +6,30 @@
 //!
 //! Acknowledgements are pipelined: [`Emitter::send`] writes the event and
 //! goes on, a watcher per event awaits its acknowledgement (retrying as
-//! above), and [`Emitter::emit`] — used where something depends on the
-//! event being stored, such as `finished` before the queue's ack — waits for
-//! its own and every earlier one's, oldest first. A stage's events no longer
-//! each cost a round trip before the task starts. What stays true:
+//! above, retries in send order), and [`Emitter::emit`] — used where
+//! something depends on the event being stored, such as `finished` before
+//! the queue's ack — first waits for every earlier one, oldest first, then
+//! sends its own and waits for it. The pipeline waits for what it sent while
+//! each task runs (pipeline.rs), so only the events written back to back
+//! before a task starts are ever in flight together: a stage's events no
+//! longer each cost a round trip before the task starts. What stays true:
 //! - nothing lost: an event whose watcher gives up stops the run at once
 //!   (its commands are stopped, as when a log batch cannot be stored), and
 //!   the next `emit` fails, so the run never says `finished`;
-//! - order: events are written in order on one connection, and the stream
-//!   sequences acknowledged are checked to rise in emit order. An earlier
-//!   event stored after a later one (only possible when a publish failed
-//!   and was retried) abandons the run like a lost one: its next attempt
-//!   writes the queue's history anew.
+//! - order: events are written in order on one connection, retried in
+//!   order, and the stream sequences acknowledged are checked to rise in
+//!   emit order. An earlier event stored after a later one (a publish lost
+//!   while the one written right after it was stored: a broker failing
+//!   between the two) abandons the run like a lost one: its next attempt
+//!   writes the queue's history anew. Nothing is sent after an event not
+//!   yet known stored but the events of that same burst.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use testarena_events::{ArenaNames, Event, EventBody, QueueId};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::publish::{PublishError, Publisher};
@@ -57,6 +63,9 @@ pub(crate) struct Emitter {
 struct InFlight {
     watchers: VecDeque<Watcher>,
     last_sequence: u64,
+    /// Fires when the last event sent is stored or given up (and every
+    /// one before it).
+    last_done: Option<oneshot::Receiver<()>>,
 }
 
 /// One event's acknowledgement being awaited.
@@ -72,6 +81,15 @@ impl Drop for InFlight {
         for watcher in &self.watchers {
             watcher.stored.abort();
         }
+    }
+}
+
+/// Until the event before is stored or given up; at once if there is none
+/// or it was awaited already.
+async fn earlier_done(earlier: &mut Option<oneshot::Receiver<()>>) {
+    if let Some(done) = earlier.take() {
+        // An error: its watcher was aborted with the run.
+        let _ = done.await;
     }
 }
 
@@ -113,22 +131,32 @@ impl Emitter {
             .await
             .map_err(|source| self.error(kind, source))?;
         let publisher = self.publisher.clone();
+        let mut in_flight = self.lock();
+        // Retries go in send order: an event published again waits until
+        // every earlier one is stored (or given up), so a failover that
+        // lost several in flight stores them again in order.
+        let (done, next_waits) = oneshot::channel();
+        let mut earlier = in_flight.last_done.replace(next_waits);
         let stored = tokio::spawn(async move {
-            let stored = publisher.stored(sent).await;
+            let stored = publisher.stored(sent, earlier_done(&mut earlier)).await;
             if let Err(error) = &stored {
                 tracing::error!(%error, kind, "an event could not be stored; stopping the run");
                 let why = format!("{kind} event: {error}");
                 publisher.stop_run(StopReason::NatsUnreachable(why));
             }
+            earlier_done(&mut earlier).await;
+            let _ = done.send(());
             stored
         });
-        self.lock().watchers.push_back(Watcher { kind, stored });
+        in_flight.watchers.push_back(Watcher { kind, stored });
         Ok(())
     }
 
-    /// Sends the event and waits until it and every event sent before it
-    /// are stored, in order.
+    /// Waits until every event sent before is stored, then sends this one
+    /// and waits until it is stored: nothing after an event that is not
+    /// stored reaches the stream this way (`finished` above all).
     pub(crate) async fn emit(&self, body: EventBody) -> Result<(), EmitError> {
+        self.stored().await?;
         self.send(body).await?;
         self.stored().await
     }

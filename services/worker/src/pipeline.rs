@@ -676,7 +676,15 @@ impl Run<'_> {
         spec.task_lines = Some(self.profile.task_lines.clone());
         let done = match ProcessGroup::spawn(spec, self.log, self.settings.kill_grace, None) {
             Err(e) => TaskDone::error(format!("the task could not start: {e}")),
-            Ok(group) => task_done(group.wait(Some(timeout), self.stop.token()).await, timeout)?,
+            Ok(group) => {
+                // The task runs; meanwhile the events sent before it are
+                // confirmed, so none sent after it waits on an earlier
+                // one unconfirmed (emitter.rs). One that is not stored
+                // has stopped the run, which `wait` sees; the next `emit`
+                // reports it.
+                let _ = self.emitter.stored().await;
+                task_done(group.wait(Some(timeout), self.stop.token()).await, timeout)?
+            }
         };
         // Looked for only when it failed: one stat less per passing task.
         let missing = match done.result {

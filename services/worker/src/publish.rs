@@ -193,10 +193,14 @@ impl Publisher {
     }
 
     /// Waits until a sent message is stored and returns its stream
-    /// sequence: its acknowledgement, or else the message published again
-    /// as [`publish`](Self::publish) does (its id makes a second copy a
-    /// no-op).
-    pub(crate) async fn stored(&self, sent: Sent) -> Result<u64, PublishError> {
+    /// sequence: its acknowledgement, or else — once `before_retry` is
+    /// done — the message published again as [`publish`](Self::publish)
+    /// does (its id makes a second copy a no-op).
+    pub(crate) async fn stored(
+        &self,
+        sent: Sent,
+        before_retry: impl std::future::Future<Output = ()>,
+    ) -> Result<u64, PublishError> {
         let first = match sent.ack {
             Ok(ack) => tokio::select! {
                 ack = ack => ack.map(|ack| ack.sequence).map_err(|e| e.to_string()),
@@ -208,6 +212,7 @@ impl Publisher {
             Ok(sequence) => Ok(sequence),
             Err(error) => {
                 tracing::warn!(%error, subject = sent.subject, "a sent message was not stored; publishing it again");
+                before_retry.await;
                 self.publish(&sent.subject, &sent.message_id, sent.payload)
                     .await
             }
