@@ -62,6 +62,8 @@ pub struct StackOptions {
     /// NATS runs with deploy/nats/users.conf; `testarena init` runs as
     /// `admin`, and each service connects as its own role.
     pub role_users: bool,
+    /// With `role_users`: this users.conf instead of deploy/nats/users.conf.
+    pub users_conf: Option<String>,
 }
 
 impl Default for StackOptions {
@@ -75,6 +77,7 @@ impl Default for StackOptions {
             service_args: vec![],
             service_env: vec![],
             role_users: false,
+            users_conf: None,
         }
     }
 }
@@ -88,7 +91,8 @@ impl TestStack {
         let dir = tempfile::tempdir().expect("temp dir");
         let nats = if options.role_users {
             let config = dir.path().join("users.conf");
-            std::fs::write(&config, users_conf()).unwrap();
+            let users = options.users_conf.clone().unwrap_or_else(users_conf);
+            std::fs::write(&config, users).unwrap();
             NatsServer::start_with_config(&dir.path().join("nats"), free_port().unwrap(), &config)
         } else {
             NatsServer::start(&dir.path().join("nats"))

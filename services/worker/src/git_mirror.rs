@@ -106,16 +106,28 @@ impl GitCache {
         let mirror = self.mirrors.join(&name);
         let state = self.state_for(&mirror);
         let (sha, lease, dir, fresh) = {
-            let (mut state, _on_host) = lock_mirror(&state, &mirror).await?;
-            let known = self
-                .update_mirror(repo, git_ref, &mirror, &mut state, submitted_seq, log)
+            // One hop to the blocking pool for the host lock, the commit
+            // if it is known without a fetch, and a worktree slot: each
+            // hop is a wait on the way to the first task.
+            let (url, spec, at) = (repo.to_string(), git_ref.to_string(), mirror.clone());
+            let pool = cache_layout::worktree_pool(&self.worktrees, &name);
+            let (mut state, _on_host, (known, lease)) =
+                lock_mirror_then(&state, &mirror, move || {
+                    (known_commit(&url, &spec, &at), lease_worktree(&pool))
+                })
                 .await?;
+            let (lease, dir) = lease?;
             let sha = match known {
-                Some(sha) => sha,
-                None => resolve(repo, git_ref, &mirror).await?,
+                Some(known) => {
+                    log.system("checkout", known.said(repo, git_ref)).await;
+                    known.sha().to_owned()
+                }
+                None => {
+                    self.update_mirror(repo, &mirror, &mut state, submitted_seq, log)
+                        .await?;
+                    resolve(repo, git_ref, &mirror).await?
+                }
             };
-            let (lease, dir) =
-                lease_worktree(cache_layout::worktree_pool(&self.worktrees, &name)).await?;
             // A new worktree is registered in the mirror, so it is made
             // under the mirror's lock; a reused one only changes itself.
             let fresh = !dir.join(".git").is_file();
@@ -157,28 +169,18 @@ impl GitCache {
         states.entry(mirror.to_owned()).or_default().clone()
     }
 
-    /// Clones the mirror, or fetches it unless the commit is known without
-    /// one (see [`commit_without_fetch`](Self::commit_without_fetch)) or a
-    /// fetch began after the stream held `submitted_seq`. Returns the commit
-    /// when it was decided here, not by the mirror's refs.
+    /// Clones the mirror, or fetches it unless a fetch began after the
+    /// stream held `submitted_seq`. (A commit known without a fetch,
+    /// [`known_commit`], never comes here.)
     async fn update_mirror(
         &self,
         repo: &RepoUrl,
-        git_ref: &GitRef,
         mirror: &Path,
         state: &mut MirrorState,
         submitted_seq: u64,
         log: &LogSink,
-    ) -> Result<Option<String>, CheckoutError> {
+    ) -> Result<(), CheckoutError> {
         let exists = mirror.join("HEAD").exists();
-        if exists {
-            if let Some(sha) = self
-                .commit_without_fetch(repo, git_ref, mirror, log)
-                .await?
-            {
-                return Ok(Some(sha));
-            }
-        }
         if exists
             && state
                 .fetched_through
@@ -189,7 +191,7 @@ impl GitCache {
                 format!("{repo} was fetched after this queue was submitted; using that fetch"),
             )
             .await;
-            return Ok(None);
+            return Ok(());
         }
         let through = self.position.last_sequence().await;
         if exists {
@@ -239,46 +241,26 @@ impl GitCache {
         if through.is_some() {
             state.fetched_through = through;
         }
-        Ok(None)
+        Ok(())
     }
+}
 
-    /// The commit to check out when the mirror already has it and nothing
-    /// can be stale: a full SHA (it names one commit forever), or a ref of a
-    /// repository on this host read right now (after the submission, so as
-    /// fresh as a fetch). `None`: fetch.
-    async fn commit_without_fetch(
-        &self,
-        repo: &RepoUrl,
-        git_ref: &GitRef,
-        mirror: &Path,
-        log: &LogSink,
-    ) -> Result<Option<String>, CheckoutError> {
-        let (url, spec, at) = (repo.to_string(), git_ref.to_string(), mirror.to_owned());
-        let found = blocking(move || {
-            let known = match git_local::pinned_commit(&spec) {
-                Some(sha) => KnownCommit::Pinned(sha.to_owned()),
-                None => {
-                    let origin = git_local::local_origin(&url)?;
-                    KnownCommit::AtOrigin(git_local::resolve_in_origin(&origin, &spec)?)
-                }
-            };
-            git_local::has_commit(&at, known.sha()).then_some(known)
-        })
-        .await?;
-        let Some(known) = found else {
-            return Ok(None);
-        };
-        let said = match &known {
-            KnownCommit::Pinned(_) => {
-                format!("{git_ref} is already in the mirror of {repo}; no fetch")
-            }
-            KnownCommit::AtOrigin(sha) => {
-                format!("{git_ref} is at {sha} in {repo}, already in the mirror; no fetch")
-            }
-        };
-        log.system("checkout", said).await;
-        Ok(Some(known.sha().to_owned()))
+/// The commit to check out when the mirror already has it and nothing can
+/// be stale: a full SHA (it names one commit forever), or a ref of a
+/// repository on this host read right now (after the submission, so as
+/// fresh as a fetch). `None`: fetch (or clone: no mirror yet).
+fn known_commit(url: &str, spec: &str, mirror: &Path) -> Option<KnownCommit> {
+    if !mirror.join("HEAD").exists() {
+        return None;
     }
+    let known = match git_local::pinned_commit(spec) {
+        Some(sha) => KnownCommit::Pinned(sha.to_owned()),
+        None => {
+            let origin = git_local::local_origin(url)?;
+            KnownCommit::AtOrigin(git_local::resolve_in_origin(&origin, spec)?)
+        }
+    };
+    git_local::has_commit(mirror, known.sha()).then_some(known)
 }
 
 /// A commit known without a fetch.
@@ -293,6 +275,16 @@ impl KnownCommit {
     fn sha(&self) -> &str {
         match self {
             Self::Pinned(sha) | Self::AtOrigin(sha) => sha,
+        }
+    }
+
+    /// The checkout's log line about it.
+    fn said(&self, repo: &RepoUrl, git_ref: &GitRef) -> String {
+        match self {
+            Self::Pinned(_) => format!("{git_ref} is already in the mirror of {repo}; no fetch"),
+            Self::AtOrigin(sha) => {
+                format!("{git_ref} is at {sha} in {repo}, already in the mirror; no fetch")
+            }
         }
     }
 }
@@ -315,21 +307,18 @@ async fn resolve(repo: &RepoUrl, git_ref: &GitRef, mirror: &Path) -> Result<Stri
 }
 
 /// The first worktree slot under `pool` that nobody holds: its lock file is
-/// locked and returned with the slot's directory.
-async fn lease_worktree(pool: PathBuf) -> Result<(std::fs::File, PathBuf), CheckoutError> {
-    blocking(move || {
-        std::fs::create_dir_all(&pool)?;
-        for slot in 0..MAX_WORKTREES {
-            let file = open_lock_file(&cache_layout::slot_lock(&pool, slot))?;
-            match file.try_lock() {
-                Ok(()) => return Ok((file, cache_layout::slot_dir(&pool, slot))),
-                Err(std::fs::TryLockError::WouldBlock) => continue,
-                Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
-            }
+/// locked and returned with the slot's directory. Blocks.
+fn lease_worktree(pool: &Path) -> Result<(std::fs::File, PathBuf), CheckoutError> {
+    std::fs::create_dir_all(pool)?;
+    for slot in 0..MAX_WORKTREES {
+        let file = open_lock_file(&cache_layout::slot_lock(pool, slot))?;
+        match file.try_lock() {
+            Ok(()) => return Ok((file, cache_layout::slot_dir(pool, slot))),
+            Err(std::fs::TryLockError::WouldBlock) => continue,
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
         }
-        Err(CheckoutError::NoWorktree(pool))
-    })
-    .await?
+    }
+    Err(CheckoutError::NoWorktree(pool.to_owned()))
 }
 
 /// Makes `dir` a new worktree of `mirror` at `sha`, replacing whatever was
@@ -426,10 +415,20 @@ async fn lock_mirror<'a>(
     state: &'a tokio::sync::Mutex<MirrorState>,
     mirror: &Path,
 ) -> std::io::Result<(tokio::sync::MutexGuard<'a, MirrorState>, std::fs::File)> {
+    let (in_process, on_host, ()) = lock_mirror_then(state, mirror, || ()).await?;
+    Ok((in_process, on_host))
+}
+
+/// [`lock_mirror`], then `then` under both locks, in the same hop to the
+/// blocking pool: this runs at every checkout.
+async fn lock_mirror_then<'a, T: Send + 'static>(
+    state: &'a tokio::sync::Mutex<MirrorState>,
+    mirror: &Path,
+    then: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<(tokio::sync::MutexGuard<'a, MirrorState>, std::fs::File, T)> {
     let in_process = state.lock().await;
     let path = mirror_lock(mirror);
-    // One hop to the blocking pool for all of it: this runs at every checkout.
-    let on_host = blocking(move || {
+    let (on_host, value) = blocking(move || {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
@@ -437,10 +436,10 @@ async fn lock_mirror<'a>(
         file.lock()?;
         // When the mirror was last used, for the cache's eviction.
         file.set_modified(std::time::SystemTime::now())?;
-        Ok::<_, std::io::Error>(file)
+        Ok::<_, std::io::Error>((file, then()))
     })
     .await??;
-    Ok((in_process, on_host))
+    Ok((in_process, on_host, value))
 }
 
 fn path(p: &Path) -> &str {

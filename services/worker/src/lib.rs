@@ -32,6 +32,7 @@ mod outcome;
 mod output_lines;
 mod pipeline;
 mod placeholders;
+mod plain_command;
 mod presence;
 mod process_group;
 mod profile;
@@ -42,6 +43,7 @@ mod stop_signal;
 mod stream_position;
 mod task_claims;
 mod task_lines;
+mod workspace_pool;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -182,7 +182,7 @@ impl Run<'_> {
         // Teardown always runs, whatever happened before.
         let attempt = self.emitter.attempt;
         self.emitter
-            .emit(EventBody::StageStarted {
+            .send(EventBody::StageStarted {
                 stage: Stage::Teardown,
                 attempt,
             })
@@ -195,7 +195,7 @@ impl Run<'_> {
             group.stop().await;
         }
         self.emitter
-            .emit(EventBody::StageFinished {
+            .send(EventBody::StageFinished {
                 stage: Stage::Teardown,
                 attempt,
                 outcome: StageOutcome::Ok,
@@ -223,7 +223,7 @@ impl Run<'_> {
 
     async fn stage_started(&self, stage: Stage) -> Result<Instant, EmitError> {
         self.emitter
-            .emit(EventBody::StageStarted {
+            .send(EventBody::StageStarted {
                 stage,
                 attempt: self.emitter.attempt,
             })
@@ -251,7 +251,7 @@ impl Run<'_> {
             })
             .observe(started.elapsed().as_secs_f64());
         self.emitter
-            .emit(EventBody::StageFinished {
+            .send(EventBody::StageFinished {
                 stage,
                 attempt: self.emitter.attempt,
                 outcome,
@@ -260,7 +260,6 @@ impl Run<'_> {
                 message,
             })
             .await
-            .map(|_| ())
     }
 
     /// Emits the stage's end and says whether the run goes on (`None`) or
@@ -578,7 +577,7 @@ impl Run<'_> {
         let attempt = self.emitter.attempt;
         let result_dir = self.workspace.join("results").join(task.id.as_str());
         self.emitter
-            .emit(EventBody::TaskStarted {
+            .send(EventBody::TaskStarted {
                 task_id: task.id.clone(),
                 attempt,
             })
@@ -597,10 +596,15 @@ impl Run<'_> {
         } = tried;
         let results: Vec<TaskResult> = tries.iter().map(|t| t.result).collect();
         let result = over_tries(&results).unwrap_or(done.result);
-        let junit = summarize_junit(result_dir.clone()).await;
+        let task_id = task.id.clone();
+        let (junit, files) = spawn_blocking_or(Default::default(), move || {
+            let junit = junit::summarize_dir(&result_dir);
+            (junit, artifact_files::task_files(&task_id, &result_dir))
+        })
+        .await;
         self.record_task(result, started);
         self.emitter
-            .emit(EventBody::TaskFinished {
+            .send(EventBody::TaskFinished {
                 task_id: task.id.clone(),
                 attempt,
                 result,
@@ -611,8 +615,6 @@ impl Run<'_> {
                 tries: if tries.len() > 1 { tries } else { Vec::new() },
             })
             .await?;
-        let task_id = task.id.clone();
-        let files = list_files(move || artifact_files::task_files(&task_id, &result_dir)).await;
         self.artifacts
             .store_all(self.emitter, self.log, &source, Some(&task.id), files)
             .await?;
@@ -702,7 +704,9 @@ impl Run<'_> {
         source: &str,
         result_dir: &Path,
     ) -> Option<TaskDone> {
-        if let Err(e) = tokio::fs::create_dir_all(result_dir).await {
+        // Two mkdirs at most: inline, cheaper than a hop to the blocking
+        // pool on the way to the task's start.
+        if let Err(e) = std::fs::create_dir_all(result_dir) {
             return Some(TaskDone::error(format!(
                 "could not create the result directory: {e}"
             )));
@@ -714,7 +718,15 @@ impl Run<'_> {
         spec.task_lines = Some(self.profile.task_lines.clone());
         let done = match ProcessGroup::spawn(spec, self.log, self.settings.kill_grace, None) {
             Err(e) => TaskDone::error(format!("the task could not start: {e}")),
-            Ok(group) => task_done(group.wait(Some(timeout), self.stop.token()).await, timeout)?,
+            Ok(group) => {
+                // The task runs; meanwhile the events sent before it are
+                // confirmed, so none sent after it waits on an earlier
+                // one unconfirmed (emitter.rs). One that is not stored
+                // has stopped the run, which `wait` sees; the next `emit`
+                // reports it.
+                let _ = self.emitter.stored().await;
+                task_done(group.wait(Some(timeout), self.stop.token()).await, timeout)?
+            }
         };
         // Looked for only when it failed: one stat less per passing task.
         let missing = match done.result {
@@ -748,6 +760,9 @@ impl Run<'_> {
         }
         if let Some(elf) = &self.profile.elf {
             self.measure_firmware(elf).await?;
+        }
+        if self.profile.artifacts.is_empty() {
+            return Ok(());
         }
         let (checkout, globs) = (self.checkout_dir(), self.profile.artifacts.clone());
         let files = list_files(move || artifact_files::build_artifacts(&checkout, &globs)).await;
@@ -823,15 +838,15 @@ enum TaskEnd {
 async fn list_files(
     list: impl FnOnce() -> Vec<artifact_files::Candidate> + Send + 'static,
 ) -> Vec<artifact_files::Candidate> {
-    tokio::task::spawn_blocking(list).await.unwrap_or_default()
+    spawn_blocking_or(Vec::new(), list).await
 }
 
-/// The JUnit summary of what a task left in its result folder, if any.
-async fn summarize_junit(dir: PathBuf) -> Option<testarena_events::JunitSummary> {
-    tokio::task::spawn_blocking(move || junit::summarize_dir(&dir))
-        .await
-        .ok()
-        .flatten()
+/// `work` on the blocking pool; `fallback` if it panicked.
+async fn spawn_blocking_or<T: Send + 'static>(
+    fallback: T,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    tokio::task::spawn_blocking(work).await.unwrap_or(fallback)
 }
 
 /// Waits until the booted target is ready, or says why it is not.

@@ -1,4 +1,5 @@
-//! Runs one profile command (`sh -c`) in its own process group, forwarding
+//! Runs one profile command (its program directly when the line needs no
+//! shell, `sh -c` otherwise: plain_command.rs) in its own process group, forwarding
 //! its output to the log. Stopping it (timeout, cancel, delete, shutdown, or
 //! its own exit) signals the whole group: SIGTERM, then SIGKILL after a grace
 //! period, so no emulator or helper it started outlives it.
@@ -18,6 +19,7 @@ use crate::group_ledger::GroupLedger;
 use crate::line_marks::LineMarks;
 use crate::log_batcher::LogSink;
 use crate::output_lines::{forward_lines, LineTarget, LogBudget};
+use crate::plain_command;
 use crate::task_lines::TaskLines;
 
 /// The shell every profile command runs in (POSIX puts it here).
@@ -69,25 +71,7 @@ impl ProcessGroup {
         grace: Duration,
         tap: Option<mpsc::UnboundedSender<String>>,
     ) -> std::io::Result<Self> {
-        // An absolute path: with a cleared environment, std spawns a
-        // program it must look up in PATH with fork+exec instead of
-        // posix_spawn, which copies the worker's page tables per command.
-        let mut command = Command::new(SHELL);
-        command
-            .arg("-c")
-            .arg(&spec.script)
-            .current_dir(spec.cwd)
-            // Nothing of the worker's environment but what `spec.env` holds
-            // (command_env.rs): repository code must not see its secrets.
-            .env_clear()
-            .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            // A last resort if this value is dropped without `stop`.
-            .kill_on_drop(true);
-        let mut child = command.spawn()?;
+        let mut child = start(&spec)?;
         let pgid = child.id().map(|id| id as i32).unwrap_or(0);
         spec.ledger.opened(pgid);
         let budget = LogBudget::new(spec.log_cap_bytes);
@@ -199,6 +183,53 @@ impl ProcessGroup {
                 .await;
         }
     }
+}
+
+/// Starts the command: its program directly when the line needs no shell
+/// (plain_command.rs), through `sh -c` otherwise — and when the program
+/// cannot be started directly (a script without `#!`, which the shell runs
+/// as a script).
+fn start(spec: &CommandSpec<'_>) -> std::io::Result<Child> {
+    if let Some(mut direct) = direct_command(spec) {
+        if let Ok(child) = direct.spawn() {
+            return Ok(child);
+        }
+    }
+    // An absolute path: with a cleared environment, std spawns a program
+    // it must look up in PATH with fork+exec instead of posix_spawn, which
+    // copies the worker's page tables per command.
+    let mut shell = Command::new(SHELL);
+    shell.arg("-c").arg(&spec.script);
+    in_group(&mut shell, spec).spawn()
+}
+
+/// The command's program by its path (posix_spawn, as for the shell) with
+/// its words, when the line is plain and the program is found.
+fn direct_command(spec: &CommandSpec<'_>) -> Option<Command> {
+    let words = plain_command::plain_words(&spec.script)?;
+    let path = spec.env.iter().find(|(k, _)| k == "PATH");
+    let program = plain_command::program_path(&words[0], path.map(|(_, v)| v.as_str()), spec.cwd)?;
+    let mut command = Command::new(program);
+    command.arg0(&words[0]).args(&words[1..]);
+    in_group(&mut command, spec);
+    Some(command)
+}
+
+/// What every command gets: its folder, its environment, piped output, its
+/// own process group.
+fn in_group<'c>(command: &'c mut Command, spec: &CommandSpec<'_>) -> &'c mut Command {
+    command
+        .current_dir(spec.cwd)
+        // Nothing of the worker's environment but what `spec.env` holds
+        // (command_env.rs): repository code must not see its secrets.
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        // A last resort if this value is dropped without `stop`.
+        .kill_on_drop(true)
 }
 
 impl Drop for ProcessGroup {

@@ -17,6 +17,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
+use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::message::PublishMessage;
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +40,9 @@ pub(crate) enum PublishError {
     /// An earlier publish of the run gave up, for the reason given.
     #[error("the run is abandoned: an earlier message could not be stored ({0})")]
     RunLost(String),
+    /// Stored after a message the run published later (emitter.rs).
+    #[error("stored out of order after a retry: at sequence {sequence}, after {after}")]
+    OutOfOrder { sequence: u64, after: u64 },
 }
 
 /// What to do after a failed try.
@@ -73,6 +77,15 @@ fn after_failure(
 
 fn next_backoff(backoff: Duration) -> Duration {
     (backoff * 2).min(MAX_BACKOFF)
+}
+
+/// A message written to the connection whose acknowledgement is not awaited
+/// yet (see [`Publisher::stored`]).
+pub(crate) struct Sent {
+    subject: String,
+    message_id: String,
+    payload: bytes::Bytes,
+    ack: Result<PublishAckFuture, String>,
 }
 
 /// One run's way into JetStream, shared by its emitter and log batcher.
@@ -150,6 +163,65 @@ impl Publisher {
                 }
             }
         }
+    }
+
+    /// Writes `payload` to `subject` and returns without waiting for
+    /// JetStream to store it; fails at once only when the run is lost.
+    pub(crate) async fn send(
+        &self,
+        subject: &str,
+        message_id: &str,
+        payload: bytes::Bytes,
+    ) -> Result<Sent, PublishError> {
+        if self.lost.is_cancelled() {
+            return Err(self.run_lost());
+        }
+        let publish = PublishMessage::build()
+            .payload(payload.clone())
+            .message_id(message_id);
+        let ack = self
+            .js
+            .send_publish(subject.to_owned(), publish)
+            .await
+            .map_err(|e| e.to_string());
+        Ok(Sent {
+            subject: subject.to_owned(),
+            message_id: message_id.to_owned(),
+            payload,
+            ack,
+        })
+    }
+
+    /// Waits until a sent message is stored and returns its stream
+    /// sequence: its acknowledgement, or else — once `before_retry` is
+    /// done — the message published again as [`publish`](Self::publish)
+    /// does (its id makes a second copy a no-op).
+    pub(crate) async fn stored(
+        &self,
+        sent: Sent,
+        before_retry: impl std::future::Future<Output = ()>,
+    ) -> Result<u64, PublishError> {
+        let first = match sent.ack {
+            Ok(ack) => tokio::select! {
+                ack = ack => ack.map(|ack| ack.sequence).map_err(|e| e.to_string()),
+                _ = self.lost.cancelled() => return Err(self.run_lost()),
+            },
+            Err(e) => Err(e),
+        };
+        match first {
+            Ok(sequence) => Ok(sequence),
+            Err(error) => {
+                tracing::warn!(%error, subject = sent.subject, "a sent message was not stored; publishing it again");
+                before_retry.await;
+                self.publish(&sent.subject, &sent.message_id, sent.payload)
+                    .await
+            }
+        }
+    }
+
+    /// Stops the run this publisher serves (a message of it is lost).
+    pub(crate) fn stop_run(&self, reason: StopReason) {
+        self.stop.stop(reason);
     }
 
     async fn try_once(

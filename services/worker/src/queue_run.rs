@@ -11,7 +11,8 @@ use anyhow::Context as _;
 use async_nats::jetstream::stream::DirectGetErrorKind;
 use async_nats::jetstream::{self, AckKind};
 use testarena_events::{
-    ArenaNames, Event, EventBody, FinalStatus, GitRef, ProfileName, QueueId, Source, TaskSpec,
+    ArenaNames, Event, EventBody, FinalStatus, GitRef, ProfileName, QueueId, Source, TaskId,
+    TaskSpec,
 };
 use tracing::Instrument;
 
@@ -33,6 +34,7 @@ use crate::publish::{PublishError, Publisher};
 use crate::shard_progress::{claim_sequence, ShardProgress};
 use crate::stop_signal::{Registry, StopSignal};
 use crate::task_claims::{finish_queue_once, read_progress, SharedTasks};
+use crate::workspace_pool::WorkspacePool;
 
 /// What every run of this worker shares.
 pub(crate) struct Shared {
@@ -266,7 +268,7 @@ async fn run_message(
     };
     let emitter = shared.emitter(&delivered, stop.clone());
     emitter
-        .emit(EventBody::Started {
+        .send(EventBody::Started {
             worker: shared.worker_name.clone(),
             attempt: delivered.attempt,
         })
@@ -434,8 +436,8 @@ impl QueueRun<'_> {
             .shared
             .workspaces
             .join(format!("{queue_id}{shard}-a{attempt}"));
-        let _ = tokio::fs::remove_dir_all(&workspace).await;
-        if let Err(e) = tokio::fs::create_dir_all(&workspace).await {
+        let task_ids = submission.tasks.iter().map(|t| t.id.clone()).collect();
+        if let Err(e) = self.workspace(Take(workspace.clone(), task_ids)).await {
             let e = anyhow::Error::new(e).context(format!("creating {}", workspace.display()));
             return (Err(e), Ok(0));
         }
@@ -463,8 +465,22 @@ impl QueueRun<'_> {
             tracing::error!(error = %e, "the log batcher panicked");
             Err(PublishError::RunLost("the log batcher panicked".into()))
         });
-        let _ = tokio::fs::remove_dir_all(&workspace).await;
+        let _ = self.workspace(GiveBack(workspace)).await;
         (end, log)
+    }
+
+    /// One hop to the blocking pool for a step of the run's folder.
+    async fn workspace(&self, step: WorkspaceStep) -> std::io::Result<()> {
+        let pool = WorkspacePool::new(self.shared.workspaces.clone());
+        tokio::task::spawn_blocking(move || match step {
+            Take(dir, tasks) => pool.take(&dir, &tasks),
+            GiveBack(dir) => {
+                pool.give_back(&dir);
+                Ok(())
+            }
+        })
+        .await
+        .map_err(std::io::Error::other)?
     }
 
     /// The profile's stages, unless the queue was stopped before it began
@@ -627,6 +643,15 @@ async fn history(shared: &Shared, queue_id: &QueueId) -> History {
         tokio::join!(last("finished"), last("cancel_requested"), last("deleted"));
     read_history(finished, cancelled, deleted)
 }
+
+/// What a run does with its folder (workspace_pool.rs).
+enum WorkspaceStep {
+    /// Make it, with an empty result folder per task.
+    Take(std::path::PathBuf, Vec<TaskId>),
+    /// The run ended: recycle it.
+    GiveBack(std::path::PathBuf),
+}
+use WorkspaceStep::{GiveBack, Take};
 
 /// A free loopback port for the queue's `{port}`.
 fn free_port() -> std::io::Result<u16> {
