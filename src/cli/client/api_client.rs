@@ -172,41 +172,20 @@ impl ApiClient {
         self.send(request).await
     }
 
+    /// One page of the queues, newest first, with the list's filters
+    /// (`GET /api/queues`): `status`, `repo` (a part of the source URL).
     pub async fn list(
         &self,
-        status: Option<&str>,
+        filter: &[(&str, &str)],
         page: u32,
         per_page: u32,
     ) -> Result<QueuePage, ClientError> {
-        let mut query = vec![
-            ("page", page.to_string()),
-            ("per_page", per_page.to_string()),
-        ];
-        if let Some(status) = status {
-            query.push(("status", status.to_owned()));
-        }
-        Ok(self
-            .json(
-                self.http
-                    .get(format!("{}/api/queues", self.base))
-                    .query(&query),
-            )
-            .await?
-            .1)
-    }
-
-    /// One page of the queues whose source URL contains `repo`, newest first.
-    pub async fn queues_of_repo(
-        &self,
-        repo: &str,
-        page: u32,
-        per_page: u32,
-    ) -> Result<QueuePage, ClientError> {
-        let query = [
-            ("repo", repo.to_owned()),
-            ("page", page.to_string()),
-            ("per_page", per_page.to_string()),
-        ];
+        let mut query: Vec<(&str, String)> = filter
+            .iter()
+            .map(|(name, value)| (*name, (*value).to_owned()))
+            .collect();
+        query.push(("page", page.to_string()));
+        query.push(("per_page", per_page.to_string()));
         Ok(self
             .json(
                 self.http

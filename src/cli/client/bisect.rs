@@ -135,7 +135,7 @@ async fn newest_scenario(
     task: &str,
 ) -> Result<FoundScenario, ClientError> {
     for page in 1..=LOOKUP_PAGES {
-        let queues = client.queues_of_repo(repo, page, LOOKUP_PAGE).await?;
+        let queues = client.list(&[("repo", repo)], page, LOOKUP_PAGE).await?;
         if let Some(found) = scenario_in(&queues.queues, repo, task) {
             return Ok(found);
         }

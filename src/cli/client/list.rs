@@ -25,13 +25,8 @@ pub async fn run(client: &ApiClient, options: ListOptions) -> Result<ExitCode, C
         .as_deref()
         .map(canonical_status)
         .transpose()?;
-    let page = client
-        .list(
-            status.map(QueueStatus::as_str),
-            options.page,
-            options.per_page,
-        )
-        .await?;
+    let filter: Vec<(&str, &str)> = status.map(|s| ("status", s.as_str())).into_iter().collect();
+    let page = client.list(&filter, options.page, options.per_page).await?;
     if options.json {
         println!(
             "{}",
