@@ -25,6 +25,16 @@ pub struct ApiAuth {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TokenName(pub String);
 
+/// Who a write is for when it names no owner: the name of the API token
+/// it came with, else `anonymous`.
+pub(crate) fn default_owner(request: &poem::Request) -> testarena_events::Owner {
+    request
+        .extensions()
+        .get::<TokenName>()
+        .and_then(|name| testarena_events::Owner::parse(name.0.clone()).ok())
+        .unwrap_or_else(testarena_events::Owner::anonymous)
+}
+
 /// `name:token` → (name, token); a bare token is named by its place.
 fn named(index: usize, entry: String) -> (String, Vec<u8>) {
     let is_name = |n: &str| {

@@ -35,6 +35,24 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
+    /// The submit-time check: a `profile`/`requires` some worker seen
+    /// within `--worker-memory-hours` offers, else a 422 naming the field.
+    pub(crate) fn check_routable(
+        &self,
+        profile: Option<&testarena_events::ProfileName>,
+        requires: &[testarena_events::Label],
+    ) -> Result<(), ApiError> {
+        let workers = self.dispatcher.workers();
+        crate::dispatch::check_routable(
+            &workers,
+            testarena_events::now_millis(),
+            self.worker_memory,
+            profile,
+            requires,
+        )
+        .map_err(|e| ApiError::invalid_field(e.field, e.message))
+    }
+
     /// One queue's view, with `position` and `waiting_reason` if it waits.
     pub(crate) fn with_waiting(&self, view: QueueView) -> QueueView {
         let mut views = vec![view];
@@ -154,6 +172,32 @@ impl AppState {
         Ok(ack.sequence)
     }
 
+    /// Stores `payload` on `subject` only if nothing was ever stored there
+    /// (an id's first event: a submit, a bisect's request); `message_id`
+    /// makes a retried publish a no-op too.
+    pub(crate) async fn store_first(
+        &self,
+        subject: String,
+        message_id: String,
+        payload: bytes::Bytes,
+    ) -> Result<Stored, ApiError> {
+        self.ensure_connected()?;
+        let publish = PublishMessage::build()
+            .payload(payload)
+            .message_id(message_id)
+            .expected_last_subject_sequence(0);
+        let outcome = match self.js.send_publish(subject, publish).await {
+            Ok(ack) => ack.await,
+            Err(e) => return Err(publish_error(e)),
+        };
+        match outcome {
+            Ok(ack) if !ack.duplicate => Ok(Stored::New(ack.sequence)),
+            Ok(_) => Ok(Stored::Taken),
+            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Ok(Stored::Taken),
+            Err(e) => Err(publish_error(e)),
+        }
+    }
+
     /// The last event of one kind for a queue, if there is one.
     pub(crate) async fn last_event(
         &self,
@@ -168,6 +212,14 @@ impl AppState {
             .map_err(|e| ApiError::internal("reading a stored event", e))?;
         Ok(Some((seq, event)))
     }
+}
+
+/// What storing an id's first event did.
+pub(crate) enum Stored {
+    /// Stored at this stream sequence.
+    New(u64),
+    /// A retried publish (same message id) or a taken id: nothing stored.
+    Taken,
 }
 
 pub(crate) fn publish_error(error: async_nats::jetstream::context::PublishError) -> ApiError {

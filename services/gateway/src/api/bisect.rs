@@ -7,23 +7,19 @@
 
 use std::sync::Arc;
 
-use async_nats::jetstream::context::PublishErrorKind;
-use async_nats::jetstream::message::PublishMessage;
 use poem::web::Data;
 use poem_openapi::{param::Path, payload::Json, ApiResponse, OpenApi};
 use testarena_events::{
-    now_millis, BisectEvent, BisectEventBody, BisectId, BisectView, Event, EventBody, Owner,
-    QueueId,
+    BisectEvent, BisectEventBody, BisectId, BisectView, Event, EventBody, QueueId,
 };
 
 use super::error::ApiError;
 use super::model::{Accepted, BisectCreated, BisectList, BisectRequest};
 use super::strict_json::StrictJson;
 use super::ApiTags;
-use crate::auth::TokenName;
+use crate::auth::default_owner;
 use crate::bisect::request::BisectOrder;
-use crate::dispatch::check_routable;
-use crate::state::{publish_error, AppState};
+use crate::state::{AppState, Stored};
 
 /// Most bisects `GET /api/bisects` lists.
 const MAX_LISTED: u32 = 500;
@@ -63,47 +59,24 @@ impl BisectApi {
         request: &poem::Request,
         body: StrictJson<BisectRequest>,
     ) -> Result<StartResponse, ApiError> {
-        let owner = request
-            .extensions()
-            .get::<TokenName>()
-            .and_then(|name| Owner::parse(name.0.clone()).ok())
-            .unwrap_or_else(Owner::anonymous);
+        let owner = default_owner(request);
         let order = BisectOrder::parse(body.0, owner)?;
-        check_routable(
-            &state.dispatcher.workers(),
-            now_millis(),
-            state.worker_memory,
-            order.profile.as_ref(),
-            &order.requires,
-        )
-        .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
-        state.ensure_connected()?;
+        state.check_routable(order.profile.as_ref(), &order.requires)?;
         let event = BisectEvent::new(order.id.clone(), order.event_body());
-        let publish = PublishMessage::build()
-            .payload(event.to_json().into())
-            .message_id(format!("{}:requested", order.id))
-            .expected_last_subject_sequence(0);
         let subject = state.names.bisect_event_subject(&order.id, "requested");
-        let outcome = match state.js.send_publish(subject, publish).await {
-            Ok(ack) => ack.await,
-            Err(e) => return Err(publish_error(e)),
-        };
-        match outcome {
-            Ok(ack) if !ack.duplicate => {
-                state
-                    .applied
-                    .wait_for(ack.sequence, state.submit_wait)
-                    .await;
+        let message_id = format!("{}:requested", order.id);
+        match state
+            .store_first(subject, message_id, event.to_json().into())
+            .await?
+        {
+            Stored::New(seq) => {
+                state.applied.wait_for(seq, state.submit_wait).await;
                 Ok(StartResponse::Created(Json(BisectCreated {
                     id: order.id.to_string(),
                     status: "Running".into(),
                 })))
             }
-            Ok(_) => existing(&state, &order).await,
-            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
-                existing(&state, &order).await
-            }
-            Err(e) => Err(publish_error(e)),
+            Stored::Taken => existing(&state, &order).await,
         }
     }
 

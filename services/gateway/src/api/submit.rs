@@ -10,19 +10,16 @@
 
 use std::sync::Arc;
 
-use async_nats::jetstream::context::PublishErrorKind;
-use async_nats::jetstream::message::PublishMessage;
 use poem::web::Data;
 use poem_openapi::{payload::Json, ApiResponse, OpenApi};
-use testarena_events::{now_millis, Event, Owner};
+use testarena_events::Event;
 
 use super::error::ApiError;
 use super::model::{Accepted, QueueView, SubmitRequest};
 use super::strict_json::StrictJson;
 use super::ApiTags;
-use crate::auth::TokenName;
-use crate::dispatch::check_routable;
-use crate::state::{publish_error, AppState};
+use crate::auth::default_owner;
+use crate::state::{AppState, Stored};
 use crate::submission::{claim_order, Submission};
 
 #[derive(ApiResponse, Debug)]
@@ -55,20 +52,9 @@ impl SubmitApi {
         request: &poem::Request,
         body: StrictJson<SubmitRequest>,
     ) -> Result<SubmitResponse, ApiError> {
-        let owner = request
-            .extensions()
-            .get::<TokenName>()
-            .and_then(|name| Owner::parse(name.0.clone()).ok())
-            .unwrap_or_else(Owner::anonymous);
+        let owner = default_owner(request);
         let mut submission = Submission::parse(body.0, owner)?;
-        check_routable(
-            &state.dispatcher.workers(),
-            now_millis(),
-            state.worker_memory,
-            submission.profile.as_ref(),
-            &submission.requires,
-        )
-        .map_err(|e| ApiError::invalid_field(e.field, e.message))?;
+        state.check_routable(submission.profile.as_ref(), &submission.requires)?;
         if submission.shards > 1 {
             let expected = state
                 .views
@@ -87,37 +73,18 @@ impl SubmitApi {
     }
 }
 
-/// What storing a `submitted` event did.
-pub(crate) enum Stored {
-    /// Stored at this stream sequence.
-    New(u64),
-    /// A retried publish (same message id) or a taken id: nothing stored.
-    Taken,
-}
-
 /// Publishes the submission's `submitted` event, only if its id is new.
 /// Shared with the bisect driver, whose step queues are ordinary queues.
 pub(crate) async fn store_submitted(
     state: &AppState,
     submission: &Submission,
 ) -> Result<Stored, ApiError> {
-    state.ensure_connected()?;
     let event = Event::new(submission.id.clone(), submission.event_body());
     let subject = state.names.event_subject(&submission.id, "submitted");
-    let publish = PublishMessage::build()
-        .payload(event.to_json().into())
-        .message_id(format!("{}:submitted", submission.id))
-        .expected_last_subject_sequence(0);
-    let outcome = match state.js.send_publish(subject, publish).await {
-        Ok(ack) => ack.await,
-        Err(e) => return Err(publish_error(e)),
-    };
-    match outcome {
-        Ok(ack) if !ack.duplicate => Ok(Stored::New(ack.sequence)),
-        Ok(_) => Ok(Stored::Taken),
-        Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => Ok(Stored::Taken),
-        Err(e) => Err(publish_error(e)),
-    }
+    let message_id = format!("{}:submitted", submission.id);
+    state
+        .store_first(subject, message_id, event.to_json().into())
+        .await
 }
 
 /// The id is taken: same body → that queue, anything else → 409.
