@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::artifact_files::{build_artifacts, files_under};
+use crate::blocking::blocking;
 use crate::build_cache::{to_evict, Bounds, BuildKey, Entry};
 use crate::cache_layout::{
     build_entry, build_entry_lock, build_entry_of_lock, builds_dir, lock_files_in, open_lock_file,
@@ -221,14 +222,6 @@ fn remove_file_if_there(path: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }
-}
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> std::io::Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(std::io::Error::other)
 }
 
 #[cfg(test)]

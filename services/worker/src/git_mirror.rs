@@ -25,6 +25,7 @@ use std::time::Duration;
 use testarena_events::{GitRef, RepoUrl};
 use tokio::process::Command;
 
+use crate::blocking::blocking;
 use crate::cache_eviction;
 use crate::cache_layout::{self, mirror_lock, mirror_name, open_lock_file};
 use crate::git_local::{self, LocalGitError};
@@ -398,15 +399,6 @@ async fn reset_worktree_with_git(
     .await?;
     git(&["-C", path(dir), "clean", "-ffdxq"], "git clean", log).await?;
     Ok(())
-}
-
-/// Runs `work` on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> std::io::Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(std::io::Error::other)
 }
 
 /// Locks a mirror in this process and on the host (`<mirror>.lock`); both

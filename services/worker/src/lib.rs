@@ -6,6 +6,7 @@
 mod artifact_caps;
 mod artifact_files;
 mod artifact_upload;
+mod blocking;
 mod boot_health;
 mod build_cache;
 mod build_cache_store;
