@@ -537,7 +537,10 @@ impl Run<'_> {
             };
             let after_failure = self.profile.reboot_after_failure && self.profile.boot.is_some();
             if reboot_before_next(last_result, after_failure) {
-                if let Some(end) = self.reboot(task, boot).await? {
+                let source = format!("task:{}", task.id);
+                let why =
+                    "rebooting the target: the task before did not pass (reboot_after_failure)";
+                if let Some(end) = self.reboot(&source, why, boot).await? {
                     return Ok(end);
                 }
             }
@@ -549,18 +552,17 @@ impl Run<'_> {
         }
     }
 
-    /// `reboot_after_failure`: the task before did not pass, so the target
-    /// is booted again before `task` runs on it. `Some` when that boot
-    /// failed or was stopped: the run ends there.
+    /// Stops the booted target (saying `why` in the log as `source`) and
+    /// boots it again. `Some` when that boot failed or was stopped: the run
+    /// ends there.
     async fn reboot(
         &self,
-        task: &TaskSpec,
+        source: &str,
+        why: &str,
         boot: &mut Option<ProcessGroup>,
     ) -> Result<Option<RunEnd>, EmitError> {
-        let source = format!("task:{}", task.id);
-        let line = "rebooting the target: the task before did not pass (reboot_after_failure)";
-        self.log.system(&source, line).await;
         if let Some(mut group) = boot.take() {
+            self.log.system(source, why).await;
             group.stop().await;
         }
         self.boot(boot).await
@@ -687,13 +689,8 @@ impl Run<'_> {
         if !self.profile.reboot_between_retries || self.profile.boot.is_none() {
             return Ok(None);
         }
-        if let Some(mut group) = boot.take() {
-            self.log
-                .system(source, "rebooting the target before the retry")
-                .await;
-            group.stop().await;
-        }
-        self.boot(boot).await
+        self.reboot(source, "rebooting the target before the retry", boot)
+            .await
     }
 
     /// Runs the task's command (its result folder made first); `None` when
