@@ -353,23 +353,32 @@ async fn leave_early(
     submission: &Submission,
 ) -> anyhow::Result<()> {
     tracing::info!("no task left for this shard");
+    let ending = progress
+        .all_finished(&submission.tasks)
+        .then_some((FinalStatus::Finished, None));
+    end_shard(emitter, shared, ending).await?;
+    ack(message).await
+}
+
+/// A shard says it ended (`shard_finished`); with `ending`, the queue ends
+/// too, unless another shard ended it first.
+async fn end_shard(
+    emitter: &Emitter,
+    shared: &Shared,
+    ending: Option<(FinalStatus, Option<String>)>,
+) -> anyhow::Result<()> {
     emitter
         .emit(EventBody::ShardFinished {
             attempt: emitter.attempt,
         })
         .await?;
-    if progress.all_finished(&submission.tasks) {
-        let queue_id = &emitter.queue_id;
-        finish_queue_once(
-            &shared.js,
-            &shared.names,
-            queue_id,
-            FinalStatus::Finished,
-            None,
-        )
-        .await?;
+    if let Some((status, reason)) = ending {
+        let (js, names, queue_id) = (&shared.js, &shared.names, &emitter.queue_id);
+        if finish_queue_once(js, names, queue_id, status, reason).await? {
+            tracing::info!(?status, "finished the sharded queue");
+        }
     }
-    ack(message).await
+    Ok(())
 }
 
 /// The last delivery of a queue no attempt settled: it ends in `Error`.
@@ -584,23 +593,22 @@ impl QueueRun<'_> {
                 purge_logs,
             } => (Some(status), reason, purge_logs),
         };
-        let attempt = self.emitter.attempt;
-        self.emitter
-            .emit(EventBody::ShardFinished { attempt })
-            .await?;
-        let (js, names, queue_id) = (&self.shared.js, &self.shared.names, &self.emitter.queue_id);
-        let ends_queue = match status {
-            None => false,
-            Some(FinalStatus::Finished) => read_progress(js, names, queue_id)
-                .await?
-                .all_finished(tasks),
-            Some(_) => true,
-        };
-        if let (true, Some(status)) = (ends_queue, status) {
-            if finish_queue_once(js, names, queue_id, status, reason).await? {
-                tracing::info!(?status, "finished the sharded queue");
+        let ending = match status {
+            None => None,
+            Some(FinalStatus::Finished) => {
+                // Every task result this shard sent is stored before the
+                // stream is read for whether all are in.
+                self.emitter.stored().await?;
+                let (js, names, queue_id) =
+                    (&self.shared.js, &self.shared.names, &self.emitter.queue_id);
+                let done = read_progress(js, names, queue_id)
+                    .await?
+                    .all_finished(tasks);
+                done.then_some((FinalStatus::Finished, reason))
             }
-        }
+            Some(status) => Some((status, reason)),
+        };
+        end_shard(self.emitter, self.shared, ending).await?;
         if purge_logs {
             self.purge_logs().await;
         }
