@@ -153,6 +153,7 @@ pub fn main() -> ExitCode {
 
 async fn run_service(command: Command) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signal();
+    tokio::spawn(crate::idle_trim::run(shutdown.clone()));
     match command {
         Command::Up {
             nats,

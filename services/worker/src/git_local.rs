@@ -13,6 +13,8 @@ use std::path::Path;
 use git2::build::CheckoutBuilder;
 use git2::{ErrorCode, Oid, Repository};
 
+use crate::open_repos::OpenRepos;
+
 /// Why a local git step failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum LocalGitError {
@@ -48,11 +50,17 @@ pub(crate) fn resolve(mirror: &Path, spec: &str) -> Result<String, LocalGitError
 }
 
 /// Whether the mirror holds commit `sha` (a full SHA).
-pub(crate) fn has_commit(mirror: &Path, sha: &str) -> bool {
+pub(crate) fn has_commit(repos: &OpenRepos, mirror: &Path, sha: &str) -> bool {
     let Ok(oid) = Oid::from_str(sha) else {
         return false;
     };
-    Repository::open_bare(mirror).is_ok_and(|repo| repo.find_commit(oid).is_ok())
+    repos
+        .with(
+            mirror,
+            |p| Repository::open_bare(p),
+            |repo| Ok::<_, git2::Error>(repo.find_commit(oid).is_ok()),
+        )
+        .unwrap_or(false)
 }
 
 /// The commit a ref pins for good: a full SHA (40 hex digits, or 64 in a
@@ -81,19 +89,30 @@ pub(crate) fn resolve_in_origin(origin: &Path, spec: &str) -> Option<String> {
 /// What `git checkout --force --detach <sha>` then `git clean -ffdx` do in
 /// `worktree`: its files and index become exactly the commit's tree, every
 /// untracked and ignored file goes, and `HEAD` is detached at the commit.
-pub(crate) fn reset_worktree(worktree: &Path, sha: &str) -> Result<(), LocalGitError> {
-    let repo = Repository::open(worktree)?;
+pub(crate) fn reset_worktree(
+    repos: &OpenRepos,
+    worktree: &Path,
+    sha: &str,
+) -> Result<(), LocalGitError> {
+    repos.with(
+        worktree,
+        |p| Repository::open(p),
+        |repo| reset_opened(repo, worktree, sha),
+    )
+}
+
+fn reset_opened(repo: &Repository, worktree: &Path, sha: &str) -> Result<(), LocalGitError> {
     // The lease means no git of ours runs here: a lock file is what a git
     // killed mid-write left, with the index possibly half done.
     let index_lock = repo.path().join("index.lock");
     if index_lock.exists() {
         return Err(LocalGitError::StaleLock(index_lock));
     }
-    if let Some(driver) = configured_filter_driver(&repo)? {
+    if let Some(driver) = configured_filter_driver(repo)? {
         return Err(LocalGitError::NeedsGitCommand(driver));
     }
     let commit = repo.find_commit(Oid::from_str(sha)?)?;
-    let tracked_changed = remove_untracked_and_ignored(&repo, worktree)?;
+    let tracked_changed = remove_untracked_and_ignored(repo, worktree)?;
     // Already exactly the commit (a queue of the same commit as the one
     // before, whose tasks changed no tracked file): nothing to write.
     let at_commit = repo.head_detached()? && repo.head()?.target() == Some(commit.id());
@@ -226,7 +245,10 @@ mod tests {
     #[test]
     fn a_reset_worktree_holds_exactly_the_commit() {
         let root = tempfile::tempdir().unwrap();
-        let (_, wt, _, second) = mirror_and_worktree(root.path());
+        let (_, wt, first, second) = mirror_and_worktree(root.path());
+        // A handle kept from the run before, as a worker has it.
+        let repos = OpenRepos::default();
+        reset_worktree(&repos, &wt, &first).unwrap();
         // What a queue's tasks may leave behind.
         git(&wt, &["checkout", "-q", "main"]);
         std::fs::write(wt.join("leftover"), "x").unwrap();
@@ -241,7 +263,7 @@ mod tests {
         git(&wt.join("nested"), &["init", "-q"]);
         std::fs::write(wt.join("nested/file"), "x").unwrap();
 
-        reset_worktree(&wt, &second).unwrap();
+        reset_worktree(&repos, &wt, &second).unwrap();
 
         assert_eq!(git(&wt, &["status", "--porcelain", "--ignored"]), "");
         assert_eq!(git(&wt, &["rev-parse", "HEAD"]), second);
@@ -262,13 +284,16 @@ mod tests {
     #[test]
     fn a_configured_filter_driver_leaves_the_checkout_to_the_git_command() {
         let root = tempfile::tempdir().unwrap();
-        let (mirror, wt, _, second) = mirror_and_worktree(root.path());
+        let (mirror, wt, first, second) = mirror_and_worktree(root.path());
+        // Configured after a handle of the worktree was kept: still seen.
+        let repos = OpenRepos::default();
+        reset_worktree(&repos, &wt, &first).unwrap();
         git(
             &mirror,
             &["config", "filter.lfs.smudge", "git-lfs smudge -- %f"],
         );
         assert!(matches!(
-            reset_worktree(&wt, &second),
+            reset_worktree(&repos, &wt, &second),
             Err(LocalGitError::NeedsGitCommand(name)) if name == "filter.lfs.smudge"
         ));
     }
@@ -294,13 +319,27 @@ mod tests {
     fn the_mirror_knows_which_commits_it_has() {
         let root = tempfile::tempdir().unwrap();
         let (mirror, _, first, second) = mirror_and_worktree(root.path());
-        assert!(has_commit(&mirror, &first));
-        assert!(has_commit(&mirror, &second));
+        let repos = OpenRepos::default();
+        assert!(has_commit(&repos, &mirror, &first));
+        assert!(has_commit(&repos, &mirror, &second));
         assert!(!has_commit(
+            &repos,
             &mirror,
             "0123456789abcdef0123456789abcdef01234567"
         ));
-        assert!(!has_commit(&mirror, "not-a-sha"));
+        assert!(!has_commit(&repos, &mirror, "not-a-sha"));
+
+        // A commit fetched after the mirror's handle was kept is found.
+        let origin = root.path().join("origin");
+        std::fs::write(origin.join("tracked.txt"), "three\n").unwrap();
+        git(&origin, &["commit", "-q", "-am", "three"]);
+        let third = git(&origin, &["rev-parse", "HEAD"]);
+        assert!(!has_commit(&repos, &mirror, &third));
+        git(
+            &mirror,
+            &["fetch", "-q", "origin", "+refs/heads/*:refs/heads/*"],
+        );
+        assert!(has_commit(&repos, &mirror, &third));
     }
 
     #[test]

@@ -30,6 +30,7 @@ use crate::cache_eviction;
 use crate::cache_layout::{self, mirror_lock, mirror_name, open_lock_file};
 use crate::git_local::{self, LocalGitError};
 use crate::log_batcher::LogSink;
+use crate::open_repos::OpenRepos;
 use crate::stream_position::StreamPosition;
 
 /// Leases per mirror before giving up: far more than any worker host runs
@@ -44,6 +45,8 @@ pub(crate) struct GitCache {
     worktrees: PathBuf,
     position: StreamPosition,
     states: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<MirrorState>>>>,
+    /// libgit2 handles of the mirrors and worktrees, kept between queues.
+    repos: Arc<OpenRepos>,
 }
 
 /// What this process knows of one mirror; guarded by the in-process lock.
@@ -90,6 +93,7 @@ impl GitCache {
             worktrees: cache_layout::worktrees_dir(&cache_dir),
             position,
             states: Mutex::new(HashMap::new()),
+            repos: Arc::default(),
         }
     }
 
@@ -112,9 +116,11 @@ impl GitCache {
             // hop is a wait on the way to the first task.
             let (url, spec, at) = (repo.to_string(), git_ref.to_string(), mirror.clone());
             let pool = cache_layout::worktree_pool(&self.worktrees, &name);
+            let repos = self.repos.clone();
             let (mut state, _on_host, (known, lease)) =
                 lock_mirror_then(&state, &mirror, move || {
-                    (known_commit(&url, &spec, &at), lease_worktree(&pool))
+                    let known = known_commit(&repos, &url, &spec, &at);
+                    (known, lease_worktree(&pool))
                 })
                 .await?;
             let (lease, dir) = lease?;
@@ -138,7 +144,7 @@ impl GitCache {
             (sha, lease, dir, fresh)
         };
         if !fresh {
-            if let Err(e) = reset_worktree(&dir, &sha, log).await {
+            if let Err(e) = reset_worktree(&self.repos, &dir, &sha, log).await {
                 // A worktree left broken (a git killed mid-checkout leaves
                 // its index.lock): make it anew.
                 log.system(
@@ -162,7 +168,13 @@ impl GitCache {
     /// `max_age`; see `cache_eviction`.
     pub(crate) async fn evict_unused(&self, max_age: Duration) -> std::io::Result<Vec<String>> {
         let (mirrors, worktrees) = (self.mirrors.clone(), self.worktrees.clone());
-        blocking(move || cache_eviction::evict_unused(&mirrors, &worktrees, max_age)).await?
+        let evicted =
+            blocking(move || cache_eviction::evict_unused(&mirrors, &worktrees, max_age)).await??;
+        if !evicted.is_empty() {
+            // Their kept handles hold the removed pack files open.
+            self.repos.clear();
+        }
+        Ok(evicted)
     }
 
     fn state_for(&self, mirror: &Path) -> Arc<tokio::sync::Mutex<MirrorState>> {
@@ -250,7 +262,7 @@ impl GitCache {
 /// be stale: a full SHA (it names one commit forever), or a ref of a
 /// repository on this host read right now (after the submission, so as
 /// fresh as a fetch). `None`: fetch (or clone: no mirror yet).
-fn known_commit(url: &str, spec: &str, mirror: &Path) -> Option<KnownCommit> {
+fn known_commit(repos: &OpenRepos, url: &str, spec: &str, mirror: &Path) -> Option<KnownCommit> {
     if !mirror.join("HEAD").exists() {
         return None;
     }
@@ -261,7 +273,7 @@ fn known_commit(url: &str, spec: &str, mirror: &Path) -> Option<KnownCommit> {
             KnownCommit::AtOrigin(git_local::resolve_in_origin(&origin, spec)?)
         }
     };
-    git_local::has_commit(mirror, known.sha()).then_some(known)
+    git_local::has_commit(repos, mirror, known.sha()).then_some(known)
 }
 
 /// A commit known without a fetch.
@@ -362,9 +374,14 @@ async fn add_worktree(
 
 /// Moves a leased worktree to `sha` and removes everything the commit does
 /// not hold (build outputs, ignored files, results of the queue before).
-async fn reset_worktree(dir: &Path, sha: &str, log: &LogSink) -> Result<(), CheckoutError> {
-    let (worktree, commit) = (dir.to_owned(), sha.to_owned());
-    match blocking(move || git_local::reset_worktree(&worktree, &commit)).await? {
+async fn reset_worktree(
+    repos: &Arc<OpenRepos>,
+    dir: &Path,
+    sha: &str,
+    log: &LogSink,
+) -> Result<(), CheckoutError> {
+    let (worktree, commit, repos) = (dir.to_owned(), sha.to_owned(), repos.clone());
+    match blocking(move || git_local::reset_worktree(&repos, &worktree, &commit)).await? {
         Ok(()) => Ok(()),
         Err(LocalGitError::NeedsGitCommand(why)) => {
             log.system("checkout", why.to_string()).await;

@@ -23,6 +23,7 @@ use crate::emitter::{EmitError, Emitter};
 use crate::firmware_size::firmware_size;
 use crate::git_mirror::{Checkout, GitCache};
 use crate::group_ledger::GroupLedger;
+use crate::history_read::HistoryRead;
 use crate::junit;
 use crate::log_batcher::LogSink;
 use crate::metrics::{ResultLabel, StageLabel};
@@ -93,6 +94,9 @@ pub(crate) struct Run<'a> {
     /// A shard of a sharded queue takes its tasks from the queue's shared
     /// list; `None`: every task, in order.
     pub shared_tasks: Option<SharedTasks>,
+    /// Whether the queue's history is read: every stage after the checkout
+    /// waits for it (history_read.rs).
+    pub history_read: HistoryRead,
 }
 
 /// How one stage ended.
@@ -208,8 +212,12 @@ impl Run<'_> {
     }
 
     async fn stages(&self, boot: &mut Option<ProcessGroup>) -> Result<RunEnd, EmitError> {
-        if let Some(end) = self.checkout().await? {
+        let (checkout, ()) = tokio::join!(self.checkout(), self.history_read.wait());
+        if let Some(end) = checkout? {
             return Ok(end);
+        }
+        if self.stop.token().is_cancelled() {
+            return Ok(RunEnd::Stopped);
         }
         if let Some(end) = self.build().await? {
             return Ok(end);

@@ -25,6 +25,7 @@ use crate::delivery::{
 use crate::emitter::Emitter;
 use crate::git_mirror::GitCache;
 use crate::group_ledger::GroupLedger;
+use crate::history_read::HistoryRead;
 use crate::log_batcher::{self, BatchTarget, LogSink};
 use crate::metrics::WorkerMetrics;
 use crate::pipeline::{EngineSettings, Run, RunEnd};
@@ -32,7 +33,7 @@ use crate::presence::Presence;
 use crate::profile::Profiles;
 use crate::publish::{PublishError, Publisher};
 use crate::shard_progress::{claim_sequence, ShardProgress};
-use crate::stop_signal::{Registry, StopSignal};
+use crate::stop_signal::{Registry, StopReason, StopSignal};
 use crate::task_claims::{finish_queue_once, read_progress, SharedTasks};
 use crate::workspace_pool::WorkspacePool;
 
@@ -274,36 +275,6 @@ async fn run_message(
         })
         .await?;
     tracing::info!("started");
-
-    // A queue finished by an earlier attempt (that died before its ack), or
-    // cancelled or deleted before anyone ran it, is only settled.
-    match history(shared, &delivered.queue_id).await {
-        History::Finished => return ack(message).await,
-        History::Stopped(reason) => stop.stop(reason),
-        History::Fresh => {}
-    }
-    let mut submission = submission;
-    let shared_tasks = match delivered.shard {
-        None => None,
-        Some(shard) => {
-            let progress = read_progress(&shared.js, &shared.names, &delivered.queue_id).await?;
-            let resume = progress.to_resume(shard, delivered.attempt, &submission.tasks);
-            let nothing_left = resume.is_empty() && !progress.has_unclaimed(&submission.tasks);
-            if nothing_left && !stop.token().is_cancelled() {
-                return leave_early(message, &emitter, shared, &progress, &submission).await;
-            }
-            pin_commit(&mut submission.source, &progress)?;
-            let order = claim_sequence(&submission.claim_order, submission.tasks.len());
-            Some(SharedTasks::new(
-                shared.js.clone(),
-                shared.names.clone(),
-                delivered.queue_id.clone(),
-                (shard, delivered.attempt),
-                order,
-                resume,
-            ))
-        }
-    };
     let queue = QueueRun {
         emitter: &emitter,
         stop: &stop,
@@ -311,13 +282,56 @@ async fn run_message(
         submitted_seq: delivered.submitted_seq,
     };
     let _heartbeat = heartbeat(message.clone(), shared.ack_wait);
-    let (end, log) = queue.run(&submission, shared_tasks).await;
-    let end = end?;
-    let settle = settle_run(&end, stop.reason().as_ref(), &log);
-    match delivered.shard {
-        None => queue.settle(message, settle).await,
-        Some(_) => queue.settle_shard(message, settle, &submission.tasks).await,
+    let Some(shard) = delivered.shard else {
+        // A queue finished by an earlier attempt (that died before its
+        // ack), or cancelled or deleted before anyone ran it, is only
+        // settled. Its history is read while the checkout runs, which
+        // touches nothing but this worker's cache; the run waits for it
+        // before anything else (`HistoryRead`).
+        let (read, history_read) = HistoryRead::pending();
+        let apply_history = async {
+            if let Some(reason) = history(shared, &delivered.queue_id).await.stop_reason() {
+                stop.stop(reason);
+            }
+            read.done();
+        };
+        let ((end, log), ()) =
+            tokio::join!(queue.run(&submission, None, history_read), apply_history);
+        let settle = settle_run(&end?, stop.reason().as_ref(), &log);
+        return queue.settle(message, settle).await;
+    };
+    // A shard's claims depend on the queue's history: read first.
+    let (history, progress) = tokio::join!(
+        history(shared, &delivered.queue_id),
+        read_progress(&shared.js, &shared.names, &delivered.queue_id)
+    );
+    match history.stop_reason() {
+        Some(StopReason::AlreadyFinished) => return ack(message).await,
+        Some(reason) => stop.stop(reason),
+        None => {}
     }
+    let progress = progress?;
+    let mut submission = submission;
+    let resume = progress.to_resume(shard, delivered.attempt, &submission.tasks);
+    let nothing_left = resume.is_empty() && !progress.has_unclaimed(&submission.tasks);
+    if nothing_left && !stop.token().is_cancelled() {
+        return leave_early(message, &emitter, shared, &progress, &submission).await;
+    }
+    pin_commit(&mut submission.source, &progress)?;
+    let order = claim_sequence(&submission.claim_order, submission.tasks.len());
+    let shared_tasks = SharedTasks::new(
+        shared.js.clone(),
+        shared.names.clone(),
+        delivered.queue_id.clone(),
+        (shard, delivered.attempt),
+        order,
+        resume,
+    );
+    let (end, log) = queue
+        .run(&submission, Some(shared_tasks), HistoryRead::known())
+        .await;
+    let settle = settle_run(&end?, stop.reason().as_ref(), &log);
+    queue.settle_shard(message, settle, &submission.tasks).await
 }
 
 /// Unregisters a run's stop signal when the run is over, however it ended.
@@ -434,6 +448,7 @@ impl QueueRun<'_> {
         &self,
         submission: &Submission,
         shared_tasks: Option<SharedTasks>,
+        history_read: HistoryRead,
     ) -> (anyhow::Result<RunEnd>, Result<u64, PublishError>) {
         let (queue_id, attempt) = (&self.emitter.queue_id, self.emitter.attempt);
         let shard = self
@@ -464,7 +479,7 @@ impl QueueRun<'_> {
         log.system("worker", attempt_line(attempt, &self.shared.worker_name))
             .await;
         let end = self
-            .pipeline(&log, &workspace, submission, shared_tasks)
+            .pipeline(&log, &workspace, submission, shared_tasks, history_read)
             .await;
         if let Some(line) = self.stop.reason().and_then(|r| r.final_line()) {
             log.system("worker", line).await;
@@ -500,6 +515,7 @@ impl QueueRun<'_> {
         workspace: &std::path::Path,
         submission: &Submission,
         shared_tasks: Option<SharedTasks>,
+        history_read: HistoryRead,
     ) -> anyhow::Result<RunEnd> {
         if self.stop.token().is_cancelled() {
             return Ok(RunEnd::Stopped);
@@ -535,6 +551,7 @@ impl QueueRun<'_> {
                 self.stop.clone(),
             ),
             shared_tasks,
+            history_read,
         };
         Ok(run.execute().await?)
     }

@@ -23,6 +23,9 @@ pub(crate) enum StopReason {
     /// Another shard of this sharded queue ended it (`finished`): this
     /// shard only says it stopped.
     QueueEnded,
+    /// An earlier attempt finished the queue but died before its ack
+    /// (delivery.rs, `History`): stop, and only acknowledge.
+    AlreadyFinished,
 }
 
 impl StopReason {
@@ -33,7 +36,10 @@ impl StopReason {
         match self {
             Self::Cancelled(reason) => Some(format!("queue {reason}")),
             Self::Deleted => Some("queue deleted".into()),
-            Self::Shutdown | Self::NatsUnreachable(_) | Self::QueueEnded => None,
+            Self::Shutdown
+            | Self::NatsUnreachable(_)
+            | Self::QueueEnded
+            | Self::AlreadyFinished => None,
         }
     }
 }
