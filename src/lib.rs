@@ -2,7 +2,7 @@
 //! `testarena up`, and the private nats-server it (and the tests) run.
 
 pub mod cli;
-mod idle_trim;
+mod heap_memory;
 mod init;
 pub mod nats_server;
 mod secret_scrub;

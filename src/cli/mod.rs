@@ -130,6 +130,7 @@ pub fn main() -> ExitCode {
         command => command,
     };
     crate::secret_scrub::scrub_process();
+    crate::heap_memory::limit_arenas();
     crate::telemetry::init(cli.log_format == "json");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -153,7 +154,7 @@ pub fn main() -> ExitCode {
 
 async fn run_service(command: Command) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signal();
-    tokio::spawn(crate::idle_trim::run(shutdown.clone()));
+    tokio::spawn(crate::heap_memory::run(shutdown.clone()));
     match command {
         Command::Up {
             nats,

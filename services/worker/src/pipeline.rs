@@ -23,7 +23,6 @@ use crate::emitter::{EmitError, Emitter};
 use crate::firmware_size::firmware_size;
 use crate::git_mirror::{Checkout, GitCache};
 use crate::group_ledger::GroupLedger;
-use crate::history_read::HistoryRead;
 use crate::junit;
 use crate::log_batcher::LogSink;
 use crate::metrics::{ResultLabel, StageLabel};
@@ -94,9 +93,6 @@ pub(crate) struct Run<'a> {
     /// A shard of a sharded queue takes its tasks from the queue's shared
     /// list; `None`: every task, in order.
     pub shared_tasks: Option<SharedTasks>,
-    /// Whether the queue's history is read: every stage after the checkout
-    /// waits for it (history_read.rs).
-    pub history_read: HistoryRead,
 }
 
 /// How one stage ended.
@@ -180,9 +176,16 @@ impl Run<'_> {
         }
     }
 
-    pub(crate) async fn execute(&self) -> Result<RunEnd, EmitError> {
+    /// Runs the stages, then the teardown. `ready` is what the run needs
+    /// before anything but the checkout (queue_run.rs: the queue's history
+    /// read, the run's folder made); it runs beside the checkout, which
+    /// touches nothing but this worker's cache. Its error ends the run.
+    pub(crate) async fn execute(
+        &self,
+        ready: impl std::future::Future<Output = Result<(), String>>,
+    ) -> Result<RunEnd, EmitError> {
         let mut boot: Option<ProcessGroup> = None;
-        let end = self.stages(&mut boot).await;
+        let end = self.stages(&mut boot, ready).await;
         // Teardown always runs, whatever happened before.
         let attempt = self.emitter.attempt;
         self.emitter
@@ -211,10 +214,18 @@ impl Run<'_> {
         end
     }
 
-    async fn stages(&self, boot: &mut Option<ProcessGroup>) -> Result<RunEnd, EmitError> {
-        let (checkout, ()) = tokio::join!(self.checkout(), self.history_read.wait());
+    async fn stages(
+        &self,
+        boot: &mut Option<ProcessGroup>,
+        ready: impl std::future::Future<Output = Result<(), String>>,
+    ) -> Result<RunEnd, EmitError> {
+        let (checkout, ready) = tokio::join!(self.checkout(), ready);
         if let Some(end) = checkout? {
             return Ok(end);
+        }
+        if let Err(reason) = ready {
+            self.log.system("worker", reason.clone()).await;
+            return Ok(RunEnd::Failed(reason));
         }
         if self.stop.token().is_cancelled() {
             return Ok(RunEnd::Stopped);

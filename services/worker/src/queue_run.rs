@@ -460,11 +460,6 @@ impl QueueRun<'_> {
             .shared
             .workspaces
             .join(format!("{queue_id}{shard}-a{attempt}"));
-        let task_ids = submission.tasks.iter().map(|t| t.id.clone()).collect();
-        if let Err(e) = self.workspace(Take(workspace.clone(), task_ids)).await {
-            let e = anyhow::Error::new(e).context(format!("creating {}", workspace.display()));
-            return (Err(e), Ok(0));
-        }
         let (log, batcher) = log_batcher::start(
             BatchTarget {
                 publisher: self.emitter.publisher().clone(),
@@ -517,6 +512,13 @@ impl QueueRun<'_> {
         shared_tasks: Option<SharedTasks>,
         history_read: HistoryRead,
     ) -> anyhow::Result<RunEnd> {
+        // Beside the checkout: the history, and the run's folder.
+        let task_ids = submission.tasks.iter().map(|t| t.id.clone()).collect();
+        let ready = async {
+            let take = self.workspace(Take(workspace.to_owned(), task_ids));
+            let ((), taken) = tokio::join!(history_read.wait(), take);
+            taken.map_err(|e| format!("creating the run's folder {}: {e}", workspace.display()))
+        };
         if self.stop.token().is_cancelled() {
             return Ok(RunEnd::Stopped);
         }
@@ -551,9 +553,8 @@ impl QueueRun<'_> {
                 self.stop.clone(),
             ),
             shared_tasks,
-            history_read,
         };
-        Ok(run.execute().await?)
+        Ok(run.execute(ready).await?)
     }
 
     /// Does what [`settle_run`] decided.

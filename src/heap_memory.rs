@@ -1,11 +1,12 @@
-//! Gives the allocator's free memory back to the system when the process is
-//! idle. glibc's malloc keeps what was freed in its arenas (one per thread
-//! that allocated, up to eight per core) for the next allocation: after a
-//! burst of queues, about 1 MB of a service's resident memory is free heap
-//! doing nothing (docs/benchmarks.md, `memory_idle`). `malloc_trim` returns
-//! those pages. It runs once per idle spell — a tick in which the process
-//! used almost no CPU, and not again until it has been busy — so a busy
-//! service never pays for it, and an idle one only once.
+//! The heap's share of a service's resident memory. glibc's malloc keeps
+//! what was freed in its arenas (one per thread that allocated, up to eight
+//! per core) for the next allocation: after a burst of queues, about 1.5 MB
+//! of an idle `up` is free heap doing nothing (docs/benchmarks.md,
+//! `memory_idle`). Two arenas are plenty for a process whose threads mostly
+//! wait on I/O, and `malloc_trim` returns the free pages. It runs once per
+//! idle spell — a tick in which the process used almost no CPU, and not
+//! again until it has been busy — so a busy service never pays for it, and
+//! an idle one only once.
 
 use std::time::Duration;
 
@@ -70,6 +71,18 @@ fn process_cpu() -> Duration {
     };
     time(usage.ru_utime) + time(usage.ru_stime)
 }
+
+/// At most two malloc arenas; called before any thread starts.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn limit_arenas() {
+    // SAFETY: mallopt only sets an allocator parameter.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn limit_arenas() {}
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn trim() {
