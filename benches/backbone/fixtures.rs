@@ -8,7 +8,9 @@ use anyhow::{bail, Context as _, Result};
 use serde_json::{json, Value};
 
 /// Worker profiles of the benchmark. `trivial` runs `true` for every task
-/// (the engine's own cost); `sh` and `py` run a script from the repository;
+/// (the engine's own cost); `stamp` prints the wall clock as the task's
+/// first act (`date`, started without a shell); `sh` and `py` run a script
+/// from the repository;
 /// `artifacts` runs the repository's `build.sh` and stores `out/*.bin`.
 pub fn worker_config(python: &str) -> String {
     format!(
@@ -22,6 +24,10 @@ task_timeout_s = 60
 [profiles.sh]
 task = "sh {{scenario}}"
 task_timeout_s = 900
+
+[profiles.stamp]
+task = "date +%s%N"
+task_timeout_s = 60
 
 [profiles.py]
 task = "{python} {{scenario}}"

@@ -116,11 +116,13 @@ pub(crate) fn is_lock_file(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "lock")
 }
 
-/// Opens (creating) a file used only for its advisory lock.
+/// Opens (creating) a file used for its advisory lock (a worktree slot's
+/// also says whether its worktree is clean: worktree_lease.rs).
 pub(crate) fn open_lock_file(path: &Path) -> std::io::Result<std::fs::File> {
     std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
+        .read(true)
         .write(true)
         .open(path)
 }

@@ -89,30 +89,45 @@ pub(crate) fn resolve_in_origin(origin: &Path, spec: &str) -> Option<String> {
 /// What `git checkout --force --detach <sha>` then `git clean -ffdx` do in
 /// `worktree`: its files and index become exactly the commit's tree, every
 /// untracked and ignored file goes, and `HEAD` is detached at the commit.
+/// `clean_at`: the commit the worktree was left exactly at by the queue
+/// before (worktree_lease.rs) — nothing to do for the same commit, and no
+/// leftovers to look for before moving to another.
 pub(crate) fn reset_worktree(
     repos: &OpenRepos,
     worktree: &Path,
     sha: &str,
+    clean_at: Option<&str>,
 ) -> Result<(), LocalGitError> {
     repos.with(
         worktree,
         |p| Repository::open(p),
-        |repo| reset_opened(repo, worktree, sha),
+        |repo| reset_opened(repo, worktree, sha, clean_at),
     )
 }
 
-fn reset_opened(repo: &Repository, worktree: &Path, sha: &str) -> Result<(), LocalGitError> {
+fn reset_opened(
+    repo: &Repository,
+    worktree: &Path,
+    sha: &str,
+    clean_at: Option<&str>,
+) -> Result<(), LocalGitError> {
     // The lease means no git of ours runs here: a lock file is what a git
     // killed mid-write left, with the index possibly half done.
     let index_lock = repo.path().join("index.lock");
     if index_lock.exists() {
         return Err(LocalGitError::StaleLock(index_lock));
     }
+    if clean_at == Some(sha) {
+        return Ok(());
+    }
     if let Some(driver) = configured_filter_driver(repo)? {
         return Err(LocalGitError::NeedsGitCommand(driver));
     }
     let commit = repo.find_commit(Oid::from_str(sha)?)?;
-    let tracked_changed = remove_untracked_and_ignored(repo, worktree)?;
+    let tracked_changed = match clean_at {
+        Some(_) => false,
+        None => remove_untracked_and_ignored(repo, worktree)?,
+    };
     // Already exactly the commit (a queue of the same commit as the one
     // before, whose tasks changed no tracked file): nothing to write.
     let at_commit = repo.head_detached()? && repo.head()?.target() == Some(commit.id());
@@ -243,12 +258,36 @@ mod tests {
     }
 
     #[test]
+    fn a_worktree_left_clean_moves_to_another_commit_and_a_stale_lock_still_counts() {
+        let root = tempfile::tempdir().unwrap();
+        let (_, wt, first, second) = mirror_and_worktree(root.path());
+        let repos = OpenRepos::default();
+        reset_worktree(&repos, &wt, &first, None).unwrap();
+
+        reset_worktree(&repos, &wt, &second, Some(&first)).unwrap();
+        assert_eq!(git(&wt, &["status", "--porcelain", "--ignored"]), "");
+        assert_eq!(git(&wt, &["rev-parse", "HEAD"]), second);
+        assert_eq!(
+            std::fs::read_to_string(wt.join("tracked.txt")).unwrap(),
+            "two\n"
+        );
+
+        // Left clean at this very commit, but a git died here since.
+        let admin = std::path::PathBuf::from(git(&wt, &["rev-parse", "--git-dir"]));
+        std::fs::write(admin.join("index.lock"), "").unwrap();
+        assert!(matches!(
+            reset_worktree(&repos, &wt, &second, Some(&second)),
+            Err(LocalGitError::StaleLock(_))
+        ));
+    }
+
+    #[test]
     fn a_reset_worktree_holds_exactly_the_commit() {
         let root = tempfile::tempdir().unwrap();
         let (_, wt, first, second) = mirror_and_worktree(root.path());
         // A handle kept from the run before, as a worker has it.
         let repos = OpenRepos::default();
-        reset_worktree(&repos, &wt, &first).unwrap();
+        reset_worktree(&repos, &wt, &first, None).unwrap();
         // What a queue's tasks may leave behind.
         git(&wt, &["checkout", "-q", "main"]);
         std::fs::write(wt.join("leftover"), "x").unwrap();
@@ -263,7 +302,7 @@ mod tests {
         git(&wt.join("nested"), &["init", "-q"]);
         std::fs::write(wt.join("nested/file"), "x").unwrap();
 
-        reset_worktree(&repos, &wt, &second).unwrap();
+        reset_worktree(&repos, &wt, &second, None).unwrap();
 
         assert_eq!(git(&wt, &["status", "--porcelain", "--ignored"]), "");
         assert_eq!(git(&wt, &["rev-parse", "HEAD"]), second);
@@ -287,13 +326,13 @@ mod tests {
         let (mirror, wt, first, second) = mirror_and_worktree(root.path());
         // Configured after a handle of the worktree was kept: still seen.
         let repos = OpenRepos::default();
-        reset_worktree(&repos, &wt, &first).unwrap();
+        reset_worktree(&repos, &wt, &first, None).unwrap();
         git(
             &mirror,
             &["config", "filter.lfs.smudge", "git-lfs smudge -- %f"],
         );
         assert!(matches!(
-            reset_worktree(&repos, &wt, &second),
+            reset_worktree(&repos, &wt, &second, None),
             Err(LocalGitError::NeedsGitCommand(name)) if name == "filter.lfs.smudge"
         ));
     }

@@ -32,6 +32,7 @@ use crate::git_local::{self, LocalGitError};
 use crate::log_batcher::LogSink;
 use crate::open_repos::OpenRepos;
 use crate::stream_position::StreamPosition;
+use crate::worktree_lease::{self, Lease};
 
 /// Leases per mirror before giving up: far more than any worker host runs
 /// queues at once, so reaching it means lock files are broken.
@@ -64,7 +65,7 @@ pub(crate) struct Checkout {
     pub sha: String,
     pub dir: PathBuf,
     /// The lease: an exclusive lock on `<dir>.lock`, released on drop.
-    _lease: std::fs::File,
+    lease: std::fs::File,
 }
 
 /// Why a checkout failed, in words for the queue's `reason`.
@@ -110,7 +111,7 @@ impl GitCache {
         let name = mirror_name(repo.as_str());
         let mirror = self.mirrors.join(&name);
         let state = self.state_for(&mirror);
-        let (sha, lease, dir, fresh) = {
+        let (sha, lease, dir, fresh, clean_at) = {
             // One hop to the blocking pool for the host lock, the commit
             // if it is known without a fetch, and a worktree slot: each
             // hop is a wait on the way to the first task.
@@ -120,10 +121,16 @@ impl GitCache {
             let (mut state, _on_host, (known, lease)) =
                 lock_mirror_then(&state, &mirror, move || {
                     let known = known_commit(&repos, &url, &spec, &at);
-                    (known, lease_worktree(&pool))
+                    (known, worktree_lease::lease_worktree(&pool, MAX_WORKTREES))
                 })
                 .await?;
-            let (lease, dir) = lease?;
+            let Lease {
+                file: lease,
+                dir,
+                clean_at,
+            } = lease?.ok_or_else(|| {
+                CheckoutError::NoWorktree(cache_layout::worktree_pool(&self.worktrees, &name))
+            })?;
             let sha = match known {
                 Some(known) => {
                     log.system("checkout", known.said(repo, git_ref)).await;
@@ -141,10 +148,11 @@ impl GitCache {
             if fresh {
                 add_worktree(&mirror, &dir, &sha, log).await?;
             }
-            (sha, lease, dir, fresh)
+            (sha, lease, dir, fresh, clean_at)
         };
         if !fresh {
-            if let Err(e) = reset_worktree(&self.repos, &dir, &sha, log).await {
+            let clean_at = clean_at.as_deref();
+            if let Err(e) = reset_worktree(&self.repos, &dir, &sha, clean_at, log).await {
                 // A worktree left broken (a git killed mid-checkout leaves
                 // its index.lock): make it anew.
                 log.system(
@@ -157,11 +165,25 @@ impl GitCache {
             }
         }
         log.system("checkout", format!("checked out {sha}")).await;
-        Ok(Checkout {
-            sha,
-            dir,
-            _lease: lease,
+        Ok(Checkout { sha, dir, lease })
+    }
+
+    /// A run is over: its worktree is made exactly its commit again and its
+    /// lease says so (worktree_lease.rs), so the next queue there has
+    /// nothing to clean on the way to its first task. A worktree that
+    /// cannot be cleaned here gets no mark: the next checkout cleans it.
+    pub(crate) async fn release(&self, checkout: Checkout) {
+        let repos = self.repos.clone();
+        let cleaned = blocking(move || {
+            let Checkout { sha, dir, lease } = checkout;
+            git_local::reset_worktree(&repos, &dir, &sha, None).map_err(|e| e.to_string())?;
+            worktree_lease::mark_clean(&lease, &sha)
+                .map_err(|e| format!("marking {} clean: {e}", dir.display()))
         })
+        .await;
+        if let Ok(Err(e)) = cleaned {
+            tracing::debug!(error = %e, "worktree left for the next checkout to clean");
+        }
     }
 
     /// Removes the mirrors (and their worktrees) no queue used for
@@ -319,21 +341,6 @@ async fn resolve(repo: &RepoUrl, git_ref: &GitRef, mirror: &Path) -> Result<Stri
     }
 }
 
-/// The first worktree slot under `pool` that nobody holds: its lock file is
-/// locked and returned with the slot's directory. Blocks.
-fn lease_worktree(pool: &Path) -> Result<(std::fs::File, PathBuf), CheckoutError> {
-    std::fs::create_dir_all(pool)?;
-    for slot in 0..MAX_WORKTREES {
-        let file = open_lock_file(&cache_layout::slot_lock(pool, slot))?;
-        match file.try_lock() {
-            Ok(()) => return Ok((file, cache_layout::slot_dir(pool, slot))),
-            Err(std::fs::TryLockError::WouldBlock) => continue,
-            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
-        }
-    }
-    Err(CheckoutError::NoWorktree(pool.to_owned()))
-}
-
 /// Makes `dir` a new worktree of `mirror` at `sha`, replacing whatever was
 /// there. Called with the mirror locked.
 async fn add_worktree(
@@ -378,10 +385,13 @@ async fn reset_worktree(
     repos: &Arc<OpenRepos>,
     dir: &Path,
     sha: &str,
+    clean_at: Option<&str>,
     log: &LogSink,
 ) -> Result<(), CheckoutError> {
     let (worktree, commit, repos) = (dir.to_owned(), sha.to_owned(), repos.clone());
-    match blocking(move || git_local::reset_worktree(&repos, &worktree, &commit)).await? {
+    let clean_at = clean_at.map(str::to_owned);
+    let reset = move || git_local::reset_worktree(&repos, &worktree, &commit, clean_at.as_deref());
+    match blocking(reset).await? {
         Ok(()) => Ok(()),
         Err(LocalGitError::NeedsGitCommand(why)) => {
             log.system("checkout", why.to_string()).await;

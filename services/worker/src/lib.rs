@@ -47,6 +47,7 @@ mod stream_position;
 mod task_claims;
 mod task_lines;
 mod workspace_pool;
+mod worktree_lease;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -554,7 +554,11 @@ impl QueueRun<'_> {
             ),
             shared_tasks,
         };
-        Ok(run.execute(ready).await?)
+        let end = run.execute(ready).await;
+        if let Some(checkout) = run.checkout.into_inner() {
+            self.shared.git.release(checkout).await;
+        }
+        Ok(end?)
     }
 
     /// Does what [`settle_run`] decided.
