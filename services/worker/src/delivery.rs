@@ -40,17 +40,6 @@ pub(crate) enum History {
     Stopped(StopReason),
 }
 
-impl History {
-    /// What stops a run of a queue with this history; `None` for a fresh one.
-    pub(crate) fn stop_reason(self) -> Option<StopReason> {
-        match self {
-            Self::Fresh => None,
-            Self::Finished => Some(StopReason::AlreadyFinished),
-            Self::Stopped(reason) => Some(reason),
-        }
-    }
-}
-
 /// From which of `finished`, `cancel_requested` and `deleted` the queue's
 /// subject holds; a finished queue stays finished, a delete outranks a cancel.
 pub(crate) fn read_history(finished: bool, cancelled: bool, deleted: bool) -> History {
@@ -106,10 +95,6 @@ pub(crate) fn settle_run(
     stop: Option<&StopReason>,
     log: &Result<u64, PublishError>,
 ) -> Settle {
-    // Nothing of a finished queue is redone or reported again.
-    if stop == Some(&StopReason::AlreadyFinished) {
-        return Settle::Leave;
-    }
     if let Err(error) = log {
         return match stop {
             Some(StopReason::Shutdown) => Settle::HandBack,
@@ -219,25 +204,6 @@ mod tests {
             stopped(StopReason::NatsUnreachable("down".into())),
             Settle::Abandon("down".into())
         );
-    }
-
-    #[test]
-    fn a_queue_an_earlier_attempt_finished_is_only_acknowledged_however_the_run_ended() {
-        let lost = Err(PublishError::RunLost("NATS unreachable".into()));
-        let already = Some(&StopReason::AlreadyFinished);
-        for end in [
-            RunEnd::Stopped,
-            RunEnd::Completed,
-            RunEnd::Failed("no such profile".into()),
-        ] {
-            assert_eq!(settle_run(&end, already, &STORED), Settle::Leave, "{end:?}");
-            assert_eq!(settle_run(&end, already, &lost), Settle::Leave, "{end:?}");
-        }
-        assert_eq!(
-            History::Finished.stop_reason(),
-            Some(StopReason::AlreadyFinished)
-        );
-        assert_eq!(History::Fresh.stop_reason(), None);
     }
 
     #[test]

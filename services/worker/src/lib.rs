@@ -23,7 +23,6 @@ mod git_local;
 mod git_mirror;
 mod group_ledger;
 mod health_check;
-mod history_read;
 mod junit;
 mod line_marks;
 mod log_batcher;

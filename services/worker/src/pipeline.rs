@@ -177,9 +177,9 @@ impl Run<'_> {
     }
 
     /// Runs the stages, then the teardown. `ready` is what the run needs
-    /// before anything but the checkout (queue_run.rs: the queue's history
-    /// read, the run's folder made); it runs beside the checkout, which
-    /// touches nothing but this worker's cache. Its error ends the run.
+    /// before anything but the checkout (queue_run.rs: the run's folder
+    /// made); it runs beside the checkout, a wait less on the way to the
+    /// first task. Its error ends the run.
     pub(crate) async fn execute(
         &self,
         ready: impl std::future::Future<Output = Result<(), String>>,

@@ -25,7 +25,6 @@ use crate::delivery::{
 use crate::emitter::Emitter;
 use crate::git_mirror::GitCache;
 use crate::group_ledger::GroupLedger;
-use crate::history_read::HistoryRead;
 use crate::log_batcher::{self, BatchTarget, LogSink};
 use crate::metrics::WorkerMetrics;
 use crate::pipeline::{EngineSettings, Run, RunEnd};
@@ -33,7 +32,7 @@ use crate::presence::Presence;
 use crate::profile::Profiles;
 use crate::publish::{PublishError, Publisher};
 use crate::shard_progress::{claim_sequence, ShardProgress};
-use crate::stop_signal::{Registry, StopReason, StopSignal};
+use crate::stop_signal::{Registry, StopSignal};
 use crate::task_claims::{finish_queue_once, read_progress, SharedTasks};
 use crate::workspace_pool::WorkspacePool;
 
@@ -111,10 +110,15 @@ pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
     let span = tracing::info_span!("queue", queue_id = %queue_id, attempt);
     shared.metrics.busy_slots.inc();
     shared.presence.slot_taken();
+    // Registered before anything is read: a cancel or delete that comes
+    // while the queue's events are read is then seen by the read or by the
+    // control listener (control.rs), never by neither.
+    let registration = shared.registry.register(&queue_id, dispatch.shard);
     let outcome = async {
-        let (submission, latest) = tokio::join!(
+        let (submission, latest, history) = tokio::join!(
             submission(&shared, &queue_id),
-            latest_dispatch(&shared, &queue_id)
+            latest_dispatch(&shared, &queue_id),
+            history(&shared, &queue_id)
         );
         let submission = submission?;
         let sharded = submission.shards > 1;
@@ -132,10 +136,12 @@ pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
             submitted_seq,
             shard: sharded.then_some(shard),
         };
-        run_message(&message, run, submission, &shared).await
+        let stop = registration.signal();
+        run_message(&message, run, (submission, history), stop, &shared).await
     }
     .instrument(span)
     .await;
+    drop(registration);
     shared.presence.slot_freed();
     shared.metrics.busy_slots.dec();
     if let Err(e) = outcome {
@@ -250,23 +256,21 @@ async fn submission(shared: &Shared, queue_id: &QueueId) -> anyhow::Result<Submi
 async fn run_message(
     message: &Arc<jetstream::Message>,
     delivered: Delivered,
-    submission: Submission,
+    (submission, history): (Submission, History),
+    stop: &StopSignal,
     shared: &Shared,
 ) -> anyhow::Result<()> {
-    let stop = match decide_delivery(delivered.attempt, shared.max_attempts) {
-        Delivery::GiveUp(reason) => {
-            let emitter = shared.emitter(&delivered, StopSignal::default());
-            return give_up(message, &emitter, shared, reason).await;
-        }
-        Delivery::Run => shared
-            .registry
-            .register(&delivered.queue_id, delivered.shard),
-    };
-    let _registered = Registered {
-        registry: &shared.registry,
-        queue_id: &delivered.queue_id,
-        shard: delivered.shard,
-    };
+    if let Delivery::GiveUp(reason) = decide_delivery(delivered.attempt, shared.max_attempts) {
+        let emitter = shared.emitter(&delivered, StopSignal::default());
+        return give_up(message, &emitter, shared, reason).await;
+    }
+    // A queue finished by an earlier attempt (that died before its ack), or
+    // cancelled or deleted before anyone ran it, is only settled.
+    match history {
+        History::Finished => return ack(message).await,
+        History::Stopped(reason) => stop.stop(reason),
+        History::Fresh => {}
+    }
     let emitter = shared.emitter(&delivered, stop.clone());
     emitter
         .send(EventBody::Started {
@@ -277,40 +281,17 @@ async fn run_message(
     tracing::info!("started");
     let queue = QueueRun {
         emitter: &emitter,
-        stop: &stop,
+        stop,
         shared,
         submitted_seq: delivered.submitted_seq,
     };
     let _heartbeat = heartbeat(message.clone(), shared.ack_wait);
     let Some(shard) = delivered.shard else {
-        // A queue finished by an earlier attempt (that died before its
-        // ack), or cancelled or deleted before anyone ran it, is only
-        // settled. Its history is read while the checkout runs, which
-        // touches nothing but this worker's cache; the run waits for it
-        // before anything else (`HistoryRead`).
-        let (read, history_read) = HistoryRead::pending();
-        let apply_history = async {
-            if let Some(reason) = history(shared, &delivered.queue_id).await.stop_reason() {
-                stop.stop(reason);
-            }
-            read.done();
-        };
-        let ((end, log), ()) =
-            tokio::join!(queue.run(&submission, None, history_read), apply_history);
+        let (end, log) = queue.run(&submission, None).await;
         let settle = settle_run(&end?, stop.reason().as_ref(), &log);
         return queue.settle(message, settle).await;
     };
-    // A shard's claims depend on the queue's history: read first.
-    let (history, progress) = tokio::join!(
-        history(shared, &delivered.queue_id),
-        read_progress(&shared.js, &shared.names, &delivered.queue_id)
-    );
-    match history.stop_reason() {
-        Some(StopReason::AlreadyFinished) => return ack(message).await,
-        Some(reason) => stop.stop(reason),
-        None => {}
-    }
-    let progress = progress?;
+    let progress = read_progress(&shared.js, &shared.names, &delivered.queue_id).await?;
     let mut submission = submission;
     let resume = progress.to_resume(shard, delivered.attempt, &submission.tasks);
     let nothing_left = resume.is_empty() && !progress.has_unclaimed(&submission.tasks);
@@ -327,24 +308,9 @@ async fn run_message(
         order,
         resume,
     );
-    let (end, log) = queue
-        .run(&submission, Some(shared_tasks), HistoryRead::known())
-        .await;
+    let (end, log) = queue.run(&submission, Some(shared_tasks)).await;
     let settle = settle_run(&end?, stop.reason().as_ref(), &log);
     queue.settle_shard(message, settle, &submission.tasks).await
-}
-
-/// Unregisters a run's stop signal when the run is over, however it ended.
-struct Registered<'a> {
-    registry: &'a Registry,
-    queue_id: &'a QueueId,
-    shard: Option<u8>,
-}
-
-impl Drop for Registered<'_> {
-    fn drop(&mut self) {
-        self.registry.unregister(self.queue_id, self.shard);
-    }
 }
 
 /// Every shard runs the commit the queue's first checkout resolved: a
@@ -448,7 +414,6 @@ impl QueueRun<'_> {
         &self,
         submission: &Submission,
         shared_tasks: Option<SharedTasks>,
-        history_read: HistoryRead,
     ) -> (anyhow::Result<RunEnd>, Result<u64, PublishError>) {
         let (queue_id, attempt) = (&self.emitter.queue_id, self.emitter.attempt);
         let shard = self
@@ -474,7 +439,7 @@ impl QueueRun<'_> {
         log.system("worker", attempt_line(attempt, &self.shared.worker_name))
             .await;
         let end = self
-            .pipeline(&log, &workspace, submission, shared_tasks, history_read)
+            .pipeline(&log, &workspace, submission, shared_tasks)
             .await;
         if let Some(line) = self.stop.reason().and_then(|r| r.final_line()) {
             log.system("worker", line).await;
@@ -510,13 +475,11 @@ impl QueueRun<'_> {
         workspace: &std::path::Path,
         submission: &Submission,
         shared_tasks: Option<SharedTasks>,
-        history_read: HistoryRead,
     ) -> anyhow::Result<RunEnd> {
-        // Beside the checkout: the history, and the run's folder.
+        // Made beside the checkout.
         let task_ids = submission.tasks.iter().map(|t| t.id.clone()).collect();
         let ready = async {
-            let take = self.workspace(Take(workspace.to_owned(), task_ids));
-            let ((), taken) = tokio::join!(history_read.wait(), take);
+            let taken = self.workspace(Take(workspace.to_owned(), task_ids)).await;
             taken.map_err(|e| format!("creating the run's folder {}: {e}", workspace.display()))
         };
         if self.stop.token().is_cancelled() {

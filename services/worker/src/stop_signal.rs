@@ -4,6 +4,7 @@
 //! id.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use testarena_events::QueueId;
@@ -23,9 +24,6 @@ pub(crate) enum StopReason {
     /// Another shard of this sharded queue ended it (`finished`): this
     /// shard only says it stopped.
     QueueEnded,
-    /// An earlier attempt finished the queue but died before its ack
-    /// (delivery.rs, `History`): stop, and only acknowledge.
-    AlreadyFinished,
 }
 
 impl StopReason {
@@ -36,10 +34,7 @@ impl StopReason {
         match self {
             Self::Cancelled(reason) => Some(format!("queue {reason}")),
             Self::Deleted => Some("queue deleted".into()),
-            Self::Shutdown
-            | Self::NatsUnreachable(_)
-            | Self::QueueEnded
-            | Self::AlreadyFinished => None,
+            Self::Shutdown | Self::NatsUnreachable(_) | Self::QueueEnded => None,
         }
     }
 }
@@ -73,36 +68,58 @@ impl StopSignal {
     }
 }
 
-/// A running queue, and its shard when it is sharded.
-type RunKey = (QueueId, Option<u8>);
+/// A delivery of a queue (its shard when it is sharded) this worker holds;
+/// the number tells two deliveries of one queue apart (a redelivery read
+/// while the run it superseded still ends).
+type RunKey = (QueueId, Option<u8>, u64);
 
 #[derive(Clone, Default)]
 pub(crate) struct Registry {
-    /// By queue and shard: two shards of one queue may run here.
     running: Arc<Mutex<HashMap<RunKey, StopSignal>>>,
+    registered: Arc<AtomicU64>,
+}
+
+/// A delivery's place in the registry, left when this is dropped.
+pub(crate) struct Registration {
+    registry: Registry,
+    key: RunKey,
+    signal: StopSignal,
+}
+
+impl Registration {
+    pub(crate) fn signal(&self) -> &StopSignal {
+        &self.signal
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.registry.lock().remove(&self.key);
+    }
 }
 
 impl Registry {
-    pub(crate) fn register(&self, queue_id: &QueueId, shard: Option<u8>) -> StopSignal {
+    pub(crate) fn register(&self, queue_id: &QueueId, shard: Option<u8>) -> Registration {
+        let number = self.registered.fetch_add(1, Ordering::Relaxed);
+        let key = (queue_id.clone(), shard, number);
         let signal = StopSignal::default();
-        self.lock()
-            .insert((queue_id.clone(), shard), signal.clone());
-        signal
-    }
-
-    pub(crate) fn unregister(&self, queue_id: &QueueId, shard: Option<u8>) {
-        self.lock().remove(&(queue_id.clone(), shard));
+        self.lock().insert(key.clone(), signal.clone());
+        Registration {
+            registry: self.clone(),
+            key,
+            signal,
+        }
     }
 
     /// Stops every run of the queue here, each shard of it.
     pub(crate) fn stop(&self, queue_id: &QueueId, reason: StopReason) {
-        self.stop_where(|(id, _)| id == queue_id, &reason);
+        self.stop_where(|(id, _, _)| id == queue_id, &reason);
     }
 
     /// Stops the shards of a sharded queue that another shard ended.
     pub(crate) fn stop_shards(&self, queue_id: &QueueId) {
         self.stop_where(
-            |(id, shard)| id == queue_id && shard.is_some(),
+            |(id, shard, _)| id == queue_id && shard.is_some(),
             &StopReason::QueueEnded,
         );
     }
@@ -147,5 +164,19 @@ mod tests {
         );
         assert_eq!(StopReason::Shutdown.final_line(), None);
         assert_eq!(StopReason::NatsUnreachable("x".into()).final_line(), None);
+    }
+
+    #[test]
+    fn two_deliveries_of_one_queue_are_both_stopped_and_each_leaves_alone() {
+        let registry = Registry::default();
+        let queue = QueueId::parse("q1").unwrap();
+        let running = registry.register(&queue, None);
+        let redelivered = registry.register(&queue, None);
+        drop(redelivered);
+        assert_eq!(registry.busy(), 1, "the run it superseded is still there");
+        registry.stop(&queue, StopReason::Deleted);
+        assert_eq!(running.signal().reason(), Some(StopReason::Deleted));
+        drop(running);
+        assert_eq!(registry.busy(), 0);
     }
 }
