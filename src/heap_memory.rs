@@ -12,6 +12,10 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+/// How long an idle thread of the blocking pool lives (tokio's default is
+/// 10 s): its stack and its share of the heap go with it.
+pub const IDLE_THREAD_KEEP_ALIVE: Duration = Duration::from_secs(1);
+
 /// How often the process's CPU time is looked at.
 const TICK: Duration = Duration::from_millis(500);
 /// CPU time over one tick under which the process counts as idle: 1 % of a

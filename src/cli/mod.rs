@@ -134,6 +134,9 @@ pub fn main() -> ExitCode {
     crate::telemetry::init(cli.log_format == "json");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Threads of the blocking pool (file and git work) that sat idle
+        // this long exit, and their stacks leave the idle footprint.
+        .thread_keep_alive(crate::heap_memory::IDLE_THREAD_KEEP_ALIVE)
         .build()
     {
         Ok(runtime) => runtime,
