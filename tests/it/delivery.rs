@@ -274,6 +274,42 @@ async fn a_reused_checkout_holds_exactly_the_next_commit_and_nothing_a_queue_lef
     );
 }
 
+#[tokio::test]
+async fn a_queue_of_the_same_commit_finds_nothing_the_queue_before_left() {
+    let stack = TestStack::start().await;
+    // Fails on anything of an earlier queue, then leaves an untracked file,
+    // an ignored one and a changed tracked file: the worktree is cleaned
+    // when that queue ends, and the next queue of this commit checks out
+    // nothing more (worktree_lease.rs).
+    let task = "echo dir=$TESTARENA_WORKDIR\n\
+                test ! -e leftover && test ! -e out.bin && grep -qx one tracked.txt\n\
+                ok=$?\n\
+                echo junk > leftover; echo junk > out.bin; echo changed > tracked.txt\n\
+                exit $ok\n";
+    let repo = GitRepo::new(&[
+        ("t.sh", task),
+        ("tracked.txt", "one\n"),
+        (".gitignore", "out.bin\n"),
+    ]);
+    let mut dirs = Vec::new();
+    for id in ["same1", "same2", "same3"] {
+        stack
+            .submit(&queue(id, &repo.url(), &[("t", "t.sh")]))
+            .await;
+        let view = stack.wait_terminal(id, T).await;
+        assert_eq!(view["tasks"][0]["result"], "PASS", "{id}: {view}");
+        let log = stack.text(&format!("/api/queue/{id}/log")).await;
+        let dir = log
+            .lines()
+            .find_map(|l| l.split("dir=").nth(1).map(str::to_owned));
+        dirs.push(dir.expect("the task printed its workdir"));
+    }
+    assert!(
+        dirs.windows(2).all(|w| w[0] == w[1]),
+        "one worktree, reused: {dirs:?}"
+    );
+}
+
 /// The mirror worker-0 keeps of the one repository its queues used.
 fn only_mirror(stack: &TestStack) -> std::path::PathBuf {
     let mirrors = stack.dir.path().join("worker-0/cache/mirrors");
