@@ -76,9 +76,13 @@ fn process_cpu() -> Duration {
     time(usage.ru_utime) + time(usage.ru_stime)
 }
 
-/// At most two malloc arenas; called before any thread starts.
+/// At most two malloc arenas, unless `MALLOC_ARENA_MAX` says otherwise;
+/// called before any thread starts.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn limit_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
     // SAFETY: mallopt only sets an allocator parameter.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
