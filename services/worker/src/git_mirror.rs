@@ -117,20 +117,18 @@ impl GitCache {
             // hop is a wait on the way to the first task.
             let (url, spec, at) = (repo.to_string(), git_ref.to_string(), mirror.clone());
             let pool = cache_layout::worktree_pool(&self.worktrees, &name);
-            let repos = self.repos.clone();
+            let (repos, slots) = (self.repos.clone(), pool.clone());
             let (mut state, _on_host, (known, lease)) =
                 lock_mirror_then(&state, &mirror, move || {
                     let known = known_commit(&repos, &url, &spec, &at);
-                    (known, worktree_lease::lease_worktree(&pool, MAX_WORKTREES))
+                    (known, worktree_lease::lease_worktree(&slots, MAX_WORKTREES))
                 })
                 .await?;
             let Lease {
                 file: lease,
                 dir,
                 clean_at,
-            } = lease?.ok_or_else(|| {
-                CheckoutError::NoWorktree(cache_layout::worktree_pool(&self.worktrees, &name))
-            })?;
+            } = lease?.ok_or(CheckoutError::NoWorktree(pool))?;
             let sha = match known {
                 Some(known) => {
                     log.system("checkout", known.said(repo, git_ref)).await;

@@ -227,9 +227,6 @@ impl Run<'_> {
             self.log.system("worker", reason.clone()).await;
             return Ok(RunEnd::Failed(reason));
         }
-        if self.stop.token().is_cancelled() {
-            return Ok(RunEnd::Stopped);
-        }
         if let Some(end) = self.build().await? {
             return Ok(end);
         }

@@ -15,6 +15,7 @@ use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 
 use crate::cache_layout::{self, open_lock_file};
+use crate::git_local::pinned_commit;
 
 /// A leased slot: held until `file` is dropped.
 pub(crate) struct Lease {
@@ -69,9 +70,7 @@ fn clean_mark(sha: &str) -> String {
 }
 
 fn parse_clean_mark(text: &str) -> Option<&str> {
-    let sha = text.strip_prefix("clean ")?.strip_suffix('\n')?;
-    let full = matches!(sha.len(), 40 | 64) && sha.bytes().all(|b| b.is_ascii_hexdigit());
-    full.then_some(sha)
+    pinned_commit(text.strip_prefix("clean ")?.strip_suffix('\n')?)
 }
 
 #[cfg(test)]
