@@ -25,8 +25,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::ApiError;
 use super::log_resume::start_sequence;
-use super::log_stream::StreamEvent;
 use super::queries::find;
+use super::stream_event::StreamEvent;
 use crate::state::AppState;
 
 /// How often a stream re-reads the view while the queue has not ended.
@@ -63,37 +63,7 @@ impl Follower {
         // The subscription is registered on the server before we look at
         // what is stored.
         state.client.flush().await.map_err(unavailable)?;
-        let mut stream = state
-            .js
-            .get_stream(&state.names.logs_stream)
-            .await
-            .map_err(unavailable)?;
-        let stream_last = match last_event_id {
-            Some(_) => {
-                stream
-                    .info()
-                    .await
-                    .map_err(unavailable)?
-                    .state
-                    .last_sequence
-            }
-            None => 0,
-        };
-        let start = start_sequence(last_event_id, stream_last)
-            // 409: the log has not reached that id (yet); not a malformed request.
-            .map_err(|e| ApiError::conflict(e.to_string()))?;
-        let consumer = stream
-            .create_consumer(pull::OrderedConfig {
-                filter_subject: state.names.log_subject(&queue_id),
-                deliver_policy: match start {
-                    Some(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
-                    None => DeliverPolicy::All,
-                },
-                ..Default::default()
-            })
-            .await
-            .map_err(unavailable)?;
-        let logs = consumer.messages().await.map_err(unavailable)?;
+        let logs = log_messages(&state, &queue_id, last_event_id).await?;
         let mut recheck = tokio::time::interval(VIEW_RECHECK);
         recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let shutdown = state.shutdown.clone();
@@ -167,6 +137,46 @@ impl Follower {
 
 // Free functions, not methods: the follower holds a consumer that is `Send`
 // but not `Sync`, so no `&Follower` may live across an await.
+
+/// The queue's log batches from one ordered consumer: all of them, or those
+/// after `Last-Event-ID` once it is checked against the log stream.
+async fn log_messages(
+    state: &AppState,
+    queue_id: &QueueId,
+    last_event_id: Option<u64>,
+) -> Result<pull::Ordered, ApiError> {
+    let mut stream = state
+        .js
+        .get_stream(&state.names.logs_stream)
+        .await
+        .map_err(unavailable)?;
+    let stream_last = match last_event_id {
+        Some(_) => {
+            stream
+                .info()
+                .await
+                .map_err(unavailable)?
+                .state
+                .last_sequence
+        }
+        None => 0,
+    };
+    let start = start_sequence(last_event_id, stream_last)
+        // 409: the log has not reached that id (yet); not a malformed request.
+        .map_err(|e| ApiError::conflict(e.to_string()))?;
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: state.names.log_subject(queue_id),
+            deliver_policy: match start {
+                Some(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
+                None => DeliverPolicy::All,
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(unavailable)?;
+    consumer.messages().await.map_err(unavailable)
+}
 
 /// A `finished` or `deleted` is stored for the queue, or its view has ended.
 async fn ended_in_stream(state: &AppState, queue_id: &QueueId) -> Result<bool, ApiError> {

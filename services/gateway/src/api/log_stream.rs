@@ -17,32 +17,18 @@ use poem_openapi::{
     payload::{EventStream, Payload},
     registry::{MetaSchemaRef, Registry},
     types::Type,
-    ApiResponse, Object, OpenApi,
+    ApiResponse, OpenApi,
 };
 use testarena_events::QueueId;
 
 use super::error::ApiError;
 use super::log_follower::Follower;
 use super::queries::find;
+use super::stream_event::StreamEvent;
 use super::ApiTags;
 use crate::state::AppState;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
-
-/// One SSE event as it is on the wire (the document describes one event,
-/// the media type says there are many).
-#[derive(Debug, Clone, Object)]
-pub(crate) struct StreamEvent {
-    /// `log`, a queue event type (`started`, `task_finished`, ...), or `end`.
-    pub event: String,
-    /// For `log` events: the batch's log stream sequence, for `Last-Event-ID`.
-    pub id: Option<String>,
-    /// JSON. For `log`: `{attempt, shard?, lines: [{ts_ms, source, stream, text}]}`
-    /// (`shard`: the shard of a sharded queue whose worker read the lines);
-    /// for queue events: the event as emitted; for `end`: the final queue
-    /// view (`null` if the queue was deleted).
-    pub data: String,
-}
 
 type EventItems = futures_util::stream::BoxStream<'static, StreamEvent>;
 

@@ -20,6 +20,7 @@ pub(crate) mod queue;
 pub(crate) mod serde_json_body;
 pub(crate) mod sizes;
 pub(crate) mod strict_json;
+pub(crate) mod stream_event;
 pub(crate) mod submit;
 pub(crate) mod tests;
 pub(crate) mod workers;
