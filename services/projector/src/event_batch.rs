@@ -12,7 +12,6 @@ use testarena_events::{Event, EventBody, TestEvent};
 
 use crate::expected_durations::ExpectedDurations;
 use crate::projection::{self, Change};
-use crate::store::Stored;
 use crate::test_history::TestHistory;
 use crate::view::QueueView;
 
@@ -37,6 +36,17 @@ pub(crate) enum QueueFold {
     },
     /// Deleted by this batch's event at `seq`; later events are ignored.
     Deleted { seq: u64 },
+}
+
+/// What the database knows of one queue before a batch touches it (read by
+/// `store::load_many`).
+pub(crate) enum Stored {
+    Deleted,
+    View {
+        view: Box<QueueView>,
+        submitted_seq: u64,
+    },
+    Unknown,
 }
 
 /// What storing a batch does for one queue.

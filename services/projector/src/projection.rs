@@ -150,12 +150,8 @@ fn waiting_task(spec: &TaskSpec) -> TaskView {
 /// Applies an event other than `submitted` and `deleted` to a queue that is
 /// not terminal; whether it changed the view.
 fn apply_to_queue(queue: &mut QueueView, event: &Event) -> bool {
-    let current = match event.shard {
-        None => queue.attempt,
-        Some(shard) => match queue.shards.get(usize::from(shard)) {
-            Some(view) => view.attempt,
-            None => return false,
-        },
+    let Some(current) = shown_attempt(queue, event.shard) else {
+        return false;
     };
     if !is_for_current_run(&event.body, current) {
         return false;
@@ -177,6 +173,39 @@ fn apply_to_queue(queue: &mut QueueView, event: &Event) -> bool {
             Some(shard) => apply_shard_started(queue, shard, worker, *attempt, at),
         },
         EventBody::ShardFinished { .. } => apply_shard_finished(queue, shard),
+        EventBody::StageStarted { .. } | EventBody::StageFinished { .. } => {
+            apply_stage_event(queue, &event.body, shard, at)
+        }
+        EventBody::TaskStarted { .. } | EventBody::TaskFinished { .. } => {
+            apply_task_event(queue, &event.body, shard, at)
+        }
+        EventBody::Finished { status, reason, .. } => {
+            finish(queue, *status, reason.clone(), at);
+            true
+        }
+        EventBody::ArtifactStored { artifact, .. } => apply_artifact_stored(queue, artifact),
+        EventBody::FirmwareMeasured { size, .. } => {
+            queue.firmware = Some(*size);
+            true
+        }
+    }
+}
+
+/// The attempt the view shows for the run an event of `shard` belongs to:
+/// the queue's, or its shard's (`None`: the view has no such shard).
+fn shown_attempt(queue: &QueueView, shard: Option<u8>) -> Option<u32> {
+    match shard {
+        None => Some(queue.attempt),
+        Some(shard) => queue
+            .shards
+            .get(usize::from(shard))
+            .map(|view| view.attempt),
+    }
+}
+
+/// A stage's `stage_started` or `stage_finished`; whether it changed the view.
+fn apply_stage_event(queue: &mut QueueView, body: &EventBody, shard: Option<u8>, at: &str) -> bool {
+    match body {
         EventBody::StageStarted { stage, .. } => apply_stage_started(queue, (*stage, shard), at),
         EventBody::StageFinished {
             stage,
@@ -194,6 +223,13 @@ fn apply_to_queue(queue: &mut QueueView, event: &Event) -> bool {
             };
             apply_stage_finished(queue, (*stage, shard), ended, at)
         }
+        _ => false,
+    }
+}
+
+/// A task's `task_started` or `task_finished`; whether it changed the view.
+fn apply_task_event(queue: &mut QueueView, body: &EventBody, shard: Option<u8>, at: &str) -> bool {
+    match body {
         EventBody::TaskStarted { task_id, .. } => {
             apply_task_started(queue, task_id.as_str(), shard, at)
         }
@@ -217,15 +253,7 @@ fn apply_to_queue(queue: &mut QueueView, event: &Event) -> bool {
             };
             apply_task_finished(queue, task_id.as_str(), ended, at)
         }
-        EventBody::Finished { status, reason, .. } => {
-            finish(queue, *status, reason.clone(), at);
-            true
-        }
-        EventBody::ArtifactStored { artifact, .. } => apply_artifact_stored(queue, artifact),
-        EventBody::FirmwareMeasured { size, .. } => {
-            queue.firmware = Some(*size);
-            true
-        }
+        _ => false,
     }
 }
 

@@ -18,11 +18,11 @@ use tokio_util::sync::CancellationToken;
 use crate::auto_quarantine::AutoQuarantine;
 use crate::bisect_projection;
 use crate::bisect_store;
-use crate::event_batch::{self, Write};
+use crate::event_batch::{self, Stored, Write};
 use crate::expected_durations::ExpectedDurations;
 use crate::firmware_sizes::{self, SizeRow};
 use crate::queue_folder::{LogAppend, QueueFolders, StatusWriter};
-use crate::store::{self, Durability, Stored, EVENTS_OFFSET, LOGS_OFFSET};
+use crate::store::{self, Durability, EVENTS_OFFSET, LOGS_OFFSET};
 use crate::task_progress;
 use crate::test_history::{HistoryChanges, TestHistory};
 use crate::view::QueueView;
@@ -206,6 +206,57 @@ pub async fn rebuild(
     })
 }
 
+/// How `follow` drains its two streams into batches.
+struct Pace {
+    max_batch: usize,
+    events_fill: Option<Duration>,
+    logs_fill: Option<Duration>,
+}
+
+impl Pace {
+    fn of(rebuilding: bool) -> Self {
+        if rebuilding {
+            Pace {
+                max_batch: REBUILD_MAX_BATCH,
+                events_fill: Some(REBUILD_FILL),
+                logs_fill: Some(REBUILD_FILL),
+            }
+        } else {
+            Pace {
+                max_batch: MAX_BATCH,
+                events_fill: Some(FOLLOW_FILL),
+                logs_fill: None,
+            }
+        }
+    }
+}
+
+/// Whether the events stream and the logs stream each hold a message after
+/// the sequences applied, `at` (events, logs).
+async fn streams_behind(
+    js: &jetstream::Context,
+    config: &ProjectorConfig,
+    at: (u64, u64),
+) -> anyhow::Result<(bool, bool)> {
+    let names = &config.names;
+    let events = has_more(
+        js,
+        &names.events_stream,
+        &names.events_stream_filter(),
+        at.0,
+    )
+    .await?;
+    let logs = has_more(js, &names.logs_stream, &names.all_logs_filter(), at.1).await?;
+    Ok((events, logs))
+}
+
+/// Messages wait but nothing arrived since the last check: an ordered
+/// consumer lost its server in a failover and did not notice. `follow`
+/// fails, and `run` re-creates both from the committed offsets.
+fn stalled(behind: (bool, bool), at: (u64, u64), last_check: (u64, u64)) -> bool {
+    (behind.0 && at.0 == last_check.0) || (behind.1 && at.1 == last_check.1)
+}
+
 /// Whether the stream holds a message after sequence `at` (purged ones do
 /// not count).
 async fn has_more(
@@ -261,31 +312,14 @@ impl Projector {
         shutdown: CancellationToken,
         until_caught_up: bool,
     ) -> anyhow::Result<(u64, u64)> {
-        // Anything appended but not committed before is cut back again.
-        self.log_files.clear();
-        let mut conn = self.pool.acquire().await?;
-        let mut events_at = store::offset(&mut conn, EVENTS_OFFSET).await?;
-        let mut logs_at = store::offset(&mut conn, LOGS_OFFSET).await?;
-        self.durations = ExpectedDurations::from_rows(store::expected_durations(&mut conn).await?);
-        let (known, quarantined) = store::tests(&mut conn).await?;
-        self.history = TestHistory::from_rows(known, quarantined);
-        drop(conn);
+        let (mut events_at, mut logs_at) = self.resume().await?;
         self.notify_applied(events_at).await;
 
         let rebuilding = self.rebuild_files.is_some();
+        let pace = Pace::of(rebuilding);
         let mut events =
             Source::open(js, &config.names.events_stream, events_at + 1, rebuilding).await?;
         let mut logs = Source::open(js, &config.names.logs_stream, logs_at + 1, rebuilding).await?;
-        let (events_fill, logs_fill) = if rebuilding {
-            (Some(REBUILD_FILL), Some(REBUILD_FILL))
-        } else {
-            (Some(FOLLOW_FILL), None)
-        };
-        let max_batch = if rebuilding {
-            REBUILD_MAX_BATCH
-        } else {
-            MAX_BATCH
-        };
         let mut applied = (0u64, 0u64);
         let period = if until_caught_up {
             CATCH_UP_CHECK
@@ -299,33 +333,42 @@ impl Projector {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(applied),
                 first = events.next() => {
-                    let batch = events.drain(first, max_batch, events_fill, |m| !rebuilding && awaited_event(m)).await.context("reading the events stream")?;
+                    let batch = events.drain(first, pace.max_batch, pace.events_fill, |m| !rebuilding && awaited_event(m)).await.context("reading the events stream")?;
                     applied.0 += batch.len() as u64;
                     events_at = self.apply_events(batch).await?;
                     self.notify_applied(events_at).await;
                 }
                 first = logs.next() => {
-                    let batch = logs.drain(first, max_batch, logs_fill, |_| false).await.context("reading the logs stream")?;
+                    let batch = logs.drain(first, pace.max_batch, pace.logs_fill, |_| false).await.context("reading the logs stream")?;
                     applied.1 += batch.len() as u64;
                     logs_at = self.apply_logs(batch).await?;
                 }
                 _ = check.tick() => {
-                    let events_behind = has_more(js, &config.names.events_stream, &config.names.events_stream_filter(), events_at).await?;
-                    let logs_behind = has_more(js, &config.names.logs_stream, &config.names.all_logs_filter(), logs_at).await?;
-                    if until_caught_up && !events_behind && !logs_behind {
+                    let behind = streams_behind(js, config, (events_at, logs_at)).await?;
+                    if until_caught_up && behind == (false, false) {
                         return Ok(applied);
                     }
-                    // Messages wait but nothing arrived since the last check:
-                    // an ordered consumer lost its server in a failover and
-                    // did not notice. Re-create both from the committed offsets.
-                    let stalled = (events_behind && events_at == last_check.0) || (logs_behind && logs_at == last_check.1);
-                    if stalled && !until_caught_up {
+                    if !until_caught_up && stalled(behind, (events_at, logs_at), last_check) {
                         anyhow::bail!("a stream consumer stalled at events {events_at}, logs {logs_at}");
                     }
                     last_check = (events_at, logs_at);
                 }
             }
         }
+    }
+
+    /// Reads back what was committed: the two offsets (returned, events
+    /// then logs), the expected durations and the tests. Anything appended
+    /// to a log file but not committed before is cut back again.
+    async fn resume(&mut self) -> anyhow::Result<(u64, u64)> {
+        self.log_files.clear();
+        let mut conn = self.pool.acquire().await?;
+        let events_at = store::offset(&mut conn, EVENTS_OFFSET).await?;
+        let logs_at = store::offset(&mut conn, LOGS_OFFSET).await?;
+        self.durations = ExpectedDurations::from_rows(store::expected_durations(&mut conn).await?);
+        let (known, quarantined) = store::tests(&mut conn).await?;
+        self.history = TestHistory::from_rows(known, quarantined);
+        Ok((events_at, logs_at))
     }
 
     async fn notify_applied(&self, seq: u64) {
@@ -517,58 +560,16 @@ impl Projector {
         Ok(figures)
     }
 
+    /// Applies a batch of log batches: appends each queue's lines to its
+    /// `queue_log.txt`, sets the progress they report, and commits the new
+    /// log lengths with the offset.
     async fn apply_logs(&mut self, batch: Vec<jetstream::Message>) -> anyhow::Result<u64> {
         let mut tx = self.pool.begin().await?;
-        let mut per_queue: HashMap<String, (Vec<u8>, u64)> = HashMap::new();
-        let mut order = Vec::new();
-        let mut progress = Vec::new();
-        let mut last_seq = 0;
-        for message in &batch {
-            last_seq = stream_sequence(message)?;
-            let batch = match LogBatch::from_json(&message.payload) {
-                Ok(batch) => batch,
-                Err(e) => {
-                    tracing::error!(seq = last_seq, subject = %message.subject, error = %e, "skipping malformed log batch");
-                    continue;
-                }
-            };
-            let id = batch.queue_id.to_string();
-            let slot = per_queue.entry(id.clone()).or_insert_with(|| {
-                order.push(id);
-                (Vec::new(), 0)
-            });
-            for line in &batch.lines {
-                slot.0
-                    .extend_from_slice(line.render(batch.shard).as_bytes());
-                slot.1 += 1;
-            }
-            progress
-                .extend(task_progress::reports(&batch).map(|r| (batch.queue_id.to_string(), r)));
-        }
-        let status_files = self.apply_progress(&mut tx, progress).await?;
-        let mut appends = Vec::with_capacity(order.len());
-        let mut committed = Vec::with_capacity(order.len());
-        for id in order {
-            let (text, lines) = per_queue.remove(&id).unwrap_or_default();
-            let (before, truncate_to) = match self.log_files.get(&id) {
-                Some(&before) => (before, None),
-                None => {
-                    if store::is_deleted(&mut tx, &id).await? {
-                        continue;
-                    }
-                    let before = store::log_file(&mut tx, &id).await?;
-                    (before, Some(before.0))
-                }
-            };
-            let after = (before.0 + text.len() as u64, before.1 + lines);
-            store::set_log_file(&mut tx, &id, after.0, after.1).await?;
-            committed.push((id.clone(), after));
-            appends.push(LogAppend {
-                id,
-                text,
-                truncate_to,
-            });
-        }
+        let grouped = group_logs(&batch)?;
+        let status_files = self.apply_progress(&mut tx, grouped.progress).await?;
+        let (appends, committed) = self
+            .log_appends(&mut tx, grouped.order, grouped.per_queue)
+            .await?;
         self.folders
             .append_logs(appends)
             .await
@@ -577,11 +578,94 @@ impl Projector {
             .write_statuses(status_files)
             .await
             .context("writing queue_status.json files")?;
-        store::set_offset(&mut tx, LOGS_OFFSET, last_seq).await?;
+        store::set_offset(&mut tx, LOGS_OFFSET, grouped.last_seq).await?;
         tx.commit().await.context("committing a logs batch")?;
         self.log_files.extend(committed);
-        Ok(last_seq)
+        Ok(grouped.last_seq)
     }
+
+    /// Each queue's text to append, in `order`, and its log file's length
+    /// (bytes, lines) after it, set in `tx`. A queue's first append since
+    /// `follow` began cuts its file back to the committed length; a deleted
+    /// queue's lines are dropped.
+    async fn log_appends(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        order: Vec<String>,
+        mut per_queue: HashMap<String, (Vec<u8>, u64)>,
+    ) -> anyhow::Result<(Vec<LogAppend>, Vec<(String, (u64, u64))>)> {
+        let mut appends = Vec::with_capacity(order.len());
+        let mut committed = Vec::with_capacity(order.len());
+        for id in order {
+            let (text, lines) = per_queue.remove(&id).unwrap_or_default();
+            let (before, truncate_to) = match self.log_files.get(&id) {
+                Some(&before) => (before, None),
+                None => {
+                    if store::is_deleted(tx, &id).await? {
+                        continue;
+                    }
+                    let before = store::log_file(tx, &id).await?;
+                    (before, Some(before.0))
+                }
+            };
+            let after = (before.0 + text.len() as u64, before.1 + lines);
+            store::set_log_file(tx, &id, after.0, after.1).await?;
+            committed.push((id.clone(), after));
+            appends.push(LogAppend {
+                id,
+                text,
+                truncate_to,
+            });
+        }
+        Ok((appends, committed))
+    }
+}
+
+/// A batch of log batches grouped by queue.
+struct GroupedLogs {
+    /// The queues, in the order they first appear.
+    order: Vec<String>,
+    /// Each queue's rendered lines and how many there are.
+    per_queue: HashMap<String, (Vec<u8>, u64)>,
+    /// The progress the lines report, per queue.
+    progress: Vec<(String, task_progress::Report)>,
+    /// The stream sequence of the batch's last message.
+    last_seq: u64,
+}
+
+/// Renders each log batch's lines onto its queue's text; a malformed one is
+/// skipped (and logged).
+fn group_logs(batch: &[jetstream::Message]) -> anyhow::Result<GroupedLogs> {
+    let mut grouped = GroupedLogs {
+        order: Vec::new(),
+        per_queue: HashMap::new(),
+        progress: Vec::new(),
+        last_seq: 0,
+    };
+    for message in batch {
+        grouped.last_seq = stream_sequence(message)?;
+        let batch = match LogBatch::from_json(&message.payload) {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::error!(seq = grouped.last_seq, subject = %message.subject, error = %e, "skipping malformed log batch");
+                continue;
+            }
+        };
+        let id = batch.queue_id.to_string();
+        let slot = grouped.per_queue.entry(id.clone()).or_insert_with(|| {
+            grouped.order.push(id);
+            (Vec::new(), 0)
+        });
+        for line in &batch.lines {
+            slot.0
+                .extend_from_slice(line.render(batch.shard).as_bytes());
+            slot.1 += 1;
+        }
+        grouped
+            .progress
+            .extend(task_progress::reports(&batch).map(|r| (batch.queue_id.to_string(), r)));
+    }
+    Ok(grouped)
 }
 
 impl Projector {

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
+use crate::event_batch::Stored;
 use crate::expected_durations::Key;
 use crate::firmware_sizes::SizeRow;
 use crate::test_history::HistoryChanges;
@@ -104,16 +105,6 @@ pub(crate) async fn set_offset(
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// What the database knows of one queue before a batch touches it.
-pub(crate) enum Stored {
-    Deleted,
-    View {
-        view: Box<QueueView>,
-        submitted_seq: u64,
-    },
-    Unknown,
 }
 
 /// What the database knows of each of `ids`, in one query (not several per
