@@ -1,9 +1,9 @@
 # TestArena images, built with BuildKit (the default builder since Docker 23;
-# on older engines set DOCKER_BUILDKIT=1). Two targets:
+# on older engines set DOCKER_BUILDKIT=1). Three targets:
 #
 #   runtime (the default)  slim Debian + the one `testarena` binary, non-root;
 #                          runs `projector`, `init` (or any subcommand)
-#   gateway                runtime + git: the gateway's bisect driver lists a
+#   scheduler              runtime + git: the scheduler's bisect driver lists a
 #                          range's first-parent commits with git
 #   worker                 runtime + git, python3, make, arm-none-eabi-gcc,
 #                          newlib and qemu-system-arm, the worker profiles in
@@ -97,20 +97,19 @@ FROM worker-tools AS worker
 COPY --from=binary /testarena /usr/local/bin/testarena
 CMD ["worker"]
 
-# --- gateway: the runtime plus git, for the bisect driver ---------------------
+# --- scheduler: the runtime plus git, for the bisect driver -------------------
 # Its own image, so the runtime image of the other services stays small
 # (git brings perl and libcurl: about 200 MB).
-FROM base AS gateway-tools
+FROM base AS scheduler-tools
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         ca-certificates git \
     && rm -rf /var/lib/apt/lists/*
 
-FROM gateway-tools AS gateway
+FROM scheduler-tools AS scheduler
 COPY --from=binary /testarena /usr/local/bin/testarena
 USER testarena
-EXPOSE 8080
-CMD ["gateway"]
+CMD ["scheduler"]
 
 # --- runtime (last, so it is the default target) ------------------------------
 FROM base AS runtime

@@ -1,13 +1,20 @@
 //! `testarena up`: a private nats-server (unless a URL is given) and the
-//! three services in one process, with all data under one folder.
+//! four services (gateway, scheduler, worker, projector) in one process,
+//! with all data under one folder.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use testarena_gateway::GatewayConfig;
+use testarena_projector::ProjectorConfig;
+use testarena_scheduler::SchedulerConfig;
+use testarena_worker::WorkerConfig;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::service_args::{GatewayArgs, NatsArgs, StreamArgs, ViewArgs, WorkerArgs};
+use crate::cli::service_args::{
+    GatewayArgs, NatsArgs, SchedulerArgs, StreamArgs, ViewArgs, WorkerArgs,
+};
 use crate::nats_server::NatsServer;
 
 /// The profiles `up` uses when given none: the bundled example's.
@@ -20,85 +27,113 @@ pub struct UpOptions {
     pub streams: StreamArgs,
     pub views: ViewArgs,
     pub gateway: GatewayArgs,
+    pub scheduler: SchedulerArgs,
     pub worker: WorkerArgs,
 }
+
+/// Every service's config, from `up`'s flags.
+struct Configs {
+    gateway: GatewayConfig,
+    scheduler: SchedulerConfig,
+    worker: WorkerConfig,
+    projector: ProjectorConfig,
+}
+
+type ServiceResult = (&'static str, anyhow::Result<()>);
 
 pub async fn up(options: UpOptions, shutdown: CancellationToken) -> anyhow::Result<()> {
     let data_dir = options.views.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
-    let (_nats, nats_url) = match &options.nats.nats_url {
-        Some(url) => (None, url.clone()),
-        None => {
-            let store = data_dir.join("nats");
-            let server = match options.nats_listen {
-                Some(listen) => NatsServer::start_listening(&store, listen)?,
-                None => NatsServer::start(&store)?,
-            };
-            let url = server.url();
-            tracing::info!(%url, pid = server.pid(), "private nats-server started");
-            (Some(server), url)
-        }
+    let (_nats, nats_url) = private_nats(&options, &data_dir)?;
+    let configs = configs(&options, &data_dir)?;
+    let client = options.nats.connect(&nats_url, "up").await?;
+    init_streams(&client, &configs.worker).await;
+    let gateway = testarena_gateway::bind(configs.gateway).await?;
+    let url = gateway
+        .local_addr()
+        .map(|a| format!("http://{a}"))
+        .unwrap_or_else(|| options.gateway.listen.clone());
+
+    let mut services: JoinSet<ServiceResult> = JoinSet::new();
+    let stop = shutdown.child_token();
+    let (c, s) = (client.clone(), stop.clone());
+    services.spawn(async move {
+        let result = testarena_projector::run(c, configs.projector, s).await;
+        ("projector", result)
+    });
+    let (c, s) = (client.clone(), stop.clone());
+    services.spawn(async move {
+        let result = testarena_scheduler::run(c, configs.scheduler, s).await;
+        ("scheduler", result)
+    });
+    let (c, s) = (client.clone(), stop.clone());
+    services.spawn(async move { ("worker", testarena_worker::run(c, configs.worker, s).await) });
+    let (c, s) = (client, stop.clone());
+    services.spawn(async move { ("gateway", gateway.serve(c, s).await) });
+    // What a person needs, once it answers; stdout so scripts can read it.
+    let ready = wait_until_ready(&url).await;
+    println!("{}", up_banner(&url, &nats_url, ready));
+    until_one_ends(services, stop).await
+}
+
+/// The nats-server `up` starts unless given a URL, and the URL to use.
+fn private_nats(
+    options: &UpOptions,
+    data_dir: &Path,
+) -> anyhow::Result<(Option<NatsServer>, String)> {
+    if let Some(url) = &options.nats.nats_url {
+        return Ok((None, url.clone()));
+    }
+    let store = data_dir.join("nats");
+    let server = match options.nats_listen {
+        Some(listen) => NatsServer::start_listening(&store, listen)?,
+        None => NatsServer::start(&store)?,
     };
+    let url = server.url();
+    tracing::info!(%url, pid = server.pid(), "private nats-server started");
+    Ok((Some(server), url))
+}
+
+fn configs(options: &UpOptions, data_dir: &Path) -> anyhow::Result<Configs> {
     let profiles = match &options.worker_config {
         Some(path) => testarena_worker::Profiles::load(path)?,
         None => testarena_worker::Profiles::parse(DEFAULT_WORKER_CONFIG)
             .context("the bundled worker config")?,
     };
-    let worker_config = options
+    let worker = options
         .worker
-        .config(&options.streams, profiles, &data_dir)?;
-    let projector_config = options.views.projector(&options.streams)?;
-    let mut gateway_config = options.gateway.config(&options.streams, &options.views)?;
-    let worker_metrics = worker_config.metrics.clone();
-    gateway_config.extra_metrics = Some(testarena_gateway::ExtraMetrics(std::sync::Arc::new(
+        .config(&options.streams, profiles, data_dir)?;
+    let mut gateway = options.gateway.config(&options.streams, &options.views)?;
+    let worker_metrics = worker.metrics.clone();
+    gateway.extra_metrics = Some(testarena_gateway::ExtraMetrics(std::sync::Arc::new(
         move || worker_metrics.render(),
     )));
+    Ok(Configs {
+        gateway,
+        scheduler: options.scheduler.config(&options.streams, &options.views)?,
+        projector: options.views.projector(&options.streams)?,
+        worker,
+    })
+}
 
-    let client = options.nats.connect(&nats_url, "up").await?;
-    // The admin step, where `up` may take it (its private NATS has no users);
-    // on a NATS of least-privilege users, `testarena init` has done it.
-    let init = crate::init::init(client.clone(), &worker_config.names, &worker_config.limits);
+/// The admin step, where `up` may take it (its private NATS has no users);
+/// on a NATS of least-privilege users, `testarena init` has done it.
+async fn init_streams(client: &async_nats::Client, worker: &WorkerConfig) {
+    let init = crate::init::init(client.clone(), &worker.names, &worker.limits);
     if let Err(e) = tokio::time::timeout(std::time::Duration::from_secs(10), init)
         .await
         .unwrap_or_else(|_| Err(anyhow::anyhow!("NATS did not answer in 10 s")))
     {
         tracing::warn!("could not create or update the streams: {e:#}; the services wait for them");
     }
-    let gateway = testarena_gateway::bind(gateway_config).await?;
-    let url = gateway
-        .local_addr()
-        .map(|a| format!("http://{a}"))
-        .unwrap_or_else(|| options.gateway.listen.clone());
+}
 
-    let mut services = JoinSet::new();
-    let stop = shutdown.child_token();
-    services.spawn({
-        let (client, stop) = (client.clone(), stop.clone());
-        async move {
-            (
-                "projector",
-                testarena_projector::run(client, projector_config, stop).await,
-            )
-        }
-    });
-    services.spawn({
-        let (client, stop) = (client.clone(), stop.clone());
-        async move {
-            (
-                "worker",
-                testarena_worker::run(client, worker_config, stop).await,
-            )
-        }
-    });
-    services.spawn({
-        let (client, stop) = (client.clone(), stop.clone());
-        async move { ("gateway", gateway.serve(client, stop).await) }
-    });
-    // What a person needs, once it answers; stdout so scripts can read it.
-    let ready = wait_until_ready(&url).await;
-    println!("{}", up_banner(&url, &nats_url, ready));
-
+/// Waits for the services; one ending ends them all. The first failure.
+async fn until_one_ends(
+    mut services: JoinSet<ServiceResult>,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
     let mut failure = None;
     while let Some(joined) = services.join_next().await {
         let (name, result) = joined.context("a service task panicked")?;
@@ -106,7 +141,6 @@ pub async fn up(options: UpOptions, shutdown: CancellationToken) -> anyhow::Resu
             tracing::error!(service = name, "{e:#}");
             failure.get_or_insert(e.context(format!("{name} failed")));
         }
-        // One service ending ends them all.
         stop.cancel();
     }
     match failure {

@@ -1,5 +1,6 @@
 //! The `testarena` command line: service subcommands (`up`, `gateway`,
-//! `worker`, `projector`) and client subcommands that speak the HTTP API.
+//! `scheduler`, `worker`, `projector`) and client subcommands that speak
+//! the HTTP API.
 
 mod client;
 pub mod service_args;
@@ -11,7 +12,9 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use self::service_args::{GatewayArgs, NatsArgs, ProjectorArgs, StreamArgs, ViewArgs, WorkerArgs};
+use self::service_args::{
+    GatewayArgs, NatsArgs, ProjectorArgs, SchedulerArgs, StreamArgs, ViewArgs, WorkerArgs,
+};
 use crate::stack::{self, UpOptions};
 
 #[derive(Debug, Parser)]
@@ -33,6 +36,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of `Up` beside the others costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run everything in one process with a private nats-server.
@@ -52,6 +57,8 @@ enum Command {
         views: ViewArgs,
         #[command(flatten)]
         gateway: GatewayArgs,
+        #[command(flatten)]
+        scheduler: SchedulerArgs,
         #[command(flatten)]
         worker: WorkerArgs,
     },
@@ -73,6 +80,19 @@ enum Command {
         views: ViewArgs,
         #[command(flatten)]
         gateway: GatewayArgs,
+    },
+    /// Run the scheduler: the dispatcher (which worker runs which queue:
+    /// routing, priority, fair share) and the bisect driver. Several may
+    /// run at once.
+    Scheduler {
+        #[command(flatten)]
+        nats: NatsArgs,
+        #[command(flatten)]
+        streams: StreamArgs,
+        #[command(flatten)]
+        views: ViewArgs,
+        #[command(flatten)]
+        scheduler: SchedulerArgs,
     },
     /// Run a worker.
     Worker {
@@ -166,47 +186,37 @@ async fn run_service(command: Command) -> anyhow::Result<()> {
             streams,
             views,
             gateway,
+            scheduler,
             worker,
         } => {
-            stack::up(
-                UpOptions {
-                    nats,
-                    nats_listen,
-                    worker_config,
-                    streams,
-                    views,
-                    gateway,
-                    worker,
-                },
-                shutdown,
-            )
-            .await
+            let options = UpOptions {
+                nats,
+                nats_listen,
+                worker_config,
+                streams,
+                views,
+                gateway,
+                scheduler,
+                worker,
+            };
+            stack::up(options, shutdown).await
         }
-        Command::Init { nats, streams } => {
-            let client = nats.connect(&nats.url(), "init").await?;
-            let names = streams.names()?;
-            crate::init::init(client, &names, &streams.limits()).await?;
-            println!(
-                "ready: streams {} and {}, bucket {}",
-                names.events_stream,
-                names.logs_stream,
-                names.fleet_bucket()
-            );
-            Ok(())
-        }
+        Command::Init { nats, streams } => run_init(nats, streams).await,
         Command::Gateway {
             nats,
             streams,
             views,
             gateway,
+        } => run_gateway(nats, streams, views, gateway, shutdown).await,
+        Command::Scheduler {
+            nats,
+            streams,
+            views,
+            scheduler,
         } => {
-            let config = gateway.config(&streams, &views)?;
-            let client = nats.connect(&nats.url(), "gateway").await?;
-            let bound = testarena_gateway::bind(config).await?;
-            if let Some(addr) = bound.local_addr() {
-                tracing::info!("gateway listening on http://{addr}");
-            }
-            bound.serve(client, shutdown).await
+            let config = scheduler.config(&streams, &views)?;
+            let client = nats.connect(&nats.url(), "scheduler").await?;
+            testarena_scheduler::run(client, config, shutdown).await
         }
         Command::Worker {
             nats,
@@ -214,54 +224,100 @@ async fn run_service(command: Command) -> anyhow::Result<()> {
             data_dir,
             streams,
             worker,
-        } => {
-            let profiles = testarena_worker::Profiles::load(&config)?;
-            let config = worker.config(&streams, profiles, &data_dir)?;
-            let client = nats.connect(&nats.url(), "worker").await?;
-            let metrics = worker.metrics_listen.clone().map(|listen| {
-                tokio::spawn(testarena_worker::serve_metrics(
-                    listen,
-                    config.metrics.clone(),
-                    shutdown.clone(),
-                ))
-            });
-            let result = testarena_worker::run(client, config, shutdown).await;
-            if let Some(server) = metrics {
-                server.await.context("the metrics server panicked")??;
-            }
-            result
-        }
+        } => run_worker(nats, config, data_dir, streams, worker, shutdown).await,
         Command::Projector {
             nats,
             rebuild,
             streams,
             views,
             projector,
-        } => {
-            let mut config = views.projector(&streams)?;
-            config.auto_quarantine = projector.auto_quarantine()?;
-            let client = nats.connect(&nats.url(), "projector").await?;
-            if rebuild {
-                let report = testarena_projector::rebuild(client, config)
-                    .await
-                    .context("rebuilding the views")?;
-                let secs = report.elapsed.as_secs_f64().max(1e-9);
-                tracing::info!(
-                    events = report.events,
-                    log_batches = report.log_batches,
-                    seconds = secs,
-                    events_per_s = (report.events as f64 / secs) as u64,
-                    "views rebuilt from the streams"
-                );
-                Ok(())
-            } else {
-                testarena_projector::run(client, config, shutdown).await
-            }
-        }
+        } => run_projector(nats, rebuild, streams, views, projector, shutdown).await,
         Command::Client(_) | Command::ReapProcessGroups { .. } => {
             unreachable!("handled before the runtime starts")
         }
     }
+}
+
+async fn run_init(nats: NatsArgs, streams: StreamArgs) -> anyhow::Result<()> {
+    let client = nats.connect(&nats.url(), "init").await?;
+    let names = streams.names()?;
+    crate::init::init(client, &names, &streams.limits()).await?;
+    println!(
+        "ready: streams {} and {}, bucket {}",
+        names.events_stream,
+        names.logs_stream,
+        names.fleet_bucket()
+    );
+    Ok(())
+}
+
+async fn run_gateway(
+    nats: NatsArgs,
+    streams: StreamArgs,
+    views: ViewArgs,
+    gateway: GatewayArgs,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let config = gateway.config(&streams, &views)?;
+    let client = nats.connect(&nats.url(), "gateway").await?;
+    let bound = testarena_gateway::bind(config).await?;
+    if let Some(addr) = bound.local_addr() {
+        tracing::info!("gateway listening on http://{addr}");
+    }
+    bound.serve(client, shutdown).await
+}
+
+async fn run_worker(
+    nats: NatsArgs,
+    config: PathBuf,
+    data_dir: PathBuf,
+    streams: StreamArgs,
+    worker: WorkerArgs,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let profiles = testarena_worker::Profiles::load(&config)?;
+    let config = worker.config(&streams, profiles, &data_dir)?;
+    let client = nats.connect(&nats.url(), "worker").await?;
+    let metrics = worker.metrics_listen.clone().map(|listen| {
+        tokio::spawn(testarena_worker::serve_metrics(
+            listen,
+            config.metrics.clone(),
+            shutdown.clone(),
+        ))
+    });
+    let result = testarena_worker::run(client, config, shutdown).await;
+    if let Some(server) = metrics {
+        server.await.context("the metrics server panicked")??;
+    }
+    result
+}
+
+async fn run_projector(
+    nats: NatsArgs,
+    rebuild: bool,
+    streams: StreamArgs,
+    views: ViewArgs,
+    projector: ProjectorArgs,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut config = views.projector(&streams)?;
+    config.auto_quarantine = projector.auto_quarantine()?;
+    let client = nats.connect(&nats.url(), "projector").await?;
+    if !rebuild {
+        return testarena_projector::run(client, config, shutdown).await;
+    }
+    let report = testarena_projector::rebuild(client, config)
+        .await
+        .context("rebuilding the views")?;
+    let secs = report.elapsed.as_secs_f64().max(1e-9);
+    tracing::info!(
+        events = report.events,
+        log_batches = report.log_batches,
+        seconds = secs,
+        events_per_s = (report.events as f64 / secs) as u64,
+        "views rebuilt from the streams"
+    );
+    Ok(())
 }
 
 /// One token every service listens to; SIGINT or SIGTERM cancels it.

@@ -10,6 +10,7 @@ use clap::Args;
 use testarena_events::{ArenaNames, StreamLimits};
 use testarena_gateway::GatewayConfig;
 use testarena_projector::ProjectorConfig;
+use testarena_scheduler::SchedulerConfig;
 use testarena_worker::{ArtifactCaps, Ccache, CommandEnv, EngineSettings, Profiles, WorkerConfig};
 
 #[derive(Debug, Clone, Args)]
@@ -300,7 +301,30 @@ impl GatewayArgs {
             auth: testarena_gateway::ApiAuth::new(tokens, self.protect_reads),
             worker_memory: Duration::from_secs(self.worker_memory_hours.max(1) * 3600),
             flaky_flip_rate: self.flaky_flip_rate,
-            bisect_mirrors: views.data_dir.join("bisect-mirrors"),
+        })
+    }
+}
+
+/// The scheduler's own flags.
+#[derive(Debug, Clone, Args)]
+pub struct SchedulerArgs {
+    /// Where the bisect driver keeps its bare git mirrors (one per
+    /// repository); `<data-dir>/bisect-mirrors` when absent.
+    #[arg(long, env = "TESTARENA_BISECT_MIRRORS")]
+    pub bisect_mirrors: Option<PathBuf>,
+}
+
+impl SchedulerArgs {
+    pub fn config(&self, nats: &StreamArgs, views: &ViewArgs) -> anyhow::Result<SchedulerConfig> {
+        Ok(SchedulerConfig {
+            names: nats.names()?,
+            db_path: views.db_path(),
+            projector_name: views.projector_name.clone(),
+            nats_timeout: Duration::from_secs(1),
+            bisect_mirrors: self
+                .bisect_mirrors
+                .clone()
+                .unwrap_or_else(|| views.data_dir.join("bisect-mirrors")),
         })
     }
 }

@@ -228,8 +228,9 @@ async fn a_commit_that_does_not_build_is_skipped_and_a_flaky_step_goes_by_majori
 }
 
 #[tokio::test]
-async fn a_driver_killed_mid_bisect_and_a_restarted_projector_queue_no_step_twice() {
+async fn a_scheduler_killed_mid_bisect_the_other_finishes_it_and_no_step_is_queued_twice() {
     let mut stack = TestStack::start().await;
+    stack.start_another_scheduler();
     let (repo, shas) = repository(CULPRIT, |_| vec![("t.sh", format!("sleep 0.5\n{TEST}"))]);
     start(&stack, &request("b-restart", &repo, Some(&shas[0]))).await;
     stack
@@ -237,7 +238,7 @@ async fn a_driver_killed_mid_bisect_and_a_restarted_projector_queue_no_step_twic
             v["steps"].as_array().is_some_and(|s| s.len() >= 3)
         })
         .await;
-    stack.restart_gateway().await;
+    stack.kill_scheduler(0);
     // The projector too, later: the driver waits for the views to come back.
     stack
         .wait_for_path("/api/bisect/b-restart", T, |v| {
@@ -259,9 +260,9 @@ async fn a_driver_killed_mid_bisect_and_a_restarted_projector_queue_no_step_twic
 }
 
 #[tokio::test]
-async fn two_gateways_drive_one_bisect_without_queueing_a_step_twice() {
+async fn two_schedulers_drive_one_bisect_without_queueing_a_step_twice() {
     let mut stack = TestStack::start().await;
-    stack.start_another_gateway().await;
+    stack.start_another_scheduler();
     let (repo, shas) = repository(CULPRIT, |_| Vec::new());
     let mut body = request("b-two", &repo, Some(&shas[0]));
     body["runs_per_step"] = 2.into();
@@ -280,8 +281,9 @@ async fn two_gateways_drive_one_bisect_without_queueing_a_step_twice() {
     );
     let actions = |log: &str| log.matches("bisect driver").count();
     assert!(
-        actions(&stack.service_log("gateway")) > 0 && actions(&stack.service_log("gateway-2")) > 0,
-        "both gateways drove it"
+        actions(&stack.service_log("scheduler")) > 0
+            && actions(&stack.service_log("scheduler-2")) > 0,
+        "both schedulers drove it"
     );
 }
 

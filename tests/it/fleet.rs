@@ -400,3 +400,45 @@ async fn a_killed_workers_queue_is_dispatched_again_to_another_worker() {
         .map_or(0, |e| e.iter().filter(|e| e["type"] == "started").count());
     assert_eq!(starts, 2, "{events:#}");
 }
+
+#[tokio::test]
+async fn two_schedulers_dispatch_each_of_200_queues_exactly_once() {
+    let mut stack = stack_without_workers().await;
+    stack.start_another_scheduler();
+    let repo = GitRepo::new(&[("t.sh", "true\n")]);
+    let ids: Vec<String> = (0..200).map(|n| format!("pair-{n}")).collect();
+    // Submitted before any worker exists, so both schedulers hold all 200
+    // waiting when the workers come, and race to give each one.
+    for id in &ids {
+        let (status, body) = stack
+            .submit(&queue(id, &repo.url(), &[("t", "t.sh")]))
+            .await;
+        assert!(status == 201 || status == 202, "{status} {body}");
+    }
+    stack.add_worker_with(&board_worker("a"), &["--concurrency", "4"]);
+    stack.add_worker_with(&board_worker("b"), &["--concurrency", "4"]);
+    for id in &ids {
+        let view = stack.wait_terminal(id, Duration::from_secs(180)).await;
+        assert_eq!(view["status"], "Finished", "{view}");
+        assert_eq!(view["attempt"], 1, "{view}");
+    }
+    for id in &ids {
+        let (_, events) = stack.get(&format!("/api/queue/{id}/events")).await;
+        let dispatches = events
+            .as_array()
+            .or_else(|| events["events"].as_array())
+            .map_or(0, |e| {
+                e.iter().filter(|e| e["type"] == "dispatched").count()
+            });
+        assert_eq!(
+            dispatches, 1,
+            "{id} was dispatched {dispatches} times: {events:#}"
+        );
+    }
+    let dispatched_by = |log: &str| log.contains("scheduler running");
+    assert!(
+        dispatched_by(&stack.service_log("scheduler"))
+            && dispatched_by(&stack.service_log("scheduler-2")),
+        "both schedulers ran"
+    );
+}

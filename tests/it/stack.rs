@@ -34,9 +34,10 @@ pub struct TestStack {
     gateway: Option<Child>,
     /// The gateway's command line, to start it again.
     gateway_args: Vec<String>,
-    /// More gateways on the same NATS and views (`start_another_gateway`).
-    other_gateways: Vec<Child>,
     projector: Option<Child>,
+    /// The schedulers, by index (`scheduler`, `scheduler-2`, …); a killed
+    /// one is `None`.
+    schedulers: Vec<Option<Child>>,
     workers: Vec<Child>,
     worker_config: PathBuf,
     worker_args: Vec<String>,
@@ -108,8 +109,8 @@ impl TestStack {
             prefix: "arena".into(),
             gateway: None,
             gateway_args: Vec::new(),
-            other_gateways: Vec::new(),
             projector: None,
+            schedulers: Vec::new(),
             workers: Vec::new(),
             worker_config,
             worker_args: options.worker_args,
@@ -135,6 +136,7 @@ impl TestStack {
             .chain(options.gateway_args)
             .collect();
         stack.gateway = Some(stack.spawn_gateway());
+        stack.start_another_scheduler();
         for _ in 0..options.workers {
             stack.add_worker();
         }
@@ -179,35 +181,25 @@ impl TestStack {
         self.spawn(&args, "gateway")
     }
 
-    /// SIGKILL to the gateway, then the same gateway again; waits until it
-    /// is ready.
-    pub async fn restart_gateway(&mut self) {
-        if let Some(mut child) = self.gateway.take() {
+    /// One more scheduler on the same NATS and views, as a deployment with
+    /// several has; returns its index.
+    pub fn start_another_scheduler(&mut self) -> usize {
+        let index = self.schedulers.len();
+        let name = match index {
+            0 => "scheduler".to_owned(),
+            n => format!("scheduler-{}", n + 1),
+        };
+        let child = self.spawn(&["scheduler"], &name);
+        self.schedulers.push(Some(child));
+        index
+    }
+
+    /// SIGKILL to scheduler `index`.
+    pub fn kill_scheduler(&mut self, index: usize) {
+        if let Some(mut child) = self.schedulers[index].take() {
             let _ = child.kill();
             let _ = child.wait();
         }
-        self.gateway = Some(self.spawn_gateway());
-        self.wait_ready().await;
-    }
-
-    /// A second gateway on the same NATS and views, as a deployment with
-    /// two would have; its base URL once it is ready.
-    pub async fn start_another_gateway(&mut self) -> String {
-        let port = free_port().unwrap();
-        let listen = format!("127.0.0.1:{port}");
-        let name = format!("gateway-{}", self.other_gateways.len() + 2);
-        let child = self.spawn(&["gateway", "--listen", &listen], &name);
-        self.other_gateways.push(child);
-        let base = format!("http://{listen}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !matches!(
-            self.http.get(format!("{base}/readyz")).send().await,
-            Ok(response) if response.status() == 200
-        ) {
-            assert!(Instant::now() < deadline, "{name} not ready in 20s");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        base
     }
 
     pub fn spawn_projector(&self, extra: &[&str]) -> Child {
@@ -510,7 +502,7 @@ impl Drop for TestStack {
             .workers
             .iter_mut()
             .chain(self.gateway.iter_mut())
-            .chain(self.other_gateways.iter_mut())
+            .chain(self.schedulers.iter_mut().flatten())
             .chain(self.projector.iter_mut())
         {
             // SIGTERM first so workers stop their process groups.
@@ -523,7 +515,7 @@ impl Drop for TestStack {
             .workers
             .iter_mut()
             .chain(self.gateway.iter_mut())
-            .chain(self.other_gateways.iter_mut())
+            .chain(self.schedulers.iter_mut().flatten())
             .chain(self.projector.iter_mut())
         {
             while Instant::now() < deadline {
@@ -548,7 +540,7 @@ pub fn users_conf() -> String {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/nats/users.conf"),
     )
     .unwrap();
-    ["admin", "gateway", "worker", "projector"]
+    ["admin", "gateway", "scheduler", "worker", "projector"]
         .iter()
         .fold(text, |text, role| {
             text.replace(
@@ -564,6 +556,7 @@ fn role_credentials(subcommand: &str) -> Vec<(String, String)> {
         "init" => "admin",
         "projector" => "projector",
         "gateway" => "gateway",
+        "scheduler" => "scheduler",
         "worker" => "worker",
         other => panic!("no NATS role for {other}"),
     };

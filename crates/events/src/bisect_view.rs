@@ -1,6 +1,6 @@
 //! The bisect view document: what the projector folds from a bisect's
 //! events (table `bisects`), what `GET /api/bisect/{id}` serves, what the
-//! gateway's bisect driver decides from and what the CLI reads. One type.
+//! scheduler's bisect driver decides from and what the CLI reads. One type.
 //!
 //! A read model like [`crate::QueueView`]: no `v`, absent values are `null`.
 

@@ -9,12 +9,14 @@
 
 mod bisect_event;
 mod bisect_view;
+mod event_log;
 mod fleet;
 mod fleet_bucket;
 mod ids;
 mod log_batch;
 mod names;
 mod queue_view;
+mod routable;
 mod size_history;
 mod status;
 mod streams;
@@ -22,6 +24,7 @@ mod test_event;
 mod test_history;
 mod test_key;
 mod timestamp;
+mod waiting;
 mod wire;
 mod wire_version;
 
@@ -30,6 +33,7 @@ pub use bisect_event::{
     StepVerdict, MAX_RANGE_COMMITS, MAX_RUNS_PER_STEP, MAX_WALK_BACK,
 };
 pub use bisect_view::{BisectSourceView, BisectStepView, BisectTaskView, BisectView};
+pub use event_log::{EventLog, EventLogError, Stored};
 pub use fleet::{
     parse_labels, Label, OperatorReply, Owner, Priority, ProfileAdmission, ProfileState,
     ProfileStateView, ReadmitRequest, WorkerRecord, WorkerView, MAX_REQUIRES, MAX_WORKER_LABELS,
@@ -42,6 +46,7 @@ pub use queue_view::{
     ArtifactView, Counts, JunitCaseView, JunitView, QueueView, ShardView, SourceView, StageView,
     TaskProgress, TaskView, TryView,
 };
+pub use routable::{check_routable, describe_needs, Unroutable};
 pub use size_history::{SizeEntry, SizeHistory};
 pub use status::{FinalStatus, QueueStatus, TaskResult, TaskState};
 pub use streams::{await_streams, ensure_streams, streams_exist, StreamLimits};
@@ -52,6 +57,7 @@ pub use test_history::{
 };
 pub use test_key::{TestKey, TestRef, MAX_CASE_NAME};
 pub use timestamp::{now_millis, now_rfc3339};
+pub use waiting::{WaitingInfo, WaitingReply, WaitingRequest};
 pub use wire::{
     ArtifactRecord, Event, EventBody, FirmwareSize, JunitCase, JunitSummary, Source, Stage,
     StageOutcome, TaskSpec, TaskTry, MAX_JUNIT_CASES, MAX_JUNIT_MESSAGE, MAX_RETRIES, MAX_SHARDS,

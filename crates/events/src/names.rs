@@ -164,6 +164,11 @@ impl ArenaNames {
         format!("{}.logs.>", self.prefix)
     }
 
+    /// Where the gateway asks a scheduler about waiting queues.
+    pub fn scheduler_waiting_subject(&self) -> String {
+        format!("{}.scheduler.waiting", self.prefix)
+    }
+
     pub fn applied_subject(&self, projector: &str) -> String {
         format!("{}.applied.{}", self.prefix, projector)
     }

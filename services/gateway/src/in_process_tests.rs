@@ -17,11 +17,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::model::{SourceBody, SubmitRequest, TaskBody};
 use crate::api::submit::{respond, SubmitResponse};
-use crate::applied_watch::AppliedWatch;
 use crate::state::AppState;
 use crate::submission::Submission;
-use crate::views::Views;
 use crate::ApiAuth;
+use testarena_views::{AppliedWatch, Views};
 
 struct TestGateway {
     _dir: tempfile::TempDir,
@@ -59,13 +58,18 @@ impl TestGateway {
         )
         .await
         .unwrap();
-        let (dispatcher, _dispatch_task) = crate::dispatch::Dispatcher::start(
+        let (registry, _registry_task) = crate::registry_watch::RegistryWatch::start(
             async_nats::jetstream::new(client.clone()),
             names.clone(),
             shutdown.clone(),
         );
         let state = Arc::new(AppState {
-            dispatcher,
+            events: testarena_events::EventLog::new(
+                client.clone(),
+                async_nats::jetstream::new(client.clone()),
+                names.clone(),
+            ),
+            registry,
             worker_memory: Duration::from_secs(24 * 3600),
             js: async_nats::jetstream::new(client.clone()),
             client,

@@ -3,15 +3,15 @@
 //! folders. It never writes a view.
 
 mod api;
-mod applied_watch;
 mod auth;
-mod bisect;
+mod bisect_request;
 mod dashboard;
-mod dispatch;
+mod extra_metrics;
 mod metrics;
+mod registry_watch;
 mod state;
 mod submission;
-mod views;
+mod waiting;
 
 #[cfg(test)]
 mod in_process_tests;
@@ -24,15 +24,15 @@ use std::time::Duration;
 use anyhow::Context as _;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::{EndpointExt, Route, Server};
-use testarena_events::{ensure_streams, streams_exist, ArenaNames, StreamLimits};
+use testarena_events::{ensure_streams, streams_exist, ArenaNames, EventLog, StreamLimits};
 use tokio_util::sync::CancellationToken;
 
 pub use crate::auth::ApiAuth;
-pub use crate::metrics::ExtraMetrics;
+pub use crate::extra_metrics::ExtraMetrics;
 
-use crate::applied_watch::AppliedWatch;
+use crate::registry_watch::RegistryWatch;
 use crate::state::AppState;
-use crate::views::Views;
+use testarena_views::{AppliedWatch, Views};
 
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -55,8 +55,6 @@ pub struct GatewayConfig {
     pub worker_memory: Duration,
     /// The flip rate at or above which a test is `flaky`.
     pub flaky_flip_rate: f64,
-    /// Where the bisect driver keeps its bare git mirrors (one per repository).
-    pub bisect_mirrors: PathBuf,
 }
 
 /// A gateway with its listening socket bound (so `local_addr` is known
@@ -107,12 +105,13 @@ impl BoundGateway {
         )
         .await
         .context("subscribing to the projector's applied sequence")?;
-        let (dispatcher, dispatch_task) =
-            dispatch::Dispatcher::start(js.clone(), config.names.clone(), shutdown.clone());
+        let (registry, registry_task) =
+            RegistryWatch::start(js.clone(), config.names.clone(), shutdown.clone());
         let state = Arc::new(AppState {
+            events: EventLog::new(client.clone(), js.clone(), config.names.clone()),
             client,
             js,
-            dispatcher,
+            registry,
             worker_memory: config.worker_memory,
             names: config.names.clone(),
             views,
@@ -129,11 +128,6 @@ impl BoundGateway {
             .first()
             .and_then(|a| a.as_socket_addr().map(|s| format!("http://{s}")))
             .unwrap_or_default();
-        let bisect_task = bisect::driver::start(
-            state.clone(),
-            config.bisect_mirrors.clone(),
-            shutdown.clone(),
-        );
         let app = app(state, config.auth.clone(), &server_url);
         tracing::info!(addr = %server_url, "gateway serving");
         let result = Server::new_with_acceptor(self.acceptor)
@@ -145,8 +139,7 @@ impl BoundGateway {
             .await
             .context("serving HTTP");
         watch_task.abort();
-        dispatch_task.abort();
-        bisect_task.abort();
+        registry_task.abort();
         result
     }
 }

@@ -26,16 +26,6 @@ struct ResultLabel {
     result: String,
 }
 
-/// Extra metrics text appended to the gateway's (the embedded worker's).
-#[derive(Clone)]
-pub struct ExtraMetrics(pub Arc<dyn Fn() -> String + Send + Sync>);
-
-impl std::fmt::Debug for ExtraMetrics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ExtraMetrics")
-    }
-}
-
 #[handler]
 pub(crate) async fn metrics(state: Data<&Arc<AppState>>) -> Response {
     let mut registry = Registry::with_prefix("testarena");
@@ -57,7 +47,7 @@ pub(crate) async fn metrics(state: Data<&Arc<AppState>>) -> Response {
     );
     registry.register(
         "queues_waiting_dispatch",
-        "Queues the dispatcher has not given to a worker yet",
+        "Queues the scheduler has not given to a worker yet",
         pending.clone(),
     );
     registry.register(
@@ -80,7 +70,9 @@ pub(crate) async fn metrics(state: Data<&Arc<AppState>>) -> Response {
             lag.set(info.state.last_sequence.saturating_sub(applied) as i64);
         }
     }
-    pending.set(state.dispatcher.waiting_count() as i64);
+    if let Some(reply) = crate::waiting::ask(&state.client, &state.names, Vec::new()).await {
+        pending.set(reply.waiting as i64);
+    }
     let mut body = String::new();
     let _ = prometheus_client::encoding::text::encode_registry(&mut body, &registry);
     if let Some(extra) = &state.extra_metrics {

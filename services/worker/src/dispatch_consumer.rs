@@ -1,4 +1,4 @@
-//! The worker's own durable pull consumer: the queues the gateway's
+//! The worker's own durable pull consumer: the queues the scheduler's
 //! dispatcher gave to this worker (`<prefix>.events.*.dispatched.<id>`).
 //! The worker creates it (its NATS user may create consumers with that
 //! filter only) and brings it to its flags; JetStream removes it after an

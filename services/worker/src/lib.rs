@@ -1,5 +1,5 @@
 //! The worker: announces itself in the registry bucket (presence.rs), takes
-//! the queues the gateway's dispatcher gives it from its own durable pull
+//! the queues the scheduler's dispatcher gives it from its own durable pull
 //! consumer, runs each through its profile's stages, and publishes stage,
 //! task and finished events plus log batches.
 

@@ -1,6 +1,6 @@
 //! `/api/bisect`: start a bisect (POST), read one (GET), cancel it, delete
 //! it, and list them (`/api/bisects`). Each write publishes one bisect
-//! event; the gateway's bisect driver (`crate::bisect`) does the search.
+//! event; a scheduler's bisect driver carries it out.
 //!
 //! One `OpenApi` impl for every path, as in `queue.rs`, so a path with two
 //! methods is one entry of the document.
@@ -9,17 +9,15 @@ use std::sync::Arc;
 
 use poem::web::Data;
 use poem_openapi::{param::Path, payload::Json, ApiResponse, OpenApi};
-use testarena_events::{
-    BisectEvent, BisectEventBody, BisectId, BisectView, Event, EventBody, QueueId,
-};
+use testarena_events::{BisectEvent, BisectEventBody, BisectId, BisectView, QueueId, Stored};
 
 use super::error::ApiError;
 use super::model::{Accepted, BisectCreated, BisectList, BisectRequest};
 use super::strict_json::StrictJson;
 use super::ApiTags;
 use crate::auth::default_owner;
-use crate::bisect::request::BisectOrder;
-use crate::state::{AppState, Stored};
+use crate::bisect_request::BisectOrder;
+use crate::state::AppState;
 
 /// Most bisects `GET /api/bisects` lists.
 const MAX_LISTED: u32 = 500;
@@ -66,6 +64,7 @@ impl BisectApi {
         let subject = state.names.bisect_event_subject(&order.id, "requested");
         let message_id = format!("{}:requested", order.id);
         match state
+            .events
             .store_first(subject, message_id, event.to_json().into())
             .await?
         {
@@ -104,6 +103,7 @@ impl BisectApi {
         let view = find(&state, &id.0).await?;
         let bisect = stored_id(&view)?;
         let seq = state
+            .events
             .publish_bisect_event(
                 &BisectEvent::new(bisect.clone(), BisectEventBody::Deleted {}),
                 format!("{bisect}:deleted"),
@@ -138,6 +138,7 @@ impl BisectApi {
         }
         let bisect = stored_id(&view)?;
         let seq = state
+            .events
             .publish_bisect_event(
                 &BisectEvent::new(
                     bisect.clone(),
@@ -178,7 +179,7 @@ fn stored_id(view: &BisectView) -> Result<BisectId, ApiError> {
 
 /// The id is taken: the same request → that bisect; anything else → 409.
 async fn existing(state: &AppState, order: &BisectOrder) -> Result<StartResponse, ApiError> {
-    let Some(stored) = state.bisect_requested(&order.id).await? else {
+    let Some(stored) = state.events.bisect_requested(&order.id).await? else {
         return Err(ApiError::unavailable(
             "the bisect id is taken but its request could not be read back; retry",
         ));
@@ -207,34 +208,14 @@ async fn existing(state: &AppState, order: &BisectOrder) -> Result<StartResponse
 /// Asks the step queues that have not ended to stop.
 async fn cancel_unfinished_steps(state: &AppState, view: &BisectView) -> Result<(), ApiError> {
     let ids: Vec<String> = view.steps.iter().flat_map(|s| s.queues.clone()).collect();
-    let unfinished: Vec<String> = state
+    let unfinished = state
         .views
         .queues(&ids)
         .await?
         .into_iter()
         .filter(|q| !q.is_terminal())
-        .map(|q| q.id)
-        .collect();
-    cancel_step_queues(state, view, &unfinished).await
-}
-
-/// Publishes `cancel_requested` for each of the bisect's step queues named.
-pub(crate) async fn cancel_step_queues(
-    state: &AppState,
-    view: &BisectView,
-    queues: &[String],
-) -> Result<(), ApiError> {
-    for queue in queues {
-        let queue_id =
-            QueueId::parse(queue.clone()).map_err(|e| ApiError::internal("stored queue id", e))?;
-        state
-            .publish(&Event::new(
-                queue_id,
-                EventBody::CancelRequested {
-                    reason: Some(format!("bisect {} stopped", view.id)),
-                },
-            ))
-            .await?;
-    }
-    Ok(())
+        .map(|q| QueueId::parse(q.id).map_err(|e| ApiError::internal("stored queue id", e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let reason = format!("bisect {} stopped", view.id);
+    Ok(state.events.cancel_queues(&unfinished, &reason).await?)
 }

@@ -48,6 +48,7 @@ impl ControlApi {
         }
         let queue_id = QueueId::parse(view.id).map_err(|e| ApiError::internal("stored id", e))?;
         let seq = state
+            .events
             .publish(&Event::new(
                 queue_id.clone(),
                 EventBody::CancelRequested {
@@ -103,6 +104,7 @@ pub(super) async fn delete(state: &AppState, id: &str) -> Result<DeleteResponse,
     let view = find(state, id).await?;
     let queue_id = QueueId::parse(view.id).map_err(|e| ApiError::internal("stored id", e))?;
     let seq = state
+        .events
         .publish(&Event::new(queue_id.clone(), EventBody::Deleted {}))
         .await?;
     let logs = state

@@ -4,7 +4,8 @@
 use poem::IntoResponse;
 use poem_openapi::{payload::Json, ApiResponse, Object};
 
-use crate::views::ViewsError;
+use testarena_events::EventLogError;
+use testarena_views::ViewsError;
 
 #[derive(Debug, Clone, Object)]
 pub struct ErrorBody {
@@ -124,6 +125,16 @@ impl From<ViewsError> for ApiError {
         match error {
             ViewsError::Unavailable(_) => Self::unavailable(error.to_string()),
             ViewsError::Corrupt(_) => Self::internal("reading the view database", error),
+        }
+    }
+}
+
+impl From<EventLogError> for ApiError {
+    fn from(error: EventLogError) -> Self {
+        match error {
+            EventLogError::Unavailable(message) => Self::unavailable(message),
+            EventLogError::Conflict(message) => Self::conflict(message),
+            EventLogError::Unreadable { .. } => Self::internal("reading the events stream", error),
         }
     }
 }

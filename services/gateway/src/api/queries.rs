@@ -19,7 +19,7 @@ use super::error::ApiError;
 use super::model::{EventList, QueuePage, QueueView};
 use super::ApiTags;
 use crate::state::AppState;
-use crate::views::QueueFilter;
+use testarena_views::QueueFilter;
 
 const DEFAULT_PER_PAGE: u32 = 50;
 const MAX_LOG_CHUNK: u64 = 8 << 20;
@@ -84,7 +84,7 @@ impl QueryApi {
             text: q.0.as_deref(),
         };
         let (mut queues, total) = state.views.list(&filter, page, per_page).await?;
-        state.fill_waiting(&mut queues);
+        state.fill_waiting(&mut queues).await;
         Ok(Json(QueuePage {
             queues,
             total,

@@ -27,7 +27,8 @@ impl QueueApi {
         state: Data<&Arc<AppState>>,
         id: Path<String>,
     ) -> Result<Json<QueueView>, ApiError> {
-        Ok(Json(state.with_waiting(find(&state, &id.0).await?)))
+        let view = find(&state, &id.0).await?;
+        Ok(Json(state.with_waiting(view).await))
     }
 
     /// Delete a queue

@@ -12,14 +12,14 @@ use std::sync::Arc;
 
 use poem::web::Data;
 use poem_openapi::{payload::Json, ApiResponse, OpenApi};
-use testarena_events::Event;
+use testarena_events::{Event, Stored};
 
 use super::error::ApiError;
 use super::model::{Accepted, QueueView, SubmitRequest};
 use super::strict_json::StrictJson;
 use super::ApiTags;
 use crate::auth::default_owner;
-use crate::state::{AppState, Stored};
+use crate::state::AppState;
 use crate::submission::{claim_order, Submission};
 
 #[derive(ApiResponse, Debug)]
@@ -74,17 +74,14 @@ impl SubmitApi {
 }
 
 /// Publishes the submission's `submitted` event, only if its id is new.
-/// Shared with the bisect driver, whose step queues are ordinary queues.
-pub(crate) async fn store_submitted(
-    state: &AppState,
-    submission: &Submission,
-) -> Result<Stored, ApiError> {
+async fn store_submitted(state: &AppState, submission: &Submission) -> Result<Stored, ApiError> {
     let event = Event::new(submission.id.clone(), submission.event_body());
     let subject = state.names.event_subject(&submission.id, "submitted");
     let message_id = format!("{}:submitted", submission.id);
-    state
+    Ok(state
+        .events
         .store_first(subject, message_id, event.to_json().into())
-        .await
+        .await?)
 }
 
 /// The id is taken: same body → that queue, anything else → 409.
@@ -127,7 +124,7 @@ pub(crate) async fn respond(
         return Ok(accepted());
     }
     match state.views.queue(submission.id.as_str()).await? {
-        Some(view) => Ok(wrap(Json(state.with_waiting(view)))),
+        Some(view) => Ok(wrap(Json(state.with_waiting(view).await))),
         None => Ok(accepted()),
     }
 }

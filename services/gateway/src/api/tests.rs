@@ -22,7 +22,7 @@ use super::serde_json_body::SerdeJson;
 use super::strict_json::StrictJson;
 use super::ApiTags;
 use crate::state::AppState;
-use crate::views::TestFilter;
+use testarena_views::TestFilter;
 
 const DEFAULT_HISTORY_LIMIT: u32 = 200;
 
@@ -224,7 +224,7 @@ async fn publish_and_show(
     state: &AppState,
     event: TestEvent,
 ) -> Result<QuarantineResponse, ApiError> {
-    let seq = state.publish_test_event(&event).await?;
+    let seq = state.events.publish_test_event(&event).await?;
     if !state.applied.wait_for(seq, state.submit_wait).await {
         return Ok(QuarantineResponse::Accepted(Json(TestEventAccepted {
             seq,

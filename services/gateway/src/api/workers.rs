@@ -1,7 +1,7 @@
-//! The fleet: `GET /api/workers` (the live workers, from the dispatcher's
-//! copy of the registry), and an operator's `drain` and `readmit`, asked
+//! The fleet: `GET /api/workers` (the live workers, from the gateway's
+//! watch of the registry), and an operator's `drain` and `readmit`, asked
 //! of the worker itself over NATS (request/reply): the worker changes its
-//! record, and the dispatcher acts on the record.
+//! record, and the scheduler's dispatcher acts on the record.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,7 +80,7 @@ impl WorkersApi {
 fn live_workers(state: &AppState) -> Vec<WorkerView> {
     let now = now_millis();
     let mut workers: Vec<WorkerView> = state
-        .dispatcher
+        .registry
         .workers()
         .iter()
         .filter(|w| w.is_live(now))

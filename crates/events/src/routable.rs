@@ -6,9 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use testarena_events::{Label, ProfileName, WorkerRecord};
-
-use super::plan::describe_needs;
+use crate::{Label, ProfileName, WorkerRecord};
 
 /// Why no remembered worker can run a queue: the field at fault and the
 /// message.
@@ -18,7 +16,7 @@ pub struct Unroutable {
     pub message: String,
 }
 
-pub fn check(
+pub fn check_routable(
     workers: &[WorkerRecord],
     now_ms: u64,
     memory: Duration,
@@ -63,6 +61,16 @@ fn offered(workers: &[&WorkerRecord]) -> String {
     offers.into_iter().collect::<Vec<_>>().join("; ")
 }
 
+/// "profile qemu-arm and board=x" (or "its default profile").
+pub fn describe_needs(profile: Option<&ProfileName>, requires: &[Label]) -> String {
+    let mut needs = vec![match profile {
+        Some(p) => format!("profile {p}"),
+        None => "a default profile".to_owned(),
+    }];
+    needs.extend(requires.iter().map(ToString::to_string));
+    needs.join(" and ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,7 +100,7 @@ mod tests {
     #[test]
     fn an_empty_registry_accepts_anything() {
         let day = Duration::from_secs(24 * 3600);
-        assert!(check(&[], 100 * HOUR_MS, day, Some(&profile("x")), &[]).is_ok());
+        assert!(check_routable(&[], 100 * HOUR_MS, day, Some(&profile("x")), &[]).is_ok());
     }
 
     #[test]
@@ -100,21 +108,22 @@ mod tests {
         let day = Duration::from_secs(24 * 3600);
         let now = 100 * HOUR_MS;
         let fleet = [worker("qemu-arm", &["board=a"], now - HOUR_MS)];
-        let err = check(&fleet, now, day, Some(&profile("esp32")), &[]).unwrap_err();
+        let err = check_routable(&fleet, now, day, Some(&profile("esp32")), &[]).unwrap_err();
         assert_eq!(err.field, "profile");
         assert_eq!(
             err.message,
             "no worker seen in the last 24 h has profile esp32; workers offer: profile qemu-arm with board=a"
         );
         let board_b = [Label::parse("board=b").unwrap()];
-        let err = check(&fleet, now, day, Some(&profile("qemu-arm")), &board_b).unwrap_err();
+        let err =
+            check_routable(&fleet, now, day, Some(&profile("qemu-arm")), &board_b).unwrap_err();
         assert_eq!(err.field, "requires");
         assert!(
             err.message.contains("profile qemu-arm and board=b"),
             "{}",
             err.message
         );
-        assert!(check(&fleet, now, day, Some(&profile("qemu-arm")), &[]).is_ok());
+        assert!(check_routable(&fleet, now, day, Some(&profile("qemu-arm")), &[]).is_ok());
     }
 
     #[test]
@@ -122,6 +131,6 @@ mod tests {
         let day = Duration::from_secs(24 * 3600);
         let now = 100 * HOUR_MS;
         let fleet = [worker("qemu-arm", &[], now - 25 * HOUR_MS)];
-        assert!(check(&fleet, now, day, Some(&profile("esp32")), &[]).is_ok());
+        assert!(check_routable(&fleet, now, day, Some(&profile("esp32")), &[]).is_ok());
     }
 }

@@ -1,5 +1,5 @@
 //! A bisect's range from git: the refs resolved and the first-parent
-//! commits between them, with subject and author. The gateway keeps one
+//! commits between them, with subject and author. The scheduler keeps one
 //! bare mirror per repository under its `bisect_mirrors` folder, fetched
 //! before each resolution. Thin I/O around the `git` command; only the
 //! parsing of its output (`parse_log`) decides anything.
@@ -22,7 +22,7 @@ pub(crate) struct Range {
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RangeError {
-    #[error("running git: {0} (is git installed on the gateway?)")]
+    #[error("running git: {0} (is git installed where the scheduler runs?)")]
     Spawn(#[from] std::io::Error),
     #[error("fetching {repo}: {detail}")]
     Fetch { repo: String, detail: String },
@@ -89,7 +89,7 @@ pub(crate) async fn resolve(
 }
 
 /// Fetches a failed fetch again, a few times: a network blip, or another
-/// gateway on this host fetching the same mirror (git's ref locks), should
+/// scheduler on this host fetching the same mirror (git's ref locks), should
 /// not end a bisect in `Error`.
 async fn fetch_with_retries(mirrors: &Path, repo: &RepoUrl) -> Result<PathBuf, RangeError> {
     const ATTEMPTS: u32 = 3;
@@ -152,7 +152,7 @@ async fn rev_parse(
     }
 }
 
-/// What git may see of the gateway's environment: enough to find itself,
+/// What git may see of the scheduler's environment: enough to find itself,
 /// its config and a proxy or SSH setup; nothing else (as a worker's
 /// commands, it gets an allow-list, never the whole environment).
 const GIT_ENV: [&str; 10] = [

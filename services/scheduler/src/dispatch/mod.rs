@@ -4,7 +4,5 @@
 
 mod dispatcher;
 mod plan;
-mod routable;
 
 pub(crate) use dispatcher::Dispatcher;
-pub(crate) use routable::check as check_routable;

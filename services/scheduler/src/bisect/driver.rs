@@ -1,4 +1,4 @@
-//! The bisect driver's I/O. Every gateway runs one: each tick it reads the
+//! The bisect driver's I/O. Every scheduler runs one: each tick it reads the
 //! running bisects from the projector's view and their step queues'
 //! outcomes, asks `search::next` what to do, does it (git, a step queue's
 //! `submitted`, a bisect event), waits for the projector to show it, and
@@ -23,13 +23,11 @@ use testarena_events::{
 };
 use tokio_util::sync::CancellationToken;
 
+use testarena_events::{Event, EventBody, EventLog, EventLogError, QueueId};
+use testarena_views::{AppliedWatch, Views, ViewsError};
+
 use super::git_range;
 use super::search::{self, Next, RunOutcome, RunRequest};
-use crate::api::bisect::cancel_step_queues;
-use crate::api::error::ApiError;
-use crate::api::submit::store_submitted;
-use crate::state::AppState;
-use crate::submission::Submission;
 
 /// How often the running bisects are looked at.
 const TICK: Duration = Duration::from_millis(250);
@@ -42,15 +40,43 @@ const MAX_RUNNING: u32 = 1000;
 /// Bisects acted on concurrently within a tick.
 const DRIVEN_AT_ONCE: usize = 8;
 
+/// Why one bisect could not be driven this tick (it is tried again).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DriveError {
+    #[error(transparent)]
+    Views(#[from] ViewsError),
+    #[error(transparent)]
+    EventLog(#[from] EventLogError),
+    /// A value the `requested` event carried no longer parses.
+    #[error("{what} does not parse: {reason}")]
+    Stored { what: &'static str, reason: String },
+}
+
+impl DriveError {
+    fn stored(what: &'static str, reason: impl std::fmt::Display) -> Self {
+        Self::Stored {
+            what,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// What the driver reads and writes through.
+pub(crate) struct BisectIo {
+    pub events: EventLog,
+    pub views: Views,
+    pub applied: AppliedWatch,
+}
+
 /// Starts the driver; the task runs until `shutdown`.
 pub(crate) fn start(
-    state: Arc<AppState>,
+    io: Arc<BisectIo>,
     mirrors: PathBuf,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let driver = Driver {
-            state,
+            io,
             mirrors,
             fetching: tokio::sync::Mutex::new(()),
         };
@@ -60,14 +86,14 @@ pub(crate) fn start(
                 _ = tokio::time::sleep(TICK) => {}
             }
             if let Err(error) = driver.tick().await {
-                tracing::debug!(error = %error.message(), "bisect driver: views not readable yet");
+                tracing::debug!(error = %error, "bisect driver: views not readable yet");
             }
         }
     })
 }
 
 struct Driver {
-    state: Arc<AppState>,
+    io: Arc<BisectIo>,
     mirrors: PathBuf,
     /// One fetch at a time: bisects of one repository share its mirror,
     /// and a slow fetch holds up only the other fetches, not the steps of
@@ -76,18 +102,14 @@ struct Driver {
 }
 
 impl Driver {
-    async fn tick(&self) -> Result<(), ApiError> {
-        let mut running = self
-            .state
-            .views
-            .bisects(Some("Running"), MAX_RUNNING)
-            .await?;
+    async fn tick(&self) -> Result<(), DriveError> {
+        let mut running = self.io.views.bisects(Some("Running"), MAX_RUNNING).await?;
         running.reverse();
         futures_util::stream::iter(running)
             .for_each_concurrent(DRIVEN_AT_ONCE, |view| async move {
                 let id = view.id.clone();
                 if let Err(error) = self.drive(view).await {
-                    tracing::warn!(bisect = %id, error = %error.message(), "bisect driver: will retry");
+                    tracing::warn!(bisect = %id, error = %error, "bisect driver: will retry");
                 }
             })
             .await;
@@ -95,9 +117,9 @@ impl Driver {
     }
 
     /// Acts on one bisect until it has to wait for its runs.
-    async fn drive(&self, mut view: BisectView) -> Result<(), ApiError> {
+    async fn drive(&self, mut view: BisectView) -> Result<(), DriveError> {
         let id = BisectId::parse(view.id.clone())
-            .map_err(|e| ApiError::internal("stored bisect id", e))?;
+            .map_err(|e| DriveError::stored("a stored bisect id", e))?;
         for _ in 0..MAX_ACTIONS_PER_TICK {
             let outcomes = self.outcomes(&view).await?;
             let next = search::next(&view, &outcomes);
@@ -106,8 +128,8 @@ impl Driver {
             }
             tracing::info!(bisect = %id, action = ?next, "bisect driver");
             let seq = self.perform(&id, &view, next).await?;
-            self.state.applied.wait_for(seq, VIEW_WAIT).await;
-            match self.state.views.bisect(id.as_str()).await? {
+            self.io.applied.wait_for(seq, VIEW_WAIT).await;
+            match self.io.views.bisect(id.as_str()).await? {
                 Some(fresh) => view = fresh,
                 None => return Ok(()),
             }
@@ -116,14 +138,19 @@ impl Driver {
     }
 
     /// The ended step queues' outcomes, by queue id.
-    async fn outcomes(&self, view: &BisectView) -> Result<HashMap<String, RunOutcome>, ApiError> {
+    async fn outcomes(&self, view: &BisectView) -> Result<HashMap<String, RunOutcome>, DriveError> {
         let ids: Vec<String> = view.steps.iter().flat_map(|s| s.queues.clone()).collect();
-        let queues = self.state.views.queues(&ids).await?;
+        let queues = self.io.views.queues(&ids).await?;
         Ok(search::outcomes(view, &queues))
     }
 
     /// Does what the search decided; the sequence of the last event stored.
-    async fn perform(&self, id: &BisectId, view: &BisectView, next: Next) -> Result<u64, ApiError> {
+    async fn perform(
+        &self,
+        id: &BisectId,
+        view: &BisectView,
+        next: Next,
+    ) -> Result<u64, DriveError> {
         let (message_id, body) = match next {
             Next::Wait => return Ok(0),
             Next::ResolveRange => self.resolve_range(view).await?,
@@ -159,7 +186,13 @@ impl Driver {
                 },
             ),
             Next::Cancel(unfinished) => {
-                cancel_step_queues(&self.state, view, &unfinished).await?;
+                let queues = unfinished
+                    .iter()
+                    .map(|q| QueueId::parse(q.clone()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| DriveError::stored("a step queue id", e))?;
+                let reason = format!("bisect {} stopped", view.id);
+                self.io.events.cancel_queues(&queues, &reason).await?;
                 (
                     format!("{id}:ended"),
                     BisectEventBody::Ended {
@@ -170,25 +203,27 @@ impl Driver {
                 )
             }
         };
-        self.state
+        Ok(self
+            .io
+            .events
             .publish_bisect_event(&BisectEvent::new(id.clone(), body), message_id)
-            .await
+            .await?)
     }
 
     /// The range from git, or the bisect's end in `Error` with git's reason.
     async fn resolve_range(
         &self,
         view: &BisectView,
-    ) -> Result<(String, BisectEventBody), ApiError> {
+    ) -> Result<(String, BisectEventBody), DriveError> {
         let order = Order::of(view)?;
         let good = view
             .good_ref
             .as_ref()
             .map(|g| GitRef::parse(g.clone()))
             .transpose()
-            .map_err(|e| ApiError::internal("stored good ref", e))?;
+            .map_err(|e| DriveError::stored("the stored good ref", e))?;
         let bad = GitRef::parse(view.bad_ref.clone())
-            .map_err(|e| ApiError::internal("stored bad ref", e))?;
+            .map_err(|e| DriveError::stored("the stored bad ref", e))?;
         let resolved = {
             let _fetching = self.fetching.lock().await;
             git_range::resolve(&self.mirrors, &order.repo, good.as_ref(), &bad).await
@@ -216,15 +251,14 @@ impl Driver {
         id: &BisectId,
         view: &BisectView,
         runs: &[RunRequest],
-    ) -> Result<u64, ApiError> {
+    ) -> Result<u64, DriveError> {
         let order = Order::of(view)?;
         let mut last = 0;
         for run in runs {
             let queue_id = step_queue_id(id, &run.commit, run.phase, run.run);
             let git_ref = GitRef::parse(run.commit.clone())
-                .map_err(|e| ApiError::internal("a range commit", e))?;
-            let submission = Submission {
-                id: queue_id.clone(),
+                .map_err(|e| DriveError::stored("a range commit", e))?;
+            let submitted = EventBody::Submitted {
                 source: Source {
                     repo: order.repo.clone(),
                     git_ref,
@@ -233,12 +267,21 @@ impl Driver {
                 tasks: order.tasks.clone(),
                 requires: order.requires.clone(),
                 priority: Priority::Normal,
-                owner: order.owner.clone(),
+                owner: Some(order.owner.clone()),
                 shards: 1,
                 claim_order: Vec::new(),
                 bisect: Some(id.clone()),
             };
-            store_submitted(&self.state, &submission).await?;
+            // Stored only once per id: a second scheduler's, or a repeat
+            // after a restart, is a no-op.
+            self.io
+                .events
+                .store_first(
+                    self.io.events.names().event_subject(&queue_id, "submitted"),
+                    format!("{queue_id}:submitted"),
+                    Event::new(queue_id.clone(), submitted).to_json().into(),
+                )
+                .await?;
             let body = BisectEventBody::StepQueued {
                 commit: run.commit.clone(),
                 phase: run.phase,
@@ -246,7 +289,8 @@ impl Driver {
                 queue_id: queue_id.clone(),
             };
             last = self
-                .state
+                .io
+                .events
                 .publish_bisect_event(
                     &BisectEvent::new(id.clone(), body),
                     format!("{id}:queued:{queue_id}"),
@@ -268,8 +312,8 @@ struct Order {
 }
 
 impl Order {
-    fn of(view: &BisectView) -> Result<Self, ApiError> {
-        let stored = |e: &dyn std::fmt::Display| ApiError::internal("a stored bisect request", e);
+    fn of(view: &BisectView) -> Result<Self, DriveError> {
+        let stored = |e: &dyn std::fmt::Display| DriveError::stored("a stored bisect request", e);
         let tasks = view
             .tasks
             .iter()
@@ -281,7 +325,7 @@ impl Order {
                     retries: Some(0),
                 })
             })
-            .collect::<Result<_, ApiError>>()?;
+            .collect::<Result<_, DriveError>>()?;
         Ok(Self {
             repo: RepoUrl::parse(view.source.repo.clone()).map_err(|e| stored(&e))?,
             profile: view

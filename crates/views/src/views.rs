@@ -1,8 +1,8 @@
 //! Read side of the SQLite views the projector writes: every SQL statement
-//! of the gateway is here. The database is opened read-only and lazily: the
-//! gateway may start before the projector has created the file, and answers
-//! 503 until then. Errors are this module's own (`ViewsError`); the HTTP
-//! edge maps them to `ApiError`.
+//! of the gateway and the scheduler is here. The database is opened
+//! read-only and lazily: a reader may start before the projector has
+//! created the file (the gateway answers 503 until then). Errors are this
+//! module's own (`ViewsError`); each service maps them at its edge.
 
 use std::path::Path;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use testarena_events::{
 };
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ViewsError {
+pub enum ViewsError {
     #[error("view database: {0}")]
     Unavailable(#[from] sqlx::Error),
     #[error("a stored queue view does not parse: {0}")]
@@ -24,7 +24,7 @@ pub(crate) enum ViewsError {
 
 /// Which queues a list shows; `None` matches everything.
 #[derive(Debug, Default)]
-pub(crate) struct QueueFilter<'a> {
+pub struct QueueFilter<'a> {
     /// The status word, exactly.
     pub status: Option<&'a str>,
     /// A substring of the source URL (so the exact URL matches too).
@@ -75,7 +75,7 @@ macro_rules! filter {
 
 /// Which tests a list shows; `None` matches everything.
 #[derive(Debug, Default)]
-pub(crate) struct TestFilter<'a> {
+pub struct TestFilter<'a> {
     /// The repository URL, exactly.
     pub repo: Option<&'a str>,
     /// The profile, exactly (`""`: the worker's default).
@@ -102,12 +102,12 @@ macro_rules! test_filter {
 }
 
 #[derive(Clone)]
-pub(crate) struct Views {
+pub struct Views {
     pool: SqlitePool,
 }
 
 /// Counts for `/metrics`, from the view rows.
-pub(crate) struct MetricsCounts {
+pub struct MetricsCounts {
     /// (status, queues)
     pub queues: Vec<(String, i64)>,
     /// (result, or status while unfinished; tasks)
@@ -115,7 +115,7 @@ pub(crate) struct MetricsCounts {
 }
 
 impl Views {
-    pub(crate) fn open_lazy(path: &Path) -> Self {
+    pub fn open_lazy(path: &Path) -> Self {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .read_only(true)
@@ -127,7 +127,7 @@ impl Views {
         Self { pool }
     }
 
-    pub(crate) async fn queue(&self, id: &str) -> Result<Option<QueueView>, ViewsError> {
+    pub async fn queue(&self, id: &str) -> Result<Option<QueueView>, ViewsError> {
         let row = sqlx::query("SELECT view_json FROM queues WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -138,7 +138,7 @@ impl Views {
     /// The last recorded duration of each task (`None` where there is none)
     /// for a queue of `repo` and `profile` (`None`: the default), as the
     /// projector records them for `expected_duration_ms`.
-    pub(crate) async fn expected_durations(
+    pub async fn expected_durations(
         &self,
         repo: &testarena_events::RepoUrl,
         profile: Option<&testarena_events::ProfileName>,
@@ -167,7 +167,7 @@ impl Views {
 
     /// One page of the queues `filter` selects, newest first, and how many
     /// it selects in total. Every value is a bound parameter.
-    pub(crate) async fn list(
+    pub async fn list(
         &self,
         filter: &QueueFilter<'_>,
         page: u32,
@@ -194,7 +194,7 @@ impl Views {
         Ok((queues, total as u64))
     }
 
-    pub(crate) async fn metrics_counts(&self) -> Result<MetricsCounts, ViewsError> {
+    pub async fn metrics_counts(&self) -> Result<MetricsCounts, ViewsError> {
         let pairs = |rows: Vec<sqlx::sqlite::SqliteRow>| {
             rows.iter()
                 .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
@@ -219,7 +219,7 @@ impl Views {
     /// `window` runs. The default window is stored per test by the
     /// projector (`summary_json`): one row per test, no run read. Another
     /// window reads each test's runs, in one statement.
-    pub(crate) async fn tests(
+    pub async fn tests(
         &self,
         filter: &TestFilter<'_>,
         window: u32,
@@ -297,7 +297,7 @@ impl Views {
 
     /// One test and its newest `limit` runs, newest first; `None` when the
     /// test is unknown.
-    pub(crate) async fn test_history(
+    pub async fn test_history(
         &self,
         key: &TestKey,
         limit: u32,
@@ -329,7 +329,7 @@ impl Views {
 
     /// The firmware sizes of `repo` (and `profile`, when given), one per
     /// commit (its latest measure), newest first, at most `limit`.
-    pub(crate) async fn sizes(
+    pub async fn sizes(
         &self,
         repo: &str,
         profile: Option<&str>,
@@ -364,7 +364,7 @@ impl Views {
     }
 
     /// Several queues' views, those that exist (a bisect's step queues).
-    pub(crate) async fn queues(&self, ids: &[String]) -> Result<Vec<QueueView>, ViewsError> {
+    pub async fn queues(&self, ids: &[String]) -> Result<Vec<QueueView>, ViewsError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -379,7 +379,7 @@ impl Views {
             .collect()
     }
 
-    pub(crate) async fn bisect(&self, id: &str) -> Result<Option<BisectView>, ViewsError> {
+    pub async fn bisect(&self, id: &str) -> Result<Option<BisectView>, ViewsError> {
         let row = sqlx::query("SELECT view_json FROM bisects WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -390,7 +390,7 @@ impl Views {
     }
 
     /// Bisects newest first: all of them, or those of one status.
-    pub(crate) async fn bisects(
+    pub async fn bisects(
         &self,
         status: Option<&str>,
         limit: u32,
@@ -409,7 +409,7 @@ impl Views {
     }
 
     /// The events-stream sequence the projector has committed.
-    pub(crate) async fn applied_events(&self) -> Result<u64, ViewsError> {
+    pub async fn applied_events(&self) -> Result<u64, ViewsError> {
         let row = sqlx::query("SELECT seq FROM projector_offsets WHERE stream = 'events'")
             .fetch_optional(&self.pool)
             .await?;
@@ -419,7 +419,7 @@ impl Views {
 
 /// A test as stored: its identity and quarantine.
 #[derive(Debug)]
-pub(crate) struct StoredTest {
+pub struct StoredTest {
     pub key: TestKey,
     pub quarantine_reason: Option<String>,
 }

@@ -11,7 +11,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use testarena_events::{
-    Event, EventBody, Label, Owner, Priority, ProfileName, QueueId, TaskId, WorkerRecord,
+    describe_needs, Event, EventBody, Label, Owner, Priority, ProfileName, QueueId, TaskId,
+    WaitingInfo, WorkerRecord,
 };
 
 /// One queue the dispatcher knows and has not seen finish.
@@ -78,13 +79,6 @@ pub struct Dispatch {
     pub submitted_seq: u64,
     /// The publish is conditional on this being the queue's last dispatch.
     pub expected_last_dispatch_seq: u64,
-}
-
-/// Where a waiting queue stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WaitingInfo {
-    pub position: u32,
-    pub reason: String,
 }
 
 #[derive(Debug, Default)]
@@ -169,10 +163,6 @@ impl Plan {
     /// A worker's record was deleted: it stopped.
     pub fn worker_left(&mut self, id: &str) {
         self.workers.remove(id);
-    }
-
-    pub fn workers(&self) -> impl Iterator<Item = &WorkerRecord> {
-        self.workers.values()
     }
 
     pub fn waiting_count(&self) -> usize {
@@ -353,16 +343,6 @@ impl Plan {
         }
         format!("waiting for a free slot on a worker with {wanted}")
     }
-}
-
-/// "profile qemu-arm and board=x" (or "its default profile").
-pub fn describe_needs(profile: Option<&ProfileName>, requires: &[Label]) -> String {
-    let mut needs = vec![match profile {
-        Some(p) => format!("profile {p}"),
-        None => "a default profile".to_owned(),
-    }];
-    needs.extend(requires.iter().map(ToString::to_string));
-    needs.join(" and ")
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Lets a request wait until this gateway's projector has applied a given
+//! Lets a request wait until this service's projector has applied a given
 //! events-stream sequence, so a client's next read sees its own write.
 //!
 //! The projector announces each committed sequence on core NATS; as core
@@ -17,7 +17,7 @@ use crate::views::Views;
 const POLL_EVERY: Duration = Duration::from_millis(50);
 
 #[derive(Clone)]
-pub(crate) struct AppliedWatch {
+pub struct AppliedWatch {
     applied: watch::Sender<u64>,
     views: Views,
 }
@@ -25,7 +25,7 @@ pub(crate) struct AppliedWatch {
 impl AppliedWatch {
     /// Subscribes to the projector's announcements; the returned task ends
     /// with `shutdown`.
-    pub(crate) async fn start(
+    pub async fn start(
         client: &async_nats::Client,
         subject: String,
         views: Views,
@@ -51,7 +51,7 @@ impl AppliedWatch {
     }
 
     /// True once `seq` is applied; false if `timeout` passes first.
-    pub(crate) async fn wait_for(&self, seq: u64, timeout: Duration) -> bool {
+    pub async fn wait_for(&self, seq: u64, timeout: Duration) -> bool {
         let mut receiver = self.applied.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {

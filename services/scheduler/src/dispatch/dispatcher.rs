@@ -3,9 +3,9 @@
 //! (a KV watch) into a `Plan`, and after each change publishes what the
 //! plan decides as `dispatched` events on the chosen workers' subjects.
 //!
-//! Every gateway runs one. A dispatch is published only if it is still the
+//! Every scheduler runs one. A dispatch is published only if it is still the
 //! queue's next (`Nats-Expected-Last-Subject-Sequence` over the queue's
-//! `dispatched.*` subjects), so two gateways never give one queue twice.
+//! `dispatched.*` subjects), so two schedulers never give one queue twice.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,10 +16,12 @@ use async_nats::jetstream::kv::{self, Operation};
 use async_nats::jetstream::{self};
 use async_nats::HeaderMap;
 use futures_util::StreamExt;
-use testarena_events::{now_millis, ArenaNames, Event, EventBody, QueueId, WorkerRecord};
+use testarena_events::{
+    now_millis, ArenaNames, Event, EventBody, QueueId, WaitingInfo, WorkerRecord,
+};
 use tokio_util::sync::CancellationToken;
 
-use super::plan::{Dispatch, Plan, WaitingInfo};
+use super::plan::{Dispatch, Plan};
 
 /// How often gone workers are looked for when nothing else happens.
 const TICK: Duration = Duration::from_millis(500);
@@ -68,11 +70,6 @@ impl Dispatcher {
 
     pub fn waiting_infos(&self, ids: &[QueueId]) -> Vec<Option<WaitingInfo>> {
         self.plan().waiting_infos(ids, now_millis())
-    }
-
-    /// Every worker in the registry, live or not.
-    pub fn workers(&self) -> Vec<WorkerRecord> {
-        self.plan().workers().cloned().collect()
     }
 
     pub fn waiting_count(&self) -> usize {

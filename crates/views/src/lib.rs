@@ -1,0 +1,10 @@
+//! The read side of the projector's SQLite views: every SQL read of the
+//! gateway and the scheduler (`views.rs`), and the wait until the projector
+//! has applied a stream sequence (`applied_watch.rs`). Read-only: only the
+//! projector writes a view.
+
+mod applied_watch;
+mod views;
+
+pub use applied_watch::AppliedWatch;
+pub use views::{MetricsCounts, QueueFilter, StoredTest, TestFilter, Views, ViewsError};

@@ -1,9 +1,0 @@
-//! Bisect: find the first commit where a test fails. `request.rs` checks a
-//! request (pure); `search.rs` is the one decision, what to do next (pure);
-//! `driver.rs` does it: reads the bisect views, resolves ranges with git
-//! (`git_range.rs`), submits step queues and publishes the bisect's events.
-
-pub(crate) mod driver;
-mod git_range;
-pub(crate) mod request;
-pub(crate) mod search;
