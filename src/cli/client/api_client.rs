@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use testarena_events::{ArtifactView, BisectView, QueueView};
+use testarena_events::{ArtifactView, BisectView, QueueView, WorkerView};
 
 use super::ServerArg;
 
@@ -39,6 +39,12 @@ pub struct BisectList {
 #[derive(Debug, Deserialize)]
 pub struct BisectStarted {
     pub id: String,
+}
+
+/// `GET /api/workers`.
+#[derive(Debug, Deserialize)]
+pub struct WorkersPage {
+    pub workers: Vec<WorkerView>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -246,7 +252,7 @@ impl ApiClient {
             .1)
     }
 
-    pub async fn workers(&self) -> Result<super::workers::WorkersPage, ClientError> {
+    pub async fn workers(&self) -> Result<WorkersPage, ClientError> {
         Ok(self
             .json(self.http.get(format!("{}/api/workers", self.base)))
             .await?

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use testarena_events::{BisectView, QueueView};
 
 use super::api_client::{ApiClient, ClientError};
-use super::bisect_show;
+use super::bisect_show::{self, exit_code};
 
 const POLL: Duration = Duration::from_secs(1);
 /// Queues read per page, and how many pages the scenario lookup reads.
@@ -93,16 +93,6 @@ pub fn request_body(options: &StartOptions, scenario: &str, timeout_s: Option<u3
         body["runs_per_step"] = json!(runs);
     }
     body
-}
-
-/// 0 Found; 1 Inconclusive, Cancelled (or, for `show`, still Running); 2
-/// Error, or a status this CLI does not know.
-pub fn exit_code(status: &str) -> ExitCode {
-    ExitCode::from(match status {
-        "Found" => 0,
-        "Inconclusive" | "Cancelled" | "Running" => 1,
-        _ => 2,
-    })
 }
 
 /// A task as a queue ran it: its scenario and timeout.
@@ -242,15 +232,6 @@ mod tests {
         assert_eq!(body["good"], "c1");
         assert_eq!(body["profile"], "qemu-arm");
         assert_eq!(body["runs_per_step"], 3);
-    }
-
-    #[test]
-    fn found_exits_zero_inconclusive_and_cancelled_one_error_two() {
-        assert_eq!(exit_code("Found"), ExitCode::from(0));
-        assert_eq!(exit_code("Inconclusive"), ExitCode::from(1));
-        assert_eq!(exit_code("Cancelled"), ExitCode::from(1));
-        assert_eq!(exit_code("Error"), ExitCode::from(2));
-        assert_eq!(exit_code("Lost"), ExitCode::from(2));
     }
 
     fn queue(id: &str, repo: &str, tasks: &[(&str, &str)]) -> QueueView {

@@ -1,6 +1,7 @@
 //! `testarena bisect show ID`, `bisect cancel ID`, `bisect delete ID` and
 //! `testarena bisects`: a bisect (or all of them) for people, or the API's
-//! JSON; and the lines `bisect --wait` prints.
+//! JSON; the lines `bisect --wait` prints, and the exit code every
+//! `bisect` command gives a bisect's status.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -8,8 +9,18 @@ use std::process::ExitCode;
 use testarena_events::{BisectStepView, BisectView};
 
 use super::api_client::{ApiClient, ClientError};
-use super::bisect::exit_code;
 use super::render;
+
+/// How every `bisect` command exits on a bisect's status: 0 Found; 1
+/// Inconclusive, Cancelled (or, for `show`, still Running); 2 Error, or a
+/// status this CLI does not know.
+pub fn exit_code(status: &str) -> ExitCode {
+    ExitCode::from(match status {
+        "Found" => 0,
+        "Inconclusive" | "Cancelled" | "Running" => 1,
+        _ => 2,
+    })
+}
 
 /// Prints one bisect; exits as `bisect --wait` would have (Running: 1).
 pub async fn show(client: &ApiClient, id: &str, json: bool) -> Result<ExitCode, ClientError> {
@@ -163,6 +174,15 @@ mod tests {
     use serde_json::json;
 
     const CULPRIT: &str = "5555555555cccc";
+
+    #[test]
+    fn found_exits_zero_inconclusive_and_cancelled_one_error_two() {
+        assert_eq!(exit_code("Found"), ExitCode::from(0));
+        assert_eq!(exit_code("Inconclusive"), ExitCode::from(1));
+        assert_eq!(exit_code("Cancelled"), ExitCode::from(1));
+        assert_eq!(exit_code("Error"), ExitCode::from(2));
+        assert_eq!(exit_code("Lost"), ExitCode::from(2));
+    }
 
     fn found() -> BisectView {
         let culprit = json!({"commit": CULPRIT, "subject": "Break the UART", "author": "Ada <ada@example.org>"});

@@ -11,10 +11,12 @@ mod artifacts;
 mod bisect;
 mod bisect_show;
 mod cancel;
+mod delete;
 mod follow;
 mod list;
 mod render;
 mod sse;
+mod status;
 mod submit;
 mod when;
 mod workers;
@@ -281,18 +283,7 @@ async fn dispatch(command: ClientCommand, style: when::TimeStyle) -> Result<Exit
             json,
             strict,
             server,
-        } => {
-            let view = ApiClient::new(&server)?.queue(&id).await?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&view).unwrap_or_default()
-                );
-            } else {
-                print!("{}", render::queue_detail(&view));
-            }
-            Ok(submit::exit_code(&view, strict))
-        }
+        } => status::run(&ApiClient::new(&server)?, &id, json, strict).await,
         ClientCommand::Logs { id, follow, server } => {
             let client = ApiClient::new(&server)?;
             follow::print_log(&client, &id, follow, false).await?;
@@ -307,11 +298,7 @@ async fn dispatch(command: ClientCommand, style: when::TimeStyle) -> Result<Exit
             json,
             server,
         } => artifacts::run(&ApiClient::new(&server)?, &id, download.as_deref(), json).await,
-        ClientCommand::Delete { id, server } => {
-            ApiClient::new(&server)?.delete(&id).await?;
-            println!("{id}: deleted");
-            Ok(ExitCode::SUCCESS)
-        }
+        ClientCommand::Delete { id, server } => delete::run(&ApiClient::new(&server)?, &id).await,
         ClientCommand::Bisect(args) => bisect_command(args).await,
         ClientCommand::Bisects { json, server } => {
             bisect_show::list(&ApiClient::new(&server)?, json).await

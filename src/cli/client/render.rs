@@ -2,7 +2,7 @@
 
 use std::fmt::{Display, Write};
 
-use testarena_events::{Counts, QueueView};
+use testarena_events::{Counts, QueueView, TaskView};
 use time::OffsetDateTime;
 
 use super::api_client::QueuePage;
@@ -129,8 +129,35 @@ pub fn table(header: &[&str], rows: &[Vec<String>], right_align_last: bool) -> S
     out
 }
 
+/// One queue for `status` and the end of `submit --wait`: its summary, its
+/// stages, then a row per task.
 pub fn queue_detail(q: &QueueView) -> String {
     let mut out = String::new();
+    detail_summary(&mut out, q);
+    for stage in &q.stages {
+        let _ = writeln!(
+            out,
+            "  stage {:<10} {:<10} {:>8} ms {}",
+            stage.stage,
+            stage.status,
+            or_dash(stage.duration_ms),
+            stage.message.as_deref().unwrap_or("")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  {:<24} {:<10} {:<8} {:>6} {:>9}  SCENARIO",
+        "TASK", "STATUS", "RESULT", "EXIT", "MS"
+    );
+    for t in &q.tasks {
+        task_row(&mut out, t);
+    }
+    out
+}
+
+/// The queue's lines above its stages: id, status, source, commit, attempt,
+/// results, and the firmware sizes and artifacts when there are some.
+fn detail_summary(out: &mut String, q: &QueueView) {
     let _ = writeln!(out, "queue    {}", q.id);
     let reason = q.reason.as_ref().map(|r| format!(" ({r})"));
     let _ = writeln!(out, "status   {}{}", outcome(q), reason.unwrap_or_default());
@@ -158,47 +185,33 @@ pub fn queue_detail(q: &QueueView) -> String {
             q.id
         );
     }
-    for stage in &q.stages {
-        let _ = writeln!(
-            out,
-            "  stage {:<10} {:<10} {:>8} ms {}",
-            stage.stage,
-            stage.status,
-            or_dash(stage.duration_ms),
-            stage.message.as_deref().unwrap_or("")
-        );
-    }
+}
+
+/// A task's row, then its tries, its quarantine and its failed cases.
+fn task_row(out: &mut String, t: &TaskView) {
     let _ = writeln!(
         out,
-        "  {:<24} {:<10} {:<8} {:>6} {:>9}  SCENARIO",
-        "TASK", "STATUS", "RESULT", "EXIT", "MS"
+        "  {:<24} {:<10} {:<8} {:>6} {:>9}  {}",
+        t.id,
+        t.status,
+        or_dash(t.result.as_deref()),
+        or_dash(t.exit_code),
+        or_dash(t.duration_ms),
+        t.scenario
     );
-    for t in &q.tasks {
+    if !t.tries.is_empty() {
+        let tries: Vec<&str> = t.tries.iter().map(|x| x.result.as_str()).collect();
+        let _ = writeln!(out, "      tries: {}", tries.join(" → "));
+    }
+    if t.quarantined {
         let _ = writeln!(
             out,
-            "  {:<24} {:<10} {:<8} {:>6} {:>9}  {}",
-            t.id,
-            t.status,
-            or_dash(t.result.as_deref()),
-            or_dash(t.exit_code),
-            or_dash(t.duration_ms),
-            t.scenario
+            "      quarantined: this failure does not fail the queue"
         );
-        if !t.tries.is_empty() {
-            let tries: Vec<&str> = t.tries.iter().map(|x| x.result.as_str()).collect();
-            let _ = writeln!(out, "      tries: {}", tries.join(" → "));
-        }
-        if t.quarantined {
-            let _ = writeln!(
-                out,
-                "      quarantined: this failure does not fail the queue"
-            );
-        }
-        for case in t.junit.iter().flat_map(|j| &j.failed_cases) {
-            let _ = writeln!(out, "      failed case: {case}");
-        }
     }
-    out
+    for case in t.junit.iter().flat_map(|j| &j.failed_cases) {
+        let _ = writeln!(out, "      failed case: {case}");
+    }
 }
 
 #[cfg(test)]

@@ -2,17 +2,11 @@
 
 use std::process::ExitCode;
 
-use serde::Deserialize;
 use testarena_events::WorkerView;
 use time::OffsetDateTime;
 
 use super::api_client::{ApiClient, ClientError};
 use super::{render, when};
-
-#[derive(Debug, Deserialize)]
-pub struct WorkersPage {
-    pub workers: Vec<WorkerView>,
-}
 
 pub async fn run(client: &ApiClient, json: bool) -> Result<ExitCode, ClientError> {
     let page = client.workers().await?;
