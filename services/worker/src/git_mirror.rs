@@ -150,20 +150,35 @@ impl GitCache {
         };
         if !fresh {
             let clean_at = clean_at.as_deref();
-            if let Err(e) = reset_worktree(&self.repos, &dir, &sha, clean_at, log).await {
-                // A worktree left broken (a git killed mid-checkout leaves
-                // its index.lock): make it anew.
-                log.system(
-                    "checkout",
-                    format!("reused worktree unusable ({e}); making it anew"),
-                )
-                .await;
-                let _locked = lock_mirror(&state, &mirror).await?;
-                add_worktree(&mirror, &dir, &sha, log).await?;
-            }
+            self.reuse_worktree(&state, &mirror, (&dir, &sha), clean_at, log)
+                .await?;
         }
         log.system("checkout", format!("checked out {sha}")).await;
         Ok(Checkout { sha, dir, lease })
+    }
+
+    /// Moves the worktree at `dir`, which a queue before used, to `sha`
+    /// (`clean_at`: the commit its lease says it was left clean at); one
+    /// left broken (a git killed mid-checkout leaves its index.lock) is
+    /// made anew, under the mirror's lock.
+    async fn reuse_worktree(
+        &self,
+        state: &tokio::sync::Mutex<MirrorState>,
+        mirror: &Path,
+        (dir, sha): (&Path, &str),
+        clean_at: Option<&str>,
+        log: &LogSink,
+    ) -> Result<(), CheckoutError> {
+        if let Err(e) = reset_worktree(&self.repos, dir, sha, clean_at, log).await {
+            log.system(
+                "checkout",
+                format!("reused worktree unusable ({e}); making it anew"),
+            )
+            .await;
+            let _locked = lock_mirror(state, mirror).await?;
+            add_worktree(mirror, dir, sha, log).await?;
+        }
+        Ok(())
     }
 
     /// A run is over: its worktree is made exactly its commit again and its
@@ -228,47 +243,9 @@ impl GitCache {
         }
         let through = self.position.last_sequence().await;
         if exists {
-            log.system("checkout", format!("fetching {repo} into its mirror"))
-                .await;
-            state.fetches += 1;
-            // `--update-head-ok`: a task may have switched its worktree to
-            // a branch; git would otherwise refuse to update that branch
-            // and every later fetch of the mirror would fail.
-            let mut args = vec![
-                "-C",
-                path(mirror),
-                "fetch",
-                "--prune",
-                "--quiet",
-                "--update-head-ok",
-            ];
-            if !state.fetches.is_multiple_of(MAINTENANCE_EVERY) {
-                args.push("--no-auto-maintenance");
-            }
-            args.push("origin");
-            git(&args, "git fetch", log).await?;
+            fetch_mirror(repo, mirror, state, log).await?;
         } else {
-            log.system("checkout", format!("cloning {repo} into a new mirror"))
-                .await;
-            tokio::fs::create_dir_all(&self.mirrors).await?;
-            // Clone beside and rename, so a half-finished clone never looks
-            // like a mirror.
-            let partial = cache_layout::partial_clone(mirror);
-            let _ = tokio::fs::remove_dir_all(&partial).await;
-            git(
-                &[
-                    "clone",
-                    "--mirror",
-                    "--quiet",
-                    "--",
-                    repo.as_str(),
-                    path(&partial),
-                ],
-                "git clone",
-                log,
-            )
-            .await?;
-            tokio::fs::rename(&partial, mirror).await?;
+            clone_mirror(repo, mirror, &self.mirrors, log).await?;
         }
         // A failed read keeps the older position: still true of this fetch.
         if through.is_some() {
@@ -276,6 +253,67 @@ impl GitCache {
         }
         Ok(())
     }
+}
+
+/// Fetches the mirror from its origin; every [`MAINTENANCE_EVERY`]th fetch
+/// lets git run its automatic maintenance.
+async fn fetch_mirror(
+    repo: &RepoUrl,
+    mirror: &Path,
+    state: &mut MirrorState,
+    log: &LogSink,
+) -> Result<(), CheckoutError> {
+    log.system("checkout", format!("fetching {repo} into its mirror"))
+        .await;
+    state.fetches += 1;
+    // `--update-head-ok`: a task may have switched its worktree to
+    // a branch; git would otherwise refuse to update that branch
+    // and every later fetch of the mirror would fail.
+    let mut args = vec![
+        "-C",
+        path(mirror),
+        "fetch",
+        "--prune",
+        "--quiet",
+        "--update-head-ok",
+    ];
+    if !state.fetches.is_multiple_of(MAINTENANCE_EVERY) {
+        args.push("--no-auto-maintenance");
+    }
+    args.push("origin");
+    git(&args, "git fetch", log).await?;
+    Ok(())
+}
+
+/// Clones `repo` into a new mirror at `mirror`, in `mirrors`.
+async fn clone_mirror(
+    repo: &RepoUrl,
+    mirror: &Path,
+    mirrors: &Path,
+    log: &LogSink,
+) -> Result<(), CheckoutError> {
+    log.system("checkout", format!("cloning {repo} into a new mirror"))
+        .await;
+    tokio::fs::create_dir_all(mirrors).await?;
+    // Clone beside and rename, so a half-finished clone never looks
+    // like a mirror.
+    let partial = cache_layout::partial_clone(mirror);
+    let _ = tokio::fs::remove_dir_all(&partial).await;
+    git(
+        &[
+            "clone",
+            "--mirror",
+            "--quiet",
+            "--",
+            repo.as_str(),
+            path(&partial),
+        ],
+        "git clone",
+        log,
+    )
+    .await?;
+    tokio::fs::rename(&partial, mirror).await?;
+    Ok(())
 }
 
 /// The commit to check out when the mirror already has it and nothing can

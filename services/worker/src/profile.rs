@@ -148,74 +148,9 @@ impl Profiles {
         for (name, p) in file.profiles {
             let name =
                 ProfileName::parse(name.clone()).with_context(|| format!("profile {name:?}"))?;
-            check_build_cache_keys(&name, &p)?;
-            let boot_ready = match p.boot_ready {
-                None => None,
-                Some(BootReadyFile::Tcp(addr)) => Some(BootReady::Tcp(addr)),
-                Some(BootReadyFile::LogRegex(re)) => Some(BootReady::LogRegex(
-                    regex::Regex::new(&re)
-                        .with_context(|| format!("profiles.{name}.boot_ready.log_regex"))?,
-                )),
-            };
-            if boot_ready.is_some() && p.boot.is_none() {
-                bail!("profiles.{name}: boot_ready is set but there is no boot command");
-            }
-            let task_lines = task_lines(&name, p.failure_regex, p.progress_regex)?;
-            if p.retries > testarena_events::MAX_RETRIES {
-                bail!(
-                    "profiles.{name}.retries: {} is too many; 0 to {} are allowed",
-                    p.retries,
-                    testarena_events::MAX_RETRIES
-                );
-            }
-            for pattern in p.artifacts.iter().chain(&p.elf) {
-                crate::artifact_files::check_glob(pattern)
-                    .map_err(|e| anyhow::anyhow!("profiles.{name}: artifacts or elf: {e}"))?;
-            }
-            for key in p.env.keys() {
-                if !is_variable_name(key) {
-                    bail!("profiles.{name}.env: {key:?} is not a valid variable name");
-                }
-            }
-            profiles.insert(
-                name.clone(),
-                Profile {
-                    name,
-                    build: p.build,
-                    build_timeout: Duration::from_secs(p.build_timeout_s.unwrap_or(1800)),
-                    boot: p.boot,
-                    boot_ready,
-                    boot_ready_timeout: Duration::from_secs(p.boot_ready_timeout_s.unwrap_or(30)),
-                    task: p.task,
-                    task_timeout: Duration::from_secs(p.task_timeout_s.unwrap_or(300)),
-                    task_lines: Arc::new(task_lines),
-                    retries: p.retries,
-                    reboot_between_retries: p.reboot_between_retries,
-                    reboot_after_failure: p.reboot_after_failure,
-                    env: p.env,
-                    boot_retries: p.boot_retries.unwrap_or(1),
-                    health: HealthPolicy {
-                        quarantine_after: p.quarantine_after.unwrap_or(3).max(1),
-                        command: p.health,
-                        interval: Duration::from_secs(p.health_interval_s.unwrap_or(300).max(1)),
-                    },
-                    artifacts: p.artifacts,
-                    elf: p.elf,
-                    build_outputs: p.build_outputs,
-                    ccache: p.ccache,
-                },
-            );
+            profiles.insert(name.clone(), Profile::from_file(name, p)?);
         }
-        let default = match file.default_profile {
-            None => None,
-            Some(name) => {
-                let name = ProfileName::parse(name).context("default_profile")?;
-                if !profiles.contains_key(&name) {
-                    bail!("default_profile {name:?} is not one of the profiles defined");
-                }
-                Some(name)
-            }
-        };
+        let default = default_profile(file.default_profile, &profiles)?;
         if let Some(bad) = file.pass_env.iter().find(|n| !is_variable_name(n)) {
             bail!("pass_env: {bad:?} is not a valid variable name");
         }
@@ -269,6 +204,104 @@ impl Profiles {
     pub fn names(&self) -> impl Iterator<Item = &ProfileName> {
         self.profiles.keys()
     }
+}
+
+impl Profile {
+    /// One `[profiles.NAME]` table, checked, with its defaults filled in.
+    fn from_file(name: ProfileName, p: ProfileFile) -> anyhow::Result<Self> {
+        check_build_cache_keys(&name, &p)?;
+        let boot_ready = boot_ready(&name, p.boot_ready, p.boot.is_some())?;
+        let task_lines = task_lines(&name, p.failure_regex, p.progress_regex)?;
+        let globs = p.artifacts.iter().chain(&p.elf);
+        check_retries_globs_and_env(&name, p.retries, globs, p.env.keys())?;
+        Ok(Profile {
+            name,
+            build: p.build,
+            build_timeout: Duration::from_secs(p.build_timeout_s.unwrap_or(1800)),
+            boot: p.boot,
+            boot_ready,
+            boot_ready_timeout: Duration::from_secs(p.boot_ready_timeout_s.unwrap_or(30)),
+            task: p.task,
+            task_timeout: Duration::from_secs(p.task_timeout_s.unwrap_or(300)),
+            task_lines: Arc::new(task_lines),
+            retries: p.retries,
+            reboot_between_retries: p.reboot_between_retries,
+            reboot_after_failure: p.reboot_after_failure,
+            env: p.env,
+            boot_retries: p.boot_retries.unwrap_or(1),
+            health: HealthPolicy {
+                quarantine_after: p.quarantine_after.unwrap_or(3).max(1),
+                command: p.health,
+                interval: Duration::from_secs(p.health_interval_s.unwrap_or(300).max(1)),
+            },
+            artifacts: p.artifacts,
+            elf: p.elf,
+            build_outputs: p.build_outputs,
+            ccache: p.ccache,
+        })
+    }
+}
+
+/// `default_profile`, which must be one of the profiles defined.
+fn default_profile(
+    name: Option<String>,
+    profiles: &BTreeMap<ProfileName, Profile>,
+) -> anyhow::Result<Option<ProfileName>> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    let name = ProfileName::parse(name).context("default_profile")?;
+    if !profiles.contains_key(&name) {
+        bail!("default_profile {name:?} is not one of the profiles defined");
+    }
+    Ok(Some(name))
+}
+
+/// The profile's `boot_ready`, its regex compiled; it needs a boot command.
+fn boot_ready(
+    name: &ProfileName,
+    file: Option<BootReadyFile>,
+    has_boot: bool,
+) -> anyhow::Result<Option<BootReady>> {
+    let boot_ready = match file {
+        None => None,
+        Some(BootReadyFile::Tcp(addr)) => Some(BootReady::Tcp(addr)),
+        Some(BootReadyFile::LogRegex(re)) => Some(BootReady::LogRegex(
+            regex::Regex::new(&re)
+                .with_context(|| format!("profiles.{name}.boot_ready.log_regex"))?,
+        )),
+    };
+    if boot_ready.is_some() && !has_boot {
+        bail!("profiles.{name}: boot_ready is set but there is no boot command");
+    }
+    Ok(boot_ready)
+}
+
+/// `retries` within what a queue may ask, `artifacts` and `elf` globs that
+/// stay in the checkout, and `env` keys that can be variable names.
+fn check_retries_globs_and_env<'a>(
+    name: &ProfileName,
+    retries: u8,
+    globs: impl Iterator<Item = &'a String>,
+    env_keys: impl Iterator<Item = &'a String>,
+) -> anyhow::Result<()> {
+    if retries > testarena_events::MAX_RETRIES {
+        bail!(
+            "profiles.{name}.retries: {} is too many; 0 to {} are allowed",
+            retries,
+            testarena_events::MAX_RETRIES
+        );
+    }
+    for pattern in globs {
+        crate::artifact_files::check_glob(pattern)
+            .map_err(|e| anyhow::anyhow!("profiles.{name}: artifacts or elf: {e}"))?;
+    }
+    for key in env_keys {
+        if !is_variable_name(key) {
+            bail!("profiles.{name}.env: {key:?} is not a valid variable name");
+        }
+    }
+    Ok(())
 }
 
 /// The profile's `failure_regex` and `progress_regex`, compiled and checked.

@@ -73,6 +73,47 @@ impl Shared {
 
 pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
     let message = Arc::new(message);
+    let Some(dispatch) = read_dispatch(&message).await else {
+        return;
+    };
+    let queue_id = dispatch.queue_id.clone();
+    let span = tracing::info_span!("queue", queue_id = %queue_id, attempt = dispatch.attempt);
+    shared.metrics.busy_slots.inc();
+    shared.presence.slot_taken();
+    // Registered before anything is read: a cancel or delete that comes
+    // while the queue's events are read is then seen by the read or by the
+    // control listener (control.rs), never by neither.
+    let registration = shared.registry.register(&queue_id, dispatch.shard);
+    let outcome = run_dispatch(&message, dispatch, registration.signal(), &shared)
+        .instrument(span)
+        .await;
+    drop(registration);
+    shared.presence.slot_freed();
+    shared.metrics.busy_slots.dec();
+    if let Err(e) = outcome {
+        // Not acknowledged: JetStream redelivers it after the ack wait.
+        tracing::error!(queue_id = %queue_id, error = %e, "run abandoned; the queue will be redelivered");
+    }
+}
+
+/// A `dispatched` message as this worker's consumer delivered it.
+struct Dispatch {
+    queue_id: QueueId,
+    /// The shard the dispatch names (`None`: the queue is not sharded).
+    shard: Option<u8>,
+    /// This delivery's attempt: the dispatch's base plus how many times
+    /// JetStream has delivered it.
+    attempt: u32,
+    /// The dispatch's own stream sequence.
+    seq: u64,
+    /// Where the queue's `submitted` event is in the stream.
+    submitted_seq: u64,
+}
+
+/// The delivered message's `dispatched` event. A message without JetStream
+/// metadata is dropped; one that is malformed or not a dispatch is
+/// acknowledged, so it is not redelivered forever. Either way: `None`.
+async fn read_dispatch(message: &jetstream::Message) -> Option<Dispatch> {
     let (delivered, dispatch_seq) = match message.info() {
         Ok(info) => (
             u32::try_from(info.delivered).unwrap_or(u32::MAX),
@@ -80,7 +121,7 @@ pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
         ),
         Err(e) => {
             tracing::error!(error = %e, "a message without JetStream metadata; dropping it");
-            return;
+            return None;
         }
     };
     let dispatch = match Event::from_json(&message.payload) {
@@ -88,10 +129,9 @@ pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
         Err(e) => {
             tracing::error!(subject = %message.subject, error = %e, "malformed dispatched event; acknowledging it so it is not redelivered forever");
             let _ = message.ack().await;
-            return;
+            return None;
         }
     };
-    let shard = dispatch.shard.unwrap_or(0);
     let EventBody::Dispatched {
         attempt_base,
         submitted_seq,
@@ -103,51 +143,49 @@ pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
             "not a dispatched event; acknowledging it"
         );
         let _ = message.ack().await;
-        return;
+        return None;
     };
-    let queue_id = dispatch.queue_id;
-    let attempt = attempt_base.saturating_add(delivered);
-    let span = tracing::info_span!("queue", queue_id = %queue_id, attempt);
-    shared.metrics.busy_slots.inc();
-    shared.presence.slot_taken();
-    // Registered before anything is read: a cancel or delete that comes
-    // while the queue's events are read is then seen by the read or by the
-    // control listener (control.rs), never by neither.
-    let registration = shared.registry.register(&queue_id, dispatch.shard);
-    let outcome = async {
-        let (submission, latest, history) = tokio::join!(
-            submission(&shared, &queue_id),
-            latest_dispatch(&shared, &queue_id),
-            history(&shared, &queue_id)
-        );
-        let submission = submission?;
-        let sharded = submission.shards > 1;
-        let superseded = latest? != dispatch_seq
-            && (!sharded || later_dispatch_of(&shared, &queue_id, shard, dispatch_seq).await?);
-        if superseded {
-            // Given again after this worker was presumed gone: that
-            // dispatch's run is the queue's (shard's), not this redelivery.
-            tracing::info!("superseded by a later dispatch; acknowledging");
-            return ack(&message).await;
-        }
-        let run = Delivered {
-            queue_id: queue_id.clone(),
-            attempt,
-            submitted_seq,
-            shard: sharded.then_some(shard),
-        };
-        let stop = registration.signal();
-        run_message(&message, run, (submission, history), stop, &shared).await
+    Some(Dispatch {
+        queue_id: dispatch.queue_id,
+        shard: dispatch.shard,
+        attempt: attempt_base.saturating_add(delivered),
+        seq: dispatch_seq,
+        submitted_seq,
+    })
+}
+
+/// Reads what the queue asked for, whether a later dispatch superseded this
+/// one (then it is only acknowledged) and its history, and runs it.
+async fn run_dispatch(
+    message: &Arc<jetstream::Message>,
+    dispatch: Dispatch,
+    stop: &StopSignal,
+    shared: &Shared,
+) -> anyhow::Result<()> {
+    let queue_id = &dispatch.queue_id;
+    let shard = dispatch.shard.unwrap_or(0);
+    let (submission, latest, history) = tokio::join!(
+        submission(shared, queue_id),
+        latest_dispatch(shared, queue_id),
+        history(shared, queue_id)
+    );
+    let submission = submission?;
+    let sharded = submission.shards > 1;
+    let superseded = latest? != dispatch.seq
+        && (!sharded || later_dispatch_of(shared, queue_id, shard, dispatch.seq).await?);
+    if superseded {
+        // Given again after this worker was presumed gone: that
+        // dispatch's run is the queue's (shard's), not this redelivery.
+        tracing::info!("superseded by a later dispatch; acknowledging");
+        return ack(message).await;
     }
-    .instrument(span)
-    .await;
-    drop(registration);
-    shared.presence.slot_freed();
-    shared.metrics.busy_slots.dec();
-    if let Err(e) = outcome {
-        // Not acknowledged: JetStream redelivers it after the ack wait.
-        tracing::error!(queue_id = %queue_id, error = %e, "run abandoned; the queue will be redelivered");
-    }
+    let run = Delivered {
+        queue_id: dispatch.queue_id,
+        attempt: dispatch.attempt,
+        submitted_seq: dispatch.submitted_seq,
+        shard: sharded.then_some(shard),
+    };
+    run_message(message, run, (submission, history), stop, shared).await
 }
 
 /// Which queue a delivery is, and which run of it.
