@@ -81,10 +81,20 @@ pub struct Dispatch {
     pub expected_last_dispatch_seq: u64,
 }
 
+/// How long a dispatch to a worker this plan has no record of is left
+/// alone before its queue is taken back. The events stream and the registry
+/// bucket are two streams: another scheduler may have dispatched to a
+/// worker whose record this one has not read yet. Several heartbeats.
+pub const UNKNOWN_WORKER_GRACE_MS: u64 = 10_000;
+
 #[derive(Debug, Default)]
 pub struct Plan {
     queues: HashMap<QueueId, Queue>,
     workers: BTreeMap<String, WorkerRecord>,
+    /// Workers whose record was deleted (they stopped), until seen again.
+    left: HashSet<String>,
+    /// Workers dispatched to without a record here, since when (ms).
+    unknown_since: HashMap<String, u64>,
     /// Per owner, the stream sequence of its last dispatch: of two owners
     /// whose turn it is, the one served longer ago goes first.
     last_served: HashMap<Owner, u64>,
@@ -157,12 +167,15 @@ impl Plan {
 
     /// A worker's record was put.
     pub fn worker_seen(&mut self, record: WorkerRecord) {
+        self.left.remove(&record.id);
+        self.unknown_since.remove(&record.id);
         self.workers.insert(record.id.clone(), record);
     }
 
     /// A worker's record was deleted: it stopped.
     pub fn worker_left(&mut self, id: &str) {
         self.workers.remove(id);
+        self.left.insert(id.to_owned());
     }
 
     pub fn waiting_count(&self) -> usize {
@@ -219,18 +232,39 @@ impl Plan {
         }
     }
 
+    /// A worker is gone when its record says it stopped beating, when the
+    /// record was deleted, or when no record of it came within
+    /// [`UNKNOWN_WORKER_GRACE_MS`] of this plan first needing one.
     fn reclaim_from_gone_workers(&mut self, now_ms: u64) {
-        let live: HashSet<&str> = self
-            .workers
+        let assigned: HashSet<String> = self
+            .queues
             .values()
-            .filter(|r| r.is_live(now_ms))
-            .map(|r| r.id.as_str())
+            .flat_map(|q| q.shards.iter().filter_map(|s| s.assigned.clone()))
+            .collect();
+        self.unknown_since.retain(|w, _| assigned.contains(w));
+        let gone: HashSet<String> = assigned
+            .into_iter()
+            .filter(|w| self.is_gone(w, now_ms))
             .collect();
         for shard in self.queues.values_mut().flat_map(|q| q.shards.iter_mut()) {
-            if shard.assigned.as_deref().is_some_and(|w| !live.contains(w)) {
+            if shard.assigned.as_ref().is_some_and(|w| gone.contains(w)) {
                 shard.assigned = None;
             }
         }
+    }
+
+    fn is_gone(&mut self, worker: &str, now_ms: u64) -> bool {
+        if let Some(record) = self.workers.get(worker) {
+            return !record.is_live(now_ms);
+        }
+        if self.left.contains(worker) {
+            return true;
+        }
+        let since = *self
+            .unknown_since
+            .entry(worker.to_owned())
+            .or_insert(now_ms);
+        now_ms.saturating_sub(since) >= UNKNOWN_WORKER_GRACE_MS
     }
 
     fn free_slots(&self, now_ms: u64) -> BTreeMap<String, u32> {
@@ -498,6 +532,41 @@ mod tests {
             ),
             ("w2", 1, 2)
         );
+    }
+
+    #[test]
+    fn a_dispatch_read_before_its_workers_record_is_not_given_again() {
+        let mut plan = Plan::default();
+        plan.apply_event(1, &submitted("q", Priority::Normal, "x", &[]));
+        // Another scheduler gave it to w1, whose record this one has not
+        // read yet (the registry is another stream).
+        let dispatched = EventBody::Dispatched {
+            worker: "w1".into(),
+            attempt_base: 0,
+            submitted_seq: 1,
+        };
+        plan.apply_event(2, &Event::new(QueueId::parse("q").unwrap(), dispatched));
+        assert!(plan.plan(NOW).is_empty(), "no worker known: nothing to do");
+        plan.worker_seen(worker("w1", 2, &[]));
+        assert!(plan.plan(NOW + 1).is_empty(), "w1 owes it");
+        // A worker never heard of is taken as gone only after the grace.
+        let mut plan = Plan::default();
+        plan.worker_seen(worker("w2", 1, &[]));
+        plan.apply_event(1, &submitted("r", Priority::Normal, "x", &[]));
+        let dispatched = EventBody::Dispatched {
+            worker: "w9".into(),
+            attempt_base: 0,
+            submitted_seq: 1,
+        };
+        plan.apply_event(2, &Event::new(QueueId::parse("r").unwrap(), dispatched));
+        assert!(plan.plan(NOW).is_empty(), "w9 may just not be read yet");
+        assert!(plan.plan(NOW + UNKNOWN_WORKER_GRACE_MS - 1).is_empty());
+        let mut w2 = worker("w2", 1, &[]);
+        w2.last_seen_ms = NOW + UNKNOWN_WORKER_GRACE_MS;
+        plan.worker_seen(w2);
+        let again = plan.plan(NOW + UNKNOWN_WORKER_GRACE_MS);
+        assert_eq!(again.len(), 1, "w9 never showed up: taken back");
+        assert_eq!(again[0].worker, "w2");
     }
 
     #[test]
