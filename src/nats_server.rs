@@ -70,6 +70,27 @@ fn server_log(store_dir: &Path) -> Stdio {
         .unwrap_or_else(|_| Stdio::null())
 }
 
+/// Waits up to 10 s for the started server to accept connections on
+/// `probe:port`. One that exits first (its port taken, say) is an error;
+/// one that does not listen in time is killed, and an error too.
+fn await_listening(child: &mut Child, probe: &str, port: u16) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if std::net::TcpStream::connect((probe, port)).is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            bail!("nats-server exited with {status} (port {port} taken?)");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("nats-server did not listen on {port} within 10s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// A free loopback port (racy by nature; the server start retries).
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
@@ -145,36 +166,22 @@ impl NatsServer {
                 .stderr(server_log(store_dir))
                 .spawn()
                 .with_context(|| format!("starting {}", binary.display()))?;
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                let probe = match host {
-                    "0.0.0.0" | "::" => "127.0.0.1",
-                    host => host,
-                };
-                if std::net::TcpStream::connect((probe, port)).is_ok() {
+            // A wildcard address is probed on loopback.
+            let probe = match host {
+                "0.0.0.0" | "::" => "127.0.0.1",
+                host => host,
+            };
+            match await_listening(&mut child, probe, port) {
+                Ok(()) => {
                     return Ok(Self {
                         child,
                         host: probe.to_owned(),
                         port,
                         store_dir: store_dir.to_owned(),
                         config,
-                    });
+                    })
                 }
-                if let Ok(Some(status)) = child.try_wait() {
-                    last_error = Some(anyhow::anyhow!(
-                        "nats-server exited with {status} (port {port} taken?)"
-                    ));
-                    break;
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    last_error = Some(anyhow::anyhow!(
-                        "nats-server did not listen on {port} within 10s"
-                    ));
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(10));
+                Err(e) => last_error = Some(e),
             }
         }
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("nats-server did not start")))
