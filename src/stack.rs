@@ -20,14 +20,27 @@ use crate::nats_server::NatsServer;
 /// The profiles `up` uses when given none: the bundled example's.
 const DEFAULT_WORKER_CONFIG: &str = include_str!("../examples/qemu-arm/worker.toml");
 
+/// `testarena up`'s flags: every service's, and where NATS is.
+#[derive(Debug, clap::Args)]
 pub struct UpOptions {
+    #[command(flatten)]
     pub nats: NatsArgs,
-    pub nats_listen: Option<std::net::SocketAddr>,
+    /// Worker profiles; the bundled qemu-arm/esp-idf example when absent.
+    #[arg(long, env = "TESTARENA_WORKER_CONFIG")]
     pub worker_config: Option<PathBuf>,
+    /// Where the private nats-server listens, e.g. 127.0.0.1:4222, so
+    /// subscribers find it there (a free loopback port when absent).
+    #[arg(long, env = "TESTARENA_NATS_LISTEN", conflicts_with = "nats_url")]
+    pub nats_listen: Option<std::net::SocketAddr>,
+    #[command(flatten)]
     pub streams: StreamArgs,
+    #[command(flatten)]
     pub views: ViewArgs,
+    #[command(flatten)]
     pub gateway: GatewayArgs,
+    #[command(flatten)]
     pub scheduler: SchedulerArgs,
+    #[command(flatten)]
     pub worker: WorkerArgs,
 }
 

@@ -176,6 +176,7 @@ pub async fn cluster_submit_throughput() -> Result<Vec<Row>> {
         "gateway",
         &["gateway", "--listen", &listen, "--replicas", "3"],
     )?;
+    stack.spawn("scheduler", &["scheduler", "--replicas", "3"])?;
     stack.wait_ready().await?;
     let stack = Arc::new(stack);
     let repo_url = repo.url();
@@ -583,7 +584,7 @@ pub async fn memory_idle() -> Result<Vec<Row>> {
     let stack = Stack::start(Services::all(1)).await?;
     run_a_few(&stack, &repo, "sep").await?;
     tokio::time::sleep(SETTLE).await;
-    for name in ["gateway", "projector", "worker-0"] {
+    for name in ["gateway", "scheduler", "projector", "worker-0"] {
         let pid = stack.pid(name).context("service pid")?;
         rows.push(Row::at_most(
             format!("{name} alone, VmRSS"),

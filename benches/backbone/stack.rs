@@ -89,6 +89,8 @@ impl Stack {
                 "gateway",
                 &["gateway", "--listen", &format!("127.0.0.1:{port}")],
             )?;
+            // Queues wait until a scheduler gives them to a worker.
+            stack.spawn("scheduler", &["scheduler"])?;
         }
         for n in 0..services.workers {
             stack.spawn_worker(n, &services.worker_args)?;

@@ -41,27 +41,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run everything in one process with a private nats-server.
-    Up {
-        #[command(flatten)]
-        nats: NatsArgs,
-        /// Worker profiles; the bundled qemu-arm/esp-idf example when absent.
-        #[arg(long, env = "TESTARENA_WORKER_CONFIG")]
-        worker_config: Option<PathBuf>,
-        /// Where the private nats-server listens, e.g. 127.0.0.1:4222, so
-        /// subscribers find it there (a free loopback port when absent).
-        #[arg(long, env = "TESTARENA_NATS_LISTEN", conflicts_with = "nats_url")]
-        nats_listen: Option<std::net::SocketAddr>,
-        #[command(flatten)]
-        streams: StreamArgs,
-        #[command(flatten)]
-        views: ViewArgs,
-        #[command(flatten)]
-        gateway: GatewayArgs,
-        #[command(flatten)]
-        scheduler: SchedulerArgs,
-        #[command(flatten)]
-        worker: WorkerArgs,
-    },
+    Up(UpOptions),
     /// Create or update the streams and the workers' consumer: the admin
     /// step before services with least-privilege NATS users start.
     Init {
@@ -179,28 +159,7 @@ async fn run_service(command: Command) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signal();
     tokio::spawn(crate::heap_memory::run(shutdown.clone()));
     match command {
-        Command::Up {
-            nats,
-            nats_listen,
-            worker_config,
-            streams,
-            views,
-            gateway,
-            scheduler,
-            worker,
-        } => {
-            let options = UpOptions {
-                nats,
-                nats_listen,
-                worker_config,
-                streams,
-                views,
-                gateway,
-                scheduler,
-                worker,
-            };
-            stack::up(options, shutdown).await
-        }
+        Command::Up(options) => stack::up(options, shutdown).await,
         Command::Init { nats, streams } => run_init(nats, streams).await,
         Command::Gateway {
             nats,

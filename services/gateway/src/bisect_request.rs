@@ -8,8 +8,8 @@ use testarena_events::{
     MAX_RUNS_PER_STEP,
 };
 
-use crate::api::error::ApiError;
 use crate::api::model::{BisectRequest, SourceBody, SubmitRequest, TaskBody};
+use crate::request_error::RequestError;
 use crate::submission::Submission;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -27,21 +27,25 @@ pub(crate) struct BisectOrder {
 }
 
 impl BisectOrder {
-    pub(crate) fn parse(request: BisectRequest, default_owner: Owner) -> Result<Self, ApiError> {
+    pub(crate) fn parse(
+        request: BisectRequest,
+        default_owner: Owner,
+    ) -> Result<Self, RequestError> {
         let id = match request.id {
-            Some(id) => BisectId::parse(id).map_err(|e| ApiError::invalid_field("id", e))?,
+            Some(id) => BisectId::parse(id).map_err(|e| RequestError::invalid("id", e))?,
             None => BisectId::generate(),
         };
-        let bad = GitRef::parse(request.bad).map_err(|e| ApiError::invalid_field("bad", e))?;
+        let bad = GitRef::parse(request.bad).map_err(|e| RequestError::invalid("bad", e))?;
         let good = request
             .good
-            .map(|g| GitRef::parse(g).map_err(|e| ApiError::invalid_field("good", e)))
+            .map(|g| GitRef::parse(g).map_err(|e| RequestError::invalid("good", e)))
             .transpose()?;
         let runs_per_step = request.runs_per_step.unwrap_or(1);
         if !(1..=MAX_RUNS_PER_STEP).contains(&runs_per_step) {
-            return Err(ApiError::invalid_field(
+            return Err(RequestError::out_of_range(
                 "runs_per_step",
-                format!("is {runs_per_step}; 1 to {MAX_RUNS_PER_STEP} are allowed"),
+                runs_per_step,
+                format!("1 to {MAX_RUNS_PER_STEP}"),
             ));
         }
         let as_queue = SubmitRequest {
@@ -119,10 +123,9 @@ mod tests {
     }
 
     fn field(request: BisectRequest) -> String {
-        match BisectOrder::parse(request, Owner::anonymous()).unwrap_err() {
-            ApiError::InvalidField(body) => body.0.message,
-            other => panic!("expected invalid_field, got {other:?}"),
-        }
+        BisectOrder::parse(request, Owner::anonymous())
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]

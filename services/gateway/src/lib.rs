@@ -3,12 +3,12 @@
 //! folders. It never writes a view.
 
 mod api;
-mod auth;
 mod bisect_request;
 mod dashboard;
 mod extra_metrics;
 mod metrics;
 mod registry_watch;
+mod request_error;
 mod state;
 mod submission;
 mod waiting;
@@ -25,9 +25,10 @@ use anyhow::Context as _;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::{EndpointExt, Route, Server};
 use testarena_events::{ensure_streams, streams_exist, ArenaNames, EventLog, StreamLimits};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use crate::auth::ApiAuth;
+pub use crate::api::auth::ApiAuth;
 pub use crate::extra_metrics::ExtraMetrics;
 
 use crate::registry_watch::RegistryWatch;
@@ -96,32 +97,7 @@ impl BoundGateway {
                 tracing::warn!(error = %e, "the streams do not exist and could not be created (run `testarena init`); continuing");
             }
         }
-        let views = Views::open_lazy(&config.db_path);
-        let (applied, watch_task) = AppliedWatch::start(
-            &client,
-            config.names.applied_subject(&config.projector_name),
-            views.clone(),
-            shutdown.clone(),
-        )
-        .await
-        .context("subscribing to the projector's applied sequence")?;
-        let (registry, registry_task) =
-            RegistryWatch::start(js.clone(), config.names.clone(), shutdown.clone());
-        let state = Arc::new(AppState {
-            events: EventLog::new(client.clone(), js.clone(), config.names.clone()),
-            client,
-            js,
-            registry,
-            worker_memory: config.worker_memory,
-            names: config.names.clone(),
-            views,
-            applied,
-            data_dir: config.data_dir.clone(),
-            submit_wait: config.submit_wait,
-            extra_metrics: config.extra_metrics.clone(),
-            flaky_flip_rate: config.flaky_flip_rate,
-            shutdown: shutdown.clone(),
-        });
+        let (state, watch_task, registry_task) = state(&config, client, js, &shutdown).await?;
         let server_url = self
             .acceptor
             .local_addr()
@@ -142,6 +118,43 @@ impl BoundGateway {
         registry_task.abort();
         result
     }
+}
+
+/// What every handler shares, and the two tasks that keep it current (the
+/// projector's applied sequence, the worker registry).
+async fn state(
+    config: &GatewayConfig,
+    client: async_nats::Client,
+    js: async_nats::jetstream::Context,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(Arc<AppState>, JoinHandle<()>, JoinHandle<()>)> {
+    let views = Views::open_lazy(&config.db_path);
+    let (applied, watch_task) = AppliedWatch::start(
+        &client,
+        config.names.applied_subject(&config.projector_name),
+        views.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .context("subscribing to the projector's applied sequence")?;
+    let (registry, registry_task) =
+        RegistryWatch::start(js.clone(), config.names.clone(), shutdown.clone());
+    let state = Arc::new(AppState {
+        events: EventLog::new(client.clone(), js.clone(), config.names.clone()),
+        client,
+        js,
+        registry,
+        worker_memory: config.worker_memory,
+        names: config.names.clone(),
+        views,
+        applied,
+        data_dir: config.data_dir.clone(),
+        submit_wait: config.submit_wait,
+        extra_metrics: config.extra_metrics.clone(),
+        flaky_flip_rate: config.flaky_flip_rate,
+        shutdown: shutdown.clone(),
+    });
+    Ok((state, watch_task, registry_task))
 }
 
 /// Every route, with auth, the `Allow` header of a 405 and JSON errors: what

@@ -5,10 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use testarena_events::{ArenaNames, Event, EventLog, QueueId, QueueView};
+use testarena_events::{ArenaNames, EventLog, QueueView, Unroutable};
 use testarena_views::{AppliedWatch, Views};
 
-use crate::api::error::ApiError;
 use crate::extra_metrics::ExtraMetrics;
 use crate::registry_watch::RegistryWatch;
 
@@ -37,12 +36,12 @@ pub(crate) struct AppState {
 
 impl AppState {
     /// The submit-time check: a `profile`/`requires` some worker seen
-    /// within `--worker-memory-hours` offers, else a 422 naming the field.
+    /// within `--worker-memory-hours` offers, else what is missing.
     pub(crate) fn check_routable(
         &self,
         profile: Option<&testarena_events::ProfileName>,
         requires: &[testarena_events::Label],
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Unroutable> {
         testarena_events::check_routable(
             &self.registry.workers(),
             testarena_events::now_millis(),
@@ -50,7 +49,6 @@ impl AppState {
             profile,
             requires,
         )
-        .map_err(|e| ApiError::invalid_field(e.field, e.message))
     }
 
     /// One queue's view, with `position` and `waiting_reason` if it waits.
@@ -64,18 +62,5 @@ impl AppState {
     /// a scheduler knows (one ordering of the waiting queues for all).
     pub(crate) async fn fill_waiting(&self, views: &mut [QueueView]) {
         crate::waiting::fill(&self.client, &self.names, views).await;
-    }
-
-    pub(crate) fn ensure_connected(&self) -> Result<(), ApiError> {
-        Ok(self.events.ensure_connected()?)
-    }
-
-    /// The last event of one kind for a queue, if there is one.
-    pub(crate) async fn last_event(
-        &self,
-        queue_id: &QueueId,
-        kind: &str,
-    ) -> Result<Option<(u64, Event)>, ApiError> {
-        Ok(self.events.last_event(queue_id, kind).await?)
     }
 }

@@ -8,8 +8,8 @@ use testarena_events::{
     RepoUrl, ScenarioPath, Source, TaskId, TaskSpec, MAX_REQUIRES, MAX_RETRIES, MAX_SHARDS,
 };
 
-use crate::api::error::ApiError;
-use crate::api::model::SubmitRequest;
+use crate::api::model::{SourceBody, SubmitRequest, TaskBody};
+use crate::request_error::RequestError;
 
 pub(crate) const MAX_TASKS: usize = 500;
 /// A week: anything longer is a typo, not a test.
@@ -34,86 +34,41 @@ pub(crate) struct Submission {
 
 impl Submission {
     /// `default_owner`: the owner when the request names none.
-    pub(crate) fn parse(request: SubmitRequest, default_owner: Owner) -> Result<Self, ApiError> {
+    pub(crate) fn parse(
+        request: SubmitRequest,
+        default_owner: Owner,
+    ) -> Result<Self, RequestError> {
         let id = match request.id {
-            Some(id) => QueueId::parse(id).map_err(|e| ApiError::invalid_field("id", e))?,
+            Some(id) => QueueId::parse(id).map_err(|e| RequestError::invalid("id", e))?,
             None => QueueId::generate(),
         };
-        let source = Source {
-            repo: RepoUrl::parse(request.source.repo)
-                .map_err(|e| ApiError::invalid_field("source.repo", e))?,
-            git_ref: GitRef::parse(request.source.git_ref)
-                .map_err(|e| ApiError::invalid_field("source.ref", e))?,
-        };
+        let source = parse_source(request.source)?;
         let profile = request
             .profile
-            .map(|p| ProfileName::parse(p).map_err(|e| ApiError::invalid_field("profile", e)))
+            .map(|p| ProfileName::parse(p).map_err(|e| RequestError::invalid("profile", e)))
             .transpose()?;
         let requires = parse_labels("requires", &request.requires, MAX_REQUIRES)
-            .map_err(|e| ApiError::invalid_field("requires", e.reason))?;
+            .map_err(|e| RequestError::invalid("requires", e.reason))?;
         let priority = request
             .priority
-            .map(|p| Priority::parse(&p).map_err(|e| ApiError::invalid_field("priority", e.reason)))
+            .map(|p| Priority::parse(&p).map_err(|e| RequestError::invalid("priority", e.reason)))
             .transpose()?
             .unwrap_or_default();
         let owner = match request.owner {
             Some(owner) => {
-                Owner::parse(owner).map_err(|e| ApiError::invalid_field("owner", e.reason))?
+                Owner::parse(owner).map_err(|e| RequestError::invalid("owner", e.reason))?
             }
             None => default_owner,
         };
         let shards = request.shards.unwrap_or(1);
         if !(1..=MAX_SHARDS).contains(&shards) {
-            return Err(ApiError::invalid_field(
+            return Err(RequestError::out_of_range(
                 "shards",
-                format!("is {shards}; 1 to {MAX_SHARDS} are allowed"),
+                shards,
+                format!("1 to {MAX_SHARDS}"),
             ));
         }
-        if request.tasks.is_empty() || request.tasks.len() > MAX_TASKS {
-            return Err(ApiError::invalid_field(
-                "tasks",
-                format!(
-                    "has {} tasks; 1 to {MAX_TASKS} are allowed",
-                    request.tasks.len()
-                ),
-            ));
-        }
-        let mut seen = HashSet::new();
-        let mut tasks = Vec::with_capacity(request.tasks.len());
-        for (i, task) in request.tasks.into_iter().enumerate() {
-            let id = TaskId::parse(task.id)
-                .map_err(|e| ApiError::invalid_field(&format!("tasks[{i}].id"), e))?;
-            if !seen.insert(id.clone()) {
-                return Err(ApiError::invalid_field(
-                    &format!("tasks[{i}].id"),
-                    format!("task id {id:?} is used twice; task ids must be unique"),
-                ));
-            }
-            let scenario = ScenarioPath::parse(task.scenario)
-                .map_err(|e| ApiError::invalid_field(&format!("tasks[{i}].scenario"), e))?;
-            if let Some(timeout) = task.timeout_s {
-                if timeout == 0 || timeout > MAX_TIMEOUT_S {
-                    return Err(ApiError::invalid_field(
-                        &format!("tasks[{i}].timeout_s"),
-                        format!("is {timeout}; 1 to {MAX_TIMEOUT_S} seconds are allowed"),
-                    ));
-                }
-            }
-            if let Some(retries) = task.retries {
-                if retries > MAX_RETRIES {
-                    return Err(ApiError::invalid_field(
-                        &format!("tasks[{i}].retries"),
-                        format!("is {retries}; 0 to {MAX_RETRIES} are allowed"),
-                    ));
-                }
-            }
-            tasks.push(TaskSpec {
-                id,
-                scenario,
-                timeout_s: task.timeout_s,
-                retries: task.retries,
-            });
-        }
+        let tasks = parse_tasks(request.tasks)?;
         Ok(Self {
             id,
             source,
@@ -152,6 +107,72 @@ impl Submission {
             bisect: self.bisect.clone(),
         }
     }
+}
+
+fn parse_source(source: SourceBody) -> Result<Source, RequestError> {
+    Ok(Source {
+        repo: RepoUrl::parse(source.repo).map_err(|e| RequestError::invalid("source.repo", e))?,
+        git_ref: GitRef::parse(source.git_ref)
+            .map_err(|e| RequestError::invalid("source.ref", e))?,
+    })
+}
+
+/// 1 to [`MAX_TASKS`] tasks, each id once, the first bad one named.
+fn parse_tasks(bodies: Vec<TaskBody>) -> Result<Vec<TaskSpec>, RequestError> {
+    if bodies.is_empty() || bodies.len() > MAX_TASKS {
+        return Err(RequestError::TaskCount {
+            found: bodies.len(),
+            max: MAX_TASKS,
+        });
+    }
+    let mut seen = HashSet::new();
+    let mut tasks = Vec::with_capacity(bodies.len());
+    for (i, body) in bodies.into_iter().enumerate() {
+        tasks.push(parse_task(i, body, &mut seen)?);
+    }
+    Ok(tasks)
+}
+
+/// Task `i`; `seen` holds the ids of the tasks before it.
+fn parse_task(
+    i: usize,
+    task: TaskBody,
+    seen: &mut HashSet<TaskId>,
+) -> Result<TaskSpec, RequestError> {
+    let id =
+        TaskId::parse(task.id).map_err(|e| RequestError::invalid(format!("tasks[{i}].id"), e))?;
+    if !seen.insert(id.clone()) {
+        return Err(RequestError::DuplicateTask {
+            index: i,
+            id: id.to_string(),
+        });
+    }
+    let scenario = ScenarioPath::parse(task.scenario)
+        .map_err(|e| RequestError::invalid(format!("tasks[{i}].scenario"), e))?;
+    if let Some(timeout) = task.timeout_s {
+        if timeout == 0 || timeout > MAX_TIMEOUT_S {
+            return Err(RequestError::out_of_range(
+                format!("tasks[{i}].timeout_s"),
+                timeout,
+                format!("1 to {MAX_TIMEOUT_S} seconds"),
+            ));
+        }
+    }
+    if let Some(retries) = task.retries {
+        if retries > MAX_RETRIES {
+            return Err(RequestError::out_of_range(
+                format!("tasks[{i}].retries"),
+                retries,
+                format!("0 to {MAX_RETRIES}"),
+            ));
+        }
+    }
+    Ok(TaskSpec {
+        id,
+        scenario,
+        timeout_s: task.timeout_s,
+        retries: task.retries,
+    })
 }
 
 /// The order in which the shards of a sharded queue claim its tasks:
@@ -199,11 +220,8 @@ mod tests {
         }
     }
 
-    fn message(error: ApiError) -> String {
-        match error {
-            ApiError::InvalidField(body) => body.0.message,
-            other => panic!("expected invalid_field, got {other:?}"),
-        }
+    fn message(error: RequestError) -> String {
+        error.to_string()
     }
 
     #[test]

@@ -134,7 +134,7 @@ async fn open(
     queue_id: &QueueId,
     artifact: &ArtifactView,
 ) -> Result<ObjectInfo, ApiError> {
-    state.ensure_connected()?;
+    state.events.ensure_connected()?;
     let object = state.names.artifact_object(queue_id, &artifact.name);
     artifact_stream::object_info(&state.js, &state.names, &object)
         .await

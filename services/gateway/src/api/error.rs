@@ -4,8 +4,10 @@
 use poem::IntoResponse;
 use poem_openapi::{payload::Json, ApiResponse, Object};
 
-use testarena_events::EventLogError;
+use testarena_events::{EventLogError, Unroutable};
 use testarena_views::ViewsError;
+
+use crate::request_error::RequestError;
 
 #[derive(Debug, Clone, Object)]
 pub struct ErrorBody {
@@ -126,6 +128,18 @@ impl From<ViewsError> for ApiError {
             ViewsError::Unavailable(_) => Self::unavailable(error.to_string()),
             ViewsError::Corrupt(_) => Self::internal("reading the view database", error),
         }
+    }
+}
+
+impl From<Unroutable> for ApiError {
+    fn from(error: Unroutable) -> Self {
+        Self::invalid_field(error.field, error.message)
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(error: RequestError) -> Self {
+        Self::InvalidField(body("invalid_field", error.to_string()))
     }
 }
 

@@ -32,8 +32,8 @@ impl HealthApi {
     #[oai(path = "/readyz", method = "get")]
     async fn readyz(&self, state: Data<&Arc<AppState>>) -> Readiness {
         let mut problems = Vec::new();
-        if let Err(e) = state.ensure_connected() {
-            problems.push(format!("nats: {}", e.message()));
+        if let Err(e) = state.events.ensure_connected() {
+            problems.push(format!("nats: {}", e));
         }
         if let Err(e) = state.views.applied_events().await {
             problems.push(format!("view database: {e}"));

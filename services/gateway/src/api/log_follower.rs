@@ -181,7 +181,7 @@ async fn log_messages(
 /// A `finished` or `deleted` is stored for the queue, or its view has ended.
 async fn ended_in_stream(state: &AppState, queue_id: &QueueId) -> Result<bool, ApiError> {
     for kind in ["finished", "deleted"] {
-        if state.last_event(queue_id, kind).await?.is_some() {
+        if state.events.last_event(queue_id, kind).await?.is_some() {
             return Ok(true);
         }
     }

@@ -92,7 +92,7 @@ impl LogStreamApi {
     ) -> Result<LogStreamResponse, ApiError> {
         let view = find(&state, &id.0).await?;
         let queue_id = QueueId::parse(view.id).map_err(|e| ApiError::internal("stored id", e))?;
-        state.ensure_connected()?;
+        state.events.ensure_connected()?;
         let last_event_id = last_event_id.0.or(last_event_id_query.0);
         let follower = Follower::open(state.0.clone(), queue_id, last_event_id).await?;
         let items: EventItems = Box::pin(follower.into_stream());

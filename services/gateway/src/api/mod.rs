@@ -3,6 +3,7 @@
 
 pub(crate) mod artifact_stream;
 pub(crate) mod artifacts;
+pub(crate) mod auth;
 pub(crate) mod bisect;
 pub(crate) mod byte_range;
 pub(crate) mod control;

@@ -14,11 +14,11 @@ use poem::web::Data;
 use poem_openapi::{payload::Json, ApiResponse, OpenApi};
 use testarena_events::{Event, Stored};
 
+use super::auth::default_owner;
 use super::error::ApiError;
 use super::model::{Accepted, QueueView, SubmitRequest};
 use super::strict_json::StrictJson;
 use super::ApiTags;
-use crate::auth::default_owner;
 use crate::state::AppState;
 use crate::submission::{claim_order, Submission};
 
@@ -86,12 +86,17 @@ async fn store_submitted(state: &AppState, submission: &Submission) -> Result<St
 
 /// The id is taken: same body → that queue, anything else → 409.
 async fn existing(state: &AppState, submission: &Submission) -> Result<SubmitResponse, ApiError> {
-    let Some((seq, stored)) = state.last_event(&submission.id, "submitted").await? else {
+    let Some((seq, stored)) = state.events.last_event(&submission.id, "submitted").await? else {
         return Err(ApiError::unavailable(
             "the queue id is taken but its submit could not be read back; retry",
         ));
     };
-    if state.last_event(&submission.id, "deleted").await?.is_some() {
+    if state
+        .events
+        .last_event(&submission.id, "deleted")
+        .await?
+        .is_some()
+    {
         return Err(ApiError::conflict(format!(
             "queue {} was deleted; queue ids are not reused, choose another id",
             submission.id

@@ -185,29 +185,35 @@ impl Driver {
                     reason,
                 },
             ),
-            Next::Cancel(unfinished) => {
-                let queues = unfinished
-                    .iter()
-                    .map(|q| QueueId::parse(q.clone()))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| DriveError::stored("a step queue id", e))?;
-                let reason = format!("bisect {} stopped", view.id);
-                self.io.events.cancel_queues(&queues, &reason).await?;
-                (
-                    format!("{id}:ended"),
-                    BisectEventBody::Ended {
-                        status: BisectEnd::Cancelled,
-                        first_bad: None,
-                        reason: Some("cancelled by a user".into()),
-                    },
-                )
-            }
+            Next::Cancel(unfinished) => self.cancel(id, view, &unfinished).await?,
         };
         Ok(self
             .io
             .events
             .publish_bisect_event(&BisectEvent::new(id.clone(), body), message_id)
             .await?)
+    }
+
+    /// Stops the unfinished step queues; the bisect's end, `Cancelled`.
+    async fn cancel(
+        &self,
+        id: &BisectId,
+        view: &BisectView,
+        unfinished: &[String],
+    ) -> Result<(String, BisectEventBody), DriveError> {
+        let queues = unfinished
+            .iter()
+            .map(|q| QueueId::parse(q.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| DriveError::stored("a step queue id", e))?;
+        let reason = format!("bisect {} stopped", view.id);
+        self.io.events.cancel_queues(&queues, &reason).await?;
+        let ended = BisectEventBody::Ended {
+            status: BisectEnd::Cancelled,
+            first_bad: None,
+            reason: Some("cancelled by a user".into()),
+        };
+        Ok((format!("{id}:ended"), ended))
     }
 
     /// The range from git, or the bisect's end in `Error` with git's reason.

@@ -15,8 +15,8 @@
 use std::collections::HashMap;
 
 use testarena_events::{
-    BisectEnd, BisectStepView, BisectView, QueueView, RunSide, StepPhase, StepVerdict,
-    MAX_WALK_BACK,
+    BisectEnd, BisectStepView, BisectView, QueueStatus, QueueView, RunSide, StepPhase, StepVerdict,
+    TaskResult, MAX_WALK_BACK,
 };
 
 /// How one ended run (one step queue) came out for the bisect's tasks.
@@ -34,19 +34,19 @@ pub(crate) enum RunOutcome {
 impl RunOutcome {
     /// The outcome of an ended queue; `None` while it waits or runs.
     pub(crate) fn of(queue: &QueueView) -> Option<Self> {
-        match queue.status.as_str() {
-            "Finished" => {
-                let results = || queue.tasks.iter().map(|t| t.result.as_deref());
-                if results().any(|r| matches!(r, Some("FAIL" | "TIMEOUT"))) {
+        match queue.status {
+            QueueStatus::Finished => {
+                let results = || queue.tasks.iter().map(|t| t.result);
+                if results().any(|r| matches!(r, Some(TaskResult::Fail | TaskResult::Timeout))) {
                     Some(Self::Fail)
-                } else if results().all(|r| matches!(r, Some("PASS" | "FLAKY"))) {
+                } else if results().all(|r| r.is_some_and(TaskResult::is_pass)) {
                     Some(Self::Pass)
                 } else {
                     Some(Self::Untestable)
                 }
             }
-            "Error" | "Cancelled" => Some(Self::Untestable),
-            _ => None,
+            QueueStatus::Error | QueueStatus::Cancelled => Some(Self::Untestable),
+            QueueStatus::Waiting | QueueStatus::Running => None,
         }
     }
 }

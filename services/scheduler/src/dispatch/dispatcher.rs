@@ -96,14 +96,7 @@ impl Dispatcher {
             .state
             .last_sequence;
         let mut events = self.queue_events(&stream).await?;
-        let bucket = js
-            .get_key_value(self.names.fleet_bucket())
-            .await
-            .context("opening the registry bucket")?;
-        let mut registry = bucket
-            .watch_with_history(">")
-            .await
-            .context("watching the registry")?;
+        let mut registry = self.registry_watch(js).await?;
         let mut caught_up = replay_to == 0;
         // The filtered replay may end short of `replay_to` (its last events
         // can be of other kinds): a tick without events ends it too.
@@ -174,6 +167,18 @@ impl Dispatcher {
             .messages()
             .await
             .context("following the events stream")
+    }
+
+    /// Every worker record, then each change.
+    async fn registry_watch(&self, js: &jetstream::Context) -> anyhow::Result<kv::Watch> {
+        let bucket = js
+            .get_key_value(self.names.fleet_bucket())
+            .await
+            .context("opening the registry bucket")?;
+        bucket
+            .watch_with_history(">")
+            .await
+            .context("watching the registry")
     }
 
     fn registry_changed(&self, entry: kv::Entry) {

@@ -47,6 +47,33 @@ struct Shard {
 }
 
 impl Queue {
+    /// A queue as its `submitted` event makes it; `None` for other events.
+    fn submitted(seq: u64, body: &EventBody) -> Option<Self> {
+        let EventBody::Submitted {
+            profile,
+            requires,
+            priority,
+            owner,
+            tasks,
+            shards,
+            ..
+        } = body
+        else {
+            return None;
+        };
+        let shards = usize::from(*shards).clamp(1, tasks.len().max(1));
+        Some(Self {
+            submitted_seq: seq,
+            profile: profile.clone(),
+            requires: requires.clone(),
+            priority: *priority,
+            owner: owner.clone().unwrap_or_else(Owner::anonymous),
+            shards: vec![Shard::default(); shards],
+            tasks: tasks.len(),
+            claimed: HashSet::new(),
+            last_dispatch_seq: 0,
+        })
+    }
     /// The shard to dispatch next, if one wants a slot: not assigned, not
     /// done, and either given before or with tasks left to claim.
     fn next_shard(&self) -> Option<usize> {
@@ -104,28 +131,8 @@ impl Plan {
     /// Folds one event of the events stream, at stream sequence `seq`.
     pub fn apply_event(&mut self, seq: u64, event: &Event) {
         let id = &event.queue_id;
-        if let EventBody::Submitted {
-            profile,
-            requires,
-            priority,
-            owner,
-            tasks,
-            shards,
-            ..
-        } = &event.body
-        {
-            let shards = usize::from(*shards).clamp(1, tasks.len().max(1));
-            self.queues.entry(id.clone()).or_insert_with(|| Queue {
-                submitted_seq: seq,
-                profile: profile.clone(),
-                requires: requires.clone(),
-                priority: *priority,
-                owner: owner.clone().unwrap_or_else(Owner::anonymous),
-                shards: vec![Shard::default(); shards],
-                tasks: tasks.len(),
-                claimed: HashSet::new(),
-                last_dispatch_seq: 0,
-            });
+        if let Some(queue) = Queue::submitted(seq, &event.body) {
+            self.queues.entry(id.clone()).or_insert(queue);
             return;
         }
         let Some(queue) = self.queues.get_mut(id) else {
