@@ -9,6 +9,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{string_newtype, IdError};
+use crate::status::word_enum;
 use crate::ProfileName;
 
 /// At most this many labels on a worker.
@@ -51,7 +52,9 @@ string_newtype!(Label);
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
 pub enum Priority {
     High,
     #[default]
@@ -84,6 +87,7 @@ impl Priority {
         *self == Self::Normal
     }
 }
+word_enum!(Priority);
 
 /// Who a queue is for, the unit of fair share: 1–64 printable characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -3,7 +3,8 @@
 //! stream names, and the queue/task lifecycle states.
 //!
 //! The queue view document (`QueueView`) lives here too, so the projector,
-//! the gateway and the CLI share one type.
+//! the gateway and the CLI share one type, and so do the API's pages of
+//! views (`QueuePage`, `ArtifactList`, `BisectList`, `WorkersPage`).
 //!
 //! Invariant: this crate depends on no service crate; every service depends on it.
 
@@ -15,6 +16,7 @@ mod fleet_bucket;
 mod ids;
 mod log_batch;
 mod names;
+mod pages;
 mod queue_view;
 mod routable;
 mod size_history;
@@ -42,6 +44,7 @@ pub use fleet_bucket::{fleet_bucket_config, FLEET_MEMORY};
 pub use ids::{BisectId, GitRef, IdError, ProfileName, QueueId, RepoUrl, ScenarioPath, TaskId};
 pub use log_batch::{LineProgress, LogBatch, LogLine, LogStream};
 pub use names::{ArenaNames, QUEUE_LOG_FILE, QUEUE_STATUS_FILE};
+pub use pages::{ArtifactList, BisectCreated, BisectList, QueuePage, WorkersPage};
 pub use queue_view::{
     ArtifactView, Counts, JunitCaseView, JunitView, QueueView, ShardView, SourceView, StageView,
     TaskProgress, TaskView, TryView,

@@ -9,12 +9,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::{Priority, QueueStatus, TaskResult};
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct QueueView {
     pub id: String,
     /// `Waiting`, `Running`, `Finished`, `Error` or `Cancelled`.
-    pub status: String,
+    pub status: QueueStatus,
     pub source: SourceView,
     /// The commit the checkout resolved to.
     #[cfg_attr(feature = "openapi", oai(nullable))]
@@ -26,8 +28,8 @@ pub struct QueueView {
     #[serde(default)]
     pub requires: Vec<String>,
     /// `high`, `normal` or `low`.
-    #[serde(default = "normal_priority")]
-    pub priority: String,
+    #[serde(default)]
+    pub priority: Priority,
     /// Who it is for: the unit of fair share.
     #[serde(default = "anonymous_owner")]
     pub owner: String,
@@ -181,7 +183,7 @@ pub struct TaskView {
     /// For a finished task: `PASS`, `FAIL`, `TIMEOUT`, `ERROR` or `FLAKY`
     /// (failed, then passed on a retry).
     #[cfg_attr(feature = "openapi", oai(nullable))]
-    pub result: Option<String>,
+    pub result: Option<TaskResult>,
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub exit_code: Option<i32>,
     #[cfg_attr(feature = "openapi", oai(nullable))]
@@ -226,7 +228,7 @@ pub struct TaskView {
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct TryView {
     /// `PASS`, `FAIL`, `TIMEOUT` or `ERROR`.
-    pub result: String,
+    pub result: TaskResult,
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub exit_code: Option<i32>,
     pub duration_ms: u64,
@@ -266,10 +268,6 @@ pub struct JunitCaseView {
     pub message: Option<String>,
 }
 
-fn normal_priority() -> String {
-    crate::Priority::Normal.as_str().to_owned()
-}
-
 fn anonymous_owner() -> String {
     crate::Owner::ANONYMOUS.to_owned()
 }
@@ -277,6 +275,66 @@ fn anonymous_owner() -> String {
 impl QueueView {
     /// True once the queue can no longer change (`Finished`, `Error`, `Cancelled`).
     pub fn is_terminal(&self) -> bool {
-        crate::QueueStatus::parse(&self.status).is_some_and(crate::QueueStatus::is_terminal)
+        self.status.is_terminal()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The view's words are enums in Rust and the same strings in
+    /// `view_json` and on the API as when they were `String`s.
+    #[test]
+    fn statuses_results_and_priority_keep_their_words() {
+        let task = serde_json::json!({
+            "id": "t1", "scenario": "t.sh", "timeout_s": null, "status": "Finished",
+            "result": "FLAKY", "exit_code": 0, "duration_ms": 5, "started_at": null,
+            "finished_at": null, "message": null, "junit": null,
+            "tries": [{"result": "TIMEOUT", "exit_code": null, "duration_ms": 3}]
+        });
+        let view = serde_json::json!({
+            "id": "q", "status": "Waiting", "source": {"repo": "/r", "ref": "main"},
+            "commit": null, "profile": null, "priority": "high", "attempt": 0,
+            "worker": null, "submitted_at": "2026-01-01T00:00:00Z", "started_at": null,
+            "finished_at": null, "reason": null, "cancel_requested": false,
+            "counts": Counts::default(), "stages": [], "tasks": [task]
+        });
+        let parsed: QueueView = serde_json::from_value(view).unwrap();
+        assert_eq!(
+            (parsed.status, parsed.priority, parsed.tasks[0].result),
+            (
+                QueueStatus::Waiting,
+                Priority::High,
+                Some(TaskResult::Flaky)
+            )
+        );
+        assert_eq!(parsed.tasks[0].tries[0].result, TaskResult::Timeout);
+        let written = serde_json::to_value(&parsed).unwrap();
+        assert_eq!(
+            (&written["status"], &written["priority"]),
+            (&serde_json::json!("Waiting"), &serde_json::json!("high"))
+        );
+        assert_eq!(written["tasks"][0]["result"], "FLAKY");
+        assert_eq!(written["tasks"][0]["tries"][0]["result"], "TIMEOUT");
+        assert!(parsed.status == "Waiting" && parsed.priority == "high");
+        assert_eq!(
+            format!("[{:<8}]", parsed.tasks[0].result.unwrap()),
+            "[FLAKY   ]"
+        );
+    }
+
+    #[test]
+    fn a_view_without_a_priority_is_normal() {
+        let view = serde_json::json!({
+            "id": "q", "status": "Finished", "source": {"repo": "/r", "ref": "main"},
+            "commit": null, "profile": null, "attempt": 1, "worker": null,
+            "submitted_at": "2026-01-01T00:00:00Z", "started_at": null,
+            "finished_at": null, "reason": null, "cancel_requested": false,
+            "counts": Counts::default(), "stages": [], "tasks": []
+        });
+        let parsed: QueueView = serde_json::from_value(view).unwrap();
+        assert_eq!(parsed.priority, Priority::Normal);
+        assert!(parsed.is_terminal());
     }
 }

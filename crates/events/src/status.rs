@@ -3,6 +3,30 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A word-valued enum (`as_str`) shows as its word and compares equal to
+/// it, so code and tests that speak the view's words read as before.
+macro_rules! word_enum {
+    ($name:ident) => {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                // `pad`, so a table's `{:<10}` lines the words up.
+                f.pad(self.as_str())
+            }
+        }
+        impl PartialEq<str> for $name {
+            fn eq(&self, word: &str) -> bool {
+                self.as_str() == word
+            }
+        }
+        impl PartialEq<&str> for $name {
+            fn eq(&self, word: &&str) -> bool {
+                self.as_str() == *word
+            }
+        }
+    };
+}
+pub(crate) use word_enum;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
 pub enum QueueStatus {
@@ -40,6 +64,7 @@ impl QueueStatus {
         matches!(self, Self::Finished | Self::Error | Self::Cancelled)
     }
 }
+word_enum!(QueueStatus);
 
 /// How a queue ended; the only statuses a `finished` event may carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,7 +85,9 @@ impl From<FinalStatus> for QueueStatus {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
 #[serde(rename_all = "UPPERCASE")]
+#[cfg_attr(feature = "openapi", oai(rename_all = "UPPERCASE"))]
 pub enum TaskResult {
     Pass,
     Fail,
@@ -105,6 +132,7 @@ impl TaskResult {
         Self::ALL.into_iter().find(|r| r.as_str() == word)
     }
 }
+word_enum!(TaskResult);
 
 /// A task's state. Only a finished task has a result, and it always has one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,15 +162,15 @@ impl TaskState {
         }
     }
 
-    /// Reads the two view columns back; `None` for a combination that
+    /// Reads a task view's two fields back; `None` for a combination that
     /// cannot exist (a running task with a result, a finished one without).
-    pub fn from_columns(status: &str, result: Option<&str>) -> Option<Self> {
+    pub fn from_columns(status: &str, result: Option<TaskResult>) -> Option<Self> {
         match (status, result) {
             ("Waiting", None) => Some(Self::Waiting),
             ("Running", None) => Some(Self::Running),
             ("Skipped", None) => Some(Self::Skipped),
             ("Cancelled", None) => Some(Self::Cancelled),
-            ("Finished", Some(word)) => TaskResult::parse(word).map(Self::Finished),
+            ("Finished", Some(result)) => Some(Self::Finished(result)),
             _ => None,
         }
     }
@@ -165,13 +193,15 @@ mod tests {
             TaskState::Cancelled,
             TaskState::Finished(TaskResult::Timeout),
         ] {
-            let result = state.result().map(TaskResult::as_str);
             assert_eq!(
-                TaskState::from_columns(state.status_word(), result),
+                TaskState::from_columns(state.status_word(), state.result()),
                 Some(state)
             );
         }
-        assert_eq!(TaskState::from_columns("Running", Some("PASS")), None);
+        assert_eq!(
+            TaskState::from_columns("Running", Some(TaskResult::Pass)),
+            None
+        );
         assert_eq!(TaskState::from_columns("Finished", None), None);
     }
 }

@@ -12,7 +12,7 @@ use poem::test::TestClient;
 use poem::Endpoint;
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
-use testarena_events::{ArenaNames, Counts, QueueView, SourceView};
+use testarena_events::{ArenaNames, Counts, Priority, QueueStatus, QueueView, SourceView};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::model::{SourceBody, SubmitRequest, TaskBody};
@@ -104,7 +104,7 @@ impl TestGateway {
         sqlx::query("INSERT INTO queues VALUES (?, ?, ?, ?, ?, ?)")
             .bind(id)
             .bind(submitted_seq)
-            .bind(&view.status)
+            .bind(view.status.as_str())
             .bind(&view.submitted_at)
             .bind(submitted_seq)
             .bind(serde_json::to_string(&view).unwrap())
@@ -128,7 +128,7 @@ impl Drop for TestGateway {
 fn view(id: &str) -> QueueView {
     QueueView {
         id: id.into(),
-        status: "Waiting".into(),
+        status: QueueStatus::Waiting,
         source: SourceView {
             repo: "https://git.example/fw.git".into(),
             git_ref: "main".into(),
@@ -136,7 +136,7 @@ fn view(id: &str) -> QueueView {
         commit: None,
         profile: None,
         requires: Vec::new(),
-        priority: "normal".into(),
+        priority: Priority::Normal,
         owner: "anonymous".into(),
         position: None,
         waiting_reason: None,

@@ -32,7 +32,7 @@ pub(crate) async fn fill(client: &async_nats::Client, names: &ArenaNames, views:
     let waiting: Vec<(usize, QueueId)> = views
         .iter()
         .enumerate()
-        .filter(|(_, v)| v.status == QueueStatus::Waiting.as_str())
+        .filter(|(_, v)| v.status == QueueStatus::Waiting)
         .filter_map(|(i, v)| QueueId::parse(v.id.clone()).ok().map(|id| (i, id)))
         .collect();
     if waiting.is_empty() {

@@ -42,7 +42,7 @@ pub fn apply(view: &mut Option<QueueView>, event: &Event) -> Change {
             Change::Upsert
         }
         _ => {
-            let Some(queue) = view.as_mut().filter(|q| !is_terminal(q)) else {
+            let Some(queue) = view.as_mut().filter(|q| !q.is_terminal()) else {
                 return Change::Ignore;
             };
             if !apply_to_queue(queue, event) {
@@ -72,7 +72,7 @@ fn submitted_view(event: &Event) -> Option<QueueView> {
     };
     let mut view = QueueView {
         id: event.queue_id.to_string(),
-        status: QueueStatus::Waiting.as_str().to_owned(),
+        status: QueueStatus::Waiting,
         source: SourceView {
             repo: source.repo.to_string(),
             git_ref: source.git_ref.to_string(),
@@ -80,7 +80,7 @@ fn submitted_view(event: &Event) -> Option<QueueView> {
         commit: None,
         profile: profile.as_ref().map(ToString::to_string),
         requires: requires.iter().map(ToString::to_string).collect(),
-        priority: priority.as_str().to_owned(),
+        priority: *priority,
         owner: owner
             .as_ref()
             .map_or(Owner::ANONYMOUS, Owner::as_str)
@@ -283,7 +283,7 @@ fn is_for_current_run(body: &EventBody, current: u32) -> bool {
 /// No worker writes its log, so the reason says who cancelled it and when.
 fn apply_cancel_requested(queue: &mut QueueView, reason: Option<&str>, at: &str) -> bool {
     queue.cancel_requested = true;
-    if queue.status == QueueStatus::Waiting.as_str() {
+    if queue.status == QueueStatus::Waiting {
         let who = reason.unwrap_or("cancelled");
         let reason = format!("{who} while it was waiting, before any worker started it");
         finish(queue, FinalStatus::Cancelled, Some(reason), at);
@@ -309,7 +309,7 @@ fn apply_artifact_stored(queue: &mut QueueView, artifact: &ArtifactRecord) -> bo
 /// A newer attempt starts the run over: stages, commit, tasks, artifacts
 /// and firmware sizes reset.
 fn apply_started(queue: &mut QueueView, worker: &str, attempt: u32, at: &str) -> bool {
-    queue.status = QueueStatus::Running.as_str().to_owned();
+    queue.status = QueueStatus::Running;
     queue.attempt = attempt;
     queue.worker = Some(worker.to_owned());
     queue.started_at = Some(at.to_owned());
@@ -338,7 +338,7 @@ fn apply_shard_started(
     view.status = "running".into();
     view.worker = Some(worker.to_owned());
     view.attempt = attempt;
-    queue.status = QueueStatus::Running.as_str().to_owned();
+    queue.status = QueueStatus::Running;
     queue.attempt = queue.attempt.max(attempt);
     queue.worker.get_or_insert_with(|| worker.to_owned());
     queue.started_at.get_or_insert_with(|| at.to_owned());
@@ -424,7 +424,7 @@ fn apply_task_finished(queue: &mut QueueView, task_id: &str, ended: TaskEnd, at:
         return false;
     };
     task.status = TaskState::Finished(ended.result).status_word().to_owned();
-    task.result = Some(ended.result.as_str().to_owned());
+    task.result = Some(ended.result);
     task.exit_code = ended.exit_code;
     task.duration_ms = Some(ended.duration_ms);
     task.finished_at = Some(at.to_owned());
@@ -437,18 +437,14 @@ fn apply_task_finished(queue: &mut QueueView, task_id: &str, ended: TaskEnd, at:
 
 fn try_view(t: &TaskTry) -> TryView {
     TryView {
-        result: t.result.as_str().to_owned(),
+        result: t.result,
         exit_code: t.exit_code,
         duration_ms: t.duration_ms,
     }
 }
 
-fn is_terminal(queue: &QueueView) -> bool {
-    QueueStatus::parse(&queue.status).is_some_and(QueueStatus::is_terminal)
-}
-
 fn finish(queue: &mut QueueView, status: FinalStatus, reason: Option<String>, at: &str) {
-    queue.status = QueueStatus::from(status).as_str().to_owned();
+    queue.status = QueueStatus::from(status);
     queue.finished_at = Some(at.to_owned());
     queue.reason = reason;
     let leftover = leftover_state(status);
@@ -553,7 +549,7 @@ pub(crate) fn recount(queue: &mut QueueView) {
     let mut counts = Counts::default();
     for task in &queue.tasks {
         counts.total += 1;
-        let state = TaskState::from_columns(&task.status, task.result.as_deref());
+        let state = TaskState::from_columns(&task.status, task.result);
         let slot = match state {
             Some(TaskState::Waiting) | None => &mut counts.waiting,
             Some(TaskState::Running) => &mut counts.running,
@@ -915,8 +911,8 @@ mod tests {
         assert!(apply_task_finished(&mut queue, "t1", ended(), "t1"));
         let task = &queue.tasks[0];
         assert_eq!(
-            (task.status.as_str(), task.result.as_deref()),
-            ("Finished", Some("FAIL"))
+            (task.status.as_str(), task.result),
+            ("Finished", Some(TaskResult::Fail))
         );
         assert_eq!((task.exit_code, task.duration_ms), (Some(1), Some(9)));
         assert_eq!(task.started_at.as_deref(), Some("t0"));
@@ -1023,8 +1019,8 @@ mod tests {
         );
         let t2 = &view.tasks[1];
         assert_eq!(
-            (t2.result.as_deref(), t2.worker.as_deref()),
-            (Some("PASS"), Some("wc"))
+            (t2.result, t2.worker.as_deref()),
+            (Some(TaskResult::Pass), Some("wc"))
         );
         assert_eq!(
             view.worker.as_deref(),

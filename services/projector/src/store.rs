@@ -547,11 +547,12 @@ pub(crate) async fn set_log_file(
 mod tests {
     use super::*;
     use crate::view::{Counts, SourceView};
+    use testarena_events::{Priority, QueueStatus};
 
     fn view(id: &str, status: &str, reason: Option<&str>) -> QueueView {
         QueueView {
             id: id.into(),
-            status: status.into(),
+            status: QueueStatus::parse(status).unwrap(),
             source: SourceView {
                 repo: "/repo".into(),
                 git_ref: "main".into(),
@@ -559,7 +560,7 @@ mod tests {
             commit: None,
             profile: None,
             requires: Vec::new(),
-            priority: "normal".into(),
+            priority: Priority::Normal,
             owner: "anonymous".into(),
             position: None,
             waiting_reason: None,
@@ -643,7 +644,7 @@ mod tests {
                 (
                     v.id.clone(),
                     s,
-                    v.status.clone(),
+                    v.status.to_string(),
                     v.submitted_at.clone(),
                     u,
                     serde_json::to_string(v).unwrap(),

@@ -23,7 +23,7 @@ pub(crate) fn reports(batch: &LogBatch) -> impl Iterator<Item = Report> + '_ {
 
 /// Applies one report; whether the view changed.
 pub(crate) fn apply(view: &mut QueueView, (attempt, task_id, progress): &Report) -> bool {
-    if view.attempt != *attempt || view.status != QueueStatus::Running.as_str() {
+    if view.attempt != *attempt || view.status != QueueStatus::Running {
         return false;
     }
     let Some(task) = view.tasks.iter_mut().find(|t| t.id == *task_id) else {
@@ -95,7 +95,7 @@ mod tests {
             assert_eq!(queue.tasks[0].progress, None);
         }
         let mut ended = view(2, "Running");
-        ended.status = "Cancelled".into();
+        ended.status = QueueStatus::Cancelled;
         assert!(!apply(&mut ended, &report(2, "t1", 3)));
     }
 

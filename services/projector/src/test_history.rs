@@ -108,11 +108,7 @@ impl TestHistory {
     /// A failed task is excused when it is quarantined, or when it failed
     /// on JUnit cases and every one of them is.
     fn excuses(&self, view: &QueueView, task: &TaskView) -> bool {
-        let failed = task
-            .result
-            .as_deref()
-            .and_then(TaskResult::parse)
-            .is_some_and(TaskResult::is_retryable);
+        let failed = task.result.is_some_and(TaskResult::is_retryable);
         if !failed {
             return false;
         }
@@ -166,8 +162,8 @@ fn runs_of(view: &QueueView, task: &TaskView, seq: u64, at: &str) -> Vec<RunRow>
     let mut rows = Vec::new();
     let task_key = key(view, task, "");
     if task.tries.is_empty() {
-        let result = match task.result.as_deref() {
-            Some("FLAKY") => "PASS",
+        let result = match task.result {
+            Some(TaskResult::Flaky) => TaskResult::Pass,
             Some(result) => result,
             None => return rows,
         };
@@ -175,14 +171,14 @@ fn runs_of(view: &QueueView, task: &TaskView, seq: u64, at: &str) -> Vec<RunRow>
         rows.push(RunRow {
             key: task_key,
             seq,
-            run: run(1, result, duration),
+            run: run(1, result.as_str(), duration),
         });
     } else {
         for (i, t) in task.tries.iter().enumerate() {
             rows.push(RunRow {
                 key: task_key.clone(),
                 seq,
-                run: run(i as u32 + 1, &t.result, t.duration_ms),
+                run: run(i as u32 + 1, t.result.as_str(), t.duration_ms),
             });
         }
     }

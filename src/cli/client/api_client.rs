@@ -3,9 +3,12 @@
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
-use testarena_events::{ArtifactView, BisectView, QueueView, WorkerView};
+use testarena_events::{
+    ArtifactList, ArtifactView, BisectCreated, BisectList, BisectView, QueuePage, QueueView,
+    WorkersPage,
+};
 
 use super::ServerArg;
 
@@ -18,33 +21,6 @@ pub enum Submitted {
     },
     /// 202: stored, but the view had not caught up yet.
     Accepted { id: String },
-}
-
-/// One page of `GET /api/queues`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct QueuePage {
-    pub queues: Vec<QueueView>,
-    pub total: u64,
-    pub page: u32,
-    pub per_page: u32,
-}
-
-/// `GET /api/bisects`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct BisectList {
-    pub bisects: Vec<BisectView>,
-}
-
-/// `POST /api/bisect`'s answer.
-#[derive(Debug, Deserialize)]
-pub struct BisectStarted {
-    pub id: String,
-}
-
-/// `GET /api/workers`.
-#[derive(Debug, Deserialize)]
-pub struct WorkersPage {
-    pub workers: Vec<WorkerView>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -202,7 +178,7 @@ impl ApiClient {
             .1)
     }
 
-    pub async fn start_bisect(&self, body: &Value) -> Result<BisectStarted, ClientError> {
+    pub async fn start_bisect(&self, body: &Value) -> Result<BisectCreated, ClientError> {
         Ok(self
             .json(
                 self.http
@@ -267,12 +243,8 @@ impl ApiClient {
 
     /// The queue's artifacts.
     pub async fn artifacts(&self, id: &str) -> Result<Vec<ArtifactView>, ClientError> {
-        #[derive(Deserialize)]
-        struct List {
-            artifacts: Vec<ArtifactView>,
-        }
         let url = format!("{}/api/queue/{id}/artifacts", self.base);
-        let list: List = self.json(self.http.get(url)).await?.1;
+        let list: ArtifactList = self.json(self.http.get(url)).await?.1;
         Ok(list.artifacts)
     }
 

@@ -2,10 +2,9 @@
 
 use std::fmt::{Display, Write};
 
-use testarena_events::{Counts, QueueView, TaskView};
+use testarena_events::{Counts, QueuePage, QueueView, TaskView};
 use time::OffsetDateTime;
 
-use super::api_client::QueuePage;
 use super::when::{self, TimeStyle};
 
 /// A value, or `-` when there is none.
@@ -51,8 +50,8 @@ pub fn plural(n: u64, word: &str) -> String {
 /// an Error or Cancelled queue says its status once.
 pub fn outcome(q: &QueueView) -> String {
     match q.verdict.as_deref() {
-        Some(v) if !v.eq_ignore_ascii_case(&q.status) => format!("{}, {v}", q.status),
-        _ => q.status.clone(),
+        Some(v) if !v.eq_ignore_ascii_case(q.status.as_str()) => format!("{}, {v}", q.status),
+        _ => q.status.to_string(),
     }
 }
 
@@ -194,7 +193,7 @@ fn task_row(out: &mut String, t: &TaskView) {
         "  {:<24} {:<10} {:<8} {:>6} {:>9}  {}",
         t.id,
         t.status,
-        or_dash(t.result.as_deref()),
+        or_dash(t.result),
         or_dash(t.exit_code),
         or_dash(t.duration_ms),
         t.scenario

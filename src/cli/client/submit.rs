@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use serde_json::Value;
 
-use testarena_events::QueueView;
+use testarena_events::{QueueStatus, QueueView, TaskResult};
 
 use super::api_client::{ApiClient, ClientError, Submitted};
 use super::{follow, render};
@@ -68,10 +68,10 @@ pub fn exit_code(view: &QueueView, strict: bool) -> ExitCode {
 /// A queue passes when it finished and every task is `PASS`, `FLAKY` (not
 /// when `strict`), or failed with its failure excused by a quarantine.
 pub fn passed(view: &QueueView, strict: bool) -> bool {
-    view.status == "Finished"
-        && view.tasks.iter().all(|t| match t.result.as_deref() {
-            Some("PASS") => true,
-            Some("FLAKY") => !strict,
+    view.status == QueueStatus::Finished
+        && view.tasks.iter().all(|t| match t.result {
+            Some(TaskResult::Pass) => true,
+            Some(TaskResult::Flaky) => !strict,
             Some(_) => t.quarantined,
             None => false,
         })

@@ -197,4 +197,33 @@ mod tests {
             assert_eq!(bisect[field]["nullable"], true, "BisectView.{field}");
         }
     }
+
+    #[test]
+    fn the_view_words_are_listed_as_enums() {
+        let document: Value = serde_json::from_str(document().json()).unwrap();
+        let schemas = &document["components"]["schemas"];
+        let words = |name: &str| schemas[name]["enum"].clone();
+        assert_eq!(
+            words("QueueStatus"),
+            serde_json::json!(["Waiting", "Running", "Finished", "Error", "Cancelled"])
+        );
+        assert_eq!(
+            words("TaskResult"),
+            serde_json::json!(["PASS", "FAIL", "TIMEOUT", "ERROR", "FLAKY"])
+        );
+        assert_eq!(
+            words("Priority"),
+            serde_json::json!(["high", "normal", "low"])
+        );
+        for (object, field, schema) in [
+            ("QueueView", "status", "QueueStatus"),
+            ("QueueView", "priority", "Priority"),
+            ("TaskView", "result", "TaskResult"),
+            ("TryView", "result", "TaskResult"),
+        ] {
+            let reference = &schemas[object]["properties"][field]["allOf"][0]["$ref"];
+            let expected = format!("#/components/schemas/{schema}");
+            assert_eq!(reference, expected.as_str(), "{object}.{field}");
+        }
+    }
 }

@@ -1,17 +1,13 @@
 //! Request and response bodies of the HTTP API, as the OpenAPI document shows
 //! them. The queue view itself is `testarena_events::QueueView`, the one type
-//! the projector writes and the CLI reads.
+//! the projector writes and the CLI reads; so are the pages of views the
+//! CLI reads too (`QueuePage`, `BisectList`, ...).
 
 use poem_openapi::Object;
 use serde::Deserialize;
-pub use testarena_events::{ArtifactView, QueueView};
-
-/// `GET /api/queue/{id}/artifacts`.
-#[derive(Debug, Clone, Object)]
-pub struct ArtifactList {
-    /// In the order they were stored.
-    pub artifacts: Vec<ArtifactView>,
-}
+pub use testarena_events::{
+    ArtifactList, ArtifactView, BisectCreated, BisectList, QueuePage, QueueView,
+};
 
 #[derive(Debug, Clone, Object, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,15 +98,6 @@ pub struct TaskBody {
     #[serde(default)]
     #[oai(nullable, validator(minimum(value = "0"), maximum(value = "5")))]
     pub retries: Option<u8>,
-}
-
-#[derive(Debug, Clone, Object)]
-pub struct QueuePage {
-    pub queues: Vec<QueueView>,
-    /// Queues matching the filter, over all pages.
-    pub total: u64,
-    pub page: u32,
-    pub per_page: u32,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -291,19 +278,4 @@ pub struct BisectTaskBody {
     #[serde(default)]
     #[oai(nullable, validator(minimum(value = "1"), maximum(value = "604800")))]
     pub timeout_s: Option<u32>,
-}
-
-/// `POST /api/bisect`'s answer.
-#[derive(Debug, Clone, Object)]
-pub struct BisectCreated {
-    pub id: String,
-    /// `Running` (a new bisect), or the status of the one this id names.
-    pub status: String,
-}
-
-/// `GET /api/bisects`.
-#[derive(Debug, Clone, Object)]
-pub struct BisectList {
-    /// Newest first.
-    pub bisects: Vec<testarena_events::BisectView>,
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi};
-use testarena_events::{now_millis, OperatorReply, ReadmitRequest, WorkerView};
+use testarena_events::{now_millis, OperatorReply, ReadmitRequest, WorkerView, WorkersPage};
 
 use super::error::ApiError;
 use super::ApiTags;
@@ -17,12 +17,6 @@ use crate::state::AppState;
 
 /// How long a worker has to answer a drain or readmit.
 const WORKER_ANSWER: Duration = Duration::from_secs(5);
-
-#[derive(Debug, Object)]
-pub(crate) struct WorkersPage {
-    /// Live workers (heard from within three heartbeats), by id.
-    pub workers: Vec<WorkerView>,
-}
 
 #[derive(Debug, Object)]
 pub(crate) struct WorkerAnswer {

@@ -1,0 +1,52 @@
+//! The list and answer bodies of the HTTP API that carry the shared views:
+//! what the gateway serves and the CLI reads, one type each. Like the views,
+//! with the `openapi` feature they are poem-openapi `Object`s under these
+//! names. (A `///` line on a struct is its description in the document.)
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ArtifactView, BisectView, QueueView, WorkerView};
+
+// `GET /api/queues`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct QueuePage {
+    pub queues: Vec<QueueView>,
+    /// Queues matching the filter, over all pages.
+    pub total: u64,
+    pub page: u32,
+    pub per_page: u32,
+}
+
+/// `GET /api/queue/{id}/artifacts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct ArtifactList {
+    /// In the order they were stored.
+    pub artifacts: Vec<ArtifactView>,
+}
+
+/// `POST /api/bisect`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct BisectCreated {
+    pub id: String,
+    /// `Running` (a new bisect), or the status of the one this id names.
+    pub status: String,
+}
+
+/// `GET /api/bisects`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct BisectList {
+    /// Newest first.
+    pub bisects: Vec<BisectView>,
+}
+
+// `GET /api/workers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct WorkersPage {
+    /// Live workers (heard from within three heartbeats), by id.
+    pub workers: Vec<WorkerView>,
+}
