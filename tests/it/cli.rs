@@ -443,3 +443,46 @@ async fn bisect_without_good_walks_back_and_says_which_good_it_found() {
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn logs_into_a_pipe_closed_after_one_line_exits_quietly() {
+    use std::os::unix::process::ExitStatusExt as _;
+    use tokio::io::AsyncBufReadExt as _;
+
+    let stack = TestStack::start().await;
+    // Far more than a pipe's 64 KiB, so the write outlives the reader.
+    let lines = "i=0; while [ $i -lt 20000 ]; do echo line $i; i=$((i+1)); done\n";
+    let repo = GitRepo::new(&[("lines.sh", lines)]);
+    stack
+        .submit(&queue("piped", &repo.url(), &[("l", "lines.sh")]))
+        .await;
+    let view = stack.wait_terminal("piped", Duration::from_secs(60)).await;
+    assert_eq!(view["status"], "Finished", "{view}");
+
+    // `testarena logs piped | head -1`.
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["logs", "piped"])
+        .env("TESTARENA_SERVER", &stack.base)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).await.unwrap();
+    assert!(!first.is_empty());
+    drop(stdout);
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("logs exits once its reader is gone")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // As `cat` does: ended by SIGPIPE (141 in a shell), nothing said.
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?} {stderr}",
+        out.status
+    );
+    assert!(stderr.is_empty(), "{stderr}");
+}

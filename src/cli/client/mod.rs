@@ -4,7 +4,8 @@
 //! failed under a quarantine), 1 the queue did not pass, 2 the API refused the request, 3 the server could not
 //! be reached. `bisect` has its own (see `bisect.rs`): 0 Found (or, without
 //! `--wait`, started), 1 Inconclusive or Cancelled, 2 Error or any failure
-//! to ask the server.
+//! to ask the server. Any command whose stdout is a closed pipe ends by
+//! SIGPIPE, quietly, as `cat` does (`end_quietly_on_a_closed_pipe`).
 
 mod api_client;
 mod artifacts;
@@ -217,6 +218,7 @@ pub enum BisectAction {
 }
 
 pub fn run(command: ClientCommand) -> ExitCode {
+    end_quietly_on_a_closed_pipe();
     // Read before the runtime starts threads (see `when::local_offset`).
     let style = match when::local_offset() {
         Some(offset) => when::TimeStyle::Local(offset),
@@ -246,6 +248,19 @@ pub fn run(command: ClientCommand) -> ExitCode {
                 _ => 2,
             })
         }
+    }
+}
+
+/// `testarena logs ID | head -1`: once the reader is gone, the command ends
+/// as `cat` or `git log` would — killed by SIGPIPE, without a word (status
+/// 141 in a shell). Rust ignores SIGPIPE, so `println!` into the closed pipe
+/// would panic (exit 101) instead. Only the client path: a service never
+/// writes to a pipe, and its sockets are written with `MSG_NOSIGNAL`.
+fn end_quietly_on_a_closed_pipe() {
+    // SAFETY: on the main thread before any other starts; SIG_DFL is a
+    // valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
