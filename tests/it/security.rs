@@ -252,8 +252,8 @@ async fn each_service_runs_with_least_privilege_and_none_can_touch_the_history()
         .request(reqwest::Method::POST, "/api/tests/quarantine", Some(&test))
         .await;
     assert_eq!(status, 200, "{body}");
-    // A bisect: the gateway's API and driver publish on `arena.bisect.<id>.<kind>`
-    // and submit its step queue (`ok` passes at `main`: Inconclusive).
+    // A bisect: the gateway's API and the scheduler's driver publish on
+    // `arena.bisect.<id>.<kind>`, and the scheduler submits its step queue (`ok` passes at `main`: Inconclusive).
     let bisect = serde_json::json!({
         "id": "b-privilege", "source": {"repo": repo.url()}, "bad": "main",
         "tasks": [{"id": "ok", "scenario": "ok.sh"}]
@@ -277,7 +277,7 @@ async fn each_service_runs_with_least_privilege_and_none_can_touch_the_history()
     let violations = permission_violations(&stack);
     assert!(violations.is_empty(), "{violations:#?}");
 
-    for role in ["worker", "gateway", "projector"] {
+    for role in ["worker", "gateway", "scheduler", "projector"] {
         cannot_touch_the_history(&stack, role).await;
     }
     // A worker may not submit, and the projector may not publish events.
@@ -287,6 +287,11 @@ async fn each_service_runs_with_least_privilege_and_none_can_touch_the_history()
         ("worker", "arena.tests.quarantined"),
         ("worker", "arena.bisect.b2.requested"),
         ("projector", "arena.bisect.b2.ended"),
+        // Only the scheduler dispatches and decides a bisect; it runs nothing.
+        ("gateway", "arena.events.q4.dispatched.w1"),
+        ("gateway", "arena.bisect.b2.ended"),
+        ("scheduler", "arena.events.q5.finished"),
+        ("scheduler", "arena.bisect.b2.requested"),
     ] {
         let mut js = async_nats::jetstream::new(stack.nats_client_as(role).await);
         js.set_timeout(Duration::from_secs(1));

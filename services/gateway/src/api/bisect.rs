@@ -11,11 +11,11 @@ use poem::web::Data;
 use poem_openapi::{param::Path, payload::Json, ApiResponse, OpenApi};
 use testarena_events::{BisectEvent, BisectEventBody, BisectId, BisectView, QueueId, Stored};
 
+use super::auth::default_owner;
 use super::error::ApiError;
 use super::model::{Accepted, BisectCreated, BisectList, BisectRequest};
 use super::strict_json::StrictJson;
 use super::ApiTags;
-use crate::auth::default_owner;
 use crate::bisect_request::BisectOrder;
 use crate::state::AppState;
 

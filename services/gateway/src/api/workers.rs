@@ -93,7 +93,7 @@ async fn ask(
     if !live_workers(state).iter().any(|w| w.id == id) {
         return Err(ApiError::worker_not_found(id));
     }
-    state.ensure_connected()?;
+    state.events.ensure_connected()?;
     let subject = state.names.worker_control_subject(id, action);
     let answer = tokio::time::timeout(WORKER_ANSWER, state.client.request(subject, body.into()))
         .await
