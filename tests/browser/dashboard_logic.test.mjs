@@ -16,7 +16,7 @@ import {
 } from '../../services/gateway/assets/log_lines.js';
 import { describeEvent } from '../../services/gateway/assets/timeline.js';
 import { formatAge, plural } from '../../services/gateway/assets/format.js';
-import { load, profileStates, takesNothing } from '../../services/gateway/assets/fleet.js';
+import { load, offline, profileStates, takesNothing } from '../../services/gateway/assets/fleet.js';
 
 const counts = (over = {}) => ({
   total: 2, waiting: 0, running: 0, pass: 2, fail: 0, timeout: 0, error: 0, skipped: 0, cancelled: 0, ...over,
@@ -231,6 +231,15 @@ test('a worker lists ready profiles first, with the default marked and reasons k
   assert.equal(takesNothing(worker), false);
   assert.equal(takesNothing({ ...worker, state: { 'qemu-arm': { state: 'draining' }, sh: { state: 'draining' } } }), true);
   assert.deepEqual(load({ slots: 1, busy: 0 }), { text: '0 of 1 slot busy', tone: 'idle' });
+});
+
+test('an offline worker says whether it left or went silent, and since when', () => {
+  const seen = '2026-01-01T00:00:00Z';
+  assert.equal(offline({ presence: 'live', left: null, last_seen: seen }), null);
+  assert.equal(offline({ last_seen: seen }), null, 'an older gateway listed only live workers');
+  assert.deepEqual(offline({ presence: 'offline', left: '2026-01-01T00:01:00Z', last_seen: '2026-01-01T00:01:00Z' }),
+    { how: 'left', since: '2026-01-01T00:01:00Z' });
+  assert.deepEqual(offline({ presence: 'offline', left: null, last_seen: seen }), { how: 'silent', since: seen });
 });
 
 // --- test history --------------------------------------------------------------

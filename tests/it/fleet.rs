@@ -117,11 +117,13 @@ async fn a_queue_only_a_stopped_worker_can_run_waits_and_starts_when_it_returns(
     stack.add_worker_with(&board_worker("b"), HEARTBEAT);
     wait_workers(&stack, |w| w.len() == 2).await;
 
-    // Killed: it drops out of the registry within three heartbeats.
+    // Killed: offline within three heartbeats, with no time it left.
     stack.kill_worker(1);
     let killed_at = Instant::now();
-    wait_workers(&stack, |w| w.len() == 1 && w[0]["id"] == "worker-0").await;
+    let workers = wait_workers(&stack, |w| w[1]["presence"] == "offline").await;
     assert!(killed_at.elapsed() < Duration::from_secs(5));
+    assert_eq!(workers[0]["presence"], "live");
+    assert!(workers[1]["left"].is_null(), "{}", workers[1]);
 
     // Remembered for 24 h, so accepted; it waits, saying why.
     let repo = GitRepo::new(&[("t.sh", "echo ok\n")]);
@@ -441,4 +443,65 @@ async fn two_schedulers_dispatch_each_of_200_queues_exactly_once() {
             && dispatched_by(&stack.service_log("scheduler-2")),
         "both schedulers ran"
     );
+}
+
+#[tokio::test]
+async fn a_cleanly_restarted_labelled_worker_is_remembered_offline_and_hands_its_queue_on_at_once()
+{
+    let mut stack = stack_without_workers().await;
+    // Three silent heartbeats would take 15 s: a handover well within
+    // them comes from the record saying the worker left.
+    let args = ["--heartbeat-ms", "5000", "--shutdown-grace-s", "0"];
+    stack.add_worker_with(&board_worker("a"), &args);
+    wait_workers(&stack, |w| w.len() == 1).await;
+    let repo = GitRepo::new(&[("t.sh", "echo ok\n"), ("slow.sh", "sleep 3; echo done\n")]);
+    stack
+        .submit(&queue("upgrade", &repo.url(), &[("s", "slow.sh")]))
+        .await;
+    stack
+        .wait_for("upgrade", T, |v| v["status"] == "Running")
+        .await;
+    stack.add_worker_with(&board_worker("b"), &args);
+    wait_workers(&stack, |w| w.len() == 2).await;
+
+    // Stopped for an upgrade (SIGTERM): its queue goes to worker-1 at once.
+    stack.terminate_worker(0);
+    let stopped = Instant::now();
+    let view = stack
+        .wait_for("upgrade", T, |v| {
+            v["worker"] == "worker-1" && v["status"] == "Running"
+        })
+        .await;
+    assert!(
+        stopped.elapsed() < Duration::from_secs(8),
+        "handed on after {:?}: {view}",
+        stopped.elapsed()
+    );
+
+    // Until it is back, a queue only it can run is accepted and waits.
+    let mut body = queue("for-a", &repo.url(), &[("t", "t.sh")]);
+    body["requires"] = json!(["board=a"]);
+    let (status, answer) = stack.submit(&body).await;
+    assert!(status == 201 || status == 202, "{status} {answer}");
+    let workers = wait_workers(&stack, |w| {
+        w.len() == 2 && w[0]["presence"] == "offline" && w[1]["presence"] == "live"
+    })
+    .await;
+    assert_eq!(workers[0]["id"], "worker-0");
+    assert_eq!(workers[0]["labels"], json!(["board=a"]));
+    let left = workers[0]["left"].as_str().expect("when it left");
+    assert!(left.ends_with('Z') && left.contains('T'), "{left}");
+    assert!(workers[1]["left"].is_null(), "{}", workers[1]);
+
+    stack.restart_worker(0);
+    wait_workers(&stack, |w| {
+        w[0]["presence"] == "live" && w[0]["left"].is_null()
+    })
+    .await;
+    let view = stack.wait_terminal("for-a", T).await;
+    assert_eq!(view["status"], "Finished", "{view}");
+    assert_eq!(view["worker"], "worker-0");
+    let view = stack.wait_terminal("upgrade", T).await;
+    assert_eq!(view["status"], "Finished", "{view}");
+    assert_eq!(view["attempt"], 2, "{view}");
 }

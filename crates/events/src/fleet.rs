@@ -139,7 +139,9 @@ pub struct ProfileState {
 }
 
 /// What a worker keeps under its id in the registry bucket, put on every
-/// heartbeat and whenever it changes.
+/// heartbeat and whenever it changes, and once more with `left_ms` when it
+/// stops cleanly: a tombstone, kept as long as any other record, so the
+/// submit-time check still knows what the worker offers while it restarts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerRecord {
     /// A subject token: the worker's dispatch subject ends with it.
@@ -159,6 +161,11 @@ pub struct WorkerRecord {
     pub last_seen_ms: u64,
     /// How often it heartbeats; silent for 3 of these, it is gone.
     pub heartbeat_ms: u64,
+    /// Milliseconds since the Unix epoch when it stopped cleanly (then
+    /// also its `last_seen_ms`); absent while it runs. Optional on the
+    /// wire: a record of an older worker has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_ms: Option<u64>,
 }
 
 impl WorkerRecord {
@@ -185,9 +192,26 @@ impl WorkerRecord {
                 .is_none_or(|s| s.state == ProfileAdmission::Ready)
     }
 
-    /// Alive: heard from within three heartbeats.
+    /// Alive: heard from within three heartbeats, and not stopped.
     pub fn is_live(&self, now_ms: u64) -> bool {
-        now_ms.saturating_sub(self.last_seen_ms) <= self.heartbeat_ms.saturating_mul(3)
+        self.left_ms.is_none()
+            && now_ms.saturating_sub(self.last_seen_ms) <= self.heartbeat_ms.saturating_mul(3)
+    }
+
+    /// Heard from (or stopped) within `memory`: what the submit-time check
+    /// counts and `GET /api/workers` lists.
+    pub fn is_remembered(&self, now_ms: u64, memory: std::time::Duration) -> bool {
+        let memory_ms = u64::try_from(memory.as_millis()).unwrap_or(u64::MAX);
+        now_ms.saturating_sub(self.last_seen_ms) <= memory_ms
+    }
+
+    /// The tombstone a worker puts when it stops cleanly: nothing busy,
+    /// last seen now, never live again.
+    pub fn leaving(mut self, now_ms: u64) -> Self {
+        self.busy = 0;
+        self.last_seen_ms = now_ms;
+        self.left_ms = Some(now_ms);
+        self
     }
 }
 
@@ -246,6 +270,7 @@ mod tests {
             state: BTreeMap::new(),
             last_seen_ms: 10_000,
             heartbeat_ms: 1_000,
+            left_ms: None,
         }
     }
 
@@ -303,6 +328,29 @@ mod tests {
     }
 
     #[test]
+    fn a_worker_that_left_is_gone_at_once() {
+        let w = worker(&["p"], &[]).leaving(12_000);
+        assert!(!w.is_live(12_000));
+        assert_eq!(w.last_seen_ms, 12_000);
+        assert_eq!(WorkerView::of(&w, 12_000).presence, Presence::Offline);
+        assert_eq!(
+            WorkerView::of(&w, 12_000).left.as_deref(),
+            Some("1970-01-01T00:00:12Z")
+        );
+    }
+
+    #[test]
+    fn a_record_without_left_ms_parses_and_a_running_one_writes_none() {
+        let old = r#"{"id":"w1","host":"h","version":"0","profiles":["p"],"labels":[],
+            "slots":1,"busy":0,"state":{},"last_seen_ms":5,"heartbeat_ms":1000}"#;
+        let record: WorkerRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(record.left_ms, None);
+        assert!(record.is_live(5));
+        let json = serde_json::to_string(&record).unwrap();
+        assert!(!json.contains("left_ms"), "{json}");
+    }
+
+    #[test]
     fn priorities_sort_high_first() {
         let mut p = vec![Priority::Low, Priority::High, Priority::Normal];
         p.sort();
@@ -326,8 +374,29 @@ pub struct WorkerView {
     pub busy: u32,
     /// Per profile: `ready`, `draining` or `quarantined`, with the reason.
     pub state: BTreeMap<String, ProfileStateView>,
-    /// RFC 3339, UTC: its last heartbeat.
+    /// RFC 3339, UTC: its last heartbeat (for one that left, when it left).
     pub last_seen: String,
+    /// `live`, or `offline`: stopped cleanly (`left` says when) or silent
+    /// for three heartbeats (killed, cut off; `left` is null).
+    #[serde(default)]
+    pub presence: Presence,
+    /// RFC 3339, UTC: when it stopped cleanly; null otherwise.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub left: Option<String>,
+}
+
+/// Whether a worker listed by `GET /api/workers` runs now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
+pub enum Presence {
+    /// Heard from within three heartbeats. The default: a page of an
+    /// older gateway listed only live workers.
+    #[default]
+    Live,
+    Offline,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -339,8 +408,9 @@ pub struct ProfileStateView {
     pub reason: Option<String>,
 }
 
-impl From<&WorkerRecord> for WorkerView {
-    fn from(record: &WorkerRecord) -> Self {
+impl WorkerView {
+    /// The record as the API shows it at `now_ms`.
+    pub fn of(record: &WorkerRecord, now_ms: u64) -> Self {
         let state = record
             .profiles
             .iter()
@@ -369,6 +439,12 @@ impl From<&WorkerRecord> for WorkerView {
             busy: record.busy,
             state,
             last_seen: crate::timestamp::rfc3339_of_millis(record.last_seen_ms),
+            presence: if record.is_live(now_ms) {
+                Presence::Live
+            } else {
+                Presence::Offline
+            },
+            left: record.left_ms.map(crate::timestamp::rfc3339_of_millis),
         }
     }
 }

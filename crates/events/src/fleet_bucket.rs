@@ -1,8 +1,9 @@
 //! The registry bucket (JetStream KV, `<prefix>_fleet`): each worker puts
-//! its `WorkerRecord` under its id on every heartbeat. One value per key;
-//! entries are kept a week, so the gateway can tell which capabilities
+//! its `WorkerRecord` under its id on every heartbeat, and its tombstone
+//! (`left_ms`) when it stops cleanly. One value per key; entries are kept a
+//! week after their last put, so the gateway can tell which capabilities
 //! were seen within `--worker-memory-hours` (at most a week) while
-//! liveness comes from `last_seen_ms` and the heartbeat.
+//! liveness comes from `last_seen_ms`, `left_ms` and the heartbeat.
 
 use std::time::Duration;
 

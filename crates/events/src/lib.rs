@@ -37,7 +37,7 @@ pub use bisect_event::{
 pub use bisect_view::{BisectSourceView, BisectStepView, BisectTaskView, BisectView};
 pub use event_log::{EventLog, EventLogError, Stored};
 pub use fleet::{
-    parse_labels, Label, OperatorReply, Owner, Priority, ProfileAdmission, ProfileState,
+    parse_labels, Label, OperatorReply, Owner, Presence, Priority, ProfileAdmission, ProfileState,
     ProfileStateView, ReadmitRequest, WorkerRecord, WorkerView, MAX_REQUIRES, MAX_WORKER_LABELS,
 };
 pub use fleet_bucket::{fleet_bucket_config, FLEET_MEMORY};

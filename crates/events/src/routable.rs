@@ -2,6 +2,8 @@
 //! A queue no remembered worker could take would wait forever, so it is
 //! refused with what is missing and what exists; with no worker
 //! remembered at all (a fresh lab) every queue is accepted and waits.
+//! A worker that stopped cleanly left its tombstone (`left_ms`, last seen
+//! then): it is remembered as a killed one is, so a restart refuses nothing.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -23,10 +25,9 @@ pub fn check_routable(
     profile: Option<&ProfileName>,
     requires: &[Label],
 ) -> Result<(), Unroutable> {
-    let memory_ms = u64::try_from(memory.as_millis()).unwrap_or(u64::MAX);
     let remembered: Vec<&WorkerRecord> = workers
         .iter()
-        .filter(|w| now_ms.saturating_sub(w.last_seen_ms) <= memory_ms)
+        .filter(|w| w.is_remembered(now_ms, memory))
         .collect();
     if remembered.is_empty() || remembered.iter().any(|w| w.offers(profile, requires)) {
         return Ok(());
@@ -90,6 +91,7 @@ mod tests {
             state: Default::default(),
             last_seen_ms,
             heartbeat_ms: 1000,
+            left_ms: None,
         }
     }
 
@@ -124,6 +126,21 @@ mod tests {
             err.message
         );
         assert!(check_routable(&fleet, now, day, Some(&profile("qemu-arm")), &[]).is_ok());
+    }
+
+    #[test]
+    fn a_worker_that_stopped_cleanly_is_remembered_like_a_killed_one() {
+        let day = Duration::from_secs(24 * 3600);
+        let now = 100 * HOUR_MS;
+        let fleet = [
+            worker("qemu-arm", &[], now),
+            worker("qemu-arm", &["board=a"], now - 23 * HOUR_MS).leaving(now - 23 * HOUR_MS),
+        ];
+        let board_a = [Label::parse("board=a").unwrap()];
+        assert!(check_routable(&fleet, now, day, None, &board_a).is_ok());
+        let later = now + 2 * HOUR_MS;
+        let err = check_routable(&fleet, later, day, None, &board_a).unwrap_err();
+        assert_eq!(err.field, "requires");
     }
 
     #[test]

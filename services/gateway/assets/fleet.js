@@ -1,6 +1,6 @@
 // Pure decisions of the Workers page, tested without a browser
 // (tests/browser/dashboard_logic.test.mjs): how a worker's profiles read
-// and how full it is.
+// and how full it is, or that it is offline.
 
 /** Each profile with its state: `{name, state, reason, isDefault}`, ready ones first. */
 export function profileStates(worker) {
@@ -19,6 +19,18 @@ export function profileStates(worker) {
 export function load(worker) {
   const tone = worker.busy === 0 ? 'idle' : worker.busy >= worker.slots ? 'full' : 'busy';
   return { text: `${worker.busy} of ${worker.slots} slot${worker.slots === 1 ? '' : 's'} busy`, tone };
+}
+
+/**
+ * `null` for a live worker. For an offline one (`presence: "offline"`), how
+ * it went and since when: `left` when it stopped cleanly (a restart, an
+ * upgrade: `left` is its time), `silent` when it stopped heartbeating
+ * (killed, cut off: since its `last_seen`). A page of an older gateway has
+ * no `presence`: it listed only live workers.
+ */
+export function offline(worker) {
+  if ((worker.presence ?? 'live') === 'live') return null;
+  return worker.left ? { how: 'left', since: worker.left } : { how: 'silent', since: worker.last_seen };
 }
 
 /** Whether the worker takes nothing at all now (every profile drained or quarantined). */

@@ -1,11 +1,13 @@
-// The Workers page: the live fleet from `GET /api/workers`, refreshed every
-// few seconds — each worker's profiles with their state (a quarantined
-// one with its reason), labels, busy slots and last heartbeat, and a
-// Drain button (`POST /api/workers/{id}/drain`) or Readmit per profile.
+// The Workers page: the fleet from `GET /api/workers` (every worker seen
+// within the gateway's memory), refreshed every few seconds — each worker's
+// profiles with their state (a quarantined one with its reason), labels,
+// busy slots and last heartbeat, and a Drain button
+// (`POST /api/workers/{id}/drain`) or Readmit per profile. An offline
+// worker says so, and since when, with nothing to press.
 
 import { drainWorker, listWorkers, readmitProfile } from './api.js';
 import { h, replace } from './dom.js';
-import { load, profileStates, takesNothing } from './fleet.js';
+import { load, offline, profileStates, takesNothing } from './fleet.js';
 import { formatAge, formatTime } from './format.js';
 
 const REFRESH_MS = 2000;
@@ -48,7 +50,7 @@ export function workersPage(root, ctx) {
   function render(workers) {
     if (workers.length === 0) {
       replace(body, h('div', { class: 'state', 'data-test': 'no-workers' },
-        h('p', { class: 'state-title' }, 'No worker is running.'),
+        h('p', { class: 'state-title' }, 'No worker seen lately.'),
         h('p', { class: 'muted' }, 'Queues wait until one joins: ', h('code', {}, 'testarena worker --config worker.toml'))));
       return;
     }
@@ -59,9 +61,20 @@ export function workersPage(root, ctx) {
       h('tbody', {}, workers.map(row))));
   }
 
-  function row(worker) {
+  function slots(worker) {
+    const off = offline(worker);
+    if (off) {
+      const how = off.how === 'left' ? 'left' : 'last heard';
+      return h('span', { class: 'load load-offline', 'data-test': 'presence', 'data-presence': 'offline', title: formatTime(off.since) },
+        `offline · ${how} ${formatAge(off.since)}`);
+    }
     const { text, tone } = load(worker);
-    return h('tr', { 'data-test': 'worker-row', 'data-id': worker.id },
+    return h('span', { class: `load load-${tone}`, 'data-test': 'load', 'data-presence': 'live' }, text);
+  }
+
+  function row(worker) {
+    const live = offline(worker) === null;
+    return h('tr', { 'data-test': 'worker-row', 'data-id': worker.id, class: live ? null : 'worker-offline' },
       h('td', {}, h('span', { class: 'mono' }, worker.id),
         h('div', { class: 'muted small' }, `${worker.host} · v${worker.version}`)),
       h('td', {}, profileStates(worker).map((p) => h('div', {
@@ -70,15 +83,15 @@ export function workersPage(root, ctx) {
       h('span', { class: 'mono' }, p.name), p.isDefault ? h('span', { class: 'pill' }, 'default') : null,
       p.state === 'ready' ? null : h('span', { class: 'pill', title: p.reason ?? '' }, p.state),
       p.reason ? h('div', { class: 'muted small' }, p.reason) : null,
-      p.state === 'ready' ? null : h('button', {
+      p.state === 'ready' || !live ? null : h('button', {
         class: 'btn btn-small', 'data-test': 'readmit',
         onclick: () => act(readmitProfile(worker.id, p.name), `${p.name} readmitted`),
       }, 'Readmit')))),
       h('td', {}, worker.labels.length === 0 ? h('span', { class: 'muted' }, '—')
         : worker.labels.map((l) => h('span', { class: 'pill mono' }, l))),
-      h('td', {}, h('span', { class: `load load-${tone}`, 'data-test': 'load' }, text)),
+      h('td', {}, slots(worker)),
       h('td', { title: formatTime(worker.last_seen) }, formatAge(worker.last_seen)),
-      h('td', {}, takesNothing(worker) ? null : h('button', {
+      h('td', {}, !live || takesNothing(worker) ? null : h('button', {
         class: 'btn btn-small', 'data-test': 'drain',
         onclick: () => act(drainWorker(worker.id), `${worker.id} drains`),
       }, 'Drain')));

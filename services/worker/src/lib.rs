@@ -170,6 +170,7 @@ fn own_record(config: &WorkerConfig) -> WorkerRecord {
         state: Default::default(),
         last_seen_ms: 0,
         heartbeat_ms: u64::try_from(config.heartbeat.as_millis()).unwrap_or(u64::MAX),
+        left_ms: None,
     }
 }
 

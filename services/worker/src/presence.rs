@@ -1,7 +1,9 @@
 //! This worker in the registry bucket: its `WorkerRecord`, put on every
 //! heartbeat and at once when what it takes changes (drain, quarantine,
-//! readmit); deleted when the worker stops, so the dispatcher
-//! gives its queues to others without waiting for three silent heartbeats.
+//! readmit). When the worker stops it puts its tombstone (`left_ms`): the
+//! dispatcher gives its queues to others at once, without waiting for three
+//! silent heartbeats, and the gateway still knows what it offers, so a queue
+//! only it can run is accepted while it restarts for an upgrade.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,7 +13,7 @@ use testarena_events::{now_millis, ProfileAdmission, ProfileName, ProfileState, 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// How long a stopping worker tries to remove its record.
+/// How long a stopping worker tries to put its tombstone.
 const LEAVE_WAIT: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
@@ -105,7 +107,7 @@ impl Presence {
     }
 
     /// Puts the record every heartbeat and on every change until
-    /// `shutdown`, then deletes it.
+    /// `shutdown`, then the tombstone.
     pub async fn publish(&self, bucket: kv::Store, shutdown: CancellationToken) {
         let every = Duration::from_millis(self.lock().heartbeat_ms.max(1));
         loop {
@@ -126,12 +128,14 @@ impl Presence {
         }
         // Bounded: with NATS down, the record goes stale in three
         // heartbeats anyway, and shutdown must not wait on it.
-        match tokio::time::timeout(LEAVE_WAIT, bucket.delete(self.id())).await {
-            Ok(Ok(())) => {}
+        let tombstone = self.snapshot().leaving(now_millis());
+        let bytes = serde_json::to_vec(&tombstone).expect("a worker record serializes");
+        match tokio::time::timeout(LEAVE_WAIT, bucket.put(&tombstone.id, bytes.into())).await {
+            Ok(Ok(_)) => {}
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, "removing this worker's record from the registry failed")
+                tracing::warn!(error = %e, "putting this worker's tombstone in the registry failed")
             }
-            Err(_) => tracing::warn!("removing this worker's record from the registry timed out"),
+            Err(_) => tracing::warn!("putting this worker's tombstone in the registry timed out"),
         }
     }
 }

@@ -1,8 +1,9 @@
-//! `testarena workers`: the live workers as a table (or the API's JSON).
+//! `testarena workers`: the workers seen lately, live or offline, as a
+//! table (or the API's JSON).
 
 use std::process::ExitCode;
 
-use testarena_events::WorkerView;
+use testarena_events::{Presence, WorkerView};
 use time::OffsetDateTime;
 
 use super::api_client::{ApiClient, ClientError};
@@ -25,12 +26,21 @@ pub async fn run(client: &ApiClient, json: bool) -> Result<ExitCode, ClientError
     Ok(ExitCode::SUCCESS)
 }
 
-/// One row per worker; a profile not `ready` shows with its state.
+/// One row per worker; a profile not `ready` shows with its state, a
+/// worker not running as `offline` (`left` when it stopped cleanly).
 pub fn workers_table(workers: &[WorkerView], now: OffsetDateTime) -> String {
     if workers.is_empty() {
-        return "no live workers\n".to_owned();
+        return "no workers seen lately\n".to_owned();
     }
-    let header = ["ID", "HOST", "PROFILES", "LABELS", "BUSY", "LAST SEEN"];
+    let header = [
+        "ID",
+        "HOST",
+        "PROFILES",
+        "LABELS",
+        "BUSY",
+        "STATE",
+        "LAST SEEN",
+    ];
     let rows: Vec<Vec<String>> = workers
         .iter()
         .map(|w| {
@@ -42,7 +52,12 @@ pub fn workers_table(workers: &[WorkerView], now: OffsetDateTime) -> String {
                     Some(state) => format!("{p} ({state})"),
                 })
                 .collect();
-            let seen = when::parse(&w.last_seen).map_or_else(|| "-".into(), |t| when::age(t, now));
+            let age = |at: &str| when::parse(at).map_or_else(|| "-".into(), |t| when::age(t, now));
+            let state = match (w.presence, &w.left) {
+                (Presence::Live, _) => "live".to_owned(),
+                (Presence::Offline, Some(left)) => format!("offline, left {}", age(left)),
+                (Presence::Offline, None) => "offline".to_owned(),
+            };
             vec![
                 w.id.clone(),
                 w.host.clone(),
@@ -53,7 +68,8 @@ pub fn workers_table(workers: &[WorkerView], now: OffsetDateTime) -> String {
                     w.labels.join(", ")
                 },
                 format!("{}/{}", w.busy, w.slots),
-                seen,
+                state,
+                age(&w.last_seen),
             ]
         })
         .collect();
@@ -87,18 +103,33 @@ mod tests {
             busy: 1,
             state,
             last_seen: "2026-01-01T00:00:00Z".into(),
+            presence: Presence::Live,
+            left: None,
+        };
+        let upgrading = WorkerView {
+            id: "rack2".into(),
+            presence: Presence::Offline,
+            left: Some("2026-01-01T00:01:00Z".into()),
+            last_seen: "2026-01-01T00:01:00Z".into(),
+            state: BTreeMap::new(),
+            busy: 0,
+            ..worker.clone()
         };
         let now = when::parse("2026-01-01T00:02:00Z").unwrap();
-        let table = workers_table(&[worker], now);
+        let table = workers_table(&[worker, upgrading], now);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(
             lines[0],
-            "ID     HOST  PROFILES                 LABELS            BUSY  LAST SEEN"
+            "ID     HOST  PROFILES                 LABELS            BUSY  STATE                    LAST SEEN"
         );
         assert_eq!(
             lines[1],
-            "rack1  lab1  qemu-arm (draining), sh  board=mps2-an385  1/2   2 min ago"
+            "rack1  lab1  qemu-arm (draining), sh  board=mps2-an385  1/2   live                     2 min ago"
         );
-        assert_eq!(workers_table(&[], now), "no live workers\n");
+        assert_eq!(
+            lines[2],
+            "rack2  lab1  qemu-arm, sh             board=mps2-an385  0/2   offline, left 1 min ago  1 min ago"
+        );
+        assert_eq!(workers_table(&[], now), "no workers seen lately\n");
     }
 }

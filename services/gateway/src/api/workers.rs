@@ -1,5 +1,6 @@
-//! The fleet: `GET /api/workers` (the live workers, from the gateway's
-//! watch of the registry), and an operator's `drain` and `readmit`, asked
+//! The fleet: `GET /api/workers` (every worker seen within
+//! `--worker-memory-hours`, live or offline, from the gateway's watch of
+//! the registry: the workers the submit-time check remembers), and an operator's `drain` and `readmit`, asked
 //! of the worker itself over NATS (request/reply): the worker changes its
 //! record, and the scheduler's dispatcher acts on the record.
 
@@ -9,7 +10,9 @@ use std::time::Duration;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi};
-use testarena_events::{now_millis, OperatorReply, ReadmitRequest, WorkerView, WorkersPage};
+use testarena_events::{
+    now_millis, OperatorReply, Presence, ReadmitRequest, WorkerView, WorkersPage,
+};
 
 use super::error::ApiError;
 use super::ApiTags;
@@ -36,11 +39,11 @@ pub(crate) struct WorkersApi;
 
 #[OpenApi(prefix_path = "/api", tag = "ApiTags::Fleet")]
 impl WorkersApi {
-    /// The live workers: profiles, labels, slots, per-profile state
+    /// The workers seen lately, live or offline: profiles, labels, slots, per-profile state
     #[oai(path = "/workers", method = "get")]
     async fn list(&self, state: Data<&Arc<AppState>>) -> Json<WorkersPage> {
         Json(WorkersPage {
-            workers: live_workers(&state),
+            workers: remembered_workers(&state),
         })
     }
 
@@ -71,14 +74,16 @@ impl WorkersApi {
     }
 }
 
-fn live_workers(state: &AppState) -> Vec<WorkerView> {
+/// Every worker heard from within the memory window — what the submit-time
+/// check counts — by id; one that stopped or went silent is `offline`.
+fn remembered_workers(state: &AppState) -> Vec<WorkerView> {
     let now = now_millis();
     let mut workers: Vec<WorkerView> = state
         .registry
         .workers()
         .iter()
-        .filter(|w| w.is_live(now))
-        .map(WorkerView::from)
+        .filter(|w| w.is_remembered(now, state.worker_memory))
+        .map(|w| WorkerView::of(w, now))
         .collect();
     workers.sort_by(|a, b| a.id.cmp(&b.id));
     workers
@@ -90,7 +95,8 @@ async fn ask(
     action: &str,
     body: Vec<u8>,
 ) -> Result<WorkerActionResponse, ApiError> {
-    if !live_workers(state).iter().any(|w| w.id == id) {
+    let live = |w: &WorkerView| w.id == id && w.presence == Presence::Live;
+    if !remembered_workers(state).iter().any(live) {
         return Err(ApiError::worker_not_found(id));
     }
     state.events.ensure_connected()?;

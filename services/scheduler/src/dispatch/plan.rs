@@ -431,6 +431,7 @@ mod tests {
             state: Default::default(),
             last_seen_ms: NOW,
             heartbeat_ms: 1000,
+            left_ms: None,
         }
     }
 
@@ -510,6 +511,19 @@ mod tests {
 
     #[test]
     fn a_gone_workers_queue_is_dispatched_again_after_the_attempts_it_made() {
+        its_queue_goes_to_w2_when_w1_goes(|plan| plan.worker_left("w1"));
+    }
+
+    #[test]
+    fn a_worker_that_put_its_tombstone_is_gone_at_once() {
+        // The record a cleanly stopped worker leaves, read within its
+        // three heartbeats: gone all the same.
+        its_queue_goes_to_w2_when_w1_goes(|plan| {
+            plan.worker_seen(worker("w1", 1, &[]).leaving(NOW));
+        });
+    }
+
+    fn its_queue_goes_to_w2_when_w1_goes(leave: impl FnOnce(&mut Plan)) {
         let mut plan = Plan::default();
         plan.worker_seen(worker("w1", 1, &[]));
         plan.apply_event(1, &submitted("q", Priority::Normal, "x", &[]));
@@ -528,7 +542,7 @@ mod tests {
         plan.apply_event(3, &Event::new(id.clone(), started));
         plan.worker_seen(worker("w2", 1, &[]));
         assert!(plan.plan(NOW).is_empty(), "w1 is alive and owes it");
-        plan.worker_left("w1");
+        leave(&mut plan);
         let again = plan.plan(NOW);
         assert_eq!(again.len(), 1);
         assert_eq!(
