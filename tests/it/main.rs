@@ -17,6 +17,7 @@ mod live;
 mod log_marks;
 mod operations;
 mod outage;
+mod paused_worker;
 mod plain_commands;
 mod projection;
 mod results;

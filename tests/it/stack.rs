@@ -254,6 +254,11 @@ impl TestStack {
         self.spawn(&refs, &name)
     }
 
+    /// The process id of worker `index` (to pause its session, say).
+    pub fn worker_pid(&self, index: usize) -> u32 {
+        self.workers[index].id()
+    }
+
     /// Peak resident memory of a worker process, in bytes (VmHWM).
     pub fn worker_peak_rss(&self, index: usize) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.workers[index].id()))

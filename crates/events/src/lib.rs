@@ -14,6 +14,7 @@ mod event_log;
 mod fleet;
 mod fleet_bucket;
 mod ids;
+mod log_attempts;
 mod log_batch;
 mod names;
 mod pages;
@@ -42,6 +43,7 @@ pub use fleet::{
 };
 pub use fleet_bucket::{fleet_bucket_config, FLEET_MEMORY};
 pub use ids::{BisectId, GitRef, IdError, ProfileName, QueueId, RepoUrl, ScenarioPath, TaskId};
+pub use log_attempts::LogAttempts;
 pub use log_batch::{LineProgress, LogBatch, LogLine, LogStream};
 pub use names::{ArenaNames, QUEUE_LOG_FILE, QUEUE_STATUS_FILE};
 pub use pages::{ArtifactList, BisectCreated, BisectList, QueuePage, WorkersPage};

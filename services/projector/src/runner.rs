@@ -10,8 +10,8 @@ use async_nats::jetstream::{self, consumer::pull, consumer::DeliverPolicy};
 use futures_util::{FutureExt, StreamExt};
 use sqlx::SqlitePool;
 use testarena_events::{
-    await_streams, ArenaNames, BisectEvent, Event, LogBatch, StreamLimits, TestEvent, TestKey,
-    WindowFigures,
+    await_streams, ArenaNames, BisectEvent, Event, LogAttempts, LogBatch, StreamLimits, TestEvent,
+    TestKey, WindowFigures,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +22,7 @@ use crate::event_batch::{self, Stored, Write};
 use crate::expected_durations::ExpectedDurations;
 use crate::firmware_sizes::{self, SizeRow};
 use crate::queue_folder::{LogAppend, QueueFolders, StatusWriter};
+use crate::stall::{NotApplied, Stall};
 use crate::store::{self, Durability, EVENTS_OFFSET, LOGS_OFFSET};
 use crate::task_progress;
 use crate::test_history::{HistoryChanges, TestHistory};
@@ -75,6 +76,9 @@ struct Projector {
     /// `follow` began, each cut back to it on first touch. The projector is
     /// the only writer, so after that it needs no query per batch.
     log_files: HashMap<String, (u64, u64)>,
+    /// The newest attempt with a line in each of those log files, per
+    /// shard, as committed: an older attempt's later batches are left out.
+    log_attempts: HashMap<String, LogAttempts>,
     /// The `expected_durations` table as committed plus the current batch;
     /// read again whenever `follow` begins, so an uncommitted batch's
     /// entries never outlive it.
@@ -89,6 +93,8 @@ struct Projector {
     /// Set while rebuilding (which also reads in large batches, ahead, by a
     /// separate task): status files go to a writer thread instead.
     rebuild_files: Option<RebuildFiles>,
+    /// Whether a batch could not be written, announced for `/readyz`.
+    stall: Stall,
 }
 
 /// A rebuild's status files: each queue's latest view waits here until a
@@ -139,13 +145,12 @@ pub async fn run(
         {
             Ok(_) => return Ok(()),
             Err(e) => {
-                // A broker failover or restart: resume from what is committed.
-                tracing::warn!(
-                    "projector lost its streams: {e:#}; resuming from the committed offsets"
-                );
+                // A broker failover or restart, or a batch the views could
+                // not take (a full disk): resume from what is committed.
+                let pause = projector.stall.after_failure(&e).await;
                 tokio::select! {
                     _ = shutdown.cancelled() => return Ok(()),
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = tokio::time::sleep(pause) => {}
                 }
             }
         }
@@ -290,8 +295,13 @@ impl Projector {
             pool: store::open(&config.db_path, durability).await?,
             folders: QueueFolders::new(&config.data_dir),
             applied_subject: config.names.applied_subject(&config.name),
+            stall: Stall::new(
+                client.clone(),
+                config.names.projector_stall_subject(&config.name),
+            ),
             client,
             log_files: HashMap::new(),
+            log_attempts: HashMap::new(),
             durations: ExpectedDurations::default(),
             history: TestHistory::default(),
             names: config.names.clone(),
@@ -328,20 +338,24 @@ impl Projector {
         };
         let mut check = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         let mut last_check = (events_at, logs_at);
-        tracing::info!(events_at, logs_at, "projector following the streams");
+        if !self.stall.is_stalled() {
+            tracing::info!(events_at, logs_at, "projector following the streams");
+        }
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(applied),
                 first = events.next() => {
                     let batch = events.drain(first, pace.max_batch, pace.events_fill, |m| !rebuilding && awaited_event(m)).await.context("reading the events stream")?;
                     applied.0 += batch.len() as u64;
-                    events_at = self.apply_events(batch).await?;
+                    let at = NotApplied { at: (events_at, logs_at) };
+                    events_at = self.apply_events(batch).await.context(at)?;
                     self.notify_applied(events_at).await;
                 }
                 first = logs.next() => {
                     let batch = logs.drain(first, pace.max_batch, pace.logs_fill, |_| false).await.context("reading the logs stream")?;
                     applied.1 += batch.len() as u64;
-                    logs_at = self.apply_logs(batch).await?;
+                    let at = NotApplied { at: (events_at, logs_at) };
+                    logs_at = self.apply_logs(batch).await.context(at)?;
                 }
                 _ = check.tick() => {
                     let behind = streams_behind(js, config, (events_at, logs_at)).await?;
@@ -352,6 +366,7 @@ impl Projector {
                         anyhow::bail!("a stream consumer stalled at events {events_at}, logs {logs_at}");
                     }
                     last_check = (events_at, logs_at);
+                    self.stall.applying().await;
                 }
             }
         }
@@ -362,6 +377,7 @@ impl Projector {
     /// to a log file but not committed before is cut back again.
     async fn resume(&mut self) -> anyhow::Result<(u64, u64)> {
         self.log_files.clear();
+        self.log_attempts.clear();
         let mut conn = self.pool.acquire().await?;
         let events_at = store::offset(&mut conn, EVENTS_OFFSET).await?;
         let logs_at = store::offset(&mut conn, LOGS_OFFSET).await?;
@@ -580,37 +596,47 @@ impl Projector {
             .context("writing queue_status.json files")?;
         store::set_offset(&mut tx, LOGS_OFFSET, grouped.last_seq).await?;
         tx.commit().await.context("committing a logs batch")?;
-        self.log_files.extend(committed);
+        for (id, length, attempts) in committed {
+            self.log_files.insert(id.clone(), length);
+            self.log_attempts.insert(id, attempts);
+        }
         Ok(grouped.last_seq)
     }
 
     /// Each queue's text to append, in `order`, and its log file's length
-    /// (bytes, lines) after it, set in `tx`. A queue's first append since
-    /// `follow` began cuts its file back to the committed length; a deleted
-    /// queue's lines are dropped.
+    /// (bytes, lines) and newest attempts after it, set in `tx`. A queue's
+    /// first append since `follow` began cuts its file back to the
+    /// committed length; a deleted queue's lines are dropped, and so are an
+    /// older attempt's after a newer one's ([`LogAttempts`]).
     async fn log_appends(
         &self,
         tx: &mut sqlx::SqliteConnection,
         order: Vec<String>,
-        mut per_queue: HashMap<String, (Vec<u8>, u64)>,
-    ) -> anyhow::Result<(Vec<LogAppend>, Vec<(String, (u64, u64))>)> {
+        mut per_queue: HashMap<String, Vec<LogBatch>>,
+    ) -> anyhow::Result<(Vec<LogAppend>, Vec<CommittedLog>)> {
         let mut appends = Vec::with_capacity(order.len());
         let mut committed = Vec::with_capacity(order.len());
         for id in order {
-            let (text, lines) = per_queue.remove(&id).unwrap_or_default();
-            let (before, truncate_to) = match self.log_files.get(&id) {
-                Some(&before) => (before, None),
+            let batches = per_queue.remove(&id).unwrap_or_default();
+            let (before, truncate_to, mut attempts) = match self.log_files.get(&id) {
+                Some(&before) => {
+                    let attempts = self.log_attempts.get(&id).cloned().unwrap_or_default();
+                    (before, None, attempts)
+                }
                 None => {
                     if store::is_deleted(tx, &id).await? {
                         continue;
                     }
                     let before = store::log_file(tx, &id).await?;
-                    (before, Some(before.0))
+                    let attempts = store::log_attempts(tx, &id).await?;
+                    (before, Some(before.0), attempts)
                 }
             };
+            let (text, lines) = render_admitted(&batches, &mut attempts);
             let after = (before.0 + text.len() as u64, before.1 + lines);
             store::set_log_file(tx, &id, after.0, after.1).await?;
-            committed.push((id.clone(), after));
+            store::set_log_attempts(tx, &id, &attempts).await?;
+            committed.push((id.clone(), after, attempts));
             appends.push(LogAppend {
                 id,
                 text,
@@ -621,20 +647,36 @@ impl Projector {
     }
 }
 
+/// A queue's log file after a logs batch: its length (bytes, lines) and
+/// the newest attempt of each shard in it.
+type CommittedLog = (String, (u64, u64), LogAttempts);
+
+/// The lines of the batches `attempts` admits, rendered as `queue_log.txt`
+/// holds them, and how many there are.
+fn render_admitted(batches: &[LogBatch], attempts: &mut LogAttempts) -> (Vec<u8>, u64) {
+    let (mut text, mut lines) = (Vec::new(), 0);
+    for batch in batches.iter().filter(|b| attempts.admit(b)) {
+        for line in &batch.lines {
+            text.extend_from_slice(line.render(batch.shard).as_bytes());
+            lines += 1;
+        }
+    }
+    (text, lines)
+}
+
 /// A batch of log batches grouped by queue.
 struct GroupedLogs {
     /// The queues, in the order they first appear.
     order: Vec<String>,
-    /// Each queue's rendered lines and how many there are.
-    per_queue: HashMap<String, (Vec<u8>, u64)>,
+    /// Each queue's log batches, in stream order.
+    per_queue: HashMap<String, Vec<LogBatch>>,
     /// The progress the lines report, per queue.
     progress: Vec<(String, task_progress::Report)>,
     /// The stream sequence of the batch's last message.
     last_seq: u64,
 }
 
-/// Renders each log batch's lines onto its queue's text; a malformed one is
-/// skipped (and logged).
+/// Groups the log batches by queue; a malformed one is skipped (and logged).
 fn group_logs(batch: &[jetstream::Message]) -> anyhow::Result<GroupedLogs> {
     let mut grouped = GroupedLogs {
         order: Vec::new(),
@@ -652,18 +694,17 @@ fn group_logs(batch: &[jetstream::Message]) -> anyhow::Result<GroupedLogs> {
             }
         };
         let id = batch.queue_id.to_string();
-        let slot = grouped.per_queue.entry(id.clone()).or_insert_with(|| {
-            grouped.order.push(id);
-            (Vec::new(), 0)
-        });
-        for line in &batch.lines {
-            slot.0
-                .extend_from_slice(line.render(batch.shard).as_bytes());
-            slot.1 += 1;
-        }
         grouped
             .progress
-            .extend(task_progress::reports(&batch).map(|r| (batch.queue_id.to_string(), r)));
+            .extend(task_progress::reports(&batch).map(|r| (id.clone(), r)));
+        grouped
+            .per_queue
+            .entry(id.clone())
+            .or_insert_with(|| {
+                grouped.order.push(id);
+                Vec::new()
+            })
+            .push(batch);
     }
     Ok(grouped)
 }

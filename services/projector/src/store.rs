@@ -14,7 +14,9 @@ use crate::expected_durations::Key;
 use crate::firmware_sizes::SizeRow;
 use crate::test_history::HistoryChanges;
 use crate::view::QueueView;
-use testarena_events::{window_figures, TestKey, TestRun, WindowFigures, DEFAULT_WINDOW};
+use testarena_events::{
+    window_figures, LogAttempts, TestKey, TestRun, WindowFigures, DEFAULT_WINDOW,
+};
 
 pub(crate) const EVENTS_OFFSET: &str = "events";
 pub(crate) const LOGS_OFFSET: &str = "logs";
@@ -498,6 +500,10 @@ pub(crate) async fn delete(conn: &mut SqliteConnection, id: &str, seq: u64) -> a
         .bind(id)
         .execute(&mut *conn)
         .await?;
+    sqlx::query("DELETE FROM log_attempts WHERE queue_id = ?")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query("INSERT OR IGNORE INTO deleted_queues (id, deleted_seq) VALUES (?, ?)")
         .bind(id)
         .bind(seq as i64)
@@ -540,6 +546,40 @@ pub(crate) async fn set_log_file(
     .bind(lines as i64)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// The newest attempt with a line in a queue's log file, per shard.
+pub(crate) async fn log_attempts(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> sqlx::Result<LogAttempts> {
+    let rows = sqlx::query("SELECT shard, attempt FROM log_attempts WHERE queue_id = ?")
+        .bind(id)
+        .fetch_all(conn)
+        .await?;
+    Ok(LogAttempts::from_newest(rows.iter().map(|r| {
+        let shard = u8::try_from(r.get::<i64, _>(0)).ok();
+        (shard, r.get::<i64, _>(1) as u32)
+    })))
+}
+
+pub(crate) async fn set_log_attempts(
+    conn: &mut SqliteConnection,
+    id: &str,
+    attempts: &LogAttempts,
+) -> sqlx::Result<()> {
+    for (shard, attempt) in attempts.pairs() {
+        sqlx::query(
+            "INSERT INTO log_attempts (queue_id, shard, attempt) VALUES (?, ?, ?)
+             ON CONFLICT (queue_id, shard) DO UPDATE SET attempt = excluded.attempt",
+        )
+        .bind(id)
+        .bind(shard.map_or(-1, i64::from))
+        .bind(i64::from(attempt))
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
 }
 

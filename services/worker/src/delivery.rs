@@ -86,6 +86,9 @@ pub(crate) enum Settle {
     /// Another shard of a sharded queue ended it: say this shard stopped,
     /// then ack.
     Leave,
+    /// Another attempt took the queue over (supersession.rs): neither
+    /// `finished` nor ack nor nak; the queue is its successor's.
+    Superseded,
 }
 
 /// How the run ended, why it was stopped (if it was) and whether its log
@@ -95,6 +98,9 @@ pub(crate) fn settle_run(
     stop: Option<&StopReason>,
     log: &Result<u64, PublishError>,
 ) -> Settle {
+    if let Some(StopReason::Superseded(_)) = stop {
+        return Settle::Superseded;
+    }
     if let Err(error) = log {
         return match stop {
             Some(StopReason::Shutdown) => Settle::HandBack,
@@ -204,6 +210,23 @@ mod tests {
             stopped(StopReason::NatsUnreachable("down".into())),
             Settle::Abandon("down".into())
         );
+    }
+
+    #[test]
+    fn a_superseded_run_settles_nothing_whatever_it_got_to() {
+        let superseded = StopReason::Superseded("attempt 1 was superseded".into());
+        let lost = Err(PublishError::Superseded("attempt 1 was superseded".into()));
+        for (end, log) in [
+            (RunEnd::Completed, &STORED),
+            (RunEnd::Stopped, &STORED),
+            (RunEnd::Stopped, &lost),
+        ] {
+            assert_eq!(
+                settle_run(&end, Some(&superseded), log),
+                Settle::Superseded,
+                "{end:?}"
+            );
+        }
     }
 
     #[test]

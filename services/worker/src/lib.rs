@@ -43,6 +43,7 @@ mod queue_run;
 mod shard_progress;
 mod stop_signal;
 mod stream_position;
+mod supersession;
 mod task_claims;
 mod task_lines;
 mod workspace_pool;
@@ -248,6 +249,7 @@ fn shared_state(
         worker_name: config.worker_name.clone(),
         max_attempts: config.max_attempts,
         ack_wait: config.ack_wait,
+        heartbeat: config.heartbeat,
         workspaces: config.work_dir.join("workspaces"),
         metrics: config.metrics.clone(),
         ledger,

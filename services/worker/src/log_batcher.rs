@@ -92,11 +92,15 @@ pub(crate) fn start(
     };
     let task = tokio::spawn(async move {
         let result = ship(rx, &target, &metrics).await;
-        if let Err(error) = &result {
-            tracing::error!(%error, queue_id = %target.queue_id, "a log batch could not be stored; stopping the run");
-            target
-                .stop
-                .stop(StopReason::NatsUnreachable(format!("log lines: {error}")));
+        match &result {
+            // A superseded run is stopped already, and said why.
+            Ok(_) | Err(PublishError::Superseded(_)) => {}
+            Err(error) => {
+                tracing::error!(%error, queue_id = %target.queue_id, "a log batch could not be stored; stopping the run");
+                target
+                    .stop
+                    .stop(StopReason::NatsUnreachable(format!("log lines: {error}")));
+            }
         }
         result
     });

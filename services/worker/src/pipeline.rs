@@ -186,14 +186,17 @@ impl Run<'_> {
     ) -> Result<RunEnd, EmitError> {
         let mut boot: Option<ProcessGroup> = None;
         let end = self.stages(&mut boot, ready).await;
-        // Teardown always runs, whatever happened before.
+        // Teardown always runs, whatever happened before: also when its
+        // events cannot be published (a superseded run), the boot's group
+        // is stopped as on any teardown, not only killed when dropped.
         let attempt = self.emitter.attempt;
-        self.emitter
+        let teardown_started = self
+            .emitter
             .send(EventBody::StageStarted {
                 stage: Stage::Teardown,
                 attempt,
             })
-            .await?;
+            .await;
         let started = Instant::now();
         if let Some(mut group) = boot.take() {
             self.log
@@ -201,6 +204,7 @@ impl Run<'_> {
                 .await;
             group.stop().await;
         }
+        teardown_started?;
         self.emitter
             .send(EventBody::StageFinished {
                 stage: Stage::Teardown,

@@ -12,6 +12,9 @@
 //!
 //! Each message carries an id unique to its run and position, so a retry
 //! after a lost acknowledgement (a broker failover) is stored once.
+//!
+//! A run that another attempt superseded (a paused worker that woke up)
+//! publishes nothing more: each publish asks supersession.rs first.
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -22,6 +25,7 @@ use async_nats::jetstream::message::PublishMessage;
 use tokio_util::sync::CancellationToken;
 
 use crate::stop_signal::{StopReason, StopSignal};
+use crate::supersession::Supersession;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
@@ -43,6 +47,9 @@ pub(crate) enum PublishError {
     /// Stored after a message the run published later (emitter.rs).
     #[error("stored out of order after a retry: at sequence {sequence}, after {after}")]
     OutOfOrder { sequence: u64, after: u64 },
+    /// Another attempt holds the queue now (supersession.rs): the line says who.
+    #[error("{0}")]
+    Superseded(String),
 }
 
 /// What to do after a failed try.
@@ -97,6 +104,8 @@ pub(crate) struct Publisher {
     /// Cancelled once a publish of this run gave up, with why.
     lost: CancellationToken,
     lost_because: Arc<OnceLock<String>>,
+    /// Asked before each publish whether the run still holds its queue.
+    supersession: Option<Supersession>,
 }
 
 impl Publisher {
@@ -107,6 +116,20 @@ impl Publisher {
             stop,
             lost: CancellationToken::new(),
             lost_because: Arc::default(),
+            supersession: None,
+        }
+    }
+
+    /// Publishes only while `supersession` finds the run holds its queue.
+    pub(crate) fn watched_by(mut self, supersession: Supersession) -> Self {
+        self.supersession = Some(supersession);
+        self
+    }
+
+    async fn still_holds_the_queue(&self) -> Result<(), PublishError> {
+        match &self.supersession {
+            Some(supersession) => supersession.before_publish().await,
+            None => Ok(()),
         }
     }
 
@@ -122,6 +145,7 @@ impl Publisher {
         message_id: &str,
         payload: bytes::Bytes,
     ) -> Result<u64, PublishError> {
+        self.still_holds_the_queue().await?;
         let started = Instant::now();
         let mut backoff = FIRST_BACKOFF;
         loop {
@@ -176,6 +200,7 @@ impl Publisher {
         if self.lost.is_cancelled() {
             return Err(self.run_lost());
         }
+        self.still_holds_the_queue().await?;
         let publish = PublishMessage::build()
             .payload(payload.clone())
             .message_id(message_id);

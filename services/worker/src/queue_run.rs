@@ -2,13 +2,13 @@
 //! queue's `submitted` event, asks
 //! delivery.rs whether to run it (attempt budget, history), runs it with
 //! in-progress acks as a heartbeat, and settles it as delivery.rs decides:
-//! `finished` then ack, a nak to hand it back, or nothing (redelivered).
+//! `finished` then ack, a nak to hand it back, or nothing (redelivered, or
+//! superseded by another attempt: supersession.rs).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use async_nats::jetstream::stream::DirectGetErrorKind;
 use async_nats::jetstream::{self, AckKind};
 use testarena_events::{
     ArenaNames, Event, EventBody, FinalStatus, GitRef, ProfileName, QueueId, Source, TaskId,
@@ -32,7 +32,8 @@ use crate::presence::Presence;
 use crate::profile::Profiles;
 use crate::publish::{PublishError, Publisher};
 use crate::shard_progress::{claim_sequence, ShardProgress};
-use crate::stop_signal::{Registry, StopSignal};
+use crate::stop_signal::{Registry, StopReason, StopSignal};
+use crate::supersession::{later_dispatch, RunIdentity, Supersession};
 use crate::task_claims::{finish_queue_once, read_progress, SharedTasks};
 use crate::workspace_pool::WorkspacePool;
 
@@ -50,6 +51,8 @@ pub(crate) struct Shared {
     pub worker_name: String,
     pub max_attempts: u32,
     pub ack_wait: Duration,
+    /// The registry heartbeat: how often a run checks it still holds its queue.
+    pub heartbeat: Duration,
     pub workspaces: std::path::PathBuf,
     pub metrics: Arc<WorkerMetrics>,
     pub ledger: GroupLedger,
@@ -58,9 +61,18 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// The emitter of one run; its publishes retry for `ack_wait` (publish.rs).
-    fn emitter(&self, run: &Delivered, stop: StopSignal) -> Emitter {
-        let publisher = Publisher::new(self.js.clone(), self.ack_wait, stop);
+    /// The emitter of one run; its publishes retry for `ack_wait` (publish.rs)
+    /// and, with `supersession`, stop once another attempt holds the queue.
+    fn emitter(
+        &self,
+        run: &Delivered,
+        stop: StopSignal,
+        supersession: Option<Supersession>,
+    ) -> Emitter {
+        let mut publisher = Publisher::new(self.js.clone(), self.ack_wait, stop);
+        if let Some(supersession) = supersession {
+            publisher = publisher.watched_by(supersession);
+        }
         Emitter::new(
             publisher,
             self.names.clone(),
@@ -184,6 +196,7 @@ async fn run_dispatch(
         attempt: dispatch.attempt,
         submitted_seq: dispatch.submitted_seq,
         shard: sharded.then_some(shard),
+        dispatch_seq: dispatch.seq,
     };
     run_message(message, run, (submission, history), stop, shared).await
 }
@@ -197,6 +210,28 @@ struct Delivered {
     submitted_seq: u64,
     /// Which shard of a sharded queue; `None` when it is not sharded.
     shard: Option<u8>,
+    /// The stream sequence of the `dispatched` event delivered.
+    dispatch_seq: u64,
+}
+
+impl Delivered {
+    /// The run's emitter, whose publishes stop once another attempt took
+    /// the queue over, and that watch (supersession.rs), ended on drop.
+    fn watched_emitter(&self, shared: &Shared, stop: &StopSignal) -> (Emitter, AbortOnDrop) {
+        let run = RunIdentity {
+            queue_id: self.queue_id.clone(),
+            shard: self.shard,
+            attempt: self.attempt,
+            dispatch_seq: self.dispatch_seq,
+        };
+        let (js, names) = (shared.js.clone(), shared.names.clone());
+        let supersession = Supersession::new(js, names, run, shared.heartbeat, stop.clone());
+        let watch = AbortOnDrop(supersession.watch());
+        (
+            shared.emitter(self, stop.clone(), Some(supersession)),
+            watch,
+        )
+    }
 }
 
 /// What the queue's `submitted` event asked for.
@@ -223,23 +258,8 @@ async fn later_dispatch_of(
         .await
         .context("opening the events stream")?;
     let filter = shared.names.queue_dispatches_filter(queue_id);
-    let mut seq = after;
-    loop {
-        let next = match stream
-            .direct_get_next_for_subject(filter.as_str(), Some(seq + 1))
-            .await
-        {
-            Ok(next) => next,
-            Err(e) if e.kind() == DirectGetErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(anyhow::Error::new(e).context("reading the queue's dispatches")),
-        };
-        seq = next.sequence;
-        if let Ok(event) = Event::from_json(&next.payload) {
-            if event.shard.unwrap_or(0) == shard {
-                return Ok(true);
-            }
-        }
-    }
+    let later = later_dispatch(&stream, &filter, Some(shard), after).await?;
+    Ok(later.is_some())
 }
 
 /// The stream sequence of the queue's last `dispatched` event, to any worker.
@@ -299,7 +319,7 @@ async fn run_message(
     shared: &Shared,
 ) -> anyhow::Result<()> {
     if let Delivery::GiveUp(reason) = decide_delivery(delivered.attempt, shared.max_attempts) {
-        let emitter = shared.emitter(&delivered, StopSignal::default());
+        let emitter = shared.emitter(&delivered, StopSignal::default(), None);
         return give_up(message, &emitter, shared, reason).await;
     }
     // A queue finished by an earlier attempt (that died before its ack), or
@@ -309,7 +329,7 @@ async fn run_message(
         History::Stopped(reason) => stop.stop(reason),
         History::Fresh => {}
     }
-    let emitter = shared.emitter(&delivered, stop.clone());
+    let (emitter, _watch) = delivered.watched_emitter(shared, stop);
     emitter
         .send(EventBody::Started {
             worker: shared.worker_name.clone(),
@@ -326,7 +346,7 @@ async fn run_message(
     let _heartbeat = heartbeat(message.clone(), shared.ack_wait);
     let Some(shard) = delivered.shard else {
         let (end, log) = queue.run(&submission, None).await;
-        let settle = settle_run(&end?, stop.reason().as_ref(), &log);
+        let settle = settle_run(&run_end(end, stop)?, stop.reason().as_ref(), &log);
         return queue.settle(message, settle).await;
     };
     let progress = read_progress(&shared.js, &shared.names, &delivered.queue_id).await?;
@@ -347,8 +367,17 @@ async fn run_message(
         resume,
     );
     let (end, log) = queue.run(&submission, Some(shared_tasks)).await;
-    let settle = settle_run(&end?, stop.reason().as_ref(), &log);
+    let settle = settle_run(&run_end(end, stop)?, stop.reason().as_ref(), &log);
     queue.settle_shard(message, settle, &submission.tasks).await
+}
+
+/// How the run ended: a superseded run whose publishes were refused
+/// (supersession.rs) stopped, and that is no error of the run.
+fn run_end(end: anyhow::Result<RunEnd>, stop: &StopSignal) -> anyhow::Result<RunEnd> {
+    match end {
+        Err(_) if matches!(stop.reason(), Some(StopReason::Superseded(_))) => Ok(RunEnd::Stopped),
+        end => end,
+    }
 }
 
 /// Every shard runs the commit the queue's first checkout resolved: a
@@ -566,6 +595,12 @@ impl QueueRun<'_> {
     async fn settle(&self, message: &jetstream::Message, settle: Settle) -> anyhow::Result<()> {
         match settle {
             Settle::Abandon(reason) => Err(anyhow::anyhow!(reason)),
+            Settle::Superseded => {
+                // Its dispatch stays unacknowledged: JetStream redelivers
+                // it here, and that delivery, superseded, is acknowledged.
+                tracing::info!("superseded by another attempt: stopped without settling the queue");
+                Ok(())
+            }
             Settle::Leave => ack(message).await,
             Settle::HandBack => {
                 // Another worker (or this one, restarted) runs it.
@@ -608,7 +643,9 @@ impl QueueRun<'_> {
         tasks: &[TaskSpec],
     ) -> anyhow::Result<()> {
         let (status, reason, purge_logs) = match settle {
-            Settle::Abandon(_) | Settle::HandBack => return self.settle(message, settle).await,
+            Settle::Abandon(_) | Settle::HandBack | Settle::Superseded => {
+                return self.settle(message, settle).await
+            }
             Settle::Leave => (None, None, false),
             Settle::Finish {
                 status,

@@ -24,6 +24,10 @@ pub(crate) enum StopReason {
     /// Another shard of this sharded queue ended it (`finished`): this
     /// shard only says it stopped.
     QueueEnded,
+    /// A later dispatch or attempt took the queue over while this run was
+    /// not heard from (supersession.rs): stop, settle nothing. The line
+    /// saying so is published by supersession.rs, the run's last.
+    Superseded(String),
 }
 
 impl StopReason {
@@ -34,7 +38,9 @@ impl StopReason {
         match self {
             Self::Cancelled(reason) => Some(format!("queue {reason}")),
             Self::Deleted => Some("queue deleted".into()),
-            Self::Shutdown | Self::NatsUnreachable(_) | Self::QueueEnded => None,
+            Self::Shutdown | Self::NatsUnreachable(_) | Self::QueueEnded | Self::Superseded(_) => {
+                None
+            }
         }
     }
 }

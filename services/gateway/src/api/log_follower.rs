@@ -14,13 +14,18 @@
 //! that read) or live (seen by the subscription); the view, which can lag
 //! the stream, is only the fallback for a queue cancelled before it started
 //! (no `finished` until a worker takes it), checked every few seconds.
+//!
+//! An older attempt's batch that comes after a newer attempt's first one
+//! (a paused worker that woke up) is not sent, as `queue_log.txt` leaves it
+//! out ([`LogAttempts`]); a resumed stream reads the log from its start, so
+//! it leaves out the same batches a fresh one does.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use futures_util::StreamExt;
-use testarena_events::{Event, EventBody, LogBatch, QueueId, QueueView};
+use testarena_events::{Event, EventBody, LogAttempts, LogBatch, QueueId, QueueView};
 use tokio_util::sync::CancellationToken;
 
 use super::error::ApiError;
@@ -40,6 +45,10 @@ pub(crate) struct Follower {
     /// Set once the queue has ended: the last log sequence to send before `end`.
     ending: Option<u64>,
     sent_up_to: u64,
+    /// A resumed stream's `Last-Event-ID`: batches up to it are read only
+    /// to learn each shard's newest attempt.
+    resume_after: u64,
+    attempts: LogAttempts,
     recheck: tokio::time::Interval,
     shutdown: CancellationToken,
     done: bool,
@@ -75,6 +84,8 @@ impl Follower {
             ending: None,
             // A resumed stream has sent up to its `Last-Event-ID` already.
             sent_up_to: last_event_id.unwrap_or(0),
+            resume_after: last_event_id.unwrap_or(0),
+            attempts: LogAttempts::default(),
             recheck,
             shutdown,
             done: false,
@@ -106,8 +117,13 @@ impl Follower {
                 message = self.logs.next() => {
                     let Some(Ok(message)) = message else { return None };
                     let Ok(info) = message.info() else { continue };
-                    self.sent_up_to = info.stream_sequence;
+                    let sequence = info.stream_sequence;
                     let Ok(batch) = LogBatch::from_json(&message.payload) else { continue };
+                    if !self.attempts.admit(&batch) || sequence <= self.resume_after {
+                        self.sent_up_to = self.sent_up_to.max(sequence);
+                        continue;
+                    }
+                    self.sent_up_to = sequence;
                     let data = match batch.shard {
                         Some(shard) => serde_json::json!({ "attempt": batch.attempt, "shard": shard, "lines": batch.lines }),
                         None => serde_json::json!({ "attempt": batch.attempt, "lines": batch.lines }),
@@ -138,8 +154,8 @@ impl Follower {
 // Free functions, not methods: the follower holds a consumer that is `Send`
 // but not `Sync`, so no `&Follower` may live across an await.
 
-/// The queue's log batches from one ordered consumer: all of them, or those
-/// after `Last-Event-ID` once it is checked against the log stream.
+/// The queue's log batches from one ordered consumer, from the first, once
+/// `Last-Event-ID` (if any) is checked against the log stream.
 async fn log_messages(
     state: &AppState,
     queue_id: &QueueId,
@@ -161,16 +177,15 @@ async fn log_messages(
         }
         None => 0,
     };
-    let start = start_sequence(last_event_id, stream_last)
+    start_sequence(last_event_id, stream_last)
         // 409: the log has not reached that id (yet); not a malformed request.
         .map_err(|e| ApiError::conflict(e.to_string()))?;
+    // From the start even when resuming: the batches before the id say
+    // which attempts are newest (the follower sends none of them).
     let consumer = stream
         .create_consumer(pull::OrderedConfig {
             filter_subject: state.names.log_subject(queue_id),
-            deliver_policy: match start {
-                Some(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
-                None => DeliverPolicy::All,
-            },
+            deliver_policy: DeliverPolicy::All,
             ..Default::default()
         })
         .await

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+use async_nats::jetstream::stream::DirectGetErrorKind;
 use futures_util::StreamExt;
 use poem::web::Data;
 use poem_openapi::{
@@ -12,7 +13,7 @@ use poem_openapi::{
     payload::{Json, PlainText},
     ApiResponse, OpenApi,
 };
-use testarena_events::{QueueId, QueueStatus};
+use testarena_events::{LogBatch, QueueId, QueueStatus};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::error::ApiError;
@@ -114,7 +115,10 @@ impl QueryApi {
     ///
     /// Plain text, one output line per line, each prefixed with its source
     /// (`[build]`, `[task:<id>]`; `!` marks stderr). Poll with the returned
-    /// `X-Next-Offset`.
+    /// `X-Next-Offset`. Without `attempt`, the log of the runs in order,
+    /// where an older attempt's lines that came after a newer attempt's
+    /// first line (a paused worker that woke up) are left out; with
+    /// `attempt`, every line of that attempt alone.
     #[oai(path = "/queue/:id/log", method = "get")]
     async fn log(
         &self,
@@ -126,17 +130,38 @@ impl QueryApi {
         /// At most this many bytes (default and maximum 8 MiB).
         #[oai(validator(minimum(value = "1"), maximum(value = "8388608")))]
         limit: Query<Option<u64>>,
+        /// Only this attempt's lines (of every shard), read from the log
+        /// stream; `offset` and the headers then count in its text.
+        #[oai(validator(minimum(value = "1"), maximum(value = "4294967295")))]
+        attempt: Query<Option<u32>>,
     ) -> Result<LogChunk, ApiError> {
         let view = find(&state, &id.0).await?;
         let offset = offset.0.unwrap_or(0);
         let limit = limit.0.unwrap_or(MAX_LOG_CHUNK);
-        let path = state
-            .data_dir
-            .join(&view.id)
-            .join(testarena_events::QUEUE_LOG_FILE);
-        let (text, next, size) = read_log(&path, offset, limit)
-            .await
-            .map_err(|e| ApiError::internal("reading queue_log.txt", e))?;
+        let (text, next, size) = match attempt.0 {
+            None => {
+                let path = state
+                    .data_dir
+                    .join(&view.id)
+                    .join(testarena_events::QUEUE_LOG_FILE);
+                read_log(&path, offset, limit)
+                    .await
+                    .map_err(|e| ApiError::internal("reading queue_log.txt", e))?
+            }
+            Some(attempt) => {
+                let queue_id =
+                    QueueId::parse(view.id).map_err(|e| ApiError::internal("stored id", e))?;
+                let read = attempt_log(&state, &queue_id, attempt);
+                let whole = tokio::time::timeout(EVENTS_READ_TIMEOUT, read)
+                    .await
+                    .map_err(|_| ApiError::unavailable("reading the logs stream timed out"))??;
+                let size = whole.len() as u64;
+                let start = offset.min(size) as usize;
+                let end = offset.saturating_add(limit).min(size) as usize;
+                let (text, next) = utf8_chunk(whole[start..end].to_vec(), start as u64);
+                (text, next, size)
+            }
+        };
         Ok(LogChunk::Ok(PlainText(text), next, size))
     }
 }
@@ -189,6 +214,54 @@ async fn read_events(
     Ok(events)
 }
 
+/// Every line of one attempt of the queue, rendered as `queue_log.txt`
+/// renders them, read from the logs stream in order.
+async fn attempt_log(
+    state: &AppState,
+    queue_id: &QueueId,
+    attempt: u32,
+) -> Result<Vec<u8>, ApiError> {
+    let unavailable =
+        |e: &dyn std::fmt::Display| ApiError::unavailable(format!("reading the logs stream: {e}"));
+    let stream = state
+        .js
+        .get_stream_no_info(&state.names.logs_stream)
+        .await
+        .map_err(|e| unavailable(&e))?;
+    let subject = state.names.log_subject(queue_id);
+    // An ordered consumer on a subject with no message would wait forever.
+    match stream.direct_get_last_for_subject(subject.as_str()).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == DirectGetErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(unavailable(&e)),
+    }
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: subject,
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| unavailable(&e))?;
+    let mut messages = consumer.messages().await.map_err(|e| unavailable(&e))?;
+    let mut text = Vec::new();
+    while let Some(message) = messages.next().await {
+        let message = message.map_err(|e| unavailable(&e))?;
+        let pending = message.info().map(|i| i.pending).unwrap_or(0);
+        if let Ok(batch) = LogBatch::from_json(&message.payload) {
+            if batch.attempt == attempt {
+                for line in &batch.lines {
+                    text.extend_from_slice(line.render(batch.shard).as_bytes());
+                }
+            }
+        }
+        if pending == 0 {
+            break;
+        }
+    }
+    Ok(text)
+}
+
 /// Reads up to `limit` bytes from `offset`, ending on a character boundary.
 /// Returns the text, the next offset and the file's size.
 async fn read_log(
@@ -208,7 +281,13 @@ async fn read_log(
     file.seek(std::io::SeekFrom::Start(offset)).await?;
     let mut bytes = Vec::with_capacity((size - offset).min(limit) as usize);
     file.take(limit).read_to_end(&mut bytes).await?;
-    // Never end inside a UTF-8 sequence: leave its start for the next read.
+    let (text, next) = utf8_chunk(bytes, offset);
+    Ok((text, next, size))
+}
+
+/// The bytes read from `offset` as text and the next offset: never ending
+/// inside a UTF-8 sequence, whose start is left for the next read.
+fn utf8_chunk(mut bytes: Vec<u8>, offset: u64) -> (String, u64) {
     let valid = match std::str::from_utf8(&bytes) {
         Ok(_) => bytes.len(),
         Err(e) if e.error_len().is_none() => e.valid_up_to(),
@@ -216,5 +295,5 @@ async fn read_log(
     };
     bytes.truncate(valid);
     let next = offset + bytes.len() as u64;
-    Ok((String::from_utf8_lossy(&bytes).into_owned(), next, size))
+    (String::from_utf8_lossy(&bytes).into_owned(), next)
 }
