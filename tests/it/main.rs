@@ -1,14 +1,17 @@
 //! TestArena's integration tests: real nats-server, real processes, real
 //! git and SQLite. One test binary; each test starts its own stack.
 
+mod small_disk;
 mod stack;
 
 mod api;
 mod artifacts;
 mod bisect;
+mod broker_loss;
 mod build_cache;
 mod cli;
 mod delivery;
+mod disk_full;
 mod engine;
 mod event_order;
 mod fleet;

@@ -9,7 +9,7 @@ use crate::stack::{queue, GitRepo, StackOptions, TestStack};
 const T: Duration = Duration::from_secs(90);
 
 /// Every queue's view JSON (minus nothing) and its folder files, sorted by id.
-fn snapshot(data: &Path) -> Vec<(String, String, String, String)> {
+pub(crate) fn snapshot(data: &Path) -> Vec<(String, String, String, String)> {
     let script = "[print(r[0]+'\\t'+r[1]) for r in c.execute('select id, view_json from queues order by id')]";
     python_sqlite(data, script)
         .iter()

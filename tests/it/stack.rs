@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use testarena::nats_server::{free_port, NatsServer};
 
+use crate::small_disk::SmallDisk;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_testarena");
 
 /// A shell profile for tests: `{scenario}` is a script in the repo.
@@ -27,6 +29,8 @@ task = "sh {scenario}"
 
 pub struct TestStack {
     pub nats: NatsServer,
+    /// Small disks mounted in `dir`, unmounted before it is removed.
+    disks: Vec<SmallDisk>,
     pub dir: tempfile::TempDir,
     pub http: reqwest::Client,
     pub base: String,
@@ -65,6 +69,9 @@ pub struct StackOptions {
     pub role_users: bool,
     /// With `role_users`: this users.conf instead of deploy/nats/users.conf.
     pub users_conf: Option<String>,
+    /// The data dir (the projector's views and queue folders) is a disk
+    /// of this many bytes of its own.
+    pub data_dir_bytes: Option<u64>,
 }
 
 impl Default for StackOptions {
@@ -79,6 +86,7 @@ impl Default for StackOptions {
             service_env: vec![],
             role_users: false,
             users_conf: None,
+            data_dir_bytes: None,
         }
     }
 }
@@ -102,8 +110,14 @@ impl TestStack {
         let worker_config = dir.path().join("worker.toml");
         std::fs::write(&worker_config, &options.worker_config).unwrap();
         let port = free_port().unwrap();
+        let disks = options
+            .data_dir_bytes
+            .map(|bytes| SmallDisk::mount(&dir.path().join("data"), bytes))
+            .into_iter()
+            .collect();
         let mut stack = Self {
             nats,
+            disks,
             http: reqwest::Client::new(),
             base: format!("http://127.0.0.1:{port}"),
             prefix: "arena".into(),
@@ -146,6 +160,11 @@ impl TestStack {
 
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// The data dir's own disk, with `StackOptions::data_dir_bytes`.
+    pub fn data_disk(&self) -> &SmallDisk {
+        self.disks.first().expect("started with data_dir_bytes")
     }
 
     fn command(&self, args: &[&str], log_name: &str) -> Command {

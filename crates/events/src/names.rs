@@ -173,6 +173,12 @@ impl ArenaNames {
         format!("{}.applied.{}", self.prefix, projector)
     }
 
+    /// Where a projector that cannot write its views says why (an empty
+    /// message: it applies again); core NATS, for the gateway's `/readyz`.
+    pub fn projector_stall_subject(&self, projector: &str) -> String {
+        format!("{}.stalled", self.applied_subject(projector))
+    }
+
     /// The queue id in an event or log subject, if the subject is one of ours.
     pub fn queue_id_of_subject(&self, subject: &str) -> Option<QueueId> {
         let rest = subject.strip_prefix(&self.prefix)?.strip_prefix('.')?;

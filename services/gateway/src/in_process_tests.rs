@@ -76,6 +76,7 @@ impl TestGateway {
             names,
             views,
             applied,
+            projector_stall: Default::default(),
             data_dir: dir.path().join("queues"),
             submit_wait: Duration::from_millis(150),
             extra_metrics: None,

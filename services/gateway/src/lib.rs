@@ -7,6 +7,7 @@ mod bisect_request;
 mod dashboard;
 mod extra_metrics;
 mod metrics;
+mod projector_stall;
 mod registry_watch;
 mod request_error;
 mod state;
@@ -31,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 pub use crate::api::auth::ApiAuth;
 pub use crate::extra_metrics::ExtraMetrics;
 
+use crate::projector_stall::ProjectorStall;
 use crate::registry_watch::RegistryWatch;
 use crate::state::AppState;
 use testarena_views::{AppliedWatch, Views};
@@ -97,7 +99,7 @@ impl BoundGateway {
                 tracing::warn!(error = %e, "the streams do not exist and could not be created (run `testarena init`); continuing");
             }
         }
-        let (state, watch_task, registry_task) = state(&config, client, js, &shutdown).await?;
+        let (state, tasks) = state(&config, client, js, &shutdown).await?;
         let server_url = self
             .acceptor
             .local_addr()
@@ -114,20 +116,21 @@ impl BoundGateway {
             )
             .await
             .context("serving HTTP");
-        watch_task.abort();
-        registry_task.abort();
+        for task in tasks {
+            task.abort();
+        }
         result
     }
 }
 
-/// What every handler shares, and the two tasks that keep it current (the
-/// projector's applied sequence, the worker registry).
+/// What every handler shares, and the tasks that keep it current (the
+/// projector's applied sequence and stall, the worker registry).
 async fn state(
     config: &GatewayConfig,
     client: async_nats::Client,
     js: async_nats::jetstream::Context,
     shutdown: &CancellationToken,
-) -> anyhow::Result<(Arc<AppState>, JoinHandle<()>, JoinHandle<()>)> {
+) -> anyhow::Result<(Arc<AppState>, [JoinHandle<()>; 3])> {
     let views = Views::open_lazy(&config.db_path);
     let (applied, watch_task) = AppliedWatch::start(
         &client,
@@ -137,6 +140,13 @@ async fn state(
     )
     .await
     .context("subscribing to the projector's applied sequence")?;
+    let (projector_stall, stall_task) = ProjectorStall::start(
+        &client,
+        config.names.projector_stall_subject(&config.projector_name),
+        shutdown.clone(),
+    )
+    .await
+    .context("subscribing to the projector's stall announcements")?;
     let (registry, registry_task) =
         RegistryWatch::start(js.clone(), config.names.clone(), shutdown.clone());
     let state = Arc::new(AppState {
@@ -148,13 +158,14 @@ async fn state(
         names: config.names.clone(),
         views,
         applied,
+        projector_stall,
         data_dir: config.data_dir.clone(),
         submit_wait: config.submit_wait,
         extra_metrics: config.extra_metrics.clone(),
         flaky_flip_rate: config.flaky_flip_rate,
         shutdown: shutdown.clone(),
     });
-    Ok((state, watch_task, registry_task))
+    Ok((state, [watch_task, stall_task, registry_task]))
 }
 
 /// Every route, with auth, the `Allow` header of a 405 and JSON errors: what

@@ -9,6 +9,7 @@ use testarena_events::{ArenaNames, EventLog, QueueView, Unroutable};
 use testarena_views::{AppliedWatch, Views};
 
 use crate::extra_metrics::ExtraMetrics;
+use crate::projector_stall::ProjectorStall;
 use crate::registry_watch::RegistryWatch;
 
 pub(crate) struct AppState {
@@ -21,6 +22,8 @@ pub(crate) struct AppState {
     pub names: ArenaNames,
     pub views: Views,
     pub applied: AppliedWatch,
+    /// Why the projector does not apply, when it says so (`/readyz`).
+    pub projector_stall: ProjectorStall,
     pub data_dir: PathBuf,
     pub submit_wait: Duration,
     pub extra_metrics: Option<ExtraMetrics>,

@@ -13,6 +13,7 @@ mod firmware_sizes;
 mod projection;
 mod queue_folder;
 mod runner;
+mod stall;
 mod store;
 mod task_progress;
 mod test_history;

@@ -153,12 +153,11 @@ fn store(entry: &Path, checkout: &Path, globs: &[String]) -> std::io::Result<Sto
     // Left by a worker that died filling it: this holds the lock now.
     let partial = partial_build_entry(entry);
     remove_dir_if_there(&partial)?;
-    for file in &files {
-        let target = partial.join(&file.name);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::copy(&file.path, &target)?;
+    if let Err(e) = fill(&partial, &files) {
+        // A full disk, most likely: give its room back now, not at the
+        // next store of this key.
+        let _ = remove_dir_if_there(&partial);
+        return Err(e);
     }
     std::fs::rename(&partial, entry)?;
     lock.set_modified(SystemTime::now())?;
@@ -166,6 +165,18 @@ fn store(entry: &Path, checkout: &Path, globs: &[String]) -> std::io::Result<Sto
         files: files.len(),
         evicted: Vec::new(),
     })
+}
+
+/// Copies `files` into the `partial` entry, each at its path.
+fn fill(partial: &Path, files: &[crate::artifact_files::Candidate]) -> std::io::Result<()> {
+    for file in files {
+        let target = partial.join(&file.name);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::copy(&file.path, &target)?;
+    }
+    Ok(())
 }
 
 /// Opens the entry's lock file (creating the cache folder) and waits for it.

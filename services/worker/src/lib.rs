@@ -16,6 +16,7 @@ mod ccache;
 mod command_env;
 mod control;
 mod delivery;
+mod disk_space;
 mod dispatch_consumer;
 mod emitter;
 mod firmware_size;

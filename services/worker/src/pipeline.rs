@@ -19,6 +19,7 @@ use crate::build_cache::{BuildKey, KeyInputs};
 use crate::build_cache_store::{BuildCache, Stored};
 use crate::ccache::Ccache;
 use crate::command_env::CommandEnv;
+use crate::disk_space::with_full_disk_note;
 use crate::emitter::{EmitError, Emitter};
 use crate::firmware_size::firmware_size;
 use crate::git_mirror::{Checkout, GitCache};
@@ -295,6 +296,7 @@ impl Run<'_> {
             StageEnd::Ready { message } => (StageOutcome::Ok, None, Some(message), None),
             StageEnd::Cancelled => (StageOutcome::Cancelled, None, None, Some(RunEnd::Stopped)),
             StageEnd::Failed(reason) => {
+                let reason = with_full_disk_note(reason, &self.checkout_dir());
                 self.log.system(stage.as_str(), reason.clone()).await;
                 (
                     StageOutcome::Failed,

@@ -10,7 +10,8 @@ use crate::state::AppState;
 
 #[derive(ApiResponse)]
 pub(crate) enum Readiness {
-    /// NATS is connected and the view database answers.
+    /// NATS is connected, the view database answers and the projector
+    /// applies.
     #[oai(status = 200)]
     Ready(PlainText<String>),
     /// What is not ready, one line each.
@@ -28,7 +29,7 @@ impl HealthApi {
         PlainText("ok")
     }
 
-    /// Readiness: NATS connected and the view database readable
+    /// Readiness: NATS connected, the view database readable, the projector applying
     #[oai(path = "/readyz", method = "get")]
     async fn readyz(&self, state: Data<&Arc<AppState>>) -> Readiness {
         let mut problems = Vec::new();
@@ -37,6 +38,9 @@ impl HealthApi {
         }
         if let Err(e) = state.views.applied_events().await {
             problems.push(format!("view database: {e}"));
+        }
+        if let Some(why) = state.projector_stall.current() {
+            problems.push(why);
         }
         if problems.is_empty() {
             Readiness::Ready(PlainText("ready".into()))
