@@ -23,6 +23,8 @@ mod event_backbone;
 mod fixtures;
 #[path = "backbone/fleet.rs"]
 mod fleet;
+#[path = "backbone/jetstream_sync.rs"]
+mod jetstream_sync;
 #[path = "backbone/live_logs.rs"]
 mod live_logs;
 #[path = "backbone/nats_tap.rs"]
@@ -84,6 +86,11 @@ const SCENARIOS: &[Scenario] = &[
         name: "cluster_submit_throughput",
         what: "201 submits/s through the gateway on a 3-node R3 JetStream cluster",
         run: || Box::pin(event_backbone::cluster_submit_throughput()),
+    },
+    Scenario {
+        name: "jetstream_sync",
+        what: "events/s into the events stream with the default sync_interval and with `sync_interval: always`",
+        run: || Box::pin(jetstream_sync::jetstream_sync()),
     },
     Scenario {
         name: "rebuild",
