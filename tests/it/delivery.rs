@@ -87,6 +87,57 @@ async fn a_killed_worker_queue_is_redelivered_and_runs_again_as_attempt_2() {
     assert_eq!(started_events(&stack, "crash").await.len(), 2);
 }
 
+/// JetStream delivers a dispatch again to the worker still running it (as
+/// a cluster's consumer whose leader moved does): here the test naks the
+/// run's own delivery, seen by its in-progress ack. The worker keeps the
+/// run it has; the queue runs once, as attempt 1, each line once.
+#[tokio::test]
+async fn a_dispatch_delivered_again_to_the_worker_still_running_it_keeps_that_run() {
+    use futures_util::StreamExt as _;
+    let stack = TestStack::start_with(StackOptions {
+        workers: 1,
+        worker_args: ["--ack-wait-s", "3", "--concurrency", "2"]
+            .map(str::to_owned)
+            .to_vec(),
+        ..Default::default()
+    })
+    .await;
+    let client = stack.nats_client().await;
+    let mut acks = client.subscribe("$JS.ACK.>").await.unwrap();
+    let numbered = "for i in $(seq 1 40); do echo n $i; sleep 0.1; done\n";
+    let repo = GitRepo::new(&[("n.sh", numbered)]);
+    stack
+        .submit(&queue("again", &repo.url(), &[("n", "n.sh")]))
+        .await;
+    // The run's first in-progress ack names its delivery of the dispatch.
+    let progress = tokio::time::timeout(T, async {
+        loop {
+            let ack = acks.next().await.expect("the ack subscription");
+            let consumer = ack.subject.split('.').nth(3).unwrap_or_default();
+            if consumer.ends_with("worker-0") && &ack.payload[..] == b"+WPI" {
+                return ack.subject;
+            }
+        }
+    })
+    .await
+    .expect("the run sends an in-progress ack");
+    client.publish(progress, "-NAK".into()).await.unwrap();
+    client.flush().await.unwrap();
+
+    let view = stack.wait_terminal("again", T).await;
+    assert_eq!(view["status"], "Finished", "{view}");
+    assert_eq!(view["attempt"], 1, "{view}");
+    assert_eq!(started_events(&stack, "again").await.len(), 1);
+    let log = stack.text("/api/queue/again/log").await;
+    for n in 1..=40 {
+        let line = format!("n {n}");
+        let count = log.lines().filter(|l| l.ends_with(&line)).count();
+        assert_eq!(count, 1, "`{line}` once:\n{log}");
+    }
+    let worker = stack.service_log("worker-0");
+    assert!(worker.contains("kept that run"), "{worker}");
+}
+
 #[tokio::test]
 async fn a_queue_whose_workers_keep_dying_ends_in_error_after_the_attempts() {
     let mut stack = TestStack::start_with(StackOptions {

@@ -1,26 +1,44 @@
-//! Pure decisions about one delivery of a `submitted` message: whether to
-//! run it at all (attempt budget, the queue's history), and how to settle
-//! it once the run ended (`finished` + ack, a nak, or nothing). queue_run.rs
-//! does what these say.
+//! Pure decisions about one delivery of a `dispatched` message: whether to
+//! run it at all (a run of it here that goes on, the attempt budget, the
+//! queue's history), and how to settle it once the run ended (`finished` +
+//! ack, a nak, or nothing). queue_run.rs does what these say.
+
+use std::time::Duration;
 
 use testarena_events::FinalStatus;
 
 use crate::pipeline::RunEnd;
 use crate::publish::PublishError;
-use crate::stop_signal::StopReason;
+use crate::stop_signal::{HeldRun, StopReason};
 
 /// Whether a delivery runs the queue.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Delivery {
     Run,
+    /// This worker's run of this very dispatch goes on: JetStream delivered
+    /// it again (its consumer's leader moved, with delivered and ack state
+    /// older than the run's in-progress acks). Keep that run, tell
+    /// JetStream the message is in progress; the run settles it, since an
+    /// ack names the stream sequence whichever delivery it came with.
+    KeepRunning,
     /// The attempts are spent: end the queue in `Error` with this reason.
     GiveUp(String),
 }
 
-/// The consumer delivers a queue once more than its attempts: the last
-/// delivery only records that every attempt ended without settling it.
-pub(crate) fn decide_delivery(attempt: u32, max_attempts: u32) -> Delivery {
-    if attempt > max_attempts {
+/// A dispatch delivered again while this worker's run of it is alive (not
+/// stopped, heartbeating within `ack_wait`) is that run's; otherwise the
+/// delivery is a new attempt. The consumer delivers a queue once more than
+/// its attempts: the last delivery only records that every attempt ended
+/// without settling it.
+pub(crate) fn decide_delivery(
+    attempt: u32,
+    max_attempts: u32,
+    held: Option<HeldRun>,
+    ack_wait: Duration,
+) -> Delivery {
+    if held.is_some_and(|run| !run.stopped && run.silent <= ack_wait) {
+        Delivery::KeepRunning
+    } else if attempt > max_attempts {
         Delivery::GiveUp(format!(
             "gave up after {max_attempts} attempts: none of them settled the queue \
              (each time its worker stopped responding, was shut down or lost NATS)"
@@ -143,14 +161,58 @@ mod tests {
         }
     }
 
+    const ACK_WAIT: Duration = Duration::from_secs(30);
+
+    fn held(stopped: bool, silent_s: u64) -> Option<HeldRun> {
+        Some(HeldRun {
+            stopped,
+            silent: Duration::from_secs(silent_s),
+        })
+    }
+
     #[test]
     fn a_delivery_runs_until_the_attempts_are_spent() {
-        assert_eq!(decide_delivery(1, 3), Delivery::Run);
-        assert_eq!(decide_delivery(3, 3), Delivery::Run);
-        let Delivery::GiveUp(reason) = decide_delivery(4, 3) else {
+        assert_eq!(decide_delivery(1, 3, None, ACK_WAIT), Delivery::Run);
+        assert_eq!(decide_delivery(3, 3, None, ACK_WAIT), Delivery::Run);
+        let Delivery::GiveUp(reason) = decide_delivery(4, 3, None, ACK_WAIT) else {
             panic!("the fourth delivery of three attempts gives up")
         };
         assert!(reason.starts_with("gave up after 3 attempts: "), "{reason}");
+    }
+
+    #[test]
+    fn a_dispatch_delivered_again_to_its_live_run_here_keeps_that_run() {
+        assert_eq!(
+            decide_delivery(2, 3, held(false, 3), ACK_WAIT),
+            Delivery::KeepRunning
+        );
+        // Even past the attempts: the live run settles the queue.
+        assert_eq!(
+            decide_delivery(4, 3, held(false, 30), ACK_WAIT),
+            Delivery::KeepRunning
+        );
+    }
+
+    #[test]
+    fn a_dispatch_whose_run_here_ended_stopped_or_went_silent_runs_again() {
+        // No run of this dispatch here: another dispatch, or this worker
+        // restarted, or the run ended.
+        assert_eq!(decide_delivery(2, 3, None, ACK_WAIT), Delivery::Run);
+        // Stopping (superseded, shut down, NATS unreachable): it settles
+        // nothing, so the delivery is decided as before.
+        assert_eq!(
+            decide_delivery(2, 3, held(true, 1), ACK_WAIT),
+            Delivery::Run
+        );
+        // No in-progress ack for longer than ack_wait (its process paused).
+        assert_eq!(
+            decide_delivery(2, 3, held(false, 31), ACK_WAIT),
+            Delivery::Run
+        );
+        assert!(matches!(
+            decide_delivery(4, 3, held(true, 1), ACK_WAIT),
+            Delivery::GiveUp(_)
+        ));
     }
 
     #[test]

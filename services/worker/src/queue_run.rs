@@ -1,9 +1,9 @@
 //! Handles one `dispatched` message from this worker's consumer: reads the
 //! queue's `submitted` event, asks
-//! delivery.rs whether to run it (attempt budget, history), runs it with
-//! in-progress acks as a heartbeat, and settles it as delivery.rs decides:
-//! `finished` then ack, a nak to hand it back, or nothing (redelivered, or
-//! superseded by another attempt: supersession.rs).
+//! delivery.rs whether to run it (a live run of it here, attempt budget,
+//! history), runs it with in-progress acks as a heartbeat, and settles it
+//! as delivery.rs decides: `finished` then ack, a nak to hand it back, or
+//! nothing (redelivered, or superseded by another attempt: supersession.rs).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +32,7 @@ use crate::presence::Presence;
 use crate::profile::Profiles;
 use crate::publish::{PublishError, Publisher};
 use crate::shard_progress::{claim_sequence, ShardProgress};
-use crate::stop_signal::{Registry, StopReason, StopSignal};
+use crate::stop_signal::{Pulse, Registration, Registry, StopReason, StopSignal};
 use crate::supersession::{later_dispatch, RunIdentity, Supersession};
 use crate::task_claims::{finish_queue_once, read_progress, SharedTasks};
 use crate::workspace_pool::WorkspacePool;
@@ -90,13 +90,22 @@ pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
     };
     let queue_id = dispatch.queue_id.clone();
     let span = tracing::info_span!("queue", queue_id = %queue_id, attempt = dispatch.attempt);
+    let held = shared
+        .registry
+        .held(&queue_id, dispatch.shard, dispatch.seq);
+    let delivery = decide_delivery(dispatch.attempt, shared.max_attempts, held, shared.ack_wait);
+    if delivery == Delivery::KeepRunning {
+        return keep_running(&message).instrument(span).await;
+    }
     shared.metrics.busy_slots.inc();
     shared.presence.slot_taken();
     // Registered before anything is read: a cancel or delete that comes
     // while the queue's events are read is then seen by the read or by the
     // control listener (control.rs), never by neither.
-    let registration = shared.registry.register(&queue_id, dispatch.shard);
-    let outcome = run_dispatch(&message, dispatch, registration.signal(), &shared)
+    let registration = shared
+        .registry
+        .register(&queue_id, dispatch.shard, dispatch.seq);
+    let outcome = run_dispatch(&message, (dispatch, delivery), &registration, &shared)
         .instrument(span)
         .await;
     drop(registration);
@@ -105,6 +114,17 @@ pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
     if let Err(e) = outcome {
         // Not acknowledged: JetStream redelivers it after the ack wait.
         tracing::error!(queue_id = %queue_id, error = %e, "run abandoned; the queue will be redelivered");
+    }
+}
+
+/// JetStream delivered again a dispatch whose run here goes on (its
+/// consumer's leader moved and knew an older state): that run keeps the
+/// queue, its heartbeat and its settling; this delivery only says the
+/// message is in progress. A later redelivery comes here again.
+async fn keep_running(message: &jetstream::Message) {
+    match message.ack_with(AckKind::Progress).await {
+        Ok(()) => tracing::info!("delivered again while its run here goes on; kept that run"),
+        Err(e) => tracing::warn!(error = %e, "kept the run here; this in-progress ack failed"),
     }
 }
 
@@ -170,8 +190,8 @@ async fn read_dispatch(message: &jetstream::Message) -> Option<Dispatch> {
 /// one (then it is only acknowledged) and its history, and runs it.
 async fn run_dispatch(
     message: &Arc<jetstream::Message>,
-    dispatch: Dispatch,
-    stop: &StopSignal,
+    (dispatch, delivery): (Dispatch, Delivery),
+    registration: &Registration,
     shared: &Shared,
 ) -> anyhow::Result<()> {
     let queue_id = &dispatch.queue_id;
@@ -198,7 +218,15 @@ async fn run_dispatch(
         shard: sharded.then_some(shard),
         dispatch_seq: dispatch.seq,
     };
-    run_message(message, run, (submission, history), stop, shared).await
+    let stop = (registration.signal(), registration.pulse());
+    run_message(
+        message,
+        (run, delivery),
+        (submission, history),
+        stop,
+        shared,
+    )
+    .await
 }
 
 /// Which queue a delivery is, and which run of it.
@@ -313,12 +341,12 @@ async fn submission(shared: &Shared, queue_id: &QueueId) -> anyhow::Result<Submi
 
 async fn run_message(
     message: &Arc<jetstream::Message>,
-    delivered: Delivered,
+    (delivered, delivery): (Delivered, Delivery),
     (submission, history): (Submission, History),
-    stop: &StopSignal,
+    (stop, pulse): (&StopSignal, Pulse),
     shared: &Shared,
 ) -> anyhow::Result<()> {
-    if let Delivery::GiveUp(reason) = decide_delivery(delivered.attempt, shared.max_attempts) {
+    if let Delivery::GiveUp(reason) = delivery {
         let emitter = shared.emitter(&delivered, StopSignal::default(), None);
         return give_up(message, &emitter, shared, reason).await;
     }
@@ -343,7 +371,7 @@ async fn run_message(
         shared,
         submitted_seq: delivered.submitted_seq,
     };
-    let _heartbeat = heartbeat(message.clone(), shared.ack_wait);
+    let _heartbeat = heartbeat(message.clone(), shared.ack_wait, pulse);
     let Some(shard) = delivered.shard else {
         let (end, log) = queue.run(&submission, None).await;
         let settle = settle_run(&run_end(end, stop)?, stop.reason().as_ref(), &log);
@@ -451,14 +479,17 @@ async fn give_up(
     ack(message).await
 }
 
-/// In-progress acks every third of `ack_wait`, until the returned guard drops.
-fn heartbeat(message: Arc<jetstream::Message>, ack_wait: Duration) -> AbortOnDrop {
+/// In-progress acks every third of `ack_wait`, until the returned guard
+/// drops; each one sent is a beat of the run's `pulse` (a redelivery of its
+/// dispatch finds the run alive: delivery.rs).
+fn heartbeat(message: Arc<jetstream::Message>, ack_wait: Duration, pulse: Pulse) -> AbortOnDrop {
     let every = ack_wait / 3;
     AbortOnDrop(tokio::spawn(async move {
         loop {
             tokio::time::sleep(every).await;
-            if let Err(e) = message.ack_with(AckKind::Progress).await {
-                tracing::warn!(error = %e, "in-progress ack failed");
+            match message.ack_with(AckKind::Progress).await {
+                Ok(()) => pulse.beat(),
+                Err(e) => tracing::warn!(error = %e, "in-progress ack failed"),
             }
         }
     }))

@@ -1,11 +1,14 @@
 //! Why and when a running queue must stop: cancel, delete, worker
 //! shutdown, or NATS not storing what the run publishes. One signal per
 //! running queue, kept in a registry the control listener reaches by queue
-//! id.
+//! id. The registry also knows which `dispatched` message each run serves
+//! and when it last showed it is alive, so a redelivery of a dispatch whose
+//! run here goes on is told apart (delivery.rs decides what to do with it).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use testarena_events::QueueId;
 use tokio_util::sync::CancellationToken;
@@ -79,9 +82,47 @@ impl StopSignal {
 /// while the run it superseded still ends).
 type RunKey = (QueueId, Option<u8>, u64);
 
+/// When a run last showed it is alive: its registration, then each
+/// in-progress ack its heartbeat sent (queue_run.rs).
+#[derive(Clone)]
+pub(crate) struct Pulse(Arc<Mutex<Instant>>);
+
+impl Pulse {
+    fn new() -> Self {
+        Self(Arc::new(Mutex::new(Instant::now())))
+    }
+
+    pub(crate) fn beat(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    fn silent(&self) -> Duration {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).elapsed()
+    }
+}
+
+/// What the registry keeps of one delivery.
+#[derive(Clone)]
+struct Held {
+    signal: StopSignal,
+    /// The stream sequence of the `dispatched` message it serves.
+    dispatch_seq: u64,
+    pulse: Pulse,
+}
+
+/// This worker's run of a dispatch delivered again, as the registry sees
+/// it: what delivery.rs needs to tell a live run from one that is ending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HeldRun {
+    /// It was told to stop (cancel, delete, shutdown, NATS, superseded).
+    pub stopped: bool,
+    /// How long since it registered or last sent an in-progress ack.
+    pub silent: Duration,
+}
+
 #[derive(Clone, Default)]
 pub(crate) struct Registry {
-    running: Arc<Mutex<HashMap<RunKey, StopSignal>>>,
+    running: Arc<Mutex<HashMap<RunKey, Held>>>,
     registered: Arc<AtomicU64>,
 }
 
@@ -89,12 +130,16 @@ pub(crate) struct Registry {
 pub(crate) struct Registration {
     registry: Registry,
     key: RunKey,
-    signal: StopSignal,
+    held: Held,
 }
 
 impl Registration {
     pub(crate) fn signal(&self) -> &StopSignal {
-        &self.signal
+        &self.held.signal
+    }
+
+    pub(crate) fn pulse(&self) -> Pulse {
+        self.held.pulse.clone()
     }
 }
 
@@ -105,16 +150,45 @@ impl Drop for Registration {
 }
 
 impl Registry {
-    pub(crate) fn register(&self, queue_id: &QueueId, shard: Option<u8>) -> Registration {
+    pub(crate) fn register(
+        &self,
+        queue_id: &QueueId,
+        shard: Option<u8>,
+        dispatch_seq: u64,
+    ) -> Registration {
         let number = self.registered.fetch_add(1, Ordering::Relaxed);
         let key = (queue_id.clone(), shard, number);
-        let signal = StopSignal::default();
-        self.lock().insert(key.clone(), signal.clone());
+        let held = Held {
+            signal: StopSignal::default(),
+            dispatch_seq,
+            pulse: Pulse::new(),
+        };
+        self.lock().insert(key.clone(), held.clone());
         Registration {
             registry: self.clone(),
             key,
-            signal,
+            held,
         }
+    }
+
+    /// This worker's run of the dispatch at `dispatch_seq` (of the queue's
+    /// `shard`), if it holds one; the liveliest when it holds several.
+    pub(crate) fn held(
+        &self,
+        queue_id: &QueueId,
+        shard: Option<u8>,
+        dispatch_seq: u64,
+    ) -> Option<HeldRun> {
+        self.lock()
+            .iter()
+            .filter(|((id, s, _), held)| {
+                id == queue_id && *s == shard && held.dispatch_seq == dispatch_seq
+            })
+            .map(|(_, held)| HeldRun {
+                stopped: held.signal.token().is_cancelled(),
+                silent: held.pulse.silent(),
+            })
+            .min_by_key(|run| (run.stopped, run.silent))
     }
 
     /// Stops every run of the queue here, each shard of it.
@@ -131,16 +205,16 @@ impl Registry {
     }
 
     fn stop_where(&self, matches: impl Fn(&RunKey) -> bool, reason: &StopReason) {
-        for (key, signal) in self.lock().iter() {
+        for (key, held) in self.lock().iter() {
             if matches(key) {
-                signal.stop(reason.clone());
+                held.signal.stop(reason.clone());
             }
         }
     }
 
     pub(crate) fn stop_all(&self, reason: StopReason) {
-        for signal in self.lock().values() {
-            signal.stop(reason.clone());
+        for held in self.lock().values() {
+            held.signal.stop(reason.clone());
         }
     }
 
@@ -148,7 +222,7 @@ impl Registry {
         self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RunKey, StopSignal>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RunKey, Held>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -176,13 +250,31 @@ mod tests {
     fn two_deliveries_of_one_queue_are_both_stopped_and_each_leaves_alone() {
         let registry = Registry::default();
         let queue = QueueId::parse("q1").unwrap();
-        let running = registry.register(&queue, None);
-        let redelivered = registry.register(&queue, None);
+        let running = registry.register(&queue, None, 7);
+        let redelivered = registry.register(&queue, None, 7);
         drop(redelivered);
         assert_eq!(registry.busy(), 1, "the run it superseded is still there");
         registry.stop(&queue, StopReason::Deleted);
         assert_eq!(running.signal().reason(), Some(StopReason::Deleted));
         drop(running);
         assert_eq!(registry.busy(), 0);
+    }
+
+    #[test]
+    fn a_redelivered_dispatch_finds_the_run_that_serves_it_until_it_ends() {
+        let registry = Registry::default();
+        let queue = QueueId::parse("q1").unwrap();
+        let running = registry.register(&queue, Some(1), 7);
+        let live = registry
+            .held(&queue, Some(1), 7)
+            .expect("the run of dispatch 7");
+        assert!(!live.stopped);
+        assert!(live.silent < Duration::from_secs(5));
+        assert_eq!(registry.held(&queue, Some(1), 8), None, "another dispatch");
+        assert_eq!(registry.held(&queue, Some(0), 7), None, "another shard");
+        running.signal().stop(StopReason::Shutdown);
+        assert!(registry.held(&queue, Some(1), 7).unwrap().stopped);
+        drop(running);
+        assert_eq!(registry.held(&queue, Some(1), 7), None, "it ended");
     }
 }
