@@ -122,6 +122,11 @@ pub struct Plan {
     left: HashSet<String>,
     /// Workers dispatched to without a record here, since when (ms).
     unknown_since: HashMap<String, u64>,
+    /// The newest `last_seen_ms` of any record, and when the registry last
+    /// came back after a silence: a record more than two of its heartbeats
+    /// newer than every record before it.
+    freshest_ms: u64,
+    registry_resumed_ms: u64,
     /// Per owner, the stream sequence of its last dispatch: of two owners
     /// whose turn it is, the one served longer ago goes first.
     last_served: HashMap<Owner, u64>,
@@ -174,6 +179,11 @@ impl Plan {
 
     /// A worker's record was put.
     pub fn worker_seen(&mut self, record: WorkerRecord) {
+        let gap = record.last_seen_ms.saturating_sub(self.freshest_ms);
+        if gap > record.heartbeat_ms.saturating_mul(2) {
+            self.registry_resumed_ms = record.last_seen_ms;
+        }
+        self.freshest_ms = self.freshest_ms.max(record.last_seen_ms);
         self.left.remove(&record.id);
         self.unknown_since.remove(&record.id);
         self.workers.insert(record.id.clone(), record);
@@ -262,7 +272,10 @@ impl Plan {
 
     fn is_gone(&mut self, worker: &str, now_ms: u64) -> bool {
         if let Some(record) = self.workers.get(worker) {
-            return !record.is_live(now_ms);
+            if record.left_ms.is_some() {
+                return true;
+            }
+            return !record.is_live(now_ms) && self.registry_moved_on_from(record);
         }
         if self.left.contains(worker) {
             return true;
@@ -272,6 +285,22 @@ impl Plan {
             .entry(worker.to_owned())
             .or_insert(now_ms);
         now_ms.saturating_sub(since) >= UNKNOWN_WORKER_GRACE_MS
+    }
+
+    /// Whether the registry has shown records for long enough after
+    /// `record` that its worker's silence is its own: a record of some
+    /// worker three of its heartbeats after its last one, and two of its
+    /// heartbeats after the registry last came back from a silence. When
+    /// the registry itself went quiet (a cluster electing the bucket's
+    /// leader, a stalled watch) every worker looks silent; when it comes
+    /// back, the first record heard is no proof the others are gone — their
+    /// next heartbeat may be a few milliseconds behind it — and taking their
+    /// running queues back would run them twice.
+    fn registry_moved_on_from(&self, record: &WorkerRecord) -> bool {
+        let heartbeats = |n: u64| record.heartbeat_ms.saturating_mul(n);
+        let silent_after = record.last_seen_ms.saturating_add(heartbeats(3));
+        let settled_after = self.registry_resumed_ms.saturating_add(heartbeats(2));
+        self.freshest_ms > silent_after.max(settled_after)
     }
 
     fn free_slots(&self, now_ms: u64) -> BTreeMap<String, u32> {
@@ -588,6 +617,43 @@ mod tests {
         let again = plan.plan(NOW + UNKNOWN_WORKER_GRACE_MS);
         assert_eq!(again.len(), 1, "w9 never showed up: taken back");
         assert_eq!(again[0].worker, "w2");
+    }
+
+    #[test]
+    fn a_registry_that_went_quiet_for_everyone_takes_no_worker_for_gone() {
+        let mut plan = Plan::default();
+        plan.worker_seen(worker("w1", 1, &[]));
+        plan.worker_seen(worker("w2", 1, &[]));
+        plan.apply_event(1, &submitted("q", Priority::Normal, "x", &[]));
+        let first = plan.plan(NOW);
+        let running_on = first[0].worker.clone();
+        let dispatched = EventBody::Dispatched {
+            worker: running_on.clone(),
+            attempt_base: 0,
+            submitted_seq: 1,
+        };
+        plan.apply_event(2, &Event::new(first[0].queue.clone(), dispatched));
+        // No record from anyone for ten heartbeats: the registry is down,
+        // not the workers.
+        let later = NOW + 10_000;
+        assert!(plan.plan(later).is_empty(), "nothing taken back");
+        // The registry comes back: the other worker is heard first, a few
+        // milliseconds before the first one's own next heartbeat.
+        let other = if running_on == "w1" { "w2" } else { "w1" };
+        let heard_at = |id: &str, at: u64| {
+            let mut record = worker(id, 1, &[]);
+            record.last_seen_ms = at;
+            record
+        };
+        plan.worker_seen(heard_at(other, later));
+        assert!(plan.plan(later + 5).is_empty(), "its own heartbeat is due");
+        // It never comes: gone two heartbeats after the registry came back.
+        plan.worker_seen(heard_at(other, later + 1000));
+        assert!(plan.plan(later + 1000).is_empty());
+        plan.worker_seen(heard_at(other, later + 2001));
+        let again = plan.plan(later + 2001);
+        assert_eq!(again.len(), 1, "taken back once the registry moved on");
+        assert_eq!(again[0].worker, other);
     }
 
     #[test]
