@@ -50,6 +50,20 @@ impl AppliedWatch {
         Ok((Self { applied, views }, task))
     }
 
+    /// The views at `db_path` (opened lazily) and a watch of the sequence
+    /// their projector announces on `subject`: what a reader of the views
+    /// that waits for its own writes needs. The task ends with `shutdown`.
+    pub async fn open_views(
+        client: &async_nats::Client,
+        subject: String,
+        db_path: &std::path::Path,
+        shutdown: CancellationToken,
+    ) -> Result<(Views, Self, JoinHandle<()>), async_nats::SubscribeError> {
+        let views = Views::open_lazy(db_path);
+        let (applied, task) = Self::start(client, subject, views.clone(), shutdown).await?;
+        Ok((views, applied, task))
+    }
+
     /// True once `seq` is applied; false if `timeout` passes first.
     pub async fn wait_for(&self, seq: u64, timeout: Duration) -> bool {
         let mut receiver = self.applied.subscribe();

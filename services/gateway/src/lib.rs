@@ -35,7 +35,7 @@ pub use crate::extra_metrics::ExtraMetrics;
 use crate::projector_stall::ProjectorStall;
 use crate::registry_watch::RegistryWatch;
 use crate::state::AppState;
-use testarena_views::{AppliedWatch, Views};
+use testarena_views::AppliedWatch;
 
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -131,11 +131,10 @@ async fn state(
     js: async_nats::jetstream::Context,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<(Arc<AppState>, [JoinHandle<()>; 3])> {
-    let views = Views::open_lazy(&config.db_path);
-    let (applied, watch_task) = AppliedWatch::start(
+    let (views, applied, watch_task) = AppliedWatch::open_views(
         &client,
         config.names.applied_subject(&config.projector_name),
-        views.clone(),
+        &config.db_path,
         shutdown.clone(),
     )
     .await

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use testarena_events::{ArenaNames, EventLog};
-use testarena_views::{AppliedWatch, Views};
+use testarena_views::AppliedWatch;
 use tokio_util::sync::CancellationToken;
 
 use crate::bisect::driver::BisectIo;
@@ -52,11 +52,10 @@ pub async fn run(
         waiting_answer::start(client.clone(), &config.names, dispatcher, shutdown.clone())
             .await
             .context("answering the gateway's waiting requests")?;
-    let views = Views::open_lazy(&config.db_path);
-    let (applied, watch_task) = AppliedWatch::start(
+    let (views, applied, watch_task) = AppliedWatch::open_views(
         &client,
         config.names.applied_subject(&config.projector_name),
-        views.clone(),
+        &config.db_path,
         shutdown.clone(),
     )
     .await
