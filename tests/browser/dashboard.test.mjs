@@ -886,21 +886,28 @@ test('a sharded queue shows which shard and worker ran each task, and tags its l
 
 test('the Workers page shows the fleet, drains a worker and takes a profile back', async () => {
   await page.goto(`${stack.base}/#/workers`);
-  const rows = page.locator('[data-test=worker-row]');
+  const rows = page.locator('[data-test=worker-row]:not(.worker-offline)');
   await rows.first().waitFor();
   assert.equal(await rows.count(), 1);
+  // The `up` stopped for the restart above left its worker's tombstone:
+  // remembered, offline, with when it left, and nothing to drain.
+  const gone = page.locator('[data-test=worker-row].worker-offline');
+  assert.equal(await gone.count(), 1);
+  assert.match(await gone.first().locator('[data-test=presence]').textContent(), /^offline · left /);
+  assert.equal(await gone.first().locator('[data-test=drain]').count(), 0);
   assert.equal(await page.locator('[data-nav=workers]').getAttribute('class'), 'active');
   const sh = rows.first().locator('[data-profile=sh]');
   assert.equal(await sh.getAttribute('data-state'), 'ready');
   assert.match(await rows.first().locator('[data-test=load]').textContent(), /^[01] of 1 slot busy$/);
 
-  await rows.first().locator('[data-test=drain]').click();
+  const live = rows.first();
+  await live.locator('[data-test=drain]').click();
   await page.locator('#flash').getByText('takes nothing new').waitFor();
-  await page.locator('[data-profile=sh][data-state=draining]').waitFor();
+  await live.locator('[data-profile=sh][data-state=draining]').waitFor();
   assert.equal(await page.locator('[data-test=drain]').count(), 0, 'a drained worker has nothing left to drain');
 
-  await page.locator('[data-profile=sh] [data-test=readmit]').click();
-  await page.locator('[data-profile=sh][data-state=ready]').waitFor();
+  await live.locator('[data-profile=sh] [data-test=readmit]').click();
+  await live.locator('[data-profile=sh][data-state=ready]').waitFor();
   await page.screenshot({ path: shotPath('dashboard-workers') });
 });
 
