@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 
-use crate::{ArenaNames, StreamLimits};
+use crate::{ArenaNames, StreamLimits, WorkerRecord};
 
 /// How long a silent worker's record stays in the bucket.
 pub const FLEET_MEMORY: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -39,6 +39,47 @@ pub async fn ensure_fleet_bucket(
         }
     }
     Ok(())
+}
+
+/// One change the registry's watch shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryChange {
+    /// A worker's record was put (a heartbeat, a change, its tombstone).
+    Seen(WorkerRecord),
+    /// The key is gone (deleted by an operator, or expired): the worker left.
+    Left(String),
+}
+
+impl RegistryChange {
+    /// `None` for a record that does not parse (said in a warning).
+    pub fn of(entry: &kv::Entry) -> Option<Self> {
+        match entry.operation {
+            kv::Operation::Put => match serde_json::from_slice::<WorkerRecord>(&entry.value) {
+                Ok(record) => Some(Self::Seen(record)),
+                Err(e) => {
+                    tracing::warn!(key = %entry.key, error = %e, "an unreadable worker record");
+                    None
+                }
+            },
+            kv::Operation::Delete | kv::Operation::Purge => Some(Self::Left(entry.key.clone())),
+        }
+    }
+}
+
+/// Every record in the registry bucket, then each change.
+pub async fn watch_registry(
+    js: &jetstream::Context,
+    names: &ArenaNames,
+) -> Result<kv::Watch, async_nats::Error> {
+    let bucket = js
+        .get_key_value(names.fleet_bucket())
+        .await
+        .map_err(|e| format!("opening the registry bucket: {e}"))?;
+    let watch = bucket
+        .watch_with_history(">")
+        .await
+        .map_err(|e| format!("watching the registry: {e}"))?;
+    Ok(watch)
 }
 
 /// The stream behind the bucket, for `streams_exist`.

@@ -41,7 +41,7 @@ pub use fleet::{
     parse_labels, Label, OperatorReply, Owner, Presence, Priority, ProfileAdmission, ProfileState,
     ProfileStateView, ReadmitRequest, WorkerRecord, WorkerView, MAX_REQUIRES, MAX_WORKER_LABELS,
 };
-pub use fleet_bucket::{fleet_bucket_config, FLEET_MEMORY};
+pub use fleet_bucket::{fleet_bucket_config, watch_registry, RegistryChange, FLEET_MEMORY};
 pub use ids::{BisectId, GitRef, IdError, ProfileName, QueueId, RepoUrl, ScenarioPath, TaskId};
 pub use log_attempts::LogAttempts;
 pub use log_batch::{LineProgress, LogBatch, LogLine, LogStream};

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use async_nats::jetstream::{self, kv::Operation};
+use async_nats::jetstream;
 use futures_util::StreamExt;
-use testarena_events::{ArenaNames, WorkerRecord};
+use testarena_events::{watch_registry, ArenaNames, RegistryChange, WorkerRecord};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Default)]
@@ -60,14 +60,9 @@ impl RegistryWatch {
         names: &ArenaNames,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
-        let bucket = js
-            .get_key_value(names.fleet_bucket())
+        let mut entries = watch_registry(js, names)
             .await
-            .context("opening the registry bucket")?;
-        let mut entries = bucket
-            .watch_with_history(">")
-            .await
-            .context("watching the registry")?;
+            .map_err(|e| anyhow::anyhow!(e))?;
         self.lock().clear();
         loop {
             let entry = tokio::select! {
@@ -77,18 +72,14 @@ impl RegistryWatch {
             let entry = entry
                 .context("the registry watch ended")?
                 .context("watching the registry")?;
-            match entry.operation {
-                Operation::Put => match serde_json::from_slice::<WorkerRecord>(&entry.value) {
-                    Ok(record) => {
-                        self.lock().insert(record.id.clone(), record);
-                    }
-                    Err(e) => {
-                        tracing::warn!(key = %entry.key, error = %e, "an unreadable worker record")
-                    }
-                },
-                Operation::Delete | Operation::Purge => {
-                    self.lock().remove(&entry.key);
+            match RegistryChange::of(&entry) {
+                Some(RegistryChange::Seen(record)) => {
+                    self.lock().insert(record.id.clone(), record);
                 }
+                Some(RegistryChange::Left(id)) => {
+                    self.lock().remove(&id);
+                }
+                None => {}
             }
         }
     }

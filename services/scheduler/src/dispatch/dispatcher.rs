@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
-use async_nats::jetstream::kv::{self, Operation};
+use async_nats::jetstream::kv;
 use async_nats::jetstream::{self};
 use async_nats::HeaderMap;
 use futures_util::StreamExt;
 use testarena_events::{
-    now_millis, ArenaNames, Event, EventBody, QueueId, WaitingInfo, WorkerRecord,
+    now_millis, watch_registry, ArenaNames, Event, EventBody, QueueId, RegistryChange, WaitingInfo,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -96,7 +96,9 @@ impl Dispatcher {
             .state
             .last_sequence;
         let mut events = self.queue_events(&stream).await?;
-        let mut registry = self.registry_watch(js).await?;
+        let mut registry = watch_registry(js, &self.names)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
         let mut caught_up = replay_to == 0;
         // The filtered replay may end short of `replay_to` (its last events
         // can be of other kinds): a tick without events ends it too.
@@ -169,27 +171,11 @@ impl Dispatcher {
             .context("following the events stream")
     }
 
-    /// Every worker record, then each change.
-    async fn registry_watch(&self, js: &jetstream::Context) -> anyhow::Result<kv::Watch> {
-        let bucket = js
-            .get_key_value(self.names.fleet_bucket())
-            .await
-            .context("opening the registry bucket")?;
-        bucket
-            .watch_with_history(">")
-            .await
-            .context("watching the registry")
-    }
-
     fn registry_changed(&self, entry: kv::Entry) {
-        match entry.operation {
-            Operation::Put => match serde_json::from_slice::<WorkerRecord>(&entry.value) {
-                Ok(record) => self.plan().worker_seen(record),
-                Err(e) => {
-                    tracing::warn!(key = %entry.key, error = %e, "an unreadable worker record")
-                }
-            },
-            Operation::Delete | Operation::Purge => self.plan().worker_left(&entry.key),
+        match RegistryChange::of(&entry) {
+            Some(RegistryChange::Seen(record)) => self.plan().worker_seen(record),
+            Some(RegistryChange::Left(id)) => self.plan().worker_left(&id),
+            None => {}
         }
     }
 
