@@ -86,12 +86,13 @@ async fn a_missing_scenario_is_an_error_naming_it_and_the_commit_and_the_next_ta
 
 #[tokio::test]
 async fn a_scenario_that_names_a_test_rather_than_a_file_runs_as_the_command_says() {
-    // Profiles may pass the scenario as a name (`pytest -k {scenario}`):
-    // only a failed task with no such file is an error about the file.
+    // `scenario_kind = "name"`: a test program or `pytest -k {scenario}`.
+    // Nothing is looked for in the checkout; a real failure stays `FAIL`
+    // (history, flaky detection and bisect then see a failure, not an
+    // infrastructure error).
     let stack = TestStack::start_with(StackOptions {
-        worker_config:
-            "default_profile = \"named\"\n[profiles.named]\ntask = \"test {scenario} != broken\"\n"
-                .into(),
+        worker_config: "default_profile = \"named\"\n[profiles.named]\nscenario_kind = \"name\"\ntask = \"test {scenario} != broken\"\n"
+            .into(),
         ..Default::default()
     })
     .await;
@@ -100,14 +101,43 @@ async fn a_scenario_that_names_a_test_rather_than_a_file_runs_as_the_command_say
     stack.submit(&body).await;
     let view = stack.wait_terminal("named", T).await;
     assert_eq!(view["tasks"][0]["result"], "PASS", "{view}");
-    assert_eq!(view["tasks"][1]["result"], "ERROR", "{view}");
+    assert_eq!(view["tasks"][1]["result"], "FAIL", "{view}");
+    assert_eq!(view["tasks"][1]["exit_code"], 1, "{view}");
+}
+
+#[tokio::test]
+async fn a_scenario_file_is_looked_for_after_checkout_so_a_missing_one_never_runs() {
+    // The default `scenario_kind = "file"`: checked before build and boot,
+    // whatever the command would have made of it.
+    let stack = TestStack::start_with(StackOptions {
+        worker_config: "default_profile = \"files\"\n[profiles.files]\nbuild = \"echo building\"\ntask = \"echo ran {scenario}\"\n"
+            .into(),
+        ..Default::default()
+    })
+    .await;
+    let repo = GitRepo::new(&[("here.scn", "\n")]);
+    let body = queue(
+        "files",
+        &repo.url(),
+        &[("gone", "gone.scn"), ("here", "here.scn")],
+    );
+    stack.submit(&body).await;
+    let view = stack.wait_terminal("files", T).await;
+    assert_eq!(view["tasks"][0]["result"], "ERROR", "{view}");
     assert_eq!(
-        view["tasks"][1]["message"].as_str().unwrap_or_default(),
+        view["tasks"][0]["message"].as_str().unwrap_or_default(),
         format!(
-            "scenario broken not found at {}",
+            "scenario gone.scn not found at {}",
             view["commit"].as_str().unwrap_or("?")
         )
     );
+    assert_eq!(view["tasks"][1]["result"], "PASS", "{view}");
+    let log = stack.text("/api/queue/files/log").await;
+    assert!(
+        !log.contains("ran gone.scn"),
+        "the missing one never ran: {log}"
+    );
+    assert!(log.contains("ran here.scn"), "{log}");
 }
 
 #[tokio::test]

@@ -41,6 +41,7 @@ mod process_group;
 mod profile;
 mod publish;
 mod queue_run;
+mod scenario_check;
 mod shard_progress;
 mod stop_signal;
 mod stream_position;

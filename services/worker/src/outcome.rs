@@ -30,16 +30,6 @@ pub(crate) struct TaskDone {
 }
 
 impl TaskDone {
-    /// A failed task whose scenario is not in the checkout failed for that
-    /// reason, not because of the firmware: `Error`, saying so. Any other
-    /// end stands (a scenario need not be a file: `pytest -k {scenario}`).
-    pub(crate) fn unless_scenario_missing(self, missing: Option<String>) -> Self {
-        match (self.result, missing) {
-            (TaskResult::Fail, Some(message)) => Self::error(message),
-            _ => self,
-        }
-    }
-
     /// A task that could not run at all.
     pub(crate) fn error(message: String) -> Self {
         Self {
@@ -217,39 +207,5 @@ mod tests {
         let profile = Duration::from_secs(600);
         assert_eq!(task_timeout(Some(5), profile), Duration::from_secs(5));
         assert_eq!(task_timeout(None, profile), profile);
-    }
-
-    #[test]
-    fn only_a_failed_task_with_its_scenario_missing_becomes_an_error() {
-        let ended = |result| TaskDone {
-            result,
-            exit_code: Some(if result == TaskResult::Pass { 0 } else { 2 }),
-            message: None,
-        };
-        let missing = || Some("scenario x.scn not found at abc".to_owned());
-        let failed = ended(TaskResult::Fail).unless_scenario_missing(missing());
-        assert_eq!(failed.result, TaskResult::Error);
-        assert_eq!(failed.exit_code, None);
-        assert_eq!(
-            failed.message.as_deref(),
-            Some("scenario x.scn not found at abc")
-        );
-        // A scenario that is a name, not a file: the command's own result.
-        assert_eq!(
-            ended(TaskResult::Pass)
-                .unless_scenario_missing(missing())
-                .result,
-            TaskResult::Pass
-        );
-        assert_eq!(
-            ended(TaskResult::Timeout)
-                .unless_scenario_missing(missing())
-                .result,
-            TaskResult::Timeout
-        );
-        assert_eq!(
-            ended(TaskResult::Fail).unless_scenario_missing(None).result,
-            TaskResult::Fail
-        );
     }
 }

@@ -2,12 +2,14 @@
 //! (always). Each stage emits its start and finish; the first failure ends
 //! the run in `Error` with its reason, and a stop signal ends it where it is.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use testarena_events::{
-    EventBody, FinalStatus, Source, Stage, StageOutcome, TaskResult, TaskSpec, TaskTry,
+    EventBody, FinalStatus, ScenarioPath, Source, Stage, StageOutcome, TaskId, TaskResult,
+    TaskSpec, TaskTry,
 };
 use tokio::sync::mpsc;
 
@@ -34,6 +36,7 @@ use crate::outcome::{
 use crate::placeholders::Placeholders;
 use crate::process_group::{CommandSpec, Exit, ProcessGroup};
 use crate::profile::{BootReady, Profile};
+use crate::scenario_check::missing_scenarios;
 use crate::stop_signal::{StopReason, StopSignal};
 use crate::task_claims::SharedTasks;
 
@@ -89,6 +92,9 @@ pub(crate) struct Run<'a> {
     /// The leased worktree, once the checkout stage has one; released when
     /// the run is dropped, after teardown.
     pub checkout: OnceLock<Checkout>,
+    /// The tasks whose scenario file the checkout lacks, with their
+    /// `ERROR` message (scenario_check.rs); set with the checkout.
+    pub missing_scenarios: OnceLock<HashMap<TaskId, String>>,
     /// Where this run's artifacts go, within its caps.
     pub artifacts: ArtifactSink,
     /// A shard of a sharded queue takes its tasks from the queue's shared
@@ -321,6 +327,8 @@ impl Run<'_> {
             None => StageEnd::Cancelled,
             Some(Ok(checkout)) => {
                 let sha = checkout.sha.clone();
+                let missing = self.missing_scenarios_in(&checkout).await;
+                let _ = self.missing_scenarios.set(missing);
                 let _ = self.checkout.set(checkout);
                 StageEnd::Ok { commit: Some(sha) }
             }
@@ -735,6 +743,9 @@ impl Run<'_> {
         let checkout = self.checkout_dir();
         let mut spec = self.spec(&self.profile.task, source.to_owned(), &values, &checkout);
         spec.task_lines = Some(self.profile.task_lines.clone());
+        if let Some(message) = self.missing_scenarios.get().and_then(|m| m.get(&task.id)) {
+            return Some(TaskDone::error(message.clone()));
+        }
         let done = match ProcessGroup::spawn(spec, self.log, self.settings.kill_grace, None) {
             Err(e) => TaskDone::error(format!("the task could not start: {e}")),
             Ok(group) => {
@@ -747,27 +758,21 @@ impl Run<'_> {
                 task_done(group.wait(Some(timeout), self.stop.token()).await, timeout)?
             }
         };
-        // Looked for only when it failed: one stat less per passing task.
-        let missing = match done.result {
-            TaskResult::Fail => self.missing_scenario(task).await,
-            _ => None,
-        };
-        Some(done.unless_scenario_missing(missing))
+        Some(done)
     }
 
-    /// Why a failed task failed, when its scenario is not in the
-    /// checked-out commit (a typo, or a file not pushed yet): said as such
-    /// instead of whatever the task command made of a missing file.
-    async fn missing_scenario(&self, task: &TaskSpec) -> Option<String> {
-        let checkout = self.checkout.get()?;
-        let path = checkout.dir.join(task.scenario.as_str());
-        match tokio::fs::try_exists(&path).await {
-            Ok(false) => Some(format!(
-                "scenario {} not found at {}",
-                task.scenario, checkout.sha
-            )),
-            Ok(true) | Err(_) => None,
-        }
+    /// Every task's scenario looked for in the checkout, once, before build
+    /// and boot (none for a profile whose scenarios are names).
+    async fn missing_scenarios_in(&self, checkout: &Checkout) -> HashMap<TaskId, String> {
+        let (kind, tasks) = (self.profile.scenario_kind, self.tasks.to_vec());
+        let (dir, sha) = (checkout.dir.clone(), checkout.sha.clone());
+        spawn_blocking_or(HashMap::new(), move || {
+            // A path that cannot be read is not called missing: the
+            // command then says what is wrong with it.
+            let exists = |p: &ScenarioPath| dir.join(p.as_str()).try_exists().unwrap_or(true);
+            missing_scenarios(kind, &tasks, &sha, exists)
+        })
+        .await
     }
 
     /// The profile's build artifacts go to the bucket and its `elf` is

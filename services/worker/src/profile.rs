@@ -57,6 +57,20 @@ struct ProfileFile {
     build_outputs: Vec<String>,
     #[serde(default)]
     ccache: bool,
+    #[serde(default)]
+    scenario_kind: ScenarioKind,
+}
+
+/// What a task's scenario is to this profile's commands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScenarioKind {
+    /// A file in the repository, checked for right after checkout.
+    #[default]
+    File,
+    /// A name the command understands (a test program, `-k {scenario}`):
+    /// never checked; the command's result decides.
+    Name,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,6 +126,8 @@ pub struct Profile {
     pub build_outputs: Vec<String>,
     /// Build with ccache in front of the compiler (ccache.rs).
     pub ccache: bool,
+    /// Whether scenarios are files checked after checkout (scenario_check.rs).
+    pub scenario_kind: ScenarioKind,
 }
 
 /// When this worker stops taking a profile whose target keeps failing to
@@ -238,6 +254,7 @@ impl Profile {
             elf: p.elf,
             build_outputs: p.build_outputs,
             ccache: p.ccache,
+            scenario_kind: p.scenario_kind,
         })
     }
 }

@@ -607,6 +607,7 @@ impl QueueRun<'_> {
             port: free_port().context("finding a free port for {port}")?,
             submitted_seq: self.submitted_seq,
             checkout: std::sync::OnceLock::new(),
+            missing_scenarios: std::sync::OnceLock::new(),
             artifacts: ArtifactSink::new(
                 self.shared.js.clone(),
                 self.shared.names.clone(),
