@@ -9,7 +9,7 @@ use quick_xml::Reader;
 use testarena_events::{JunitCase, JunitSummary, MAX_JUNIT_CASES, MAX_JUNIT_MESSAGE};
 
 /// Most failing case names kept in an event.
-const MAX_FAILED_NAMES: usize = 100;
+pub(crate) const MAX_FAILED_NAMES: usize = 100;
 
 /// `None` when the directory holds no parsable `*.xml` file.
 pub(crate) fn summarize_dir(dir: &Path) -> Option<JunitSummary> {
@@ -124,7 +124,7 @@ fn attribute(e: &BytesStart<'_>, key: &str) -> Option<String> {
 }
 
 /// `classname.name`, as `failed_cases` names a case.
-fn full_name(case: &JunitCase) -> String {
+pub(crate) fn full_name(case: &JunitCase) -> String {
     match &case.classname {
         Some(class) => format!("{class}.{}", case.name),
         None => case.name.clone(),
@@ -132,7 +132,7 @@ fn full_name(case: &JunitCase) -> String {
 }
 
 /// At most `max` bytes, cut on a character boundary.
-fn bounded(mut text: String, max: usize) -> String {
+pub(crate) fn bounded(mut text: String, max: usize) -> String {
     if text.len() > max {
         let mut end = max;
         while !text.is_char_boundary(end) {

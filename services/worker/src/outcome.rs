@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use testarena_events::TaskResult;
+use testarena_events::{JunitSummary, TaskResult};
 
 use crate::process_group::Exit;
 
@@ -25,8 +25,12 @@ pub(crate) fn task_result(exit: Exit) -> Option<(TaskResult, Option<i32>)> {
 pub(crate) struct TaskDone {
     pub result: TaskResult,
     pub exit_code: Option<i32>,
-    /// Said in the log and the event: a timeout, or why it could not run.
+    /// Said in the log and the event: a timeout, why it could not run, or
+    /// what its cases changed (console_cases/verdict.rs).
     pub message: Option<String>,
+    /// For a profile that reads cases from the console: the try's cases,
+    /// JUnit's merged in (task_cases.rs). `None` otherwise.
+    pub cases: Option<JunitSummary>,
 }
 
 impl TaskDone {
@@ -36,6 +40,7 @@ impl TaskDone {
             result: TaskResult::Error,
             exit_code: None,
             message: Some(message),
+            cases: None,
         }
     }
 }
@@ -49,6 +54,7 @@ pub(crate) fn task_done(exit: Exit, timeout: Duration) -> Option<TaskDone> {
         result,
         exit_code,
         message,
+        cases: None,
     })
 }
 
@@ -160,6 +166,7 @@ mod tests {
                 result: TaskResult::Timeout,
                 exit_code: None,
                 message: Some("timed out after 60s".into()),
+                cases: None,
             })
         );
         assert_eq!(
@@ -168,6 +175,7 @@ mod tests {
                 result: TaskResult::Fail,
                 exit_code: Some(137),
                 message: None,
+                cases: None,
             })
         );
         assert_eq!(task_done(Exit::Cancelled, minute), None);

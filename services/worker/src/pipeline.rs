@@ -38,6 +38,7 @@ use crate::process_group::{CommandSpec, Exit, ProcessGroup};
 use crate::profile::{BootReady, Profile};
 use crate::scenario_check::missing_scenarios;
 use crate::stop_signal::{StopReason, StopSignal};
+use crate::task_cases;
 use crate::task_claims::SharedTasks;
 
 /// Settings of the engine that are not per profile.
@@ -622,18 +623,23 @@ impl Run<'_> {
             return Ok(TaskEnd::Stopped);
         };
         let Tried {
-            last: done,
+            last: mut done,
             tries,
             run_end,
         } = tried;
         let results: Vec<TaskResult> = tries.iter().map(|t| t.result).collect();
         let result = over_tries(&results).unwrap_or(done.result);
         let task_id = task.id.clone();
+        // A profile that reads cases read the last try's JUnit with them.
+        let read_junit = self.profile.cases.is_none();
         let (junit, files) = spawn_blocking_or(Default::default(), move || {
-            let junit = junit::summarize_dir(&result_dir);
+            let junit = read_junit
+                .then(|| junit::summarize_dir(&result_dir))
+                .flatten();
             (junit, artifact_files::task_files(&task_id, &result_dir))
         })
         .await;
+        let junit = junit.or(done.cases.take());
         self.record_task(result, started);
         self.emitter
             .send(EventBody::TaskFinished {
@@ -746,7 +752,8 @@ impl Run<'_> {
         if let Some(message) = self.missing_scenarios.get().and_then(|m| m.get(&task.id)) {
             return Some(TaskDone::error(message.clone()));
         }
-        let done = match ProcessGroup::spawn(spec, self.log, self.settings.kill_grace, None) {
+        let (tap, cases) = task_cases::tap(self.profile.cases.as_deref());
+        let done = match ProcessGroup::spawn(spec, self.log, self.settings.kill_grace, tap) {
             Err(e) => TaskDone::error(format!("the task could not start: {e}")),
             Ok(group) => {
                 // The task runs; meanwhile the events sent before it are
@@ -755,7 +762,10 @@ impl Run<'_> {
                 // has stopped the run, which `wait` sees; the next `emit`
                 // reports it.
                 let _ = self.emitter.stored().await;
-                task_done(group.wait(Some(timeout), self.stop.token()).await, timeout)?
+                let waited = group.wait(Some(timeout), self.stop.token());
+                let (exit, parsed) = tokio::join!(waited, task_cases::read(cases));
+                let done = task_done(exit, timeout)?;
+                task_cases::settle(parsed, done, exit, result_dir, self.log, source).await
             }
         };
         Some(done)

@@ -11,6 +11,7 @@ use anyhow::{bail, Context as _};
 use serde::Deserialize;
 use testarena_events::{parse_labels, Label, ProfileName, MAX_WORKER_LABELS};
 
+use crate::console_cases::{CaseFormat, CasePattern};
 use crate::task_lines::TaskLines;
 
 #[derive(Debug, Deserialize)]
@@ -59,6 +60,22 @@ struct ProfileFile {
     ccache: bool,
     #[serde(default)]
     scenario_kind: ScenarioKind,
+    cases: Option<CasesFile>,
+}
+
+/// `[profiles.NAME.cases]`: a preset `format`, or a `regex` with its
+/// outcome words.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CasesFile {
+    format: Option<String>,
+    regex: Option<String>,
+    #[serde(default)]
+    pass: Vec<String>,
+    #[serde(default)]
+    fail: Vec<String>,
+    #[serde(default)]
+    skip: Vec<String>,
 }
 
 /// What a task's scenario is to this profile's commands.
@@ -128,6 +145,8 @@ pub struct Profile {
     pub ccache: bool,
     /// Whether scenarios are files checked after checkout (scenario_check.rs).
     pub scenario_kind: ScenarioKind,
+    /// How test cases are read from a task's output (`cases`), if at all.
+    pub cases: Option<Arc<CaseFormat>>,
 }
 
 /// When this worker stops taking a profile whose target keeps failing to
@@ -228,6 +247,7 @@ impl Profile {
         check_build_cache_keys(&name, &p)?;
         let boot_ready = boot_ready(&name, p.boot_ready, p.boot.is_some())?;
         let task_lines = task_lines(&name, p.failure_regex, p.progress_regex)?;
+        let cases = case_format(&name, p.cases)?.map(Arc::new);
         let globs = p.artifacts.iter().chain(&p.elf);
         check_retries_globs_and_env(&name, p.retries, globs, p.env.keys())?;
         Ok(Profile {
@@ -255,6 +275,7 @@ impl Profile {
             build_outputs: p.build_outputs,
             ccache: p.ccache,
             scenario_kind: p.scenario_kind,
+            cases,
         })
     }
 }
@@ -335,6 +356,34 @@ fn task_lines(
     let failure = compile("failure_regex", failure)?;
     let progress = compile("progress_regex", progress)?;
     TaskLines::new(failure, progress).with_context(|| format!("profiles.{name}.progress_regex"))
+}
+
+/// The profile's `cases` table, its regex compiled and checked: a bad one
+/// stops the worker at start, naming the profile.
+fn case_format(name: &ProfileName, file: Option<CasesFile>) -> anyhow::Result<Option<CaseFormat>> {
+    let Some(file) = file else {
+        return Ok(None);
+    };
+    let has_words = !(file.pass.is_empty() && file.fail.is_empty() && file.skip.is_empty());
+    match (file.format, file.regex) {
+        (Some(_), Some(_)) => bail!("profiles.{name}.cases: set format or regex, not both"),
+        (None, None) => bail!(
+            "profiles.{name}.cases: needs format ({}) or regex",
+            CaseFormat::PRESETS.join(", ")
+        ),
+        (Some(_), None) if has_words => {
+            bail!("profiles.{name}.cases: pass, fail and skip go with regex, not format")
+        }
+        (Some(format), None) => CaseFormat::preset(&format).map(Some).with_context(|| {
+            format!(
+                "profiles.{name}.cases.format: {format:?} is not one of {}",
+                CaseFormat::PRESETS.join(", ")
+            )
+        }),
+        (None, Some(regex)) => CasePattern::new(&regex, file.pass, file.fail, file.skip)
+            .map(|p| Some(CaseFormat::Pattern(p)))
+            .with_context(|| format!("profiles.{name}.cases.regex")),
+    }
 }
 
 /// `build_outputs` and `ccache` are about a build: without one they would
@@ -469,6 +518,43 @@ env = { DUT_PORT = "{port}" }
         assert_eq!(profiles.pass_env(), ["ARM_HOME"]);
         let err = Profiles::parse("pass_env = ['A=B']\n[profiles.a]\ntask='x'\n").unwrap_err();
         assert!(err.to_string().contains("pass_env"), "{err}");
+    }
+
+    #[test]
+    fn a_cases_table_is_a_preset_or_a_checked_regex_naming_the_profile() {
+        let profiles = Profiles::parse(
+            "[profiles.z]\ntask='x'\ncases={format='ztest'}\n[profiles.lib]\ntask='x'\n[profiles.lib.cases]\nregex='^(?P<name>.+?) \\.+ (?P<result>PASS|FAILED)$'\npass=['PASS']\nfail=['FAILED']\n[profiles.plain]\ntask='x'\n",
+        )
+        .unwrap();
+        let get = |n: &str| {
+            profiles
+                .resolve(Some(&ProfileName::parse(n).unwrap()))
+                .unwrap()
+                .cases
+                .clone()
+        };
+        assert!(matches!(get("z").as_deref(), Some(CaseFormat::Ztest)));
+        assert!(matches!(
+            get("lib").as_deref(),
+            Some(CaseFormat::Pattern(_))
+        ));
+        assert!(get("plain").is_none());
+
+        let err = |table: &str| {
+            let text = format!("[profiles.fw]\ntask='x'\n[profiles.fw.cases]\n{table}\n");
+            format!("{:#}", Profiles::parse(&text).unwrap_err())
+        };
+        let bad_regex = err("regex='(?P<name>\\w+ (?P<result>'");
+        assert!(bad_regex.contains("profiles.fw.cases.regex"), "{bad_regex}");
+        let no_result = err("regex='(?P<name>\\w+)'");
+        assert!(no_result.contains("profiles.fw.cases.regex") && no_result.contains("`result`"));
+        assert!(
+            err("format='junit'").contains("not one of tap, unity, ztest, gtest, pytest, ctest")
+        );
+        assert!(err("format='tap'\nregex='x'").contains("not both"));
+        assert!(err("pass=['ok']").contains("needs format"));
+        assert!(err("format='tap'\npass=['ok']").contains("go with regex"));
+        assert!(err("format='tap'\nwords=1").contains("unknown field"));
     }
 
     #[test]
