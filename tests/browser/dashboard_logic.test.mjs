@@ -53,16 +53,16 @@ test('without a verdict field the verdict is derived from status and counts', ()
 // --- filters ↔ URL -------------------------------------------------------------
 
 test('filters survive a round trip through the URL', () => {
-  const filters = { status: 'Finished', q: 'nightly', repo: 'git.example.com/a/firmware', ref: 'main', commit: '3f2a', profile: 'qemu-arm', page: 3 };
+  const filters = { status: 'Finished', q: 'nightly', repo: 'git.example.com/a/firmware', ref: 'main', commit: '3f2a', profile: 'qemu-arm', bisect: 'include', page: 3 };
   const hash = listHash(filters);
-  assert.equal(hash, '#/?q=nightly&repo=git.example.com%2Fa%2Ffirmware&ref=main&commit=3f2a&profile=qemu-arm&status=Finished&page=3');
+  assert.equal(hash, '#/?q=nightly&repo=git.example.com%2Fa%2Ffirmware&ref=main&commit=3f2a&profile=qemu-arm&status=Finished&bisect=include&page=3');
   assert.deepEqual(filtersFromParams(new URLSearchParams(hash.slice(3))), filters);
 });
 
 test('no filters is the plain list, and empty or unknown values are dropped', () => {
   assert.equal(listHash({ status: null, page: 1 }), '#/');
-  const filters = filtersFromParams(new URLSearchParams('status=bogus&repo=%20%20&page=-2&x=1'));
-  assert.deepEqual(filters, { status: null, q: null, repo: null, ref: null, commit: null, profile: null, page: 1 });
+  const filters = filtersFromParams(new URLSearchParams('status=bogus&repo=%20%20&page=-2&x=1&bisect=exclude'));
+  assert.deepEqual(filters, { status: null, q: null, repo: null, ref: null, commit: null, profile: null, bisect: null, page: 1 });
   assert.equal(isFiltered(filters), false);
 });
 
@@ -76,10 +76,12 @@ test('a status in any case is understood', () => {
 test('the API query carries the filters and the page size, never unknown keys', () => {
   const query = apiQuery({ status: 'Error', repo: 'fw', ref: null, commit: 'abc', page: 2 }, 50);
   assert.equal(query.toString(), 'page=2&per_page=50&repo=fw&commit=abc&status=Error');
+  assert.equal(apiQuery({ bisect: 'only', page: 1 }, 50).toString(), 'page=1&per_page=50&bisect=only');
 });
 
 test('filters are described in words', () => {
   assert.equal(describeFilters({ status: 'Error' }), 'error queues');
+  assert.equal(describeFilters({ bisect: 'only' }), 'bisect step queues');
   assert.equal(describeFilters({ repo: 'fw', q: 'x' }), 'queues matching search “x”, repo “fw”');
 });
 
@@ -132,6 +134,10 @@ test('no ETA without history for every task left, or once the queue ended', () =
   assert.equal(queueEtaMs({ status: 'Running', tasks: [{ status: 'Waiting', expected_duration_ms: null }] }), null);
   assert.equal(queueEtaMs({ status: 'Running', tasks: [{ status: 'Waiting' }] }), null);
   assert.equal(queueEtaMs({ status: 'Finished', tasks: [] }), null);
+  const waiting = (available) => ({ status: 'Waiting', worker_available: available, tasks: [{ status: 'Waiting', expected_duration_ms: 5_000 }] });
+  assert.equal(queueEtaMs(waiting(false)), null, 'no worker can run it: no ETA');
+  assert.equal(queueEtaMs(waiting(true)), 5_000);
+  assert.equal(queueEtaMs(waiting(null)), 5_000, 'no word from a scheduler: as before');
   assert.equal(taskProgress({ progress: { done: 1, total: 0 } }), null);
   assert.equal(taskProgress({ progress: null }), null);
 });
@@ -245,7 +251,7 @@ test('an offline worker says whether it left or went silent, and since when', ()
 // --- test history --------------------------------------------------------------
 
 import {
-  failureNote, flipPercent, stripDots, testFiltersFromParams, testName, testsApiPath, testsHash,
+  flipPercent, stripDots, testFiltersFromParams, testName, testsApiPath, testsHash,
   trendPoints,
 } from '../../services/gateway/assets/test_history.js';
 
@@ -281,14 +287,10 @@ test('the duration trend puts the slowest run at the top, oldest on the left', (
   assert.equal(trendPoints([{ duration_ms: 5 }], 100, 20), '');
 });
 
-test('a failed task says new failure, flaky with how often, or failing since a commit', () => {
-  assert.deepEqual(failureNote([run('q9', 'FAIL', 'c9'), run('q8', 'PASS', 'c8')], 'q9'),
-    { kind: 'new', text: 'new failure' });
-  const flaky = [run('q9', 'FAIL', 'c9'), run('q8', 'PASS', 'c8'), run('q7', 'FAIL', 'c7'), run('q6', 'PASS', 'c6')];
-  assert.equal(failureNote(flaky, 'q9').text, 'flaky: failed 2 of last 4');
-  const broken = [run('q9', 'FAIL', 'c9'), run('q8', 'TIMEOUT', 'c8'), run('q7', 'FAIL', 'abcdef0123456789'), run('q6', 'PASS', 'c6')];
-  assert.equal(failureNote(broken, 'q9').text, 'failing since abcdef0123');
-  assert.equal(failureNote([], 'q9'), null);
+test('a FLAKY run is one amber dot, whatever try it passed on', () => {
+  const dots = stripDots([{ queue_id: 'q2', result: 'FLAKY', try: 3, duration_ms: 5 }, run('q1', 'ERROR', 'c1')]);
+  assert.deepEqual(dots.map((d) => d.tone), ['bad', 'flaky']);
+  assert.match(dots[1].title, /q2: FLAKY \(try 3\)/);
 });
 
 // --- firmware size chart -----------------------------------------------------

@@ -119,6 +119,7 @@ async fn a_bisect_finds_the_culprit_confirms_it_and_a_rebuild_gives_the_same_vie
     assert_eq!(status, 200);
     assert_eq!(queue["bisect"], "b-found", "{queue:#}");
     assert_eq!(queue["commit"], shas[CULPRIT].as_str(), "{queue:#}");
+    step_queues_stay_out_of_the_list_and_the_tests_state(&stack, &repo, &view).await;
     // A profile no worker offers is refused up front, like a submit's.
     let mut unroutable = request("b-nowhere", &repo, None);
     unroutable["profile"] = "nowhere".into();
@@ -144,6 +145,41 @@ async fn a_bisect_finds_the_culprit_confirms_it_and_a_rebuild_gives_the_same_vie
     let rebuilt = crate::projection::bisects_snapshot(&stack.rebuild_into("rebuilt"));
     assert_eq!(live.len(), 1);
     assert_eq!(live, rebuilt, "the bisect view differs after --rebuild");
+}
+
+/// The list leaves step queues out unless asked; the test's runs in them
+/// are kept apart with their bisect, and say nothing of its state.
+async fn step_queues_stay_out_of_the_list_and_the_tests_state(
+    stack: &TestStack,
+    repo: &GitRepo,
+    view: &Value,
+) {
+    let steps = step_queues(view).len();
+    let (_, list) = stack.get("/api/queues").await;
+    assert_eq!(list["total"], 0, "no ordinary queue ran: {list:#}");
+    let (_, list) = stack.get("/api/queues?bisect=only&per_page=200").await;
+    assert_eq!(list["total"], steps, "{list:#}");
+    let url = reqwest::Url::parse_with_params(
+        "http://gateway/api/tests/history",
+        &[("repo", repo.url().as_str()), ("task", "t")],
+    )
+    .unwrap();
+    let (status, history) = stack
+        .get(&format!("{}?{}", url.path(), url.query().unwrap()))
+        .await;
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(history["runs"], json!([]), "{history:#}");
+    assert_eq!(
+        (&history["test"]["runs"], &history["test"]["state"]),
+        (&json!(0), &json!("new")),
+        "bisect runs are left out: {history:#}"
+    );
+    let bisect_runs = history["bisect_runs"].as_array().unwrap();
+    assert!(!bisect_runs.is_empty(), "{history:#}");
+    assert!(
+        bisect_runs.iter().all(|r| r["bisect"] == "b-found"),
+        "{history:#}"
+    );
 }
 
 #[tokio::test]

@@ -197,7 +197,10 @@ async fn a_projector_killed_mid_stream_and_restarted_matches_a_rebuild() {
     let rebuilt = snapshot(&rebuilt_dir);
     let live_history = history(&stack.data_dir());
     assert!(
-        live_history.contains("'FAIL'") && live_history.contains(", 1, 'flaky', "),
+        // The retried task is one FLAKY run carrying its failed try.
+        live_history.contains("'FLAKY'")
+            && live_history.contains(r#""result":"FAIL""#)
+            && live_history.contains(", 1, 'flaky', "),
         "{live_history}"
     );
     assert_eq!(

@@ -79,19 +79,34 @@ async fn a_task_that_fails_only_on_its_first_try_ends_flaky_and_its_queue_passes
     );
     assert_eq!(cli_status(&stack, "fl-1", true).await, 1, "--strict");
 
-    // Both tries are runs of the test; a pass on a retry makes it flaky.
+    // The task is one run of the test, FLAKY with its tries, not two
+    // runs; a FLAKY run makes the test flaky from its first run.
     let path = history_path(&[("repo", &repo.url()), ("task", "uart")]);
     let (status, history) = stack.get(&path).await;
     assert_eq!(status, 200, "{history}");
-    let runs: Vec<(u64, &str)> = history["runs"]
+    let runs: Vec<(u64, &str, usize)> = history["runs"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["try"].as_u64().unwrap(), r["result"].as_str().unwrap()))
+        .map(|r| {
+            let tries = r["tries"].as_array().unwrap().len();
+            (
+                r["try"].as_u64().unwrap(),
+                r["result"].as_str().unwrap(),
+                tries,
+            )
+        })
         .collect();
-    assert_eq!(runs, [(2, "PASS"), (1, "FAIL")]);
+    assert_eq!(runs, [(2, "FLAKY", 2)], "{history}");
     assert_eq!(history["test"]["state"], "flaky");
-    assert_eq!(history["test"]["flaky_runs"], 1);
+    assert_eq!(
+        (&history["test"]["runs"], &history["test"]["flaky_runs"]),
+        (&json!(1), &json!(1))
+    );
+    assert_eq!(
+        history["test"]["failure_note"]["text"],
+        "flaky: failed 1 of last 1"
+    );
     let (_, list) = stack.get("/api/tests?state=flaky").await;
     assert_eq!(list["tests"][0]["task"], "uart", "{list}");
 }
@@ -205,7 +220,11 @@ async fn a_quarantined_test_still_runs_and_is_recorded_but_does_not_fail_its_que
     assert_eq!(view["verdict"], "passed", "{view}");
     assert_eq!(view["tasks"][0]["result"], "FAIL", "it still ran: {view}");
     assert_eq!(view["tasks"][0]["quarantined"], true);
-    assert_eq!(view["counts"]["quarantined"], 1);
+    assert_eq!(
+        (&view["counts"]["quarantined"], &view["counts"]["fail"]),
+        (&json!(1), &json!(0)),
+        "a quarantined failure counts once, as quarantined: {view}"
+    );
     let (code, shown) = cli_status_output(&stack, "qr-2", false).await;
     assert_eq!(code, 0, "{shown}");
     assert!(

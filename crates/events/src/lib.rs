@@ -26,6 +26,7 @@ mod streams;
 mod test_event;
 mod test_history;
 mod test_key;
+mod test_state;
 mod timestamp;
 mod waiting;
 mod wire;
@@ -46,7 +47,7 @@ pub use ids::{BisectId, GitRef, IdError, ProfileName, QueueId, RepoUrl, Scenario
 pub use log_attempts::LogAttempts;
 pub use log_batch::{LineProgress, LogBatch, LogLine, LogStream};
 pub use names::{ArenaNames, QUEUE_LOG_FILE, QUEUE_STATUS_FILE};
-pub use pages::{ArtifactList, BisectCreated, BisectList, QueuePage, WorkersPage};
+pub use pages::{ArtifactList, BisectCreated, BisectList, BisectSteps, QueuePage, WorkersPage};
 pub use queue_view::{
     ArtifactView, Counts, JunitCaseView, JunitView, QueueView, ShardView, SourceView, StageView,
     TaskProgress, TaskView, TryView,
@@ -57,10 +58,11 @@ pub use status::{FinalStatus, QueueStatus, TaskResult, TaskState};
 pub use streams::{await_streams, ensure_streams, streams_exist, StreamLimits};
 pub use test_event::{TestEvent, TestEventBody, MAX_REASON};
 pub use test_history::{
-    flip_rate, window_figures, RecentRun, TestRun, TestState, TestSummary, WindowFigures,
-    DEFAULT_FLAKY_FLIP_RATE, DEFAULT_WINDOW, FAILING_STREAK,
+    flip_rate, window_figures, RecentRun, TestRun, TestSummary, WindowFigures,
+    DEFAULT_FLAKY_FLIP_RATE, DEFAULT_WINDOW,
 };
 pub use test_key::{TestKey, TestRef, MAX_CASE_NAME};
+pub use test_state::{FailureNote, FailureNoteKind, RunOutcome, TestState, FAILING_STREAK};
 pub use timestamp::{now_millis, now_rfc3339};
 pub use waiting::{WaitingInfo, WaitingReply, WaitingRequest};
 pub use wire::{

@@ -18,6 +18,34 @@ pub struct QueuePage {
     pub per_page: u32,
 }
 
+/// Which queues `GET /api/queues?bisect=` lists by whether they are a
+/// bisect's step (their view's `bisect` is set). Step queues are many and
+/// made by the bisect driver, not by a person, so the list leaves them out
+/// unless asked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
+pub enum BisectSteps {
+    /// Queues that are no bisect's step.
+    #[default]
+    Exclude,
+    /// Every queue.
+    Include,
+    /// Only bisect step queues.
+    Only,
+}
+
+impl BisectSteps {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exclude => "exclude",
+            Self::Include => "include",
+            Self::Only => "only",
+        }
+    }
+}
+
 /// `GET /api/queue/{id}/artifacts`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]

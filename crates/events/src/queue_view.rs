@@ -45,6 +45,12 @@ pub struct QueueView {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub waiting_reason: Option<String>,
+    /// While `Waiting`: `true` when some live worker offers and admits its
+    /// profile and labels (it waits for a free slot, so an ETA means
+    /// something), `false` when none can run it now. Filled like `position`.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub worker_available: Option<bool>,
     /// Delivery attempt of the run shown (0 while waiting; 2+ after a worker died).
     pub attempt: u32,
     #[cfg_attr(feature = "openapi", oai(nullable))]
@@ -111,9 +117,11 @@ pub struct SourceView {
     pub git_ref: String,
 }
 
-/// Tasks per state; `pass` + `fail` + `timeout` + `error` + `flaky` are the
-/// finished ones. `quarantined` counts finished tasks whose `FAIL` or
-/// `TIMEOUT` a quarantine excuses (they are in `fail` or `timeout` too).
+/// Tasks per state, each task counted once: the counts other than `total`
+/// add up to `total`. `pass` + `fail` + `timeout` + `error` + `flaky` +
+/// `quarantined` are the finished ones; `quarantined` counts finished tasks
+/// whose `FAIL` or `TIMEOUT` a quarantine excuses (and they are in neither
+/// `fail` nor `timeout`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct Counts {

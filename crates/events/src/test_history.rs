@@ -1,21 +1,24 @@
-//! A test's history and what it says: the run records the projector keeps,
-//! the summary over a window of runs, and the pure decision of a test's
-//! state (`flaky`, `failing`, `passing`) and flip rate. The gateway serves
-//! these types, the CLI and the dashboard read them; with the `openapi`
-//! feature they are poem-openapi `Object`s, like the queue view.
+//! A test's history and its figures: the run records the projector keeps
+//! and the summary over a window of runs (pure). What the figures say — the
+//! test's state and the note a failed task shows — is decided in
+//! `test_state.rs`. The gateway serves these types, the CLI and the
+//! dashboard read them; with the `openapi` feature they are poem-openapi
+//! `Object`s, like the queue view.
 
 use serde::{Deserialize, Serialize};
+
+use crate::test_state::{FailureNote, RunOutcome, TestState};
+use crate::TryView;
 
 /// The flip rate at or above which a test is `flaky` (the gateway's
 /// `--flaky-flip-rate`).
 pub const DEFAULT_FLAKY_FLIP_RATE: f64 = 0.2;
 /// Runs a summary looks at when the request does not say.
 pub const DEFAULT_WINDOW: u32 = 30;
-/// Consecutive failed runs, newest first, that make a test `failing`.
-pub const FAILING_STREAK: usize = 3;
 
-/// One run of a test: one try of a task, or one JUnit case of a task's
-/// last try. What `GET /api/tests/history` lists, newest first.
+/// One run of a test: one task of a queue (all its tries), or one JUnit
+/// case of a task's last try. What `GET /api/tests/history` lists, newest
+/// first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct TestRun {
@@ -25,43 +28,30 @@ pub struct TestRun {
     pub commit: Option<String>,
     /// The queue's delivery attempt.
     pub attempt: u32,
-    /// The task's try, from 1 (2+ are retries).
+    /// The try the run ended on, from 1 (2+: it was retried).
     #[serde(rename = "try")]
     #[cfg_attr(feature = "openapi", oai(rename = "try"))]
     pub try_number: u32,
-    /// `PASS`, `FAIL`, `TIMEOUT` or `ERROR`.
+    /// `PASS`, `FLAKY` (failed, then passed on a retry), `FAIL`, `TIMEOUT`
+    /// or `ERROR`.
     pub result: String,
     pub duration_ms: u64,
     /// When the run ended (RFC 3339, UTC).
     pub at: String,
+    /// The bisect whose step queue ran it: such a run is kept apart and
+    /// left out of the test's state and flip rate. `null` for an ordinary run.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub bisect: Option<String>,
+    /// Each try of a retried task, in order; empty for a task tried once
+    /// and for a JUnit case.
+    #[serde(default)]
+    pub tries: Vec<TryView>,
 }
 
 impl TestRun {
-    pub fn passed(&self) -> bool {
-        self.result == "PASS"
-    }
-}
-
-/// What a window of runs says about a test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
-#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
-pub enum TestState {
-    /// Passed and failed on one commit, passed on a retry, or flips often.
-    Flaky,
-    /// Its last 3 runs failed: broken, not flaky.
-    Failing,
-    Passing,
-}
-
-impl TestState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Flaky => "flaky",
-            Self::Failing => "failing",
-            Self::Passing => "passing",
-        }
+    pub fn outcome(&self) -> RunOutcome {
+        RunOutcome::of(&self.result)
     }
 }
 
@@ -69,43 +59,78 @@ impl TestState {
 /// not depend on the flip-rate threshold, so the projector can keep them
 /// for the default window (`tests.summary_json`) and a gateway decide the
 /// state with its own `--flaky-flip-rate` ([`WindowFigures::state`]).
+/// `runs` = `passes` + `flaky_runs` + `failures` + `errors`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WindowFigures {
     pub runs: u32,
+    /// Runs that ended `PASS`.
     pub passes: u32,
+    /// Runs that ended `FAIL` or `TIMEOUT`.
     pub failures: u32,
-    /// Runs that passed on a retry (try 2 or later).
+    /// Runs that ended `ERROR`: the test could not run.
+    #[serde(default)]
+    pub errors: u32,
+    /// Runs that ended `FLAKY`: failed, then passed on a retry.
     pub flaky_runs: u32,
-    /// Result changes ÷ (runs − 1), oldest to newest; 0 below 2 runs.
+    /// Pass ↔ fail changes ÷ (runs − 1), oldest to newest, over the runs
+    /// that did run (`ERROR` left out); 0 below 2 of them.
     pub flip_rate: f64,
+    /// Those changes, counted.
+    #[serde(default)]
+    pub flips: u32,
     pub last_result: Option<String>,
     pub last_failure_at: Option<String>,
     pub duration_ms_p50: Option<u64>,
     pub duration_ms_p95: Option<u64>,
-    /// Failed runs in a row, newest first.
+    /// Runs in a row, newest first, that did not pass (`FAIL`, `TIMEOUT`
+    /// or `ERROR`).
     pub failing_streak: u32,
+    /// The commit (or, without one, the queue) of the oldest run of that
+    /// streak: where the test started failing. `None` without a streak.
+    #[serde(default)]
+    pub failing_since: Option<String>,
     /// A commit with a passed and a failed run in the window.
     pub pass_and_fail_on_one_commit: bool,
     /// The window's runs, newest first, as the dashboard draws them.
     pub recent: Vec<RecentRun>,
 }
 
-/// The figures of `runs`, newest first (the caller has cut them to the window).
+/// The figures of `runs`, newest first (the caller has cut them to the
+/// window). Runs of bisect step queues are left out: a bisect runs a test
+/// on purpose on both sides of a regression, which says nothing of the test.
 pub fn window_figures(runs: &[TestRun]) -> WindowFigures {
-    let passes = runs.iter().filter(|r| r.passed()).count() as u32;
+    if runs.iter().any(|r| r.bisect.is_some()) {
+        let ordinary: Vec<TestRun> = runs
+            .iter()
+            .filter(|r| r.bisect.is_none())
+            .cloned()
+            .collect();
+        return window_figures(&ordinary);
+    }
+    let count = |outcome: RunOutcome| runs.iter().filter(|r| r.outcome() == outcome).count() as u32;
     let mut durations: Vec<u64> = runs.iter().map(|r| r.duration_ms).collect();
     durations.sort_unstable();
+    let streak = runs.iter().take_while(|r| r.outcome().is_failed()).count();
     WindowFigures {
         runs: runs.len() as u32,
-        passes,
-        failures: runs.len() as u32 - passes,
-        flaky_runs: runs.iter().filter(|r| passed_on_retry(r)).count() as u32,
+        passes: count(RunOutcome::Pass),
+        failures: count(RunOutcome::Failure),
+        errors: count(RunOutcome::Error),
+        flaky_runs: count(RunOutcome::Flaky),
         flip_rate: flip_rate(runs),
+        flips: flips(runs) as u32,
         last_result: runs.first().map(|r| r.result.clone()),
-        last_failure_at: runs.iter().find(|r| !r.passed()).map(|r| r.at.clone()),
+        last_failure_at: runs
+            .iter()
+            .find(|r| r.outcome().is_failed())
+            .map(|r| r.at.clone()),
         duration_ms_p50: percentile(&durations, 50),
         duration_ms_p95: percentile(&durations, 95),
-        failing_streak: runs.iter().take_while(|r| !r.passed()).count() as u32,
+        failing_streak: streak as u32,
+        failing_since: streak
+            .checked_sub(1)
+            .map(|oldest| &runs[oldest])
+            .map(|r| r.commit.clone().unwrap_or_else(|| r.queue_id.clone())),
         pass_and_fail_on_one_commit: passed_and_failed_on_one_commit(runs),
         recent: runs
             .iter()
@@ -119,37 +144,19 @@ pub fn window_figures(runs: &[TestRun]) -> WindowFigures {
     }
 }
 
-impl WindowFigures {
-    /// `failing` first: a test whose last 3 runs failed is broken now,
-    /// whatever it did before (and so never quarantined automatically);
-    /// then `flaky`: passed and failed on one commit, passed on a retry, or
-    /// flips at least `flaky_flip_rate`; else `passing`.
-    pub fn state(&self, flaky_flip_rate: f64) -> TestState {
-        if self.failing_streak as usize >= FAILING_STREAK {
-            TestState::Failing
-        } else if self.flaky_runs > 0
-            || self.pass_and_fail_on_one_commit
-            || self.flip_rate >= flaky_flip_rate
-        {
-            TestState::Flaky
-        } else {
-            TestState::Passing
-        }
-    }
-}
-
-fn passed_on_retry(run: &TestRun) -> bool {
-    run.passed() && run.try_number > 1
-}
-
+/// Whether some commit has a run that passed and one that failed; runs
+/// that could not run (`ERROR`) say nothing either way.
 fn passed_and_failed_on_one_commit(runs: &[TestRun]) -> bool {
     let mut seen: std::collections::HashMap<&str, (bool, bool)> = Default::default();
     for run in runs {
         let Some(commit) = run.commit.as_deref() else {
             continue;
         };
+        let Some(passed) = run.outcome().passed() else {
+            continue;
+        };
         let slot = seen.entry(commit).or_default();
-        if run.passed() {
+        if passed {
             slot.0 = true;
         } else {
             slot.1 = true;
@@ -161,16 +168,23 @@ fn passed_and_failed_on_one_commit(runs: &[TestRun]) -> bool {
     false
 }
 
-/// Result changes between consecutive runs ÷ (runs − 1).
+/// Pass ↔ fail changes between consecutive runs that did run ÷ (those
+/// runs − 1): an `ERROR` run is skipped, not a change.
 pub fn flip_rate(runs: &[TestRun]) -> f64 {
-    if runs.len() < 2 {
+    let ran = runs
+        .iter()
+        .filter(|r| r.outcome().passed().is_some())
+        .count();
+    if ran < 2 {
         return 0.0;
     }
-    let flips = runs
-        .windows(2)
-        .filter(|w| w[0].passed() != w[1].passed())
-        .count();
-    flips as f64 / (runs.len() - 1) as f64
+    flips(runs) as f64 / (ran - 1) as f64
+}
+
+/// Pass ↔ fail changes between consecutive runs that did run.
+fn flips(runs: &[TestRun]) -> usize {
+    let ran: Vec<bool> = runs.iter().filter_map(|r| r.outcome().passed()).collect();
+    ran.windows(2).filter(|w| w[0] != w[1]).count()
 }
 
 /// Nearest-rank percentile of sorted values.
@@ -194,10 +208,17 @@ pub struct TestSummary {
     /// The JUnit case; `null` for the task itself.
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub case: Option<String>,
+    /// Runs in the window (bisect runs left out): `passes` + `flaky_runs`
+    /// + `failures` + `errors`.
     pub runs: u32,
+    /// Runs that ended `PASS`.
     pub passes: u32,
+    /// Runs that ended `FAIL` or `TIMEOUT`.
     pub failures: u32,
-    /// Runs that passed on a retry.
+    /// Runs that ended `ERROR` (the test could not run).
+    #[serde(default)]
+    pub errors: u32,
+    /// Runs that ended `FLAKY` (failed, then passed on a retry).
     pub flaky_runs: u32,
     pub flip_rate: f64,
     #[cfg_attr(feature = "openapi", oai(nullable))]
@@ -209,6 +230,12 @@ pub struct TestSummary {
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub duration_ms_p95: Option<u64>,
     pub state: TestState,
+    /// What a failed task of this test says about its past ("new failure",
+    /// "failing since <commit>", "flaky: failed k of last n"); `null` when
+    /// its newest run passed and it is not flaky.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub failure_note: Option<FailureNote>,
     pub quarantined: bool,
     /// Why, when quarantined.
     #[serde(default)]
@@ -229,15 +256,18 @@ impl TestSummary {
         flaky_flip_rate: f64,
     ) -> Self {
         let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        let state = figures.state(flaky_flip_rate);
         Self {
             repo: key.repo().to_owned(),
             profile: some(key.profile()),
             task: key.task().to_owned(),
             case: some(key.case()),
-            state: figures.state(flaky_flip_rate),
+            failure_note: figures.failure_note(state),
+            state,
             runs: figures.runs,
             passes: figures.passes,
             failures: figures.failures,
+            errors: figures.errors,
             flaky_runs: figures.flaky_runs,
             flip_rate: figures.flip_rate,
             last_result: figures.last_result,
@@ -266,95 +296,39 @@ pub struct RecentRun {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Runs from a script, oldest first: `P`/`F` on commit `c<n>`, `R` a
-    /// pass on a retry (try 2).
-    fn series(script: &[(&str, u32)]) -> Vec<TestRun> {
-        let mut runs: Vec<TestRun> = script
-            .iter()
-            .enumerate()
-            .map(|(i, (result, commit))| TestRun {
-                queue_id: format!("q{i}"),
-                commit: Some(format!("c{commit}")),
-                attempt: 1,
-                try_number: if *result == "R" { 2 } else { 1 },
-                result: if *result == "F" { "FAIL" } else { "PASS" }.into(),
-                duration_ms: 100 * (i as u64 + 1),
-                at: format!("t{i}"),
-            })
-            .collect();
-        runs.reverse();
-        runs
-    }
+    use crate::test_state::tests::series;
 
     #[test]
-    fn flip_rate_is_changes_over_runs_minus_one() {
+    fn flip_rate_is_changes_over_runs_minus_one_and_skips_errors() {
         let runs = series(&[("P", 1), ("F", 2), ("P", 3), ("P", 4), ("P", 5)]);
         assert_eq!(flip_rate(&runs), 2.0 / 4.0);
+        let with_errors = series(&[("P", 1), ("E", 2), ("P", 3), ("E", 4), ("P", 5)]);
+        assert_eq!(flip_rate(&with_errors), 0.0, "an ERROR is no change");
         assert_eq!(flip_rate(&series(&[("F", 1)])), 0.0);
         assert_eq!(flip_rate(&[]), 0.0);
     }
 
     #[test]
-    fn a_steady_pass_is_passing_and_three_fails_are_failing() {
-        let green: Vec<(&str, u32)> = (0..10).map(|i| ("P", i)).collect();
+    fn the_counts_add_up_to_the_runs() {
+        let runs = series(&[("P", 1), ("R", 2), ("F", 3), ("T", 4), ("E", 5), ("P", 6)]);
+        let f = window_figures(&runs);
         assert_eq!(
-            window_figures(&series(&green)).state(0.2),
-            TestState::Passing
+            (f.runs, f.passes, f.flaky_runs, f.failures, f.errors),
+            (6, 2, 1, 2, 1)
         );
-        let mut broken = green.clone();
-        broken.extend([("F", 20), ("F", 21), ("F", 22)]);
-        let figures = window_figures(&series(&broken));
-        assert_eq!(figures.state(0.2), TestState::Failing);
-        assert_eq!(figures.last_result.as_deref(), Some("FAIL"));
-        assert_eq!(figures.last_failure_at.as_deref(), Some("t12"));
-        assert_eq!((figures.passes, figures.failures), (10, 3));
+        assert_eq!(f.passes + f.flaky_runs + f.failures + f.errors, f.runs);
     }
 
     #[test]
-    fn failing_wins_over_a_flip_rate_that_says_flaky() {
-        let runs = series(&[("P", 1), ("F", 2), ("P", 3), ("F", 4), ("F", 5), ("F", 6)]);
-        assert!(flip_rate(&runs) >= 0.2);
-        assert_eq!(window_figures(&runs).state(0.2), TestState::Failing);
-    }
-
-    #[test]
-    fn a_pass_on_a_retry_is_flaky_even_with_a_low_flip_rate() {
-        let mut script: Vec<(&str, u32)> = (0..20).map(|i| ("P", i)).collect();
-        script.push(("R", 30));
-        let figures = window_figures(&series(&script));
-        assert_eq!(figures.state(0.2), TestState::Flaky);
-        assert_eq!(figures.flaky_runs, 1);
-    }
-
-    #[test]
-    fn a_pass_and_a_fail_on_one_commit_is_flaky() {
-        let mut script: Vec<(&str, u32)> = (0..20).map(|i| ("P", i)).collect();
-        script.extend([("F", 7)]);
-        let runs = series(&script);
-        assert!(flip_rate(&runs) < 0.2);
-        assert_eq!(window_figures(&runs).state(0.2), TestState::Flaky);
-    }
-
-    #[test]
-    fn the_flip_rate_threshold_is_inclusive_and_configurable() {
-        // 10 runs, 2 changes: 2/9 ≈ 0.22; every commit distinct.
-        let runs = series(&[
-            ("P", 1),
-            ("P", 2),
-            ("P", 3),
-            ("F", 4),
-            ("P", 5),
-            ("P", 6),
-            ("P", 7),
-            ("P", 8),
-            ("P", 9),
-            ("P", 10),
-        ]);
-        let figures = window_figures(&runs);
-        assert_eq!(figures.state(0.2), TestState::Flaky);
-        assert_eq!(figures.state(2.0 / 9.0), TestState::Flaky);
-        assert_eq!(figures.state(0.5), TestState::Passing);
+    fn the_failing_streak_starts_at_its_oldest_run() {
+        let f = window_figures(&series(&[("P", 1), ("F", 2), ("E", 3), ("T", 4)]));
+        assert_eq!(f.failing_streak, 3);
+        assert_eq!(f.failing_since.as_deref(), Some("c2"));
+        assert_eq!(f.last_failure_at.as_deref(), Some("t3"));
+        assert_eq!(
+            window_figures(&series(&[("F", 1), ("P", 2)])).failing_since,
+            None
+        );
     }
 
     #[test]

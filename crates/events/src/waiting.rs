@@ -20,6 +20,14 @@ pub struct WaitingInfo {
     /// 1 is the next the scheduler gives to a worker that can take it.
     pub position: u32,
     pub reason: String,
+    /// Some live worker offers and admits it: it waits only for a free
+    /// slot. Absent (an older scheduler): taken as `true`.
+    #[serde(default = "yes")]
+    pub runnable: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,4 +7,6 @@ mod applied_watch;
 mod views;
 
 pub use applied_watch::AppliedWatch;
-pub use views::{MetricsCounts, QueueFilter, StoredTest, TestFilter, Views, ViewsError};
+pub use views::{
+    MetricsCounts, QueueFilter, StoredHistory, StoredTest, TestFilter, Views, ViewsError,
+};

@@ -10,7 +10,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 use testarena_events::{
-    window_figures, BisectView, QueueView, SizeEntry, TestKey, TestRun, WindowFigures,
+    window_figures, BisectSteps, BisectView, QueueView, SizeEntry, TestKey, TestRun, WindowFigures,
     DEFAULT_WINDOW,
 };
 
@@ -37,10 +37,12 @@ pub struct QueueFilter<'a> {
     pub profile: Option<&'a str>,
     /// A substring (any case) of the id, repo, ref or commit.
     pub text: Option<&'a str>,
+    /// Bisect step queues left out (the default), listed too, or alone.
+    pub bisect_steps: BisectSteps,
 }
 
 impl<'a> QueueFilter<'a> {
-    /// Binds `?1`–`?6` of [`filter!`]'s clause, in its order: the one place
+    /// Binds `?1`–`?7` of [`filter!`]'s clause, in its order: the one place
     /// that order is written down for both statements that use it.
     fn bind(&self, query: SqliteQuery<'a>) -> SqliteQuery<'a> {
         query
@@ -50,6 +52,7 @@ impl<'a> QueueFilter<'a> {
             .bind(self.commit)
             .bind(self.profile)
             .bind(self.text)
+            .bind(self.bisect_steps.as_str())
     }
 }
 
@@ -57,7 +60,7 @@ type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::Sqlite
 
 /// The `WHERE` clause of a filtered list (a macro, so `concat!` makes each
 /// statement one static string): a fixed text with the filter's
-/// six values bound as `?1`…`?6`, never spliced in. `instr` and `substr`
+/// seven values bound as `?1`…`?7`, never spliced in. `instr` and `substr`
 /// rather than `LIKE`, so `%` and `_` in a value mean themselves.
 macro_rules! filter {
     () => {
@@ -69,7 +72,8 @@ macro_rules! filter {
     AND (?6 IS NULL OR instr(lower(id), lower(?6)) > 0
                     OR instr(lower(view_json ->> '$.source.repo'), lower(?6)) > 0
                     OR instr(lower(view_json ->> '$.source.ref'), lower(?6)) > 0
-                    OR instr(lower(coalesce(view_json ->> '$.commit', '')), lower(?6)) > 0)"
+                    OR instr(lower(coalesce(view_json ->> '$.commit', '')), lower(?6)) > 0)
+    AND (?7 = 'include' OR (view_json ->> '$.bisect' IS NULL) = (?7 = 'exclude'))"
     };
 }
 
@@ -177,7 +181,7 @@ impl Views {
         let rows = sqlx::query(concat!(
             "SELECT view_json FROM queues WHERE ",
             filter!(),
-            " ORDER BY submitted_seq DESC LIMIT ?7 OFFSET ?8"
+            " ORDER BY submitted_seq DESC LIMIT ?8 OFFSET ?9"
         ));
         let rows = filter
             .bind(rows)
@@ -254,8 +258,8 @@ impl Views {
             .collect()
     }
 
-    /// Each test's last `window` runs: one range of `test_runs`' key per
-    /// test, from its `window`-th newest run's sequence on.
+    /// Each test's last `window` runs (bisect runs left out): one range of
+    /// `test_runs`' key per test, from its `window`-th newest run's sequence on.
     async fn figures_over(
         &self,
         filter: &TestFilter<'_>,
@@ -263,10 +267,11 @@ impl Views {
     ) -> Result<Vec<(StoredTest, WindowFigures)>, ViewsError> {
         let rows = sqlx::query(concat!(
             "SELECT t.id, t.repo, t.profile, t.task, t.case_name, t.quarantined, t.quarantine_reason,
-                    r.queue_id, r.commit_sha, r.attempt, r.try, r.result, r.duration_ms, r.at
+                    r.queue_id, r.commit_sha, r.attempt, r.try, r.result, r.duration_ms, r.at,
+                    r.bisect_id, r.tries_json
                FROM tests t
-               LEFT JOIN test_runs r ON r.test_id = t.id AND r.seq >= coalesce(
-                    (SELECT seq FROM test_runs WHERE test_id = t.id
+               LEFT JOIN test_runs r ON r.test_id = t.id AND r.bisect_id IS NULL AND r.seq >= coalesce(
+                    (SELECT seq FROM test_runs WHERE test_id = t.id AND bisect_id IS NULL
                       ORDER BY seq DESC, try DESC LIMIT 1 OFFSET ?4 - 1), 0)
               WHERE ",
             test_filter!(),
@@ -286,7 +291,7 @@ impl Views {
             let runs = &mut tests.last_mut().expect("pushed above").2;
             // Tries sharing the cut-off sequence can pass the window: trimmed here.
             if row.get::<Option<String>, _>(7).is_some() && runs.len() < window as usize {
-                runs.push(run_of(row, 7));
+                runs.push(run_of(row, 7)?);
             }
         }
         Ok(tests
@@ -295,13 +300,14 @@ impl Views {
             .collect())
     }
 
-    /// One test and its newest `limit` runs, newest first; `None` when the
+    /// One test and its newest `limit` runs, newest first, and apart from
+    /// them its newest `limit` runs in bisect step queues; `None` when the
     /// test is unknown.
     pub async fn test_history(
         &self,
         key: &TestKey,
         limit: u32,
-    ) -> Result<Option<(StoredTest, Vec<TestRun>)>, ViewsError> {
+    ) -> Result<Option<StoredHistory>, ViewsError> {
         let test = sqlx::query(
             "SELECT id, repo, profile, task, case_name, quarantined, quarantine_reason FROM tests
               WHERE repo = ? AND profile = ? AND task = ? AND case_name = ?",
@@ -315,16 +321,33 @@ impl Views {
         let Some(test) = test else {
             return Ok(None);
         };
+        let id = test.get::<i64, _>(0);
+        Ok(Some(StoredHistory {
+            test: stored_test(&test),
+            runs: self.runs_of(id, false, limit).await?,
+            bisect_runs: self.runs_of(id, true, limit).await?,
+        }))
+    }
+
+    /// A test's newest `limit` runs, of bisect step queues or of the others.
+    async fn runs_of(
+        &self,
+        test_id: i64,
+        bisect: bool,
+        limit: u32,
+    ) -> Result<Vec<TestRun>, ViewsError> {
         let rows = sqlx::query(
-            "SELECT queue_id, commit_sha, attempt, try, result, duration_ms, at FROM test_runs
-              WHERE test_id = ? ORDER BY seq DESC, try DESC LIMIT ?",
+            "SELECT queue_id, commit_sha, attempt, try, result, duration_ms, at, bisect_id, tries_json
+               FROM test_runs
+              WHERE test_id = ? AND (bisect_id IS NOT NULL) = ?
+              ORDER BY seq DESC, try DESC LIMIT ?",
         )
-        .bind(test.get::<i64, _>(0))
+        .bind(test_id)
+        .bind(bisect)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        let runs = rows.iter().map(|row| run_of(row, 0)).collect();
-        Ok(Some((stored_test(&test), runs)))
+        rows.iter().map(|row| run_of(row, 0)).collect()
     }
 
     /// The firmware sizes of `repo` (and `profile`, when given), one per
@@ -424,9 +447,23 @@ pub struct StoredTest {
     pub quarantine_reason: Option<String>,
 }
 
-/// The runs of one statement's rows, grouped by test.
-fn run_of(row: &sqlx::sqlite::SqliteRow, at: usize) -> TestRun {
-    TestRun {
+/// One test's history as stored: its runs, and apart from them its runs
+/// in bisect step queues (left out of its state), each newest first.
+#[derive(Debug)]
+pub struct StoredHistory {
+    pub test: StoredTest,
+    pub runs: Vec<TestRun>,
+    pub bisect_runs: Vec<TestRun>,
+}
+
+/// A run from nine columns from `at` on: queue, commit, attempt, try,
+/// result, duration, end, bisect, tries.
+fn run_of(row: &sqlx::sqlite::SqliteRow, at: usize) -> Result<TestRun, ViewsError> {
+    let tries = match row.get::<Option<&str>, _>(at + 8) {
+        Some(json) => serde_json::from_str(json)?,
+        None => Vec::new(),
+    };
+    Ok(TestRun {
         queue_id: row.get(at),
         commit: row.get(at + 1),
         attempt: row.get::<i64, _>(at + 2) as u32,
@@ -434,7 +471,9 @@ fn run_of(row: &sqlx::sqlite::SqliteRow, at: usize) -> TestRun {
         result: row.get(at + 4),
         duration_ms: row.get::<i64, _>(at + 5) as u64,
         at: row.get(at + 6),
-    }
+        bisect: row.get(at + 7),
+        tries,
+    })
 }
 
 /// Columns 1–6 of a `tests` row: repo, profile, task, case, quarantined, reason.

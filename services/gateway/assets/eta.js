@@ -4,7 +4,8 @@
 // "case 12 of 25" or the profile's `progress_regex`); `expected_duration_ms`
 // comes from the durations recorded for that scenario before. The ETA exists
 // only when every task still to finish has a recorded duration: a guess for
-// part of the queue would read as a promise for all of it.
+// part of the queue would read as a promise for all of it; nor for a queue
+// that waits for a worker none of the live ones is.
 
 import { parseTime } from './format.js';
 
@@ -30,9 +31,14 @@ export function taskRemainingMs(task, now) {
   return Math.max(0, expected - elapsed);
 }
 
-/** Milliseconds until the queue should end, or null (ended, or no history for some task). */
+/**
+ * Milliseconds until the queue should end, or null: ended, no history for
+ * some task, or waiting when no worker can run it (`worker_available`
+ * false: it may never start, so no time can be promised).
+ */
 export function queueEtaMs(view, now = Date.now()) {
   if (view.status !== 'Running' && view.status !== 'Waiting') return null;
+  if (view.status === 'Waiting' && view.worker_available === false) return null;
   let total = 0;
   for (const task of view.tasks ?? []) {
     const left = taskRemainingMs(task, now);

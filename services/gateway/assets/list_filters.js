@@ -7,6 +7,12 @@ export const STATUSES = ['Waiting', 'Running', 'Finished', 'Error', 'Cancelled']
 /** Text filters, in the order the form shows them. `q` searches everything. */
 export const TEXT_FILTERS = ['q', 'repo', 'ref', 'commit', 'profile'];
 
+/**
+ * Bisect step queues: `null` leaves them out (the API's default,
+ * `exclude`), `include` lists them too, `only` lists nothing else.
+ */
+export const BISECT_STEPS = ['include', 'only'];
+
 /** Any case of a status name → its canonical spelling; anything else → null. */
 export function canonicalStatus(value) {
   if (!value) return null;
@@ -21,6 +27,8 @@ export function filtersFromParams(params) {
     const value = (params.get(key) ?? '').trim();
     filters[key] = value || null;
   }
+  const bisect = params.get('bisect');
+  filters.bisect = BISECT_STEPS.includes(bisect) ? bisect : null;
   const page = Number.parseInt(params.get('page') ?? '1', 10);
   filters.page = Number.isFinite(page) && page > 1 ? page : 1;
   return filters;
@@ -32,6 +40,7 @@ function setFilters(query, filters) {
     if (value) query.set(key, value);
   }
   if (filters.status) query.set('status', filters.status);
+  if (filters.bisect) query.set('bisect', filters.bisect);
 }
 
 /** The list page's hash for these filters: `#/` when there are none. */
@@ -51,12 +60,14 @@ export function apiQuery(filters, perPage) {
 }
 
 /** True when anything but the page narrows the list. */
-export const isFiltered = (filters) => Boolean(filters.status) || TEXT_FILTERS.some((k) => filters[k]);
+export const isFiltered = (filters) => Boolean(filters.status) || filters.bisect === 'only'
+  || TEXT_FILTERS.some((k) => filters[k]);
 
 /** "Finished queues matching repo “fw”, ref “main”" — what the empty state and title say. */
 export function describeFilters(filters) {
   const words = TEXT_FILTERS.filter((k) => filters[k])
     .map((k) => `${k === 'q' ? 'search' : k} “${filters[k]}”`);
-  const what = filters.status ? `${filters.status.toLowerCase()} queues` : 'queues';
+  const kind = filters.bisect === 'only' ? 'bisect step queues' : 'queues';
+  const what = filters.status ? `${filters.status.toLowerCase()} ${kind}` : kind;
   return words.length ? `${what} matching ${words.join(', ')}` : what;
 }

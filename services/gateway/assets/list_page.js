@@ -1,11 +1,13 @@
 // The queue list: newest first, filtered by status, search text, repo, ref,
-// commit prefix and profile (all kept in the URL, list_filters.js),
+// commit prefix, profile and whether bisect steps show (all kept in the URL,
+// list_filters.js),
 // paginated, refreshed in place every few seconds. A failed refresh keeps the
 // last table and says that the gateway cannot be reached; the next refresh
 // clears it.
 
 import { listQueues, queueHref, STATUSES } from './api.js';
 import { countChips, progressBar, statusBadge } from './badges.js';
+import { bisectHref } from './bisect.js';
 import { h, replace } from './dom.js';
 import {
   formatAge, formatCount, formatDuration, formatTime, queueDurationMs, shortCommit,
@@ -43,7 +45,15 @@ export function listPage(root, params) {
       href: href(s, 1),
       'aria-current': s === status ? 'page' : null,
       'data-filter': s ?? 'All',
-    }, s ?? 'All')));
+    }, s ?? 'All')),
+    // Bisect step queues are left out unless asked for (the API's default).
+    h('a', {
+      class: `filter filter-toggle${filters.bisect ? ' active' : ''}`,
+      href: listHash({ ...filters, bisect: filters.bisect ? null : 'include', page: 1 }),
+      'aria-pressed': String(Boolean(filters.bisect)),
+      title: filters.bisect ? 'Hide the queues bisects ran' : 'Show the queues bisects ran',
+      'data-test': 'bisect-steps-toggle',
+    }, 'Bisect steps'));
   const inputs = Object.fromEntries(TEXT_FILTERS.map((key) => [key, h('input', {
     type: key === 'q' ? 'search' : 'text',
     name: key,
@@ -149,7 +159,10 @@ function row(q, now) {
   },
   h('td', {}, h('a', { class: 'qid mono', href: queueHref(q.id) }, q.id),
     q.cancel_requested && !['Cancelled', 'Finished', 'Error'].includes(q.status)
-      ? h('span', { class: 'pill' }, 'cancelling') : null),
+      ? h('span', { class: 'pill' }, 'cancelling') : null,
+    q.bisect
+      ? h('a', { class: 'pill', href: bisectHref(q.bisect), title: `a step of bisect ${q.bisect}`, 'data-test': 'row-bisect' }, 'bisect step')
+      : null),
   h('td', {}, statusBadge(q)),
   h('td', { class: 'results' }, progressBar(q.counts), countChips(q.counts)),
   h('td', { class: 'col-source' },

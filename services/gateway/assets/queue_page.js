@@ -16,7 +16,6 @@ import {
 import { bisectHref, bisectRequest, canBisect, goodCommit } from './bisect.js';
 import { stageBadge, statusBadge, taskBadge, countChips, progressBar } from './badges.js';
 import { h, replace } from './dom.js';
-import { failureNote } from './test_history.js';
 import { queueEtaMs, taskProgress } from './eta.js';
 import {
   formatAge, formatBytes, formatDuration, formatTime, parseTime, plural, queueDurationMs,
@@ -174,6 +173,7 @@ class QueuePage {
       item('Started', h('span', { title: formatTime(view.started_at) }, view.started_at ? formatAge(view.started_at, now) : '—')),
       item('Finished', h('span', { title: formatTime(view.finished_at) }, view.finished_at ? formatAge(view.finished_at, now) : '—')),
       item('Duration', formatDuration(queueDurationMs(view, now))),
+      waitingItem(view),
       etaItem(view, now),
       firmwareItem(view),
       view.bisect ? item('Bisect', h('a', { href: bisectHref(view.bisect), class: 'mono', 'data-test': 'queue-bisect' }, view.bisect)) : null);
@@ -194,7 +194,7 @@ class QueuePage {
           ? formatDuration(s.duration_ms)
           : s.status === 'running' ? formatDuration(now - (parseTime(s.started_at) ?? now)) : ''),
         s.message && s.message !== view.reason ? h('div', { class: 'stage-message' }, s.message) : null))
-      : h('li', { class: 'muted' }, view.status === 'Waiting' ? 'Waiting for a worker.' : 'No stage has run.'));
+      : h('li', { class: 'muted' }, view.status === 'Waiting' ? waitingSentence(view) : 'No stage has run.'));
 
     replace(this.tasksSummary, progressBar(view.counts), countChips(view.counts));
     replace(this.tasks, view.tasks.map((t) => taskItem(t, now, view.reason, this.notes.get(t.id),
@@ -209,7 +209,8 @@ class QueuePage {
       this.notes.set(t.id, null);
       const test = { repo: view.source.repo, profile: view.profile, task: t.id };
       testHistory(test, this.controller.signal).then((history) => {
-        this.notes.set(t.id, failureNote(history?.runs, view.id));
+        // The server decides what the history says (`failure_note`).
+        this.notes.set(t.id, history?.test?.failure_note ?? null);
         if (this.view) this.render(this.view);
       }).catch(() => { /* the note is extra; the page stands without it */ });
     }
@@ -482,6 +483,21 @@ function firmwareItem(view) {
   return item('Firmware', h('span', { 'data-test': 'firmware' },
     h('span', { class: 'num' }, `text ${fw.text} · data ${fw.data} · bss ${fw.bss} B`), ' ',
     h('a', { href: sizesHref(view.source.repo, view.profile), 'data-test': 'size-trend' }, 'trend')));
+}
+
+/** "Waiting for a worker with profile qemu-arm." — the scheduler's reason, else the plain fact. */
+function waitingSentence(view) {
+  const reason = view.waiting_reason;
+  return reason ? `${reason[0].toUpperCase()}${reason.slice(1)}.` : 'Waiting for a worker.';
+}
+
+/** Why a waiting queue has not started, and its place in line (the scheduler's word). */
+function waitingItem(view) {
+  if (view.status !== 'Waiting' || !view.waiting_reason) return null;
+  const place = view.position ? ` (#${view.position} in line)` : '';
+  return h('div', { class: 'meta-item meta-wide', 'data-test': 'waiting-reason' },
+    h('dt', {}, 'Waiting'),
+    h('dd', { 'data-worker-available': String(view.worker_available ?? '') }, `${view.waiting_reason}${place}`));
 }
 
 function etaItem(view, now) {

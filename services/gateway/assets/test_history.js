@@ -1,13 +1,12 @@
 // Test history as the dashboard shows it: the Tests page's filters in the
-// URL and the API query, each test's strip of dots and duration trend, and
-// what a failing task of a queue page says about its past ("new failure",
-// "flaky: failed k of last n", "failing since <commit>"). Pure, so it is
-// tested without a browser; tests_page.js and queue_page.js draw it.
+// URL and the API query, and each test's strip of dots and duration trend.
+// Pure, so it is tested without a browser; tests_page.js draws it. A test's
+// state and what a failed task says about its past (`failure_note`) are
+// decided by the server (testarena_events::test_state), never here.
 
-export const TEST_STATES = ['flaky', 'failing'];
-const FAILING_STREAK = 3;
+export const TEST_STATES = ['flaky', 'failing', 'new', 'passing'];
 
-const passed = (result) => result === 'PASS';
+const passed = (result) => result === 'PASS' || result === 'FLAKY';
 
 /** The Tests page's filters from its URL (`#/tests?state=flaky&q=uart`). */
 export function testFiltersFromParams(params) {
@@ -41,12 +40,13 @@ export function testName(test) {
 
 /**
  * The strip of dots, oldest first: [{tone, title}] from the API's `recent`
- * (newest first). A pass on a retry is amber, a pass green, anything else red.
+ * (newest first). A `FLAKY` run (a pass on a retry) is amber, a pass green,
+ * anything else red.
  */
 export function stripDots(recent) {
   return [...(recent ?? [])].reverse().map((run) => {
     let tone = 'bad';
-    if (passed(run.result)) tone = run.try > 1 ? 'flaky' : 'ok';
+    if (passed(run.result)) tone = run.result === 'FLAKY' || run.try > 1 ? 'flaky' : 'ok';
     const retry = run.try > 1 ? ` (try ${run.try})` : '';
     return { tone, title: `${run.queue_id}: ${run.result}${retry}, ${run.duration_ms} ms` };
   });
@@ -71,28 +71,4 @@ export function trendPoints(recent, width, height) {
 /** "20 %" for a flip rate of 0.2. */
 export function flipPercent(rate) {
   return `${Math.round((rate ?? 0) * 100)} %`;
-}
-
-/**
- * What a failed task says about its past, from the test's runs (newest
- * first, this queue's included): `failing since <commit>` when its last 3
- * runs failed, `new failure` when no earlier run in the window failed,
- * else `flaky: failed k of last n`. `null` without runs.
- */
-export function failureNote(runs, queueId, window = 30) {
-  const recent = (runs ?? []).slice(0, window);
-  if (!recent.length) return null;
-  const streak = recent.findIndex((r) => passed(r.result));
-  const failedInARow = streak === -1 ? recent.length : streak;
-  if (failedInARow >= FAILING_STREAK) {
-    const first = recent[failedInARow - 1];
-    const commit = first.commit ? first.commit.slice(0, 10) : first.queue_id;
-    return { kind: 'failing', text: `failing since ${commit}` };
-  }
-  const earlier = recent.filter((r) => r.queue_id !== queueId);
-  if (!earlier.some((r) => !passed(r.result))) {
-    return { kind: 'new', text: 'new failure' };
-  }
-  const failed = recent.filter((r) => !passed(r.result)).length;
-  return { kind: 'flaky', text: `flaky: failed ${failed} of last ${recent.length}` };
 }

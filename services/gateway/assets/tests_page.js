@@ -20,7 +20,7 @@ export function testsPage(root, params, ctx) {
   const body = h('div', { class: 'card table-card' }, h('p', { class: 'state' }, 'Loading tests…'));
   const banner = h('div', { class: 'banner banner-error', role: 'alert', hidden: true, 'data-test': 'tests-error' });
   const nav = h('nav', { class: 'filters', 'aria-label': 'Filter by state', 'data-test': 'test-filters' },
-    [['flaky', 'Flaky'], ['failing', 'Failing'], [null, 'All']].map(([state, label]) => h('a', {
+    [['flaky', 'Flaky'], ['failing', 'Failing'], ['new', 'New'], [null, 'All']].map(([state, label]) => h('a', {
       class: `filter${state === filters.state ? ' active' : ''}`,
       href: testsHash({ ...filters, state }),
       'aria-current': state === filters.state ? 'page' : null,

@@ -141,6 +141,7 @@ fn view(id: &str) -> QueueView {
         owner: "anonymous".into(),
         position: None,
         waiting_reason: None,
+        worker_available: None,
         attempt: 0,
         worker: None,
         submitted_at: "2026-01-01T00:00:00Z".into(),
@@ -216,6 +217,43 @@ async fn per_page_and_page_are_checked_and_pages_are_newest_first() {
     }
     let (status, body) = json(client.get("/api/queues?status=Waiting").send().await).await;
     assert_eq!((status, &body["total"]), (200, &Value::from(3)));
+}
+
+#[tokio::test]
+async fn the_list_leaves_bisect_steps_out_unless_asked() {
+    let gateway = TestGateway::start().await;
+    gateway.store_view(&view("mine"), 1).await;
+    let mut step = view("b1-s1");
+    step.bisect = Some("b1".into());
+    gateway.store_view(&step, 2).await;
+    let client = gateway.client();
+    let ids = |body: &Value| -> Vec<String> {
+        body["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|q| q["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for (query, expected, total) in [
+        ("", vec!["mine"], 1),
+        ("?bisect=exclude", vec!["mine"], 1),
+        ("?bisect=include", vec!["b1-s1", "mine"], 2),
+        ("?bisect=only", vec!["b1-s1"], 1),
+    ] {
+        let (status, body) = json(client.get(format!("/api/queues{query}")).send().await).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        assert_eq!(
+            (ids(&body), &body["total"]),
+            (
+                expected.iter().map(|s| s.to_string()).collect(),
+                &Value::from(total)
+            ),
+            "{query}"
+        );
+    }
+    let (status, _) = json(client.get("/api/queues?bisect=some").send().await).await;
+    assert_eq!(status, 400);
 }
 
 #[tokio::test]
@@ -482,6 +520,8 @@ impl TestGateway {
                 result: (*result).to_owned(),
                 duration_ms: 10 * (n as u64 + 1),
                 at: "2026-11-29T00:00:00Z".into(),
+                bisect: None,
+                tries: Vec::new(),
             })
             .collect();
         let figures = testarena_events::window_figures(&newest_first);
@@ -548,6 +588,14 @@ async fn one_tests_history_is_newest_first_and_an_unknown_test_is_404() {
     gateway
         .store_runs("boot", "", &["PASS", "FAIL", "PASS"])
         .await;
+    // A bisect step's failed run, newest of all: kept apart, left out.
+    sqlx::query(
+        "INSERT INTO test_runs (test_id, seq, try, queue_id, commit_sha, attempt, result, duration_ms, at, bisect_id)
+         SELECT id, 9, 1, 'b1-s1', 'c9', 1, 'FAIL', 5, '2026-11-29T00:00:00Z', 'b1' FROM tests WHERE task = 'boot'",
+    )
+    .execute(&gateway.db)
+    .await
+    .unwrap();
     let client = gateway.client();
     let (status, body) = json(
         client
@@ -566,6 +614,14 @@ async fn one_tests_history_is_newest_first_and_an_unknown_test_is_404() {
     assert_eq!(queues, ["q2", "q1", "q0"]);
     assert_eq!(body["runs"][0]["try"], 1);
     assert_eq!(body["test"]["state"], "flaky");
+    assert_eq!(
+        (&body["test"]["runs"], &body["test"]["last_result"]),
+        (&serde_json::json!(3), &serde_json::json!("PASS")),
+        "{body}"
+    );
+    assert_eq!(body["bisect_runs"][0]["queue_id"], "b1-s1", "{body}");
+    assert_eq!(body["bisect_runs"][0]["bisect"], "b1");
+    assert_eq!(body["test"]["failure_note"]["kind"], "flaky");
     let (status, _) = json(
         client
             .get("/api/tests/history?repo=/fw&task=nope")

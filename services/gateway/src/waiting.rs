@@ -27,7 +27,7 @@ pub(crate) async fn ask(
     }
 }
 
-/// Fills the waiting views' `position` and `waiting_reason`.
+/// Fills the waiting views' `position`, `waiting_reason` and `worker_available`.
 pub(crate) async fn fill(client: &async_nats::Client, names: &ArenaNames, views: &mut [QueueView]) {
     let waiting: Vec<(usize, QueueId)> = views
         .iter()
@@ -46,6 +46,7 @@ pub(crate) async fn fill(client: &async_nats::Client, names: &ArenaNames, views:
         if let Some(info) = info {
             views[*i].position = Some(info.position);
             views[*i].waiting_reason = Some(info.reason);
+            views[*i].worker_available = Some(info.runnable);
         }
     }
 }

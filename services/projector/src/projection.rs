@@ -87,6 +87,7 @@ fn submitted_view(event: &Event) -> Option<QueueView> {
             .to_owned(),
         position: None,
         waiting_reason: None,
+        worker_available: None,
         attempt: 0,
         worker: None,
         submitted_at: event.at.clone(),
@@ -545,12 +546,15 @@ fn junit_view(junit: &JunitSummary) -> JunitView {
     }
 }
 
+/// Tasks per state, each counted once so the counts add up to `total`: an
+/// excused failure is `quarantined`, not also `fail` or `timeout`.
 pub(crate) fn recount(queue: &mut QueueView) {
     let mut counts = Counts::default();
     for task in &queue.tasks {
         counts.total += 1;
         let state = TaskState::from_columns(&task.status, task.result);
         let slot = match state {
+            _ if task.quarantined => &mut counts.quarantined,
             Some(TaskState::Waiting) | None => &mut counts.waiting,
             Some(TaskState::Running) => &mut counts.running,
             Some(TaskState::Skipped) => &mut counts.skipped,
@@ -562,7 +566,6 @@ pub(crate) fn recount(queue: &mut QueueView) {
             Some(TaskState::Finished(TaskResult::Flaky)) => &mut counts.flaky,
         };
         *slot += 1;
-        counts.quarantined += u32::from(task.quarantined);
     }
     queue.counts = counts;
 }

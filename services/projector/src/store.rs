@@ -327,7 +327,7 @@ async fn save_runs(conn: &mut SqliteConnection, changes: &HistoryChanges) -> any
         .map(|row| {
             let [repo, profile, task, case] = key_parts(&row.key);
             let run = &row.run;
-            serde_json::json!([
+            Ok(serde_json::json!([
                 repo,
                 profile,
                 task,
@@ -339,16 +339,21 @@ async fn save_runs(conn: &mut SqliteConnection, changes: &HistoryChanges) -> any
                 run.attempt,
                 run.result,
                 run.duration_ms,
-                run.at
-            ])
+                run.at,
+                run.bisect,
+                (!run.tries.is_empty())
+                    .then(|| serde_json::to_string(&run.tries))
+                    .transpose()?
+            ]))
         })
-        .collect();
+        .collect::<serde_json::Result<_>>()?;
     // A replayed batch (a projector killed before its commit) is a no-op.
     sqlx::query(
         "INSERT OR IGNORE INTO test_runs
-            (test_id, seq, try, queue_id, commit_sha, attempt, result, duration_ms, at)
+            (test_id, seq, try, queue_id, commit_sha, attempt, result, duration_ms, at,
+             bisect_id, tries_json)
          SELECT t.id, j.value->>4, j.value->>5, j.value->>6, j.value->>7, j.value->>8,
-                j.value->>9, j.value->>10, j.value->>11
+                j.value->>9, j.value->>10, j.value->>11, j.value->>12, j.value->>13
            FROM json_each(?) j
            JOIN tests t ON t.repo = j.value->>0 AND t.profile = j.value->>1
                        AND t.task = j.value->>2 AND t.case_name = j.value->>3",
@@ -422,7 +427,7 @@ async fn refresh_summaries(
 }
 
 /// Rewrites `summary_json` of the tests `ids`: each one's last 30 runs read
-/// back (this batch's included), folded by the pure `window_figures`,
+/// back (this batch's included; bisect runs left out), folded by the pure `window_figures`,
 /// written in one statement (a test left without runs gets empty figures).
 async fn refresh_figures(
     conn: &mut SqliteConnection,
@@ -434,8 +439,8 @@ async fn refresh_figures(
     let rows = sqlx::query(
         "SELECT t.value, r.queue_id, r.commit_sha, r.attempt, r.try, r.result, r.duration_ms, r.at
            FROM json_each(?1) t
-           JOIN test_runs r ON r.test_id = t.value AND r.seq >= coalesce(
-                (SELECT seq FROM test_runs WHERE test_id = t.value
+           JOIN test_runs r ON r.test_id = t.value AND r.bisect_id IS NULL AND r.seq >= coalesce(
+                (SELECT seq FROM test_runs WHERE test_id = t.value AND bisect_id IS NULL
                   ORDER BY seq DESC, try DESC LIMIT 1 OFFSET ?2 - 1), 0)
           ORDER BY t.value, r.seq DESC, r.try DESC",
     )
@@ -456,6 +461,9 @@ async fn refresh_figures(
                 result: row.get(5),
                 duration_ms: row.get::<i64, _>(6) as u64,
                 at: row.get(7),
+                // Figures need neither: bisect runs are not read, tries not counted.
+                bisect: None,
+                tries: Vec::new(),
             });
         }
     }
@@ -604,6 +612,7 @@ mod tests {
             owner: "anonymous".into(),
             position: None,
             waiting_reason: None,
+            worker_available: None,
             attempt: 0,
             worker: None,
             submitted_at: "2026-11-27T00:00:00Z".into(),
@@ -720,6 +729,8 @@ mod history_tests {
             result: result.into(),
             duration_ms: 7,
             at: "t".into(),
+            bisect: None,
+            tries: Vec::new(),
         }
     }
 
@@ -749,6 +760,14 @@ mod history_tests {
                     seq: 2,
                     run: run("q2", "FAIL"),
                 },
+                RunRow {
+                    key: key.clone(),
+                    seq: 3,
+                    run: TestRun {
+                        bisect: Some("b1".into()),
+                        ..run("q3", "FAIL")
+                    },
+                },
             ],
         };
         save_test_history(&mut conn, &changes).await.unwrap();
@@ -763,11 +782,18 @@ mod history_tests {
         let stored = figures().await;
         assert_eq!(
             (stored.runs, stored.failures, stored.flip_rate),
-            (2, 1, 1.0)
+            (2, 1, 1.0),
+            "the bisect run is stored but left out"
         );
+        let bisects: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM test_runs WHERE bisect_id = 'b1'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(bisects, 1);
         assert_eq!(stored.last_result.as_deref(), Some("FAIL"));
         let mut conn = pool.acquire().await.unwrap();
-        delete(&mut conn, "q2", 3).await.unwrap();
+        delete(&mut conn, "q2", 4).await.unwrap();
         drop(conn);
         let stored = figures().await;
         assert_eq!((stored.runs, stored.failures), (1, 0));

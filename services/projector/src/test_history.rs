@@ -1,6 +1,6 @@
 //! Test history as one more projection: each `task_finished` records a run
-//! per try of the task and per JUnit case of its last try; each test event
-//! sets or lifts a quarantine. Folded with the queue events in stream order
+//! of the task (with its tries) and one per JUnit case of its last try;
+//! each test event sets or lifts a quarantine. Folded with the queue events in stream order
 //! (so a quarantine applies to every task that finishes after it), kept in
 //! the `tests` and `test_runs` tables. Pure: the batch's changes are taken
 //! with [`TestHistory::take_changes`] and stored by the runner.
@@ -145,44 +145,35 @@ fn key(view: &QueueView, task: &TaskView, case: &str) -> TestKey {
     )
 }
 
-/// The runs a finished task gives: one per try (one try when it was not
-/// retried), then one per JUnit case of its last try that ran (skipped
-/// cases say nothing; a case is named `classname.name` as `failed_cases`
-/// names it).
+/// The runs a finished task gives: one for the task, whatever its tries
+/// (FAIL, FAIL, PASS is one `FLAKY` run ending on try 3, its tries with
+/// it), then one per JUnit case of its last try that ran (skipped cases
+/// say nothing; a case is named `classname.name` as `failed_cases` names
+/// it). A bisect step queue's runs carry its bisect.
 fn runs_of(view: &QueueView, task: &TaskView, seq: u64, at: &str) -> Vec<RunRow> {
-    let run = |try_number: u32, result: &str, duration_ms: u64| TestRun {
+    let last_try = task.tries.len().max(1) as u32;
+    let run = |result: &str, duration_ms: u64| TestRun {
         queue_id: view.id.clone(),
         commit: view.commit.clone(),
         attempt: view.attempt,
-        try_number,
+        try_number: last_try,
         result: result.to_owned(),
         duration_ms,
         at: at.to_owned(),
+        bisect: view.bisect.clone(),
+        tries: Vec::new(),
     };
-    let mut rows = Vec::new();
-    let task_key = key(view, task, "");
-    if task.tries.is_empty() {
-        let result = match task.result {
-            Some(TaskResult::Flaky) => TaskResult::Pass,
-            Some(result) => result,
-            None => return rows,
-        };
-        let duration = task.duration_ms.unwrap_or(0);
-        rows.push(RunRow {
-            key: task_key,
-            seq,
-            run: run(1, result.as_str(), duration),
-        });
-    } else {
-        for (i, t) in task.tries.iter().enumerate() {
-            rows.push(RunRow {
-                key: task_key.clone(),
-                seq,
-                run: run(i as u32 + 1, t.result.as_str(), t.duration_ms),
-            });
-        }
-    }
-    let last_try = task.tries.len().max(1) as u32;
+    let Some(result) = task.result else {
+        return Vec::new();
+    };
+    let mut rows = vec![RunRow {
+        key: key(view, task, ""),
+        seq,
+        run: TestRun {
+            tries: task.tries.clone(),
+            ..run(result.as_str(), task.duration_ms.unwrap_or(0))
+        },
+    }];
     for case in task.junit.iter().flat_map(|j| &j.cases) {
         let result = match case.result.as_str() {
             "passed" => "PASS",
@@ -200,7 +191,7 @@ fn runs_of(view: &QueueView, task: &TaskView, seq: u64, at: &str) -> Vec<RunRow>
         rows.push(RunRow {
             key: key(view, task, &name),
             seq,
-            run: run(last_try, result, case.time_ms),
+            run: run(result, case.time_ms),
         });
     }
     rows
@@ -287,18 +278,16 @@ mod tests {
     }
 
     #[test]
-    fn each_try_is_a_run_and_a_flaky_task_passes_the_queue() {
+    fn a_retried_task_is_one_flaky_run_with_its_tries_and_passes_the_queue() {
+        let try_of = |result, duration_ms| TaskTry {
+            result,
+            exit_code: Some(i32::from(result != TaskResult::Pass)),
+            duration_ms,
+        };
         let tries = vec![
-            TaskTry {
-                result: TaskResult::Fail,
-                exit_code: Some(1),
-                duration_ms: 10,
-            },
-            TaskTry {
-                result: TaskResult::Pass,
-                exit_code: Some(0),
-                duration_ms: 20,
-            },
+            try_of(TaskResult::Fail, 10),
+            try_of(TaskResult::Fail, 10),
+            try_of(TaskResult::Pass, 20),
         ];
         let mut history = TestHistory::default();
         let view = fold(
@@ -307,15 +296,28 @@ mod tests {
             &mut history,
         );
         assert_eq!(view.verdict.as_deref(), Some("passed"));
-        assert_eq!((view.counts.flaky, view.tasks[0].tries.len()), (1, 2));
+        assert_eq!((view.counts.flaky, view.tasks[0].tries.len()), (1, 3));
         let changes = history.take_changes();
-        let runs: Vec<(u32, &str)> = changes
+        let runs: Vec<(u32, &str, usize)> = changes
             .runs
             .iter()
-            .map(|r| (r.run.try_number, r.run.result.as_str()))
+            .map(|r| (r.run.try_number, r.run.result.as_str(), r.run.tries.len()))
             .collect();
-        assert_eq!(runs, [(1, "FAIL"), (2, "PASS")]);
+        assert_eq!(runs, [(3, "FLAKY", 3)], "one run, not three");
         assert_eq!(changes.new_tests.len(), 1);
+    }
+
+    #[test]
+    fn a_bisect_step_queue_records_its_runs_with_its_bisect() {
+        let mut events = queue_events(TaskResult::Fail, vec![], None);
+        let EventBody::Submitted { bisect, .. } = &mut events[0].body else {
+            panic!("the first event is the submit");
+        };
+        *bisect = Some(testarena_events::BisectId::parse("b-1").unwrap());
+        let mut history = TestHistory::default();
+        fold(vec![], events, &mut history);
+        let changes = history.take_changes();
+        assert_eq!(changes.runs[0].run.bisect.as_deref(), Some("b-1"));
     }
 
     #[test]
@@ -327,7 +329,11 @@ mod tests {
             &mut history,
         );
         assert!(view.tasks[0].quarantined);
-        assert_eq!((view.counts.fail, view.counts.quarantined), (1, 1));
+        assert_eq!(
+            (view.counts.fail, view.counts.quarantined),
+            (0, 1),
+            "counted once"
+        );
         assert_eq!(view.verdict.as_deref(), Some("passed"));
         let changes = history.take_changes();
         assert_eq!(changes.runs.len(), 1, "still recorded");

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use testarena_events::QueueStatus;
+use testarena_events::{BisectSteps, QueueStatus};
 use time::OffsetDateTime;
 
 use super::api_client::{ApiClient, ClientError};
@@ -15,6 +15,8 @@ pub struct ListOptions {
     pub status: Option<String>,
     pub page: u32,
     pub per_page: u32,
+    /// Bisect step queues too (the API leaves them out by default).
+    pub bisect_steps: bool,
     pub json: bool,
     pub style: TimeStyle,
 }
@@ -25,7 +27,11 @@ pub async fn run(client: &ApiClient, options: ListOptions) -> Result<ExitCode, C
         .as_deref()
         .map(canonical_status)
         .transpose()?;
-    let filter: Vec<(&str, &str)> = status.map(|s| ("status", s.as_str())).into_iter().collect();
+    let mut filter: Vec<(&str, &str)> =
+        status.map(|s| ("status", s.as_str())).into_iter().collect();
+    if options.bisect_steps {
+        filter.push(("bisect", BisectSteps::Include.as_str()));
+    }
     let page = client.list(&filter, options.page, options.per_page).await?;
     if options.json {
         println!(

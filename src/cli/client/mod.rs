@@ -62,23 +62,7 @@ pub enum ClientCommand {
         server: ServerArg,
     },
     /// List queues, newest first.
-    List {
-        /// Only queues in this status (Waiting, Running, Finished, Error, Cancelled; any case).
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long, default_value_t = 1)]
-        page: u32,
-        #[arg(long, default_value_t = 20)]
-        per_page: u32,
-        /// Absolute UTC times instead of ages and local times.
-        #[arg(long)]
-        utc: bool,
-        /// The API's JSON page instead of a table.
-        #[arg(long, conflicts_with = "utc")]
-        json: bool,
-        #[command(flatten)]
-        server: ServerArg,
-    },
+    List(ListArgs),
     /// Show one queue: status, stages, tasks. Exits 0 only if it passed,
     /// like `submit --wait`.
     Status {
@@ -148,6 +132,28 @@ pub enum ClientCommand {
         #[command(flatten)]
         server: ServerArg,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only queues in this status (Waiting, Running, Finished, Error, Cancelled; any case).
+    #[arg(long)]
+    status: Option<String>,
+    #[arg(long, default_value_t = 1)]
+    page: u32,
+    #[arg(long, default_value_t = 20)]
+    per_page: u32,
+    /// List bisect step queues too (left out by default).
+    #[arg(long)]
+    bisect_steps: bool,
+    /// Absolute UTC times instead of ages and local times.
+    #[arg(long)]
+    utc: bool,
+    /// The API's JSON page instead of a table.
+    #[arg(long, conflicts_with = "utc")]
+    json: bool,
+    #[command(flatten)]
+    server: ServerArg,
 }
 
 #[derive(Debug, Args)]
@@ -276,22 +282,20 @@ async fn dispatch(command: ClientCommand, style: when::TimeStyle) -> Result<Exit
             let options = submit::SubmitOptions { wait, json, strict };
             submit::run(&ApiClient::new(&server)?, &file, options).await
         }
-        ClientCommand::List {
-            status,
-            page,
-            per_page,
-            utc,
-            json,
-            server,
-        } => {
+        ClientCommand::List(args) => {
             let options = list::ListOptions {
-                status,
-                page,
-                per_page,
-                json,
-                style: if utc { when::TimeStyle::Utc } else { style },
+                status: args.status,
+                page: args.page,
+                per_page: args.per_page,
+                bisect_steps: args.bisect_steps,
+                json: args.json,
+                style: if args.utc {
+                    when::TimeStyle::Utc
+                } else {
+                    style
+                },
             };
-            list::run(&ApiClient::new(&server)?, options).await
+            list::run(&ApiClient::new(&args.server)?, options).await
         }
         ClientCommand::Status {
             id,

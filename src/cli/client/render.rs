@@ -160,7 +160,16 @@ fn detail_summary(out: &mut String, q: &QueueView) {
     let _ = writeln!(out, "queue    {}", q.id);
     let reason = q.reason.as_ref().map(|r| format!(" ({r})"));
     let _ = writeln!(out, "status   {}{}", outcome(q), reason.unwrap_or_default());
+    if let Some(waiting) = waiting_line(q) {
+        let _ = writeln!(out, "waiting  {waiting}");
+    }
     let _ = writeln!(out, "source   {} @ {}", q.source.repo, q.source.git_ref);
+    if let Some(bisect) = &q.bisect {
+        let _ = writeln!(
+            out,
+            "bisect   a step of {bisect} (testarena bisect show {bisect})"
+        );
+    }
     let _ = writeln!(out, "commit   {}", or_dash(q.commit.as_deref()));
     let _ = writeln!(
         out,
@@ -184,6 +193,19 @@ fn detail_summary(out: &mut String, q: &QueueView) {
             q.id
         );
     }
+}
+
+/// Why a waiting queue has not started and its place in line, as the
+/// scheduler said; `None` for a queue that does not wait or without word.
+fn waiting_line(q: &QueueView) -> Option<String> {
+    if q.status != testarena_events::QueueStatus::Waiting {
+        return None;
+    }
+    let reason = q.waiting_reason.as_deref()?;
+    Some(match q.position {
+        Some(n) => format!("{reason} (#{n} in line)"),
+        None => reason.to_owned(),
+    })
 }
 
 /// A task's row, then its tries, its quarantine and its failed cases.
@@ -282,6 +304,30 @@ nightly-long-id  Error             release/1.2  3787024cc3  no tasks            
         assert_eq!(
             queue_table(&page, NOW, TimeStyle::Utc),
             "no queues\n(0 queues in all; page 1 of 1)\n"
+        );
+    }
+
+    #[test]
+    fn a_waiting_queue_says_why_and_a_bisect_step_names_its_bisect() {
+        let mut q = queue("b1-s1", "Waiting", None, 0, 0);
+        q.waiting_reason = Some("waiting for a worker with profile qemu-arm and board=x".into());
+        q.position = Some(2);
+        q.bisect = Some("b1".into());
+        let text = queue_detail(&q);
+        assert!(
+            text.contains(
+                "waiting  waiting for a worker with profile qemu-arm and board=x (#2 in line)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("bisect   a step of b1 (testarena bisect show b1)\n"),
+            "{text}"
+        );
+        q.status = testarena_events::QueueStatus::Running;
+        assert!(
+            !queue_detail(&q).contains("waiting  "),
+            "only while it waits"
         );
     }
 

@@ -140,7 +140,7 @@ mod tests {
         assert_eq!(document.allow("/api/nothing/here"), None);
         let list = document.query_names("/api/queues", "GET").unwrap();
         for name in [
-            "status", "page", "per_page", "repo", "ref", "commit", "profile", "q",
+            "status", "page", "per_page", "repo", "ref", "commit", "profile", "q", "bisect",
         ] {
             assert!(list.iter().any(|n| n == name), "{name} in {list:?}");
         }

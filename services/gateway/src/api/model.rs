@@ -120,11 +120,17 @@ pub struct TestList {
     pub tests: Vec<testarena_events::TestSummary>,
 }
 
-/// `GET /api/tests/history`: one test and its runs, newest first.
+/// `GET /api/tests/history`: one test and its runs, newest first; its runs
+/// in bisect step queues apart.
 #[derive(Debug, Clone, Object)]
 pub struct TestHistoryPage {
+    /// Its state and figures over its last 30 runs (bisect runs left out).
     pub test: testarena_events::TestSummary,
+    /// Its runs in ordinary queues, newest first.
     pub runs: Vec<testarena_events::TestRun>,
+    /// Its runs in bisect step queues, newest first, each with its
+    /// `bisect`: kept apart, and left out of the test's state and flip rate.
+    pub bisect_runs: Vec<testarena_events::TestRun>,
 }
 
 /// `POST /api/tests/quarantine`.

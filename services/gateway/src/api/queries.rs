@@ -13,7 +13,7 @@ use poem_openapi::{
     payload::{Json, PlainText},
     ApiResponse, OpenApi,
 };
-use testarena_events::{LogBatch, QueueId, QueueStatus};
+use testarena_events::{BisectSteps, LogBatch, QueueId, QueueStatus};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::error::ApiError;
@@ -44,7 +44,8 @@ impl QueryApi {
     /// List queues
     ///
     /// Newest first. The filters combine (all must match); an unknown query
-    /// parameter is a 400.
+    /// parameter is a 400. Bisect step queues are left out unless `bisect`
+    /// asks for them.
     #[oai(path = "/queues", method = "get")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
@@ -67,6 +68,9 @@ impl QueryApi {
         /// Only queues whose id, repo, ref or commit contains this (any case).
         #[oai(validator(max_length = 2048))]
         q: Query<Option<String>>,
+        /// Bisect step queues (those whose `bisect` is set): left out
+        /// (`exclude`, the default), listed too (`include`), or alone (`only`).
+        bisect: Query<Option<BisectSteps>>,
         /// From 1.
         #[oai(validator(minimum(value = "1"), maximum(value = "4294967295")))]
         page: Query<Option<u32>>,
@@ -83,6 +87,7 @@ impl QueryApi {
             commit: commit.0.as_deref(),
             profile: profile.0.as_deref(),
             text: q.0.as_deref(),
+            bisect_steps: bisect.0.unwrap_or_default(),
         };
         let (mut queues, total) = state.views.list(&filter, page, per_page).await?;
         state.fill_waiting(&mut queues).await;

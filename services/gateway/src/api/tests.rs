@@ -43,10 +43,12 @@ impl TestsApi {
     /// Tests with their state over their last runs
     ///
     /// A test is a (repo, profile, task, JUnit case or none). Each is
-    /// summarized over its last `window` runs: `flaky` (passed and failed on
-    /// one commit, passed on a retry, or a flip rate at or above the
-    /// gateway's `--flaky-flip-rate`), `failing` (its last 3 runs failed),
-    /// else `passing`.
+    /// summarized over its last `window` runs, runs of bisect step queues
+    /// left out: `failing` (its last 3 runs ended `FAIL`, `TIMEOUT` or
+    /// `ERROR`), `flaky` (a run ended `FLAKY`, it passed and failed on one
+    /// commit, or from 3 runs on it changed result at least twice at a flip
+    /// rate at or above the gateway's `--flaky-flip-rate`), `new` (fewer
+    /// than 3 runs), else `passing`. See docs/results.md.
     #[oai(path = "/tests", method = "get")]
     async fn list(
         &self,
@@ -121,19 +123,23 @@ impl TestsApi {
         let profile = profile.0.as_deref().filter(|p| !p.is_empty());
         let key = test_key(&repo.0, profile, &task.0, case.0.as_deref())?;
         let limit = limit.0.unwrap_or(DEFAULT_HISTORY_LIMIT);
-        let Some((test, runs)) = state.views.test_history(&key, limit).await? else {
+        let Some(history) = state.views.test_history(&key, limit).await? else {
             return Err(no_test(&key));
         };
-        let window = runs.len().min(testarena_events::DEFAULT_WINDOW as usize);
+        let window = history
+            .runs
+            .len()
+            .min(testarena_events::DEFAULT_WINDOW as usize);
         let summary = TestSummary::of(
-            &test.key,
-            test.quarantine_reason,
-            window_figures(&runs[..window]),
+            &history.test.key,
+            history.test.quarantine_reason,
+            window_figures(&history.runs[..window]),
             state.flaky_flip_rate,
         );
         Ok(Json(TestHistoryPage {
             test: summary,
-            runs,
+            runs: history.runs,
+            bisect_runs: history.bisect_runs,
         }))
     }
 
@@ -232,10 +238,10 @@ async fn publish_and_show(
     }
     let window = testarena_events::DEFAULT_WINDOW;
     match state.views.test_history(&event.test, window).await? {
-        Some((test, runs)) => Ok(QuarantineResponse::Ok(Json(Box::new(TestSummary::of(
-            &test.key,
-            test.quarantine_reason,
-            window_figures(&runs),
+        Some(history) => Ok(QuarantineResponse::Ok(Json(Box::new(TestSummary::of(
+            &history.test.key,
+            history.test.quarantine_reason,
+            window_figures(&history.runs),
             state.flaky_flip_rate,
         ))))),
         None => Ok(QuarantineResponse::Accepted(Json(TestEventAccepted {

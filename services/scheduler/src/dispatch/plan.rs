@@ -375,9 +375,11 @@ impl Plan {
                     .filter(|(other, _)| same_pool(&self.queues[other]))
                     .position(|(other, _)| other == id)
                     .map_or(1, |p| p + 1);
+                let (reason, runnable) = self.waiting_reason(queue, now_ms);
                 Some(WaitingInfo {
                     position: u32::try_from(position).unwrap_or(u32::MAX),
-                    reason: self.waiting_reason(queue, now_ms),
+                    reason,
+                    runnable,
                 })
             })
             .collect()
@@ -390,7 +392,9 @@ impl Plan {
             .flatten()
     }
 
-    fn waiting_reason(&self, queue: &Queue, now_ms: u64) -> String {
+    /// Why `queue` waits, and whether some live worker can run it (it
+    /// waits only for a free slot).
+    fn waiting_reason(&self, queue: &Queue, now_ms: u64) -> (String, bool) {
         let live: Vec<&WorkerRecord> = self
             .workers
             .values()
@@ -401,17 +405,20 @@ impl Plan {
             .iter()
             .any(|w| w.offers(queue.profile.as_ref(), &queue.requires))
         {
-            return format!("waiting for a worker with {wanted}");
+            return (format!("waiting for a worker with {wanted}"), false);
         }
         if !live
             .iter()
             .any(|w| w.admits(queue.profile.as_ref(), &queue.requires))
         {
-            return format!(
-                "waiting: every worker with {wanted} is draining or has it quarantined"
-            );
+            let reason =
+                format!("waiting: every worker with {wanted} is draining or has it quarantined");
+            return (reason, false);
         }
-        format!("waiting for a free slot on a worker with {wanted}")
+        (
+            format!("waiting for a free slot on a worker with {wanted}"),
+            true,
+        )
     }
 }
 
@@ -528,7 +535,8 @@ mod tests {
             plan.waiting_info(&id, NOW).unwrap(),
             WaitingInfo {
                 position: 1,
-                reason: "waiting for a worker with a default profile and board=b".into()
+                reason: "waiting for a worker with a default profile and board=b".into(),
+                runnable: false,
             }
         );
         plan.worker_seen(worker("board-b", 1, &["board=b"]));
@@ -536,6 +544,17 @@ mod tests {
         assert_eq!(dispatches.len(), 1);
         assert_eq!(dispatches[0].worker, "board-b");
         assert!(plan.waiting_info(&id, NOW).is_none());
+        // The next one only waits for board-b's slot: some worker can run it.
+        plan.apply_event(2, &submitted("q2", Priority::Normal, "x", &["board=b"]));
+        assert!(plan.plan(NOW).is_empty());
+        let next = plan
+            .waiting_info(&QueueId::parse("q2").unwrap(), NOW)
+            .unwrap();
+        assert!(next.runnable, "{next:?}");
+        assert!(
+            next.reason.starts_with("waiting for a free slot"),
+            "{next:?}"
+        );
     }
 
     #[test]
