@@ -417,3 +417,28 @@ fn a_bad_case_regex_stops_the_worker_at_start_naming_the_profile() {
     assert!(stderr.contains("profiles.fw.cases.regex"), "{stderr}");
     assert!(stderr.contains("unclosed group"), "{stderr}");
 }
+
+#[tokio::test]
+async fn cases_past_the_log_cap_are_still_read_each_once() {
+    let stack = TestStack::start_with(StackOptions {
+        worker_config: RECIPES.into(),
+        worker_args: vec!["--log-cap-bytes".into(), "2000".into()],
+        ..Default::default()
+    })
+    .await;
+    let producer =
+        "echo 1..300\ni=1\nwhile [ $i -le 300 ]; do echo \"ok $i - case $i\"; i=$((i+1)); done\n";
+    let repo = GitRepo::new(&[("many.sh", producer)]);
+    let view = run(&stack, "cap-1", "tap", &repo, &[("many", "many.sh")]).await;
+    let many = task(&view, "many");
+    assert_eq!(many["result"], "PASS", "{view:#}");
+    assert_eq!(
+        many["junit"]["tests"], 300,
+        "every case, stored in the log or not"
+    );
+    assert_eq!(case(many, "case 300")["result"], "passed");
+    let log = stack.text("/api/queue/cap-1/log").await;
+    assert!(log.contains("log cap of 2000 bytes reached"), "{log}");
+    assert!(!log.contains("case 300"), "the line itself was not stored");
+    assert!(marked_lines(&stack, "cap-1").await.is_empty(), "300 of 300");
+}
