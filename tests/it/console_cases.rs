@@ -270,6 +270,19 @@ exec sh unity_runner.sh
         "Expected 255 Was 15"
     );
 
+    // Quarantine by case works for a console case as for a JUnit one: the
+    // task still fails, on a quarantined case only, and is excused.
+    let test = json!({"repo": repo.url(), "profile": "unity", "task": "cli",
+        "case": "test_cli.test_parse_hex", "reason": "FW-7: hex parser"});
+    let (status, summary) = stack
+        .request(reqwest::Method::POST, "/api/tests/quarantine", Some(&test))
+        .await;
+    assert_eq!(status, 200, "{summary}");
+    let again = run(&stack, "un-2", "unity", &repo, &[("cli", "cli.sh")]).await;
+    assert_eq!(task(&again, "cli")["result"], "FAIL", "{again:#}");
+    assert_eq!(task(&again, "cli")["quarantined"], true, "{again:#}");
+    assert_eq!(again["verdict"], "passed", "{again:#}");
+
     // The record the UART cut is not silently lost: the count check says
     // so on a line marked like a failure.
     let marked = marked_lines(&stack, "un-1").await;
