@@ -8,7 +8,9 @@
 // missing queue, a gateway restart and the Workers page (drain, readmit); outcomes (status and verdict),
 // filters kept in the URL, teardown lines, log search, first failure,
 // compact mode, JUnit cases, the events timeline, artifact links and the
-// firmware-size trend chart, and "Bisect this failure" run to its culprit. Leaves screenshots of a
+// firmware-size trend chart, test states and failure notes, why a queue
+// waits, bisect steps hidden from the list behind a toggle, and "Bisect this
+// failure" run to its culprit. Leaves screenshots of a
 // queue page mid-run, of the list and of a found bisect in docs/dashboard.png,
 // docs/dashboard-list.png and docs/bisect.png when TESTARENA_UPDATE_SCREENSHOT=1 (else in the
 // temp dir, so a test run leaves the work tree clean).
@@ -270,6 +272,7 @@ const PROGRESS_ID = 'fw-progress-1';
 const PROGRESS_AGAIN = 'fw-progress-2';
 const HISTORY_1 = 'fw-history-1';
 const HISTORY_2 = 'fw-history-2';
+const WAITING_ID = 'fw-waits-for-drained';
 
 before(async () => {
   assert.ok(existsSync(BINARY), `${BINARY} is missing: run cargo build first`);
@@ -528,19 +531,21 @@ test('a retried task is FLAKY in amber, a failure says what its history says, an
   await task('hist-board').locator('[data-test=task-history]').getByText('new failure').waitFor();
   await page.locator('[data-count=flaky]').getByText('1 flaky').waitFor();
 
-  // The Tests page: flaky filter, dots, flip rate, trend; quarantine from the toggle.
+  // The Tests page: flaky filter, dots, flip rate; quarantine from the toggle.
+  // The retried task is one FLAKY run (one amber dot, not a red and a
+  // green), which makes its test flaky at once; the failed one is `new`.
   await page.goto(`${stack.base}/#/tests?state=flaky`);
   const testRow = (taskId) => page.locator(`[data-test=test-row][data-task="${taskId}"][data-case=""]`);
   await testRow('hist-flaky').waitFor();
   assert.equal(await testRow('hist-board').count(), 0, 'the flaky filter shows flaky tests only');
   assert.deepEqual(await testRow('hist-flaky').locator('[data-test=strip] circle').evaluateAll(
-    (dots) => dots.map((d) => d.dataset.tone)), ['bad', 'flaky']);
-  assert.equal(await testRow('hist-flaky').locator('[data-test=flip-rate]').textContent(), '100 %');
-  assert.equal(await testRow('hist-flaky').locator('[data-test=trend] polyline').count(), 1);
+    (dots) => dots.map((d) => d.dataset.tone)), ['flaky']);
+  assert.equal(await testRow('hist-flaky').locator('[data-test=flip-rate]').textContent(), '0 %');
   await page.locator('[data-filter=all]').click();
   await page.waitForURL(/#\/tests$/);
   // The "all" page is mounted (it lists the failing test too) before its search box is used.
   await testRow('hist-board').waitFor();
+  assert.equal(await testRow('hist-board').getAttribute('data-state'), 'new', 'one run: too soon to say');
   await page.locator('[data-test=test-search]').fill('hist-board');
   await page.locator('[data-test=test-search]').press('Enter');
   await page.waitForURL(/q=hist-board/);
@@ -560,8 +565,18 @@ test('a retried task is FLAKY in amber, a failure says what its history says, an
   await page.goto(`${stack.base}/#/queue/${HISTORY_2}`);
   await task('hist-board').locator('[data-test=task-quarantined]').waitFor();
   await verdict().getByText('passed').waitFor();
-  await task('hist-board').locator('[data-test=task-history]').getByText(/flaky: failed|failing since/).waitFor();
+  // Failed both of its runs: failing since the first, not "flaky".
+  await task('hist-board').locator('[data-test=task-history]').getByText(/^failing since /).waitFor();
   await page.locator('[data-count=quarantined]').getByText('1 quarantined').waitFor();
+  // The header's counts add up to the tasks: the quarantined failure counts once.
+  assert.equal(await page.locator('.tasks-summary [data-count=fail]').count(), 0);
+  const counted = await page.locator('.tasks-summary [data-count]').evaluateAll(
+    (chips) => chips.reduce((sum, chip) => sum + Number.parseInt(chip.textContent, 10), 0));
+  assert.equal(counted, tasks.length);
+  // Two runs now: the flaky test's trend is a line.
+  await page.goto(`${stack.base}/#/tests?state=flaky`);
+  await testRow('hist-flaky').locator('[data-test=strip] circle').nth(1).waitFor();
+  assert.equal(await testRow('hist-flaky').locator('[data-test=trend] polyline').count(), 1);
   await page.locator('#flash').evaluate((el) => { el.hidden = true; });
 });
 
@@ -604,6 +619,20 @@ test('"Bisect this failure" on a failed task finds the commit that broke it, wit
   await page.goto(`${stack.base}/#/bisects`);
   await page.locator('[data-test=bisect-row] [data-status=Found]').first().waitFor();
   await page.locator('#flash').evaluate((el) => { el.hidden = true; });
+
+  // The queue list leaves its step queues out until the toggle asks for them.
+  await page.goto(`${stack.base}/#/`);
+  await row('uart-on-main').waitFor();
+  assert.equal(await page.locator('[data-test=row-bisect]').count(), 0, 'no bisect step by default');
+  await page.locator('[data-test=bisect-steps-toggle]').click();
+  await page.waitForURL(/bisect=include/);
+  await page.locator('[data-test=row-bisect]').first().waitFor();
+  assert.equal(await page.locator('[data-test=bisect-steps-toggle]').getAttribute('aria-pressed'), 'true');
+  await page.locator('[data-test=row-bisect]').first().click();
+  await page.waitForURL(bisectUrl);
+  await page.goto(`${stack.base}/#/`);
+  await row('uart-on-main').waitFor();
+  assert.equal(await page.locator('[data-test=row-bisect]').count(), 0);
 });
 
 test('filters and search narrow the list, live in the URL, and two repos named firmware differ', async () => {
@@ -906,8 +935,18 @@ test('the Workers page shows the fleet, drains a worker and takes a profile back
   await live.locator('[data-profile=sh][data-state=draining]').waitFor();
   assert.equal(await page.locator('[data-test=drain]').count(), 0, 'a drained worker has nothing left to drain');
 
+  // A queue only the drained worker could run says why it waits, and
+  // promises no ETA though its task's duration is known.
+  await stack.submit(queueBody(WAITING_ID, [{ id: 'hist-flaky', scenario: 'flaky.sh' }]));
+  await page.goto(`${stack.base}/#/queue/${WAITING_ID}`);
+  await page.locator('[data-test=waiting-reason]').getByText(/every worker with .* is draining/).waitFor();
+  assert.equal(await page.locator('[data-test=waiting-reason] dd').getAttribute('data-worker-available'), 'false');
+  assert.equal(await page.locator('[data-test=eta]').count(), 0);
+  await page.goto(`${stack.base}/#/workers`);
+
   await live.locator('[data-profile=sh] [data-test=readmit]').click();
   await live.locator('[data-profile=sh][data-state=ready]').waitFor();
+  await until(async () => (await stack.view(WAITING_ID)).body.status === 'Finished', 30_000, 'the waiting queue to run once readmitted');
   await page.screenshot({ path: shotPath('dashboard-workers') });
 });
 
