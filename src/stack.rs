@@ -184,9 +184,10 @@ fn up_banner(url: &str, nats_url: &str, ready: bool) -> String {
     } else {
         "TestArena started, but is not ready after 30 s (see the log above)"
     };
+    // The last line pastes into a shell as it is, so the CLI finds this stack.
     format!(
         "{state}\n  dashboard  {url}/\n  API docs   {url}/docs\n  NATS       {nats_url}   \
-         (for subscribers: TESTARENA_NATS_URL={nats_url})"
+         (for subscribers: TESTARENA_NATS_URL={nats_url})\n  export TESTARENA_SERVER={url}   # for the CLI"
     )
 }
 
@@ -200,7 +201,8 @@ mod tests {
         assert_eq!(
             banner,
             "TestArena is up\n  dashboard  http://127.0.0.1:8080/\n  API docs   http://127.0.0.1:8080/docs\n  \
-             NATS       nats://127.0.0.1:4222   (for subscribers: TESTARENA_NATS_URL=nats://127.0.0.1:4222)"
+             NATS       nats://127.0.0.1:4222   (for subscribers: TESTARENA_NATS_URL=nats://127.0.0.1:4222)\n  \
+             export TESTARENA_SERVER=http://127.0.0.1:8080   # for the CLI"
         );
         assert!(up_banner("u", "n", false).starts_with("TestArena started, but is not ready"));
     }

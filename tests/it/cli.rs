@@ -157,6 +157,13 @@ async fn cancel_follow_and_the_unhappy_paths_have_clear_messages() {
             v["tasks"][0]["status"] == "Running"
         })
         .await;
+    let out = cli(&stack, &["status", "cli-slow"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "a running queue has not failed: {}",
+        text(&out)
+    );
     let out = cli(&stack, &["cancel", "cli-slow", "--wait"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(
@@ -178,6 +185,7 @@ async fn cancel_follow_and_the_unhappy_paths_have_clear_messages() {
         "{}",
         text(&followed)
     );
+    assert_eq!(followed.status.code(), Some(1), "a cancelled queue's log");
 
     let garbage = dir.path().join("garbage.json");
     std::fs::write(&garbage, "{ nope").unwrap();

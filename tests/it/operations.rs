@@ -205,7 +205,7 @@ async fn up_prints_its_addresses_once_ready_and_logs_without_colour_to_a_file() 
     let banner: Vec<String> = tokio::task::spawn_blocking(move || {
         BufReader::new(stdout)
             .lines()
-            .take(4)
+            .take(5)
             .map(|l| l.unwrap())
             .collect()
     })
@@ -228,6 +228,10 @@ async fn up_prints_its_addresses_once_ready_and_logs_without_colour_to_a_file() 
     assert!(
         banner[3].contains(&format!("nats://127.0.0.1:{nats_port}")),
         "{banner:?}"
+    );
+    assert_eq!(
+        banner[4],
+        format!("  export TESTARENA_SERVER=http://127.0.0.1:{http_port}   # for the CLI")
     );
     let written = std::fs::read_to_string(dir.path().join("up.log")).unwrap();
     assert!(written.contains("INFO"), "{written}");

@@ -6,16 +6,35 @@
 //! A dropped connection resumes after the last batch printed.
 
 use std::io::Write;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use serde::Deserialize;
-use testarena_events::{LogLine, QueueView};
+use testarena_events::{LogLine, QueueStatus, QueueView};
 
 use super::api_client::{ApiClient, ClientError};
 use super::sse::SseParser;
 
 const RETRY_AFTER: Duration = Duration::from_millis(500);
 const MAX_RETRIES: u32 = 10;
+
+/// `testarena logs ID [--follow]`: the log, and the exit code
+/// [`followed_exit_code`] gives when following (0 otherwise).
+pub async fn logs(client: &ApiClient, id: &str, follow: bool) -> Result<ExitCode, ClientError> {
+    let view = print_log(client, id, follow, false).await?;
+    let code = if follow { followed_exit_code(&view) } else { 0 };
+    Ok(ExitCode::from(code))
+}
+
+/// `logs --follow`'s exit code once the queue ended: 0 when it ran to its
+/// end (`Finished`, whatever its verdict: the log is whole), 1 when it was
+/// `Cancelled` or ended in `Error` (the log stops where the run was cut).
+pub fn followed_exit_code(view: &QueueView) -> u8 {
+    match view.status {
+        QueueStatus::Cancelled | QueueStatus::Error => 1,
+        _ => 0,
+    }
+}
 
 /// Returns the final queue view when following, the current one otherwise.
 pub async fn print_log(
@@ -166,4 +185,29 @@ fn progress_line(view: &QueueView) -> String {
         view.status,
         tasks.len()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ended(status: &str) -> QueueView {
+        serde_json::from_value(serde_json::json!({
+            "id": "q", "status": status, "source": {"repo": "/r", "ref": "main"},
+            "commit": null, "profile": null, "attempt": 1, "worker": null,
+            "submitted_at": "t", "started_at": null, "finished_at": null, "reason": null,
+            "verdict": null, "cancel_requested": false,
+            "counts": {"total": 0, "waiting": 0, "running": 0, "pass": 0, "fail": 0,
+                       "timeout": 0, "error": 0, "skipped": 0, "cancelled": 0},
+            "stages": [], "tasks": []
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_followed_log_of_a_cancelled_or_errored_queue_exits_one() {
+        assert_eq!(followed_exit_code(&ended("Finished")), 0);
+        assert_eq!(followed_exit_code(&ended("Cancelled")), 1);
+        assert_eq!(followed_exit_code(&ended("Error")), 1);
+    }
 }

@@ -1,8 +1,10 @@
 //! Client subcommands: they speak the HTTP API of a running gateway.
 //! Exit codes: 0 success (for `submit --wait` and `status`: the queue
 //! finished and every task is `PASS`, `FLAKY` — not with `--strict` — or
-//! failed under a quarantine), 1 the queue did not pass, 2 the API refused the request, 3 the server could not
-//! be reached. `bisect` has its own (see `bisect.rs`): 0 Found (or, without
+//! failed under a quarantine), 1 the queue did not pass (a failed task,
+//! `Error`, `Cancelled`; for `logs --follow`: it ended `Cancelled` or in
+//! `Error`), 2 the API refused the request, 3 the server could not be
+//! reached, 4 (`status`) the queue has not ended: `Waiting` or `Running`. `bisect` has its own (see `bisect.rs`): 0 Found (or, without
 //! `--wait`, started), 1 Inconclusive or Cancelled, 2 Error or any failure
 //! to ask the server. Any command whose stdout is a closed pipe ends by
 //! SIGPIPE, quietly, as `cat` does (`end_quietly_on_a_closed_pipe`).
@@ -63,8 +65,8 @@ pub enum ClientCommand {
     },
     /// List queues, newest first.
     List(ListArgs),
-    /// Show one queue: status, stages, tasks. Exits 0 only if it passed,
-    /// like `submit --wait`.
+    /// Show one queue: status, stages, tasks. Exits 0 if it passed, 1 if it
+    /// ended otherwise, 4 while it is Waiting or Running.
     Status {
         id: String,
         #[arg(long)]
@@ -75,7 +77,8 @@ pub enum ClientCommand {
         #[command(flatten)]
         server: ServerArg,
     },
-    /// Print a queue's log; with --follow, keep printing until it ends.
+    /// Print a queue's log; with --follow, keep printing until it ends, and
+    /// exit 1 if it ended Cancelled or in Error.
     Logs {
         id: String,
         #[arg(long, short)]
@@ -304,9 +307,7 @@ async fn dispatch(command: ClientCommand, style: when::TimeStyle) -> Result<Exit
             server,
         } => status::run(&ApiClient::new(&server)?, &id, json, strict).await,
         ClientCommand::Logs { id, follow, server } => {
-            let client = ApiClient::new(&server)?;
-            follow::print_log(&client, &id, follow, false).await?;
-            Ok(ExitCode::SUCCESS)
+            follow::logs(&ApiClient::new(&server)?, &id, follow).await
         }
         ClientCommand::Cancel { id, wait, server } => {
             cancel::run(&ApiClient::new(&server)?, &id, wait).await

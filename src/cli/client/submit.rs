@@ -56,12 +56,23 @@ pub async fn run(
     Ok(exit_code(&view, strict))
 }
 
-/// 0 when the queue [`passed`], 1 otherwise (`submit --wait`, `status`).
+/// `submit --wait` and `status`: 0 when the queue [`passed`]; 4 while it
+/// is `Waiting` or `Running` (not ended, so neither passed nor failed); 1
+/// when it ended any other way (a failed task, `Error`, `Cancelled`).
 pub fn exit_code(view: &QueueView, strict: bool) -> ExitCode {
-    if passed(view, strict) {
-        ExitCode::SUCCESS
+    ExitCode::from(exit_number(view, strict))
+}
+
+/// Exit code of a queue not ended yet.
+pub const NOT_ENDED: u8 = 4;
+
+fn exit_number(view: &QueueView, strict: bool) -> u8 {
+    if matches!(view.status, QueueStatus::Waiting | QueueStatus::Running) {
+        NOT_ENDED
+    } else if passed(view, strict) {
+        0
     } else {
-        ExitCode::from(1)
+        1
     }
 }
 
@@ -113,5 +124,17 @@ mod tests {
         assert!(!passed(&view("Finished", &[("FAIL", false)]), false));
         assert!(!passed(&view("Running", &[("PASS", false)]), false));
         assert!(!passed(&view("Error", &[("PASS", false)]), false));
+    }
+
+    #[test]
+    fn a_queue_not_ended_has_its_own_exit_code() {
+        assert_eq!(exit_number(&view("Finished", &[("PASS", false)]), false), 0);
+        assert_eq!(exit_number(&view("Finished", &[("FAIL", false)]), false), 1);
+        for ended in ["Error", "Cancelled"] {
+            assert_eq!(exit_number(&view(ended, &[]), false), 1, "{ended}");
+        }
+        for going in ["Waiting", "Running"] {
+            assert_eq!(exit_number(&view(going, &[]), false), NOT_ENDED, "{going}");
+        }
     }
 }
