@@ -385,6 +385,11 @@ pub struct WorkerArgs {
     /// past it the least recently used entries go. Fractions allowed.
     #[arg(long, env = "TESTARENA_BUILD_CACHE_MAX_GB", default_value_t = 10.0)]
     pub build_cache_max_gb: f64,
+    /// Most gigabytes (GiB) the build cache bucket shared by every worker
+    /// host keeps (`<PREFIX>_BUILDS`); past it whole builds go, least
+    /// recently used first. 0 keeps builds on each host only.
+    #[arg(long, env = "TESTARENA_BUILD_CACHE_BUCKET_GB", default_value_t = 10.0)]
+    pub build_cache_bucket_gb: f64,
     /// Log bytes one command may store; past it lines are counted only.
     #[arg(long, env = "TESTARENA_LOG_CAP_BYTES", default_value_t = 64 << 20)]
     pub log_cap_bytes: u64,
@@ -410,10 +415,15 @@ impl WorkerArgs {
     ) -> anyhow::Result<WorkerConfig> {
         anyhow::ensure!(self.concurrency >= 1, "--concurrency must be at least 1");
         self.consumer.validate()?;
-        anyhow::ensure!(
-            self.build_cache_max_gb.is_finite() && self.build_cache_max_gb >= 0.0,
-            "--build-cache-max-gb must be a number of GiB, 0 or more"
-        );
+        for (flag, gb) in [
+            ("--build-cache-max-gb", self.build_cache_max_gb),
+            ("--build-cache-bucket-gb", self.build_cache_bucket_gb),
+        ] {
+            anyhow::ensure!(
+                gb.is_finite() && gb >= 0.0,
+                "{flag} must be a number of GiB, 0 or more"
+            );
+        }
         let command_env = CommandEnv::from_worker(profiles.pass_env());
         let ccache = worker_ccache(&profiles)?;
         Ok(WorkerConfig {
@@ -440,13 +450,18 @@ impl WorkerArgs {
                     per_file: self.artifact_max_file_bytes,
                     per_queue: self.artifact_max_queue_bytes,
                 },
-                build_cache_max_bytes: (self.build_cache_max_gb * (1u64 << 30) as f64) as u64,
+                build_cache_max_bytes: gib_to_bytes(self.build_cache_max_gb),
+                build_bucket_max_bytes: gib_to_bytes(self.build_cache_bucket_gb),
                 ccache,
             },
             reaper_command: reaper_command(),
             metrics: Default::default(),
         })
     }
+}
+
+fn gib_to_bytes(gib: f64) -> u64 {
+    (gib * (1u64 << 30) as f64) as u64
 }
 
 /// The host's ccache when a profile sets `ccache = true`; a worker that

@@ -171,14 +171,20 @@ default_profile = "sha"
 build = "mkdir -p out && git rev-parse HEAD > out/sha.txt"
 build_outputs = ["out/sha.txt"]
 task = "test \"$(cat out/sha.txt)\" = \"$(git rev-parse HEAD)\""
+scenario_kind = "name"
 "#;
 
 #[tokio::test]
 async fn past_the_size_bound_the_least_recently_used_entry_is_evicted() {
     let stack = TestStack::start_with(StackOptions {
         worker_config: SHA_PROFILE.into(),
-        // 100 bytes, in GiB.
-        worker_args: vec!["--build-cache-max-gb".into(), "0.0000000932".into()],
+        // 100 bytes, in GiB; no shared bucket, which would restore B.
+        worker_args: vec![
+            "--build-cache-max-gb".into(),
+            "0.0000000932".into(),
+            "--build-cache-bucket-gb".into(),
+            "0".into(),
+        ],
         ..Default::default()
     })
     .await;

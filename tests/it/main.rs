@@ -28,3 +28,4 @@ mod results;
 mod schemas;
 mod security;
 mod sharding;
+mod shared_builds;

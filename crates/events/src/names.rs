@@ -25,6 +25,9 @@ pub struct ArenaNames {
     pub logs_stream: String,
     /// The Object Store bucket of artifacts (its stream is `OBJ_<bucket>`).
     pub artifacts_bucket: String,
+    /// The Object Store bucket of build outputs shared between worker
+    /// hosts (its stream is `OBJ_<bucket>`).
+    pub builds_bucket: String,
 }
 
 impl Default for ArenaNames {
@@ -51,6 +54,7 @@ impl ArenaNames {
             events_stream: format!("{upper}_EVENTS"),
             logs_stream: format!("{upper}_LOGS"),
             artifacts_bucket: format!("{upper}_ARTIFACTS"),
+            builds_bucket: format!("{upper}_BUILDS"),
         }
     }
 
@@ -187,6 +191,16 @@ impl ArenaNames {
             "events" | "logs" => QueueId::parse(tokens.next()?).ok(),
             _ => None,
         }
+    }
+
+    /// The stream behind the shared build cache bucket.
+    pub fn builds_stream(&self) -> String {
+        format!("OBJ_{}", self.builds_bucket)
+    }
+
+    /// Where a shard of a sharded queue claims the queue's one build.
+    pub fn build_claim_subject(&self, queue_id: &QueueId) -> String {
+        self.event_subject(queue_id, "build_claimed")
     }
 
     /// The stream behind the artifacts bucket.

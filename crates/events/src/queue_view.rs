@@ -162,8 +162,9 @@ pub struct ShardView {
 pub struct StageView {
     /// `checkout`, `build`, `boot` or `teardown`.
     pub stage: String,
-    /// `running`, `ok`, `failed`, `skipped`, `cancelled` or `cached` (the
-    /// build restored from the worker's build cache).
+    /// `running`, `ok`, `failed`, `skipped`, `cancelled`, `cached` (the
+    /// build restored from a build cache) or `shared` (a shard restored
+    /// the build another shard of the queue ran).
     pub status: String,
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub started_at: Option<String>,

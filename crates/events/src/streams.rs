@@ -63,7 +63,13 @@ pub async fn ensure_streams(
         allow_direct: true,
         ..Default::default()
     };
-    for config in [events, logs, artifacts_stream(names, limits)] {
+    let streams = [
+        events,
+        logs,
+        artifacts_stream(names, limits),
+        builds_stream(names, limits),
+    ];
+    for config in streams {
         // Create first: on a cluster, an update of a stream that does not
         // exist yet goes unanswered until it times out (no stream leader to
         // answer), while a create is answered by the meta leader. A create
@@ -82,12 +88,29 @@ pub async fn ensure_streams(
 /// also update its `max_age` (retention is the bucket's own: JetStream
 /// drops expired chunks itself, no sweep to run or to miss).
 fn artifacts_stream(names: &ArenaNames, limits: &StreamLimits) -> stream::Config {
-    let bucket = &names.artifacts_bucket;
     stream::Config {
         name: names.artifacts_stream(),
         description: Some("TestArena artifacts (Object Store)".into()),
-        subjects: vec![format!("$O.{bucket}.C.>"), format!("$O.{bucket}.M.>")],
         max_age: limits.artifact_max_age,
+        ..object_store_stream(&names.artifacts_bucket, limits)
+    }
+}
+
+/// The stream of the shared build cache bucket. No byte or age bound of
+/// its own: a stream discards by message, so a bound there could cut an
+/// object in two. Workers evict whole builds, least recently used first
+/// (`--build-cache-bucket-gb`).
+fn builds_stream(names: &ArenaNames, limits: &StreamLimits) -> stream::Config {
+    stream::Config {
+        name: names.builds_stream(),
+        description: Some("TestArena build outputs shared by worker hosts (Object Store)".into()),
+        ..object_store_stream(&names.builds_bucket, limits)
+    }
+}
+
+fn object_store_stream(bucket: &str, limits: &StreamLimits) -> stream::Config {
+    stream::Config {
+        subjects: vec![format!("$O.{bucket}.C.>"), format!("$O.{bucket}.M.>")],
         storage: stream::StorageType::File,
         num_replicas: limits.replicas,
         discard: stream::DiscardPolicy::New,

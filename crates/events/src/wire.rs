@@ -129,6 +129,15 @@ pub enum EventBody {
         task_id: TaskId,
         attempt: u32,
     },
+    /// A shard of a sharded queue builds for every shard: the others wait
+    /// for its build stage and restore its outputs. Published on
+    /// `<prefix>.events.<queue>.build_claimed`, conditional on that
+    /// subject's last sequence, so one shard's claim is stored.
+    BuildClaimed {
+        attempt: u32,
+        /// The build cache key (64 hex digits) the outputs are kept under.
+        key: String,
+    },
     /// A shard of a sharded queue ran out of tasks to claim, or stopped.
     /// The queue's `finished` comes from the shard that sees every task
     /// finished (or stopped the queue).
@@ -214,6 +223,7 @@ impl EventBody {
             Self::StageStarted { .. } => "stage_started",
             Self::StageFinished { .. } => "stage_finished",
             Self::TaskClaimed { .. } => "task_claimed",
+            Self::BuildClaimed { .. } => "build_claimed",
             Self::ShardFinished { .. } => "shard_finished",
             Self::TaskStarted { .. } => "task_started",
             Self::TaskFinished { .. } => "task_finished",
@@ -225,13 +235,14 @@ impl EventBody {
         }
     }
 
-    pub const KINDS: [&'static str; 14] = [
+    pub const KINDS: [&'static str; 15] = [
         "submitted",
         "dispatched",
         "started",
         "stage_started",
         "stage_finished",
         "task_claimed",
+        "build_claimed",
         "shard_finished",
         "task_started",
         "task_finished",
@@ -337,6 +348,9 @@ pub enum StageOutcome {
     /// The build's outputs were restored from the worker's build cache
     /// and the build command did not run.
     Cached,
+    /// A shard of a sharded queue restored the outputs of the build
+    /// another shard of the queue ran, and did not build itself.
+    Shared,
 }
 
 impl StageOutcome {
@@ -347,6 +361,7 @@ impl StageOutcome {
             Self::Skipped => "skipped",
             Self::Cancelled => "cancelled",
             Self::Cached => "cached",
+            Self::Shared => "shared",
         }
     }
 }

@@ -30,7 +30,11 @@ export function taskBadge(task) {
 export function stageBadge(stage) {
   // `cached`: the build's outputs came from the worker's build cache, the
   // build did not run; shown in the ok tone, never as a failure.
-  const title = stage.status === 'cached' ? 'build outputs restored from the build cache; build skipped' : null;
+  const titles = {
+    cached: 'build outputs restored from the build cache; build skipped',
+    shared: 'build outputs of the shard that built restored; build skipped',
+  };
+  const title = titles[stage.status] ?? null;
   return h('span', { class: `badge stage-${stage.status}`, title }, stage.status);
 }
 

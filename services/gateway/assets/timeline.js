@@ -6,6 +6,7 @@ import { formatDuration, plural } from './format.js';
 const STAGE_WORDS = {
   ok: 'ok', failed: 'failed', skipped: 'skipped', cancelled: 'cancelled',
   cached: 'restored from the build cache',
+  shared: 'shared with the shard that built',
 };
 
 /** One event as the events API returns it (`{v, queue_id, at, type, …}`) → {at, kind, text, tone}. */
@@ -25,7 +26,7 @@ export function describeEvent(event) {
     case 'stage_started': text = `${body.stage} started`; break;
     case 'stage_finished':
       text = `${body.stage} ${STAGE_WORDS[body.outcome] ?? body.outcome}${ms(body.duration_ms)}${because(body.message)}`;
-      tone = body.outcome === 'failed' ? 'bad' : body.outcome === 'ok' || body.outcome === 'cached' ? 'ok' : 'idle';
+      tone = body.outcome === 'failed' ? 'bad' : ['ok', 'cached', 'shared'].includes(body.outcome) ? 'ok' : 'idle';
       break;
     case 'task_started': text = `task ${body.task_id} started`; break;
     case 'task_finished':
@@ -40,6 +41,7 @@ export function describeEvent(event) {
     case 'deleted': text = 'deleted'; tone = 'warn'; break;
     case 'dispatched': text = `dispatched to ${body.worker ?? 'a worker'}`; break;
     case 'task_claimed': text = `task ${body.task_id} taken`; break;
+    case 'build_claimed': text = 'builds for every shard'; break;
     case 'shard_finished': text = 'no task left for this shard'; tone = 'idle'; break;
     default: text = kind;
   }

@@ -165,7 +165,8 @@ fn apply_to_queue(queue: &mut QueueView, event: &Event) -> bool {
         EventBody::Submitted { .. }
         | EventBody::Dispatched { .. }
         | EventBody::Deleted {}
-        | EventBody::TaskClaimed { .. } => false,
+        | EventBody::TaskClaimed { .. }
+        | EventBody::BuildClaimed { .. } => false,
         EventBody::CancelRequested { reason } => {
             apply_cancel_requested(queue, reason.as_deref(), at)
         }
@@ -270,6 +271,7 @@ fn is_for_current_run(body: &EventBody, current: u32) -> bool {
         | EventBody::TaskStarted { attempt, .. }
         | EventBody::TaskFinished { attempt, .. }
         | EventBody::TaskClaimed { attempt, .. }
+        | EventBody::BuildClaimed { attempt, .. }
         | EventBody::ShardFinished { attempt, .. }
         | EventBody::ArtifactStored { attempt, .. }
         | EventBody::FirmwareMeasured { attempt, .. } => *attempt == current,

@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::artifact_files::{build_artifacts, files_under};
 use crate::blocking::blocking;
+use crate::build_archive;
 use crate::build_cache::{to_evict, Bounds, BuildKey, Entry};
 use crate::cache_layout::{
     build_entry, build_entry_lock, build_entry_of_lock, builds_dir, lock_files_in, open_lock_file,
@@ -79,6 +80,50 @@ impl BuildCache {
             };
             let evicted = evict(&dir, bounds)?;
             Ok(Stored::New { files, evicted })
+        })
+        .await?
+    }
+
+    /// Writes the entry of `key` into the file `archive` (build_archive.rs),
+    /// for the shared bucket; the number of files, `None` without an entry.
+    pub(crate) async fn pack(
+        &self,
+        key: &BuildKey,
+        archive: &Path,
+    ) -> std::io::Result<Option<usize>> {
+        let (entry, archive) = (build_entry(&self.dir, key.as_str()), archive.to_owned());
+        blocking(move || {
+            let _lock = lock_entry(&entry)?;
+            if !entry.is_dir() {
+                return Ok(None);
+            }
+            build_archive::pack(&entry, &archive).map(Some)
+        })
+        .await?
+    }
+
+    /// Makes the entry of `key` from the file `archive` another host packed
+    /// (kept as it is when this cache has it already) and restores it into
+    /// `checkout`; then evicts what the size bound asks for. The number of
+    /// files restored, `None` when the entry was gone before the restore.
+    pub(crate) async fn restore_archive(
+        &self,
+        key: &BuildKey,
+        archive: &Path,
+        checkout: &Path,
+    ) -> std::io::Result<Option<usize>> {
+        let entry = build_entry(&self.dir, key.as_str());
+        let (archive, checkout) = (archive.to_owned(), checkout.to_owned());
+        let (dir, max_bytes) = (self.dir.clone(), self.max_bytes);
+        blocking(move || {
+            install(&entry, &archive)?;
+            let restored = restore(&entry, &checkout)?;
+            let bounds = Bounds {
+                max_bytes,
+                max_age: None,
+            };
+            evict(&dir, bounds)?;
+            Ok(restored)
         })
         .await?
     }
@@ -165,6 +210,22 @@ fn store(entry: &Path, checkout: &Path, globs: &[String]) -> std::io::Result<Sto
         files: files.len(),
         evicted: Vec::new(),
     })
+}
+
+/// Unpacks `archive` into a `.partial` folder and renames it into place,
+/// holding the entry's lock.
+fn install(entry: &Path, archive: &Path) -> std::io::Result<()> {
+    let lock = lock_entry(entry)?;
+    if !entry.is_dir() {
+        let partial = partial_build_entry(entry);
+        remove_dir_if_there(&partial)?;
+        if let Err(e) = build_archive::unpack(archive, &partial) {
+            let _ = remove_dir_if_there(&partial);
+            return Err(e);
+        }
+        std::fs::rename(&partial, entry)?;
+    }
+    lock.set_modified(SystemTime::now())
 }
 
 /// Copies `files` into the `partial` entry, each at its path.

@@ -8,8 +8,12 @@ mod artifact_files;
 mod artifact_upload;
 mod blocking;
 mod boot_health;
+mod build_archive;
+mod build_bucket;
 mod build_cache;
 mod build_cache_store;
+mod build_claims;
+mod build_sharing;
 mod cache_eviction;
 mod cache_layout;
 mod ccache;
@@ -77,6 +81,7 @@ pub use pipeline::EngineSettings;
 pub use profile::Profiles;
 
 use crate::boot_health::BootHealth;
+use crate::build_bucket::BuildBucket;
 use crate::build_cache_store::BuildCache;
 use crate::git_mirror::GitCache;
 use crate::group_ledger::GroupLedger;
@@ -244,6 +249,11 @@ fn shared_state(
             StreamPosition::new(js.clone(), config.names.events_stream.clone()),
         ),
         build_cache: BuildCache::new(&cache_dir, config.engine.build_cache_max_bytes),
+        build_bucket: BuildBucket::new(
+            js.clone(),
+            &config.names,
+            config.engine.build_bucket_max_bytes,
+        ),
         ccache_dir: cache_layout::ccache_dir(&cache_dir),
         js,
         names: config.names.clone(),

@@ -17,8 +17,8 @@ use crate::artifact_caps::ArtifactCaps;
 use crate::artifact_files;
 use crate::artifact_upload::ArtifactSink;
 use crate::boot_health::{BootHealth, BootOutcome};
-use crate::build_cache::{BuildKey, KeyInputs};
-use crate::build_cache_store::{BuildCache, Stored};
+use crate::build_bucket::BuildBucket;
+use crate::build_cache_store::BuildCache;
 use crate::ccache::Ccache;
 use crate::command_env::CommandEnv;
 use crate::disk_space::with_full_disk_note;
@@ -30,16 +30,18 @@ use crate::junit;
 use crate::log_batcher::LogSink;
 use crate::metrics::{ResultLabel, StageLabel};
 use crate::outcome::{
-    after_try, command_failure, over_tries, reboot_before_next, task_done, task_retries,
-    task_timeout, AfterTry, TaskDone,
+    after_try, over_tries, reboot_before_next, task_done, task_retries, task_timeout, AfterTry,
+    TaskDone,
 };
 use crate::placeholders::Placeholders;
-use crate::process_group::{CommandSpec, Exit, ProcessGroup};
+use crate::process_group::{CommandSpec, ProcessGroup};
 use crate::profile::{BootReady, Profile};
 use crate::scenario_check::missing_scenarios;
 use crate::stop_signal::{StopReason, StopSignal};
 use crate::task_cases;
 use crate::task_claims::SharedTasks;
+
+mod build_stage;
 
 /// Settings of the engine that are not per profile.
 #[derive(Debug, Clone)]
@@ -54,6 +56,9 @@ pub struct EngineSettings {
     pub artifact_caps: ArtifactCaps,
     /// Most bytes the build cache keeps (`--build-cache-max-gb`).
     pub build_cache_max_bytes: u64,
+    /// Most bytes the shared build bucket keeps (`--build-cache-bucket-gb`);
+    /// 0 turns it off.
+    pub build_bucket_max_bytes: u64,
     /// The ccache found at start; `None` when no profile asked for it.
     pub ccache: Option<Ccache>,
 }
@@ -66,6 +71,7 @@ impl Default for EngineSettings {
             command_env: CommandEnv::default(),
             artifact_caps: ArtifactCaps::default(),
             build_cache_max_bytes: 10 << 30,
+            build_bucket_max_bytes: 10 << 30,
             ccache: None,
         }
     }
@@ -80,6 +86,8 @@ pub(crate) struct Run<'a> {
     pub tasks: &'a [TaskSpec],
     pub git: &'a GitCache,
     pub build_cache: &'a BuildCache,
+    /// The bucket every worker host shares builds in; `None` when off.
+    pub build_bucket: Option<&'a BuildBucket>,
     pub ccache_dir: &'a Path,
     pub settings: &'a EngineSettings,
     pub ledger: &'a GroupLedger,
@@ -336,128 +344,6 @@ impl Run<'_> {
             Some(Err(e)) => StageEnd::Failed(format!("checkout failed: {e}")),
         };
         self.end_stage(Stage::Checkout, started, end).await
-    }
-
-    /// The build stage: outputs restored from the build cache when the
-    /// profile names `build_outputs` and an earlier queue of the same key
-    /// kept them (`cached`), the build command otherwise, its outputs then
-    /// kept for the next queue.
-    async fn build(&self) -> Result<Option<RunEnd>, EmitError> {
-        let Some(template) = &self.profile.build else {
-            return Ok(None);
-        };
-        let started = self.stage_started(Stage::Build).await?;
-        let key = self.build_key(template);
-        if let Some(key) = &key {
-            if let Some(message) = self.restore_build(key).await {
-                let cached = StageOutcome::Cached;
-                self.stage_finished(Stage::Build, started, cached, None, Some(message))
-                    .await?;
-                return Ok(None);
-            }
-        }
-        let end = self.run_build(template).await;
-        if let (Some(key), StageEnd::Ok { .. }) = (&key, &end) {
-            self.keep_build(key).await;
-        }
-        self.end_stage(Stage::Build, started, end).await
-    }
-
-    /// The build cache key of this run, when the profile caches its build
-    /// (`template`: its build command as written).
-    fn build_key(&self, template: &str) -> Option<BuildKey> {
-        let checkout = self.checkout.get()?;
-        if self.profile.build_outputs.is_empty() {
-            return None;
-        }
-        Some(BuildKey::of(&KeyInputs {
-            repo: self.source.repo.as_str(),
-            commit: &checkout.sha,
-            profile: self.profile.name.as_str(),
-            build_command: template,
-            env: &self.profile.env,
-            outputs: &self.profile.build_outputs,
-        }))
-    }
-
-    /// The stage's message when the entry of `key` was restored into the
-    /// checkout; `None` (and a log line why) when the build has to run.
-    async fn restore_build(&self, key: &BuildKey) -> Option<String> {
-        let line = match self.build_cache.restore(key, &self.checkout_dir()).await {
-            Ok(Some(files)) => {
-                let message = format!(
-                    "build outputs restored from the cache (key {}, {}); build skipped",
-                    key.short(),
-                    files_count(files)
-                );
-                self.log.system("build", message.clone()).await;
-                return Some(message);
-            }
-            Ok(None) => format!("no build outputs cached for key {}; building", key.short()),
-            Err(e) => format!(
-                "restoring build outputs of key {} failed: {e}; building",
-                key.short()
-            ),
-        };
-        self.log.system("build", line).await;
-        None
-    }
-
-    /// Keeps a successful build's outputs under `key`; a failure to keep
-    /// them is said in the log and does not fail the build.
-    async fn keep_build(&self, key: &BuildKey) {
-        let globs = &self.profile.build_outputs;
-        let line = match self.build_cache.store(key, &self.checkout_dir(), globs).await {
-            Ok(Stored::New { files, evicted }) if evicted.is_empty() => format!(
-                "build outputs kept in the cache (key {}, {})",
-                key.short(),
-                files_count(files)
-            ),
-            Ok(Stored::New { files, evicted }) => format!(
-                "build outputs kept in the cache (key {}, {}); {} least recently used entries evicted for room",
-                key.short(),
-                files_count(files),
-                evicted.len()
-            ),
-            Ok(Stored::AlreadyThere) => format!(
-                "build outputs of key {} were already in the cache",
-                key.short()
-            ),
-            Ok(Stored::NothingMatched) => {
-                "build_outputs matched no file after the build; nothing cached".to_owned()
-            }
-            Err(e) => format!("keeping the build outputs in the cache failed: {e}"),
-        };
-        self.log.system("build", line).await;
-    }
-
-    /// The build command, through ccache when the profile asks for it.
-    async fn run_build(&self, template: &str) -> StageEnd {
-        let values = self.placeholders(None, None);
-        let checkout = self.checkout_dir();
-        let mut spec = self.spec(template, "build".into(), &values, &checkout);
-        if self.profile.ccache {
-            let Some(ccache) = &self.settings.ccache else {
-                return StageEnd::Failed(
-                    "the profile sets ccache = true but this worker found no ccache at start"
-                        .into(),
-                );
-            };
-            spec.env = ccache.in_env(spec.env, self.ccache_dir, &checkout);
-        }
-        match ProcessGroup::spawn(spec, self.log, self.settings.kill_grace, None) {
-            Err(e) => StageEnd::Failed(format!("build could not start: {e}")),
-            Ok(group) => {
-                let exit = group
-                    .wait(Some(self.profile.build_timeout), self.stop.token())
-                    .await;
-                match command_failure("build", exit, self.profile.build_timeout) {
-                    _ if exit == Exit::Cancelled => StageEnd::Cancelled,
-                    None => StageEnd::Ok { commit: None },
-                    Some(reason) => StageEnd::Failed(reason),
-                }
-            }
-        }
     }
 
     /// The boot stage: up to `boot_retries` more tries on this worker when
@@ -936,14 +822,6 @@ async fn wait_ready(
 }
 
 /// "1 file", "3 files".
-fn files_count(n: usize) -> String {
-    if n == 1 {
-        "1 file".into()
-    } else {
-        format!("{n} files")
-    }
-}
-
 fn elapsed_ms(started: Instant) -> u64 {
     started.elapsed().as_millis() as u64
 }

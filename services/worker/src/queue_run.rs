@@ -18,6 +18,7 @@ use tracing::Instrument;
 
 use crate::artifact_upload::ArtifactSink;
 use crate::boot_health::BootHealth;
+use crate::build_bucket::BuildBucket;
 use crate::build_cache_store::BuildCache;
 use crate::delivery::{
     attempt_line, decide_delivery, read_history, settle_run, Delivery, History, Settle,
@@ -44,6 +45,7 @@ pub(crate) struct Shared {
     pub profiles: Profiles,
     pub git: GitCache,
     pub build_cache: BuildCache,
+    pub build_bucket: Option<BuildBucket>,
     /// `CCACHE_DIR` of this worker's `ccache = true` builds.
     pub ccache_dir: std::path::PathBuf,
     pub settings: EngineSettings,
@@ -599,6 +601,7 @@ impl QueueRun<'_> {
             tasks: &submission.tasks,
             git: &self.shared.git,
             build_cache: &self.shared.build_cache,
+            build_bucket: self.shared.build_bucket.as_ref(),
             ccache_dir: &self.shared.ccache_dir,
             settings: &self.shared.settings,
             ledger: &self.shared.ledger,

@@ -16,6 +16,7 @@ use async_nats::jetstream::{self};
 use futures_util::StreamExt;
 use testarena_events::{ArenaNames, Event, EventBody, FinalStatus, QueueId, TaskSpec};
 
+use crate::build_claims::BuildShare;
 use crate::shard_progress::{Resume, ShardProgress};
 
 /// How long reading a queue's events may take before the shard gives up
@@ -72,7 +73,7 @@ async fn read_all(
 }
 
 /// Whether a conditional publish was stored.
-enum Conditional {
+pub(crate) enum Conditional {
     Stored,
     /// Another publish came first.
     Lost,
@@ -81,7 +82,7 @@ enum Conditional {
 /// Publishes `event` on `subject` only while `expected_last` is the
 /// subject's last sequence; a retry after a lost answer is deduplicated by
 /// its message id.
-async fn publish_if_last(
+pub(crate) async fn publish_if_last(
     js: &jetstream::Context,
     subject: String,
     message_id: String,
@@ -154,6 +155,17 @@ impl SharedTasks {
                 resume: resume.into(),
                 next: 0,
             }),
+        }
+    }
+
+    /// This shard as the queue's build claim names it (build_claims.rs).
+    pub(crate) fn build_share(&self) -> BuildShare {
+        BuildShare {
+            js: self.js.clone(),
+            names: self.names.clone(),
+            queue_id: self.queue_id.clone(),
+            shard: self.shard,
+            attempt: self.attempt,
         }
     }
 
