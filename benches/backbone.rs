@@ -31,6 +31,8 @@ mod live_logs;
 mod nats_tap;
 #[path = "backbone/procfs.rs"]
 mod procfs;
+#[path = "backbone/real_project.rs"]
+mod real_project;
 #[path = "backbone/report.rs"]
 mod report;
 #[path = "backbone/sharding.rs"]
@@ -126,6 +128,11 @@ const SCENARIOS: &[Scenario] = &[
         name: "build_cache",
         what: "300-file C build: cold, same-commit requeue (cached), one file changed (ccache)",
         run: || Box::pin(build_cache::build_cache()),
+    },
+    Scenario {
+        name: "real_project",
+        what: "300 C files and 12 Unity test programs: a sharded queue against make -j2 + xargs -P2",
+        run: || Box::pin(real_project::real_project()),
     },
     Scenario {
         name: "sharding",

@@ -37,7 +37,7 @@ build/%.o: src/%.c\n\t@mkdir -p build\n\tcc -O2 -c $< -o $@\n";
 
 /// File `i`: `FUNCTIONS` functions of loops and switches the optimiser
 /// has to work through; `salt` changes every constant of the file.
-fn c_file(i: usize, salt: u32) -> String {
+pub fn c_file(i: usize, salt: u32) -> String {
     let mut out = String::from("#include <stdint.h>\n");
     for j in 0..FUNCTIONS {
         let seed = (j as u64 * 2_654_435_761 + u64::from(salt)) % (1 << 32);

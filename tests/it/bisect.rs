@@ -287,7 +287,9 @@ async fn a_scheduler_killed_mid_bisect_the_other_finishes_it_and_no_step_is_queu
     let queues = step_queues(&view);
     let unique: HashSet<&String> = queues.iter().collect();
     assert_eq!(unique.len(), queues.len(), "a queue listed twice: {view:#}");
-    let (_, list) = stack.get("/api/queues?q=b-restart&per_page=100").await;
+    let (_, list) = stack
+        .get("/api/queues?q=b-restart&per_page=100&bisect=only")
+        .await;
     assert_eq!(
         list["total"].as_u64().unwrap() as usize,
         queues.len(),
@@ -309,7 +311,9 @@ async fn two_schedulers_drive_one_bisect_without_queueing_a_step_twice() {
         assert_eq!(step["queues"].as_array().unwrap().len(), 2, "{step}");
     }
     let queues = step_queues(&view);
-    let (_, list) = stack.get("/api/queues?q=b-two&per_page=100").await;
+    let (_, list) = stack
+        .get("/api/queues?q=b-two&per_page=100&bisect=only")
+        .await;
     assert_eq!(
         list["total"].as_u64().unwrap() as usize,
         queues.len(),

@@ -116,6 +116,21 @@ async fn every_event_and_log_batch_the_services_emit_matches_its_schema() {
         .wait_terminal("sharded", Duration::from_secs(30))
         .await;
     assert_eq!(view["status"], "Finished", "{view:#}");
+    // A sharded queue that builds: a shard claims the build (`build_claimed`).
+    let commit = repo.commit(&[("new.txt", "a commit no build cache has")], "new");
+    let mut fw_sharded = queue(
+        "fw-sharded",
+        &repo.url(),
+        &[("a", "pass.sh"), ("b", "pass.sh")],
+    );
+    fw_sharded["profile"] = "fw".into();
+    fw_sharded["shards"] = 2.into();
+    fw_sharded["source"]["ref"] = commit.into();
+    stack.submit(&fw_sharded).await;
+    let view = stack
+        .wait_terminal("fw-sharded", Duration::from_secs(30))
+        .await;
+    assert_eq!(view["status"], "Finished", "{view:#}");
     let mut bad = queue("bad-ref", &repo.url(), &[("a", "pass.sh")]);
     bad["source"]["ref"] = "no-such-branch".into();
     stack.submit(&bad).await;

@@ -285,21 +285,7 @@ async fn dispatch(command: ClientCommand, style: when::TimeStyle) -> Result<Exit
             let options = submit::SubmitOptions { wait, json, strict };
             submit::run(&ApiClient::new(&server)?, &file, options).await
         }
-        ClientCommand::List(args) => {
-            let options = list::ListOptions {
-                status: args.status,
-                page: args.page,
-                per_page: args.per_page,
-                bisect_steps: args.bisect_steps,
-                json: args.json,
-                style: if args.utc {
-                    when::TimeStyle::Utc
-                } else {
-                    style
-                },
-            };
-            list::run(&ApiClient::new(&args.server)?, options).await
-        }
+        ClientCommand::List(args) => list_command(args, style).await,
         ClientCommand::Status {
             id,
             json,
@@ -327,6 +313,22 @@ async fn dispatch(command: ClientCommand, style: when::TimeStyle) -> Result<Exit
             workers::run(&ApiClient::new(&server)?, json).await
         }
     }
+}
+
+async fn list_command(args: ListArgs, style: when::TimeStyle) -> Result<ExitCode, ClientError> {
+    let options = list::ListOptions {
+        status: args.status,
+        page: args.page,
+        per_page: args.per_page,
+        bisect_steps: args.bisect_steps,
+        json: args.json,
+        style: if args.utc {
+            when::TimeStyle::Utc
+        } else {
+            style
+        },
+    };
+    list::run(&ApiClient::new(&args.server)?, options).await
 }
 
 async fn bisect_command(args: BisectArgs) -> Result<ExitCode, ClientError> {
