@@ -358,3 +358,45 @@ async fn a_cancel_stops_the_running_step_and_ends_cancelled() {
     let (status, _) = stack.get("/api/bisect/b-cancel").await;
     assert_eq!(status, 404);
 }
+
+/// A TAP producer's two cases: `crc` fails from commit 4, `uart` from the
+/// culprit (9). By task the search would stop at 4; by case `uart`, at 9.
+const TWO_CASES: &str = "echo 1..2\n\
+if grep -q BAD crc.txt; then echo 'not ok 1 - crc'; else echo 'ok 1 - crc'; fi\n\
+if grep -q BUG state.txt; then echo 'not ok 2 - uart'; else echo 'ok 2 - uart'; fi\n";
+
+#[tokio::test]
+async fn by_case_the_search_follows_that_case_and_not_the_task() {
+    let config = format!(
+        "{}\n[profiles.sh.cases]\nformat = \"tap\"\n",
+        crate::stack::SHELL_PROFILE
+    );
+    let stack = TestStack::start_with(crate::stack::StackOptions {
+        worker_config: config,
+        ..Default::default()
+    })
+    .await;
+    let (repo, shas) = repository(CULPRIT, |i| {
+        let crc = if i >= 4 { "BAD\n" } else { "ok\n" };
+        vec![("t.sh", TWO_CASES.to_owned()), ("crc.txt", crc.to_owned())]
+    });
+    let mut body = request("b-case", &repo, Some(&shas[0]));
+    body["case"] = "uart".into();
+    start(&stack, &body).await;
+    let view = ended(&stack, "b-case").await;
+    assert_eq!(view["status"], "Found", "{view:#}");
+    assert_eq!(view["case"], "uart");
+    assert_eq!(view["first_bad"]["commit"], shas[CULPRIT], "{view:#}");
+    // Commit 4 on (crc failing) the task fails, but the steps pass there.
+    let decided: Vec<(&str, &str)> = view["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| Some((s["commit"].as_str()?, s["verdict"].as_str()?)))
+        .collect();
+    for (commit, verdict) in decided {
+        let index = shas.iter().position(|s| s == commit).unwrap();
+        let expected = if index >= CULPRIT { "fail" } else { "pass" };
+        assert_eq!(verdict, expected, "commit {index}: {view:#}");
+    }
+}

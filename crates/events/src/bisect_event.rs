@@ -10,7 +10,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::fleet::{Label, Owner};
-use crate::{BisectId, GitRef, ProfileName, QueueId, RepoUrl, TaskSpec, WireError, WIRE_VERSION};
+use crate::{
+    BisectId, CaseName, GitRef, ProfileName, QueueId, RepoUrl, TaskSpec, WireError, WIRE_VERSION,
+};
 
 /// Most runs a step may ask for (`runs_per_step`); a mixed step reruns up to twice as many.
 pub const MAX_RUNS_PER_STEP: u8 = 10;
@@ -44,6 +46,10 @@ pub enum BisectEventBody {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         requires: Vec<Label>,
         tasks: Vec<TaskSpec>,
+        /// Bisect by this case of the tasks' cases (JUnit or console):
+        /// a step is decided by the case's result, not the task's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        case: Option<CaseName>,
         runs_per_step: u8,
         owner: Owner,
     },

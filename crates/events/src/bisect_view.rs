@@ -32,6 +32,11 @@ pub struct BisectView {
     pub profile: Option<String>,
     pub requires: Vec<String>,
     pub tasks: Vec<BisectTaskView>,
+    /// The case a step is decided by (`classname.name`); `null`: by the
+    /// tasks' results.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub case: Option<String>,
     pub runs_per_step: u8,
     pub owner: String,
     /// The culprit, once `Found`.

@@ -105,6 +105,40 @@ impl QueueId {
     }
 }
 
+/// A test case's name as the test history keys it: `classname.name` for
+/// a JUnit case with a class, else its name (a console case's name). Not
+/// a subject token: 1 to [`CaseName::MAX_LEN`] bytes without control
+/// characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CaseName(String);
+string_newtype!(CaseName);
+
+impl CaseName {
+    pub const MAX_LEN: usize = 512;
+
+    pub fn parse(value: impl Into<String>) -> Result<Self, IdError> {
+        let value = value.into();
+        let problem = if value.is_empty() {
+            Some("is empty".to_owned())
+        } else if value.len() > Self::MAX_LEN {
+            Some(format!(
+                "is {} bytes long; at most {} are allowed",
+                value.len(),
+                Self::MAX_LEN
+            ))
+        } else if value.chars().any(char::is_control) {
+            Some("contains a control character".to_owned())
+        } else {
+            None
+        };
+        match problem {
+            Some(why) => Err(IdError::new("case name", why)),
+            None => Ok(Self(value)),
+        }
+    }
+}
+
 /// A bisect id: a NATS subject token. At most [`BisectId::MAX_LEN`]
 /// characters, so a step queue's id (`<bisect>-<commit12>-r<run>`) is
 /// still a valid [`QueueId`].

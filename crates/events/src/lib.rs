@@ -43,7 +43,9 @@ pub use fleet::{
     ProfileStateView, ReadmitRequest, WorkerRecord, WorkerView, MAX_REQUIRES, MAX_WORKER_LABELS,
 };
 pub use fleet_bucket::{fleet_bucket_config, watch_registry, RegistryChange, FLEET_MEMORY};
-pub use ids::{BisectId, GitRef, IdError, ProfileName, QueueId, RepoUrl, ScenarioPath, TaskId};
+pub use ids::{
+    BisectId, CaseName, GitRef, IdError, ProfileName, QueueId, RepoUrl, ScenarioPath, TaskId,
+};
 pub use log_attempts::LogAttempts;
 pub use log_batch::{LineProgress, LogBatch, LogLine, LogStream};
 pub use names::{ArenaNames, QUEUE_LOG_FILE, QUEUE_STATUS_FILE};

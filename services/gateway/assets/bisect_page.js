@@ -76,6 +76,7 @@ export function bisectPage(root, id, ctx) {
       item('Profile', bisect.profile ?? h('span', { class: 'muted' }, 'worker default')),
       bisect.source?.repo ? item('Source', h('span', { class: 'mono break' }, bisect.source.repo)) : null,
       bisect.tasks?.length ? item('Tasks', bisect.tasks.map((t) => t.id).join(', ')) : null,
+      bisect.case ? item('By case', h('span', { class: 'mono break', 'data-test': 'bisect-case' }, bisect.case)) : null,
       bisect.runs_per_step ? item('Runs per step', String(bisect.runs_per_step)) : null);
   }
 

@@ -4,7 +4,7 @@
 //! is an ordinary queue, so what a queue refuses a bisect refuses up front.
 
 use testarena_events::{
-    BisectEventBody, BisectId, GitRef, Label, Owner, ProfileName, RepoUrl, TaskSpec,
+    BisectEventBody, BisectId, CaseName, GitRef, Label, Owner, ProfileName, RepoUrl, TaskSpec,
     MAX_RUNS_PER_STEP,
 };
 
@@ -22,6 +22,7 @@ pub(crate) struct BisectOrder {
     pub requires: Vec<Label>,
     /// Each with `retries: 0`: a step's runs are the bisect's own retries.
     pub tasks: Vec<TaskSpec>,
+    pub case: Option<CaseName>,
     pub runs_per_step: u8,
     pub owner: Owner,
 }
@@ -79,6 +80,10 @@ impl BisectOrder {
             profile: queue.profile,
             requires: queue.requires,
             tasks: queue.tasks,
+            case: request
+                .case
+                .map(|c| CaseName::parse(c).map_err(|e| RequestError::invalid("case", e)))
+                .transpose()?,
             runs_per_step,
             owner: queue.owner,
         })
@@ -92,6 +97,7 @@ impl BisectOrder {
             profile: self.profile.clone(),
             requires: self.requires.clone(),
             tasks: self.tasks.clone(),
+            case: self.case.clone(),
             runs_per_step: self.runs_per_step,
             owner: self.owner.clone(),
         }
@@ -119,6 +125,7 @@ mod tests {
                 timeout_s: None,
             }],
             runs_per_step: None,
+            case: None,
         }
     }
 
@@ -151,6 +158,9 @@ mod tests {
         let mut r = request();
         r.source.repo = "ext::sh".into();
         assert!(field(r).starts_with("source.repo:"));
+        let mut r = request();
+        r.case = Some("aes\u{7}ecb".into());
+        assert!(field(r).starts_with("case:"));
     }
 
     #[test]

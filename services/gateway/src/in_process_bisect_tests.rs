@@ -18,6 +18,7 @@ fn bisect(id: &str, status: &str) -> BisectView {
         profile: None,
         requires: Vec::new(),
         tasks: Vec::new(),
+        case: None,
         runs_per_step: 1,
         owner: "anonymous".into(),
         first_bad: None,

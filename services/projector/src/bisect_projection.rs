@@ -95,6 +95,7 @@ fn requested_view(event: &BisectEvent) -> BisectView {
         profile,
         requires,
         tasks,
+        case,
         runs_per_step,
         owner,
     } = &event.body
@@ -121,6 +122,7 @@ fn requested_view(event: &BisectEvent) -> BisectView {
                 timeout_s: t.timeout_s,
             })
             .collect(),
+        case: case.as_ref().map(ToString::to_string),
         runs_per_step: *runs_per_step,
         owner: owner.as_str().to_owned(),
         first_bad: None,
@@ -248,6 +250,7 @@ mod tests {
             profile: None,
             requires: Vec::new(),
             tasks: vec![TaskSpec::parse("t", "t.sh").unwrap()],
+            case: None,
             runs_per_step: 1,
             owner: Owner::anonymous(),
         })

@@ -30,6 +30,8 @@ pub struct StartOptions {
     pub scenario: Option<String>,
     pub profile: Option<String>,
     pub runs_per_step: Option<u8>,
+    /// Decide each step by this case of the task's cases, not the task.
+    pub case: Option<String>,
     pub wait: bool,
 }
 
@@ -91,6 +93,9 @@ pub fn request_body(options: &StartOptions, scenario: &str, timeout_s: Option<u3
     }
     if let Some(runs) = options.runs_per_step {
         body["runs_per_step"] = json!(runs);
+    }
+    if let Some(case) = &options.case {
+        body["case"] = json!(case);
     }
     body
 }
@@ -210,6 +215,7 @@ mod tests {
             scenario: None,
             profile: None,
             runs_per_step: None,
+            case: None,
             wait: false,
         }
     }
@@ -225,6 +231,7 @@ mod tests {
             good: Some("c1".into()),
             profile: Some("qemu-arm".into()),
             runs_per_step: Some(3),
+            case: Some("aes.ecb_encrypt".into()),
             ..options()
         };
         let body = request_body(&all, "s.sh", Some(30));
@@ -232,6 +239,7 @@ mod tests {
         assert_eq!(body["good"], "c1");
         assert_eq!(body["profile"], "qemu-arm");
         assert_eq!(body["runs_per_step"], 3);
+        assert_eq!(body["case"], "aes.ecb_encrypt");
     }
 
     fn queue(id: &str, repo: &str, tasks: &[(&str, &str)]) -> QueueView {

@@ -111,6 +111,9 @@ pub fn detail(view: &BisectView, url: &str) -> String {
         .map_or("(walking back from bad)", short);
     let _ = writeln!(out, "{}  {}  {url}", view.id, view.status);
     let _ = writeln!(out, "range: good {good} … bad {}", short(&view.bad));
+    if let Some(case) = &view.case {
+        let _ = writeln!(out, "by case: {case}");
+    }
     for (n, step) in view.steps.iter().enumerate() {
         let _ = writeln!(out, "{}", step_line(n + 1, step, view));
     }

@@ -194,6 +194,12 @@ pub struct BisectStart {
     /// Runs per tested commit, 1–10 (the server's default: 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=10))]
     runs_per_step: Option<u8>,
+    /// Decide each step by this case of the task's cases (JUnit or console),
+    /// named as the test history names it (`classname.name`, or the name
+    /// alone), not by the task's result: a commit where the case did not
+    /// run is skipped.
+    #[arg(long, value_name = "NAME")]
+    case: Option<String>,
     /// Follow the bisect, printing each step as it is decided, until it ends.
     #[arg(long)]
     wait: bool,
@@ -359,6 +365,7 @@ async fn bisect_command(args: BisectArgs) -> Result<ExitCode, ClientError> {
                 scenario: start.scenario,
                 profile: start.profile,
                 runs_per_step: start.runs_per_step,
+                case: start.case,
                 wait: start.wait,
             };
             bisect::start(&client, options).await

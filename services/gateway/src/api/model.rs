@@ -253,6 +253,20 @@ pub struct BisectRequest {
     #[serde(default)]
     #[oai(nullable, validator(minimum(value = "1"), maximum(value = "10")))]
     pub runs_per_step: Option<u8>,
+    /// Bisect by one case of the tasks' cases (JUnit or console), named as
+    /// the test history names it (`classname.name`, or the name alone): a
+    /// step passes or fails with that case; a commit where it did not run
+    /// is skipped. Absent (or `null`): by the tasks' results.
+    #[serde(default)]
+    #[oai(
+        nullable,
+        validator(
+            min_length = 1,
+            max_length = 512,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+        )
+    )]
+    pub case: Option<String>,
 }
 
 #[derive(Debug, Clone, Object, Deserialize)]

@@ -15,8 +15,8 @@
 use std::collections::HashMap;
 
 use testarena_events::{
-    BisectEnd, BisectStepView, BisectView, QueueStatus, QueueView, RunSide, StepPhase, StepVerdict,
-    TaskResult, MAX_WALK_BACK,
+    BisectEnd, BisectStepView, BisectView, JunitCaseView, QueueStatus, QueueView, RunSide,
+    StepPhase, StepVerdict, TaskResult, MAX_WALK_BACK,
 };
 
 /// How one ended run (one step queue) came out for the bisect's tasks.
@@ -32,22 +32,63 @@ pub(crate) enum RunOutcome {
 }
 
 impl RunOutcome {
-    /// The outcome of an ended queue; `None` while it waits or runs.
-    pub(crate) fn of(queue: &QueueView) -> Option<Self> {
+    /// The outcome of an ended queue; `None` while it waits or runs. With
+    /// `case`, the queue is decided by that case alone (see [`by_case`]).
+    pub(crate) fn of(queue: &QueueView, case: Option<&str>) -> Option<Self> {
         match queue.status {
-            QueueStatus::Finished => {
-                let results = || queue.tasks.iter().map(|t| t.result);
-                if results().any(|r| matches!(r, Some(TaskResult::Fail | TaskResult::Timeout))) {
-                    Some(Self::Fail)
-                } else if results().all(|r| r.is_some_and(TaskResult::is_pass)) {
-                    Some(Self::Pass)
-                } else {
-                    Some(Self::Untestable)
-                }
-            }
+            QueueStatus::Finished => Some(match case {
+                Some(case) => by_case(queue, case),
+                None => by_tasks(queue),
+            }),
             QueueStatus::Error | QueueStatus::Cancelled => Some(Self::Untestable),
             QueueStatus::Waiting | QueueStatus::Running => None,
         }
+    }
+}
+
+fn by_tasks(queue: &QueueView) -> RunOutcome {
+    let results = || queue.tasks.iter().map(|t| t.result);
+    if results().any(|r| matches!(r, Some(TaskResult::Fail | TaskResult::Timeout))) {
+        RunOutcome::Fail
+    } else if results().all(|r| r.is_some_and(TaskResult::is_pass)) {
+        RunOutcome::Pass
+    } else {
+        RunOutcome::Untestable
+    }
+}
+
+/// A finished queue by one case of its tasks' cases (JUnit or console),
+/// named `classname.name` or by its name alone: `failed` or `error` in any
+/// task fails it; `passed` everywhere it ran passes it. A commit where the
+/// case did not run (not built yet, renamed, skipped, its task `ERROR` or
+/// `TIMEOUT` before it) says nothing about it: untestable, skipped.
+fn by_case(queue: &QueueView, case: &str) -> RunOutcome {
+    let results: Vec<&str> = queue
+        .tasks
+        .iter()
+        .flat_map(|t| t.junit.iter().flat_map(|j| &j.cases))
+        .filter(|c| case_is(c, case))
+        .map(|c| c.result.as_str())
+        .collect();
+    if results.iter().any(|r| matches!(*r, "failed" | "error")) {
+        RunOutcome::Fail
+    } else if !results.is_empty() && results.iter().all(|r| *r == "passed") {
+        RunOutcome::Pass
+    } else {
+        RunOutcome::Untestable
+    }
+}
+
+fn case_is(case: &JunitCaseView, wanted: &str) -> bool {
+    match &case.classname {
+        Some(class) => {
+            wanted == case.name
+                || wanted
+                    .strip_prefix(class.as_str())
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    == Some(case.name.as_str())
+        }
+        None => wanted == case.name,
     }
 }
 
@@ -59,7 +100,7 @@ impl RunOutcome {
 pub(crate) fn outcomes(view: &BisectView, queues: &[QueueView]) -> HashMap<String, RunOutcome> {
     let mut outcomes: HashMap<String, RunOutcome> = queues
         .iter()
-        .filter_map(|q| RunOutcome::of(q).map(|o| (q.id.clone(), o)))
+        .filter_map(|q| RunOutcome::of(q, view.case.as_deref()).map(|o| (q.id.clone(), o)))
         .collect();
     for id in view.steps.iter().flat_map(|s| &s.queues) {
         if !queues.iter().any(|q| q.id == *id) {

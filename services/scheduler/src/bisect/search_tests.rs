@@ -27,6 +27,7 @@ fn view(commits: usize, good: bool, runs_per_step: u8) -> BisectView {
             scenario: "t.sh".into(),
             timeout_s: None,
         }],
+        case: None,
         runs_per_step,
         owner: "anonymous".into(),
         first_bad: None,
@@ -370,4 +371,69 @@ fn a_step_queue_without_a_view_was_deleted_and_cannot_test_its_commit() {
             ..
         }
     ));
+}
+
+/// A finished one-task queue whose task reads `result` with these cases
+/// (`(classname, name, result)`).
+fn finished(result: &str, cases: &[(Option<&str>, &str, &str)]) -> QueueView {
+    let cases: Vec<serde_json::Value> = cases
+        .iter()
+        .map(|(class, name, result)| {
+            serde_json::json!({"name": name, "classname": class, "time_ms": 1,
+                               "result": result, "message": null})
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({
+        "id": "q", "status": "Finished", "source": {"repo": "/r", "ref": "main"},
+        "commit": null, "profile": null, "attempt": 1, "worker": "w",
+        "submitted_at": "t", "started_at": "t", "finished_at": "t", "reason": null,
+        "cancel_requested": false, "counts": {"total": 1, "waiting": 0, "running": 0,
+        "pass": 0, "fail": 0, "timeout": 0, "error": 0, "skipped": 0, "cancelled": 0},
+        "stages": [], "tasks": [{"id": "t", "scenario": "t.sh", "timeout_s": null,
+        "status": "Finished", "result": result, "exit_code": 0, "duration_ms": 5,
+        "started_at": "t", "finished_at": "t", "message": null,
+        "junit": {"tests": cases.len(), "failures": 0, "errors": 0, "skipped": 0,
+                  "failed_cases": [], "cases": cases}}]
+    }))
+    .unwrap()
+}
+
+#[test]
+fn by_case_a_step_follows_that_case_not_the_task() {
+    let queue = finished(
+        "FAIL",
+        &[
+            (Some("aes"), "ecb", "failed"),
+            (Some("aes"), "cbc", "passed"),
+        ],
+    );
+    assert_eq!(RunOutcome::of(&queue, None), Some(RunOutcome::Fail));
+    assert_eq!(
+        RunOutcome::of(&queue, Some("aes.cbc")),
+        Some(RunOutcome::Pass)
+    );
+    assert_eq!(RunOutcome::of(&queue, Some("cbc")), Some(RunOutcome::Pass));
+    assert_eq!(
+        RunOutcome::of(&queue, Some("aes.ecb")),
+        Some(RunOutcome::Fail)
+    );
+    let error = finished("FAIL", &[(None, "boot", "error")]);
+    assert_eq!(RunOutcome::of(&error, Some("boot")), Some(RunOutcome::Fail));
+}
+
+#[test]
+fn by_case_a_commit_where_the_case_did_not_run_is_skipped() {
+    let queue = finished("PASS", &[(Some("aes"), "ecb", "passed")]);
+    let absent = RunOutcome::of(&queue, Some("aes.gcm"));
+    assert_eq!(absent, Some(RunOutcome::Untestable), "not there yet");
+    let skipped = finished("PASS", &[(Some("aes"), "gcm", "skipped")]);
+    let outcome = RunOutcome::of(&skipped, Some("aes.gcm"));
+    assert_eq!(outcome, Some(RunOutcome::Untestable));
+    let other_class = finished("PASS", &[(Some("des"), "gcm", "failed")]);
+    let outcome = RunOutcome::of(&other_class, Some("aes.gcm"));
+    assert_eq!(
+        outcome,
+        Some(RunOutcome::Untestable),
+        "another class's case"
+    );
 }
