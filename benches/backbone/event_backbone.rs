@@ -469,6 +469,7 @@ fn history(n: usize) -> Result<Vec<Event>> {
             shards: 1,
             claim_order: Vec::new(),
             bisect: None,
+            rerun_of: None,
         },
         EventBody::Started {
             worker: "lab-rack1-w3".into(),

@@ -166,6 +166,7 @@ fn history(n: usize) -> Result<Vec<Event>> {
             shards: 1,
             claim_order: Vec::new(),
             bisect: None,
+            rerun_of: None,
         }),
         event(EventBody::Started {
             worker: "bench".into(),

@@ -24,6 +24,7 @@ mod outage;
 mod paused_worker;
 mod plain_commands;
 mod projection;
+mod rerun;
 mod results;
 mod schemas;
 mod security;

@@ -90,6 +90,11 @@ pub struct QueueView {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub bisect: Option<String>,
+    /// The queue this one reruns (at its resolved commit); `null` for a
+    /// queue submitted anew.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub rerun_of: Option<String>,
 }
 
 /// One stored artifact, as the view lists it and

@@ -90,6 +90,10 @@ pub enum EventBody {
         /// The bisect this queue is a step of (its driver submitted it).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         bisect: Option<BisectId>,
+        /// The queue this one reruns (`POST /api/queue/{id}/rerun`), at
+        /// that queue's resolved commit.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rerun_of: Option<QueueId>,
     },
     /// The gateway's dispatcher gave the queue to one worker; published on
     /// `<prefix>.events.<queue>.dispatched.<worker>`, the subject that
@@ -211,6 +215,7 @@ impl EventBody {
             shards: 1,
             claim_order: Vec::new(),
             bisect: None,
+            rerun_of: None,
         }
     }
 

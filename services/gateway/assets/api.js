@@ -57,6 +57,8 @@ export const getEvents = (id, signal) => request(eventsUrl(id), { signal });
 export const getQueue = (id, signal) => request(queuePath(id), { signal });
 export const cancelQueue = (id) => request(`${queuePath(id)}/cancel`, { method: 'POST' });
 export const deleteQueue = (id) => request(queuePath(id), { method: 'DELETE' });
+/** A new queue at this one's commit: `{tasks?, failed_only?}`; answers its view (or `{id, seq}`). */
+export const rerunQueue = (id, body = {}) => request(`${queuePath(id)}/rerun`, { method: 'POST', body });
 export const rawLogUrl = (id) => `${queuePath(id)}/log`;
 export const eventsUrl = (id) => `${queuePath(id)}/events`;
 // `after`: the id of the last `log` event shown, so a new stream resumes

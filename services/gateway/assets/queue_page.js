@@ -10,13 +10,14 @@
 // page opens a new stream that resumes after the last log event it shows.
 
 import {
-  artifactUrl, cancelQueue, createBisect, deleteQueue, eventsUrl, getEvents, getQueue, logStreamUrl, rawLogUrl,
-  sizesHref, TERMINAL, testHistory,
+  artifactUrl, cancelQueue, createBisect, deleteQueue, eventsUrl, getEvents, getQueue, logStreamUrl, queueHref,
+  rawLogUrl, sizesHref, TERMINAL, testHistory,
 } from './api.js';
 import { bisectHref, bisectRequest, canBisect, goodCommit } from './bisect.js';
 import { stageBadge, statusBadge, taskBadge, countChips, progressBar } from './badges.js';
 import { h, replace } from './dom.js';
 import { queueEtaMs, taskProgress } from './eta.js';
+import { rerunButtons } from './rerun.js';
 import {
   formatAge, formatBytes, formatDuration, formatTime, parseTime, plural, queueDurationMs,
 } from './format.js';
@@ -112,6 +113,7 @@ class QueuePage {
     this.deleteButton = h('button', {
       class: 'btn btn-danger', type: 'button', 'data-test': 'delete', onclick: () => this.remove(),
     }, 'Delete');
+    this.rerun = rerunButtons(() => this.view, this.ctx.flash);
     this.title = h('div', { class: 'title-line' });
     this.reason = h('div', { class: 'banner', hidden: true, 'data-test': 'reason' });
     this.meta = h('dl', { class: 'meta' });
@@ -124,7 +126,7 @@ class QueuePage {
       h('div', { class: 'queue-head' },
         this.title,
         h('div', { class: 'actions' },
-          this.eventsButton, this.cancelButton, this.deleteButton)),
+          this.eventsButton, ...this.rerun.elements, this.cancelButton, this.deleteButton)),
       this.banner,
       this.reason,
       this.timeline,
@@ -151,6 +153,7 @@ class QueuePage {
     this.cancelButton.hidden = terminal;
     this.cancelButton.disabled = view.cancel_requested;
     this.cancelButton.textContent = view.cancel_requested ? 'Cancelling…' : 'Cancel';
+    this.rerun.update(view, terminal);
     this.log.setView(view);
 
     // The reason is said once, here; stages and tasks do not repeat it.
@@ -176,7 +179,8 @@ class QueuePage {
       waitingItem(view),
       etaItem(view, now),
       firmwareItem(view),
-      view.bisect ? item('Bisect', h('a', { href: bisectHref(view.bisect), class: 'mono', 'data-test': 'queue-bisect' }, view.bisect)) : null);
+      view.bisect ? item('Bisect', h('a', { href: bisectHref(view.bisect), class: 'mono', 'data-test': 'queue-bisect' }, view.bisect)) : null,
+      view.rerun_of ? item('Rerun of', h('a', { href: queueHref(view.rerun_of), class: 'mono', 'data-test': 'rerun-of' }, view.rerun_of)) : null);
 
     const artifacts = view.artifacts ?? [];
     this.artifacts.hidden = artifacts.length === 0;
@@ -306,6 +310,7 @@ class QueuePage {
     this.banner.hidden = true;
     this.cancelButton.hidden = true;
     this.deleteButton.hidden = true;
+    for (const button of this.rerun.elements) button.hidden = true;
     this.reason.hidden = false;
     this.reason.className = 'banner banner-warn';
     replace(this.reason, h('strong', {}, 'Deleted: '), `queue ${this.id} was deleted; its view, log and files are gone. `,

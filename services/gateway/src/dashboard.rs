@@ -48,6 +48,7 @@ const ASSETS: &[Asset] = &[
     asset!("log_view.js", "text/javascript; charset=utf-8"),
     asset!("outcome.js", "text/javascript; charset=utf-8"),
     asset!("queue_page.js", "text/javascript; charset=utf-8"),
+    asset!("rerun.js", "text/javascript; charset=utf-8"),
     asset!("size_chart.js", "text/javascript; charset=utf-8"),
     asset!("sizes_page.js", "text/javascript; charset=utf-8"),
     asset!("source.js", "text/javascript; charset=utf-8"),

@@ -157,6 +157,7 @@ fn view(id: &str) -> QueueView {
         artifacts: vec![],
         firmware: None,
         bisect: None,
+        rerun_of: None,
     }
 }
 

@@ -10,6 +10,7 @@ mod metrics;
 mod projector_stall;
 mod registry_watch;
 mod request_error;
+mod rerun;
 mod state;
 mod submission;
 mod waiting;

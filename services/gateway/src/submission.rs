@@ -30,6 +30,8 @@ pub(crate) struct Submission {
     pub claim_order: Vec<u16>,
     /// The bisect whose step this is (set by the bisect driver, never by a request).
     pub bisect: Option<BisectId>,
+    /// The queue this one reruns (set by the rerun route, never by a submit).
+    pub rerun_of: Option<QueueId>,
 }
 
 impl Submission {
@@ -80,6 +82,7 @@ impl Submission {
             shards,
             claim_order: Vec::new(),
             bisect: None,
+            rerun_of: None,
         })
     }
 
@@ -105,6 +108,7 @@ impl Submission {
             shards: self.shards,
             claim_order: self.claim_order.clone(),
             bisect: self.bisect.clone(),
+            rerun_of: self.rerun_of.clone(),
         }
     }
 }

@@ -65,6 +65,7 @@ fn submitted_view(event: &Event) -> Option<QueueView> {
         owner,
         shards,
         bisect,
+        rerun_of,
         ..
     } = &event.body
     else {
@@ -103,6 +104,7 @@ fn submitted_view(event: &Event) -> Option<QueueView> {
         artifacts: Vec::new(),
         firmware: None,
         bisect: bisect.as_ref().map(ToString::to_string),
+        rerun_of: rerun_of.as_ref().map(ToString::to_string),
     };
     recount(&mut view);
     Some(view)

@@ -628,6 +628,7 @@ mod tests {
             artifacts: Vec::new(),
             firmware: None,
             bisect: None,
+            rerun_of: None,
         }
     }
 

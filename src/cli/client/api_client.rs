@@ -39,6 +39,26 @@ pub struct ApiClient {
     token: Option<String>,
 }
 
+/// A submit's or rerun's answer: 201 or 200 with the view, 202 with the id.
+fn submitted(status: u16, value: Value) -> Result<Submitted, ClientError> {
+    let unreadable = |e: serde_json::Error| ClientError::Api {
+        status,
+        message: format!("unreadable response: {e}"),
+    };
+    if status == 202 {
+        #[derive(Deserialize)]
+        struct Accepted {
+            id: String,
+        }
+        let accepted: Accepted = serde_json::from_value(value).map_err(unreadable)?;
+        return Ok(Submitted::Accepted { id: accepted.id });
+    }
+    Ok(Submitted::View {
+        view: serde_json::from_value(value).map_err(unreadable)?,
+        existing: status == 200,
+    })
+}
+
 impl ApiClient {
     pub fn new(server: &ServerArg) -> Result<Self, ClientError> {
         let http = reqwest::Client::builder()
@@ -114,22 +134,16 @@ impl ApiClient {
                     .json(body),
             )
             .await?;
-        let unreadable = |e: serde_json::Error| ClientError::Api {
-            status,
-            message: format!("unreadable response: {e}"),
-        };
-        if status == 202 {
-            #[derive(Deserialize)]
-            struct Accepted {
-                id: String,
-            }
-            let accepted: Accepted = serde_json::from_value(value).map_err(unreadable)?;
-            return Ok(Submitted::Accepted { id: accepted.id });
-        }
-        Ok(Submitted::View {
-            view: serde_json::from_value(value).map_err(unreadable)?,
-            existing: status == 200,
-        })
+        submitted(status, value)
+    }
+
+    /// `POST /api/queue/{id}/rerun`: every task, or (`failed_only`) those
+    /// that did not pass.
+    pub async fn rerun(&self, id: &str, failed_only: bool) -> Result<Submitted, ClientError> {
+        let url = format!("{}/api/queue/{id}/rerun", self.base);
+        let body = serde_json::json!({ "failed_only": failed_only });
+        let (status, value): (u16, Value) = self.json(self.http.post(url).json(&body)).await?;
+        submitted(status, value)
     }
 
     pub async fn queue(&self, id: &str) -> Result<QueueView, ClientError> {

@@ -63,6 +63,26 @@ pub enum ClientCommand {
         #[command(flatten)]
         server: ServerArg,
     },
+    /// Run a queue again at the commit it resolved (same profile, labels,
+    /// priority and shards): a new queue, whose id is printed.
+    Rerun {
+        id: String,
+        /// Only the tasks that did not pass (FAIL, TIMEOUT, ERROR, skipped,
+        /// cancelled).
+        #[arg(long)]
+        failed: bool,
+        /// Follow the new queue's log until it ends; exit as `submit --wait`.
+        #[arg(long)]
+        wait: bool,
+        /// Print the new queue's view as JSON instead of its id.
+        #[arg(long)]
+        json: bool,
+        /// A `FLAKY` task (passed only on a retry) fails the queue too.
+        #[arg(long)]
+        strict: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
     /// List queues, newest first.
     List(ListArgs),
     /// Show one queue: status, stages, tasks. Exits 0 if it passed, 1 if it
@@ -290,6 +310,19 @@ async fn dispatch(command: ClientCommand, style: when::TimeStyle) -> Result<Exit
         } => {
             let options = submit::SubmitOptions { wait, json, strict };
             submit::run(&ApiClient::new(&server)?, &file, options).await
+        }
+        ClientCommand::Rerun {
+            id,
+            failed,
+            wait,
+            json,
+            strict,
+            server,
+        } => {
+            let client = ApiClient::new(&server)?;
+            let submitted = client.rerun(&id, failed).await?;
+            let options = submit::SubmitOptions { wait, json, strict };
+            submit::report(&client, submitted, options).await
         }
         ClientCommand::List(args) => list_command(args, style).await,
         ClientCommand::Status {

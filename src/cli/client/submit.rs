@@ -23,7 +23,6 @@ pub async fn run(
     file: &Path,
     options: SubmitOptions,
 ) -> Result<ExitCode, ClientError> {
-    let SubmitOptions { wait, json, strict } = options;
     let text = if file == Path::new("-") {
         std::io::read_to_string(std::io::stdin())
             .map_err(|e| ClientError::Usage(format!("reading stdin: {e}")))?
@@ -33,7 +32,19 @@ pub async fn run(
     };
     let body: Value = serde_json::from_str(&text)
         .map_err(|e| ClientError::Usage(format!("{} is not valid JSON: {e}", file.display())))?;
-    let (id, note, view) = match client.submit(&body).await? {
+    let submitted = client.submit(&body).await?;
+    report(client, submitted, options).await
+}
+
+/// Says which queue was made (and where to see it), then prints its id or
+/// view, or with `wait` follows its log to the end: `submit` and `rerun`.
+pub async fn report(
+    client: &ApiClient,
+    submitted: Submitted,
+    options: SubmitOptions,
+) -> Result<ExitCode, ClientError> {
+    let SubmitOptions { wait, json, strict } = options;
+    let (id, note, view) = match submitted {
         Submitted::View { view, existing } => {
             let note = if existing { " (already submitted)" } else { "" };
             (view.id.clone(), note, Some(view))

@@ -18,6 +18,7 @@ pub(crate) mod model;
 pub(crate) mod queries;
 pub(crate) mod query_params;
 pub(crate) mod queue;
+pub(crate) mod rerun;
 pub(crate) mod serde_json_body;
 pub(crate) mod sizes;
 pub(crate) mod stream_event;
@@ -44,6 +45,7 @@ pub(crate) enum ApiTags {
 
 pub(crate) type Api = (
     submit::SubmitApi,
+    rerun::RerunApi,
     queries::QueryApi,
     queue::QueueApi,
     log_stream::LogStreamApi,
@@ -60,6 +62,7 @@ pub(crate) fn service(server_url: &str) -> OpenApiService<Api, ()> {
     OpenApiService::new(
         (
             submit::SubmitApi,
+            rerun::RerunApi,
             queries::QueryApi,
             queue::QueueApi,
             log_stream::LogStreamApi,

@@ -74,7 +74,10 @@ impl SubmitApi {
 }
 
 /// Publishes the submission's `submitted` event, only if its id is new.
-async fn store_submitted(state: &AppState, submission: &Submission) -> Result<Stored, ApiError> {
+pub(super) async fn store_submitted(
+    state: &AppState,
+    submission: &Submission,
+) -> Result<Stored, ApiError> {
     let event = Event::new(submission.id.clone(), submission.event_body());
     let subject = state.names.event_subject(&submission.id, "submitted");
     let message_id = format!("{}:submitted", submission.id);

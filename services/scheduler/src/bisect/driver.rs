@@ -277,6 +277,7 @@ impl Driver {
                 shards: 1,
                 claim_order: Vec::new(),
                 bisect: Some(id.clone()),
+                rerun_of: None,
             };
             // Stored only once per id: a second scheduler's, or a repeat
             // after a restart, is a no-op.

@@ -450,6 +450,7 @@ mod tests {
                 shards: 1,
                 claim_order: Vec::new(),
                 bisect: None,
+                rerun_of: None,
             },
         )
     }
