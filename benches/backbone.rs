@@ -27,6 +27,8 @@ mod fleet;
 mod jetstream_sync;
 #[path = "backbone/live_logs.rs"]
 mod live_logs;
+#[path = "backbone/log_search.rs"]
+mod log_search;
 #[path = "backbone/nats_tap.rs"]
 mod nats_tap;
 #[path = "backbone/procfs.rs"]
@@ -158,6 +160,11 @@ const SCENARIOS: &[Scenario] = &[
         name: "artifact_stream_memory",
         what: "gateway memory while streaming a 1 GiB artifact",
         run: || Box::pin(artifacts::artifact_stream_memory()),
+    },
+    Scenario {
+        name: "log_search",
+        what: "search a 1,000,000-line log and read 400 lines of it by number",
+        run: || Box::pin(log_search::log_search()),
     },
     Scenario {
         name: "sse_fanout_memory",

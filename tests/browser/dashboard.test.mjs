@@ -801,6 +801,39 @@ test('a large log keeps only the newest lines on the page and links to the full 
   await page.locator('[data-test=follow]').uncheck();
   assert.ok(Date.now() - clicked < 2000, `a click took ${Date.now() - clicked} ms`);
   assert.ok(replayMs < 30_000, `replaying 20,000 lines took ${replayMs} ms`);
+
+  // Each line's time on a toggle.
+  await page.locator('[data-test=timestamps]').check();
+  assert.match(await logLines().last().locator('.ts').textContent(), /^\d\d:\d\d:\d\d\.\d{3}$/);
+  assert.ok(await logLines().last().locator('.ts').isVisible(), 'the time shows');
+  await page.locator('[data-test=timestamps]').uncheck();
+  assert.equal(await logLines().last().locator('.ts').isVisible(), false);
+
+  // The search covers the whole log: its first line, 15,000 lines before the kept ones.
+  const search = page.locator('[data-test=log-search]');
+  await search.fill('flood 00000');
+  const count = page.locator('[data-test=match-count]');
+  await until(async () => (await count.textContent()) === '1 of 1 in the whole log', 10_000, 'the server to find the first line');
+  const excerpt = page.locator('[data-test=log-excerpt]');
+  await excerpt.locator('.ln-focus').waitFor();
+  const number = text.split('\n').findIndex((l) => l.includes('flood 00000')) + 1;
+  assert.ok(number > 0 && number < 20, `the task's first line is line ${number} of the log`);
+  assert.equal(await excerpt.locator('.ln-focus').getAttribute('data-line'), String(number));
+  assert.match(await excerpt.locator('.ln-focus .txt').textContent(), /^flood 00000 the quick/);
+  assert.match(await excerpt.locator('mark.hit.current').textContent(), /^flood 00000$/i);
+  assert.match(await page.locator('[data-test=excerpt-range]').textContent(), /^Lines 1–\d+ of 20,0\d\d/);
+  assert.equal(await page.locator('[data-test=log]').isVisible(), false, 'the tail is hidden behind the excerpt');
+  // A line the page keeps is found there, not loaded.
+  await search.fill('flood 19998');
+  await until(async () => (await count.textContent()) === '1 of 1 in the whole log', 10_000, 'a kept line found');
+  assert.equal(await excerpt.isVisible(), false);
+  assert.match(await page.locator('[data-test=log] .ln-focus .txt').textContent(), /^flood 19998/);
+  await search.fill('');
+  await page.locator('[data-test=load-earlier]').click();
+  await until(async () => /^Lines 14,6\d\d–/.test(await page.locator('[data-test=excerpt-range]').textContent()), 10_000, 'earlier lines');
+  await page.locator('[data-test=excerpt-close]').click();
+  assert.equal(await excerpt.isVisible(), false);
+  assert.equal(await page.locator('[data-test=follow]').isChecked(), true);
 });
 
 test('a gateway restart shows "disconnected, reconnecting…", then the log resumes without a duplicate', async () => {

@@ -171,15 +171,30 @@ test('search finds every match, in any case, and marks it inside coloured segmen
   ]);
 });
 
-test('first failure is the first flagged line or the first line of the first failing task', () => {
+test('first failure lands on the failed case, else a failure word, in the first failing task; never its header first', () => {
   const view = { tasks: [{ id: 'a', result: 'PASS' }, { id: 'b', result: 'TIMEOUT' }, { id: 'c', result: 'FAIL' }] };
   const lines = [
-    { source: 'worker', text: 'start' }, { source: 'task:a', text: 'ok' },
-    { source: 'task:b', text: 'waiting…' }, { source: 'task:c', text: 'FAIL' },
+    { source: 'worker', text: 'start' }, { source: 'task:a', text: 'ok', failure: true },
+    { source: 'task:b', text: '==> task b' }, { source: 'task:b', text: 'waiting…' },
+    { source: 'task:b', text: 'uart: Assertion failed: x == 1' }, { source: 'task:c', text: 'FAIL' },
   ];
-  assert.equal(firstFailureIndex(lines, view), 2);
-  assert.equal(firstFailureIndex([{ source: 'task:a', failure: true }, ...lines], view), 0);
-  assert.equal(firstFailureIndex(lines, { tasks: [{ id: 'a', result: 'PASS' }] }), -1);
+  assert.equal(firstFailureIndex(lines, view), 4, 'the built-in pattern, not the header');
+  assert.equal(firstFailureIndex(lines.slice(0, 4), view), 2, 'the first line only when nothing says more');
+  const withCases = { tasks: [{ id: 'b', result: 'FAIL', junit: { failed_cases: ['unit.test_crc'], cases: [
+    { name: 'test_len', result: 'passed' }, { name: 'test_crc', result: 'failed' },
+  ] } }] };
+  const caseLines = [
+    { source: 'task:b', text: 'ERROR: something earlier' },
+    { source: 'task:b', text: '[ RUN ] test_crc' },
+    { source: 'task:b', text: 'test.c:12:test_crc:\x1b[31mFAIL\x1b[0m: expected 1' },
+  ];
+  assert.equal(firstFailureIndex(caseLines, withCases), 1, 'naming the case, without stripping');
+  const plain = (t) => t.replace(/\x1b\[[0-9;]*m/g, '');
+  assert.equal(firstFailureIndex(caseLines, withCases, plain), 2);
+  assert.equal(firstFailureIndex([{ source: 'task:a', failure: true }], { tasks: [{ id: 'a', result: 'PASS' }] }), 0,
+    'no failing task: the first flagged line');
+  assert.equal(firstFailureIndex(lines, { tasks: [{ id: 'a', result: 'PASS' }] }), 1);
+  assert.equal(firstFailureIndex([{ source: 'x', text: 'FAIL' }], { tasks: [] }), -1);
 });
 
 test('a stopped queue ends its log with what happened and by what', () => {

@@ -60,6 +60,12 @@ export const deleteQueue = (id) => request(queuePath(id), { method: 'DELETE' });
 /** A new queue at this one's commit: `{tasks?, failed_only?}`; answers its view (or `{id, seq}`). */
 export const rerunQueue = (id, body = {}) => request(`${queuePath(id)}/rerun`, { method: 'POST', body });
 export const rawLogUrl = (id) => `${queuePath(id)}/log`;
+/** Lines `from` (from 1) on of the stored log, each with its number: {lines, total_lines}. */
+export const logLines = (id, from, limit) =>
+  request(`${queuePath(id)}/log/lines?${new URLSearchParams({ from_line: from, limit })}`);
+/** The whole stored log searched for `q` (a text in any case, or a regex): {hits, matches, total_lines}. */
+export const searchLog = (id, q, regex = false) =>
+  request(`${queuePath(id)}/log/search?${new URLSearchParams({ q, regex })}`);
 export const eventsUrl = (id) => `${queuePath(id)}/events`;
 // `after`: the id of the last `log` event shown, so a new stream resumes
 // right after it instead of replaying the whole log.

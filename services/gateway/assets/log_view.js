@@ -7,26 +7,37 @@
 // scrolling up turns it off, scrolling back to the bottom turns it on again.
 //
 // Teardown output (a process stopped on purpose) is muted and labelled, not
-// red; lines matching the profile's failure_regex are marked. Search
-// highlights matches in the lines kept, with next/previous; "First failure"
-// jumps to the first failing task's first line (or the first flagged line);
-// compact mode shows a source label only where it changes. The decisions
-// are in log_lines.js.
+// red; lines matching the profile's failure_regex are marked. Every line
+// carries its number in the log (the SSE stream sends them in the file's
+// order), and its time on the "Time" toggle. Search highlights matches in
+// the lines kept, with next/previous; once the log outgrew them, the server
+// searches the whole log and a hit outside them is loaded from it
+// (log_excerpt.js). "First failure" lands on the first failing task's
+// failed case, else its first line saying FAIL, ERROR or Assertion (the
+// server finds it when it is not kept); compact mode shows a source label
+// only where it changes. The decisions are in log_lines.js.
 
-import { parseAnsi } from './ansi.js';
+import { parseAnsi, stripAnsi } from './ansi.js';
 import { h, replace } from './dom.js';
 import { formatCount } from './format.js';
+import { EXCERPT_LINES, LogExcerpt } from './log_excerpt.js';
 import {
-  findMatches, firstFailureIndex, lineKind, markSegments, showsSource,
+  failureSearch, failureTarget, findMatches, firstFailureIndex, lineKind, lineTime, markSegments, showsSource,
 } from './log_lines.js';
 
 const SOURCE_COLOURS = 6;
 const FLUSH_MS = 100;
+const SEARCH_DELAY_MS = 250;
 
 export class LogView {
-  constructor({ maxLines = 5000, fullLogUrl }) {
+  /** `api`: {lines(from, limit), search(q, regex)} over the stored log; without it, only the lines kept. */
+  constructor({ maxLines = 5000, fullLogUrl, api = null }) {
     this.maxLines = maxLines;
     this.fullLogUrl = fullLogUrl;
+    this.api = api;
+    this.serverHits = null; // line numbers the server found, while they stand for the matches
+    this.serverMatches = 0;
+    this.searchTimer = null;
     this.pending = [];
     this.received = 0;
     this.shown = 0;
@@ -50,6 +61,8 @@ export class LogView {
     this.wrapBox.addEventListener('change', () => this.lines.classList.toggle('wrap', this.wrapBox.checked));
     this.compactBox = h('input', { type: 'checkbox', 'data-test': 'compact' });
     this.compactBox.addEventListener('change', () => this.lines.classList.toggle('compact', this.compactBox.checked));
+    this.timeBox = h('input', { type: 'checkbox', 'data-test': 'timestamps' });
+    this.timeBox.addEventListener('change', () => this.showTimes(this.timeBox.checked));
     this.searchBox = h('input', {
       type: 'search', class: 'log-search', placeholder: 'Search the log', 'aria-label': 'Search the log',
       'data-test': 'log-search',
@@ -78,6 +91,11 @@ export class LogView {
       class: 'log', role: 'log', tabindex: '0', 'aria-label': 'Queue log', 'data-test': 'log',
     }, this.empty);
     this.lines.addEventListener('scroll', () => this.onScroll(), { passive: true });
+    this.excerpt = api ? new LogExcerpt({
+      load: (from, limit) => api.lines(from, limit),
+      render: (line) => this.renderLine(line),
+      onClose: () => this.closeExcerpt(),
+    }) : null;
 
     this.element = h('section', { class: 'card log-panel', 'aria-label': 'Log' },
       h('div', { class: 'log-toolbar' },
@@ -88,6 +106,7 @@ export class LogView {
         h('label', { class: 'toggle', title: 'Keep the newest line in view' }, this.followBox, 'Follow'),
         h('label', { class: 'toggle', title: 'Wrap long lines' }, this.wrapBox, 'Wrap'),
         h('label', { class: 'toggle', title: 'Show a source label only where it changes' }, this.compactBox, 'Compact'),
+        h('label', { class: 'toggle', title: 'When the worker read each line (local time)' }, this.timeBox, 'Time'),
         h('a', { class: 'btn btn-small', href: fullLogUrl, target: '_blank', rel: 'noopener' }, 'Raw log'),
       ),
       h('div', { class: 'log-toolbar log-find' },
@@ -95,6 +114,7 @@ export class LogView {
         h('span', { class: 'spacer' }),
         this.failureButton),
       this.note,
+      this.excerpt?.element,
       this.lines,
     );
   }
@@ -108,8 +128,11 @@ export class LogView {
 
   /** lines: [{source, stream, text}] as the log stream sends them. */
   append(lines) {
-    for (const line of lines) this.pending.push(line);
-    this.received += lines.length;
+    for (const line of lines) {
+      this.received += 1;
+      line.n = this.received;
+      this.pending.push(line);
+    }
     // Hidden tabs get no animation frames: keep only what would be shown.
     if (this.pending.length > this.maxLines) this.pending.splice(0, this.pending.length - this.maxLines);
     this.schedule();
@@ -130,6 +153,7 @@ export class LogView {
   destroy() {
     if (this.frame !== null) cancelAnimationFrame(this.frame);
     clearTimeout(this.timer);
+    clearTimeout(this.searchTimer);
     this.frame = null;
     this.timer = null;
     this.pending = [];
@@ -191,10 +215,50 @@ export class LogView {
     const dropped = this.received > this.maxLines;
     this.note.hidden = !dropped;
     if (dropped) {
+      const earlier = this.excerpt ? h('button', {
+        class: 'btn btn-small', type: 'button', 'data-test': 'load-earlier',
+        onclick: () => this.openExcerpt(Math.max(1, this.firstKeptLine() - EXCERPT_LINES)),
+      }, 'Load earlier lines') : null;
       replace(this.note,
         `Showing the last ${formatCount(this.maxLines)} of ${formatCount(this.received)} lines. `,
+        earlier, earlier ? ' ' : null,
         h('a', { href: this.fullLogUrl, target: '_blank', rel: 'noopener' }, 'Open the full log'));
     }
+  }
+
+  /** The number of the oldest line kept in the tail (one past the last when none is). */
+  firstKeptLine() {
+    const first = this.records.find((r) => !r.line.marker);
+    return first ? first.line.n : this.received + 1;
+  }
+
+  /** Whether lines of the log are no longer kept here, so a search or a jump needs the server. */
+  truncated() {
+    return this.api !== null && this.firstKeptLine() > 1;
+  }
+
+  showTimes(on) {
+    this.lines.classList.toggle('show-ts', on);
+    this.excerpt?.lines.classList.toggle('show-ts', on);
+  }
+
+  async openExcerpt(from, focus = null) {
+    try {
+      const target = await this.excerpt.open(from, focus);
+      this.setFollow(false);
+      this.lines.hidden = true;
+      if (target && this.query) this.highlight(target)[0]?.classList.add('current');
+      return target;
+    } catch (e) {
+      this.matchCount.textContent = `could not load lines: ${e.message}`;
+      return null;
+    }
+  }
+
+  closeExcerpt() {
+    this.excerpt?.hide();
+    this.lines.hidden = false;
+    this.setFollow(true);
   }
 
   renderLine(line) {
@@ -204,8 +268,10 @@ export class LogView {
     return h('div', {
       class: `ln ln-${kind}${sameSource ? ' same-src' : ''}`,
       'data-kind': kind,
+      'data-line': line.n,
       title: kind === 'teardown' ? 'Output of a process stopped on purpose (teardown), not an error' : null,
     },
+    h('span', { class: 'ts', title: `line ${line.n}` }, lineTime(line.ts_ms)),
     h('span', { class: `src src-${this.colourOf(line.source)}`, title: sourceTitle(line) }, sourceLabel(line)),
     kind === 'teardown' ? h('span', { class: 'ln-tag', 'data-test': 'teardown-tag' }, 'teardown') : null,
     kind === 'failure' ? h('span', { class: 'ln-tag ln-tag-fail' }, 'failure') : null,
@@ -233,28 +299,94 @@ export class LogView {
   }
 
   updateFailure() {
-    const index = firstFailureIndex(this.records.map((r) => r.line), this.view);
-    this.failureButton.hidden = index === -1;
+    const index = firstFailureIndex(this.records.map((r) => r.line), this.view, stripAnsi);
+    this.failureButton.hidden = index === -1 && !(this.truncated() && failureTarget(this.view));
     return index;
   }
 
-  jumpToFailure() {
+  /** The first failure among the lines kept, or in the whole log once it outgrew them. */
+  async jumpToFailure() {
     const index = this.updateFailure();
-    if (index === -1) return;
-    const el = this.records[index].el;
-    this.setFollow(false);
-    for (const old of this.lines.querySelectorAll('.ln-focus')) old.classList.remove('ln-focus');
-    el.classList.add('ln-focus');
-    el.scrollIntoView({ block: 'center' });
+    const line = this.truncated() ? await this.findFailureLine() : null;
+    if (line !== null) await this.goToLine(line);
+    else if (index !== -1) this.focus(this.records[index]);
   }
 
-  /** Highlights every match of `query` in the lines kept and shows the first. */
+  /** The line number of the first failure, as the server's search finds it; null when it finds none. */
+  async findFailureLine() {
+    const search = failureSearch(this.view);
+    if (!search) return null;
+    try {
+      const found = await this.api.search(search.q, search.regex);
+      const index = firstFailureIndex(found.hits, this.view, stripAnsi);
+      return index === -1 ? null : found.hits[index].line;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Shows line `n`: in the tail when it is kept there, else loaded around it from the server. */
+  async goToLine(n) {
+    const record = n >= this.firstKeptLine() ? this.records.find((r) => r.line.n === n) : null;
+    if (record) return this.focus(record);
+    return this.openExcerpt(Math.max(1, n - EXCERPT_LINES / 2), n);
+  }
+
+  /** Outlines a line of the tail and scrolls to it. */
+  focus(record) {
+    if (this.excerpt?.shown) this.closeExcerpt();
+    this.setFollow(false);
+    for (const old of this.lines.querySelectorAll('.ln-focus')) old.classList.remove('ln-focus');
+    record.el.classList.add('ln-focus');
+    record.el.scrollIntoView({ block: 'center' });
+    return record;
+  }
+
+  /**
+   * Highlights every match of `query` in the lines kept and shows the
+   * first; once the log outgrew them, the server searches it whole and its
+   * hits are the matches.
+   */
   search(query) {
     this.query = query;
     this.matches = [];
+    this.serverHits = null;
+    clearTimeout(this.searchTimer);
     for (const record of this.records) this.mark(record);
     this.current = this.matches.length ? 0 : -1;
+    if (query && this.truncated()) {
+      this.matchCount.textContent = 'searching the whole log…';
+      this.searchTimer = setTimeout(() => this.searchServer(query), SEARCH_DELAY_MS);
+      return;
+    }
     this.showMatch(true);
+  }
+
+  async searchServer(query) {
+    let found;
+    try {
+      found = await this.api.search(query, false);
+    } catch (e) {
+      if (query === this.query) this.matchCount.textContent = `search failed: ${e.message}`;
+      return;
+    }
+    if (query !== this.query) return;
+    this.serverHits = found.hits.map((hit) => hit.line);
+    this.serverMatches = found.matches;
+    this.current = this.serverHits.length ? 0 : -1;
+    await this.showServerHit();
+  }
+
+  async showServerHit() {
+    const n = this.serverHits.length;
+    this.prevButton.disabled = n === 0;
+    this.nextButton.disabled = n === 0;
+    this.matchCount.textContent = n === 0 ? 'no matches'
+      : `${this.current + 1} of ${formatCount(this.serverMatches)} in the whole log`;
+    if (n === 0) return;
+    const record = await this.goToLine(this.serverHits[this.current]);
+    for (const old of this.element.querySelectorAll('mark.current')) old.classList.remove('current');
+    record?.el.querySelector('mark.hit')?.classList.add('current');
   }
 
   /** New lines while a search is open: their matches join the end of the list. */
@@ -262,25 +394,33 @@ export class LogView {
     const current = this.matches[this.current];
     this.matches = this.matches.filter((m) => m.isConnected);
     for (const record of records) this.mark(record);
+    if (this.serverHits) return;
     this.current = current?.isConnected ? this.matches.indexOf(current) : (this.matches.length ? 0 : -1);
     this.showMatch(false);
   }
 
   mark(record) {
+    this.matches.push(...this.highlight(record));
+  }
+
+  /** Re-renders a line's text with the query's matches marked; its <mark>s. */
+  highlight(record) {
     const { line, el } = record;
-    if (line.marker) return;
-    record.plain ??= parseAnsi(line.text ?? '').map((p) => p.text).join('');
+    if (line.marker) return [];
+    record.plain ??= stripAnsi(line.text ?? '');
     const ranges = findMatches(record.plain, this.query);
-    if (!ranges.length && !record.marked) return;
+    if (!ranges.length && !record.marked) return [];
     el.querySelector('.txt').replaceWith(this.renderText(line.text, ranges));
     record.marked = ranges.length > 0;
-    this.matches.push(...el.querySelectorAll('mark.hit'));
+    return [...el.querySelectorAll('mark.hit')];
   }
 
   step(delta) {
-    if (!this.matches.length) return;
-    this.current = (this.current + delta + this.matches.length) % this.matches.length;
-    this.showMatch(true);
+    const hits = this.serverHits ?? this.matches;
+    if (!hits.length) return;
+    this.current = (this.current + delta + hits.length) % hits.length;
+    if (this.serverHits) this.showServerHit();
+    else this.showMatch(true);
   }
 
   showMatch(scroll) {
@@ -294,6 +434,7 @@ export class LogView {
     if (!mark) return;
     mark.classList.add('current');
     if (scroll) {
+      if (this.excerpt?.shown) this.closeExcerpt();
       this.setFollow(false);
       mark.scrollIntoView({ block: 'center', inline: 'nearest' });
     }

@@ -10,8 +10,8 @@
 // page opens a new stream that resumes after the last log event it shows.
 
 import {
-  artifactUrl, cancelQueue, createBisect, deleteQueue, eventsUrl, getEvents, getQueue, logStreamUrl, queueHref,
-  rawLogUrl, sizesHref, TERMINAL, testHistory,
+  artifactUrl, cancelQueue, createBisect, deleteQueue, eventsUrl, getEvents, getQueue, logLines, logStreamUrl, queueHref,
+  rawLogUrl, searchLog, sizesHref, TERMINAL, testHistory,
 } from './api.js';
 import { bisectHref, bisectRequest, canBisect, goodCommit } from './bisect.js';
 import { stageBadge, statusBadge, taskBadge, countChips, progressBar } from './badges.js';
@@ -100,7 +100,11 @@ class QueuePage {
   }
 
   buildLayout() {
-    this.log = new LogView({ maxLines: 5000, fullLogUrl: rawLogUrl(this.id) });
+    this.log = new LogView({
+      maxLines: 5000,
+      fullLogUrl: rawLogUrl(this.id),
+      api: { lines: (from, limit) => logLines(this.id, from, limit), search: (q, regex) => searchLog(this.id, q, regex) },
+    });
     this.banner = h('div', { class: 'banner banner-warn', role: 'status', hidden: true, 'data-test': 'connection-banner' });
     this.cancelButton = h('button', {
       class: 'btn btn-warn', type: 'button', 'data-test': 'cancel', onclick: () => this.cancel(),

@@ -44,6 +44,7 @@ const ASSETS: &[Asset] = &[
     asset!("format.js", "text/javascript; charset=utf-8"),
     asset!("list_filters.js", "text/javascript; charset=utf-8"),
     asset!("list_page.js", "text/javascript; charset=utf-8"),
+    asset!("log_excerpt.js", "text/javascript; charset=utf-8"),
     asset!("log_lines.js", "text/javascript; charset=utf-8"),
     asset!("log_view.js", "text/javascript; charset=utf-8"),
     asset!("outcome.js", "text/javascript; charset=utf-8"),

@@ -742,3 +742,6 @@ async fn sizes_are_one_per_commit_newest_first_for_a_repo_and_profile() {
 
 #[path = "in_process_bisect_tests.rs"]
 mod bisect;
+
+#[path = "in_process_log_tests.rs"]
+mod log_lines;

@@ -6,6 +6,7 @@ mod api;
 mod bisect_request;
 mod dashboard;
 mod extra_metrics;
+mod log_scan;
 mod metrics;
 mod projector_stall;
 mod registry_watch;

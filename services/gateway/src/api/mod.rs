@@ -11,6 +11,7 @@ pub(crate) mod document;
 pub(crate) mod error;
 pub(crate) mod health;
 pub(crate) mod log_follower;
+pub(crate) mod log_lines;
 pub(crate) mod log_resume;
 pub(crate) mod log_stream;
 pub(crate) mod method_not_allowed;
@@ -49,6 +50,7 @@ pub(crate) type Api = (
     queries::QueryApi,
     queue::QueueApi,
     log_stream::LogStreamApi,
+    log_lines::LogLinesApi,
     control::ControlApi,
     workers::WorkersApi,
     tests::TestsApi,
@@ -66,6 +68,7 @@ pub(crate) fn service(server_url: &str) -> OpenApiService<Api, ()> {
             queries::QueryApi,
             queue::QueueApi,
             log_stream::LogStreamApi,
+            log_lines::LogLinesApi,
             control::ControlApi,
             workers::WorkersApi,
             tests::TestsApi,
