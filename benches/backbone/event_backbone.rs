@@ -485,6 +485,7 @@ fn history(n: usize) -> Result<Vec<Event>> {
             outcome: StageOutcome::Ok,
             duration_ms: 412,
             commit: Some("9fceb02d0ae598e95dc970b74767f19372d61af8".into()),
+            commit_context: None,
             message: None,
         },
         EventBody::TaskStarted {
@@ -532,6 +533,7 @@ fn history(n: usize) -> Result<Vec<Event>> {
             outcome: StageOutcome::Ok,
             duration_ms: 3,
             commit: None,
+            commit_context: None,
             message: None,
         },
         EventBody::Finished {

@@ -178,6 +178,7 @@ fn history(n: usize) -> Result<Vec<Event>> {
             outcome: StageOutcome::Ok,
             duration_ms: 10,
             commit: Some(format!("{n:040x}")),
+            commit_context: None,
             message: None,
         }),
     ];

@@ -10,6 +10,7 @@ mod bisect;
 mod broker_loss;
 mod build_cache;
 mod cli;
+mod commit_context;
 mod console_cases;
 mod delivery;
 mod disk_full;

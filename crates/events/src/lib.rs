@@ -65,11 +65,11 @@ pub use test_history::{
 };
 pub use test_key::{TestKey, TestRef, MAX_CASE_NAME};
 pub use test_state::{FailureNote, FailureNoteKind, RunOutcome, TestState, FAILING_STREAK};
-pub use timestamp::{now_millis, now_rfc3339};
+pub use timestamp::{now_millis, now_rfc3339, rfc3339_of_millis};
 pub use waiting::{WaitingInfo, WaitingReply, WaitingRequest};
 pub use wire::{
-    ArtifactRecord, Event, EventBody, FirmwareSize, JunitCase, JunitSummary, Source, Stage,
-    StageOutcome, TaskSpec, TaskTry, MAX_JUNIT_CASES, MAX_JUNIT_MESSAGE, MAX_RETRIES, MAX_SHARDS,
-    WIRE_VERSION,
+    ArtifactRecord, CommitContext, Event, EventBody, FirmwareSize, JunitCase, JunitSummary, Source,
+    Stage, StageOutcome, TaskSpec, TaskTry, MAX_COMMIT_SUBJECT, MAX_JUNIT_CASES, MAX_JUNIT_MESSAGE,
+    MAX_RETRIES, MAX_SHARDS, WIRE_VERSION,
 };
 pub use wire_version::WireError;

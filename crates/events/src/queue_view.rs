@@ -21,6 +21,11 @@ pub struct QueueView {
     /// The commit the checkout resolved to.
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub commit: Option<String>,
+    /// What that commit is (subject, author, date, first-parent depth),
+    /// as the worker read it at checkout; `null` before, or when unread.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub commit_context: Option<crate::CommitContext>,
     /// `null`: the worker's default profile.
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub profile: Option<String>,

@@ -123,6 +123,10 @@ pub enum EventBody {
         /// The resolved commit SHA, on the checkout stage.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         commit: Option<String>,
+        /// What the resolved commit is (subject, author, date, place in
+        /// first-parent history), on the checkout stage when it could be read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        commit_context: Option<CommitContext>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
@@ -386,6 +390,24 @@ pub struct ArtifactRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<TaskId>,
 }
+
+/// A checked-out commit as a person reads it, from the worker's mirror.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct CommitContext {
+    /// The first line of the message, at most [`MAX_COMMIT_SUBJECT`] bytes.
+    pub subject: String,
+    /// `Name <email>`.
+    pub author: String,
+    /// The author date, RFC 3339 in UTC.
+    pub date: String,
+    /// Commits before it on its first-parent chain (0 for a root commit):
+    /// the order of commits along a branch, without a mirror to ask.
+    pub first_parent_depth: u64,
+}
+
+/// Most bytes of a commit's subject kept.
+pub const MAX_COMMIT_SUBJECT: usize = 200;
 
 /// An ELF's section sizes as `size` (Berkeley format) counts them, in bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -147,6 +147,8 @@ function commitItem(c) {
   },
   h('span', { class: 'commit-dot', 'aria-hidden': 'true' }),
   h('span', { class: 'mono commit-sha' }, c.short),
+  c.subject ? h('span', { class: 'commit-subject small', 'data-test': 'commit-subject' }, c.subject) : null,
+  c.author ? h('span', { class: 'commit-author small muted' }, c.author.replace(/\s*<[^>]*>$/, '')) : null,
   h('span', { class: 'commit-verdict small' }, words),
   c.marks.map((m) => h('span', { class: `pill commit-mark mark-${m.replace(' ', '-')}`, 'data-mark': m }, m)),
   c.queues.length ? h('span', { class: 'commit-queues small' },

@@ -172,7 +172,7 @@ class QueuePage {
         ? h('a', { href: repo, target: '_blank', rel: 'noopener noreferrer', class: 'break' }, repo)
         : h('span', { class: 'break mono' }, repo)),
       item('Ref', h('span', { class: 'mono' }, view.source.ref)),
-      item('Commit', view.commit ? h('span', { class: 'mono break', title: view.commit }, view.commit.slice(0, 12)) : '—'),
+      commitItem(view, now),
       item('Profile', view.profile ?? h('span', { class: 'muted' }, 'worker default')),
       view.shards?.length ? item('Shards', shardsText(view.shards)) : item('Worker', view.worker ?? '—'),
       item('Attempt', String(view.attempt)),
@@ -483,6 +483,17 @@ function shardsText(shards) {
 
 function item(label, value) {
   return h('div', { class: 'meta-item' }, h('dt', {}, label), h('dd', {}, value));
+}
+
+/** The resolved commit, and what it is (subject, author, when) once the worker read it. */
+function commitItem(view, now) {
+  if (!view.commit) return item('Commit', '—');
+  const sha = h('span', { class: 'mono', title: view.commit }, view.commit.slice(0, 12));
+  const c = view.commit_context;
+  if (!c) return item('Commit', h('span', { class: 'break' }, sha));
+  return item('Commit', h('span', { class: 'break', 'data-test': 'commit-context' },
+    sha, ' ', h('strong', {}, c.subject),
+    h('div', { class: 'muted' }, `${c.author} · `, h('span', { title: formatTime(c.date) }, formatAge(c.date, now)))));
 }
 
 /** text / data / bss of the measured ELF, linked to its trend. */

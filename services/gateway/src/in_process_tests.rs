@@ -135,6 +135,7 @@ fn view(id: &str) -> QueueView {
             git_ref: "main".into(),
         },
         commit: None,
+        commit_context: None,
         profile: None,
         requires: Vec::new(),
         priority: Priority::Normal,

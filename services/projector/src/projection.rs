@@ -11,8 +11,8 @@
 //!   its own stages (its tasks were claimed one by one).
 
 use testarena_events::{
-    ArtifactRecord, ArtifactView, Event, EventBody, FinalStatus, JunitSummary, Owner, QueueStatus,
-    Stage, TaskResult, TaskSpec, TaskState, TaskTry, TryView,
+    ArtifactRecord, ArtifactView, CommitContext, Event, EventBody, FinalStatus, JunitSummary,
+    Owner, QueueStatus, Stage, TaskResult, TaskSpec, TaskState, TaskTry, TryView,
 };
 
 use crate::view::{
@@ -79,6 +79,7 @@ fn submitted_view(event: &Event) -> Option<QueueView> {
             git_ref: source.git_ref.to_string(),
         },
         commit: None,
+        commit_context: None,
         profile: profile.as_ref().map(ToString::to_string),
         requires: requires.iter().map(ToString::to_string).collect(),
         priority: *priority,
@@ -216,6 +217,7 @@ fn apply_stage_event(queue: &mut QueueView, body: &EventBody, shard: Option<u8>,
             outcome,
             duration_ms,
             commit,
+            commit_context,
             message,
             ..
         } => {
@@ -223,6 +225,7 @@ fn apply_stage_event(queue: &mut QueueView, body: &EventBody, shard: Option<u8>,
                 status: outcome.as_str(),
                 duration_ms: *duration_ms,
                 commit: commit.as_deref(),
+                context: commit_context.as_ref(),
                 message: message.as_deref(),
             };
             apply_stage_finished(queue, (*stage, shard), ended, at)
@@ -320,6 +323,7 @@ fn apply_started(queue: &mut QueueView, worker: &str, attempt: u32, at: &str) ->
     queue.started_at = Some(at.to_owned());
     queue.stages.clear();
     queue.commit = None;
+    queue.commit_context = None;
     queue.artifacts.clear();
     queue.firmware = None;
     for task in &mut queue.tasks {
@@ -374,6 +378,7 @@ struct StageEnd<'a> {
     status: &'a str,
     duration_ms: u64,
     commit: Option<&'a str>,
+    context: Option<&'a CommitContext>,
     message: Option<&'a str>,
 }
 
@@ -382,6 +387,7 @@ fn apply_stage_finished(queue: &mut QueueView, stage: StageOf, ended: StageEnd, 
         // Every shard checks out the queue's first resolved commit.
         if stage.1.is_none() || queue.commit.is_none() {
             queue.commit = Some(commit.to_owned());
+            queue.commit_context = ended.context.cloned();
         }
     }
     let view = stage_view(queue, stage);
@@ -725,6 +731,7 @@ mod tests {
             outcome: StageOutcome::Ok,
             duration_ms: 1,
             commit: None,
+            commit_context: None,
             message: None,
         };
         let current = 2;
@@ -838,10 +845,17 @@ mod tests {
             (Stage::Checkout, None),
             "t0"
         ));
+        let context = CommitContext {
+            subject: "fix: uart".into(),
+            author: "Ann <a@x>".into(),
+            date: "2026-01-02T03:04:05Z".into(),
+            first_parent_depth: 41,
+        };
         let ended = |commit| StageEnd {
             status: "ok",
             duration_ms: 7,
             commit,
+            context: commit.map(|_| &context),
             message: Some("done"),
         };
         assert!(apply_stage_finished(
@@ -862,6 +876,7 @@ mod tests {
             "t2",
         );
         assert_eq!(queue.commit.as_deref(), Some("def"));
+        assert_eq!(queue.commit_context.as_ref(), Some(&context));
         assert_eq!(queue.stages.len(), 1);
         let stage = &queue.stages[0];
         assert_eq!((stage.status.as_str(), stage.duration_ms), ("ok", Some(7)));
@@ -887,6 +902,7 @@ mod tests {
                 outcome: testarena_events::StageOutcome::Cached,
                 duration_ms: 3,
                 commit: None,
+                commit_context: None,
                 message: Some(message.into()),
             }),
         ])

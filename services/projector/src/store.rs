@@ -606,6 +606,7 @@ mod tests {
                 git_ref: "main".into(),
             },
             commit: None,
+            commit_context: None,
             profile: None,
             requires: Vec::new(),
             priority: Priority::Normal,

@@ -139,6 +139,7 @@ mod tests {
             outcome,
             duration_ms: 5,
             commit: None,
+            commit_context: None,
             message: message.map(str::to_owned),
         };
         event(shard, body)

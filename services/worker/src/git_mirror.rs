@@ -22,12 +22,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use testarena_events::{GitRef, RepoUrl};
+use testarena_events::{CommitContext, GitRef, RepoUrl};
 use tokio::process::Command;
 
 use crate::blocking::blocking;
 use crate::cache_eviction;
 use crate::cache_layout::{self, mirror_lock, mirror_name, open_lock_file};
+use crate::commit_context::{read_commit_context, KnownDepths};
 use crate::git_local::{self, LocalGitError};
 use crate::log_batcher::LogSink;
 use crate::open_repos::OpenRepos;
@@ -48,6 +49,8 @@ pub(crate) struct GitCache {
     states: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<MirrorState>>>>,
     /// libgit2 handles of the mirrors and worktrees, kept between queues.
     repos: Arc<OpenRepos>,
+    /// First-parent depths of the commits checked out so far.
+    depths: Arc<KnownDepths>,
 }
 
 /// What this process knows of one mirror; guarded by the in-process lock.
@@ -95,6 +98,27 @@ impl GitCache {
             position,
             states: Mutex::new(HashMap::new()),
             repos: Arc::default(),
+            depths: Arc::default(),
+        }
+    }
+
+    /// What commit `sha` of `repo` is (subject, author, date, depth), read
+    /// from the mirror a checkout just left it in; `None`, with the reason
+    /// in the worker's log, when it cannot be read: it never fails a run.
+    pub(crate) async fn commit_context(&self, repo: &RepoUrl, sha: &str) -> Option<CommitContext> {
+        let mirror = self.mirrors.join(mirror_name(repo.as_str()));
+        let (repos, depths, sha) = (self.repos.clone(), self.depths.clone(), sha.to_owned());
+        let read = blocking(move || read_commit_context(&repos, &mirror, &sha, &depths)).await;
+        match read {
+            Ok(Ok(context)) => Some(context),
+            Ok(Err(e)) => {
+                tracing::warn!(%repo, error = %e, "the checked-out commit's context could not be read");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(%repo, error = %e, "reading the commit's context panicked");
+                None
+            }
         }
     }
 

@@ -18,6 +18,7 @@ mod cache_eviction;
 mod cache_layout;
 mod ccache;
 mod command_env;
+mod commit_context;
 mod console_cases;
 mod control;
 mod delivery;

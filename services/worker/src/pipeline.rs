@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use testarena_events::{
-    EventBody, FinalStatus, ScenarioPath, Source, Stage, StageOutcome, TaskId, TaskResult,
-    TaskSpec, TaskTry,
+    CommitContext, EventBody, FinalStatus, ScenarioPath, Source, Stage, StageOutcome, TaskId,
+    TaskResult, TaskSpec, TaskTry,
 };
 use tokio::sync::mpsc;
 
@@ -111,10 +111,16 @@ pub(crate) struct Run<'a> {
     pub shared_tasks: Option<SharedTasks>,
 }
 
+/// The commit a checkout resolved, and what it is when the mirror could say.
+struct Resolved {
+    sha: String,
+    context: Option<CommitContext>,
+}
+
 /// How one stage ended.
 enum StageEnd {
     Ok {
-        commit: Option<String>,
+        commit: Option<Resolved>,
     },
     /// Booted, after failed tries the message tells of.
     Ready {
@@ -228,6 +234,7 @@ impl Run<'_> {
                 outcome: StageOutcome::Ok,
                 duration_ms: elapsed_ms(started),
                 commit: None,
+                commit_context: None,
                 message: None,
             })
             .await?;
@@ -275,7 +282,7 @@ impl Run<'_> {
         stage: Stage,
         started: Instant,
         outcome: StageOutcome,
-        commit: Option<String>,
+        commit: Option<Resolved>,
         message: Option<String>,
     ) -> Result<(), EmitError> {
         self.log
@@ -292,7 +299,8 @@ impl Run<'_> {
                 attempt: self.emitter.attempt,
                 outcome,
                 duration_ms: elapsed_ms(started),
-                commit,
+                commit_context: commit.as_ref().and_then(|c| c.context.clone()),
+                commit: commit.map(|c| c.sha),
                 message,
             })
             .await
@@ -336,10 +344,15 @@ impl Run<'_> {
             None => StageEnd::Cancelled,
             Some(Ok(checkout)) => {
                 let sha = checkout.sha.clone();
-                let missing = self.missing_scenarios_in(&checkout).await;
+                let (missing, context) = tokio::join!(
+                    self.missing_scenarios_in(&checkout),
+                    self.git.commit_context(&self.source.repo, &sha)
+                );
                 let _ = self.missing_scenarios.set(missing);
                 let _ = self.checkout.set(checkout);
-                StageEnd::Ok { commit: Some(sha) }
+                StageEnd::Ok {
+                    commit: Some(Resolved { sha, context }),
+                }
             }
             Some(Err(e)) => StageEnd::Failed(format!("checkout failed: {e}")),
         };

@@ -205,6 +205,7 @@ mod tests {
                 outcome: StageOutcome::Ok,
                 duration_ms: 1,
                 commit: Some(sha.into()),
+                commit_context: None,
                 message: None,
             };
             progress.apply(seq as u64, &event(shard, body));

@@ -171,6 +171,12 @@ fn detail_summary(out: &mut String, q: &QueueView) {
         );
     }
     let _ = writeln!(out, "commit   {}", or_dash(q.commit.as_deref()));
+    if let Some(c) = &q.commit_context {
+        let _ = writeln!(out, "         {} ({}, {})", c.subject, c.author, c.date);
+    }
+    if let Some(original) = &q.rerun_of {
+        let _ = writeln!(out, "rerun of {original} (testarena status {original})");
+    }
     let _ = writeln!(
         out,
         "attempt  {} on {}",
@@ -276,6 +282,27 @@ fw-1             Finished, failed  release/1.2  3787024cc3  3 passed, 1 failed  
 nightly-long-id  Error             release/1.2  3787024cc3  no tasks            2 min ago  1 min 05 s
 (2 queues in all; page 1 of 1)
 "
+        );
+    }
+
+    #[test]
+    fn the_detail_says_what_the_commit_is_and_what_a_rerun_reruns() {
+        let mut q = queue("fw-2", "Finished", Some("passed"), 1, 0);
+        q.commit_context = Some(testarena_events::CommitContext {
+            subject: "uart: flush the FIFO".into(),
+            author: "Ann <a@x>".into(),
+            date: "2026-11-25T10:00:00Z".into(),
+            first_parent_depth: 12,
+        });
+        q.rerun_of = Some("fw-1".into());
+        let text = queue_detail(&q);
+        assert!(
+            text.contains("\n         uart: flush the FIFO (Ann <a@x>, 2026-11-25T10:00:00Z)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rerun of fw-1 (testarena status fw-1)"),
+            "{text}"
         );
     }
 
