@@ -144,6 +144,54 @@ async fn queue_run(stack: &Stack, repo: &GitRepo, id: &str) -> Result<(f64, Valu
     Ok((started.elapsed().as_secs_f64(), view))
 }
 
+/// Where a queue's time went: the longest checkout and build stage of a
+/// shard, and the tasks' own durations spread over the slots.
+fn time_spent(view: &Value) -> (f64, f64, f64) {
+    let stage_max = |name: &str| {
+        view["stages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["stage"] == name)
+            .filter_map(|s| s["duration_ms"].as_f64())
+            .fold(0.0, f64::max)
+            / 1000.0
+    };
+    let tasks: f64 = view["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["duration_ms"].as_f64())
+        .sum();
+    (stage_max("checkout"), stage_max("build"), tasks / 2000.0)
+}
+
+/// Seconds from `from` to `to`, two RFC 3339 stamps of a view.
+fn between(from: &Value, to: &Value) -> f64 {
+    let at = |v: &Value| {
+        let text = v.as_str().unwrap_or_default();
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .map(|t| t.unix_timestamp_nanos() as f64 / 1e9)
+            .unwrap_or(f64::NAN)
+    };
+    at(to) - at(from)
+}
+
+/// Submit → the first stage began, and the last task's end → the queue's end.
+fn edges(view: &Value) -> (f64, f64) {
+    let stages = view["stages"].as_array().cloned().unwrap_or_default();
+    let first_stage = stages
+        .iter()
+        .map(|s| between(&view["submitted_at"], &s["started_at"]))
+        .fold(f64::INFINITY, f64::min);
+    let tasks = view["tasks"].as_array().cloned().unwrap_or_default();
+    let last_task = tasks
+        .iter()
+        .map(|t| between(&t["finished_at"], &view["finished_at"]))
+        .fold(f64::INFINITY, f64::min);
+    (first_stage, last_task)
+}
+
 /// Cases the view holds over every task, and the build stages' statuses.
 fn cases_and_builds(view: &Value) -> (u64, Vec<String>) {
     let tasks = view["tasks"].as_array().cloned().unwrap_or_default();
@@ -187,7 +235,14 @@ pub async fn real_project() -> Result<Vec<Row>> {
         "requeue build stages: {requeue_builds:?}"
     );
     let hand = hand_build + hand_tests;
+    let (checkout, build, tasks) = time_spent(&requeue_view);
+    let (to_first_stage, after_last_task) = edges(&requeue_view);
     Ok(vec![
+        Row::info("requeue: submit → first stage", to_first_stage, "s"),
+        Row::info("requeue: last task → queue finished", after_last_task, "s"),
+        Row::info("requeue: longest checkout stage", checkout, "s"),
+        Row::info("requeue: longest build stage (restore)", build, "s"),
+        Row::info("requeue: task durations / 2 slots", tasks, "s"),
         Row::info("by hand: make -j2", hand_build, "s"),
         Row::info("by hand: 12 programs, xargs -P2", hand_tests, "s"),
         Row::info("cold queue, shards 2 (one build)", cold, "s"),
