@@ -186,6 +186,15 @@ printf '\033[31mFAIL\033[0m uart_echo: expected 64 bytes, got 60\n'
 exit 1
 `;
 
+// 500 passing JUnit cases: twenty tasks of it make 10,000 tests.
+const MANY_CASES = String.raw`{
+  echo '<testsuite name="many">'
+  i=0
+  while [ "$i" -lt 500 ]; do printf '  <testcase classname="many" name="case_%d"/>\n' "$i"; i=$((i + 1)); done
+  echo '</testsuite>'
+} > "$TESTARENA_RESULT_DIR/junit.xml"
+`;
+
 // Progress the built-in pattern reads, and a line the profile's
 // failure_regex flags, then a few seconds of work: it passes.
 const PROGRESS = String.raw`echo "case 3 of 10: uart_echo"
@@ -219,6 +228,7 @@ async function makeRepo(dir) {
   await writeFile(path.join(dir, 'slow.sh'), SLOW);
   await writeFile(path.join(dir, 'quick.sh'), QUICK);
   await writeFile(path.join(dir, 'junit.sh'), JUNIT);
+  await writeFile(path.join(dir, 'many_cases.sh'), MANY_CASES);
   await writeFile(path.join(dir, 'flood.sh'), FLOOD);
   await writeFile(path.join(dir, 'boot.sh'), BOOT);
   await writeFile(path.join(dir, 'progress.sh'), PROGRESS);
@@ -273,6 +283,7 @@ const PROGRESS_AGAIN = 'fw-progress-2';
 const HISTORY_1 = 'fw-history-1';
 const HISTORY_2 = 'fw-history-2';
 const WAITING_ID = 'fw-waits-for-drained';
+const MANY_ID = 'fw-ten-thousand-tests';
 
 before(async () => {
   assert.ok(existsSync(BINARY), `${BINARY} is missing: run cargo build first`);
@@ -578,6 +589,65 @@ test('a retried task is FLAKY in amber, a failure says what its history says, an
   await testRow('hist-flaky').locator('[data-test=strip] circle').nth(1).waitFor();
   assert.equal(await testRow('hist-flaky').locator('[data-test=trend] polyline').count(), 1);
   await page.locator('#flash').evaluate((el) => { el.hidden = true; });
+});
+
+test('a test has a page of its own: runs newest first, failures grouped, who quarantined it and why', async () => {
+  const testRow = (taskId) => page.locator(`[data-test=test-row][data-task="${taskId}"][data-case=""]`);
+  await page.goto(`${stack.base}/#/tests?q=hist-board`);
+  await testRow('hist-board').locator('[data-test=test-link]').click();
+  await page.waitForURL(/#\/test\?repo=.*&task=hist-board$/);
+  await page.locator('[data-test=test-head]').getByText('hist-board').waitFor();
+  const runs = page.locator('[data-test=test-runs] [data-test=test-run]');
+  await runs.nth(1).waitFor();
+  assert.deepEqual(await runs.locator('[data-test=run-queue]').allTextContents(), [HISTORY_2, HISTORY_1], 'newest first');
+  assert.deepEqual(await runs.locator('[data-test=run-try]').allTextContents(), ['1', '1']);
+  assert.equal(await runs.first().locator('[data-test=run-queue]').getAttribute('href'), `#/queue/${HISTORY_2}`);
+  const groups = page.locator('[data-test=failure-group]');
+  assert.equal(await groups.count(), 1, 'one wording, one row');
+  assert.equal(await groups.locator('[data-test=failure-count]').textContent(), '2');
+  assert.match(await groups.textContent(), /expected 64 bytes, got 60/);
+  const record = page.locator('[data-test=quarantine-record]');
+  assert.equal(await record.count(), 1);
+  assert.match(await record.textContent(), /Quarantined by anonymous: FW-1312: UART under load/);
+  assert.equal(await page.locator('[data-test=test-trend] polyline').count(), 1, 'two runs: a trend');
+});
+
+test('the Tests page comes in pages and filters by repo and profile; 10,000 tests show their first page within a second', async () => {
+  const tasks = Array.from({ length: 20 }, (_, i) => ({ id: `many-${String(i).padStart(2, '0')}`, scenario: 'many_cases.sh' }));
+  await stack.submit(queueBody(MANY_ID, tasks));
+  await until(async () => (await stack.view(MANY_ID)).body.status === 'Finished', 120_000, 'the 10,000-test queue to finish');
+  const all = await (await fetch(`${stack.base}/api/tests?limit=1`)).json();
+  assert.ok(all.total >= 10_000, `${all.total} tests`);
+  await page.goto(`${stack.base}/#/workers`);
+  await page.locator('h1').waitFor();
+  const started = Date.now();
+  await page.goto(`${stack.base}/#/tests`);
+  await page.locator('[data-test=test-row]').first().waitFor();
+  const firstPageMs = Date.now() - started;
+  assert.ok(firstPageMs <= 1000, `the first page of ${all.total} tests took ${firstPageMs} ms`);
+  assert.equal(await page.locator('[data-test=test-row]').count(), 100, 'a page, not every test');
+  assert.match(await page.locator('[data-test=test-total]').textContent(), /^100 of 10,?0\d\d tests$/);
+  const firstTask = await page.locator('[data-test=test-row]').first().getAttribute('data-task');
+  await page.locator('[data-test=next-page]').click();
+  await page.waitForURL(/cursor=/);
+  await page.locator('[data-test=first-page]').waitFor();
+  assert.notEqual(await page.locator('[data-test=test-row]').first().getAttribute('data-case'), '');
+  assert.notEqual(await page.locator('[data-test=test-row] .test-name').first().textContent(), firstTask);
+
+  // The repo and profile filters: the other repository has no test; the default profile has them all.
+  await page.goto(`${stack.base}/#/tests`);
+  await page.locator('[data-test=test-repo]').fill(otherRepo);
+  await page.locator('[data-test=test-repo]').press('Enter');
+  await page.waitForURL(/repo=/);
+  await page.locator('[data-test=empty]').getByText('No tests match.').waitFor();
+  await page.locator('[data-test=test-repo]').fill(repo);
+  await page.locator('[data-test=test-repo]').press('Enter');
+  await page.waitForURL(/lab-a/);
+  await page.locator('[data-test=test-row]').first().waitFor();
+  await page.locator('[data-test=test-profile]').fill('no-such-profile');
+  await page.locator('[data-test=test-profile]').press('Enter');
+  await page.waitForURL(/profile=no-such-profile/);
+  await page.locator('[data-test=empty]').getByText('No tests match.').waitFor();
 });
 
 test('"Bisect this failure" on a failed task finds the commit that broke it, with its subject and author', async () => {

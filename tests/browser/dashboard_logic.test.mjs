@@ -266,24 +266,38 @@ test('an offline worker says whether it left or went silent, and since when', ()
 // --- test history --------------------------------------------------------------
 
 import {
-  flipPercent, stripDots, testFiltersFromParams, testName, testsApiPath, testsHash,
-  trendPoints,
+  flipPercent, quarantineLine, stripDots, testFiltersFromParams, testFromParams, testHref, testName, testsApiPath,
+  testsHash, trendPoints,
 } from '../../services/gateway/assets/test_history.js';
 
 const run = (queue_id, result, commit, extra = {}) => ({
   queue_id, result, commit, try: 1, duration_ms: 100, ...extra,
 });
 
-test('the Tests page keeps its state filter and search in the URL and the API query', () => {
-  const filters = testFiltersFromParams(new URLSearchParams('state=flaky&q= uart '));
-  assert.deepEqual(filters, { state: 'flaky', q: 'uart' });
-  assert.equal(testsHash(filters), '#/tests?state=flaky&q=uart');
-  assert.equal(testsApiPath(filters), '/api/tests?state=flaky&q=uart');
+test('the Tests page keeps its filters and page in the URL and the API query', () => {
+  const filters = testFiltersFromParams(new URLSearchParams('state=flaky&q= uart &repo=/fw&profile=qemu&cursor=abc'));
+  assert.deepEqual(filters, { state: 'flaky', repo: '/fw', profile: 'qemu', q: 'uart', cursor: 'abc' });
+  assert.equal(testsHash(filters), '#/tests?state=flaky&repo=%2Ffw&profile=qemu&q=uart&cursor=abc');
+  assert.equal(testsApiPath(filters), '/api/tests?state=flaky&repo=%2Ffw&profile=qemu&q=uart&cursor=abc&limit=100');
   const all = testFiltersFromParams(new URLSearchParams('state=nonsense'));
-  assert.deepEqual(all, { state: null, q: null });
+  assert.deepEqual(all, { state: null, repo: null, profile: null, q: null, cursor: null });
   assert.equal(testsHash(all), '#/tests');
+  assert.equal(testsApiPath(all), '/api/tests?limit=100');
   assert.equal(testName({ task: 'uart', case: 'echo.long' }), 'uart › echo.long');
   assert.equal(flipPercent(0.2069), '21 %');
+});
+
+test('a test page has a URL of its own, and its quarantine history says who', () => {
+  const t = { repo: 'https://git.example/fw.git', profile: null, task: 'uart', case: 'board.echo' };
+  const href = testHref(t);
+  assert.equal(href, '#/test?repo=https%3A%2F%2Fgit.example%2Ffw.git&task=uart&case=board.echo');
+  assert.deepEqual(testFromParams(new URLSearchParams(href.split('?')[1])), t);
+  assert.equal(testFromParams(new URLSearchParams('task=uart')), null);
+  assert.equal(quarantineLine({ quarantined: true, by: 'user', actor: 'team-fw', reason: 'FW-1312' }),
+    'Quarantined by team-fw: FW-1312');
+  assert.equal(quarantineLine({ quarantined: false, actor: 'ci', reason: null }), 'Quarantine ended by ci');
+  assert.equal(quarantineLine({ quarantined: true, by: 'auto', actor: null, reason: 'flip rate 40 %' }),
+    'Quarantined automatically: flip rate 40 %');
 });
 
 test('the strip of dots runs oldest to newest, a pass on a retry amber', () => {

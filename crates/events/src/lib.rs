@@ -26,6 +26,7 @@ mod streams;
 mod test_event;
 mod test_history;
 mod test_key;
+mod test_page;
 mod test_state;
 mod timestamp;
 mod waiting;
@@ -64,6 +65,7 @@ pub use test_history::{
     DEFAULT_FLAKY_FLIP_RATE, DEFAULT_WINDOW,
 };
 pub use test_key::{TestKey, TestRef, MAX_CASE_NAME};
+pub use test_page::{failure_groups, FailureGroup, QuarantineRecord};
 pub use test_state::{FailureNote, FailureNoteKind, RunOutcome, TestState, FAILING_STREAK};
 pub use timestamp::{now_millis, now_rfc3339, rfc3339_of_millis};
 pub use waiting::{WaitingInfo, WaitingReply, WaitingRequest};

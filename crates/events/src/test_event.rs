@@ -26,11 +26,22 @@ pub struct TestEvent {
 pub enum TestEventBody {
     /// The test still runs and is recorded, but its failure no longer fails
     /// a queue. `by`: `user`, or `auto` (the projector's `--auto-quarantine`).
-    Quarantined { reason: String, by: String },
+    Quarantined {
+        reason: String,
+        by: String,
+        /// Who asked: the name of the API token (`anonymous` on a gateway
+        /// without tokens). Absent for `auto` and in events written before
+        /// it was recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<String>,
+    },
     /// The quarantine ends: its failures fail queues again.
     Unquarantined {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// Who asked, as for `Quarantined`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<String>,
     },
 }
 
@@ -83,12 +94,28 @@ mod tests {
             TestEventBody::Quarantined {
                 reason: "flaky UART".into(),
                 by: "user".into(),
+                actor: Some("team-fw".into()),
             },
         );
         let json: serde_json::Value = serde_json::from_slice(&event.to_json()).unwrap();
         assert_eq!(json["type"], "quarantined");
+        assert_eq!(json["actor"], "team-fw");
         assert_eq!(json["test"]["profile"], "qemu");
         assert!(json["test"]["case"].is_null());
         assert_eq!(TestEvent::from_json(&event.to_json()).unwrap(), event);
+    }
+
+    #[test]
+    fn an_event_written_before_the_actor_was_recorded_still_reads() {
+        let old = br#"{"v":1,"at":"2025-03-14T09:30:00Z","type":"unquarantined",
+            "test":{"repo":"/repo","profile":null,"task":"boot","case":null}}"#;
+        let event = TestEvent::from_json(old).unwrap();
+        assert_eq!(
+            event.body,
+            TestEventBody::Unquarantined {
+                reason: None,
+                actor: None
+            }
+        );
     }
 }

@@ -47,6 +47,11 @@ pub struct TestRun {
     /// and for a JUnit case.
     #[serde(default)]
     pub tries: Vec<TryView>,
+    /// What a run that did not pass said: the task's message, or the JUnit
+    /// case's failure message. `null` for a pass and where none was given.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub message: Option<String>,
 }
 
 impl TestRun {

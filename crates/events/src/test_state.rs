@@ -188,6 +188,7 @@ pub(crate) mod tests {
                 at: format!("t{i}"),
                 bisect: None,
                 tries: Vec::new(),
+                message: None,
             })
             .collect();
         runs.reverse();

@@ -10,8 +10,8 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 use testarena_events::{
-    window_figures, BisectSteps, BisectView, QueueView, SizeEntry, TestKey, TestRun, WindowFigures,
-    DEFAULT_WINDOW,
+    window_figures, BisectSteps, BisectView, QuarantineRecord, QueueView, SizeEntry, TestKey,
+    TestRun, WindowFigures, DEFAULT_WINDOW,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -326,7 +326,29 @@ impl Views {
             test: stored_test(&test),
             runs: self.runs_of(id, false, limit).await?,
             bisect_runs: self.runs_of(id, true, limit).await?,
+            quarantines: self.quarantines_of(id).await?,
         }))
+    }
+
+    /// A test's quarantines and their ends, newest first.
+    async fn quarantines_of(&self, test_id: i64) -> Result<Vec<QuarantineRecord>, ViewsError> {
+        let rows = sqlx::query(
+            "SELECT quarantined, at, reason, by_whom, actor FROM test_quarantine_events
+              WHERE test_id = ? ORDER BY seq DESC",
+        )
+        .bind(test_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| QuarantineRecord {
+                quarantined: row.get::<i64, _>(0) != 0,
+                at: row.get(1),
+                reason: row.get(2),
+                by: row.get(3),
+                actor: row.get(4),
+            })
+            .collect())
     }
 
     /// A test's newest `limit` runs, of bisect step queues or of the others.
@@ -337,7 +359,8 @@ impl Views {
         limit: u32,
     ) -> Result<Vec<TestRun>, ViewsError> {
         let rows = sqlx::query(
-            "SELECT queue_id, commit_sha, attempt, try, result, duration_ms, at, bisect_id, tries_json
+            "SELECT queue_id, commit_sha, attempt, try, result, duration_ms, at, bisect_id, tries_json,
+                    message
                FROM test_runs
               WHERE test_id = ? AND (bisect_id IS NOT NULL) = ?
               ORDER BY seq DESC, try DESC LIMIT ?",
@@ -454,10 +477,13 @@ pub struct StoredHistory {
     pub test: StoredTest,
     pub runs: Vec<TestRun>,
     pub bisect_runs: Vec<TestRun>,
+    /// Its quarantines and their ends, newest first.
+    pub quarantines: Vec<QuarantineRecord>,
 }
 
 /// A run from nine columns from `at` on: queue, commit, attempt, try,
-/// result, duration, end, bisect, tries.
+/// result, duration, end, bisect, tries; and a tenth, the message, where
+/// the row has one.
 fn run_of(row: &sqlx::sqlite::SqliteRow, at: usize) -> Result<TestRun, ViewsError> {
     let tries = match row.get::<Option<&str>, _>(at + 8) {
         Some(json) => serde_json::from_str(json)?,
@@ -473,6 +499,7 @@ fn run_of(row: &sqlx::sqlite::SqliteRow, at: usize) -> Result<TestRun, ViewsErro
         at: row.get(at + 6),
         bisect: row.get(at + 7),
         tries,
+        message: row.try_get(at + 9).ok().flatten(),
     })
 }
 

@@ -1,5 +1,5 @@
 // The dashboard's entry: a hash router (`#/`, `#/?status=Running&page=2`,
-// `#/queue/<id>`, `#/tests?state=flaky`, `#/workers`, `#/sizes?repo=...&profile=...`,
+// `#/queue/<id>`, `#/tests?state=flaky`, `#/test?repo=...&task=...`, `#/workers`, `#/sizes?repo=...&profile=...`,
 // `#/bisects`, `#/bisect/<id>`), so the gateway serves one page and every view has a URL
 // that can be shared. Each page is mounted into <main> and destroyed (its
 // timers and streams closed) when the route changes.
@@ -9,6 +9,8 @@ import { listPage } from './list_page.js';
 import { queuePage } from './queue_page.js';
 import { workersPage } from './workers_page.js';
 import { testsPage } from './tests_page.js';
+import { testPage } from './test_page.js';
+import { testFromParams } from './test_history.js';
 import { sizesPage } from './sizes_page.js';
 import { bisectsPage } from './bisects_page.js';
 import { bisectPage } from './bisect_page.js';
@@ -42,7 +44,7 @@ function route() {
   const [path, query = ''] = hash.split('?');
   const params = new URLSearchParams(query);
   const queue = path.match(/^\/queue\/([^/]+)\/?$/);
-  const tests = path === '/tests';
+  const tests = path === '/tests' || path === '/test';
   const workers = path === '/workers';
   const bisect = path.match(/^\/bisect\/([^/]+)\/?$/);
   const bisects = path === '/bisects' || bisect !== null;
@@ -54,6 +56,8 @@ function route() {
     current = listPage(root, params, ctx);
   } else if (workers) {
     current = workersPage(root, ctx);
+  } else if (path === '/test') {
+    current = testPage(root, testFromParams(params));
   } else if (tests) {
     current = testsPage(root, params, ctx);
   } else if (path === '/sizes') {

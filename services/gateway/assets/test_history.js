@@ -1,5 +1,6 @@
-// Test history as the dashboard shows it: the Tests page's filters in the
-// URL and the API query, and each test's strip of dots and duration trend.
+// Test history as the dashboard shows it: the Tests page's filters and
+// page in the URL and the API query, a test's own page's URL, each test's
+// strip of dots and duration trend, and a quarantine's history line.
 // Pure, so it is tested without a browser; tests_page.js draws it. A test's
 // state and what a failed task says about its past (`failure_note`) are
 // decided by the server (testarena_events::test_state), never here.
@@ -8,29 +9,71 @@ export const TEST_STATES = ['flaky', 'failing', 'new', 'passing'];
 
 const passed = (result) => result === 'PASS' || result === 'FLAKY';
 
-/** The Tests page's filters from its URL (`#/tests?state=flaky&q=uart`). */
+/** Tests on one page of the Tests page. */
+export const TESTS_PER_PAGE = 100;
+
+const FILTER_KEYS = ['state', 'repo', 'profile', 'q', 'cursor'];
+
+/**
+ * The Tests page's filters and page from its URL
+ * (`#/tests?state=flaky&repo=...&profile=qemu&q=uart&cursor=...`).
+ */
 export function testFiltersFromParams(params) {
+  const value = (key) => params.get(key)?.trim() || null;
   const state = params.get('state');
-  const q = params.get('q')?.trim();
-  return { state: TEST_STATES.includes(state) ? state : null, q: q || null };
+  return {
+    state: TEST_STATES.includes(state) ? state : null,
+    repo: value('repo'),
+    profile: value('profile'),
+    q: value('q'),
+    cursor: value('cursor'),
+  };
+}
+
+function filterQuery(filters) {
+  const query = new URLSearchParams();
+  for (const key of FILTER_KEYS) if (filters[key]) query.set(key, filters[key]);
+  return query;
 }
 
 /** The page's hash for `filters`; `null` values are left out. */
 export function testsHash(filters) {
-  const query = new URLSearchParams();
-  if (filters.state) query.set('state', filters.state);
-  if (filters.q) query.set('q', filters.q);
-  const text = query.toString();
+  const text = filterQuery(filters).toString();
   return text ? `#/tests?${text}` : '#/tests';
 }
 
-/** `/api/tests?...` for `filters`. */
+/** `/api/tests?...` for `filters`: one page of TESTS_PER_PAGE. */
 export function testsApiPath(filters) {
-  const query = new URLSearchParams();
-  if (filters.state) query.set('state', filters.state);
-  if (filters.q) query.set('q', filters.q);
-  const text = query.toString();
-  return text ? `/api/tests?${text}` : '/api/tests';
+  const query = filterQuery(filters);
+  query.set('limit', String(TESTS_PER_PAGE));
+  return `/api/tests?${query}`;
+}
+
+/** A test's own page: `#/test?repo=...&profile=...&task=...&case=...`. */
+export function testHref(test) {
+  const query = new URLSearchParams({ repo: test.repo });
+  if (test.profile) query.set('profile', test.profile);
+  query.set('task', test.task);
+  if (test.case) query.set('case', test.case);
+  return `#/test?${query}`;
+}
+
+/** The test a test page's URL names, or null without a repo and task. */
+export function testFromParams(params) {
+  const repo = params.get('repo');
+  const task = params.get('task');
+  if (!repo || !task) return null;
+  return { repo, task, profile: params.get('profile') || null, case: params.get('case') || null };
+}
+
+/**
+ * One line of a quarantine history: "Quarantined by team-fw: FW-1312",
+ * "Quarantine ended by ci", "Quarantined automatically: flip rate 40 %".
+ */
+export function quarantineLine(record) {
+  const who = record.by === 'auto' ? ' automatically' : ` by ${record.actor ?? 'a user'}`;
+  const what = record.quarantined ? 'Quarantined' : 'Quarantine ended';
+  return `${what}${who}${record.reason ? `: ${record.reason}` : ''}`;
 }
 
 /** The test's name: `task`, or `task › case`. */

@@ -1,14 +1,16 @@
-// The Tests page (`#/tests?state=flaky&q=uart`): every test with its last
-// runs as a strip of dots, its flip rate, a small duration trend (inline
-// SVG) and a quarantine toggle. Filters live in the URL (test_history.js);
-// the list refreshes in place every few seconds.
+// The Tests page (`#/tests?state=flaky&repo=...&profile=...&q=uart`): the
+// tests in pages of 100 (`cursor` in the URL), each with its last runs as
+// a strip of dots, its flip rate, a small duration trend (inline SVG), a
+// quarantine toggle, and its name linking to its own page (test_page.js).
+// Filters live in the URL (test_history.js); the page refreshes in place
+// every few seconds.
 
 import { listTests, setQuarantine } from './api.js';
 import { h, replace, svg } from './dom.js';
 import { formatAge, formatDuration } from './format.js';
 import { sourceLabel, shortenMiddle } from './source.js';
 import {
-  flipPercent, stripDots, testFiltersFromParams, testName, testsHash, trendPoints,
+  flipPercent, stripDots, testFiltersFromParams, testHref, testName, testsHash, trendPoints,
 } from './test_history.js';
 
 const REFRESH_MS = 5000;
@@ -26,20 +28,29 @@ export function testsPage(root, params, ctx) {
       'aria-current': state === filters.state ? 'page' : null,
       'data-filter': state ?? 'all',
     }, label)));
-  const input = h('input', {
-    type: 'search', name: 'q', value: filters.q ?? '', placeholder: 'task or case name',
-    autocomplete: 'off', spellcheck: 'false', 'data-test': 'test-search',
-  });
+  const field = (name, label, placeholder) => {
+    const input = h('input', {
+      type: 'search', name, value: filters[name] ?? '', placeholder,
+      autocomplete: 'off', spellcheck: 'false', 'data-test': `test-${name === 'q' ? 'search' : name}`,
+    });
+    return [input, h('label', { class: `field field-${name}` }, h('span', { class: 'field-label' }, label), input)];
+  };
+  const [input, qField] = field('q', 'Search', 'task or case name');
+  const [repoInput, repoField] = field('repo', 'Repository', 'URL, exactly');
+  const [profileInput, profileField] = field('profile', 'Profile', 'name, exactly');
   const search = h('form', {
     class: 'search', role: 'search',
     onsubmit: (e) => {
       e.preventDefault();
-      window.location.hash = testsHash({ ...filters, q: input.value.trim() || null });
+      const value = (el) => el.value.trim() || null;
+      window.location.hash = testsHash({
+        ...filters, q: value(input), repo: value(repoInput), profile: value(profileInput), cursor: null,
+      });
     },
-  }, h('label', { class: 'field field-q' }, h('span', { class: 'field-label' }, 'Search'), input),
-  h('button', { class: 'btn', type: 'submit' }, 'Apply'));
+  }, qField, repoField, profileField, h('button', { class: 'btn', type: 'submit' }, 'Apply'));
+  const pager = h('nav', { class: 'pager', 'aria-label': 'Pages', 'data-test': 'test-pager' });
 
-  replace(root, h('div', { class: 'page-head' }, h('h1', {}, 'Tests')), nav, search, banner, body);
+  replace(root, h('div', { class: 'page-head' }, h('h1', {}, 'Tests')), nav, search, banner, body, pager);
   document.title = 'Tests · TestArena';
 
   const controller = new AbortController();
@@ -48,9 +59,10 @@ export function testsPage(root, params, ctx) {
   async function refresh() {
     clearTimeout(timer);
     try {
-      const { tests } = await listTests(filters, controller.signal);
+      const { tests, total, next_cursor: next } = await listTests(filters, controller.signal);
       banner.hidden = true;
       render(tests);
+      renderPager(total, tests.length, next);
     } catch (e) {
       if (e.name === 'AbortError') return;
       banner.hidden = false;
@@ -79,8 +91,9 @@ export function testsPage(root, params, ctx) {
 
   function render(tests) {
     if (!tests.length) {
+      const filtered = filters.state || filters.q || filters.repo || filters.profile || filters.cursor;
       replace(body, h('div', { class: 'state', 'data-test': 'empty' },
-        h('p', { class: 'state-title' }, filters.state || filters.q ? 'No tests match.' : 'No test has run yet.')));
+        h('p', { class: 'state-title' }, filtered ? 'No tests match.' : 'No test has run yet.')));
       return;
     }
     replace(body, h('table', { class: 'tests', 'data-test': 'test-table' },
@@ -89,6 +102,14 @@ export function testsPage(root, params, ctx) {
         h('th', { class: 'num' }, 'Flip rate'), h('th', {}, 'Duration'), h('th', {}, 'Last failure'),
         h('th', {}, 'Quarantine'))),
       h('tbody', {}, tests.map((t) => row(t, () => toggle(t))))));
+  }
+
+  function renderPager(total, shown, next) {
+    replace(pager,
+      h('span', { class: 'muted small', 'data-test': 'test-total' },
+        `${shown} of ${total} test${total === 1 ? '' : 's'}`),
+      filters.cursor ? h('a', { class: 'btn btn-small', href: testsHash({ ...filters, cursor: null }), 'data-test': 'first-page' }, 'First page') : null,
+      next ? h('a', { class: 'btn btn-small', href: testsHash({ ...filters, cursor: next }), 'data-test': 'next-page' }, 'Next page') : null);
   }
 
   refresh();
@@ -106,7 +127,7 @@ function row(t, onToggle) {
     'data-quarantined': String(t.quarantined),
   },
   h('td', {},
-    h('div', { class: 'test-name mono' }, testName(t)),
+    h('a', { class: 'test-name mono', href: testHref(t), 'data-test': 'test-link' }, testName(t)),
     h('div', { class: 'muted small', title: t.repo },
       shortenMiddle(sourceLabel(t.repo), 40), t.profile ? ` · ${t.profile}` : '')),
   h('td', {}, h('span', { class: `badge state-${t.state}`, 'data-test': 'test-state' }, t.state),

@@ -54,6 +54,7 @@ const ASSETS: &[Asset] = &[
     asset!("sizes_page.js", "text/javascript; charset=utf-8"),
     asset!("source.js", "text/javascript; charset=utf-8"),
     asset!("test_history.js", "text/javascript; charset=utf-8"),
+    asset!("test_page.js", "text/javascript; charset=utf-8"),
     asset!("tests_page.js", "text/javascript; charset=utf-8"),
     asset!("timeline.js", "text/javascript; charset=utf-8"),
     asset!("fleet.js", "text/javascript; charset=utf-8"),

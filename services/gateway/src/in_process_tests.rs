@@ -524,6 +524,7 @@ impl TestGateway {
                 at: "2026-11-29T00:00:00Z".into(),
                 bisect: None,
                 tries: Vec::new(),
+                message: None,
             })
             .collect();
         let figures = testarena_events::window_figures(&newest_first);
@@ -746,3 +747,6 @@ mod bisect;
 
 #[path = "in_process_log_tests.rs"]
 mod log_lines;
+
+#[path = "in_process_test_page_tests.rs"]
+mod test_page;

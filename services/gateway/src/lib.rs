@@ -14,6 +14,7 @@ mod request_error;
 mod rerun;
 mod state;
 mod submission;
+mod test_cursor;
 mod waiting;
 
 #[cfg(test)]

@@ -50,6 +50,7 @@ impl AutoQuarantine {
                 TestEventBody::Quarantined {
                     reason,
                     by: "auto".into(),
+                    actor: None,
                 },
             ));
         }

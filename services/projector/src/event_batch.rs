@@ -178,14 +178,14 @@ pub(crate) fn fold_batch(
         .collect();
     let mut tests = test_events.iter().peekable();
     for (seq, event) in events {
-        while let Some((_, test)) = tests.next_if(|(at, _)| at < seq) {
-            ledgers.history.apply_test_event(test);
+        while let Some((at, test)) = tests.next_if(|(at, _)| at < seq) {
+            ledgers.history.apply_test_event(*at, test);
         }
         let i = index[event.queue_id.as_str()];
         folds[i].1.step(*seq, event, &mut ledgers);
     }
-    for (_, test) in tests {
-        ledgers.history.apply_test_event(test);
+    for (at, test) in tests {
+        ledgers.history.apply_test_event(*at, test);
     }
     folds
 }

@@ -15,7 +15,7 @@ use crate::firmware_sizes::SizeRow;
 use crate::test_history::HistoryChanges;
 use crate::view::QueueView;
 use testarena_events::{
-    window_figures, LogAttempts, TestKey, TestRun, WindowFigures, DEFAULT_WINDOW,
+    window_figures, LogAttempts, TestEventBody, TestKey, TestRun, WindowFigures, DEFAULT_WINDOW,
 };
 
 pub(crate) const EVENTS_OFFSET: &str = "events";
@@ -313,8 +313,59 @@ pub(crate) async fn save_test_history(
         .execute(&mut *conn)
         .await?;
     }
+    save_quarantine_events(conn, changes).await?;
     save_runs(conn, changes).await?;
     refresh_summaries(conn, changes).await
+}
+
+/// Each test event of the batch as a row of its test's quarantine history.
+async fn save_quarantine_events(
+    conn: &mut SqliteConnection,
+    changes: &HistoryChanges,
+) -> anyhow::Result<()> {
+    if changes.quarantine_events.is_empty() {
+        return Ok(());
+    }
+    let array: Vec<serde_json::Value> = changes
+        .quarantine_events
+        .iter()
+        .map(|(seq, event)| {
+            let [repo, profile, task, case] = key_parts(&event.test);
+            let (quarantined, reason, by, actor) = match &event.body {
+                TestEventBody::Quarantined { reason, by, actor } => {
+                    (true, Some(reason), Some(by), actor)
+                }
+                TestEventBody::Unquarantined { reason, actor } => {
+                    (false, reason.as_ref(), None, actor)
+                }
+            };
+            serde_json::json!([
+                repo,
+                profile,
+                task,
+                case,
+                seq,
+                quarantined,
+                reason,
+                by,
+                actor,
+                event.at
+            ])
+        })
+        .collect();
+    // A replayed batch (a projector killed before its commit) is a no-op.
+    sqlx::query(
+        "INSERT OR IGNORE INTO test_quarantine_events
+            (test_id, seq, quarantined, reason, by_whom, actor, at)
+         SELECT t.id, j.value->>4, j.value->>5, j.value->>6, j.value->>7, j.value->>8, j.value->>9
+           FROM json_each(?) j
+           JOIN tests t ON t.repo = j.value->>0 AND t.profile = j.value->>1
+                       AND t.task = j.value->>2 AND t.case_name = j.value->>3",
+    )
+    .bind(serde_json::to_string(&array)?)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 async fn save_runs(conn: &mut SqliteConnection, changes: &HistoryChanges) -> anyhow::Result<()> {
@@ -343,7 +394,8 @@ async fn save_runs(conn: &mut SqliteConnection, changes: &HistoryChanges) -> any
                 run.bisect,
                 (!run.tries.is_empty())
                     .then(|| serde_json::to_string(&run.tries))
-                    .transpose()?
+                    .transpose()?,
+                run.message
             ]))
         })
         .collect::<serde_json::Result<_>>()?;
@@ -351,9 +403,9 @@ async fn save_runs(conn: &mut SqliteConnection, changes: &HistoryChanges) -> any
     sqlx::query(
         "INSERT OR IGNORE INTO test_runs
             (test_id, seq, try, queue_id, commit_sha, attempt, result, duration_ms, at,
-             bisect_id, tries_json)
+             bisect_id, tries_json, message)
          SELECT t.id, j.value->>4, j.value->>5, j.value->>6, j.value->>7, j.value->>8,
-                j.value->>9, j.value->>10, j.value->>11, j.value->>12, j.value->>13
+                j.value->>9, j.value->>10, j.value->>11, j.value->>12, j.value->>13, j.value->>14
            FROM json_each(?) j
            JOIN tests t ON t.repo = j.value->>0 AND t.profile = j.value->>1
                        AND t.task = j.value->>2 AND t.case_name = j.value->>3",
@@ -461,9 +513,11 @@ async fn refresh_figures(
                 result: row.get(5),
                 duration_ms: row.get::<i64, _>(6) as u64,
                 at: row.get(7),
-                // Figures need neither: bisect runs are not read, tries not counted.
+                // Figures need none of these: bisect runs are not read, tries
+                // not counted, messages not looked at.
                 bisect: None,
                 tries: Vec::new(),
+                message: None,
             });
         }
     }
@@ -733,6 +787,7 @@ mod history_tests {
             at: "t".into(),
             bisect: None,
             tries: Vec::new(),
+            message: None,
         }
     }
 
@@ -751,6 +806,7 @@ mod history_tests {
         let changes = HistoryChanges {
             new_tests: vec![key.clone()],
             quarantines: Default::default(),
+            quarantine_events: Default::default(),
             runs: vec![
                 RunRow {
                     key: key.clone(),

@@ -34,6 +34,8 @@ pub(crate) struct HistoryChanges {
     pub new_tests: Vec<TestKey>,
     /// Each test's quarantine as it ends the batch: `Some(reason)` or lifted.
     pub quarantines: BTreeMap<TestKey, Option<String>>,
+    /// Every test event of the batch, for each test's quarantine history.
+    pub quarantine_events: Vec<(u64, TestEvent)>,
     pub runs: Vec<RunRow>,
 }
 
@@ -68,9 +70,10 @@ impl TestHistory {
         }
     }
 
-    /// A quarantine set or lifted.
-    pub(crate) fn apply_test_event(&mut self, event: &TestEvent) {
+    /// A quarantine set or lifted by the event at stream sequence `seq`.
+    pub(crate) fn apply_test_event(&mut self, seq: u64, event: &TestEvent) {
         self.see(&event.test);
+        self.pending.quarantine_events.push((seq, event.clone()));
         let state = match &event.body {
             TestEventBody::Quarantined { reason, .. } => {
                 self.quarantined.insert(event.test.clone());
@@ -162,6 +165,7 @@ fn runs_of(view: &QueueView, task: &TaskView, seq: u64, at: &str) -> Vec<RunRow>
         at: at.to_owned(),
         bisect: view.bisect.clone(),
         tries: Vec::new(),
+        message: None,
     };
     let Some(result) = task.result else {
         return Vec::new();
@@ -171,6 +175,9 @@ fn runs_of(view: &QueueView, task: &TaskView, seq: u64, at: &str) -> Vec<RunRow>
         seq,
         run: TestRun {
             tries: task.tries.clone(),
+            message: (result != TaskResult::Pass)
+                .then(|| task_message(task))
+                .flatten(),
             ..run(result.as_str(), task.duration_ms.unwrap_or(0))
         },
     }];
@@ -191,10 +198,26 @@ fn runs_of(view: &QueueView, task: &TaskView, seq: u64, at: &str) -> Vec<RunRow>
         rows.push(RunRow {
             key: key(view, task, &name),
             seq,
-            run: run(result, case.time_ms),
+            run: TestRun {
+                message: (result != "PASS").then(|| case.message.clone()).flatten(),
+                ..run(result, case.time_ms)
+            },
         });
     }
     rows
+}
+
+/// What a task that did not pass said: its own message, else its first
+/// failed JUnit case's (`name: message`), so a failure groups by what broke.
+fn task_message(task: &TaskView) -> Option<String> {
+    if let Some(message) = &task.message {
+        return Some(message.clone());
+    }
+    let cases = task.junit.iter().flat_map(|j| &j.cases);
+    let failed = cases
+        .filter(|c| c.result == "failed" || c.result == "error")
+        .find(|c| c.message.is_some())?;
+    Some(format!("{}: {}", failed.name, failed.message.as_deref()?))
 }
 
 #[cfg(test)]
@@ -250,6 +273,7 @@ mod tests {
             TestEventBody::Quarantined {
                 reason: "known".into(),
                 by: "user".into(),
+                actor: Some("team-fw".into()),
             },
         )
     }

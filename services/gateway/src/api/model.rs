@@ -116,8 +116,14 @@ pub struct Accepted {
 /// `GET /api/tests`.
 #[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct TestList {
-    /// Ordered by repo, profile, task, case.
+    /// Ordered by repo, profile, task, case: one page, at most `limit`.
     pub tests: Vec<testarena_events::TestSummary>,
+    /// The `cursor` of the next page; `null` on the last.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// Tests the filters select, on every page.
+    pub total: u64,
 }
 
 /// `GET /api/tests/history`: one test and its runs, newest first; its runs
@@ -131,6 +137,11 @@ pub struct TestHistoryPage {
     /// Its runs in bisect step queues, newest first, each with its
     /// `bisect`: kept apart, and left out of the test's state and flip rate.
     pub bisect_runs: Vec<testarena_events::TestRun>,
+    /// The failed runs of `runs`, grouped by their message's first line,
+    /// the most frequent first.
+    pub failures: Vec<testarena_events::FailureGroup>,
+    /// Its quarantines and their ends, newest first: who, when, why.
+    pub quarantines: Vec<testarena_events::QuarantineRecord>,
 }
 
 /// `POST /api/tests/quarantine`.

@@ -11,9 +11,11 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::{param::Query, payload::Json, ApiResponse, OpenApi};
 use testarena_events::{
-    window_figures, TestEvent, TestEventBody, TestKey, TestState, TestSummary, MAX_REASON,
+    failure_groups, window_figures, TestEvent, TestEventBody, TestKey, TestState, TestSummary,
+    MAX_REASON,
 };
 
+use super::auth::default_owner;
 use super::error::ApiError;
 use super::model::{
     QuarantineRequest, TestEventAccepted, TestHistoryPage, TestList, UnquarantineRequest,
@@ -22,9 +24,12 @@ use super::serde_json_body::SerdeJson;
 use super::strict_json::StrictJson;
 use super::ApiTags;
 use crate::state::AppState;
+use crate::test_cursor::{self, TestCursor};
 use testarena_views::TestFilter;
 
 const DEFAULT_HISTORY_LIMIT: u32 = 200;
+/// A list without `limit` is one page of at most this many.
+const MAX_TESTS_PER_PAGE: u32 = 10_000;
 
 #[derive(ApiResponse)]
 pub(crate) enum QuarantineResponse {
@@ -48,8 +53,11 @@ impl TestsApi {
     /// `ERROR`), `flaky` (a run ended `FLAKY`, it passed and failed on one
     /// commit, or from 3 runs on it changed result at least twice at a flip
     /// rate at or above the gateway's `--flaky-flip-rate`), `new` (fewer
-    /// than 3 runs), else `passing`. See docs/results.md.
+    /// than 3 runs), else `passing`. See docs/results.md. In pages, in key
+    /// order: `limit` tests, and `next_cursor` to pass as `cursor` for the
+    /// next page.
     #[oai(path = "/tests", method = "get")]
+    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         state: Data<&Arc<AppState>>,
@@ -68,7 +76,14 @@ impl TestsApi {
         /// Runs per test to judge by, 1 to 1000; 30 when absent.
         #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
         window: Query<Option<u32>>,
+        /// Tests per page, 1 to 10000; 10000 when absent.
+        #[oai(validator(minimum(value = "1"), maximum(value = "10000")))]
+        limit: Query<Option<u32>>,
+        /// Where the page starts: a previous page's `next_cursor`.
+        #[oai(validator(max_length = 8192))]
+        cursor: Query<Option<String>>,
     ) -> Result<SerdeJson<TestList>, ApiError> {
+        let cursor = parse_cursor(cursor.0.as_deref())?;
         let window = window.0.unwrap_or(testarena_events::DEFAULT_WINDOW);
         let filter = TestFilter {
             repo: repo.0.as_deref(),
@@ -89,8 +104,15 @@ impl TestsApi {
                 )
             })
             .filter(|summary| test_state.0.is_none_or(|s| summary.state == s))
-            .collect();
-        Ok(SerdeJson(TestList { tests }))
+            .collect::<Vec<_>>();
+        let total = tests.len() as u64;
+        let limit = limit.0.unwrap_or(MAX_TESTS_PER_PAGE) as usize;
+        let (tests, next_cursor) = test_cursor::page(tests, cursor.as_ref(), limit);
+        Ok(SerdeJson(TestList {
+            tests,
+            next_cursor,
+            total,
+        }))
     }
 
     /// One test's runs, newest first
@@ -138,8 +160,10 @@ impl TestsApi {
         );
         Ok(Json(TestHistoryPage {
             test: summary,
+            failures: failure_groups(&history.runs),
             runs: history.runs,
             bisect_runs: history.bisect_runs,
+            quarantines: history.quarantines,
         }))
     }
 
@@ -152,6 +176,7 @@ impl TestsApi {
     async fn quarantine(
         &self,
         state: Data<&Arc<AppState>>,
+        request: &poem::Request,
         body: StrictJson<QuarantineRequest>,
     ) -> Result<QuarantineResponse, ApiError> {
         let body = body.0;
@@ -167,6 +192,7 @@ impl TestsApi {
             TestEventBody::Quarantined {
                 reason,
                 by: "user".into(),
+                actor: Some(default_owner(request).as_str().to_owned()),
             },
         );
         publish_and_show(&state, event).await
@@ -177,6 +203,7 @@ impl TestsApi {
     async fn unquarantine(
         &self,
         state: Data<&Arc<AppState>>,
+        request: &poem::Request,
         body: StrictJson<UnquarantineRequest>,
     ) -> Result<QuarantineResponse, ApiError> {
         let body = body.0;
@@ -188,9 +215,20 @@ impl TestsApi {
         )?;
         let reason = body.reason.as_deref().filter(|r| !r.trim().is_empty());
         let reason = reason.map(checked_reason).transpose()?;
-        let event = TestEvent::new(key, TestEventBody::Unquarantined { reason });
+        let actor = Some(default_owner(request).as_str().to_owned());
+        let event = TestEvent::new(key, TestEventBody::Unquarantined { reason, actor });
         publish_and_show(&state, event).await
     }
+}
+
+/// A page's `cursor`: only a `next_cursor` this API gave is one.
+fn parse_cursor(cursor: Option<&str>) -> Result<Option<TestCursor>, ApiError> {
+    cursor
+        .map(|c| {
+            TestCursor::parse(c)
+                .ok_or_else(|| ApiError::bad_request("cursor: not a next_cursor this API gave"))
+        })
+        .transpose()
 }
 
 /// A test's identity from request values, naming the part that is wrong.
