@@ -16,6 +16,7 @@ mod delivery;
 mod disk_full;
 mod engine;
 mod event_order;
+mod firmware_size;
 mod fleet;
 mod isolation;
 mod live;

@@ -63,7 +63,7 @@ async fn every_event_and_log_batch_the_services_emit_matches_its_schema() {
     // host's own `true`: any ELF has section sizes).
     let stack = TestStack::start_with(StackOptions {
         worker_config: format!(
-            "{SHELL_PROFILE}\n[profiles.fw]\nbuild = \"mkdir -p out && cp /bin/true out/fw.elf\"\nbuild_outputs = [\"out/fw.elf\"]\nartifacts = [\"out/*.elf\"]\nelf = \"out/fw.elf\"\ntask = \"sh {{scenario}}\"\n"
+            "{SHELL_PROFILE}\n[profiles.fw]\nbuild = \"mkdir -p out && cp /bin/true out/fw.elf\"\nbuild_outputs = [\"out/fw.elf\"]\nartifacts = [\"out/*.elf\"]\nelf = \"out/fw.elf\"\nsize_budget = {{ flash_bytes = 100000000 }}\ntask = \"sh {{scenario}}\"\n"
         ),
         ..Default::default()
     })

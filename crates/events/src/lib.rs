@@ -20,6 +20,8 @@ mod names;
 mod pages;
 mod queue_view;
 mod routable;
+mod size_budget;
+mod size_diff;
 mod size_history;
 mod status;
 mod streams;
@@ -56,7 +58,11 @@ pub use queue_view::{
     TaskProgress, TaskView, TryView,
 };
 pub use routable::{check_routable, describe_needs, Unroutable};
-pub use size_history::{SizeEntry, SizeHistory};
+pub use size_budget::{over_budget, percent_of};
+pub use size_diff::{
+    size_diff, Measured, SizeChanges, SizeDiff, SizeDiffBase, SymbolChange, SIZE_DIFF_TOP,
+};
+pub use size_history::{SizeEntry, SizeHistory, SizeSource, SizeSources};
 pub use status::{FinalStatus, QueueStatus, TaskResult, TaskState};
 pub use streams::{await_streams, ensure_streams, streams_exist, StreamLimits};
 pub use test_event::{TestEvent, TestEventBody, MAX_REASON};
@@ -70,8 +76,9 @@ pub use test_state::{FailureNote, FailureNoteKind, RunOutcome, TestState, FAILIN
 pub use timestamp::{now_millis, now_rfc3339, rfc3339_of_millis};
 pub use waiting::{WaitingInfo, WaitingReply, WaitingRequest};
 pub use wire::{
-    ArtifactRecord, CommitContext, Event, EventBody, FirmwareSize, JunitCase, JunitSummary, Source,
-    Stage, StageOutcome, TaskSpec, TaskTry, MAX_COMMIT_SUBJECT, MAX_JUNIT_CASES, MAX_JUNIT_MESSAGE,
-    MAX_RETRIES, MAX_SHARDS, WIRE_VERSION,
+    ArtifactRecord, CommitContext, Event, EventBody, FirmwareSize, JunitCase, JunitSummary,
+    SizeBudget, Source, Stage, StageOutcome, SymbolSize, TaskSpec, TaskTry, MAX_COMMIT_SUBJECT,
+    MAX_FIRMWARE_SYMBOLS, MAX_JUNIT_CASES, MAX_JUNIT_MESSAGE, MAX_RETRIES, MAX_SHARDS,
+    MAX_SYMBOL_NAME, WIRE_VERSION,
 };
 pub use wire_version::WireError;

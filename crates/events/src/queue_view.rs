@@ -65,7 +65,8 @@ pub struct QueueView {
     pub started_at: Option<String>,
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub finished_at: Option<String>,
-    /// Why the queue ended in `Error` or `Cancelled`.
+    /// Why the queue ended in `Error` or `Cancelled`, or why a `Finished`
+    /// one failed beyond its tasks (its firmware over its size budget).
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub reason: Option<String>,
     /// The one-word outcome of an ended queue: `passed` (`Finished`, every
@@ -91,6 +92,12 @@ pub struct QueueView {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub firmware: Option<crate::FirmwareSize>,
+    /// The profile's `size_budget` the firmware was held to; `null`
+    /// without one. Over it, a finished queue's verdict is `failed` and
+    /// `reason` says by how much ("flash 103 % of budget").
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub firmware_budget: Option<crate::SizeBudget>,
     /// The bisect this queue is a step of; `null` for an ordinary queue.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", oai(nullable))]

@@ -202,6 +202,15 @@ pub enum EventBody {
         profile: ProfileName,
         #[serde(flatten)]
         size: FirmwareSize,
+        /// The profile's `size_budget`, when it has one: exceeding it fails
+        /// the queue's verdict.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        budget: Option<SizeBudget>,
+        /// The ELF's largest symbols (functions and objects), largest
+        /// first, at most [`MAX_FIRMWARE_SYMBOLS`]; absent for an ELF
+        /// without a symbol table.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        symbols: Vec<SymbolSize>,
     },
 }
 
@@ -420,6 +429,47 @@ pub struct FirmwareSize {
     /// Allocated writable sections without contents (zeroed at start).
     pub bss: u64,
 }
+
+impl FirmwareSize {
+    /// What the image takes in flash: code, constants and the initial
+    /// values of initialised data.
+    pub fn flash(&self) -> u64 {
+        self.text + self.data
+    }
+
+    /// What it takes in RAM at start: initialised and zeroed data.
+    pub fn ram(&self) -> u64 {
+        self.data + self.bss
+    }
+}
+
+/// A profile's `size_budget`: the most flash and RAM its firmware may take
+/// (either may be absent).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+pub struct SizeBudget {
+    /// Most bytes of `text` + `data`.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub flash_bytes: Option<u64>,
+    /// Most bytes of `data` + `bss`.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub ram_bytes: Option<u64>,
+}
+
+/// One symbol of the firmware ELF's symbol table and its size in bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SymbolSize {
+    /// As in the symbol table (not demangled), at most [`MAX_SYMBOL_NAME`] bytes.
+    pub name: String,
+    pub size: u64,
+}
+
+/// Most symbols one `firmware_measured` carries.
+pub const MAX_FIRMWARE_SYMBOLS: usize = 500;
+/// Most bytes of a symbol's name kept.
+pub const MAX_SYMBOL_NAME: usize = 256;
 
 /// Counts parsed from the JUnit XML a task wrote into its result directory.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

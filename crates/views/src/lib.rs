@@ -8,5 +8,6 @@ mod views;
 
 pub use applied_watch::AppliedWatch;
 pub use views::{
-    MetricsCounts, QueueFilter, StoredHistory, StoredTest, TestFilter, Views, ViewsError,
+    MeasuredRow, MetricsCounts, QueueFilter, StoredHistory, StoredTest, TestFilter, Views,
+    ViewsError,
 };

@@ -110,6 +110,30 @@ pub struct Views {
     pool: SqlitePool,
 }
 
+/// One queue's firmware measure as the size diff reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeasuredRow {
+    pub queue_id: String,
+    pub commit: Option<String>,
+    pub measured: testarena_events::Measured,
+}
+
+fn measured_row(row: &sqlx::sqlite::SqliteRow) -> Result<MeasuredRow, ViewsError> {
+    let symbols: String = row.get(5);
+    Ok(MeasuredRow {
+        queue_id: row.get(0),
+        commit: row.get(1),
+        measured: testarena_events::Measured {
+            size: testarena_events::FirmwareSize {
+                text: row.get::<i64, _>(2) as u64,
+                data: row.get::<i64, _>(3) as u64,
+                bss: row.get::<i64, _>(4) as u64,
+            },
+            symbols: serde_json::from_str(&symbols)?,
+        },
+    })
+}
+
 /// Counts for `/metrics`, from the view rows.
 pub struct MetricsCounts {
     /// (status, queues)
@@ -374,7 +398,9 @@ impl Views {
     }
 
     /// The firmware sizes of `repo` (and `profile`, when given), one per
-    /// commit (its latest measure), newest first, at most `limit`.
+    /// commit (its latest measure), newest first in commit order (by
+    /// first-parent depth; measures without one after, newest measured
+    /// first), at most `limit`.
     pub async fn sizes(
         &self,
         repo: &str,
@@ -382,19 +408,22 @@ impl Views {
         limit: u32,
     ) -> Result<Vec<SizeEntry>, ViewsError> {
         let rows = sqlx::query(
-            "SELECT commit_sha, queue_id, profile, measured_at, text, data, bss
+            "SELECT commit_sha, queue_id, profile, measured_at, text, data, bss,
+                    commit_depth, flash_budget, ram_budget
                FROM firmware_sizes f
               WHERE repo = ?1 AND (?2 IS NULL OR profile = ?2)
                 AND seq = (SELECT max(seq) FROM firmware_sizes g
                             WHERE g.repo = f.repo AND g.profile = f.profile
                               AND g.commit_sha IS f.commit_sha)
-              ORDER BY seq DESC LIMIT ?3",
+              ORDER BY commit_depth IS NULL, commit_depth DESC, seq DESC LIMIT ?3",
         )
         .bind(repo)
         .bind(profile)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
+        let count =
+            |r: &sqlx::sqlite::SqliteRow, at: usize| r.get::<Option<i64>, _>(at).map(|n| n as u64);
         Ok(rows
             .iter()
             .map(|r| SizeEntry {
@@ -405,8 +434,76 @@ impl Views {
                 text: r.get::<i64, _>(4) as u64,
                 data: r.get::<i64, _>(5) as u64,
                 bss: r.get::<i64, _>(6) as u64,
+                first_parent_depth: count(r, 7),
+                flash_budget: count(r, 8),
+                ram_budget: count(r, 9),
             })
             .collect())
+    }
+
+    /// Every repository and profile with measured firmware, the latest
+    /// measured first, at most `limit`: the Sizes page's picker.
+    pub async fn size_sources(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<testarena_events::SizeSource>, ViewsError> {
+        let rows = sqlx::query(
+            "SELECT repo, profile, count(DISTINCT commit_sha), max(measured_at)
+               FROM firmware_sizes GROUP BY repo, profile ORDER BY max(seq) DESC LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| testarena_events::SizeSource {
+                repo: r.get(0),
+                profile: r.get(1),
+                commits: r.get::<i64, _>(2) as u64,
+                last_measured_at: r.get(3),
+            })
+            .collect())
+    }
+
+    /// A queue's measure and the one its size diff is against: the same
+    /// repository and profile's nearest earlier other commit (by
+    /// first-parent depth when both have one, else by when it was
+    /// measured). `None` when the queue measured nothing.
+    pub async fn size_diff_sides(
+        &self,
+        queue_id: &str,
+    ) -> Result<Option<(MeasuredRow, Option<MeasuredRow>)>, ViewsError> {
+        let now = sqlx::query(
+            "SELECT queue_id, commit_sha, text, data, bss, symbols_json,
+                    repo, profile, commit_depth, seq
+               FROM firmware_sizes WHERE queue_id = ?",
+        )
+        .bind(queue_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(now) = now else {
+            return Ok(None);
+        };
+        let (repo, profile): (String, String) = (now.get(6), now.get(7));
+        let (depth, seq): (Option<i64>, i64) = (now.get(8), now.get(9));
+        let base = sqlx::query(
+            "SELECT queue_id, commit_sha, text, data, bss, symbols_json FROM firmware_sizes
+              WHERE repo = ?1 AND profile = ?2 AND commit_sha IS NOT ?3
+                AND CASE WHEN ?4 IS NOT NULL AND commit_depth IS NOT NULL
+                         THEN commit_depth < ?4 ELSE seq < ?5 END
+              ORDER BY commit_depth IS NULL, commit_depth DESC, seq DESC LIMIT 1",
+        )
+        .bind(&repo)
+        .bind(&profile)
+        .bind(now.get::<Option<String>, _>(1))
+        .bind(depth)
+        .bind(seq)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(Some((
+            measured_row(&now)?,
+            base.as_ref().map(measured_row).transpose()?,
+        )))
     }
 
     /// Several queues' views, those that exist (a bisect's step queues).

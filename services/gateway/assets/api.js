@@ -112,6 +112,11 @@ export function getSizes(repo, profile, signal) {
   return request(`/api/sizes?${query}`, { signal });
 }
 
+/** Every repository and profile with measured firmware: `{sources: [{repo, profile, commits, last_measured_at}]}`. */
+export const getSizeSources = (signal) => request('/api/sizes/sources', { signal });
+/** A queue's size diff by symbol against the previous measured commit. */
+export const getSizeDiff = (id, signal) => request(`${queuePath(id)}/size-diff`, { signal });
+
 /** The dashboard's size trend of a repository and profile. */
 export function sizesHref(repo, profile) {
   const query = new URLSearchParams({ repo });

@@ -48,7 +48,9 @@ function route() {
   const workers = path === '/workers';
   const bisect = path.match(/^\/bisect\/([^/]+)\/?$/);
   const bisects = path === '/bisects' || bisect !== null;
-  document.querySelector('[data-nav="queues"]')?.classList.toggle('active', !queue && !tests && !workers && !bisects);
+  const sizes = path === '/sizes';
+  document.querySelector('[data-nav="queues"]')?.classList.toggle('active', !queue && !tests && !workers && !bisects && !sizes);
+  document.querySelector('[data-nav="sizes"]')?.classList.toggle('active', sizes);
   document.querySelector('[data-nav="bisects"]')?.classList.toggle('active', bisects);
   document.querySelector('[data-nav="tests"]')?.classList.toggle('active', tests);
   document.querySelector('[data-nav="workers"]')?.classList.toggle('active', workers);

@@ -18,6 +18,8 @@ import { stageBadge, statusBadge, taskBadge, countChips, progressBar } from './b
 import { h, replace } from './dom.js';
 import { queueEtaMs, taskProgress } from './eta.js';
 import { rerunButtons } from './rerun.js';
+import { budgetUse } from './size_chart.js';
+import { sizeDiffCard } from './size_diff.js';
 import {
   formatAge, formatBytes, formatDuration, formatTime, parseTime, plural, queueDurationMs,
 } from './format.js';
@@ -118,6 +120,7 @@ class QueuePage {
       class: 'btn btn-danger', type: 'button', 'data-test': 'delete', onclick: () => this.remove(),
     }, 'Delete');
     this.rerun = rerunButtons(() => this.view, this.ctx.flash);
+    this.sizeDiff = sizeDiffCard();
     this.title = h('div', { class: 'title-line' });
     this.reason = h('div', { class: 'banner', hidden: true, 'data-test': 'reason' });
     this.meta = h('dl', { class: 'meta' });
@@ -140,7 +143,8 @@ class QueuePage {
           h('section', { class: 'card', 'aria-label': 'Stages' }, h('h2', {}, 'Stages'), this.stages),
           h('section', { class: 'card', 'aria-label': 'Tasks' },
             h('h2', {}, 'Tasks'), this.tasksSummary, this.tasks),
-          this.artifacts),
+          this.artifacts,
+          this.sizeDiff.element),
         this.log.element));
   }
 
@@ -158,6 +162,7 @@ class QueuePage {
     this.cancelButton.disabled = view.cancel_requested;
     this.cancelButton.textContent = view.cancel_requested ? 'Cancelling…' : 'Cancel';
     this.rerun.update(view, terminal);
+    this.sizeDiff.show(view);
     this.log.setView(view);
 
     // The reason is said once, here; stages and tasks do not repeat it.
@@ -500,8 +505,12 @@ function commitItem(view, now) {
 function firmwareItem(view) {
   const fw = view.firmware;
   if (!fw) return null;
+  const use = budgetUse(fw, view.firmware_budget);
+  const parts = ['flash', 'ram'].filter((p) => use[p]).map((p) => h('span', {
+    class: use[p].over ? 'budget-over' : 'muted', 'data-budget': p, title: `${use[p].used} of ${use[p].budget} bytes`,
+  }, ` · ${p} ${use[p].percent} % of budget`));
   return item('Firmware', h('span', { 'data-test': 'firmware' },
-    h('span', { class: 'num' }, `text ${fw.text} · data ${fw.data} · bss ${fw.bss} B`), ' ',
+    h('span', { class: 'num' }, `text ${fw.text} · data ${fw.data} · bss ${fw.bss} B`), parts, ' ',
     h('a', { href: sizesHref(view.source.repo, view.profile), 'data-test': 'size-trend' }, 'trend')));
 }
 

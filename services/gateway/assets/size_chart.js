@@ -1,6 +1,8 @@
 // The firmware-size trend as SVG geometry (pure, no DOM): one line each for
 // text, data and bss over the commits of one repository and profile, oldest
-// on the left. `/api/sizes` answers newest first; the chart reverses it.
+// on the left. `/api/sizes` answers newest first in commit order (by
+// first-parent depth, which the worker records at checkout); the chart
+// reverses it. Also a firmware's use of its size budget.
 
 export const SERIES = ['text', 'data', 'bss'];
 
@@ -43,7 +45,30 @@ export const polylinePoints = (points) => points.map((p) => `${p.x},${p.y}`).joi
 /** "+120 B" / "−8 B" / "±0 B": how the newest entry differs from the one before. */
 export function latestChange(sizes, name) {
   if (sizes.length < 2) return null;
-  const delta = sizes[0][name] - sizes[1][name];
+  return signedBytes(sizes[0][name] - sizes[1][name]);
+}
+
+/** `used` as a whole percentage of `budget`, rounded up (as the projector counts it); null without one. */
+export function percentOf(used, budget) {
+  if (!(budget > 0)) return null;
+  return Math.ceil((used * 100) / budget);
+}
+
+/**
+ * A firmware's use of its budget: flash is text + data, RAM data + bss.
+ * `budget` as the view has it (`{flash_bytes, ram_bytes}`) or a size entry's
+ * `flash_budget` / `ram_budget`. Each part null without a budget for it.
+ */
+export function budgetUse(size, budget) {
+  const part = (used, most) => (most ? { used, budget: most, percent: percentOf(used, most), over: used > most } : null);
+  return {
+    flash: part(size.text + size.data, budget?.flash_bytes ?? budget?.flash_budget ?? null),
+    ram: part(size.data + size.bss, budget?.ram_bytes ?? budget?.ram_budget ?? null),
+  };
+}
+
+/** "+120 B" / "−8 B" / "±0 B" for a signed byte count. */
+export function signedBytes(delta) {
   if (delta === 0) return '±0 B';
   return `${delta > 0 ? '+' : '−'}${Math.abs(delta)} B`;
 }

@@ -1,12 +1,13 @@
 // Firmware size over the commits of one repository and profile
-// (`#/sizes?repo=...&profile=...`): an inline SVG line per section sum
-// (geometry in size_chart.js) and the entries as a table, newest first.
+// (`#/sizes?repo=...&profile=...`, a picker of every measured one): an
+// inline SVG line per section sum (geometry in size_chart.js), x in commit
+// order, and the entries as a table, newest first, with the budget's use.
 
-import { getSizes, queueHref } from './api.js';
+import { getSizeSources, getSizes, queueHref, sizesHref } from './api.js';
 import { h, replace, svg } from './dom.js';
 import { formatBytes, formatTime } from './format.js';
 import {
-  chartGeometry, latestChange, polylinePoints, SERIES,
+  budgetUse, chartGeometry, latestChange, polylinePoints, SERIES,
 } from './size_chart.js';
 
 export function sizesPage(root, params) {
@@ -14,15 +15,26 @@ export function sizesPage(root, params) {
   const profile = params.get('profile') ?? '';
   const controller = new AbortController();
   document.title = 'Firmware size · TestArena';
+  const picker = h('div', { class: 'filters', 'data-test': 'size-picker' });
   const head = h('div', { class: 'queue-head' },
-    h('div', { class: 'title-line' }, h('h1', {}, 'Firmware size')),
-    h('p', { class: 'muted break' }, repo, profile ? ` · profile ${profile}` : ' · every profile'));
+    h('div', { class: 'title-line' }, h('h1', {}, 'Firmware size')), picker);
   replace(root, crumbs(), head, h('p', { class: 'state' }, 'Loading…'));
-  if (!repo) {
-    replace(root, crumbs(), head, h('p', { class: 'state', 'data-test': 'sizes-empty' },
-      'Open this page from a queue that measured its firmware.'));
-    return { destroy() {} };
-  }
+  getSizeSources(controller.signal).then(({ sources }) => {
+    const chosen = sources.find((s) => s.repo === repo && (!profile || s.profile === profile));
+    if (!repo && sources.length) {
+      // The page from the navigation: the latest measured repository.
+      window.location.replace(sizesHref(sources[0].repo, sources[0].profile));
+      return;
+    }
+    replace(picker, sourcePicker(sources, chosen ?? { repo, profile }));
+    if (!repo) {
+      replace(root, crumbs(), head, h('p', { class: 'state', 'data-test': 'sizes-empty' },
+        'No queue has measured its firmware yet: give a profile an `elf`.'));
+    }
+  }).catch((e) => {
+    if (e.name !== 'AbortError') replace(picker, h('span', { class: 'muted' }, e.message));
+  });
+  if (!repo) return { destroy() { controller.abort(); } };
   getSizes(repo, profile, controller.signal).then((answer) => {
     const sizes = answer.sizes;
     replace(root, crumbs(), head, sizes.length
@@ -33,6 +45,23 @@ export function sizesPage(root, params) {
     replace(root, crumbs(), head, h('div', { class: 'state state-error', role: 'alert' }, e.message));
   });
   return { destroy() { controller.abort(); } };
+}
+
+/** A select of every measured repository · profile; choosing one opens its trend. */
+function sourcePicker(sources, chosen) {
+  const key = (s) => `${s.repo}\n${s.profile ?? ''}`;
+  const select = h('select', {
+    'aria-label': 'Repository and profile', 'data-test': 'size-source',
+    onchange: (e) => {
+      const [repo, profile] = e.currentTarget.value.split('\n');
+      window.location.hash = sizesHref(repo, profile);
+    },
+  }, sources.map((s) => h('option', { value: key(s) }, `${s.repo} · ${s.profile} (${s.commits} commits)`)));
+  if (chosen.repo && !sources.some((s) => key(s) === key(chosen))) {
+    select.append(h('option', { value: key(chosen) }, `${chosen.repo} · ${chosen.profile || 'every profile'}`));
+  }
+  select.value = key(chosen);
+  return h('label', {}, 'Repository ', select);
 }
 
 function crumbs() {
@@ -61,13 +90,29 @@ function chartCard(sizes) {
 }
 
 function table(sizes) {
+  const withBudget = sizes.some((e) => e.flash_budget || e.ram_budget);
+  const heads = ['Commit', 'Queue', 'Profile', 'Measured', 'text', 'data', 'bss', ...(withBudget ? ['flash', 'ram'] : [])];
   return h('section', { class: 'card', 'aria-label': 'Sizes per commit' },
     h('table', { class: 'sizes-table', 'data-test': 'sizes-table' },
-      h('thead', {}, h('tr', {}, ['Commit', 'Queue', 'Profile', 'Measured', 'text', 'data', 'bss'].map((c) => h('th', {}, c)))),
-      h('tbody', {}, sizes.map((e) => h('tr', {},
-        h('td', { class: 'mono' }, e.commit ? e.commit.slice(0, 12) : '—'),
+      h('thead', {}, h('tr', {}, heads.map((c) => h('th', {}, c)))),
+      h('tbody', {}, sizes.map((e) => h('tr', { 'data-commit': e.commit ?? '' },
+        h('td', { class: 'mono', title: e.first_parent_depth === null || e.first_parent_depth === undefined ? '' : `commit ${e.first_parent_depth + 1} of its branch` },
+          e.commit ? e.commit.slice(0, 12) : '—'),
         h('td', {}, h('a', { href: queueHref(e.queue_id) }, e.queue_id)),
         h('td', {}, e.profile),
         h('td', {}, formatTime(e.measured_at)),
-        SERIES.map((name) => h('td', { class: 'num' }, String(e[name]))))))));
+        SERIES.map((name) => h('td', { class: 'num' }, String(e[name]))),
+        withBudget ? budgetCells(e) : null)))));
+}
+
+/** flash and ram as % of the budget, over it in the bad tone. */
+function budgetCells(entry) {
+  const use = budgetUse(entry, entry);
+  return ['flash', 'ram'].map((part) => {
+    const u = use[part];
+    if (!u) return h('td', { class: 'num muted' }, '—');
+    return h('td', {
+      class: `num ${u.over ? 'tone-bad' : ''}`, 'data-budget': part, title: `${u.used} of ${u.budget} bytes`,
+    }, `${u.percent} %`);
+  });
 }

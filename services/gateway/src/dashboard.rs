@@ -50,6 +50,7 @@ const ASSETS: &[Asset] = &[
     asset!("outcome.js", "text/javascript; charset=utf-8"),
     asset!("queue_page.js", "text/javascript; charset=utf-8"),
     asset!("rerun.js", "text/javascript; charset=utf-8"),
+    asset!("size_diff.js", "text/javascript; charset=utf-8"),
     asset!("size_chart.js", "text/javascript; charset=utf-8"),
     asset!("sizes_page.js", "text/javascript; charset=utf-8"),
     asset!("source.js", "text/javascript; charset=utf-8"),

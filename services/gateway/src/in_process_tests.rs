@@ -157,6 +157,7 @@ fn view(id: &str) -> QueueView {
         tasks: vec![],
         artifacts: vec![],
         firmware: None,
+        firmware_budget: None,
         bisect: None,
         rerun_of: None,
     }
@@ -699,24 +700,32 @@ async fn the_artifact_list_is_the_views_and_an_unlisted_name_is_404() {
 #[tokio::test]
 async fn sizes_are_one_per_commit_newest_first_for_a_repo_and_profile() {
     let gateway = TestGateway::start().await;
+    // c2 is the later commit (depth 9) though c1 was measured again after it.
     let rows = [
-        ("q1", "/r", "fw", "c1", 100, 1),
-        ("q2", "/r", "fw", "c2", 120, 2),
-        ("q3", "/r", "fw", "c1", 101, 3),
-        ("q4", "/r", "other", "c1", 500, 4),
-        ("q5", "/elsewhere", "fw", "c1", 900, 5),
+        ("q1", "/r", "fw", "c1", 100, 1, 5),
+        ("q2", "/r", "fw", "c2", 120, 2, 9),
+        ("q3", "/r", "fw", "c1", 101, 3, 5),
+        ("q4", "/r", "other", "c1", 500, 4, 5),
+        ("q5", "/elsewhere", "fw", "c1", 900, 5, 5),
     ];
-    for (queue, repo, profile, commit, text, seq) in rows {
-        sqlx::query("INSERT INTO firmware_sizes VALUES (?, ?, ?, ?, ?, 4, 8, 'at', ?)")
-            .bind(queue)
-            .bind(repo)
-            .bind(profile)
-            .bind(commit)
-            .bind(text)
-            .bind(seq)
-            .execute(&gateway.db)
-            .await
-            .unwrap();
+    for (queue, repo, profile, commit, text, seq, depth) in rows {
+        let symbols = format!(r#"[{{"name":"main","size":{text}}}]"#);
+        sqlx::query(
+            "INSERT INTO firmware_sizes (queue_id, repo, profile, commit_sha, text, data, bss,
+                                         measured_at, seq, commit_depth, flash_budget, symbols_json)
+             VALUES (?, ?, ?, ?, ?, 4, 8, 'at', ?, ?, 1000, ?)",
+        )
+        .bind(queue)
+        .bind(repo)
+        .bind(profile)
+        .bind(commit)
+        .bind(text)
+        .bind(seq)
+        .bind(depth)
+        .bind(symbols)
+        .execute(&gateway.db)
+        .await
+        .unwrap();
     }
     let client = gateway.client();
     let (status, body) = json(client.get("/api/sizes?repo=/r&profile=fw").send().await).await;
@@ -733,7 +742,29 @@ async fn sizes_are_one_per_commit_newest_first_for_a_repo_and_profile() {
             )
         })
         .collect();
-    assert_eq!(shown, [("c1", "q3", 101), ("c2", "q2", 120)]);
+    assert_eq!(
+        shown,
+        [("c2", "q2", 120), ("c1", "q3", 101)],
+        "commit order"
+    );
+    assert_eq!(body["sizes"][0]["first_parent_depth"], 9);
+    assert_eq!(body["sizes"][0]["flash_budget"], 1000);
+    let (status, diff) = json(client.get("/api/queue/q2/size-diff").send().await).await;
+    assert_eq!(status, 404, "no view of q2 here: {diff}");
+    gateway.store("q2", 2).await;
+    let (status, diff) = json(client.get("/api/queue/q2/size-diff").send().await).await;
+    assert_eq!(status, 200, "{diff}");
+    assert_eq!(
+        diff["base"]["queue_id"], "q3",
+        "the latest measure of the commit before"
+    );
+    assert_eq!(
+        (&diff["text"], &diff["growers"][0]["delta"]),
+        (&serde_json::json!(19), &serde_json::json!(19))
+    );
+    let (_, sources) = json(client.get("/api/sizes/sources").send().await).await;
+    assert_eq!(sources["sources"][0]["repo"], "/elsewhere", "{sources}");
+    assert_eq!(sources["sources"].as_array().unwrap().len(), 3);
     let (_, body) = json(client.get("/api/sizes?repo=/r").send().await).await;
     assert_eq!(body["sizes"].as_array().unwrap().len(), 3, "{body}");
     let (status, body) = json(client.get("/api/sizes?profile=fw").send().await).await;

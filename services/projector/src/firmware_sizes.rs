@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use testarena_events::{Event, EventBody};
+use testarena_events::{Event, EventBody, SymbolSize};
 
 use crate::event_batch::QueueFold;
 
@@ -18,6 +18,13 @@ pub(crate) struct SizeRow {
     pub text: u64,
     pub data: u64,
     pub bss: u64,
+    /// The commit's first-parent depth (commit_context), its place on the
+    /// Sizes page's x-axis.
+    pub commit_depth: Option<u64>,
+    pub flash_budget: Option<u64>,
+    pub ram_budget: Option<u64>,
+    /// The ELF's largest symbols, for the size diff.
+    pub symbols: Vec<SymbolSize>,
     pub measured_at: String,
     pub seq: u64,
 }
@@ -33,6 +40,8 @@ pub(crate) fn measured(folds: &[(String, QueueFold)], events: &[(u64, Event)]) -
             attempt,
             profile,
             size,
+            budget,
+            symbols,
         } = &event.body
         else {
             continue;
@@ -55,6 +64,10 @@ pub(crate) fn measured(folds: &[(String, QueueFold)], events: &[(u64, Event)]) -
             text: size.text,
             data: size.data,
             bss: size.bss,
+            commit_depth: view.commit_context.as_ref().map(|c| c.first_parent_depth),
+            flash_budget: budget.and_then(|b| b.flash_bytes),
+            ram_budget: budget.and_then(|b| b.ram_bytes),
+            symbols: symbols.clone(),
             measured_at: event.at.clone(),
             seq: *seq,
         });
@@ -85,6 +98,11 @@ mod tests {
                     data: 8,
                     bss: 16,
                 },
+                budget: None,
+                symbols: vec![SymbolSize {
+                    name: "main".into(),
+                    size: text / 2,
+                }],
             },
         )
     }
@@ -128,5 +146,6 @@ mod tests {
         assert_eq!((rows[0].text, rows[0].seq), (200, 6));
         assert_eq!(rows[0].profile, "qemu-arm");
         assert_eq!(rows[0].repo, "/repo");
+        assert_eq!(rows[0].symbols[0].size, 100);
     }
 }

@@ -104,6 +104,7 @@ fn submitted_view(event: &Event) -> Option<QueueView> {
         tasks: tasks.iter().map(waiting_task).collect(),
         artifacts: Vec::new(),
         firmware: None,
+        firmware_budget: None,
         bisect: bisect.as_ref().map(ToString::to_string),
         rerun_of: rerun_of.as_ref().map(ToString::to_string),
     };
@@ -189,8 +190,9 @@ fn apply_to_queue(queue: &mut QueueView, event: &Event) -> bool {
             true
         }
         EventBody::ArtifactStored { artifact, .. } => apply_artifact_stored(queue, artifact),
-        EventBody::FirmwareMeasured { size, .. } => {
+        EventBody::FirmwareMeasured { size, budget, .. } => {
             queue.firmware = Some(*size);
+            queue.firmware_budget = *budget;
             true
         }
     }
@@ -326,6 +328,7 @@ fn apply_started(queue: &mut QueueView, worker: &str, attempt: u32, at: &str) ->
     queue.commit_context = None;
     queue.artifacts.clear();
     queue.firmware = None;
+    queue.firmware_budget = None;
     for task in &mut queue.tasks {
         reset_task(task);
     }
@@ -468,7 +471,12 @@ fn finish(queue: &mut QueueView, status: FinalStatus, reason: Option<String>, at
             task.progress = None;
         }
     }
-    queue.verdict = Some(crate::verdict::verdict(status, &queue.tasks).to_owned());
+    let firmware = queue.firmware.as_ref().zip(queue.firmware_budget.as_ref());
+    let verdict = crate::verdict::verdict(status, &queue.tasks, firmware);
+    queue.verdict = Some(verdict.word.to_owned());
+    if let Some(why) = verdict.reason {
+        queue.reason.get_or_insert(why);
+    }
     for stage in &mut queue.stages {
         if stage.status == "running" {
             stage.status = "cancelled".into();

@@ -425,13 +425,19 @@ pub(crate) async fn save_firmware_sizes(
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO firmware_sizes (queue_id, repo, profile, commit_sha, text, data, bss, measured_at, seq)
+        "INSERT INTO firmware_sizes (queue_id, repo, profile, commit_sha, text, data, bss,
+                                    commit_depth, flash_budget, ram_budget, symbols_json,
+                                    measured_at, seq)
          SELECT value->>'queue_id', value->>'repo', value->>'profile', value->>'commit',
-                value->>'text', value->>'data', value->>'bss', value->>'measured_at', value->>'seq'
+                value->>'text', value->>'data', value->>'bss', value->>'commit_depth',
+                value->>'flash_budget', value->>'ram_budget', value->'symbols',
+                value->>'measured_at', value->>'seq'
            FROM json_each(?) WHERE true
          ON CONFLICT (queue_id) DO UPDATE SET
            repo = excluded.repo, profile = excluded.profile, commit_sha = excluded.commit_sha,
            text = excluded.text, data = excluded.data, bss = excluded.bss,
+           commit_depth = excluded.commit_depth, flash_budget = excluded.flash_budget,
+           ram_budget = excluded.ram_budget, symbols_json = excluded.symbols_json,
            measured_at = excluded.measured_at, seq = excluded.seq",
     )
     .bind(serde_json::to_string(rows)?)
@@ -682,6 +688,7 @@ mod tests {
             tasks: Vec::new(),
             artifacts: Vec::new(),
             firmware: None,
+            firmware_budget: None,
             bisect: None,
             rerun_of: None,
         }

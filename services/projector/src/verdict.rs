@@ -1,20 +1,41 @@
 //! A queue's verdict: the one word a person (or a CI job) wants from a queue
-//! that ended. Pure; decided once, when the queue becomes terminal.
+//! that ended. Pure; decided once, when the queue becomes terminal. The
+//! only place that decides it: the CLI's exit codes and the dashboard read
+//! the word.
 
-use testarena_events::{FinalStatus, TaskResult};
+use testarena_events::{over_budget, FinalStatus, FirmwareSize, SizeBudget, TaskResult};
 
 use crate::view::TaskView;
 
-/// `passed` only if the queue finished and every task passed (`PASS`, or
+/// The verdict's word, and why a finished queue whose tasks passed still
+/// failed (its firmware is over its profile's size budget).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Verdict {
+    pub word: &'static str,
+    pub reason: Option<String>,
+}
+
+/// `passed` only if the queue finished, every task passed (`PASS`, or
 /// `FLAKY`: it passed on a retry) or had its failure excused by a
-/// quarantine: a queue of skipped or cancelled tasks did not pass.
-pub(crate) fn verdict(status: FinalStatus, tasks: &[TaskView]) -> &'static str {
-    match status {
+/// quarantine, and its firmware fits its budget: a queue of skipped or
+/// cancelled tasks did not pass. `firmware`: the measured sizes and the
+/// profile's budget, when there are both.
+pub(crate) fn verdict(
+    status: FinalStatus,
+    tasks: &[TaskView],
+    firmware: Option<(&FirmwareSize, &SizeBudget)>,
+) -> Verdict {
+    let over = match status {
+        FinalStatus::Finished => firmware.and_then(|(size, budget)| over_budget(size, budget)),
+        FinalStatus::Error | FinalStatus::Cancelled => None,
+    };
+    let word = match status {
         FinalStatus::Error => "error",
         FinalStatus::Cancelled => "cancelled",
-        FinalStatus::Finished if tasks.iter().all(passed) => "passed",
+        FinalStatus::Finished if over.is_none() && tasks.iter().all(passed) => "passed",
         FinalStatus::Finished => "failed",
-    }
+    };
+    Verdict { word, reason: over }
 }
 
 fn passed(task: &TaskView) -> bool {
@@ -37,10 +58,13 @@ mod tests {
     #[test]
     fn a_finished_queue_passed_only_if_every_task_passed() {
         let pass = || task(Some("PASS"));
-        assert_eq!(verdict(FinalStatus::Finished, &[pass(), pass()]), "passed");
+        assert_eq!(
+            verdict(FinalStatus::Finished, &[pass(), pass()], None).word,
+            "passed"
+        );
         for other in [Some("FAIL"), Some("TIMEOUT"), Some("ERROR"), None] {
             assert_eq!(
-                verdict(FinalStatus::Finished, &[pass(), task(other)]),
+                verdict(FinalStatus::Finished, &[pass(), task(other)], None).word,
                 "failed",
                 "{other:?}"
             );
@@ -52,9 +76,9 @@ mod tests {
         let mut excused = task(Some("FAIL"));
         excused.quarantined = true;
         let tasks = [task(Some("PASS")), task(Some("FLAKY")), excused];
-        assert_eq!(verdict(FinalStatus::Finished, &tasks), "passed");
+        assert_eq!(verdict(FinalStatus::Finished, &tasks, None).word, "passed");
         assert_eq!(
-            verdict(FinalStatus::Finished, &[task(Some("FAIL"))]),
+            verdict(FinalStatus::Finished, &[task(Some("FAIL"))], None).word,
             "failed"
         );
     }
@@ -62,7 +86,35 @@ mod tests {
     #[test]
     fn error_and_cancelled_are_their_own_verdicts_whatever_the_tasks() {
         let pass = [task(Some("PASS"))];
-        assert_eq!(verdict(FinalStatus::Error, &pass), "error");
-        assert_eq!(verdict(FinalStatus::Cancelled, &pass), "cancelled");
+        assert_eq!(verdict(FinalStatus::Error, &pass, None).word, "error");
+        assert_eq!(
+            verdict(FinalStatus::Cancelled, &pass, None).word,
+            "cancelled"
+        );
+    }
+
+    #[test]
+    fn a_firmware_over_its_budget_fails_a_queue_whose_tasks_passed_and_says_why() {
+        let size = FirmwareSize {
+            text: 1000,
+            data: 30,
+            bss: 70,
+        };
+        let budget = SizeBudget {
+            flash_bytes: Some(1000),
+            ram_bytes: None,
+        };
+        let tasks = [task(Some("PASS"))];
+        let over = verdict(FinalStatus::Finished, &tasks, Some((&size, &budget)));
+        assert_eq!(over.word, "failed");
+        assert_eq!(over.reason.as_deref(), Some("flash 103 % of budget"));
+        let roomy = SizeBudget {
+            flash_bytes: Some(2000),
+            ram_bytes: Some(100),
+        };
+        let fits = verdict(FinalStatus::Finished, &tasks, Some((&size, &roomy)));
+        assert_eq!((fits.word, fits.reason), ("passed", None));
+        let error = verdict(FinalStatus::Error, &tasks, Some((&size, &budget)));
+        assert_eq!((error.word, error.reason), ("error", None));
     }
 }

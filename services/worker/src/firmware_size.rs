@@ -1,11 +1,12 @@
 //! An ELF's `text`, `data` and `bss` the way `size` (Berkeley format)
 //! counts them, read with the `object` crate from the file's section
-//! headers: no tool output to parse, and the same answer on any host.
+//! headers: no tool output to parse, and the same answer on any host. And
+//! its largest symbols from the symbol table, for a size diff by symbol.
 
 use object::elf;
 use object::read::elf::{FileHeader, SectionHeader};
 use object::{Endianness, FileKind};
-use testarena_events::FirmwareSize;
+use testarena_events::{FirmwareSize, SymbolSize, MAX_FIRMWARE_SYMBOLS, MAX_SYMBOL_NAME};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ElfSizeError {
@@ -67,6 +68,59 @@ fn sum_sections<Elf: FileHeader<Endian = Endianness>>(
     Ok(size)
 }
 
+/// The ELF's largest functions and objects (defined, with a size), largest
+/// first, ties by name, at most [`MAX_FIRMWARE_SYMBOLS`]; empty for an ELF
+/// without a symbol table (stripped).
+pub(crate) fn firmware_symbols(data: &[u8]) -> Result<Vec<SymbolSize>, ElfSizeError> {
+    let mut symbols = match FileKind::parse(data).map_err(|_| ElfSizeError::NotElf)? {
+        FileKind::Elf32 => read_symbols::<elf::FileHeader32<Endianness>>(data)?,
+        FileKind::Elf64 => read_symbols::<elf::FileHeader64<Endianness>>(data)?,
+        _ => return Err(ElfSizeError::NotElf),
+    };
+    largest_first(&mut symbols);
+    Ok(symbols)
+}
+
+fn read_symbols<Elf: FileHeader<Endian = Endianness>>(
+    data: &[u8],
+) -> Result<Vec<SymbolSize>, ElfSizeError> {
+    use object::read::elf::Sym;
+    let header = Elf::parse(data)?;
+    let endian = header.endian()?;
+    let sections = header.sections(endian, data)?;
+    let table = sections.symbols(endian, data, elf::SHT_SYMTAB)?;
+    let mut symbols = Vec::new();
+    for symbol in table.iter() {
+        let kind = symbol.st_type();
+        let size: u64 = symbol.st_size(endian).into();
+        let defined = symbol.st_shndx(endian) != elf::SHN_UNDEF;
+        if !matches!(kind, elf::STT_FUNC | elf::STT_OBJECT) || size == 0 || !defined {
+            continue;
+        }
+        let name = String::from_utf8_lossy(table.symbol_name(endian, symbol)?);
+        symbols.push(SymbolSize {
+            name: cut(&name, MAX_SYMBOL_NAME),
+            size,
+        });
+    }
+    Ok(symbols)
+}
+
+/// Pure: largest first, ties by name, the first [`MAX_FIRMWARE_SYMBOLS`].
+pub(crate) fn largest_first(symbols: &mut Vec<SymbolSize>) {
+    symbols.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.name.cmp(&b.name)));
+    symbols.truncate(MAX_FIRMWARE_SYMBOLS);
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary.
+fn cut(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +141,29 @@ mod tests {
         assert_eq!(classify(ALLOC | WRITE, elf::SHT_NOBITS), Some(Part::Bss));
         assert_eq!(classify(0, elf::SHT_PROGBITS), None, "debug info");
         assert_eq!(classify(0, elf::SHT_SYMTAB), None);
+    }
+
+    #[test]
+    fn symbols_are_kept_largest_first_and_bounded() {
+        let mut symbols: Vec<SymbolSize> = (0..600u64)
+            .map(|i| SymbolSize {
+                name: format!("s{i:03}"),
+                size: i % 300,
+            })
+            .collect();
+        largest_first(&mut symbols);
+        assert_eq!(symbols.len(), MAX_FIRMWARE_SYMBOLS);
+        assert_eq!((symbols[0].name.as_str(), symbols[0].size), ("s299", 299));
+        assert_eq!(symbols[1].name, "s599", "ties by name");
+        assert_eq!(cut("aé", 2), "a");
+    }
+
+    #[test]
+    fn the_workers_own_binary_has_sized_functions() {
+        let own = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let symbols = firmware_symbols(&own).unwrap();
+        assert!(!symbols.is_empty());
+        assert!(symbols.windows(2).all(|w| w[0].size >= w[1].size));
     }
 
     #[test]

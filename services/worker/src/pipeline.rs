@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use testarena_events::{
-    CommitContext, EventBody, FinalStatus, ScenarioPath, Source, Stage, StageOutcome, TaskId,
-    TaskResult, TaskSpec, TaskTry,
+    over_budget, percent_of, CommitContext, EventBody, FinalStatus, FirmwareSize, ScenarioPath,
+    SizeBudget, Source, Stage, StageOutcome, TaskId, TaskResult, TaskSpec, TaskTry,
 };
 use tokio::sync::mpsc;
 
@@ -23,7 +23,7 @@ use crate::ccache::Ccache;
 use crate::command_env::CommandEnv;
 use crate::disk_space::with_full_disk_note;
 use crate::emitter::{EmitError, Emitter};
-use crate::firmware_size::firmware_size;
+use crate::firmware_size::{firmware_size, firmware_symbols};
 use crate::git_mirror::{Checkout, GitCache};
 use crate::group_ledger::GroupLedger;
 use crate::junit;
@@ -709,33 +709,33 @@ impl Run<'_> {
         let name = elf.to_owned();
         let measured = tokio::task::spawn_blocking(move || {
             let bytes = std::fs::read(&path).map_err(|e| format!("reading {name}: {e}"))?;
-            firmware_size(&bytes).map_err(|e| format!("{name}: {e}"))
+            let size = firmware_size(&bytes).map_err(|e| format!("{name}: {e}"))?;
+            // A symbol table that cannot be read still leaves the sizes.
+            Ok::<_, String>((size, firmware_symbols(&bytes).unwrap_or_default()))
         })
         .await
         .unwrap_or_else(|e| Err(format!("measuring the firmware panicked: {e}")));
-        match measured {
-            Ok(size) => {
-                let line = format!(
-                    "firmware {}: text {} data {} bss {} bytes",
-                    elf, size.text, size.data, size.bss
-                );
-                self.log.system("build", line).await;
-                self.emitter
-                    .emit(EventBody::FirmwareMeasured {
-                        attempt: self.emitter.attempt,
-                        profile: self.profile.name.clone(),
-                        size,
-                    })
-                    .await
-                    .map(|_| ())
-            }
+        let (size, symbols) = match measured {
+            Ok(measured) => measured,
             Err(reason) => {
-                self.log
-                    .system("build", format!("firmware size not measured: {reason}"))
-                    .await;
-                Ok(())
+                let line = format!("firmware size not measured: {reason}");
+                self.log.system("build", line).await;
+                return Ok(());
             }
-        }
+        };
+        let budget = self.profile.size_budget;
+        let line = firmware_line(elf, &size, budget.as_ref());
+        self.log.system("build", line).await;
+        self.emitter
+            .emit(EventBody::FirmwareMeasured {
+                attempt: self.emitter.attempt,
+                profile: self.profile.name.clone(),
+                size,
+                budget,
+                symbols,
+            })
+            .await
+            .map(|_| ())
     }
 
     fn record_task(&self, result: TaskResult, started: Instant) {
@@ -749,6 +749,30 @@ impl Run<'_> {
             .get_or_create(&label)
             .observe(started.elapsed().as_secs_f64());
     }
+}
+
+/// The build log's line about the firmware: its sections, and its use of
+/// the profile's budget when it has one.
+fn firmware_line(elf: &str, size: &FirmwareSize, budget: Option<&SizeBudget>) -> String {
+    let mut line = format!(
+        "firmware {elf}: text {} data {} bss {} bytes",
+        size.text, size.data, size.bss
+    );
+    if let Some(budget) = budget {
+        let uses = [
+            ("flash", size.flash(), budget.flash_bytes),
+            ("ram", size.ram(), budget.ram_bytes),
+        ];
+        for (what, used, most) in uses {
+            if let (Some(most), Some(percent)) = (most, percent_of(used, most)) {
+                line.push_str(&format!("; {what} {used} of {most} bytes ({percent} %)"));
+            }
+        }
+    }
+    if let Some(over) = budget.and_then(|b| over_budget(size, b)) {
+        line.push_str(&format!("; over budget: {over}"));
+    }
+    line
 }
 
 /// A task's tries: the last one's end, every one's record, and how the

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use serde::Deserialize;
-use testarena_events::{parse_labels, Label, ProfileName, MAX_WORKER_LABELS};
+use testarena_events::{parse_labels, Label, ProfileName, SizeBudget, MAX_WORKER_LABELS};
 
 use crate::console_cases::{CaseFormat, CasePattern};
 use crate::task_lines::TaskLines;
@@ -54,6 +54,7 @@ struct ProfileFile {
     #[serde(default)]
     artifacts: Vec<String>,
     elf: Option<String>,
+    size_budget: Option<SizeBudgetFile>,
     #[serde(default)]
     build_outputs: Vec<String>,
     #[serde(default)]
@@ -61,6 +62,14 @@ struct ProfileFile {
     #[serde(default)]
     scenario_kind: ScenarioKind,
     cases: Option<CasesFile>,
+}
+
+/// `size_budget = { flash_bytes = N, ram_bytes = M }`: either or both.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SizeBudgetFile {
+    flash_bytes: Option<u64>,
+    ram_bytes: Option<u64>,
 }
 
 /// `[profiles.NAME.cases]`: a preset `format`, or a `regex` with its
@@ -138,6 +147,9 @@ pub struct Profile {
     /// The firmware ELF in the checkout whose section sizes are measured
     /// after the build.
     pub elf: Option<String>,
+    /// The most flash (`text` + `data`) and RAM (`data` + `bss`) the `elf`
+    /// may take; over it, the queue's verdict is `failed`.
+    pub size_budget: Option<SizeBudget>,
     /// Globs in the checkout a successful build is cached with; a later
     /// queue of the same key restores them and skips the build.
     pub build_outputs: Vec<String>,
@@ -248,6 +260,7 @@ impl Profile {
         let boot_ready = boot_ready(&name, p.boot_ready, p.boot.is_some())?;
         let task_lines = task_lines(&name, p.failure_regex, p.progress_regex)?;
         let cases = case_format(&name, p.cases)?.map(Arc::new);
+        let size_budget = size_budget(&name, p.size_budget, p.elf.is_some())?;
         let globs = p.artifacts.iter().chain(&p.elf);
         check_retries_globs_and_env(&name, p.retries, globs, p.env.keys())?;
         Ok(Profile {
@@ -272,12 +285,39 @@ impl Profile {
             },
             artifacts: p.artifacts,
             elf: p.elf,
+            size_budget,
             build_outputs: p.build_outputs,
             ccache: p.ccache,
             scenario_kind: p.scenario_kind,
             cases,
         })
     }
+}
+
+/// A `size_budget` names at least one positive limit, and needs an `elf`
+/// to measure.
+fn size_budget(
+    name: &ProfileName,
+    file: Option<SizeBudgetFile>,
+    has_elf: bool,
+) -> anyhow::Result<Option<SizeBudget>> {
+    let Some(file) = file else {
+        return Ok(None);
+    };
+    let budget = SizeBudget {
+        flash_bytes: file.flash_bytes,
+        ram_bytes: file.ram_bytes,
+    };
+    if budget.flash_bytes.is_none() && budget.ram_bytes.is_none() {
+        anyhow::bail!("profiles.{name}.size_budget: give flash_bytes, ram_bytes or both");
+    }
+    if [budget.flash_bytes, budget.ram_bytes].contains(&Some(0)) {
+        anyhow::bail!("profiles.{name}.size_budget: a budget of 0 bytes fits no firmware");
+    }
+    if !has_elf {
+        anyhow::bail!("profiles.{name}.size_budget: needs `elf`, the firmware to measure");
+    }
+    Ok(Some(budget))
 }
 
 /// `default_profile`, which must be one of the profiles defined.
@@ -483,6 +523,32 @@ env = { DUT_PORT = "{port}" }
         assert!(format!("{err:#}").contains("profiles.a"), "{err:#}");
         let err = Profiles::parse("[profiles.a]\ntask='x'\nelf='/etc/fw.elf'\n").unwrap_err();
         assert!(format!("{err:#}").contains("/etc/fw.elf"), "{err:#}");
+    }
+
+    #[test]
+    fn a_size_budget_is_read_and_checked() {
+        let config = "default_profile='a'\n[profiles.a]\ntask='x'\nelf='fw.elf'\nsize_budget = { flash_bytes = 65536, ram_bytes = 8192 }\n";
+        let profiles = Profiles::parse(config).unwrap();
+        let budget = profiles.resolve(None).unwrap().size_budget.unwrap();
+        assert_eq!(
+            (budget.flash_bytes, budget.ram_bytes),
+            (Some(65536), Some(8192))
+        );
+        let flash_only =
+            "[profiles.a]\ntask='x'\nelf='fw.elf'\nsize_budget = { flash_bytes = 1 }\n";
+        assert!(Profiles::parse(flash_only).is_ok());
+        for (bad, says) in [
+            (
+                "size_budget = {}\nelf='fw.elf'",
+                "flash_bytes, ram_bytes or both",
+            ),
+            ("size_budget = { ram_bytes = 0 }\nelf='fw.elf'", "0 bytes"),
+            ("size_budget = { flash_bytes = 10 }", "needs `elf`"),
+            ("size_budget = { rom = 10 }\nelf='fw.elf'", "unknown field"),
+        ] {
+            let err = Profiles::parse(&format!("[profiles.a]\ntask='x'\n{bad}\n")).unwrap_err();
+            assert!(format!("{err:#}").contains(says), "{bad}: {err:#}");
+        }
     }
 
     #[test]

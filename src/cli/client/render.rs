@@ -187,8 +187,11 @@ fn detail_summary(out: &mut String, q: &QueueView) {
     if let Some(fw) = &q.firmware {
         let _ = writeln!(
             out,
-            "firmware text {} data {} bss {} bytes",
-            fw.text, fw.data, fw.bss
+            "firmware text {} data {} bss {} bytes{}",
+            fw.text,
+            fw.data,
+            fw.bss,
+            budget_use(fw, q.firmware_budget.as_ref())
         );
     }
     if !q.artifacts.is_empty() {
@@ -199,6 +202,26 @@ fn detail_summary(out: &mut String, q: &QueueView) {
             q.id
         );
     }
+}
+
+/// "; flash 61 % ram 12 % of budget": a firmware's use of its budget.
+fn budget_use(
+    fw: &testarena_events::FirmwareSize,
+    budget: Option<&testarena_events::SizeBudget>,
+) -> String {
+    let Some(budget) = budget else {
+        return String::new();
+    };
+    let parts: Vec<String> = [
+        ("flash", fw.flash(), budget.flash_bytes),
+        ("ram", fw.ram(), budget.ram_bytes),
+    ]
+    .into_iter()
+    .filter_map(|(what, used, most)| {
+        testarena_events::percent_of(used, most).map(|p| format!("{what} {p} %"))
+    })
+    .collect();
+    format!("; {} of budget", parts.join(" "))
 }
 
 /// Why a waiting queue has not started and its place in line, as the

@@ -87,16 +87,17 @@ fn exit_number(view: &QueueView, strict: bool) -> u8 {
     }
 }
 
-/// A queue passes when it finished and every task is `PASS`, `FLAKY` (not
-/// when `strict`), or failed with its failure excused by a quarantine.
+/// A queue passes when its verdict (the projector's, the one place that
+/// decides it: tasks, quarantines, the size budget) is `passed`, and, when
+/// `strict`, no task is `FLAKY`.
 pub fn passed(view: &QueueView, strict: bool) -> bool {
     view.status == QueueStatus::Finished
-        && view.tasks.iter().all(|t| match t.result {
-            Some(TaskResult::Pass) => true,
-            Some(TaskResult::Flaky) => !strict,
-            Some(_) => t.quarantined,
-            None => false,
-        })
+        && view.verdict.as_deref() == Some("passed")
+        && !(strict
+            && view
+                .tasks
+                .iter()
+                .any(|t| t.result == Some(TaskResult::Flaky)))
 }
 
 #[cfg(test)]
@@ -104,6 +105,7 @@ mod tests {
     use super::*;
 
     fn view(status: &str, tasks: &[(&str, bool)]) -> QueueView {
+        let verdict = verdict_of(status, tasks);
         let tasks: Vec<Value> = tasks
             .iter()
             .map(|(result, quarantined)| {
@@ -118,12 +120,35 @@ mod tests {
             "id": "q", "status": status, "source": {"repo": "/r", "ref": "main"},
             "commit": null, "profile": null, "attempt": 1, "worker": null,
             "submitted_at": "t", "started_at": null, "finished_at": null, "reason": null,
-            "verdict": null, "cancel_requested": false,
+            "verdict": verdict, "cancel_requested": false,
             "counts": {"total": 0, "waiting": 0, "running": 0, "pass": 0, "fail": 0,
                        "timeout": 0, "error": 0, "skipped": 0, "cancelled": 0},
             "stages": [], "tasks": tasks
         }))
         .unwrap()
+    }
+
+    /// What the projector would say of these (verdict.rs decides it).
+    fn verdict_of(status: &str, tasks: &[(&str, bool)]) -> Option<&'static str> {
+        let passed = tasks
+            .iter()
+            .all(|(r, q)| *q || ["PASS", "FLAKY"].contains(r));
+        match status {
+            "Finished" if passed => Some("passed"),
+            "Finished" => Some("failed"),
+            "Error" => Some("error"),
+            "Cancelled" => Some("cancelled"),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_queue_over_its_size_budget_fails_though_its_tasks_passed() {
+        let mut over = view("Finished", &[("PASS", false)]);
+        over.verdict = Some("failed".into());
+        over.reason = Some("flash 103 % of budget".into());
+        assert!(!passed(&over, false));
+        assert_eq!(exit_number(&over, false), 1);
     }
 
     #[test]

@@ -91,6 +91,13 @@ impl ApiError {
             format!("queue {queue:?} {what} {name:?}"),
         ))
     }
+    /// A queue that exists but measured no firmware.
+    pub fn no_firmware(queue: &str) -> Self {
+        Self::NotFound(body(
+            "not_found",
+            format!("queue {queue:?} measured no firmware (its profile names no `elf`, or the build did not get that far)"),
+        ))
+    }
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::Conflict(body("conflict", message))
     }
