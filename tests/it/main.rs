@@ -32,3 +32,4 @@ mod schemas;
 mod security;
 mod sharding;
 mod shared_builds;
+mod worker_changes;

@@ -80,6 +80,11 @@ pub(crate) fn bisects_snapshot(data: &Path) -> Vec<String> {
     rows(data, &["select * from bisects order by id"])
 }
 
+/// The `worker_changes` table, one line per row, in stream order.
+fn worker_changes_snapshot(data: &Path) -> Vec<String> {
+    rows(data, &["select * from worker_changes order by seq"])
+}
+
 /// Every queue stores a build artifact and its result files, and measures
 /// an ELF (the host's `true`), so views carry artifacts and firmware sizes;
 /// every queue after the first restores its build from the build cache
@@ -191,6 +196,14 @@ async fn a_projector_killed_mid_stream_and_restarted_matches_a_rebuild() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+    // A drain and a readmit: worker events, folded like the rest.
+    for path in [
+        "/api/workers/worker-0/drain",
+        "/api/workers/worker-0/readmit?profile=sh",
+    ] {
+        let (status, body) = stack.request(reqwest::Method::POST, path, None).await;
+        assert_eq!(status, 200, "{body}");
+    }
     stack.stop_gateway_side();
     let live = snapshot(&stack.data_dir());
     let rebuilt_dir = stack.rebuild_into("rebuilt");
@@ -221,6 +234,13 @@ async fn a_projector_killed_mid_stream_and_restarted_matches_a_rebuild() {
         live_bisects,
         bisects_snapshot(&rebuilt_dir),
         "bisects differ after rebuild"
+    );
+    let live_workers = worker_changes_snapshot(&stack.data_dir());
+    assert_eq!(live_workers.len(), 2, "{live_workers:#?}");
+    assert_eq!(
+        live_workers,
+        worker_changes_snapshot(&rebuilt_dir),
+        "worker changes differ after rebuild"
     );
     assert_eq!(live.len(), ids.len());
     for (a, b) in live.iter().zip(rebuilt.iter()) {

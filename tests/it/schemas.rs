@@ -14,7 +14,7 @@ fn schemas_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schemas")
 }
 
-fn validator(relative: &str) -> jsonschema::Validator {
+pub(crate) fn validator(relative: &str) -> jsonschema::Validator {
     let text = std::fs::read_to_string(schemas_dir().join(relative)).unwrap();
     let schema: Value = serde_json::from_str(&text).unwrap();
     jsonschema::options()
@@ -23,7 +23,7 @@ fn validator(relative: &str) -> jsonschema::Validator {
         .unwrap_or_else(|e| panic!("{relative} is not a valid schema: {e}"))
 }
 
-fn check(validator: &jsonschema::Validator, what: &str, instance: &Value) {
+pub(crate) fn check(validator: &jsonschema::Validator, what: &str, instance: &Value) {
     let errors: Vec<String> = validator
         .iter_errors(instance)
         .map(|e| e.to_string())
@@ -34,7 +34,7 @@ fn check(validator: &jsonschema::Validator, what: &str, instance: &Value) {
     );
 }
 
-async fn read_all(stack: &TestStack, stream: &str) -> Vec<Value> {
+pub(crate) async fn read_all(stack: &TestStack, stream: &str) -> Vec<Value> {
     let js = async_nats::jetstream::new(stack.nats_client().await);
     let stream = js.get_stream(stream).await.unwrap();
     let consumer = stream
@@ -201,6 +201,10 @@ async fn every_event_and_log_batch_the_services_emit_matches_its_schema() {
             seen_bisects.insert(kind);
             continue;
         }
+        if event.get("queue_id").is_none() && event.get("worker").is_some() {
+            check(&validator(&format!("workers/{kind}.json")), &kind, event);
+            continue;
+        }
         if event.get("test").is_some() {
             check(&validator(&format!("tests/{kind}.json")), &kind, event);
             seen_tests.insert(kind);
@@ -267,6 +271,9 @@ fn the_schema_examples_validate_and_parse_as_wire_types() {
         } else if let Some(kind) = name.strip_prefix("bisect_") {
             check(&validator(&format!("bisect/{kind}.json")), &name, &example);
             serde_json::from_value::<testarena_events::BisectEvent>(example).unwrap();
+        } else if let Some(kind) = name.strip_prefix("worker_") {
+            check(&validator(&format!("workers/{kind}.json")), &name, &example);
+            serde_json::from_value::<testarena_events::WorkerEvent>(example).unwrap();
         } else if let Some(kind) = name.strip_prefix("test_") {
             check(&validator(&format!("tests/{kind}.json")), &name, &example);
             serde_json::from_value::<testarena_events::TestEvent>(example).unwrap();

@@ -10,7 +10,7 @@ use async_nats::jetstream::stream::DirectGetErrorKind;
 use async_nats::jetstream::{self};
 use bytes::Bytes;
 
-use crate::{ArenaNames, BisectEvent, BisectId, Event, QueueId, TestEvent};
+use crate::{ArenaNames, BisectEvent, BisectId, Event, QueueId, TestEvent, WorkerEvent};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EventLogError {
@@ -95,6 +95,24 @@ impl EventLog {
         let publish = PublishMessage::build()
             .payload(event.to_json().into())
             .message_id(message_id);
+        self.store(subject, publish).await
+    }
+
+    /// Publishes a worker event and returns its stream sequence. A message
+    /// id, where given, makes a repeat within the stream's duplicate window
+    /// a no-op (two gateways seeing one worker go offline).
+    pub async fn publish_worker_event(
+        &self,
+        event: &WorkerEvent,
+        message_id: Option<String>,
+    ) -> Result<u64, EventLogError> {
+        let subject = self
+            .names
+            .worker_event_subject(&event.worker, event.body.kind());
+        let mut publish = PublishMessage::build().payload(event.to_json().into());
+        if let Some(id) = message_id {
+            publish = publish.message_id(id);
+        }
         self.store(subject, publish).await
     }
 

@@ -384,6 +384,13 @@ pub struct WorkerView {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub left: Option<String>,
+    /// The queues (or shards) it runs now, from the views.
+    #[serde(default)]
+    pub running: Vec<crate::RunningQueue>,
+    /// Its latest state changes, newest first: drained, quarantined,
+    /// readmitted, offline, with who and when (the events stream's record).
+    #[serde(default)]
+    pub changes: Vec<crate::WorkerChange>,
 }
 
 /// Whether a worker listed by `GET /api/workers` runs now.
@@ -445,6 +452,8 @@ impl WorkerView {
                 Presence::Offline
             },
             left: record.left_ms.map(crate::timestamp::rfc3339_of_millis),
+            running: Vec::new(),
+            changes: Vec::new(),
         }
     }
 }

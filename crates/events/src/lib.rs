@@ -34,6 +34,8 @@ mod timestamp;
 mod waiting;
 mod wire;
 mod wire_version;
+mod worker_event;
+mod worker_queues;
 
 pub use bisect_event::{
     step_queue_id, BisectCommit, BisectEnd, BisectEvent, BisectEventBody, RunSide, StepPhase,
@@ -82,3 +84,7 @@ pub use wire::{
     MAX_SYMBOL_NAME, WIRE_VERSION,
 };
 pub use wire_version::WireError;
+pub use worker_event::{
+    bounded_reason, WorkerChange, WorkerEvent, WorkerEventBody, MAX_WORKER_REASON,
+};
+pub use worker_queues::{running_by_worker, RunningQueue};

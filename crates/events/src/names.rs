@@ -7,6 +7,8 @@
 //!   in the events stream too, outside every queue's subtree.
 //! - `<prefix>.bisect.<bisect_id>.<kind>`: events about a bisect; in the
 //!   events stream too.
+//! - `<prefix>.workers.<worker>.<kind>`: a worker's state changes (drained,
+//!   quarantined, readmitted, offline); in the events stream too.
 //! - `<prefix>.logs.<queue_id>`: log batches.
 //! - `<prefix>.applied.<projector>`: core NATS (not stored), the projector's
 //!   last applied events-stream sequence, so a gateway can wait for its view.
@@ -145,18 +147,37 @@ impl ArenaNames {
             .is_some()
     }
 
+    /// A worker event's subject (`drained`, `quarantined`, `readmitted`, `offline`).
+    pub fn worker_event_subject(&self, worker: &str, kind: &str) -> String {
+        format!("{}.workers.{}.{}", self.prefix, worker, kind)
+    }
+
+    pub fn all_worker_events_filter(&self) -> String {
+        format!("{}.workers.>", self.prefix)
+    }
+
+    /// Whether a message of the events stream is a worker event.
+    pub fn is_worker_event_subject(&self, subject: &str) -> bool {
+        subject
+            .strip_prefix(&self.prefix)
+            .and_then(|rest| rest.strip_prefix(".workers."))
+            .is_some()
+    }
+
     /// A filter that matches every subject of the events stream (in that
     /// stream; the logs stream has its own).
     pub fn events_stream_filter(&self) -> String {
         format!("{}.>", self.prefix)
     }
 
-    /// Every subject the events stream holds: queues', tests' and bisects' events.
+    /// Every subject the events stream holds: queues', tests', bisects'
+    /// and workers' events.
     pub fn events_stream_subjects(&self) -> Vec<String> {
         vec![
             self.all_events_filter(),
             self.all_test_events_filter(),
             self.all_bisect_events_filter(),
+            self.all_worker_events_filter(),
         ]
     }
 
@@ -256,5 +277,11 @@ mod tests {
         );
         assert!(names.is_bisect_event_subject("lab.a.bisect.b1.ended"));
         assert_eq!(names.queue_id_of_subject("lab.a.bisect.b1.ended"), None);
+        assert_eq!(
+            names.worker_event_subject("w1", "drained"),
+            "lab.a.workers.w1.drained"
+        );
+        assert!(names.is_worker_event_subject("lab.a.workers.w1.offline"));
+        assert!(!names.is_worker_event_subject("lab.a.fleet.w1.drain"));
     }
 }

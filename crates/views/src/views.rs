@@ -107,7 +107,7 @@ macro_rules! test_filter {
 
 #[derive(Clone)]
 pub struct Views {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 /// One queue's firmware measure as the size diff reads it.

@@ -8,6 +8,7 @@ mod dashboard;
 mod extra_metrics;
 mod log_scan;
 mod metrics;
+mod offline_record;
 mod projector_stall;
 mod registry_watch;
 mod request_error;
@@ -127,13 +128,14 @@ impl BoundGateway {
 }
 
 /// What every handler shares, and the tasks that keep it current (the
-/// projector's applied sequence and stall, the worker registry).
+/// projector's applied sequence and stall, the worker registry and its
+/// departures' record).
 async fn state(
     config: &GatewayConfig,
     client: async_nats::Client,
     js: async_nats::jetstream::Context,
     shutdown: &CancellationToken,
-) -> anyhow::Result<(Arc<AppState>, [JoinHandle<()>; 3])> {
+) -> anyhow::Result<(Arc<AppState>, [JoinHandle<()>; 4])> {
     let (views, applied, watch_task) = AppliedWatch::open_views(
         &client,
         config.names.applied_subject(&config.projector_name),
@@ -167,7 +169,13 @@ async fn state(
         flaky_flip_rate: config.flaky_flip_rate,
         shutdown: shutdown.clone(),
     });
-    Ok((state, [watch_task, stall_task, registry_task]))
+    let offline_task = tokio::spawn(offline_record::run(
+        state.registry.clone(),
+        state.views.clone(),
+        state.events.clone(),
+        shutdown.clone(),
+    ));
+    Ok((state, [watch_task, stall_task, registry_task, offline_task]))
 }
 
 /// Every route, with auth, the `Allow` header of a 405 and JSON errors: what

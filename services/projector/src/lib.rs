@@ -19,6 +19,7 @@ mod task_progress;
 mod test_history;
 mod verdict;
 mod view;
+mod worker_changes;
 
 pub use runner::{rebuild, run, ProjectorConfig, RebuildReport};
 pub use store::open_view_db;

@@ -11,7 +11,7 @@ use futures_util::{FutureExt, StreamExt};
 use sqlx::SqlitePool;
 use testarena_events::{
     await_streams, ArenaNames, BisectEvent, Event, LogAttempts, LogBatch, StreamLimits, TestEvent,
-    TestKey, WindowFigures,
+    TestKey, WindowFigures, WorkerEvent,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -27,6 +27,7 @@ use crate::store::{self, Durability, EVENTS_OFFSET, LOGS_OFFSET};
 use crate::task_progress;
 use crate::test_history::{HistoryChanges, TestHistory};
 use crate::view::QueueView;
+use crate::worker_changes;
 
 /// Largest batch folded into one transaction while following.
 const MAX_BATCH: usize = 2000;
@@ -416,6 +417,11 @@ impl Projector {
         let history = self.history.take_changes();
         let sizes = firmware_sizes::measured(&folds, &events);
         let bisects = self.fold_bisects(&mut tx, &parsed.bisect_events).await?;
+        let workers: Vec<_> = parsed
+            .worker_events
+            .iter()
+            .map(|(seq, event)| worker_changes::row_of(*seq, event))
+            .collect();
         // Files first, then the commit: both are derived from the events, so a
         // crash in between is repaired by replaying the batch.
         let mut status_files = Vec::new();
@@ -445,6 +451,7 @@ impl Projector {
             history: &history,
             sizes: &sizes,
             bisects: &bisects,
+            workers: &workers,
         };
         let figures = self
             .commit_events(tx, status_files, changes, last_seq)
@@ -565,6 +572,7 @@ impl Projector {
             store::save_expected_durations(&mut tx, changes.durations).await?;
             store::save_firmware_sizes(&mut tx, changes.sizes).await?;
             bisect_store::save(&mut tx, changes.bisects).await?;
+            worker_changes::save(&mut tx, changes.workers).await?;
             let figures = store::save_test_history(&mut tx, changes.history).await?;
             store::set_offset(&mut tx, EVENTS_OFFSET, last_seq).await?;
             anyhow::Ok(figures)
@@ -878,6 +886,8 @@ fn awaited_event(message: &jetstream::Message) -> bool {
                 | "quarantined"
                 | "unquarantined"
                 | "requested"
+                | "drained"
+                | "readmitted"
         )
     )
 }
@@ -889,14 +899,16 @@ struct BatchChanges<'a> {
     history: &'a HistoryChanges,
     sizes: &'a [SizeRow],
     bisects: &'a [(String, bisect_projection::BisectWrite)],
+    workers: &'a [worker_changes::WorkerChangeRow],
 }
 
-/// An events batch, parsed: queue, test and bisect events (each with its
-/// stream sequence), and the batch's last sequence.
+/// An events batch, parsed: queue, test, bisect and worker events (each
+/// with its stream sequence), and the batch's last sequence.
 struct ParsedEvents {
     queue_events: Vec<(u64, Event)>,
     test_events: Vec<(u64, TestEvent)>,
     bisect_events: Vec<(u64, BisectEvent)>,
+    worker_events: Vec<(u64, WorkerEvent)>,
     last_seq: u64,
 }
 
@@ -908,6 +920,7 @@ fn parse_events(names: &ArenaNames, batch: &[jetstream::Message]) -> anyhow::Res
         queue_events: Vec::with_capacity(batch.len()),
         test_events: Vec::new(),
         bisect_events: Vec::new(),
+        worker_events: Vec::new(),
         last_seq: 0,
     };
     for message in batch {
@@ -917,6 +930,8 @@ fn parse_events(names: &ArenaNames, batch: &[jetstream::Message]) -> anyhow::Res
             TestEvent::from_json(&message.payload).map(|e| parsed.test_events.push((seq, e)))
         } else if names.is_bisect_event_subject(&message.subject) {
             BisectEvent::from_json(&message.payload).map(|e| parsed.bisect_events.push((seq, e)))
+        } else if names.is_worker_event_subject(&message.subject) {
+            WorkerEvent::from_json(&message.payload).map(|e| parsed.worker_events.push((seq, e)))
         } else {
             Event::from_json(&message.payload).map(|e| parsed.queue_events.push((seq, e)))
         };

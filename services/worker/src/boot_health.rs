@@ -4,15 +4,17 @@
 //! on this worker, so the dispatcher gives its queues to others. A test
 //! failure never counts: only the boot stage reports here. A passing
 //! health command (health_check.rs) or an operator's readmit takes the
-//! profile back.
+//! profile back. What the worker decides itself (a quarantine, a health
+//! readmit) is recorded as a worker event by this worker.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use testarena_events::ProfileName;
+use testarena_events::{bounded_reason, ProfileName, WorkerEvent, WorkerEventBody};
 
 use crate::presence::Presence;
 use crate::profile::Profile;
+use crate::worker_events::WorkerEvents;
 
 /// How one boot stage ended, as health sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,13 +46,15 @@ pub(crate) fn after_boot(
 pub(crate) struct BootHealth {
     in_a_row: Mutex<HashMap<ProfileName, u32>>,
     presence: Presence,
+    events: WorkerEvents,
 }
 
 impl BootHealth {
-    pub fn new(presence: Presence) -> Self {
+    pub fn new(presence: Presence, events: WorkerEvents) -> Self {
         Self {
             in_a_row: Mutex::new(HashMap::new()),
             presence,
+            events,
         }
     }
 
@@ -68,6 +72,10 @@ impl BootHealth {
         }
         let reason = format!("{now} boots in a row failed; the last: {last}");
         self.presence.quarantine(&profile.name, reason.clone());
+        self.record_own(WorkerEventBody::Quarantined {
+            profile: profile.name.to_string(),
+            reason: bounded_reason(&reason),
+        });
         Some(reason)
     }
 
@@ -76,6 +84,20 @@ impl BootHealth {
         let mut counts = self.in_a_row.lock().unwrap_or_else(|e| e.into_inner());
         counts.remove(profile);
         self.presence.readmit(profile);
+    }
+
+    /// Its health command passed: taken back, and recorded as this
+    /// worker's own readmit.
+    pub fn passed_health(&self, profile: &ProfileName) {
+        self.readmitted(profile);
+        self.record_own(WorkerEventBody::Readmitted {
+            profile: profile.to_string(),
+        });
+    }
+
+    fn record_own(&self, body: WorkerEventBody) {
+        let id = self.presence.id();
+        self.events.send(WorkerEvent::new(id.clone(), id, body));
     }
 
     pub fn is_quarantined(&self, profile: &ProfileName) -> bool {

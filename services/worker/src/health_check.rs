@@ -41,7 +41,7 @@ impl HealthCheck {
             match self.run(&profile, &command).await {
                 Ok(()) => {
                     tracing::info!(profile = %profile.name, "health command passed; the profile takes queues again");
-                    self.boot_health.readmitted(&profile.name);
+                    self.boot_health.passed_health(&profile.name);
                 }
                 Err(why) => {
                     tracing::info!(profile = %profile.name, %why, "health command failed; still quarantined");

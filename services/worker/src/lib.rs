@@ -55,6 +55,7 @@ mod supersession;
 mod task_cases;
 mod task_claims;
 mod task_lines;
+mod worker_events;
 mod workspace_pool;
 mod worktree_lease;
 
@@ -91,6 +92,7 @@ use crate::presence::Presence;
 use crate::queue_run::Shared;
 use crate::stop_signal::{Registry, StopReason};
 use crate::stream_position::StreamPosition;
+use crate::worker_events::WorkerEvents;
 
 /// How often the mirror cache is swept for unused mirrors.
 const EVICTION_EVERY: Duration = Duration::from_secs(3600);
@@ -141,9 +143,16 @@ pub async fn run(
         .get_key_value(config.names.fleet_bucket())
         .await
         .context("opening the registry bucket")?;
-    let shared = Arc::new(shared_state(js, &config, presence.clone())?);
+    let (worker_events, recorded) = WorkerEvents::channel();
+    let shared = Arc::new(shared_state(js, &config, presence.clone(), worker_events)?);
     config.metrics.slots.set(config.concurrency as i64);
     let mut housekeeping = JoinSet::new();
+    housekeeping.spawn(worker_events::publish(
+        shared.js.clone(),
+        config.names.clone(),
+        recorded,
+        shutdown.clone(),
+    ));
     spawn_housekeeping(&mut housekeeping, &client, &config, &shared, &shutdown);
     // Outlives `shutdown` until the runs are over: a record deleted while
     // queues still run would have them given to another worker.
@@ -238,6 +247,7 @@ fn shared_state(
     js: jetstream::Context,
     config: &WorkerConfig,
     presence: Presence,
+    worker_events: WorkerEvents,
 ) -> anyhow::Result<Shared> {
     let cache_dir = std::path::absolute(config.work_dir.join("cache"))?;
     let ledger = GroupLedger::start(
@@ -268,7 +278,7 @@ fn shared_state(
         workspaces: config.work_dir.join("workspaces"),
         metrics: config.metrics.clone(),
         ledger,
-        boot_health: Arc::new(BootHealth::new(presence.clone())),
+        boot_health: Arc::new(BootHealth::new(presence.clone(), worker_events)),
         presence,
     })
 }

@@ -105,6 +105,8 @@ mod tests {
             last_seen: "2026-01-01T00:00:00Z".into(),
             presence: Presence::Live,
             left: None,
+            running: Vec::new(),
+            changes: Vec::new(),
         };
         let upgrading = WorkerView {
             id: "rack2".into(),
