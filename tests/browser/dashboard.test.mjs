@@ -297,7 +297,8 @@ before(async () => {
     'default_profile = "sh"',
     '[profiles.sh]', 'task = "sh {scenario}"', 'failure_regex = "^ASSERT "',
     '[profiles.boot]', 'boot = "exec sh boot.sh"', 'boot_ready = { log_regex = "READY" }', 'task = "sh {scenario}"',
-    '[profiles.fw]', 'build = "sh build.sh"', 'build_outputs = ["out/fw.elf"]', 'artifacts = ["out/*.elf"]', 'elf = "out/fw.elf"', 'task = "sh {scenario}"',
+    '[profiles.fw]', 'build = "sh build.sh"', 'build_outputs = ["out/fw.elf"]', 'artifacts = ["out/*.elf"]', 'elf = "out/fw.elf"',
+    'size_budget = { flash_bytes = 100000 }', 'task = "sh {scenario}"',
     '',
   ].join('\n'));
   stack = new Stack({ dir: tmp, port: await freePort() });
@@ -949,24 +950,28 @@ test('a gateway restart shows "disconnected, reconnecting…", then the log resu
   assert.ok(attempts.length >= 2, 'a marker shows where the second attempt starts');
 });
 
-test('artifacts link to their bytes and the firmware size trend is a chart per repo and profile', async () => {
+test('artifacts link to their bytes; the Sizes page charts commits in order, a budget fails a queue, and the queue page diffs by symbol', async () => {
   // The worker's one slot is free again: the long queue of the test before is not needed.
   await fetch(`${stack.base}/api/queue/${LONG}/cancel`, { method: 'POST' });
-  // Two commits whose "firmware" differs: the host's `true`, then `ls`.
+  // Two commits whose firmware differs: a 1,000-byte table, then a
+  // 200,000-byte one, over the profile's flash budget of 100,000 bytes.
   const git = (...args) => execFileSync('git', [
     '-c', 'user.name=TestArena', '-c', 'user.email=test@example.invalid', '-c', 'commit.gpgsign=false', ...args,
   ], { cwd: repo, stdio: 'pipe' });
   await writeFile(path.join(repo, 'report.sh'), 'echo "board report" > "$TESTARENA_RESULT_DIR/report.txt"\n');
+  await writeFile(path.join(repo, 'build.sh'), 'mkdir -p out && cc -O0 -o out/fw.elf fw.c\n');
   const ids = [];
-  for (const [n, binary] of [[1, '/bin/true'], [2, '/bin/ls']]) {
-    await writeFile(path.join(repo, 'build.sh'), `mkdir -p out && cp ${binary} out/fw.elf\n`);
+  for (const [n, bytes] of [[1, 1000], [2, 200000]]) {
+    await writeFile(path.join(repo, 'fw.c'), `char table[${bytes}] = {1};\nint main(void) { return table[0]; }\n`);
     git('add', '.');
     git('commit', '-q', '-m', `firmware ${n}`);
     const id = `fw-size-${n}`;
     ids.push(id);
     await stack.submit(queueBody(id, [{ id: 'report', scenario: 'report.sh' }], { profile: 'fw' }));
-    await until(async () => (await stack.view(id)).body.verdict === 'passed', 60_000, `${id} to pass`);
+    await until(async () => (await stack.view(id)).body.status === 'Finished', 60_000, `${id} to finish`);
   }
+  assert.equal((await stack.view(ids[0])).body.verdict, 'passed');
+  assert.equal((await stack.view(ids[1])).body.verdict, 'failed', 'over its flash budget');
   await page.goto(`${stack.base}/#/queue/${ids[1]}`);
   const artifacts = page.locator('[data-test=artifacts]');
   await artifacts.locator('[data-artifact="out/fw.elf"]').waitFor();
@@ -976,18 +981,29 @@ test('artifacts link to their bytes and the firmware size trend is a chart per r
   const bytes = await fetch(`${stack.base}${href}`);
   assert.equal(bytes.status, 200);
   assert.equal(await bytes.text(), 'board report\n');
-  assert.match(await page.locator('[data-test=firmware]').textContent(), /text \d+ · data \d+ · bss \d+ B/);
+  const firmware = page.locator('[data-test=firmware]');
+  assert.match(await firmware.textContent(), /text \d+ · data \d+ · bss \d+ B · flash \d+ % of budget/);
+  assert.match(await page.locator('[data-test=reason]').textContent(), /^Finished: flash \d{3} % of budget$/);
+  // The size diff names the symbol that grew, against the commit before.
+  const diff = page.locator('[data-test=size-diff]');
+  await diff.locator('[data-test=size-growers] [data-symbol=table]').waitFor();
+  assert.match(await diff.locator('[data-symbol=table]').textContent(), /\+199000 B$/);
+  assert.equal(await diff.locator('[data-test=size-diff-base]').getAttribute('href'), `#/queue/${ids[0]}`);
 
-  await page.locator('[data-test=size-trend]').click();
+  // The Sizes page from the navigation: the latest measured repository is picked.
+  await page.locator('[data-nav=sizes]').click();
   await page.locator('[data-test=size-chart]').waitFor();
   assert.match(new URL(page.url()).hash, /^#\/sizes\?repo=.*&profile=fw$/);
+  assert.equal(await page.locator('[data-nav=sizes]').getAttribute('class'), 'active');
+  assert.deepEqual(JSON.parse(await page.locator('[data-test=size-source]').inputValue()), [repo, 'fw']);
   for (const series of ['text', 'data', 'bss']) {
     const points = page.locator(`[data-test=size-chart] [data-series=${series}] circle`);
     assert.equal(await points.count(), 2, `${series}: one point per commit`);
   }
   const rows = page.locator('[data-test=sizes-table] tbody tr');
   assert.equal(await rows.count(), 2);
-  assert.match(await rows.first().textContent(), new RegExp(ids[1]), 'newest first');
+  assert.match(await rows.first().textContent(), new RegExp(ids[1]), 'the later commit first');
+  assert.match(await rows.first().locator('[data-budget=flash]').textContent(), /^\d{3} %$/);
   await mkdir(path.dirname(shotPath('dashboard-sizes')), { recursive: true });
   await page.screenshot({ path: shotPath('dashboard-sizes') });
 
@@ -995,13 +1011,34 @@ test('artifacts link to their bytes and the firmware size trend is a chart per r
   // cache, and the stage says so in the ok tone, never as a failure.
   const cached = 'fw-cached';
   await stack.submit(queueBody(cached, [{ id: 'report', scenario: 'report.sh' }], { profile: 'fw' }));
-  await until(async () => (await stack.view(cached)).body.verdict === 'passed', 60_000, `${cached} to pass`);
+  await until(async () => (await stack.view(cached)).body.status === 'Finished', 60_000, `${cached} to finish`);
   await page.goto(`${stack.base}/#/queue/${cached}`);
   const build = page.locator('[data-stage=build]');
   await build.locator('.badge.stage-cached').getByText('cached').waitFor();
   assert.match(await build.locator('.stage-message').textContent(),
     /^build outputs restored from the cache \(key [0-9a-f]{12}, 1 file\); build skipped$/);
   await page.locator('[data-test=artifacts] [data-artifact="out/fw.elf"]').waitFor();
+});
+
+test('Rerun and Rerun failed make a new queue at the same commit, linked to the original', async () => {
+  await page.goto(`${stack.base}/#/queue/${FAILING}`);
+  const failedOnly = page.locator('[data-test=rerun-failed]');
+  await failedOnly.waitFor();
+  assert.equal(await failedOnly.textContent(), 'Rerun failed (1)');
+  const original = (await stack.view(FAILING)).body;
+  await failedOnly.click();
+  await page.locator('[data-test=rerun-of]').waitFor();
+  const rerunId = decodeURIComponent(new URL(page.url()).hash.replace(/^#\/queue\//, ''));
+  assert.notEqual(rerunId, FAILING);
+  assert.equal(await page.locator('[data-test=rerun-of]').getAttribute('href'), `#/queue/${FAILING}`);
+  const rerun = (await stack.view(rerunId)).body;
+  assert.equal(rerun.source.ref, original.commit, 'the resolved commit, not the ref');
+  assert.deepEqual(rerun.tasks.map((t) => t.id), ['board']);
+  await until(async () => TERMINAL_STATUSES.has((await stack.view(rerunId)).body.status), 30_000, 'the rerun to end');
+  // A queue whose tasks all passed offers Rerun, not Rerun failed.
+  await page.goto(`${stack.base}/#/queue/fw-size-1`);
+  await page.locator('[data-test=rerun]').waitFor();
+  assert.equal(await page.locator('[data-test=rerun-failed]').isHidden(), true);
 });
 
 test('a sharded queue shows which shard and worker ran each task, and tags its log lines', async () => {

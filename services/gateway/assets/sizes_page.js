@@ -49,11 +49,11 @@ export function sizesPage(root, params) {
 
 /** A select of every measured repository · profile; choosing one opens its trend. */
 function sourcePicker(sources, chosen) {
-  const key = (s) => `${s.repo}\n${s.profile ?? ''}`;
+  const key = (s) => JSON.stringify([s.repo, s.profile ?? '']);
   const select = h('select', {
     'aria-label': 'Repository and profile', 'data-test': 'size-source',
     onchange: (e) => {
-      const [repo, profile] = e.currentTarget.value.split('\n');
+      const [repo, profile] = JSON.parse(e.currentTarget.value);
       window.location.hash = sizesHref(repo, profile);
     },
   }, sources.map((s) => h('option', { value: key(s) }, `${s.repo} · ${s.profile} (${s.commits} commits)`)));
