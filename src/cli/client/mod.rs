@@ -138,7 +138,7 @@ pub enum ClientCommand {
     /// good and a bad commit (`bisect show|cancel|delete ID` for one already
     /// started). Exits 0 when started (with --wait: Found), 1 Inconclusive or
     /// Cancelled, 2 Error or a failed request.
-    Bisect(BisectArgs),
+    Bisect(Box<BisectArgs>),
     /// List the bisects.
     Bisects {
         /// The API's JSON instead of a table.
@@ -344,7 +344,7 @@ async fn dispatch(command: ClientCommand, style: when::TimeStyle) -> Result<Exit
             server,
         } => artifacts::run(&ApiClient::new(&server)?, &id, download.as_deref(), json).await,
         ClientCommand::Delete { id, server } => delete::run(&ApiClient::new(&server)?, &id).await,
-        ClientCommand::Bisect(args) => bisect_command(args).await,
+        ClientCommand::Bisect(args) => bisect_command(*args).await,
         ClientCommand::Bisects { json, server } => {
             bisect_show::list(&ApiClient::new(&server)?, json).await
         }
