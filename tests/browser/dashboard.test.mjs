@@ -283,6 +283,7 @@ const PROGRESS_AGAIN = 'fw-progress-2';
 const HISTORY_1 = 'fw-history-1';
 const HISTORY_2 = 'fw-history-2';
 const WAITING_ID = 'fw-waits-for-drained';
+const RUNS_ON_WORKER = 'fw-runs-on-the-worker';
 const MANY_ID = 'fw-ten-thousand-tests';
 
 before(async () => {
@@ -1053,26 +1054,43 @@ test('a sharded queue shows which shard and worker ran each task, and tags its l
     10_000, 'log lines labelled with their shard');
 });
 
-test('the Workers page shows the fleet, drains a worker and takes a profile back', async () => {
+test('the Workers page shows the fleet, its running queues and state changes, drains a worker after a confirmation and takes a profile back', async () => {
+  await stack.submit(queueBody(RUNS_ON_WORKER, [{ id: 'uart', scenario: 'progress.sh' }]));
   await page.goto(`${stack.base}/#/workers`);
   const rows = page.locator('[data-test=worker-row]:not(.worker-offline)');
   await rows.first().waitFor();
   assert.equal(await rows.count(), 1);
+  // The queue it runs now, linked to its page.
+  const running = rows.first().locator(`[data-test=running-queue][data-queue=${RUNS_ON_WORKER}]`);
+  await running.waitFor();
+  assert.equal(await running.getAttribute('href'), `#/queue/${RUNS_ON_WORKER}`);
   // The `up` stopped for the restart above left its worker's tombstone:
   // remembered, offline, with when it left, and nothing to drain.
   const gone = page.locator('[data-test=worker-row].worker-offline');
   assert.equal(await gone.count(), 1);
   assert.match(await gone.first().locator('[data-test=presence]').textContent(), /^offline · left /);
   assert.equal(await gone.first().locator('[data-test=drain]').count(), 0);
+  // Its departure is on the record: offline (left), by the worker itself.
+  const left = gone.first().locator('[data-test=change][data-kind=offline]');
+  await left.waitFor();
+  assert.match(await left.textContent(), /^offline \(left\) by \S+ · /);
   assert.equal(await page.locator('[data-nav=workers]').getAttribute('class'), 'active');
   const sh = rows.first().locator('[data-profile=sh]');
   assert.equal(await sh.getAttribute('data-state'), 'ready');
   assert.match(await rows.first().locator('[data-test=load]').textContent(), /^[01] of 1 slot busy$/);
 
   const live = rows.first();
+  page.once('dialog', (d) => d.dismiss());
+  await live.locator('[data-test=drain]').click();
+  await sleep(300);
+  assert.equal(await sh.getAttribute('data-state'), 'ready', 'a drain not confirmed drains nothing');
+  page.once('dialog', (d) => d.accept());
   await live.locator('[data-test=drain]').click();
   await page.locator('#flash').getByText('takes nothing new').waitFor();
   await live.locator('[data-profile=sh][data-state=draining]').waitFor();
+  const drained = live.locator('[data-test=change][data-kind=drained]');
+  await drained.waitFor();
+  assert.match(await drained.textContent(), /^drained by anonymous · /);
   assert.equal(await page.locator('[data-test=drain]').count(), 0, 'a drained worker has nothing left to drain');
 
   // A queue only the drained worker could run says why it waits, and
@@ -1086,6 +1104,7 @@ test('the Workers page shows the fleet, drains a worker and takes a profile back
 
   await live.locator('[data-profile=sh] [data-test=readmit]').click();
   await live.locator('[data-profile=sh][data-state=ready]').waitFor();
+  await live.locator('[data-test=change][data-kind=readmitted]').waitFor();
   await until(async () => (await stack.view(WAITING_ID)).body.status === 'Finished', 30_000, 'the waiting queue to run once readmitted');
   await page.screenshot({ path: shotPath('dashboard-workers') });
 });

@@ -16,7 +16,7 @@ import {
 } from '../../services/gateway/assets/log_lines.js';
 import { describeEvent } from '../../services/gateway/assets/timeline.js';
 import { formatAge, plural } from '../../services/gateway/assets/format.js';
-import { load, offline, profileStates, takesNothing } from '../../services/gateway/assets/fleet.js';
+import { changeText, load, offline, profileStates, runningLabel, takesNothing } from '../../services/gateway/assets/fleet.js';
 
 const counts = (over = {}) => ({
   total: 2, waiting: 0, running: 0, pass: 2, fail: 0, timeout: 0, error: 0, skipped: 0, cancelled: 0, ...over,
@@ -361,4 +361,14 @@ test('the newest change and byte counts read as people say them', () => {
   assert.equal(latestChange(sizes.slice(0, 1), 'text'), null);
   assert.equal(formatBytes(512), '512 B');
   assert.equal(formatBytes(3 << 20), '3.0 MiB');
+});
+
+test('a worker\'s state changes and running queues read in words', () => {
+  assert.equal(changeText({ kind: 'drained', by: 'ops', profile: null, detail: null }), 'drained by ops');
+  assert.equal(changeText({ kind: 'quarantined', by: 'rack1', profile: 'qemu-arm', detail: '3 boots failed' }),
+    'quarantined qemu-arm by rack1');
+  assert.equal(changeText({ kind: 'readmitted', by: 'ops', profile: 'sh', detail: null }), 'readmitted sh by ops');
+  assert.equal(changeText({ kind: 'offline', by: 'registry', profile: null, detail: 'silent' }), 'offline (silent) by registry');
+  assert.equal(runningLabel({ id: 'q1', shard: null }), 'q1');
+  assert.equal(runningLabel({ id: 'q1', shard: 2 }), 'q1 · shard 2');
 });

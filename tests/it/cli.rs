@@ -65,14 +65,16 @@ async fn submit_wait_exits_zero_only_when_every_task_passes() {
         "{shown}"
     );
 
-    // Any case of a status; status and verdict, ref and duration columns,
-    // ages instead of timestamps, a correct plural.
+    // Any case of a status; the verdict, source (repo@ref) and duration
+    // columns, ages instead of timestamps, a correct plural.
     let out = cli(&stack, &["list", "--status", "finished"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let listed = String::from_utf8_lossy(&out.stdout).into_owned();
     let lines: Vec<&str> = listed.lines().collect();
     assert!(
-        lines[0].starts_with("ID ") && lines[0].contains(" REF ") && lines[0].ends_with("DURATION"),
+        lines[0].starts_with("ID ")
+            && lines[0].contains(" SOURCE ")
+            && lines[0].ends_with("DURATION"),
         "{listed}"
     );
     let bad_row = lines
@@ -80,7 +82,7 @@ async fn submit_wait_exits_zero_only_when_every_task_passes() {
         .find(|l| l.starts_with("cli-bad "))
         .expect("cli-bad listed");
     assert!(
-        bad_row.contains("Finished, failed") && bad_row.contains(" main "),
+        bad_row.contains(" failed ") && bad_row.contains("@main "),
         "{listed}"
     );
     assert!(
@@ -92,7 +94,7 @@ async fn submit_wait_exits_zero_only_when_every_task_passes() {
         .find(|l| l.starts_with("cli-good "))
         .expect("cli-good listed");
     assert!(
-        good_row.contains("Finished, passed") && good_row.contains("2 passed"),
+        good_row.contains(" passed ") && good_row.contains("2 passed"),
         "{listed}"
     );
     assert_eq!(

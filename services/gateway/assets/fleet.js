@@ -1,6 +1,7 @@
 // Pure decisions of the Workers page, tested without a browser
 // (tests/browser/dashboard_logic.test.mjs): how a worker's profiles read
-// and how full it is, or that it is offline.
+// and how full it is, or that it is offline; how a state change and a
+// running queue read.
 
 /** Each profile with its state: `{name, state, reason, isDefault}`, ready ones first. */
 export function profileStates(worker) {
@@ -36,4 +37,21 @@ export function offline(worker) {
 /** Whether the worker takes nothing at all now (every profile drained or quarantined). */
 export function takesNothing(worker) {
   return profileStates(worker).every((p) => p.state !== 'ready');
+}
+
+/**
+ * A state change (`GET /api/workers`'s `changes[]`) in words, without its
+ * time: `"drained by ops"`, `"quarantined qemu-arm by rack1"`,
+ * `"readmitted sh by ops"`, `"offline (left) by rack1"`.
+ */
+export function changeText(change) {
+  const what = change.kind === 'offline'
+    ? `offline (${change.detail ?? 'silent'})`
+    : [change.kind, change.profile].filter(Boolean).join(' ');
+  return `${what} by ${change.by}`;
+}
+
+/** A running queue's label: its id, and `· shard N` for a shard of a sharded queue. */
+export function runningLabel(queue) {
+  return queue.shard == null ? queue.id : `${queue.id} · shard ${queue.shard}`;
 }

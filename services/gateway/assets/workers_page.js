@@ -1,16 +1,20 @@
 // The Workers page: the fleet from `GET /api/workers` (every worker seen
 // within the gateway's memory), refreshed every few seconds — each worker's
 // profiles with their state (a quarantined one with its reason), labels,
-// busy slots and last heartbeat, and a Drain button
-// (`POST /api/workers/{id}/drain`) or Readmit per profile. An offline
-// worker says so, and since when, with nothing to press.
+// busy slots and last heartbeat, the queues it runs now (links), its state
+// changes with who and when, and a Drain button (`POST
+// /api/workers/{id}/drain`, after a confirm(): it cannot be undone in one
+// click, each profile must be readmitted) or Readmit per profile. An
+// offline worker says so, and since when, with nothing to press.
 
-import { drainWorker, listWorkers, readmitProfile } from './api.js';
+import { drainWorker, listWorkers, queueHref, readmitProfile } from './api.js';
 import { h, replace } from './dom.js';
-import { load, offline, profileStates, takesNothing } from './fleet.js';
+import { changeText, load, offline, profileStates, runningLabel, takesNothing } from './fleet.js';
 import { formatAge, formatTime } from './format.js';
 
 const REFRESH_MS = 2000;
+/** State changes shown per worker; the rest are on `GET /api/workers`. */
+const CHANGES_SHOWN = 5;
 
 export function workersPage(root, ctx) {
   document.title = 'Workers · TestArena';
@@ -57,7 +61,8 @@ export function workersPage(root, ctx) {
     replace(body, h('table', { class: 'queues', 'data-test': 'worker-table' },
       h('thead', {}, h('tr', {},
         h('th', {}, 'Worker'), h('th', {}, 'Profiles'), h('th', {}, 'Labels'),
-        h('th', {}, 'Slots'), h('th', {}, 'Last seen'), h('th', {}, ''))),
+        h('th', {}, 'Slots'), h('th', {}, 'Running'), h('th', {}, 'Changes'),
+        h('th', {}, 'Last seen'), h('th', {}, ''))),
       h('tbody', {}, workers.map(row))));
   }
 
@@ -70,6 +75,28 @@ export function workersPage(root, ctx) {
     }
     const { text, tone } = load(worker);
     return h('span', { class: `load load-${tone}`, 'data-test': 'load', 'data-presence': 'live' }, text);
+  }
+
+  function running(worker) {
+    const queues = worker.running ?? [];
+    if (queues.length === 0) return h('span', { class: 'muted' }, '—');
+    return queues.map((q) => h('div', {}, h('a', {
+      class: 'mono', href: queueHref(q.id), 'data-test': 'running-queue', 'data-queue': q.id,
+    }, runningLabel(q))));
+  }
+
+  function changes(worker) {
+    const list = worker.changes ?? [];
+    if (list.length === 0) return h('span', { class: 'muted' }, '—');
+    return h('ul', { class: 'worker-changes', 'data-test': 'changes' }, list.slice(0, CHANGES_SHOWN).map((c) => h('li', {
+      'data-test': 'change', 'data-kind': c.kind, 'data-by': c.by, title: c.detail ?? '',
+    }, changeText(c), ' · ', h('span', { class: 'muted', title: formatTime(c.at) }, formatAge(c.at)))));
+  }
+
+  function drain(worker) {
+    const question = `Drain worker ${worker.id}?\n\nIt takes nothing new and finishes what it runs; each profile takes queues again only when readmitted.`;
+    if (!window.confirm(question)) return;
+    act(drainWorker(worker.id), `${worker.id} drains`);
   }
 
   function row(worker) {
@@ -90,10 +117,11 @@ export function workersPage(root, ctx) {
       h('td', {}, worker.labels.length === 0 ? h('span', { class: 'muted' }, '—')
         : worker.labels.map((l) => h('span', { class: 'pill mono' }, l))),
       h('td', {}, slots(worker)),
+      h('td', {}, running(worker)),
+      h('td', {}, changes(worker)),
       h('td', { title: formatTime(worker.last_seen) }, formatAge(worker.last_seen)),
       h('td', {}, !live || takesNothing(worker) ? null : h('button', {
-        class: 'btn btn-small', 'data-test': 'drain',
-        onclick: () => act(drainWorker(worker.id), `${worker.id} drains`),
+        class: 'btn btn-small', 'data-test': 'drain', onclick: () => drain(worker),
       }, 'Drain')));
   }
 

@@ -12,10 +12,6 @@ fn or_dash<T: Display>(value: Option<T>) -> String {
     value.map_or_else(|| "-".into(), |v| v.to_string())
 }
 
-fn short_commit(commit: Option<&str>) -> String {
-    commit.map_or_else(|| "-".into(), |c| c.chars().take(10).collect())
-}
-
 /// "2 passed, 1 failed", zeros left out; "no tasks" for none.
 fn counts(c: &Counts) -> String {
     let parts: Vec<String> = [
@@ -55,27 +51,68 @@ pub fn outcome(q: &QueueView) -> String {
     }
 }
 
-/// The list as a table whose columns are as wide as their widest cell.
+/// Widest cells of the list, so a row fits 100 columns with local times
+/// (ages, or `2026-01-01 10:00`): ID 20, STATUS 9, SOURCE 20, RESULTS 15
+/// (`999/1000 passed`), SUBMITTED 16, DURATION 10, and two spaces between. The commit is left
+/// out (`testarena status ID` shows it with its subject), the results are
+/// counted as passed of all, and a long id or source loses its middle:
+/// both ends are what tells queues apart.
+const LIST_ID: usize = 20;
+const LIST_SOURCE: usize = 20;
+
+/// `text` at most `max` characters: its middle replaced by `…`.
+pub fn shorten_middle(text: &str, max: usize) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= max || max < 3 {
+        return text.to_owned();
+    }
+    let tail = (max - 1) / 2;
+    let head = max - 1 - tail;
+    let mut out: String = chars[..head].iter().collect();
+    out.push('…');
+    out.extend(&chars[chars.len() - tail..]);
+    out
+}
+
+/// The source as `repo@ref`, the repository by its last path part
+/// (`fw` for `https://git.example/team/fw.git`).
+fn source_cell(q: &QueueView) -> String {
+    let repo = q.source.repo.trim_end_matches('/');
+    let name = repo.rsplit(['/', ':']).next().unwrap_or(repo);
+    let name = name.strip_suffix(".git").unwrap_or(name);
+    shorten_middle(&format!("{name}@{}", q.source.git_ref), LIST_SOURCE)
+}
+
+/// "12 passed" when all did, else "11/12 passed"; "no tasks" for none.
+fn passed_of_all(c: &Counts) -> String {
+    match c.total {
+        0 => "no tasks".into(),
+        t if c.pass == t => format!("{t} passed"),
+        t => format!("{}/{t} passed", c.pass),
+    }
+}
+
+/// An ended queue's verdict, else its status: one word.
+fn list_status(q: &QueueView) -> String {
+    match (q.status, q.verdict.as_deref()) {
+        (testarena_events::QueueStatus::Finished, Some(verdict)) => verdict.to_owned(),
+        _ => q.status.to_string(),
+    }
+}
+
+/// The list as a table whose columns are as wide as their widest cell,
+/// within 100 columns (above).
 pub fn queue_table(page: &QueuePage, now: OffsetDateTime, style: TimeStyle) -> String {
-    let header = [
-        "ID",
-        "STATUS",
-        "REF",
-        "COMMIT",
-        "RESULTS",
-        "SUBMITTED",
-        "DURATION",
-    ];
-    let rows: Vec<[String; 7]> = page
+    let header = ["ID", "STATUS", "SOURCE", "RESULTS", "SUBMITTED", "DURATION"];
+    let rows: Vec<[String; 6]> = page
         .queues
         .iter()
         .map(|q| {
             [
-                q.id.clone(),
-                outcome(q),
-                q.source.git_ref.clone(),
-                short_commit(q.commit.as_deref()),
-                counts(&q.counts),
+                shorten_middle(&q.id, LIST_ID),
+                list_status(q),
+                source_cell(q),
+                passed_of_all(&q.counts),
                 when::when(&q.submitted_at, now, style),
                 when::run_time(q.started_at.as_deref(), q.finished_at.as_deref(), now)
                     .map_or_else(|| "-".into(), when::duration),
@@ -300,9 +337,9 @@ mod tests {
         assert_eq!(
             text,
             "\
-ID               STATUS            REF          COMMIT      RESULTS             SUBMITTED    DURATION
-fw-1             Finished, failed  release/1.2  3787024cc3  3 passed, 1 failed  2 min ago  1 min 05 s
-nightly-long-id  Error             release/1.2  3787024cc3  no tasks            2 min ago  1 min 05 s
+ID               STATUS  SOURCE          RESULTS     SUBMITTED    DURATION
+fw-1             failed  fw@release/1.2  3/4 passed  2 min ago  1 min 05 s
+nightly-long-id  Error   fw@release/1.2  no tasks    2 min ago  1 min 05 s
 (2 queues in all; page 1 of 1)
 "
         );
@@ -338,9 +375,43 @@ nightly-long-id  Error             release/1.2  3787024cc3  no tasks            
             per_page: 20,
         };
         let text = queue_table(&page, NOW, TimeStyle::Utc);
-        assert!(text.contains("Finished, passed"), "{text}");
+        assert!(text.contains("passed  "), "{text}");
         assert!(text.contains("2026-11-25 11:58:00Z"), "{text}");
         assert!(text.ends_with("(1 queue in all; page 1 of 1)\n"), "{text}");
+    }
+
+    #[test]
+    fn the_widest_list_row_fits_100_columns_its_id_and_source_shortened_in_the_middle() {
+        let mut q = queue(
+            &"nightly-".repeat(8),
+            "Cancelled",
+            Some("cancelled"),
+            999,
+            1,
+        );
+        q.id.truncate(64);
+        q.source.repo = "https://git.example.com/a-group/firmware-for-the-big-board.git".into();
+        q.source.git_ref = "release/2026.11-long-branch".into();
+        q.submitted_at = "2026-11-20T11:58:00Z".into();
+        q.finished_at = Some("2026-11-25T11:59:06Z".into());
+        let page = QueuePage {
+            queues: vec![q],
+            total: 1,
+            page: 1,
+            per_page: 20,
+        };
+        let text = queue_table(&page, NOW, TimeStyle::Local(offset!(+1)));
+        for line in text.lines() {
+            assert!(
+                line.chars().count() <= 100,
+                "{} columns: {line}",
+                line.chars().count()
+            );
+        }
+        assert!(text.contains("nightly-ni…-nightly-"), "{text}");
+        assert!(text.contains("firmware-f…ng-branch"), "{text}");
+        assert_eq!(shorten_middle("abcdef", 5), "ab…ef");
+        assert_eq!(shorten_middle("abc", 5), "abc");
     }
 
     #[test]
