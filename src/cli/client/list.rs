@@ -7,7 +7,7 @@ use testarena_events::{BisectSteps, QueueStatus};
 use time::OffsetDateTime;
 
 use super::api_client::{ApiClient, ClientError};
-use super::render;
+use super::{colour, render};
 use super::when::TimeStyle;
 
 /// What `list` prints.
@@ -39,10 +39,8 @@ pub async fn run(client: &ApiClient, options: ListOptions) -> Result<ExitCode, C
             serde_json::to_string_pretty(&page).unwrap_or_default()
         );
     } else {
-        print!(
-            "{}",
-            render::queue_table(&page, OffsetDateTime::now_utc(), options.style)
-        );
+        let table = render::queue_table(&page, OffsetDateTime::now_utc(), options.style);
+        print!("{}", colour::for_stdout(table));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -14,6 +14,7 @@ mod artifacts;
 mod bisect;
 mod bisect_show;
 mod cancel;
+mod colour;
 mod delete;
 mod follow;
 mod list;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use super::api_client::{ApiClient, ClientError};
-use super::{render, submit};
+use super::{colour, render, submit};
 
 pub async fn run(
     client: &ApiClient,
@@ -19,7 +19,7 @@ pub async fn run(
             serde_json::to_string_pretty(&view).unwrap_or_default()
         );
     } else {
-        print!("{}", render::queue_detail(&view));
+        print!("{}", colour::for_stdout(render::queue_detail(&view)));
     }
     Ok(submit::exit_code(&view, strict))
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use testarena_events::{QueueStatus, QueueView, TaskResult};
 
 use super::api_client::{ApiClient, ClientError, Submitted};
-use super::{follow, render};
+use super::{colour, follow, render};
 
 /// How `submit` runs: `wait` follows the queue to its end; `strict` makes
 /// a `FLAKY` task fail it.
@@ -63,7 +63,7 @@ pub async fn report(
         return Ok(ExitCode::SUCCESS);
     }
     let view = follow::print_log(client, &id, true, true).await?;
-    eprint!("{}", render::queue_detail(&view));
+    eprint!("{}", colour::for_stderr(render::queue_detail(&view)));
     Ok(exit_code(&view, strict))
 }
 
