@@ -74,8 +74,10 @@ async fn the_test_list_comes_in_pages_that_a_cursor_walks_to_the_end() {
     let (_, body) = json(client.get("/api/tests").send().await).await;
     assert_eq!(body["tests"].as_array().unwrap().len(), 5);
     assert!(body.get("next_cursor").is_none(), "{body}");
-    for bad in ["limit=0", "limit=10001", "cursor=nope"] {
+    for bad in ["limit=0", "limit=10001", "cursor=not%20base64"] {
         let (status, body) = json(client.get(format!("/api/tests?{bad}")).send().await).await;
         assert_eq!(status, 400, "{bad}: {body}");
     }
+    let (status, body) = json(client.get("/api/tests?cursor=bm9wZQ").send().await).await;
+    assert_eq!(status, 404, "a cursor this API did not give: {body}");
 }

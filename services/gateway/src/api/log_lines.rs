@@ -99,8 +99,12 @@ impl LogLinesApi {
         &self,
         state: Data<&Arc<AppState>>,
         id: Path<String>,
-        /// The text (or regular expression) to find.
-        #[oai(validator(min_length = 1, max_length = 1024))]
+        /// The text (or regular expression) to find: no control characters.
+        #[oai(validator(
+            min_length = 1,
+            max_length = 1024,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+        ))]
         q: Query<String>,
         /// `q` is a regular expression; false when absent.
         regex: Query<Option<bool>>,

@@ -79,8 +79,9 @@ impl TestsApi {
         /// Tests per page, 1 to 10000; 10000 when absent.
         #[oai(validator(minimum(value = "1"), maximum(value = "10000")))]
         limit: Query<Option<u32>>,
-        /// Where the page starts: a previous page's `next_cursor`.
-        #[oai(validator(max_length = 8192))]
+        /// Where the page starts: a previous page's `next_cursor` (404 for
+        /// one this API did not give).
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,8192}$"))]
         cursor: Query<Option<String>>,
     ) -> Result<SerdeJson<TestList>, ApiError> {
         let cursor = parse_cursor(cursor.0.as_deref())?;
@@ -221,12 +222,14 @@ impl TestsApi {
     }
 }
 
-/// A page's `cursor`: only a `next_cursor` this API gave is one.
+/// A page's `cursor`: only a `next_cursor` this API gave names a page; any
+/// other is a page that does not exist (404), as an unknown id is.
 fn parse_cursor(cursor: Option<&str>) -> Result<Option<TestCursor>, ApiError> {
     cursor
         .map(|c| {
-            TestCursor::parse(c)
-                .ok_or_else(|| ApiError::bad_request("cursor: not a next_cursor this API gave"))
+            TestCursor::parse(c).ok_or_else(|| {
+                ApiError::no_test("no page at this cursor: pass a next_cursor this API gave")
+            })
         })
         .transpose()
 }
