@@ -41,6 +41,7 @@ COPY migrations migrations
 COPY tests tests
 COPY benches benches
 COPY examples/qemu-arm/worker.toml examples/qemu-arm/worker.toml
+COPY examples/qemu-arm/queue.json examples/qemu-arm/queue.json
 # The caches keep the crates and the incremental build between image builds;
 # the binary is copied out of the cache mount in the same step. No debug info
 # (the repo's release profile keeps line tables: 4x the size); symbols stay,

@@ -430,6 +430,15 @@ async fn the_openapi_document_swagger_ui_and_probes_are_served() {
     }
     let docs = stack.text("/docs").await;
     assert!(docs.to_lowercase().contains("swagger"), "{docs}");
+    // Swagger shows the served document, with the example queue to try.
+    let example_repo = stack.data_dir().join("example-repo");
+    let at = docs
+        .find("example-repo")
+        .map(|i| docs[i.saturating_sub(120)..i + 20].to_owned());
+    assert!(
+        docs.contains(&*example_repo.to_string_lossy()),
+        "no example in /docs: {at:?}"
+    );
     assert_eq!(stack.text("/healthz").await, "ok");
     let (status, _) = stack.get("/readyz").await;
     assert_eq!(status, 200);

@@ -92,7 +92,12 @@ impl TestGateway {
     }
 
     fn client(&self) -> TestClient<impl Endpoint> {
-        TestClient::new(crate::app(self.state.clone(), ApiAuth::default(), ""))
+        TestClient::new(crate::app(
+            self.state.clone(),
+            ApiAuth::default(),
+            "",
+            "/repo",
+        ))
     }
 
     /// Stores a view row as the projector would, and its applied offset.

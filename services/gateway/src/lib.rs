@@ -110,7 +110,12 @@ impl BoundGateway {
             .first()
             .and_then(|a| a.as_socket_addr().map(|s| format!("http://{s}")))
             .unwrap_or_default();
-        let app = app(state, config.auth.clone(), &server_url);
+        let app = app(
+            state,
+            config.auth.clone(),
+            &server_url,
+            &example_repo(&config),
+        );
         tracing::info!(addr = %server_url, "gateway serving");
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(
@@ -180,9 +185,26 @@ async fn state(
 
 /// Every route, with auth, the `Allow` header of a 405 and JSON errors: what
 /// `serve` listens with and what the in-process tests call.
-fn app(state: Arc<AppState>, auth: ApiAuth, server_url: &str) -> impl poem::Endpoint {
+/// Where `scripts/demo` puts the example's repository: `example-repo` in
+/// the data dir (the views' folder), named by the request examples.
+fn example_repo(config: &GatewayConfig) -> String {
+    let data_dir = config.db_path.parent().unwrap_or(std::path::Path::new("."));
+    let data_dir = std::path::absolute(data_dir).unwrap_or(data_dir.to_owned());
+    data_dir.join("example-repo").to_string_lossy().into_owned()
+}
+
+fn app(
+    state: Arc<AppState>,
+    auth: ApiAuth,
+    server_url: &str,
+    example_repo: &str,
+) -> impl poem::Endpoint {
     let api = api::service(server_url);
-    let document = Arc::new(api::document::Document::from_spec(&api.spec()));
+    let document = Arc::new(api::document::Document::from_spec(
+        &api.spec(),
+        example_repo,
+    ));
+    let swagger = api::document::swagger_html(&api.swagger_ui_html(), document.json());
     let served = document.clone();
     Route::new()
         .at(
@@ -193,7 +215,12 @@ fn app(state: Arc<AppState>, auth: ApiAuth, server_url: &str) -> impl poem::Endp
                     .body(served.json().to_owned())
             })),
         )
-        .nest("/docs", api.swagger_ui())
+        .at(
+            "/docs",
+            poem::get(poem::endpoint::make_sync(move |_| {
+                poem::web::Html(swagger.clone())
+            })),
+        )
         // The dashboard page answers `/`: `nest("/")` would otherwise take it.
         .nest("/", dashboard::in_front_of(api))
         .at("/metrics", poem::get(metrics::metrics))

@@ -7,8 +7,8 @@ use testarena_events::{BisectSteps, QueueStatus};
 use time::OffsetDateTime;
 
 use super::api_client::{ApiClient, ClientError};
-use super::{colour, render};
 use super::when::TimeStyle;
+use super::{colour, render};
 
 /// What `list` prints.
 pub struct ListOptions {

@@ -6,9 +6,12 @@
 
 use serde_json::Value;
 
+use super::request_examples;
+
 /// Request body objects that reject unknown fields.
-const CLOSED_OBJECTS: [&str; 8] = [
+const CLOSED_OBJECTS: [&str; 9] = [
     "SubmitRequest",
+    "RerunRequest",
     "SourceBody",
     "TaskBody",
     "QuarantineRequest",
@@ -34,11 +37,20 @@ struct RouteEntry {
 }
 
 impl Document {
-    pub(crate) fn from_spec(spec: &str) -> Self {
+    /// `example_repo`: the repository the request examples name
+    /// (request_examples.rs).
+    pub(crate) fn from_spec(spec: &str, example_repo: &str) -> Self {
         let mut document: Value = serde_json::from_str(spec).unwrap_or_default();
         for name in CLOSED_OBJECTS {
             if let Some(schema) = document["components"]["schemas"].get_mut(name) {
                 schema["additionalProperties"] = Value::Bool(false);
+            }
+        }
+        for (path, method, example) in request_examples::examples(example_repo) {
+            let body = document["paths"][path][method]["requestBody"]["content"]
+                .get_mut("application/json");
+            if let Some(body) = body {
+                body["example"] = example;
             }
         }
         let routes = document["paths"]
@@ -112,6 +124,21 @@ fn route_entry(path: &str, operations: &Value) -> RouteEntry {
     }
 }
 
+/// poem-openapi's Swagger UI page showing `document` (the served one, its
+/// examples included) instead of the spec it generated: the page's
+/// `let spec = …;` is replaced. The page unchanged if it has no such line.
+pub(crate) fn swagger_html(page: &str, document: &str) -> String {
+    const START: &str = "let spec = ";
+    const END: &str = ";\n    let oauth2RedirectUrl";
+    let Some(start) = page.find(START).map(|i| i + START.len()) else {
+        return page.to_owned();
+    };
+    let Some(end) = page[start..].find(END).map(|i| start + i) else {
+        return page.to_owned();
+    };
+    format!("{}{document}{}", &page[..start], &page[end..])
+}
+
 fn segments(path: &str) -> Vec<String> {
     path.trim_matches('/')
         .split('/')
@@ -124,7 +151,7 @@ mod tests {
     use super::*;
 
     fn document() -> Document {
-        Document::from_spec(&crate::api::service("").spec())
+        Document::from_spec(&crate::api::service("").spec(), "/repo")
     }
 
     #[test]
@@ -145,6 +172,42 @@ mod tests {
             assert!(list.iter().any(|n| n == name), "{name} in {list:?}");
         }
         assert_eq!(document.query_names("/api/queues", "POST"), None);
+    }
+
+    #[test]
+    fn swagger_ui_shows_the_served_document() {
+        let api = crate::api::service("");
+        let document = document();
+        let page = swagger_html(&api.swagger_ui_html(), document.json());
+        assert!(
+            page.contains(document.json()),
+            "the served document is in the page"
+        );
+        assert!(page.contains("SwaggerUIBundle"));
+    }
+
+    #[test]
+    fn every_request_body_has_an_example() {
+        let document: Value = serde_json::from_str(document().json()).unwrap();
+        let mut bodies = 0;
+        for (path, operations) in document["paths"].as_object().unwrap() {
+            for (method, operation) in operations.as_object().unwrap() {
+                let Some(body) = operation["requestBody"]["content"].get("application/json") else {
+                    continue;
+                };
+                bodies += 1;
+                assert!(
+                    body.get("example").is_some(),
+                    "{method} {path} has no example"
+                );
+            }
+        }
+        assert!(bodies >= 5, "{bodies} request bodies");
+        let submit = &document["paths"]["/api/queue"]["post"]["requestBody"]["content"];
+        assert_eq!(
+            submit["application/json"]["example"]["source"]["repo"],
+            "/repo"
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub(crate) mod model;
 pub(crate) mod queries;
 pub(crate) mod query_params;
 pub(crate) mod queue;
+pub(crate) mod request_examples;
 pub(crate) mod rerun;
 pub(crate) mod serde_json_body;
 pub(crate) mod sizes;
