@@ -12,7 +12,7 @@ use crate::stack::{processes_with, queue, GitRepo, StackOptions, TestStack};
 const T: Duration = Duration::from_secs(90);
 
 /// `n` tasks, each running `script` (which gets the task's number).
-fn sharded_queue(id: &str, repo: &GitRepo, n: usize, shards: u8) -> Value {
+pub(crate) fn sharded_queue(id: &str, repo: &GitRepo, n: usize, shards: u8) -> Value {
     let names: Vec<(String, String)> = (0..n)
         .map(|i| (format!("t{i:02}"), format!("t{i:02}.sh")))
         .collect();
@@ -26,7 +26,7 @@ fn sharded_queue(id: &str, repo: &GitRepo, n: usize, shards: u8) -> Value {
 }
 
 /// A repo with `n` task scripts that each run `body` (`$0` is the script).
-fn task_repo(n: usize, body: &str) -> GitRepo {
+pub(crate) fn task_repo(n: usize, body: &str) -> GitRepo {
     let scripts: Vec<(String, String)> = (0..n)
         .map(|i| {
             (

@@ -10,6 +10,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
+use crate::sharding::{sharded_queue, task_repo};
 use crate::stack::{queue, GitRepo, StackOptions, TestStack};
 
 const T: Duration = Duration::from_secs(120);
@@ -39,30 +40,6 @@ fn builds_run(builds: &Path) -> usize {
         .unwrap_or_default()
         .lines()
         .count()
-}
-
-fn repo(tasks: usize) -> GitRepo {
-    let scripts: Vec<(String, String)> = (0..tasks)
-        .map(|i| (format!("t{i}.sh"), format!("echo task {i}\n")))
-        .collect();
-    let files: Vec<(&str, &str)> = scripts
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
-    GitRepo::new(&files)
-}
-
-fn sharded(id: &str, repo: &GitRepo, tasks: usize, shards: u8) -> Value {
-    let names: Vec<(String, String)> = (0..tasks)
-        .map(|i| (format!("t{i}"), format!("t{i}.sh")))
-        .collect();
-    let tasks: Vec<(&str, &str)> = names
-        .iter()
-        .map(|(t, s)| (t.as_str(), s.as_str()))
-        .collect();
-    let mut body = queue(id, &repo.url(), &tasks);
-    body["shards"] = json!(shards);
-    body
 }
 
 fn build_stages(view: &Value) -> Vec<Value> {
@@ -98,8 +75,8 @@ async fn the_shards_of_a_queue_build_once_and_the_others_share_it() {
         ..Default::default()
     })
     .await;
-    let repo = repo(6);
-    stack.submit(&sharded("sh", &repo, 6, 2)).await;
+    let repo = task_repo(6, "");
+    stack.submit(&sharded_queue("sh", &repo, 6, 2)).await;
     let view = stack.wait_terminal("sh", T).await;
     if view["verdict"] != "passed" {
         eprintln!("WORKERLOG {}", stack.service_log("worker-0"));
@@ -137,8 +114,8 @@ async fn a_failed_build_ends_every_shard_as_it_did() {
         ..Default::default()
     })
     .await;
-    let repo = repo(4);
-    stack.submit(&sharded("bad", &repo, 4, 2)).await;
+    let repo = task_repo(4, "");
+    stack.submit(&sharded_queue("bad", &repo, 4, 2)).await;
     let view = stack.wait_terminal("bad", T).await;
     assert_eq!(view["status"], "Error", "{view:#}");
     let stages = build_stages(&view);
