@@ -6,14 +6,14 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
 use async_nats::jetstream;
 use serde_json::json;
 use testarena_events::{ArenaNames, Event, LogBatch, LogLine, LogStream, QueueId, WIRE_VERSION};
 
 use crate::report::Row;
 use crate::stack::{Services, Stack};
-use crate::stats::{ms, summarize};
+use crate::stats::summarize;
 
 const QUEUE: &str = "log-million";
 const LINES: usize = 1_000_000;
@@ -37,14 +37,17 @@ pub async fn log_search() -> Result<Vec<Row>> {
         format!("{base}/search?q=step%200999990%20"),
         format!("{base}/search?q=%5Ereading%20%5Cd%2B%20of%20sensor%209&regex=true"),
     ];
-    let search = time_requests(&stack, REQUESTS, |i| searches[i % searches.len()].clone()).await?;
-    let lines = time_requests(&stack, REQUESTS, |i| {
-        format!(
-            "{base}/lines?from_line={}&limit=400",
-            1 + (i * 19_997) % LINES
-        )
-    })
-    .await?;
+    let search = stack
+        .time_gets(REQUESTS, 3, |i| searches[i % searches.len()].clone())
+        .await?;
+    let lines = stack
+        .time_gets(REQUESTS, 3, |i| {
+            format!(
+                "{base}/lines?from_line={}&limit=400",
+                1 + (i * 19_997) % LINES
+            )
+        })
+        .await?;
     let (search, lines) = (summarize(&search), summarize(&lines));
     Ok(vec![
         Row::at_most("log search, 1,000,000 lines, p99", search.p99, "ms", 300.0),
@@ -136,36 +139,4 @@ async fn wait_for_lines(stack: &Stack, lines: u64, timeout: Duration) -> Result<
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-}
-
-/// Times `n` sequential GETs (after 3 unmeasured ones), in milliseconds.
-async fn time_requests(
-    stack: &Stack,
-    n: usize,
-    path: impl Fn(usize) -> String,
-) -> Result<Vec<f64>> {
-    let mut samples = Vec::with_capacity(n);
-    for i in 0..n + 3 {
-        let started = Instant::now();
-        let response = stack
-            .http
-            .get(format!("{}{}", stack.base, path(i)))
-            .send()
-            .await
-            .with_context(|| path(i))?;
-        let status = response.status();
-        let body = response.bytes().await?;
-        let elapsed = started.elapsed();
-        if !status.is_success() {
-            bail!(
-                "{} answered {status}: {}",
-                path(i),
-                String::from_utf8_lossy(&body)
-            );
-        }
-        if i >= 3 {
-            samples.push(ms(elapsed));
-        }
-    }
-    Ok(samples)
 }

@@ -306,6 +306,40 @@ impl Stack {
         Ok(view)
     }
 
+    /// Times `n` sequential GETs of `path(i)`, after `warmup` unmeasured
+    /// ones, in milliseconds; any answer but a success is an error.
+    pub async fn time_gets(
+        &self,
+        n: usize,
+        warmup: usize,
+        path: impl Fn(usize) -> String,
+    ) -> Result<Vec<f64>> {
+        let mut samples = Vec::with_capacity(n);
+        for i in 0..n + warmup {
+            let started = Instant::now();
+            let response = self
+                .http
+                .get(format!("{}{}", self.base, path(i)))
+                .send()
+                .await
+                .with_context(|| path(i))?;
+            let status = response.status();
+            let body = response.bytes().await?;
+            let elapsed = started.elapsed();
+            if !status.is_success() {
+                bail!(
+                    "{} answered {status}: {}",
+                    path(i),
+                    String::from_utf8_lossy(&body)
+                );
+            }
+            if i >= warmup {
+                samples.push(crate::stats::ms(elapsed));
+            }
+        }
+        Ok(samples)
+    }
+
     pub async fn get(&self, path: &str) -> Result<(u16, Value)> {
         let response = self
             .http

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 use async_nats::jetstream;
 use testarena_events::{
     ArenaNames, Event, EventBody, FinalStatus, GitRef, JunitCase, JunitSummary, QueueId, RepoUrl,
@@ -16,7 +16,7 @@ use testarena_events::{
 
 use crate::report::Row;
 use crate::stack::{Services, Stack};
-use crate::stats::{ms, summarize};
+use crate::stats::summarize;
 
 const QUEUES: usize = 1_000;
 const TASKS: [&str; 2] = ["suite_a", "suite_b"];
@@ -38,19 +38,22 @@ pub async fn test_history() -> Result<Vec<Row>> {
     let runs = count_runs(&stack)?;
     println!("  {published} events, {runs} runs recorded in {folded:.1} s");
 
-    let list = time_requests(&stack, LIST_REQUESTS, |_| "/api/tests".to_owned()).await?;
-    let history = time_requests(&stack, HISTORY_REQUESTS, |i| {
-        let case = format!("board.case_{:03}", (i * 7) % CASES);
-        let params = [
-            ("repo", REPO),
-            ("task", TASKS[i % TASKS.len()]),
-            ("case", &case),
-        ];
-        let url = reqwest::Url::parse_with_params("http://gateway/api/tests/history", params)
-            .expect("a valid URL");
-        format!("{}?{}", url.path(), url.query().unwrap_or_default())
-    })
-    .await?;
+    let list = stack
+        .time_gets(LIST_REQUESTS, 5, |_| "/api/tests".to_owned())
+        .await?;
+    let history = stack
+        .time_gets(HISTORY_REQUESTS, 5, |i| {
+            let case = format!("board.case_{:03}", (i * 7) % CASES);
+            let params = [
+                ("repo", REPO),
+                ("task", TASKS[i % TASKS.len()]),
+                ("case", &case),
+            ];
+            let url = reqwest::Url::parse_with_params("http://gateway/api/tests/history", params)
+                .expect("a valid URL");
+            format!("{}?{}", url.path(), url.query().unwrap_or_default())
+        })
+        .await?;
     let (list, history) = (summarize(&list), summarize(&history));
     Ok(vec![
         Row::at_most("GET /api/tests, p99", list.p99, "ms", 50.0),
@@ -91,37 +94,6 @@ async fn publish_histories(stack: &Stack) -> Result<u64> {
         ack.await?;
     }
     Ok(published)
-}
-
-/// Times `n` sequential GETs (after 5 unmeasured ones), in milliseconds.
-async fn time_requests(
-    stack: &Stack,
-    n: usize,
-    path: impl Fn(usize) -> String,
-) -> Result<Vec<f64>> {
-    let mut samples = Vec::with_capacity(n);
-    for i in 0..n + 5 {
-        let started = Instant::now();
-        let response = stack
-            .http
-            .get(format!("{}{}", stack.base, path(i)))
-            .send()
-            .await?;
-        let status = response.status();
-        let body = response.bytes().await?;
-        let elapsed = started.elapsed();
-        if !status.is_success() {
-            bail!(
-                "{} answered {status}: {}",
-                path(i),
-                String::from_utf8_lossy(&body)
-            );
-        }
-        if i >= 5 {
-            samples.push(ms(elapsed));
-        }
-    }
-    Ok(samples)
 }
 
 fn count_runs(stack: &Stack) -> Result<u64> {
