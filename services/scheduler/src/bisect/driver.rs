@@ -28,6 +28,7 @@ use testarena_views::{AppliedWatch, Views, ViewsError};
 
 use super::git_range;
 use super::search::{self, Next, RunOutcome, RunRequest};
+use testarena_git_mirror::Mirrors;
 
 /// How often the running bisects are looked at.
 const TICK: Duration = Duration::from_millis(250);
@@ -77,7 +78,7 @@ pub(crate) fn start(
     tokio::spawn(async move {
         let driver = Driver {
             io,
-            mirrors,
+            mirrors: Mirrors::new(mirrors),
             fetching: tokio::sync::Mutex::new(()),
         };
         loop {
@@ -94,7 +95,7 @@ pub(crate) fn start(
 
 struct Driver {
     io: Arc<BisectIo>,
-    mirrors: PathBuf,
+    mirrors: Mirrors,
     /// One fetch at a time: bisects of one repository share its mirror,
     /// and a slow fetch holds up only the other fetches, not the steps of
     /// the bisects already under way.

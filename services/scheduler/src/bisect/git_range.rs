@@ -1,15 +1,11 @@
 //! A bisect's range from git: the refs resolved and the first-parent
 //! commits between them, with subject and author. The scheduler keeps one
-//! bare mirror per repository under its `bisect_mirrors` folder, fetched
-//! before each resolution. Thin I/O around the `git` command; only the
-//! parsing of its output (`parse_log`) decides anything.
-
-use std::path::{Path, PathBuf};
-use std::process::Output;
-use std::time::Duration;
+//! bare mirror per repository (`testarena-git-mirror`) under its
+//! `bisect_mirrors` folder, fetched before each resolution. Only the
+//! parsing of `git log`'s output (`parse_log`) decides anything.
 
 use testarena_events::{BisectCommit, GitRef, RepoUrl, MAX_RANGE_COMMITS, MAX_WALK_BACK};
-use tokio::process::Command;
+use testarena_git_mirror::{Mirror, MirrorError, Mirrors};
 
 /// The range a `range_resolved` event carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,10 +18,8 @@ pub(crate) struct Range {
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RangeError {
-    #[error("running git: {0} (is git installed where the scheduler runs?)")]
-    Spawn(#[from] std::io::Error),
-    #[error("fetching {repo}: {detail}")]
-    Fetch { repo: String, detail: String },
+    #[error(transparent)]
+    Mirror(#[from] MirrorError),
     #[error("{which} {git_ref:?} is not a commit of {repo}")]
     UnknownRef {
         which: &'static str,
@@ -38,19 +32,17 @@ pub(crate) enum RangeError {
         "the range has more than {MAX_RANGE_COMMITS} first-parent commits; choose a newer good"
     )]
     TooLong,
-    #[error("git {what}: {detail}")]
-    Git { what: &'static str, detail: String },
 }
 
 /// Fetches the repository into its mirror and lists the range. Without
 /// `good`: `bad` and up to [`MAX_WALK_BACK`] first-parent ancestors.
 pub(crate) async fn resolve(
-    mirrors: &Path,
+    mirrors: &Mirrors,
     repo: &RepoUrl,
     good: Option<&GitRef>,
     bad: &GitRef,
 ) -> Result<Range, RangeError> {
-    let mirror = fetch_with_retries(mirrors, repo).await?;
+    let mirror = mirrors.fetch(repo).await?;
     let bad_sha = rev_parse(&mirror, repo, "bad", bad).await?;
     let good_sha = match good {
         Some(good) => Some(rev_parse(&mirror, repo, "good", good).await?),
@@ -60,19 +52,19 @@ pub(crate) async fn resolve(
         Some(_) => MAX_RANGE_COMMITS,
         None => MAX_WALK_BACK + 1,
     };
-    let log = git(
-        &mirror,
-        &[
+    let newest_first = mirror
+        .stdout(
             "log",
-            "--first-parent",
-            "--format=%H%x1f%s%x1f%an <%ae>",
-            &format!("-n{}", limit + 1),
-            &bad_sha,
-            "--",
-        ],
-    )
-    .await?;
-    let newest_first = ok_stdout(log, "log")?;
+            &[
+                "log",
+                "--first-parent",
+                "--format=%H%x1f%s%x1f%an <%ae>",
+                &format!("-n{}", limit + 1),
+                &bad_sha,
+                "--",
+            ],
+        )
+        .await?;
     let commits = newest_first_to_range(parse_log(&newest_first), good_sha.as_deref(), limit)
         .map_err(|e| match e {
             Cut::NotAncestor => RangeError::NotAncestor {
@@ -88,131 +80,20 @@ pub(crate) async fn resolve(
     })
 }
 
-/// Fetches a failed fetch again, a few times: a network blip, or another
-/// scheduler on this host fetching the same mirror (git's ref locks), should
-/// not end a bisect in `Error`.
-async fn fetch_with_retries(mirrors: &Path, repo: &RepoUrl) -> Result<PathBuf, RangeError> {
-    const ATTEMPTS: u32 = 3;
-    let mut attempt = 1;
-    loop {
-        match fetch(mirrors, repo).await {
-            Err(RangeError::Fetch { .. }) if attempt < ATTEMPTS => {
-                tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
-                attempt += 1;
-            }
-            outcome => return outcome,
-        }
-    }
-}
-
-/// The repository's bare mirror, created on first use and fetched now.
-async fn fetch(mirrors: &Path, repo: &RepoUrl) -> Result<PathBuf, RangeError> {
-    let mirror = mirrors.join(mirror_name(repo.as_str()));
-    if !mirror.join("HEAD").exists() {
-        tokio::fs::create_dir_all(&mirror).await?;
-        ok_stdout(git(&mirror, &["init", "--bare", "--quiet"]).await?, "init")?;
-    }
-    let fetched = git(
-        &mirror,
-        &[
-            "fetch",
-            "--quiet",
-            "--prune",
-            "--force",
-            repo.as_str(),
-            "+refs/heads/*:refs/heads/*",
-            "+refs/tags/*:refs/tags/*",
-        ],
-    )
-    .await?;
-    if !fetched.status.success() {
-        return Err(RangeError::Fetch {
-            repo: repo.to_string(),
-            detail: String::from_utf8_lossy(&fetched.stderr).trim().to_owned(),
-        });
-    }
-    Ok(mirror)
-}
-
 async fn rev_parse(
-    mirror: &Path,
+    mirror: &Mirror,
     repo: &RepoUrl,
     which: &'static str,
     git_ref: &GitRef,
 ) -> Result<String, RangeError> {
-    let spec = format!("{git_ref}^{{commit}}");
-    let out = git(mirror, &["rev-parse", "--verify", "--quiet", &spec]).await?;
-    match out.status.success() {
-        true => Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned()),
-        false => Err(RangeError::UnknownRef {
+    mirror
+        .resolve(git_ref)
+        .await?
+        .ok_or_else(|| RangeError::UnknownRef {
             which,
             git_ref: git_ref.to_string(),
             repo: repo.to_string(),
-        }),
-    }
-}
-
-/// What git may see of the scheduler's environment: enough to find itself,
-/// its config and a proxy or SSH setup; nothing else (as a worker's
-/// commands, it gets an allow-list, never the whole environment).
-const GIT_ENV: [&str; 10] = [
-    "PATH",
-    "HOME",
-    "GIT_ALLOW_PROTOCOL",
-    "GIT_SSH_COMMAND",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-    "SSH_AUTH_SOCK",
-];
-
-async fn git(dir: &Path, args: &[&str]) -> Result<Output, RangeError> {
-    let mut command = Command::new("git");
-    command.env_clear();
-    for key in GIT_ENV {
-        if let Some(value) = std::env::var_os(key) {
-            command.env(key, value);
-        }
-    }
-    Ok(command
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("LC_ALL", "C")
-        .kill_on_drop(true)
-        .output()
-        .await?)
-}
-
-fn ok_stdout(out: Output, what: &'static str) -> Result<String, RangeError> {
-    match out.status.success() {
-        true => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
-        false => Err(RangeError::Git {
-            what,
-            detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        }),
-    }
-}
-
-/// A folder name for a repository URL: readable, and unique by a hash.
-fn mirror_name(url: &str) -> String {
-    let readable: String = url
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .rev()
-        .take(60)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    // FNV-1a: stable across builds, unlike std's hasher.
-    let hash = url.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{readable}-{hash:016x}.git")
+        })
 }
 
 /// `git log --format=%H%x1f%s%x1f%an <%ae>` lines, as commits.
@@ -297,10 +178,8 @@ mod tests {
     }
 
     #[test]
-    fn a_subject_keeps_its_separators_and_mirror_names_differ_by_url() {
+    fn a_subject_keeps_its_separators() {
         let parsed = parse_log("abc\u{1f}fix: a | b\u{1f}A <a@x>\n");
         assert_eq!(parsed[0].subject, "fix: a | b");
-        assert_ne!(mirror_name("/a/b"), mirror_name("/a_b"));
-        assert!(mirror_name("https://host/x.git").ends_with(".git"));
     }
 }
