@@ -7,13 +7,19 @@
 //! admits its profile and has every label it requires, with a free slot
 //! (slots minus the queues dispatched to it and not finished); of several,
 //! the one with the most free slots.
+//!
+//! Every event and decision costs O(log n) in the waiting queues: the
+//! order is an index ([`WantingOrder`]) kept as queues change, each
+//! worker's assigned shards are kept with it, and the waiting count too.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use testarena_events::{
     describe_needs, Event, EventBody, Label, Owner, Priority, ProfileName, QueueId, TaskId,
     WaitingInfo, WorkerRecord,
 };
+
+use super::wanting_order::{Entry, PoolId, WantingOrder};
 
 /// One queue the dispatcher knows and has not seen finish.
 #[derive(Debug, Clone)]
@@ -21,6 +27,7 @@ struct Queue {
     submitted_seq: u64,
     profile: Option<ProfileName>,
     requires: Vec<Label>,
+    pool: PoolId,
     priority: Priority,
     owner: Owner,
     /// One for an unsharded queue; at most one per task.
@@ -30,6 +37,10 @@ struct Queue {
     claimed: HashSet<TaskId>,
     /// Stream sequence of its last `dispatched` event; 0 when none.
     last_dispatch_seq: u64,
+    /// Whether the order and the waiting count last filed it as wanting a
+    /// slot and as waiting.
+    filed_wanting: bool,
+    filed_waiting: bool,
 }
 
 /// One shard of a queue (the whole queue when it is not sharded).
@@ -48,7 +59,7 @@ struct Shard {
 
 impl Queue {
     /// A queue as its `submitted` event makes it; `None` for other events.
-    fn submitted(seq: u64, body: &EventBody) -> Option<Self> {
+    fn submitted(seq: u64, body: &EventBody, order: &mut WantingOrder) -> Option<Self> {
         let EventBody::Submitted {
             profile,
             requires,
@@ -66,14 +77,18 @@ impl Queue {
             submitted_seq: seq,
             profile: profile.clone(),
             requires: requires.clone(),
+            pool: order.pool((profile.clone(), requires.clone())),
             priority: *priority,
             owner: owner.clone().unwrap_or_else(Owner::anonymous),
             shards: vec![Shard::default(); shards],
             tasks: tasks.len(),
             claimed: HashSet::new(),
             last_dispatch_seq: 0,
+            filed_wanting: false,
+            filed_waiting: false,
         })
     }
+
     /// The shard to dispatch next, if one wants a slot: not assigned, not
     /// done, and either given before or with tasks left to claim.
     fn next_shard(&self) -> Option<usize> {
@@ -89,11 +104,16 @@ impl Queue {
             .iter()
             .all(|s| !s.dispatched && s.assigned.is_none())
     }
-}
 
-/// Where a queue stands in the order: priority, the owner's turn, when
-/// the owner was last served, submit order.
-type TurnKey = (Priority, u32, u64, u64);
+    fn entry(&self) -> Entry {
+        Entry {
+            priority: self.priority,
+            owner: self.owner.clone(),
+            pool: self.pool,
+            seq: self.submitted_seq,
+        }
+    }
+}
 
 /// A decision to publish: `queue` to `worker`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +137,14 @@ pub const UNKNOWN_WORKER_GRACE_MS: u64 = 10_000;
 #[derive(Debug, Default)]
 pub struct Plan {
     queues: HashMap<QueueId, Queue>,
+    /// Each known queue by its `submitted` sequence, as the order names it.
+    by_seq: HashMap<u64, QueueId>,
+    /// The queues wanting a slot, in the order they get one.
+    order: WantingOrder,
+    /// How many queues wait (no shard ever dispatched).
+    waiting: usize,
+    /// Per worker, the shards (queue, shard index) it owes; no empty sets.
+    assigned: BTreeMap<String, BTreeSet<(QueueId, usize)>>,
     workers: BTreeMap<String, WorkerRecord>,
     /// Workers whose record was deleted (they stopped), until seen again.
     left: HashSet<String>,
@@ -136,8 +164,14 @@ impl Plan {
     /// Folds one event of the events stream, at stream sequence `seq`.
     pub fn apply_event(&mut self, seq: u64, event: &Event) {
         let id = &event.queue_id;
-        if let Some(queue) = Queue::submitted(seq, &event.body) {
-            self.queues.entry(id.clone()).or_insert(queue);
+        if let Some(queue) = Queue::submitted(seq, &event.body, &mut self.order) {
+            if !self.queues.contains_key(id) {
+                // Filed now, in stream order, wanting or not.
+                self.order.set_wanting(&queue.entry(), false);
+                self.by_seq.insert(seq, id.clone());
+                self.queues.insert(id.clone(), queue);
+                self.refresh(id);
+            }
             return;
         }
         let Some(queue) = self.queues.get_mut(id) else {
@@ -147,11 +181,10 @@ impl Plan {
         let event_shard = usize::from(event.shard.unwrap_or(0)).min(last_shard);
         match &event.body {
             EventBody::Dispatched { worker, .. } => {
-                let shard = &mut queue.shards[event_shard];
-                shard.assigned = Some(worker.clone());
-                shard.dispatched = true;
+                queue.shards[event_shard].dispatched = true;
                 queue.last_dispatch_seq = seq;
                 self.last_served.insert(queue.owner.clone(), seq);
+                self.assign(id, event_shard, Some(worker.clone()));
             }
             EventBody::Started { attempt, .. } => {
                 let shard = &mut queue.shards[event_shard];
@@ -161,19 +194,73 @@ impl Plan {
                 queue.claimed.insert(task_id.clone());
             }
             EventBody::ShardFinished { .. } => {
-                let shard = &mut queue.shards[event_shard];
-                shard.done = true;
-                shard.assigned = None;
+                queue.shards[event_shard].done = true;
+                self.assign(id, event_shard, None);
             }
-            EventBody::Finished { .. } => {
-                self.queues.remove(id);
-            }
+            EventBody::Finished { .. } => return self.remove(id),
             // A queue no worker ever held is over for the projector at
             // once; one a worker held ends with a worker's `finished`.
             EventBody::CancelRequested { .. } | EventBody::Deleted {} if queue.is_waiting() => {
-                self.queues.remove(id);
+                return self.remove(id);
             }
             _ => {}
+        }
+        self.refresh(id);
+    }
+
+    /// Files `id` again in the order and the waiting count after a change.
+    fn refresh(&mut self, id: &QueueId) {
+        let Some(queue) = self.queues.get_mut(id) else {
+            return;
+        };
+        let wanting = queue.next_shard().is_some();
+        if wanting != queue.filed_wanting {
+            queue.filed_wanting = wanting;
+            self.order.set_wanting(&queue.entry(), wanting);
+        }
+        let waiting = queue.is_waiting();
+        if waiting != queue.filed_waiting {
+            queue.filed_waiting = waiting;
+            if waiting {
+                self.waiting += 1;
+            } else {
+                self.waiting -= 1;
+            }
+        }
+    }
+
+    /// Shard `shard` of `id` is now owed by `worker` (or by none).
+    fn assign(&mut self, id: &QueueId, shard: usize, worker: Option<String>) {
+        let Some(state) = self
+            .queues
+            .get_mut(id)
+            .and_then(|q| q.shards.get_mut(shard))
+        else {
+            return;
+        };
+        if let Some(old) = state.assigned.take() {
+            unowe(&mut self.assigned, &old, id, shard);
+        }
+        if let Some(worker) = &worker {
+            let owed = self.assigned.entry(worker.clone()).or_default();
+            owed.insert((id.clone(), shard));
+        }
+        state.assigned = worker;
+    }
+
+    fn remove(&mut self, id: &QueueId) {
+        let Some(queue) = self.queues.remove(id) else {
+            return;
+        };
+        self.order.forget(&queue.entry());
+        self.by_seq.remove(&queue.submitted_seq);
+        if queue.filed_waiting {
+            self.waiting -= 1;
+        }
+        for (shard, state) in queue.shards.iter().enumerate() {
+            if let Some(worker) = &state.assigned {
+                unowe(&mut self.assigned, worker, id, shard);
+            }
         }
     }
 
@@ -196,7 +283,7 @@ impl Plan {
     }
 
     pub fn waiting_count(&self) -> usize {
-        self.queues.values().filter(|q| q.is_waiting()).count()
+        self.waiting
     }
 
     /// Queues whose worker is gone wait again; then every waiting queue
@@ -205,47 +292,70 @@ impl Plan {
         self.reclaim_from_gone_workers(now_ms);
         let mut free = self.free_slots(now_ms);
         // Most events change nothing while every slot is taken: no order
-        // to compute then.
+        // to walk then.
         if free.values().all(|slots| *slots == 0) {
             return Vec::new();
         }
-        let mut dispatches = Vec::new();
-        // One shard of a queue per round: each dispatch is conditional on
-        // the queue's last one, which the next round has read back.
-        for (id, shard) in self.wanting_in_order() {
+        let chosen = self.choose(&mut free);
+        let mut dispatches = Vec::with_capacity(chosen.len());
+        for (id, shard, worker) in chosen {
+            self.assign(&id, shard, Some(worker.clone()));
             let queue = &self.queues[&id];
-            let Some(worker) = self.pick_worker(queue, &free) else {
-                continue;
-            };
-            *free.get_mut(&worker).expect("picked from free") -= 1;
-            let queue = self.queues.get_mut(&id).expect("listed");
             let sharded = queue.shards.len() > 1;
-            let state = &mut queue.shards[shard];
-            state.assigned = Some(worker.clone());
             // Until its `dispatched` event says where, "just now".
             self.last_served.insert(queue.owner.clone(), u64::MAX);
             dispatches.push(Dispatch {
-                queue: id,
+                queue: id.clone(),
                 worker,
                 shard: sharded.then(|| u8::try_from(shard).unwrap_or(u8::MAX)),
-                attempt_base: state.attempts,
+                attempt_base: queue.shards[shard].attempts,
                 submitted_seq: queue.submitted_seq,
                 expected_last_dispatch_seq: queue.last_dispatch_seq,
             });
+            self.refresh(&id);
         }
         dispatches
     }
 
+    /// The queues (with the shard) the free slots take, in order, and on
+    /// which worker each. One shard of a queue per round: each dispatch is
+    /// conditional on the queue's last one, which the next round has read
+    /// back. A pool no free worker takes is skipped whole: slots are only
+    /// taken in a round, so it stays so.
+    fn choose(&self, free: &mut BTreeMap<String, u32>) -> Vec<(QueueId, usize, String)> {
+        let mut left: u32 = free.values().sum();
+        let mut walk = self.order.walk(&self.last_served);
+        let mut chosen = Vec::new();
+        while left > 0 {
+            let Some((seq, pool)) = walk.next() else {
+                break;
+            };
+            let id = &self.by_seq[&seq];
+            let queue = &self.queues[id];
+            let Some(shard) = queue.next_shard() else {
+                continue;
+            };
+            let Some(worker) = pick_worker(&self.workers, queue, free) else {
+                walk.block(pool);
+                continue;
+            };
+            *free.get_mut(&worker).expect("picked from free") -= 1;
+            left -= 1;
+            chosen.push((id.clone(), shard, worker));
+        }
+        chosen
+    }
+
     /// A dispatch that could not be published: the queue waits again.
     pub fn undo(&mut self, dispatch: &Dispatch) {
-        let Some(queue) = self.queues.get_mut(&dispatch.queue) else {
+        let Some(queue) = self.queues.get(&dispatch.queue) else {
             return;
         };
         let shard = usize::from(dispatch.shard.unwrap_or(0));
-        if let Some(shard) = queue.shards.get_mut(shard) {
-            if shard.assigned.as_deref() == Some(dispatch.worker.as_str()) {
-                shard.assigned = None;
-            }
+        let held = queue.shards.get(shard).and_then(|s| s.assigned.as_deref());
+        if held == Some(dispatch.worker.as_str()) {
+            self.assign(&dispatch.queue, shard, None);
+            self.refresh(&dispatch.queue);
         }
     }
 
@@ -253,19 +363,22 @@ impl Plan {
     /// record was deleted, or when no record of it came within
     /// [`UNKNOWN_WORKER_GRACE_MS`] of this plan first needing one.
     fn reclaim_from_gone_workers(&mut self, now_ms: u64) {
-        let assigned: HashSet<String> = self
-            .queues
-            .values()
-            .flat_map(|q| q.shards.iter().filter_map(|s| s.assigned.clone()))
-            .collect();
-        self.unknown_since.retain(|w, _| assigned.contains(w));
-        let gone: HashSet<String> = assigned
-            .into_iter()
-            .filter(|w| self.is_gone(w, now_ms))
-            .collect();
-        for shard in self.queues.values_mut().flat_map(|q| q.shards.iter_mut()) {
-            if shard.assigned.as_ref().is_some_and(|w| gone.contains(w)) {
-                shard.assigned = None;
+        let assigned = &self.assigned;
+        self.unknown_since.retain(|w, _| assigned.contains_key(w));
+        let owing: Vec<String> = self.assigned.keys().cloned().collect();
+        for worker in owing {
+            if !self.is_gone(&worker, now_ms) {
+                continue;
+            }
+            for (id, shard) in self.assigned.remove(&worker).unwrap_or_default() {
+                if let Some(state) = self
+                    .queues
+                    .get_mut(&id)
+                    .and_then(|q| q.shards.get_mut(shard))
+                {
+                    state.assigned = None;
+                }
+                self.refresh(&id);
             }
         }
     }
@@ -304,77 +417,28 @@ impl Plan {
     }
 
     fn free_slots(&self, now_ms: u64) -> BTreeMap<String, u32> {
-        let mut free: BTreeMap<String, u32> = self
-            .workers
+        self.workers
             .values()
             .filter(|w| w.is_live(now_ms))
-            .map(|w| (w.id.clone(), w.slots))
-            .collect();
-        let assigned = self
-            .queues
-            .values()
-            .flat_map(|q| q.shards.iter().filter_map(|s| s.assigned.as_ref()));
-        for worker in assigned {
-            if let Some(slots) = free.get_mut(worker) {
-                *slots = slots.saturating_sub(1);
-            }
-        }
-        free
-    }
-
-    fn pick_worker(&self, queue: &Queue, free: &BTreeMap<String, u32>) -> Option<String> {
-        free.iter()
-            .filter(|(_, slots)| **slots > 0)
-            .filter(|(id, _)| self.workers[*id].admits(queue.profile.as_ref(), &queue.requires))
-            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
-            .map(|(id, _)| id.clone())
-    }
-
-    /// Queues with a shard wanting a slot, next first, with that shard:
-    /// priority, then the owner's turn (its 1st, 2nd, … queue of that
-    /// priority), then the owner served longest ago, then submit order. So
-    /// owners take turns: one with 200 queues waiting and one with 1
-    /// alternate.
-    fn wanting_in_order(&self) -> Vec<(QueueId, usize)> {
-        let mut wanting: Vec<(&QueueId, &Queue, usize)> = self
-            .queues
-            .iter()
-            .filter_map(|(id, q)| q.next_shard().map(|shard| (id, q, shard)))
-            .collect();
-        wanting.sort_by_key(|(_, q, _)| (q.priority, q.submitted_seq));
-        let mut turns: HashMap<(Priority, &Owner), u32> = HashMap::new();
-        let mut keyed: Vec<(TurnKey, (QueueId, usize))> = wanting
-            .into_iter()
-            .map(|(id, q, shard)| {
-                let turn = turns.entry((q.priority, &q.owner)).or_default();
-                *turn += 1;
-                let served = self.last_served.get(&q.owner).copied().unwrap_or(0);
-                (
-                    (q.priority, *turn, served, q.submitted_seq),
-                    (id.clone(), shard),
-                )
+            .map(|w| {
+                let owed = self.assigned.get(&w.id).map_or(0, BTreeSet::len);
+                let owed = u32::try_from(owed).unwrap_or(u32::MAX);
+                (w.id.clone(), w.slots.saturating_sub(owed))
             })
-            .collect();
-        keyed.sort_by_key(|(key, _)| *key);
-        keyed.into_iter().map(|(_, wanted)| wanted).collect()
+            .collect()
     }
 
     /// For each of `ids` that waits: its place among the waiting queues
     /// that ask for the same profile and labels, and why it has not
-    /// started. The order is computed once for all of them.
+    /// started.
     pub fn waiting_infos(&self, ids: &[QueueId], now_ms: u64) -> Vec<Option<WaitingInfo>> {
-        let mut order: Option<Vec<(QueueId, usize)>> = None;
         ids.iter()
             .map(|id| {
                 let queue = self.queues.get(id).filter(|q| q.is_waiting())?;
-                let order = order.get_or_insert_with(|| self.wanting_in_order());
-                let same_pool =
-                    |q: &Queue| q.profile == queue.profile && q.requires == queue.requires;
-                let position = order
-                    .iter()
-                    .filter(|(other, _)| same_pool(&self.queues[other]))
-                    .position(|(other, _)| other == id)
-                    .map_or(1, |p| p + 1);
+                let position = match queue.filed_wanting {
+                    true => self.order.position(&queue.entry(), &self.last_served),
+                    false => 1,
+                };
                 let (reason, runnable) = self.waiting_reason(queue, now_ms);
                 Some(WaitingInfo {
                     position: u32::try_from(position).unwrap_or(u32::MAX),
@@ -419,6 +483,35 @@ impl Plan {
             format!("waiting for a free slot on a worker with {wanted}"),
             true,
         )
+    }
+}
+
+/// Of the live workers with a free slot that admit `queue`, the one with
+/// the most free slots (ties: the first id).
+fn pick_worker(
+    workers: &BTreeMap<String, WorkerRecord>,
+    queue: &Queue,
+    free: &BTreeMap<String, u32>,
+) -> Option<String> {
+    free.iter()
+        .filter(|(_, slots)| **slots > 0)
+        .filter(|(id, _)| workers[*id].admits(queue.profile.as_ref(), &queue.requires))
+        .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+        .map(|(id, _)| id.clone())
+}
+
+/// `worker` no longer owes shard `shard` of `id`.
+fn unowe(
+    assigned: &mut BTreeMap<String, BTreeSet<(QueueId, usize)>>,
+    worker: &str,
+    id: &QueueId,
+    shard: usize,
+) {
+    if let Some(owed) = assigned.get_mut(worker) {
+        owed.remove(&(id.clone(), shard));
+        if owed.is_empty() {
+            assigned.remove(worker);
+        }
     }
 }
 
