@@ -11,6 +11,8 @@
 
 #[path = "backbone/artifacts.rs"]
 mod artifacts;
+#[path = "backbone/backlog.rs"]
+mod backlog;
 #[path = "backbone/build_cache.rs"]
 mod build_cache;
 #[path = "backbone/cpu_meter.rs"]
@@ -29,6 +31,8 @@ mod jetstream_sync;
 mod live_logs;
 #[path = "backbone/log_search.rs"]
 mod log_search;
+#[path = "backbone/many_workers.rs"]
+mod many_workers;
 #[path = "backbone/nats_tap.rs"]
 mod nats_tap;
 #[path = "backbone/procfs.rs"]
@@ -80,6 +84,16 @@ const SCENARIOS: &[Scenario] = &[
         name: "routing_pools",
         what: "submit → `started` with 4 capability pools vs one; idle heartbeat CPU",
         run: || Box::pin(fleet::routing_pools()),
+    },
+    Scenario {
+        name: "many_workers",
+        what: "50 worker processes on one `up`: idle CPU of the stack, trivial queues/s",
+        run: || Box::pin(many_workers::many_workers()),
+    },
+    Scenario {
+        name: "backlog",
+        what: "1,000 / 10,000 / 100,000 waiting: submits/s, drain-and-run/s, CPU each, list page",
+        run: || Box::pin(backlog::backlog()),
     },
     Scenario {
         name: "submit_throughput",

@@ -103,6 +103,19 @@ impl Stack {
 
     /// `testarena up`: everything in one process with its own nats-server.
     pub async fn up() -> Result<Self> {
+        Self::up_with(&[]).await
+    }
+
+    /// `testarena up` with its nats-server on a known port, which workers
+    /// started by `spawn_worker_with` join (the many-workers layout).
+    pub async fn up_with_nats_listen() -> Result<Self> {
+        let listen = format!("127.0.0.1:{}", free_port()?);
+        let mut stack = Self::up_with(&["--nats-listen", &listen]).await?;
+        stack.nats_url_override = Some(format!("nats://{listen}"));
+        Ok(stack)
+    }
+
+    async fn up_with(extra: &[&str]) -> Result<Self> {
         let dir = tempfile::tempdir().context("creating a temp dir")?;
         let worker_config = dir.path().join("worker.toml");
         std::fs::write(
@@ -139,6 +152,7 @@ impl Stack {
             "--kill-grace-s",
             "1",
         ];
+        let args: Vec<&str> = args.iter().chain(extra).copied().collect();
         stack.spawn("up", &args)?;
         stack.wait_ready().await?;
         let up_pid = stack.pid("up").context("up has a pid")?;
