@@ -12,9 +12,20 @@ use crate::{ArtifactView, BisectView, QueueView, WorkerView};
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct QueuePage {
     pub queues: Vec<QueueView>,
-    /// Queues matching the filter, over all pages.
+    /// Queues matching the filter, over all pages: exact up to 10000; when
+    /// more match, 10000 and `total_capped` is `true`.
     pub total: u64,
-    pub page: u32,
+    /// `true` when more than 10000 queues match, so `total` (10000) is a
+    /// lower bound: "10,000+".
+    #[serde(default)]
+    pub total_capped: bool,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub next_cursor: Option<String>,
+    /// The page number asked for; `null` for a page asked by `cursor`.
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub page: Option<u32>,
     pub per_page: u32,
 }
 

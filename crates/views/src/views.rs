@@ -10,8 +10,8 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 use testarena_events::{
-    window_figures, BisectSteps, BisectView, QuarantineRecord, QueueView, SizeEntry, TestKey,
-    TestRun, WindowFigures, DEFAULT_WINDOW,
+    window_figures, BisectView, QuarantineRecord, QueueView, SizeEntry, TestKey, TestRun,
+    WindowFigures, DEFAULT_WINDOW,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -20,61 +20,6 @@ pub enum ViewsError {
     Unavailable(#[from] sqlx::Error),
     #[error("a stored queue view does not parse: {0}")]
     Corrupt(#[from] serde_json::Error),
-}
-
-/// Which queues a list shows; `None` matches everything.
-#[derive(Debug, Default)]
-pub struct QueueFilter<'a> {
-    /// The status word, exactly.
-    pub status: Option<&'a str>,
-    /// A substring of the source URL (so the exact URL matches too).
-    pub repo: Option<&'a str>,
-    /// The submitted ref, exactly.
-    pub git_ref: Option<&'a str>,
-    /// A prefix of the resolved commit SHA.
-    pub commit: Option<&'a str>,
-    /// The profile, exactly.
-    pub profile: Option<&'a str>,
-    /// A substring (any case) of the id, repo, ref or commit.
-    pub text: Option<&'a str>,
-    /// Bisect step queues left out (the default), listed too, or alone.
-    pub bisect_steps: BisectSteps,
-}
-
-impl<'a> QueueFilter<'a> {
-    /// Binds `?1`–`?7` of [`filter!`]'s clause, in its order: the one place
-    /// that order is written down for both statements that use it.
-    fn bind(&self, query: SqliteQuery<'a>) -> SqliteQuery<'a> {
-        query
-            .bind(self.status)
-            .bind(self.repo)
-            .bind(self.git_ref)
-            .bind(self.commit)
-            .bind(self.profile)
-            .bind(self.text)
-            .bind(self.bisect_steps.as_str())
-    }
-}
-
-type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
-
-/// The `WHERE` clause of a filtered list (a macro, so `concat!` makes each
-/// statement one static string): a fixed text with the filter's
-/// seven values bound as `?1`…`?7`, never spliced in. `instr` and `substr`
-/// rather than `LIKE`, so `%` and `_` in a value mean themselves.
-macro_rules! filter {
-    () => {
-        "(?1 IS NULL OR status = ?1)
-    AND (?2 IS NULL OR instr(view_json ->> '$.source.repo', ?2) > 0)
-    AND (?3 IS NULL OR view_json ->> '$.source.ref' = ?3)
-    AND (?4 IS NULL OR substr(view_json ->> '$.commit', 1, length(?4)) = ?4)
-    AND (?5 IS NULL OR view_json ->> '$.profile' = ?5)
-    AND (?6 IS NULL OR instr(lower(id), lower(?6)) > 0
-                    OR instr(lower(view_json ->> '$.source.repo'), lower(?6)) > 0
-                    OR instr(lower(view_json ->> '$.source.ref'), lower(?6)) > 0
-                    OR instr(lower(coalesce(view_json ->> '$.commit', '')), lower(?6)) > 0)
-    AND (?7 = 'include' OR (view_json ->> '$.bisect' IS NULL) = (?7 = 'exclude'))"
-    };
 }
 
 /// Which tests a list shows; `None` matches everything.
@@ -104,6 +49,8 @@ macro_rules! test_filter {
      AND (?3 IS NULL OR instr(lower(task), lower(?3)) > 0 OR instr(lower(case_name), lower(?3)) > 0)"
     };
 }
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
 
 #[derive(Clone)]
 pub struct Views {
@@ -191,35 +138,6 @@ impl Views {
                     .and_then(|ms| u64::try_from(*ms).ok())
             })
             .collect())
-    }
-
-    /// One page of the queues `filter` selects, newest first, and how many
-    /// it selects in total. Every value is a bound parameter.
-    pub async fn list(
-        &self,
-        filter: &QueueFilter<'_>,
-        page: u32,
-        per_page: u32,
-    ) -> Result<(Vec<QueueView>, u64), ViewsError> {
-        let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
-        let rows = sqlx::query(concat!(
-            "SELECT view_json FROM queues WHERE ",
-            filter!(),
-            " ORDER BY submitted_seq DESC LIMIT ?8 OFFSET ?9"
-        ));
-        let rows = filter
-            .bind(rows)
-            .bind(i64::from(per_page))
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await?;
-        let count = sqlx::query(concat!("SELECT COUNT(*) FROM queues WHERE ", filter!()));
-        let total: i64 = filter.bind(count).fetch_one(&self.pool).await?.get(0);
-        let queues = rows
-            .iter()
-            .map(|row| parse_view(row.get::<&str, _>(0)))
-            .collect::<Result<_, _>>()?;
-        Ok((queues, total as u64))
     }
 
     pub async fn metrics_counts(&self) -> Result<MetricsCounts, ViewsError> {
@@ -610,6 +528,6 @@ fn stored_test(row: &sqlx::sqlite::SqliteRow) -> StoredTest {
     }
 }
 
-fn parse_view(json: &str) -> Result<QueueView, ViewsError> {
+pub(crate) fn parse_view(json: &str) -> Result<QueueView, ViewsError> {
     Ok(serde_json::from_str(json)?)
 }

@@ -786,3 +786,6 @@ mod log_lines;
 
 #[path = "in_process_test_page_tests.rs"]
 mod test_page;
+
+#[path = "in_process_list_tests.rs"]
+mod queue_list;

@@ -10,6 +10,7 @@ mod log_scan;
 mod metrics;
 mod offline_record;
 mod projector_stall;
+mod queue_cursor;
 mod registry_watch;
 mod request_error;
 mod rerun;

@@ -33,6 +33,17 @@ pub enum ClientError {
     Usage(String),
 }
 
+/// Where a page of `GET /api/queues` starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFrom<'a> {
+    /// The newest queues.
+    First,
+    /// After a previous page: its `next_cursor`.
+    Cursor(&'a str),
+    /// The n-th page (what older gateways understand).
+    Page(u32),
+}
+
 pub struct ApiClient {
     http: reqwest::Client,
     base: String,
@@ -173,14 +184,18 @@ impl ApiClient {
     pub async fn list(
         &self,
         filter: &[(&str, &str)],
-        page: u32,
+        from: ListFrom<'_>,
         per_page: u32,
     ) -> Result<QueuePage, ClientError> {
         let mut query: Vec<(&str, String)> = filter
             .iter()
             .map(|(name, value)| (*name, (*value).to_owned()))
             .collect();
-        query.push(("page", page.to_string()));
+        match from {
+            ListFrom::First => {}
+            ListFrom::Cursor(cursor) => query.push(("cursor", cursor.to_owned())),
+            ListFrom::Page(page) => query.push(("page", page.to_string())),
+        }
         query.push(("per_page", per_page.to_string()));
         Ok(self
             .json(

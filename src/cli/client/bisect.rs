@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use testarena_events::{BisectView, QueueView};
 
-use super::api_client::{ApiClient, ClientError};
+use super::api_client::{ApiClient, ClientError, ListFrom};
 use super::bisect_show::{self, exit_code};
 
 const POLL: Duration = Duration::from_secs(1);
@@ -129,13 +129,16 @@ async fn newest_scenario(
     repo: &str,
     task: &str,
 ) -> Result<FoundScenario, ClientError> {
-    for page in 1..=LOOKUP_PAGES {
-        let queues = client.list(&[("repo", repo)], page, LOOKUP_PAGE).await?;
+    let mut cursor: Option<String> = None;
+    for _ in 0..LOOKUP_PAGES {
+        let from = cursor.as_deref().map_or(ListFrom::First, ListFrom::Cursor);
+        let queues = client.list(&[("repo", repo)], from, LOOKUP_PAGE).await?;
         if let Some(found) = scenario_in(&queues.queues, repo, task) {
             return Ok(found);
         }
-        if u64::from(page * LOOKUP_PAGE) >= queues.total {
-            break;
+        match queues.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
         }
     }
     Err(ClientError::Usage(format!(

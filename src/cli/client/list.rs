@@ -6,14 +6,17 @@ use std::process::ExitCode;
 use testarena_events::{BisectSteps, QueueStatus};
 use time::OffsetDateTime;
 
-use super::api_client::{ApiClient, ClientError};
+use super::api_client::{ApiClient, ClientError, ListFrom};
 use super::when::TimeStyle;
 use super::{colour, render};
 
 /// What `list` prints.
 pub struct ListOptions {
     pub status: Option<String>,
-    pub page: u32,
+    /// `--cursor`: after the page that printed it.
+    pub cursor: Option<String>,
+    /// `--page`: the n-th page.
+    pub page: Option<u32>,
     pub per_page: u32,
     /// Bisect step queues too (the API leaves them out by default).
     pub bisect_steps: bool,
@@ -32,7 +35,12 @@ pub async fn run(client: &ApiClient, options: ListOptions) -> Result<ExitCode, C
     if options.bisect_steps {
         filter.push(("bisect", BisectSteps::Include.as_str()));
     }
-    let page = client.list(&filter, options.page, options.per_page).await?;
+    let from = match (&options.cursor, options.page) {
+        (Some(cursor), _) => ListFrom::Cursor(cursor),
+        (None, Some(page)) => ListFrom::Page(page),
+        (None, None) => ListFrom::First,
+    };
+    let page = client.list(&filter, from, options.per_page).await?;
     if options.json {
         println!(
             "{}",

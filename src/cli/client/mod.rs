@@ -163,8 +163,13 @@ pub struct ListArgs {
     /// Only queues in this status (Waiting, Running, Finished, Error, Cancelled; any case).
     #[arg(long)]
     status: Option<String>,
-    #[arg(long, default_value_t = 1)]
-    page: u32,
+    /// Where the page starts: the `--cursor` the previous page printed.
+    #[arg(long, conflicts_with = "page")]
+    cursor: Option<String>,
+    /// The n-th page (for gateways older than cursors; `--cursor` is
+    /// preferred: a deep page costs the same as the first).
+    #[arg(long)]
+    page: Option<u32>,
     #[arg(long, default_value_t = 20)]
     per_page: u32,
     /// List bisect step queues too (left out by default).
@@ -358,6 +363,7 @@ async fn dispatch(command: ClientCommand, style: when::TimeStyle) -> Result<Exit
 async fn list_command(args: ListArgs, style: when::TimeStyle) -> Result<ExitCode, ClientError> {
     let options = list::ListOptions {
         status: args.status,
+        cursor: args.cursor,
         page: args.page,
         per_page: args.per_page,
         bisect_steps: args.bisect_steps,

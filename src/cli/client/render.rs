@@ -126,13 +126,38 @@ pub fn queue_table(page: &QueuePage, now: OffsetDateTime, style: TimeStyle) -> S
         let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
         table(&header, &rows, true)
     };
-    let pages = page.total.div_ceil(u64::from(page.per_page.max(1))).max(1);
-    let _ = writeln!(
-        out,
-        "({} in all; page {} of {pages})",
-        plural(page.total, "queue"),
-        page.page
-    );
+    let _ = writeln!(out, "({})", list_footer(page));
+    out
+}
+
+/// How many queues there are, which page this is when it was asked by
+/// number, and how to get the next one.
+fn list_footer(page: &QueuePage) -> String {
+    let mut parts = vec![if page.total_capped {
+        format!("{}+ queues in all", thousands(page.total))
+    } else {
+        format!("{} in all", plural(page.total, "queue"))
+    }];
+    if let (Some(n), false) = (page.page, page.total_capped) {
+        let pages = page.total.div_ceil(u64::from(page.per_page.max(1))).max(1);
+        parts.push(format!("page {n} of {pages}"));
+    }
+    if let Some(cursor) = &page.next_cursor {
+        parts.push(format!("next page: --cursor {cursor}"));
+    }
+    parts.join("; ")
+}
+
+/// 10000 → "10,000".
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
     out
 }
 
@@ -330,7 +355,9 @@ mod tests {
                 queue("nightly-long-id", "Error", Some("error"), 0, 0),
             ],
             total: 2,
-            page: 1,
+            total_capped: false,
+            next_cursor: None,
+            page: Some(1),
             per_page: 20,
         };
         let text = queue_table(&page, NOW, TimeStyle::Local(offset!(+1)));
@@ -371,7 +398,9 @@ nightly-long-id  Error   fw@release/1.2  no tasks    2 min ago  1 min 05 s
         let page = QueuePage {
             queues: vec![queue("fw-1", "Finished", Some("passed"), 1, 0)],
             total: 1,
-            page: 1,
+            total_capped: false,
+            next_cursor: None,
+            page: Some(1),
             per_page: 20,
         };
         let text = queue_table(&page, NOW, TimeStyle::Utc);
@@ -397,7 +426,9 @@ nightly-long-id  Error   fw@release/1.2  no tasks    2 min ago  1 min 05 s
         let page = QueuePage {
             queues: vec![q],
             total: 1,
-            page: 1,
+            total_capped: false,
+            next_cursor: None,
+            page: Some(1),
             per_page: 20,
         };
         let text = queue_table(&page, NOW, TimeStyle::Local(offset!(+1)));
@@ -415,11 +446,39 @@ nightly-long-id  Error   fw@release/1.2  no tasks    2 min ago  1 min 05 s
     }
 
     #[test]
+    fn a_page_by_cursor_of_a_long_list_says_ten_thousand_plus_and_the_next_cursor() {
+        let page = QueuePage {
+            queues: vec![],
+            total: 10_000,
+            total_capped: true,
+            next_cursor: Some("eyJiZWZvcmUiOjQyfQ".into()),
+            page: None,
+            per_page: 20,
+        };
+        assert_eq!(
+            list_footer(&page),
+            "10,000+ queues in all; next page: --cursor eyJiZWZvcmUiOjQyfQ"
+        );
+        let numbered = QueuePage {
+            total: 45,
+            total_capped: false,
+            page: Some(2),
+            ..page
+        };
+        assert_eq!(
+            list_footer(&numbered),
+            "45 queues in all; page 2 of 3; next page: --cursor eyJiZWZvcmUiOjQyfQ"
+        );
+    }
+
+    #[test]
     fn an_empty_page_says_so() {
         let page = QueuePage {
             queues: vec![],
             total: 0,
-            page: 1,
+            total_capped: false,
+            next_cursor: None,
+            page: Some(1),
             per_page: 20,
         };
         assert_eq!(

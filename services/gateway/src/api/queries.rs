@@ -19,8 +19,9 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use super::error::ApiError;
 use super::model::{EventList, QueuePage, QueueView};
 use super::ApiTags;
+use crate::queue_cursor::QueueCursor;
 use crate::state::AppState;
-use testarena_views::QueueFilter;
+use testarena_views::{ListedPage, PageStart, QueueFilter};
 
 const DEFAULT_PER_PAGE: u32 = 50;
 const MAX_LOG_CHUNK: u64 = 8 << 20;
@@ -45,7 +46,10 @@ impl QueryApi {
     ///
     /// Newest first. The filters combine (all must match); an unknown query
     /// parameter is a 400. Bisect step queues are left out unless `bisect`
-    /// asks for them.
+    /// asks for them. Page by `cursor` (each answer's `next_cursor`): a
+    /// page costs the same however deep; `page` (a number) still works for
+    /// older clients, but skips the queues before it one by one. `total` is
+    /// exact up to 10000; beyond, it is 10000 with `total_capped`.
     #[oai(path = "/queues", method = "get")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
@@ -71,14 +75,18 @@ impl QueryApi {
         /// Bisect step queues (those whose `bisect` is set): left out
         /// (`exclude`, the default), listed too (`include`), or alone (`only`).
         bisect: Query<Option<BisectSteps>>,
-        /// From 1.
+        /// Where the page starts: a previous answer's `next_cursor` (400 for
+        /// one this API did not give). Not with `page`.
+        #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,256}$"))]
+        cursor: Query<Option<String>>,
+        /// From 1 (for older clients; `cursor` is preferred). Not with `cursor`.
         #[oai(validator(minimum(value = "1"), maximum(value = "4294967295")))]
         page: Query<Option<u32>>,
         /// 1 to 200; 50 when absent.
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         per_page: Query<Option<u32>>,
     ) -> Result<Json<QueuePage>, ApiError> {
-        let page = page.0.unwrap_or(1);
+        let start = page_start(cursor.0.as_deref(), page.0)?;
         let per_page = per_page.0.unwrap_or(DEFAULT_PER_PAGE);
         let filter = QueueFilter {
             status: status.0.map(QueueStatus::as_str),
@@ -89,14 +97,9 @@ impl QueryApi {
             text: q.0.as_deref(),
             bisect_steps: bisect.0.unwrap_or_default(),
         };
-        let (mut queues, total) = state.views.list(&filter, page, per_page).await?;
-        state.fill_waiting(&mut queues).await;
-        Ok(Json(QueuePage {
-            queues,
-            total,
-            page,
-            per_page,
-        }))
+        let mut listed = state.views.list(&filter, start, per_page).await?;
+        state.fill_waiting(&mut listed.queues).await;
+        Ok(Json(queue_page(listed, start, per_page)))
     }
 
     /// The queue's event history
@@ -301,4 +304,37 @@ fn utf8_chunk(mut bytes: Vec<u8>, offset: u64) -> (String, u64) {
     bytes.truncate(valid);
     let next = offset + bytes.len() as u64;
     (String::from_utf8_lossy(&bytes).into_owned(), next)
+}
+
+/// The answer: the page, its count and the next page's cursor.
+fn queue_page(listed: ListedPage, start: PageStart, per_page: u32) -> QueuePage {
+    QueuePage {
+        queues: listed.queues,
+        total: listed.total,
+        total_capped: listed.total_capped,
+        next_cursor: listed
+            .next_after
+            .map(|seq| QueueCursor::after(seq).encode()),
+        page: match start {
+            PageStart::Number(n) => Some(n),
+            PageStart::After(_) => None,
+        },
+        per_page,
+    }
+}
+
+/// Where a list page starts: after a cursor, or at a page number (1 when
+/// neither is given); both is a 400, as is a cursor this API did not give.
+fn page_start(cursor: Option<&str>, page: Option<u32>) -> Result<PageStart, ApiError> {
+    match (cursor, page) {
+        (Some(_), Some(_)) => Err(ApiError::bad_request(
+            "cursor and page: pass one of them (a cursor already says where the page starts)",
+        )),
+        (Some(cursor), None) => QueueCursor::parse(cursor)
+            .map(|c| PageStart::After(c.submitted_seq()))
+            .ok_or_else(|| {
+                ApiError::bad_request("cursor: not one this API gave; pass a next_cursor as is")
+            }),
+        (None, page) => Ok(PageStart::Number(page.unwrap_or(1))),
+    }
 }
