@@ -5,10 +5,17 @@
 //!
 //! A queue deleted before the batch, or by an earlier event of it, ignores
 //! every later event, so a replay never brings it back.
+//!
+//! `queue_status.json` is rewritten only when a batch changes the queue's
+//! status (or makes it): readers of the folder see `Waiting`, `Running` and
+//! the end, each with the view as it was then, and the last one is the
+//! whole final view. Every other change is in the row, which the API
+//! serves. (Each rewrite is a new inode and a freed one; a queue's life
+//! took about seven of them, one per batch that touched it.)
 
 use std::collections::HashMap;
 
-use testarena_events::{Event, EventBody, TestEvent};
+use testarena_events::{Event, EventBody, QueueStatus, TestEvent};
 
 use crate::expected_durations::ExpectedDurations;
 use crate::projection::{self, Change};
@@ -33,6 +40,8 @@ pub(crate) enum QueueFold {
         updated_seq: u64,
         /// Whether an event of this batch changed the view.
         changed: bool,
+        /// Its status before the batch; `None` for a queue it submits.
+        status_before: Option<QueueStatus>,
     },
     /// Deleted by this batch's event at `seq`; later events are ignored.
     Deleted { seq: u64 },
@@ -54,11 +63,13 @@ pub(crate) enum Stored {
 pub(crate) enum Write<'a> {
     /// Remove the queue's row and folder, recording the deletion at `seq`.
     Delete { seq: u64 },
-    /// Upsert the row and rewrite `queue_status.json`.
+    /// Upsert the row, and rewrite `queue_status.json` when `status_changed`.
     Save {
         view: &'a QueueView,
         submitted_seq: u64,
         updated_seq: u64,
+        /// The queue is new, or its status is not what it was before the batch.
+        status_changed: bool,
     },
     /// The batch did not change it.
     Nothing,
@@ -75,6 +86,7 @@ impl QueueFold {
             Stored::Unknown => (None, 0),
         };
         QueueFold::Live {
+            status_before: view.as_ref().map(|v| v.status),
             view,
             submitted_seq,
             updated_seq: 0,
@@ -91,6 +103,7 @@ impl QueueFold {
             submitted_seq,
             updated_seq,
             changed,
+            ..
         } = self
         else {
             return;
@@ -124,10 +137,12 @@ impl QueueFold {
                 submitted_seq,
                 updated_seq,
                 changed: true,
+                status_before,
             } => Write::Save {
                 view,
                 submitted_seq: *submitted_seq,
                 updated_seq: *updated_seq,
+                status_changed: *status_before != Some(view.status),
             },
             QueueFold::WasDeleted | QueueFold::Live { .. } => Write::Nothing,
         }
@@ -365,6 +380,7 @@ mod tests {
             view,
             submitted_seq,
             updated_seq,
+            ..
         } = folds[0].1.write()
         else {
             panic!("{:?}", folds[0]);
@@ -411,5 +427,113 @@ mod tests {
         let folds = fold(stored, vec![submitted("a"), deleted("a")]);
         assert_eq!(folds[0].1, QueueFold::WasDeleted);
         assert_eq!(folds[0].1.write(), Write::Nothing);
+    }
+
+    /// A one-task queue's events as a worker sends them, each landing in
+    /// a batch of its own (the worst case while following).
+    fn life(queue: &str) -> Vec<Event> {
+        use testarena_events::{FinalStatus, Stage, StageOutcome};
+        let stage_finished = |stage| EventBody::StageFinished {
+            stage,
+            attempt: 1,
+            outcome: StageOutcome::Ok,
+            duration_ms: 5,
+            commit: None,
+            commit_context: None,
+            message: None,
+        };
+        vec![
+            submitted_task(queue, "/repo"),
+            event(
+                queue,
+                EventBody::Dispatched {
+                    worker: "w".into(),
+                    attempt_base: 0,
+                    submitted_seq: 1,
+                },
+            ),
+            started(queue, 1),
+            event(queue, stage_finished(Stage::Checkout)),
+            event(queue, stage_finished(Stage::Build)),
+            event(
+                queue,
+                EventBody::TaskStarted {
+                    task_id: TaskId::parse("t").unwrap(),
+                    attempt: 1,
+                },
+            ),
+            task_finished(queue, TaskResult::Pass, 10),
+            event(
+                queue,
+                EventBody::Finished {
+                    status: FinalStatus::Finished,
+                    attempt: Some(1),
+                    reason: None,
+                },
+            ),
+        ]
+    }
+
+    #[test]
+    fn a_queue_life_rewrites_its_status_file_once_per_status_and_its_row_per_change() {
+        let (mut stored, mut rows, mut files) = (HashMap::new(), 0, Vec::new());
+        for (seq, event) in (1..).zip(life("a")) {
+            let folds = fold_batch(
+                vec!["a".to_owned()],
+                std::mem::take(&mut stored),
+                &[(seq, event)],
+                &[],
+                Ledgers {
+                    durations: &mut ExpectedDurations::default(),
+                    history: &mut TestHistory::default(),
+                },
+            );
+            if let Write::Save {
+                view,
+                status_changed,
+                ..
+            } = folds[0].1.write()
+            {
+                rows += 1;
+                if status_changed {
+                    files.push(view.clone());
+                }
+            }
+            let (_, QueueFold::Live { view, .. }) = folds.into_iter().next().unwrap() else {
+                panic!("a stays live");
+            };
+            stored.insert(
+                "a".to_owned(),
+                Stored::View {
+                    view: Box::new(view.unwrap()),
+                    submitted_seq: 1,
+                },
+            );
+        }
+        // Every event but `dispatched` changes the row; the file changes
+        // with the status alone.
+        assert_eq!(rows, 7);
+        let statuses: Vec<&str> = files.iter().map(|v| v.status.as_str()).collect();
+        assert_eq!(statuses, ["Waiting", "Running", "Finished"]);
+        let Some(Stored::View { view: last, .. }) = stored.get("a") else {
+            panic!("a is stored");
+        };
+        assert_eq!(
+            files.last(),
+            Some(&**last),
+            "the last file is the final view"
+        );
+    }
+
+    #[test]
+    fn a_whole_life_in_one_batch_writes_the_file_once() {
+        let folds = fold(HashMap::new(), life("a"));
+        assert!(matches!(
+            folds[0].1.write(),
+            Write::Save {
+                status_changed: true,
+                ..
+            }
+        ));
     }
 }

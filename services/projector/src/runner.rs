@@ -37,8 +37,8 @@ const REBUILD_MAX_BATCH: usize = 10_000;
 const REBUILD_FILL: Duration = Duration::from_millis(5);
 /// How long a following projector lets a batch of workers' events wait for
 /// more: a queue's events come in bursts (a task's finish, the next one's
-/// start), and each batch costs a transaction and a rewrite of every
-/// touched `queue_status.json`. Events someone waits on are never held.
+/// start), and each batch costs a transaction (and a `queue_status.json`
+/// per queue whose status it changes). Events someone waits on are never held.
 const FOLLOW_FILL: Duration = Duration::from_millis(2);
 /// Messages a rebuild's reader task may hold ahead of the projector.
 const REBUILD_READ_AHEAD: usize = 2 * REBUILD_MAX_BATCH;
@@ -433,8 +433,11 @@ impl Projector {
                     view,
                     submitted_seq,
                     updated_seq,
+                    status_changed,
                 } => {
-                    status_files.extend(self.status_file(id, view)?);
+                    if status_changed {
+                        status_files.extend(self.status_file(id, view)?);
+                    }
                     rows.push(store::SaveRow {
                         view,
                         submitted_seq,
@@ -590,7 +593,7 @@ impl Projector {
     async fn apply_logs(&mut self, batch: Vec<jetstream::Message>) -> anyhow::Result<u64> {
         let mut tx = self.pool.begin().await?;
         let grouped = group_logs(&batch)?;
-        let status_files = self.apply_progress(&mut tx, grouped.progress).await?;
+        self.apply_progress(&mut tx, grouped.progress).await?;
         let (appends, committed) = self
             .log_appends(&mut tx, grouped.order, grouped.per_queue)
             .await?;
@@ -598,10 +601,6 @@ impl Projector {
             .append_logs(appends)
             .await
             .context("appending to queue_log.txt files")?;
-        self.folders
-            .write_statuses(status_files)
-            .await
-            .context("writing queue_status.json files")?;
         store::set_offset(&mut tx, LOGS_OFFSET, grouped.last_seq).await?;
         tx.commit().await.context("committing a logs batch")?;
         for (id, length, attempts) in committed {
@@ -719,15 +718,14 @@ fn group_logs(batch: &[jetstream::Message]) -> anyhow::Result<GroupedLogs> {
 
 impl Projector {
     /// Sets the progress the batch's lines report on the views of running
-    /// tasks (`task_progress`): the rows now, in the logs transaction; the
-    /// status files returned, to write before it commits.
+    /// tasks (`task_progress`): the rows, in the logs transaction.
     async fn apply_progress(
         &mut self,
         tx: &mut sqlx::SqliteConnection,
         reports: Vec<(String, task_progress::Report)>,
-    ) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    ) -> anyhow::Result<()> {
         if reports.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let mut ids: Vec<String> = reports.iter().map(|(id, _)| id.clone()).collect();
         ids.dedup();
@@ -741,16 +739,16 @@ impl Projector {
             }
         }
         let mut rows = Vec::with_capacity(changed.len());
-        let mut status_files = Vec::new();
         for id in changed {
             let Some(Stored::View { view, .. }) = stored.get(&id) else {
                 continue;
             };
             rows.push((id.clone(), serde_json::to_string(view)?));
-            status_files.extend(self.status_file(&id, view)?);
         }
+        // Progress never changes a status: `queue_status.json` stays as is
+        // (event_batch.rs says why).
         store::update_views(tx, &rows).await?;
-        Ok(status_files)
+        Ok(())
     }
 }
 
