@@ -323,15 +323,16 @@ impl Plan {
     /// back. A pool no free worker takes is skipped whole: slots are only
     /// taken in a round, so it stays so.
     fn choose(&self, free: &mut BTreeMap<String, u32>) -> Vec<(QueueId, usize, String)> {
-        let mut left: u32 = free.values().sum();
+        let mut left = free.values().fold(0u32, |sum, n| sum.saturating_add(*n));
         let mut walk = self.order.walk(&self.last_served);
         let mut chosen = Vec::new();
         while left > 0 {
             let Some((seq, pool)) = walk.next() else {
                 break;
             };
-            let id = &self.by_seq[&seq];
-            let queue = &self.queues[id];
+            let Some((id, queue)) = self.queue_of(seq) else {
+                continue;
+            };
             let Some(shard) = queue.next_shard() else {
                 continue;
             };
@@ -344,6 +345,12 @@ impl Plan {
             chosen.push((id.clone(), shard, worker));
         }
         chosen
+    }
+
+    /// The queue the order names by its `submitted` sequence.
+    fn queue_of(&self, seq: u64) -> Option<(&QueueId, &Queue)> {
+        let id = self.by_seq.get(&seq)?;
+        Some((id, self.queues.get(id)?))
     }
 
     /// A dispatch that could not be published: the queue waits again.
