@@ -1,5 +1,5 @@
 //! `testarena up`: a private nats-server (unless a URL is given) and the
-//! four services (gateway, scheduler, worker, projector) in one process,
+//! five services (gateway, scheduler, worker, projector, notifier) in one process,
 //! with all data under one folder.
 
 use std::path::{Path, PathBuf};
@@ -42,6 +42,12 @@ pub struct UpOptions {
     pub scheduler: SchedulerArgs,
     #[command(flatten)]
     pub worker: WorkerArgs,
+    /// The gateway config file (`[[repos]]`, `[[notify]]`): where the
+    /// notifier reports statuses and sends notifications.
+    #[arg(long, env = "TESTARENA_GATEWAY_CONFIG")]
+    pub gateway_config: Option<PathBuf>,
+    #[command(flatten)]
+    pub notifier: crate::cli::service_args::NotifierArgs,
 }
 
 /// Every service's config, from `up`'s flags.
@@ -82,6 +88,14 @@ pub async fn up(options: UpOptions, shutdown: CancellationToken) -> anyhow::Resu
     });
     let (c, s) = (client.clone(), stop.clone());
     services.spawn(async move { ("worker", testarena_worker::run(c, configs.worker, s).await) });
+    let notifier = options.notifier.config(
+        &options.streams,
+        &options.views,
+        options.gateway_config.as_deref(),
+        Some(&url),
+    )?;
+    let (c, s) = (client.clone(), stop.clone());
+    services.spawn(async move { ("notifier", testarena_notifier::run(c, notifier, s).await) });
     let (c, s) = (client, stop.clone());
     services.spawn(async move { ("gateway", gateway.serve(c, s).await) });
     // What a person needs, once it answers; stdout so scripts can read it.

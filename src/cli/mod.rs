@@ -1,6 +1,6 @@
 //! The `testarena` command line: service subcommands (`up`, `gateway`,
-//! `scheduler`, `worker`, `projector`) and client subcommands that speak
-//! the HTTP API.
+//! `scheduler`, `worker`, `projector`, `notifier`) and client subcommands
+//! that speak the HTTP API.
 
 mod client;
 pub mod service_args;
@@ -73,6 +73,21 @@ enum Command {
         views: ViewArgs,
         #[command(flatten)]
         scheduler: SchedulerArgs,
+    },
+    /// Run the notifier: commit statuses and `[[notify]]` webhooks and
+    /// Slack messages, from its durable consumer of the events stream.
+    Notifier {
+        #[command(flatten)]
+        nats: NatsArgs,
+        /// The gateway config file: `[[repos]]` with `status`, `[[notify]]`.
+        #[arg(long, env = "TESTARENA_GATEWAY_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        streams: StreamArgs,
+        #[command(flatten)]
+        views: ViewArgs,
+        #[command(flatten)]
+        notifier: service_args::NotifierArgs,
     },
     /// Run a worker.
     Worker {
@@ -176,6 +191,17 @@ async fn run_service(command: Command) -> anyhow::Result<()> {
             let config = scheduler.config(&streams, &views)?;
             let client = nats.connect(&nats.url(), "scheduler").await?;
             testarena_scheduler::run(client, config, shutdown).await
+        }
+        Command::Notifier {
+            nats,
+            config,
+            streams,
+            views,
+            notifier,
+        } => {
+            let config = notifier.config(&streams, &views, config.as_deref(), None)?;
+            let client = nats.connect(&nats.url(), "notifier").await?;
+            testarena_notifier::run(client, config, shutdown).await
         }
         Command::Worker {
             nats,

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use clap::Args;
 use testarena_events::{ArenaNames, StreamLimits};
 use testarena_gateway::GatewayConfig;
+use testarena_notifier::NotifierConfig;
 use testarena_projector::ProjectorConfig;
 use testarena_scheduler::SchedulerConfig;
 use testarena_worker::{ArtifactCaps, Ccache, CommandEnv, EngineSettings, Profiles, WorkerConfig};
@@ -325,6 +326,62 @@ impl SchedulerArgs {
                 .bisect_mirrors
                 .clone()
                 .unwrap_or_else(|| views.data_dir.join("bisect-mirrors")),
+        })
+    }
+}
+
+/// The notifier's own flags; its repositories and rules come from the
+/// gateway config file.
+#[derive(Debug, Clone, Args)]
+pub struct NotifierArgs {
+    /// The gateway's address as people reach it (`https://arena.example.com`):
+    /// statuses and notifications link to `<public-url>/#/queue/<id>`.
+    /// `testarena up` uses its own gateway's address when absent.
+    #[arg(long, env = "TESTARENA_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Seconds one status or notification request may take.
+    #[arg(long, env = "TESTARENA_NOTIFY_TIMEOUT_S", default_value_t = 10)]
+    pub notify_timeout_s: u64,
+}
+
+impl NotifierArgs {
+    /// `config`: the gateway config file, when one is given; `fallback_url`
+    /// where `--public-url` is absent.
+    pub fn config(
+        &self,
+        streams: &StreamArgs,
+        views: &ViewArgs,
+        config: Option<&std::path::Path>,
+        fallback_url: Option<&str>,
+    ) -> anyhow::Result<NotifierConfig> {
+        let public_url = match (&self.public_url, fallback_url) {
+            (Some(url), _) => url.clone(),
+            (None, Some(url)) => url.to_owned(),
+            (None, None) => anyhow::bail!(
+                "--public-url is needed: the address people open queues at, for links"
+            ),
+        };
+        anyhow::ensure!(
+            public_url.starts_with("http://") || public_url.starts_with("https://"),
+            "--public-url {public_url:?} is not an http(s) URL"
+        );
+        anyhow::ensure!(
+            (1..=300).contains(&self.notify_timeout_s),
+            "--notify-timeout-s must be 1 to 300"
+        );
+        let integrations = match config {
+            Some(path) => testarena_integrations::GatewayFile::load(path)?,
+            None => testarena_integrations::GatewayFile::default(),
+        };
+        Ok(NotifierConfig {
+            names: streams.names()?,
+            limits: streams.limits(),
+            db_path: views.db_path(),
+            projector_name: views.projector_name.clone(),
+            nats_timeout: Duration::from_secs(1),
+            integrations,
+            public_url,
+            http_timeout: Duration::from_secs(self.notify_timeout_s),
         })
     }
 }

@@ -21,6 +21,7 @@ mod fleet;
 mod isolation;
 mod live;
 mod log_marks;
+mod notifier;
 mod operations;
 mod outage;
 mod paused_worker;

@@ -189,7 +189,8 @@ impl TestStack {
         command
     }
 
-    fn spawn(&self, args: &[&str], log_name: &str) -> Child {
+    /// A `testarena` service process of this stack, logging to `<log_name>.log`.
+    pub fn spawn(&self, args: &[&str], log_name: &str) -> Child {
         self.command(args, log_name)
             .spawn()
             .expect("testarena starts")
@@ -564,14 +565,21 @@ pub fn users_conf() -> String {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/nats/users.conf"),
     )
     .unwrap();
-    ["admin", "gateway", "scheduler", "worker", "projector"]
-        .iter()
-        .fold(text, |text, role| {
-            text.replace(
-                &format!("${}_NATS_PASSWORD", role.to_uppercase()),
-                &format!("{role}-pass"),
-            )
-        })
+    [
+        "admin",
+        "gateway",
+        "scheduler",
+        "worker",
+        "projector",
+        "notifier",
+    ]
+    .iter()
+    .fold(text, |text, role| {
+        text.replace(
+            &format!("${}_NATS_PASSWORD", role.to_uppercase()),
+            &format!("{role}-pass"),
+        )
+    })
 }
 
 /// The environment that makes a `testarena <subcommand>` connect as its role.
@@ -582,6 +590,7 @@ fn role_credentials(subcommand: &str) -> Vec<(String, String)> {
         "gateway" => "gateway",
         "scheduler" => "scheduler",
         "worker" => "worker",
+        "notifier" => "notifier",
         other => panic!("no NATS role for {other}"),
     };
     vec![

@@ -10,6 +10,7 @@
 
 mod bisect_event;
 mod bisect_view;
+mod delivery_record;
 mod event_log;
 mod fleet;
 mod fleet_bucket;
@@ -42,6 +43,10 @@ pub use bisect_event::{
     StepVerdict, MAX_RANGE_COMMITS, MAX_RUNS_PER_STEP, MAX_WALK_BACK,
 };
 pub use bisect_view::{BisectSourceView, BisectStepView, BisectTaskView, BisectView};
+pub use delivery_record::{
+    ensure_notifications_bucket, notifications_bucket_config, DeliveryKind, DeliveryRecord,
+    DeliveryState, NotificationList, DELIVERY_MEMORY,
+};
 pub use event_log::{EventLog, EventLogError, Stored};
 pub use fleet::{
     parse_labels, Label, OperatorReply, Owner, Presence, Priority, ProfileAdmission, ProfileState,

@@ -99,6 +99,16 @@ impl ArenaNames {
         format!("{}_fleet", self.prefix.replace('.', "_"))
     }
 
+    /// The notifier's delivery records (JetStream KV): one key per delivery.
+    pub fn notifications_bucket(&self) -> String {
+        format!("{}_notifications", self.prefix.replace('.', "_"))
+    }
+
+    /// The notifier's durable consumer of the events stream.
+    pub fn notifier_consumer(&self) -> String {
+        format!("{}_notifier", self.prefix.replace('.', "_"))
+    }
+
     /// Requests to one worker: `drain` and `readmit`.
     pub fn worker_control_subject(&self, worker: &str, action: &str) -> String {
         format!("{}.fleet.{}.{}", self.prefix, worker, action)

@@ -80,7 +80,8 @@ pub async fn ensure_streams(
             }
         }
     }
-    crate::fleet_bucket::ensure_fleet_bucket(js, names, limits).await
+    crate::fleet_bucket::ensure_fleet_bucket(js, names, limits).await?;
+    crate::delivery_record::ensure_notifications_bucket(js, names, limits).await
 }
 
 /// The stream of the artifacts Object Store bucket, as async-nats's

@@ -16,6 +16,7 @@ pub(crate) mod log_resume;
 pub(crate) mod log_stream;
 pub(crate) mod method_not_allowed;
 pub(crate) mod model;
+pub(crate) mod notifications;
 pub(crate) mod queries;
 pub(crate) mod query_params;
 pub(crate) mod queue;
@@ -41,6 +42,8 @@ pub(crate) enum ApiTags {
     Tests,
     /// Find the commit that broke a test
     Bisect,
+    /// Commit statuses and notifications the notifier delivered
+    Notifications,
     /// Probes
     Health,
 }
@@ -58,6 +61,7 @@ pub(crate) type Api = (
     artifacts::ArtifactApi,
     sizes::SizesApi,
     bisect::BisectApi,
+    notifications::NotificationsApi,
     health::HealthApi,
 );
 
@@ -76,6 +80,7 @@ pub(crate) fn service(server_url: &str) -> OpenApiService<Api, ()> {
             artifacts::ArtifactApi,
             sizes::SizesApi,
             bisect::BisectApi,
+            notifications::NotificationsApi,
             health::HealthApi,
         ),
         "TestArena",
