@@ -27,6 +27,8 @@ mod fixtures;
 mod fleet;
 #[path = "backbone/jetstream_sync.rs"]
 mod jetstream_sync;
+#[path = "backbone/list_page.rs"]
+mod list_page;
 #[path = "backbone/live_logs.rs"]
 mod live_logs;
 #[path = "backbone/log_search.rs"]
@@ -124,6 +126,11 @@ const SCENARIOS: &[Scenario] = &[
         name: "memory_idle",
         what: "resident memory of `up` and of each service alone, idle",
         run: || Box::pin(event_backbone::memory_idle()),
+    },
+    Scenario {
+        name: "list_page",
+        what: "GET /api/queues?per_page=50 with 1,000,000 finished queues: first, deep (cursor) and filtered pages",
+        run: || Box::pin(list_page::list_page()),
     },
     Scenario {
         name: "engine_overhead",
