@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 
 import { outcomeParts, outcomeWords, verdictOf } from '../../services/gateway/assets/outcome.js';
 import {
-  apiQuery, canonicalStatus, describeFilters, filtersFromParams, isFiltered, listHash,
+  apiQuery, canonicalStatus, describeFilters, filtersFromParams, firstPage, isFiltered, listHash,
+  pageAfter,
 } from '../../services/gateway/assets/list_filters.js';
 import { shortenMiddle, sourceLabel } from '../../services/gateway/assets/source.js';
 import { queueEtaMs, taskProgress } from '../../services/gateway/assets/eta.js';
@@ -53,16 +54,28 @@ test('without a verdict field the verdict is derived from status and counts', ()
 // --- filters ↔ URL -------------------------------------------------------------
 
 test('filters survive a round trip through the URL', () => {
-  const filters = { status: 'Finished', q: 'nightly', repo: 'git.example.com/a/firmware', ref: 'main', commit: '3f2a', profile: 'qemu-arm', bisect: 'include', page: 3 };
+  const filters = { status: 'Finished', q: 'nightly', repo: 'git.example.com/a/firmware', ref: 'main', commit: '3f2a', profile: 'qemu-arm', bisect: 'include', page: 3, cursor: null, from: 1 };
   const hash = listHash(filters);
   assert.equal(hash, '#/?q=nightly&repo=git.example.com%2Fa%2Ffirmware&ref=main&commit=3f2a&profile=qemu-arm&status=Finished&bisect=include&page=3');
   assert.deepEqual(filtersFromParams(new URLSearchParams(hash.slice(3))), filters);
 });
 
+test('pages go by cursor: the next page keeps the filters, its cursor and its first row', () => {
+  const filters = filtersFromParams(new URLSearchParams('status=Error'));
+  const next = pageAfter(filters, 'eyJiZWZvcmUiOjQyfQ', 51);
+  const hash = listHash(next);
+  assert.equal(hash, '#/?status=Error&cursor=eyJiZWZvcmUiOjQyfQ&from=51');
+  assert.deepEqual(filtersFromParams(new URLSearchParams(hash.slice(3))), next);
+  assert.equal(apiQuery(next, 50).toString(), 'cursor=eyJiZWZvcmUiOjQyfQ&per_page=50&status=Error');
+  assert.equal(listHash(firstPage(next)), '#/?status=Error', 'a change of filter starts again');
+  const bad = filtersFromParams(new URLSearchParams('cursor=not%20one&from=9'));
+  assert.deepEqual([bad.cursor, bad.from], [null, 1], 'a cursor the API could not have given is dropped');
+});
+
 test('no filters is the plain list, and empty or unknown values are dropped', () => {
   assert.equal(listHash({ status: null, page: 1 }), '#/');
   const filters = filtersFromParams(new URLSearchParams('status=bogus&repo=%20%20&page=-2&x=1&bisect=exclude'));
-  assert.deepEqual(filters, { status: null, q: null, repo: null, ref: null, commit: null, profile: null, bisect: null, page: 1 });
+  assert.deepEqual(filters, { status: null, q: null, repo: null, ref: null, commit: null, profile: null, bisect: null, page: 1, cursor: null, from: 1 });
   assert.equal(isFiltered(filters), false);
 });
 

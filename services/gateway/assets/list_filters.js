@@ -1,6 +1,10 @@
 // The queue list's filters and their two spellings: the page's URL
-// (`#/?repo=…&status=Finished&page=2`, so a filtered list can be shared and
-// survives a reload) and the API's query string. Pure.
+// (`#/?repo=…&status=Finished&cursor=…&from=51`, so a filtered list can be
+// shared and survives a reload) and the API's query string. Pure.
+//
+// Pages go by the API's `cursor` (the next page's key; `from` is only the
+// first row's number, for the "51–100 of …" line). `page=N` links made
+// before cursors still open their page.
 
 export const STATUSES = ['Waiting', 'Running', 'Finished', 'Error', 'Cancelled'];
 
@@ -20,6 +24,9 @@ export function canonicalStatus(value) {
   return STATUSES.find((s) => s.toLowerCase() === lower) ?? null;
 }
 
+/** A cursor as the API gives them (URL-safe base64), else null. */
+const validCursor = (value) => (/^[A-Za-z0-9_-]{1,256}$/.test(value ?? '') ? value : null);
+
 /** The filters a URL's query asks for; unknown keys and empty values are dropped. */
 export function filtersFromParams(params) {
   const filters = { status: canonicalStatus(params.get('status')), page: 1 };
@@ -31,8 +38,17 @@ export function filtersFromParams(params) {
   filters.bisect = BISECT_STEPS.includes(bisect) ? bisect : null;
   const page = Number.parseInt(params.get('page') ?? '1', 10);
   filters.page = Number.isFinite(page) && page > 1 ? page : 1;
+  filters.cursor = validCursor(params.get('cursor'));
+  const from = Number.parseInt(params.get('from') ?? '1', 10);
+  filters.from = filters.cursor && Number.isFinite(from) && from > 1 ? from : 1;
   return filters;
 }
+
+/** The same filters from their first page: what a change of filter links to. */
+export const firstPage = (filters) => ({ ...filters, page: 1, cursor: null, from: 1 });
+
+/** The page after this one: `cursor` is the answer's `next_cursor`, `from` its first row's number. */
+export const pageAfter = (filters, cursor, from) => ({ ...filters, page: 1, cursor, from });
 
 function setFilters(query, filters) {
   for (const key of TEXT_FILTERS) {
@@ -47,14 +63,21 @@ function setFilters(query, filters) {
 export function listHash(filters) {
   const query = new URLSearchParams();
   setFilters(query, filters);
-  if ((filters.page ?? 1) > 1) query.set('page', String(filters.page));
+  if (filters.cursor) {
+    query.set('cursor', filters.cursor);
+    if ((filters.from ?? 1) > 1) query.set('from', String(filters.from));
+  } else if ((filters.page ?? 1) > 1) {
+    query.set('page', String(filters.page));
+  }
   const text = query.toString();
   return text ? `#/?${text}` : '#/';
 }
 
-/** `GET /api/queues`'s query string. */
+/** `GET /api/queues`'s query string: by `cursor` when there is one. */
 export function apiQuery(filters, perPage) {
-  const query = new URLSearchParams({ page: String(filters.page ?? 1), per_page: String(perPage) });
+  const query = new URLSearchParams(filters.cursor
+    ? { cursor: filters.cursor, per_page: String(perPage) }
+    : { page: String(filters.page ?? 1), per_page: String(perPage) });
   setFilters(query, filters);
   return query;
 }

@@ -1,9 +1,8 @@
 // The queue list: newest first, filtered by status, search text, repo, ref,
 // commit prefix, profile and whether bisect steps show (all kept in the URL,
-// list_filters.js),
-// paginated, refreshed in place every few seconds. A failed refresh keeps the
-// last table and says that the gateway cannot be reached; the next refresh
-// clears it.
+// list_filters.js), paged by the API's cursor, refreshed in place every few
+// seconds. A failed refresh keeps the last table and says that the gateway
+// cannot be reached; the next refresh clears it.
 
 import { listQueues, queueHref, STATUSES } from './api.js';
 import { countChips, progressBar, statusBadge } from './badges.js';
@@ -13,7 +12,7 @@ import {
   formatAge, formatCount, formatDuration, formatTime, queueDurationMs, shortCommit,
 } from './format.js';
 import {
-  describeFilters, filtersFromParams, isFiltered, listHash, TEXT_FILTERS,
+  describeFilters, filtersFromParams, firstPage, isFiltered, listHash, pageAfter, TEXT_FILTERS,
 } from './list_filters.js';
 import { shortenMiddle, sourceLabel } from './source.js';
 
@@ -33,7 +32,7 @@ const FIELD_LABELS = {
 export function listPage(root, params) {
   const filters = filtersFromParams(params);
   const { status, page } = filters;
-  const href = (s, p) => listHash({ ...filters, status: s, page: p });
+  const href = (s, p) => listHash({ ...firstPage(filters), status: s, page: p });
 
   const updated = h('span', { class: 'muted small', 'data-test': 'updated' });
   const banner = h('div', { class: 'banner banner-error', role: 'alert', hidden: true, 'data-test': 'list-error' });
@@ -49,7 +48,7 @@ export function listPage(root, params) {
     // Bisect step queues are left out unless asked for (the API's default).
     h('a', {
       class: `filter filter-toggle${filters.bisect ? ' active' : ''}`,
-      href: listHash({ ...filters, bisect: filters.bisect ? null : 'include', page: 1 }),
+      href: listHash({ ...firstPage(filters), bisect: filters.bisect ? null : 'include' }),
       'aria-pressed': String(Boolean(filters.bisect)),
       title: filters.bisect ? 'Hide the queues bisects ran' : 'Show the queues bisects ran',
       'data-test': 'bisect-steps-toggle',
@@ -67,7 +66,7 @@ export function listPage(root, params) {
     class: 'search', role: 'search', 'data-test': 'search',
     onsubmit: (e) => {
       e.preventDefault();
-      const next = { ...filters, page: 1 };
+      const next = firstPage(filters);
       for (const key of TEXT_FILTERS) next[key] = inputs[key].value.trim() || null;
       window.location.hash = listHash(next);
     },
@@ -116,7 +115,9 @@ export function listPage(root, params) {
     }
   }
 
-  function render({ queues, total, per_page: perPage }) {
+  function render({
+    queues, total, total_capped: capped, next_cursor: nextCursor, per_page: perPage,
+  }) {
     if (queues.length === 0) {
       replace(body, emptyState(filters, href));
       replace(pager);
@@ -130,12 +131,18 @@ export function listPage(root, params) {
         h('th', { class: 'col-commit' }, 'Commit'),
         h('th', {}, 'Age'), h('th', { class: 'num' }, 'Duration'))),
       h('tbody', {}, queues.map((q) => row(q, now)))));
-    const first = (page - 1) * perPage + 1;
+    // By cursor, a page knows the next one, not the one before: "Newer"
+    // goes back to the newest (the browser's Back to the page before).
+    const first = filters.cursor ? filters.from : (page - 1) * perPage + 1;
     const last = first + queues.length - 1;
+    const newer = filters.cursor ? listHash(firstPage(filters)) : href(status, page - 1);
+    const older = nextCursor ? listHash(pageAfter(filters, nextCursor, last + 1)) : null;
     replace(pager,
-      h('a', { class: 'btn btn-small', href: href(status, page - 1), hidden: page <= 1 }, '← Newer'),
-      h('span', { class: 'muted small' }, `${formatCount(first)}–${formatCount(last)} of ${formatCount(total)}`),
-      h('a', { class: 'btn btn-small', href: href(status, page + 1), hidden: last >= total }, 'Older →'));
+      h('a', { class: 'btn btn-small', href: newer, hidden: first <= 1, 'data-test': 'newer' },
+        filters.cursor ? '← Newest' : '← Newer'),
+      h('span', { class: 'muted small' },
+        `${formatCount(first)}–${formatCount(last)} of ${formatCount(total)}${capped ? '+' : ''}`),
+      h('a', { class: 'btn btn-small', href: older ?? '#/', hidden: !older, 'data-test': 'older' }, 'Older →'));
   }
 
   const onVisible = () => { if (!document.hidden) refresh(); };
@@ -180,7 +187,7 @@ function row(q, now) {
 }
 
 function emptyState(filters, href) {
-  if (filters.page > 1) {
+  if (filters.page > 1 || filters.cursor) {
     return h('div', { class: 'state', 'data-test': 'empty' },
       h('p', {}, 'This page is past the last queue.'),
       h('a', { class: 'btn', href: href(filters.status, 1) }, 'First page'));
