@@ -42,8 +42,9 @@ pub struct UpOptions {
     pub scheduler: SchedulerArgs,
     #[command(flatten)]
     pub worker: WorkerArgs,
-    /// The gateway config file (`[[repos]]`, `[[notify]]`): where the
-    /// notifier reports statuses and sends notifications.
+    /// The gateway config file (`[[repos]]`, `[[notify]]`): the
+    /// repositories whose hooks start queues, where the notifier reports
+    /// statuses and sends notifications.
     #[arg(long, env = "TESTARENA_GATEWAY_CONFIG")]
     pub gateway_config: Option<PathBuf>,
     #[command(flatten)]
@@ -132,6 +133,8 @@ fn configs(options: &UpOptions, data_dir: &Path) -> anyhow::Result<Configs> {
         .worker
         .config(&options.streams, profiles, data_dir)?;
     let mut gateway = options.gateway.config(&options.streams, &options.views)?;
+    gateway.gateway_file =
+        crate::cli::service_args::gateway_file(options.gateway_config.as_deref())?;
     let worker_metrics = worker.metrics.clone();
     gateway.extra_metrics = Some(testarena_gateway::ExtraMetrics(std::sync::Arc::new(
         move || worker_metrics.render(),

@@ -60,6 +60,9 @@ enum Command {
         views: ViewArgs,
         #[command(flatten)]
         gateway: GatewayArgs,
+        /// The gateway config file: `[[repos]]` whose hooks start queues.
+        #[arg(long = "config", env = "TESTARENA_GATEWAY_CONFIG")]
+        gateway_config: Option<PathBuf>,
     },
     /// Run the scheduler: the dispatcher (which worker runs which queue:
     /// routing, priority, fair share) and the bisect driver. Several may
@@ -181,7 +184,8 @@ async fn run_service(command: Command) -> anyhow::Result<()> {
             streams,
             views,
             gateway,
-        } => run_gateway(nats, streams, views, gateway, shutdown).await,
+            gateway_config,
+        } => run_gateway(nats, streams, views, (gateway, gateway_config), shutdown).await,
         Command::Scheduler {
             nats,
             streams,
@@ -240,10 +244,11 @@ async fn run_gateway(
     nats: NatsArgs,
     streams: StreamArgs,
     views: ViewArgs,
-    gateway: GatewayArgs,
+    (gateway, gateway_file): (GatewayArgs, Option<PathBuf>),
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let config = gateway.config(&streams, &views)?;
+    let mut config = gateway.config(&streams, &views)?;
+    config.gateway_file = service_args::gateway_file(gateway_file.as_deref())?;
     let client = nats.connect(&nats.url(), "gateway").await?;
     let bound = testarena_gateway::bind(config).await?;
     if let Some(addr) = bound.local_addr() {

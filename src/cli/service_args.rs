@@ -302,8 +302,23 @@ impl GatewayArgs {
             auth: testarena_gateway::ApiAuth::new(tokens, self.protect_reads),
             worker_memory: Duration::from_secs(self.worker_memory_hours.max(1) * 3600),
             flaky_flip_rate: self.flaky_flip_rate,
+            gateway_file: Default::default(),
+            mirrors_dir: views.data_dir.join("gateway-mirrors"),
         })
     }
+}
+
+/// The gateway config file (`gateway --config`, `up --gateway-config`):
+/// checked and its secret files read now, so a mistake stops the start
+/// with the file and line instead of failing a hook later.
+pub fn gateway_file(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<std::sync::Arc<testarena_integrations::GatewayFile>> {
+    let file = match path {
+        Some(path) => testarena_integrations::GatewayFile::load(path)?,
+        None => Default::default(),
+    };
+    Ok(std::sync::Arc::new(file))
 }
 
 /// The scheduler's own flags.

@@ -18,6 +18,7 @@ mod engine;
 mod event_order;
 mod firmware_size;
 mod fleet;
+mod integrations;
 mod isolation;
 mod live;
 mod log_marks;

@@ -179,9 +179,14 @@ impl GatewayFile {
 
     /// The `[[repos]]` entry a hook's clone URL names, if any.
     pub fn repo(&self, clone_url: &str) -> Option<&RepoHook> {
-        self.repos
-            .iter()
-            .find(|repo| same_repository(repo.url.as_str(), clone_url))
+        self.repos.iter().find(|repo| repo.is_named_by(clone_url))
+    }
+}
+
+impl RepoHook {
+    /// Whether a hook's clone URL names this repository.
+    pub fn is_named_by(&self, clone_url: &str) -> bool {
+        same_repository(self.url.as_str(), clone_url)
     }
 }
 

@@ -28,6 +28,9 @@ impl RefFilter {
                 pattern: pattern.clone(),
                 reason,
             };
+            if pattern.len() > 255 {
+                return Err(bad("is longer than a ref may be (255)".into()));
+            }
             if pattern.trim().is_empty() || pattern.chars().any(char::is_control) {
                 return Err(bad("must be a non-empty branch name or glob".into()));
             }

@@ -31,6 +31,11 @@ struct TestGateway {
 
 impl TestGateway {
     async fn start() -> Self {
+        Self::start_with(Default::default()).await
+    }
+
+    /// With `--config`'s repositories: the gateway_file the hook routes read.
+    async fn start_with(gateway_file: testarena_integrations::GatewayFile) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db_path = dir.path().join("views.sqlite");
         let db = SqlitePool::connect_with(
@@ -82,6 +87,8 @@ impl TestGateway {
             extra_metrics: None,
             flaky_flip_rate: testarena_events::DEFAULT_FLAKY_FLIP_RATE,
             shutdown: shutdown.clone(),
+            gateway_file: Arc::new(gateway_file),
+            mirrors: testarena_git_mirror::Mirrors::new(dir.path().join("mirrors")),
         });
         Self {
             _dir: dir,
@@ -789,3 +796,6 @@ mod test_page;
 
 #[path = "in_process_list_tests.rs"]
 mod queue_list;
+
+#[path = "in_process_hook_tests.rs"]
+mod hooks;

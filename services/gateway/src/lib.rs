@@ -6,12 +6,15 @@ mod api;
 mod bisect_request;
 mod dashboard;
 mod extra_metrics;
+mod hooks;
+mod junit_report;
 mod log_scan;
 mod metrics;
 mod offline_record;
 mod projector_stall;
 mod queue_cursor;
 mod registry_watch;
+mod repo_run;
 mod request_error;
 mod rerun;
 mod state;
@@ -40,6 +43,8 @@ pub use crate::extra_metrics::ExtraMetrics;
 use crate::projector_stall::ProjectorStall;
 use crate::registry_watch::RegistryWatch;
 use crate::state::AppState;
+use testarena_git_mirror::Mirrors;
+use testarena_integrations::GatewayFile;
 use testarena_views::AppliedWatch;
 
 #[derive(Debug, Clone)]
@@ -63,6 +68,10 @@ pub struct GatewayConfig {
     pub worker_memory: Duration,
     /// The flip rate at or above which a test is `flaky`.
     pub flaky_flip_rate: f64,
+    /// `--config`: the repositories whose hooks start queues.
+    pub gateway_file: Arc<GatewayFile>,
+    /// Where the gateway keeps its bare mirrors (`testarena.toml` reads).
+    pub mirrors_dir: PathBuf,
 }
 
 /// A gateway with its listening socket bound (so `local_addr` is known
@@ -174,6 +183,8 @@ async fn state(
         extra_metrics: config.extra_metrics.clone(),
         flaky_flip_rate: config.flaky_flip_rate,
         shutdown: shutdown.clone(),
+        gateway_file: config.gateway_file.clone(),
+        mirrors: Mirrors::new(&config.mirrors_dir),
     });
     let offline_task = tokio::spawn(offline_record::run(
         state.registry.clone(),

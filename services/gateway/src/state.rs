@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use testarena_events::{ArenaNames, EventLog, QueueView, Unroutable};
+use testarena_git_mirror::Mirrors;
+use testarena_integrations::GatewayFile;
 use testarena_views::{AppliedWatch, Views};
 
 use crate::extra_metrics::ExtraMetrics;
@@ -35,6 +37,10 @@ pub(crate) struct AppState {
     pub flaky_flip_rate: f64,
     /// The gateway's shutdown: open log streams end with it.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// `--config`: the repositories whose hooks start queues.
+    pub gateway_file: Arc<GatewayFile>,
+    /// Bare mirrors, for reading a repository's `testarena.toml`.
+    pub mirrors: Mirrors,
 }
 
 impl AppState {

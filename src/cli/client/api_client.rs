@@ -23,6 +23,13 @@ pub enum Submitted {
     Accepted { id: String },
 }
 
+/// What `POST /api/repos/run` answers: the resolved commit and its queues.
+#[derive(Debug, serde::Deserialize)]
+pub struct RepoRun {
+    pub commit: String,
+    pub queues: Vec<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot reach the TestArena server at {server}: {message} (is it running? set --server or TESTARENA_SERVER)")]
@@ -155,6 +162,23 @@ impl ApiClient {
         let body = serde_json::json!({ "failed_only": failed_only });
         let (status, value): (u16, Value) = self.json(self.http.post(url).json(&body)).await?;
         submitted(status, value)
+    }
+
+    /// `POST /api/repos/run`: the repository's `testarena.toml` at `git_ref`.
+    pub async fn run_repo(&self, repo: &str, git_ref: &str) -> Result<RepoRun, ClientError> {
+        let url = format!("{}/api/repos/run", self.base);
+        let body = serde_json::json!({ "repo": repo, "ref": git_ref });
+        Ok(self.json(self.http.post(url).json(&body)).await?.1)
+    }
+
+    /// `GET /api/queue/{id}/junit.xml`: the queue's merged JUnit report.
+    pub async fn junit(&self, id: &str) -> Result<String, ClientError> {
+        let url = format!("{}/api/queue/{id}/junit.xml", self.base);
+        let response = self.send(self.http.get(url)).await?;
+        response.text().await.map_err(|e| ClientError::Unreachable {
+            server: self.base.clone(),
+            message: e.to_string(),
+        })
     }
 
     pub async fn queue(&self, id: &str) -> Result<QueueView, ClientError> {

@@ -19,6 +19,7 @@ mod delete;
 mod follow;
 mod list;
 mod render;
+mod repo_run;
 mod sse;
 mod status;
 mod submit;
@@ -81,6 +82,32 @@ pub enum ClientCommand {
         /// A `FLAKY` task (passed only on a retry) fails the queue too.
         #[arg(long)]
         strict: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Run a repository's `testarena.toml` at a ref: one queue per
+    /// `[[queue]]`, whose ids are printed. A second run of the same commit
+    /// starts nothing new.
+    Run {
+        /// The repository's URL, as the gateway and the workers fetch it.
+        #[arg(long)]
+        repo: String,
+        /// The branch, tag or commit to run at.
+        #[arg(long = "ref", value_name = "REF")]
+        git_ref: String,
+        /// Follow every queue's log until it ends; exit as `submit --wait`
+        /// over all of them (0 only if every queue passed).
+        #[arg(long)]
+        wait: bool,
+        /// A `FLAKY` task (passed only on a retry) fails its queue too.
+        #[arg(long)]
+        strict: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Print a queue's merged JUnit report (every task's cases) to stdout.
+    Junit {
+        id: String,
         #[command(flatten)]
         server: ServerArg,
     },
@@ -329,6 +356,9 @@ async fn dispatch(command: ClientCommand, style: when::TimeStyle) -> Result<Exit
             let submitted = client.rerun(&id, failed).await?;
             let options = submit::SubmitOptions { wait, json, strict };
             submit::report(&client, submitted, options).await
+        }
+        command @ (ClientCommand::Run { .. } | ClientCommand::Junit { .. }) => {
+            repo_run::command(command).await
         }
         ClientCommand::List(args) => list_command(args, style).await,
         ClientCommand::Status {

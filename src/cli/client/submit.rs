@@ -77,7 +77,7 @@ pub fn exit_code(view: &QueueView, strict: bool) -> ExitCode {
 /// Exit code of a queue not ended yet.
 pub const NOT_ENDED: u8 = 4;
 
-fn exit_number(view: &QueueView, strict: bool) -> u8 {
+pub(super) fn exit_number(view: &QueueView, strict: bool) -> u8 {
     if matches!(view.status, QueueStatus::Waiting | QueueStatus::Running) {
         NOT_ENDED
     } else if passed(view, strict) {

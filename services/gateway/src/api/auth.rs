@@ -101,7 +101,11 @@ enum Access {
 }
 
 fn access(method: &Method, path: &str) -> Access {
-    let api = path.starts_with("/api/") && path != "/api/openapi.json";
+    // Hooks carry their service's signature, checked by the route: a git
+    // host sends no bearer token.
+    let api = path.starts_with("/api/")
+        && path != "/api/openapi.json"
+        && !path.starts_with("/api/hooks/");
     match (api || path == "/metrics", method) {
         (false, _) => Access::Open,
         (true, &Method::GET) | (true, &Method::HEAD) | (true, &Method::OPTIONS) => Access::Read,
@@ -185,6 +189,8 @@ mod tests {
         assert_eq!(access(&Method::GET, "/api/queues"), Access::Read);
         assert_eq!(access(&Method::GET, "/metrics"), Access::Read);
         assert_eq!(access(&Method::GET, "/api/openapi.json"), Access::Open);
+        assert_eq!(access(&Method::POST, "/api/hooks/github"), Access::Open);
+        assert_eq!(access(&Method::POST, "/api/repos/run"), Access::Write);
         assert_eq!(access(&Method::GET, "/healthz"), Access::Open);
         assert_eq!(access(&Method::GET, "/"), Access::Open);
     }

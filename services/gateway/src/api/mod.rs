@@ -10,6 +10,9 @@ pub(crate) mod control;
 pub(crate) mod document;
 pub(crate) mod error;
 pub(crate) mod health;
+pub(crate) mod hook_body;
+pub(crate) mod hooks;
+pub(crate) mod junit;
 pub(crate) mod log_follower;
 pub(crate) mod log_lines;
 pub(crate) mod log_resume;
@@ -20,6 +23,7 @@ pub(crate) mod notifications;
 pub(crate) mod queries;
 pub(crate) mod query_params;
 pub(crate) mod queue;
+pub(crate) mod repos;
 pub(crate) mod request_examples;
 pub(crate) mod rerun;
 pub(crate) mod serde_json_body;
@@ -50,6 +54,8 @@ pub(crate) enum ApiTags {
 
 pub(crate) type Api = (
     submit::SubmitApi,
+    // The integrations' routes as one: poem-openapi takes at most 16.
+    (repos::ReposApi, hooks::HooksApi, junit::JunitApi),
     rerun::RerunApi,
     queries::QueryApi,
     queue::QueueApi,
@@ -69,6 +75,7 @@ pub(crate) fn service(server_url: &str) -> OpenApiService<Api, ()> {
     OpenApiService::new(
         (
             submit::SubmitApi,
+            (repos::ReposApi, hooks::HooksApi, junit::JunitApi),
             rerun::RerunApi,
             queries::QueryApi,
             queue::QueueApi,

@@ -37,9 +37,39 @@ pub(crate) fn examples(repo: &str) -> Vec<(&'static str, &'static str, Value)> {
                 "case": "fault.fault is reported", "runs_per_step": 1,
             }),
         ),
+        (
+            "/api/repos/run",
+            "post",
+            json!({"repo": repo, "ref": "main"}),
+        ),
+        (
+            "/api/hooks/github",
+            "post",
+            push_hook(repo, "repository", "clone_url"),
+        ),
+        ("/api/hooks/gitlab", "post", {
+            let mut hook = push_hook(repo, "project", "git_http_url");
+            hook["object_kind"] = json!("push");
+            hook
+        }),
+        (
+            "/api/hooks/gitea",
+            "post",
+            push_hook(repo, "repository", "clone_url"),
+        ),
         ("/api/tests/quarantine", "post", quarantine),
         ("/api/tests/quarantine", "delete", test),
     ]
+}
+
+/// A push hook's fields the gateway reads, as GitHub and Gitea name the
+/// repository (`repository.clone_url`) or GitLab (`project.git_http_url`).
+fn push_hook(repo: &str, owner: &str, url: &str) -> Value {
+    json!({
+        "ref": "refs/heads/main",
+        "after": "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+        owner: {url: repo},
+    })
 }
 
 #[cfg(test)]
@@ -53,5 +83,21 @@ mod tests {
         assert_eq!(queue["source"]["repo"], "/srv/testarena-data/example-repo");
         assert_eq!(queue["profile"], "qemu-arm");
         assert_eq!(queue["tasks"].as_array().map(Vec::len), Some(4));
+        let hook = |path: &str| {
+            examples
+                .iter()
+                .find(|(p, _, _)| *p == path)
+                .unwrap()
+                .2
+                .clone()
+        };
+        assert_eq!(
+            hook("/api/hooks/gitlab")["project"]["git_http_url"],
+            "/srv/testarena-data/example-repo"
+        );
+        assert_eq!(
+            hook("/api/hooks/github")["repository"]["clone_url"],
+            "/srv/testarena-data/example-repo"
+        );
     }
 }

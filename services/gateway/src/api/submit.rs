@@ -54,23 +54,33 @@ impl SubmitApi {
     ) -> Result<SubmitResponse, ApiError> {
         let owner = default_owner(request);
         let mut submission = Submission::parse(body.0, owner)?;
-        state.check_routable(submission.profile.as_ref(), &submission.requires)?;
-        if submission.shards > 1 {
-            let expected = state
-                .views
-                .expected_durations(
-                    &submission.source.repo,
-                    submission.profile.as_ref(),
-                    &submission.tasks,
-                )
-                .await?;
-            submission.claim_order = claim_order(submission.shards, &expected);
-        }
-        match store_submitted(&state, &submission).await? {
+        match check_and_store(&state, &mut submission).await? {
             Stored::New(seq) => respond(&state, &submission, seq, SubmitResponse::Created).await,
             Stored::Taken => existing(&state, &submission).await,
         }
     }
+}
+
+/// The submit's checks and publish, for every route that submits (a
+/// repository's `testarena.toml` too): a `profile`/`requires` some worker
+/// offers, the shards' claim order, then `submitted` if the id is new.
+pub(crate) async fn check_and_store(
+    state: &AppState,
+    submission: &mut Submission,
+) -> Result<Stored, ApiError> {
+    state.check_routable(submission.profile.as_ref(), &submission.requires)?;
+    if submission.shards > 1 {
+        let expected = state
+            .views
+            .expected_durations(
+                &submission.source.repo,
+                submission.profile.as_ref(),
+                &submission.tasks,
+            )
+            .await?;
+        submission.claim_order = claim_order(submission.shards, &expected);
+    }
+    store_submitted(state, submission).await
 }
 
 /// Publishes the submission's `submitted` event, only if its id is new.
