@@ -290,7 +290,8 @@ async fn statuses_and_notifications_arrive_and_a_killed_receiver_or_notifier_los
 
     // At its commit: pending on submit, then success, linking the queue page.
     let passing = json!({"id": "smoke", "source": {"repo": repo_url, "ref": sha},
-                         "tasks": [{"id": "boot", "scenario": "pass.sh"}]});
+                         "tasks": [{"id": "boot", "scenario": "pass.sh"},
+                                   {"id": "uart", "scenario": "pass.sh"}]});
     assert_eq!(stack.submit(&passing).await.0, 201);
     let got = receiver
         .wait_until("pending then success", |got| {
@@ -305,9 +306,10 @@ async fn statuses_and_notifications_arrive_and_a_killed_receiver_or_notifier_los
         last["target_url"],
         "https://arena.example.com/#/queue/smoke"
     );
-    assert_eq!(last["description"], "passed: 1 of 1 tasks passed");
+    assert_eq!(last["description"], "passed: 2 of 2 tasks passed");
 
-    // The receiver is down while a queue fails: its deliveries wait.
+    // The receiver is down while a queue fails (`uart`, which passed in
+    // `smoke`: a new failure): its deliveries wait.
     receiver.stop().await;
     let failing = json!({"id": "broken", "source": {"repo": repo_url, "ref": "main"},
                          "tasks": [{"id": "boot", "scenario": "pass.sh"},
@@ -387,10 +389,12 @@ async fn statuses_and_notifications_arrive_and_a_killed_receiver_or_notifier_los
         .to_owned();
     let body = hook.json();
     assert_eq!(body["delivery"], delivery);
-    assert_eq!(body["events"], json!(["failed"]));
+    assert_eq!(body["events"], json!(["failed", "new_failure"]));
+    assert_eq!(hook.header("x-testarena-event"), Some("failed,new_failure"));
     assert_eq!(body["queue"]["id"], "broken");
     assert_eq!(body["queue"]["verdict"], "failed");
     assert_eq!(body["queue"]["failing"], json!(["uart"]));
+    assert_eq!(body["queue"]["new_failures"], json!(["uart"]));
     assert_eq!(
         body["queue"]["url"],
         "https://arena.example.com/#/queue/broken"
@@ -400,6 +404,7 @@ async fn statuses_and_notifications_arrive_and_a_killed_receiver_or_notifier_los
     let text = slack["text"].as_str().expect("a Slack text");
     assert!(text.contains("*broken* failed"), "{text}");
     assert!(text.contains("Failing: uart"), "{text}");
+    assert!(text.contains("New failures: uart"), "{text}");
     assert!(
         text.contains("<https://arena.example.com/#/queue/broken|Open the queue>"),
         "{text}"
