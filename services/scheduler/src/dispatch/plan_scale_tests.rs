@@ -1,7 +1,8 @@
 //! A micro-check of the plan's cost at 1,000, 10,000 and 100,000 waiting
 //! queues: per submit, per decision (a slot freed, the next queue chosen,
 //! its dispatch read back), per idle heartbeat and per waiting answer of
-//! 50 queues. Ignored (it times, it asserts nothing about speed); run with
+//! 50 queues, beside the plan that sorted everything (`reference_plan.rs`).
+//! Ignored (it times, it asserts nothing about speed); run with
 //! `cargo test -p testarena-scheduler --lib plan_scale -- --ignored --nocapture`.
 
 use std::time::{Duration, Instant};
@@ -11,7 +12,40 @@ use testarena_events::{
     Source, TaskSpec, WorkerRecord,
 };
 
-use super::plan::Plan;
+use super::plan::{Dispatch, Plan};
+use super::reference_plan::ReferencePlan;
+
+/// The indexed plan and the one that sorted everything, timed alike.
+trait Timed: Default {
+    fn event(&mut self, seq: u64, event: &Event);
+    fn seen(&mut self, record: WorkerRecord);
+    fn decide(&mut self, now_ms: u64) -> Vec<Dispatch>;
+    /// A waiting answer, as `waiting_answer.rs` makes one: the infos of
+    /// `ids` and the count; how many infos.
+    fn answer(&self, ids: &[QueueId], now_ms: u64) -> usize;
+}
+
+macro_rules! timed {
+    ($plan:ty) => {
+        impl Timed for $plan {
+            fn event(&mut self, seq: u64, event: &Event) {
+                self.apply_event(seq, event)
+            }
+            fn seen(&mut self, record: WorkerRecord) {
+                self.worker_seen(record)
+            }
+            fn decide(&mut self, now_ms: u64) -> Vec<Dispatch> {
+                self.plan(now_ms)
+            }
+            fn answer(&self, ids: &[QueueId], now_ms: u64) -> usize {
+                std::hint::black_box(self.waiting_count());
+                self.waiting_infos(ids, now_ms).len()
+            }
+        }
+    };
+}
+timed!(Plan);
+timed!(ReferencePlan);
 
 const NOW: u64 = 1_000_000;
 
@@ -62,28 +96,28 @@ fn per_op(start: Instant, ops: usize) -> Duration {
 
 /// Submits `waiting` queues with 50 busy one-slot workers, then times the
 /// operations; returns (submit, decision, heartbeat, answer) per op.
-fn costs(waiting: usize) -> [Duration; 4] {
-    let mut plan = Plan::default();
+fn costs<P: Timed>(waiting: usize) -> [Duration; 4] {
+    let mut plan = P::default();
     for w in 0..50 {
-        plan.worker_seen(worker(w));
+        plan.seen(worker(w));
     }
     let mut seq = 0u64;
     let start = Instant::now();
     for n in 0..waiting {
         seq += 1;
         let id = QueueId::parse(format!("q{n}")).unwrap();
-        plan.apply_event(seq, &Event::new(id, submitted(n)));
+        plan.event(seq, &Event::new(id, submitted(n)));
     }
     let submit = per_op(start, waiting);
     let mut running = Vec::new();
-    for d in plan.plan(NOW) {
+    for d in plan.decide(NOW) {
         seq += 1;
         let body = EventBody::Dispatched {
             worker: d.worker.clone(),
             attempt_base: 0,
             submitted_seq: d.submitted_seq,
         };
-        plan.apply_event(seq, &Event::new(d.queue.clone(), body));
+        plan.event(seq, &Event::new(d.queue.clone(), body));
         running.push(d.queue);
     }
     let decisions = 200;
@@ -96,29 +130,23 @@ fn costs(waiting: usize) -> [Duration; 4] {
             attempt: Some(1),
             reason: None,
         };
-        plan.apply_event(seq, &Event::new(done, finished));
-        let next = plan.plan(NOW);
-        assert_eq!(
-            next.len(),
-            1,
-            "one slot freed, one queue given; {} running, {} waiting",
-            running.len(),
-            plan.waiting_count()
-        );
+        plan.event(seq, &Event::new(done, finished));
+        let next = plan.decide(NOW);
+        assert_eq!(next.len(), 1, "one slot freed, one queue given");
         seq += 1;
         let body = EventBody::Dispatched {
             worker: next[0].worker.clone(),
             attempt_base: 0,
             submitted_seq: next[0].submitted_seq,
         };
-        plan.apply_event(seq, &Event::new(next[0].queue.clone(), body));
+        plan.event(seq, &Event::new(next[0].queue.clone(), body));
         running.push(next[0].queue.clone());
     }
     let decision = per_op(start, decisions);
     let start = Instant::now();
     for n in 0..decisions {
-        plan.worker_seen(worker(n % 50));
-        assert!(plan.plan(NOW).is_empty());
+        plan.seen(worker(n % 50));
+        assert!(plan.decide(NOW).is_empty());
     }
     let heartbeat = per_op(start, decisions);
     let asked: Vec<QueueId> = (waiting - 50..waiting)
@@ -126,7 +154,7 @@ fn costs(waiting: usize) -> [Duration; 4] {
         .collect();
     let start = Instant::now();
     for _ in 0..20 {
-        assert_eq!(plan.waiting_infos(&asked, NOW).len(), 50);
+        assert_eq!(plan.answer(&asked, NOW), 50);
     }
     [submit, decision, heartbeat, per_op(start, 20)]
 }
@@ -134,11 +162,17 @@ fn costs(waiting: usize) -> [Duration; 4] {
 #[test]
 #[ignore = "a timing to read, not a check"]
 fn plan_scale_per_operation_costs_stay_flat_from_1k_to_100k_waiting() {
-    println!("waiting  submit  decision  heartbeat  answer(50)");
+    println!("plan       waiting  submit  decision  heartbeat  answer(50)");
     for waiting in [1_000, 10_000, 100_000] {
-        let [submit, decision, heartbeat, answer] = costs(waiting);
-        println!(
-            "{waiting:>7}  {submit:>6.1?}  {decision:>8.1?}  {heartbeat:>9.1?}  {answer:>10.1?}"
-        );
+        let mut rows = vec![("indexed", costs::<Plan>(waiting))];
+        // At 100,000 the reference takes minutes (seconds per decision).
+        if waiting <= 10_000 {
+            rows.push(("reference", costs::<ReferencePlan>(waiting)));
+        }
+        for (name, [submit, decision, heartbeat, answer]) in rows {
+            println!(
+                "{name:<9}  {waiting:>7}  {submit:>6.1?}  {decision:>8.1?}  {heartbeat:>9.1?}  {answer:>10.1?}"
+            );
+        }
     }
 }
