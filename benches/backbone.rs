@@ -41,6 +41,8 @@ mod nats_tap;
 mod procfs;
 #[path = "backbone/real_project.rs"]
 mod real_project;
+#[path = "backbone/rebuild_snapshot.rs"]
+mod rebuild_snapshot;
 #[path = "backbone/report.rs"]
 mod report;
 #[path = "backbone/sharding.rs"]
@@ -136,6 +138,11 @@ const SCENARIOS: &[Scenario] = &[
         name: "engine_overhead",
         what: "engine cost per task beyond the command's own run time",
         run: || Box::pin(engine::engine_overhead()),
+    },
+    Scenario {
+        name: "rebuild_snapshot",
+        what: "`--rebuild` from a snapshot taken near the end vs from the start, 1,000,000 queues",
+        run: || Box::pin(rebuild_snapshot::rebuild_snapshot()),
     },
     Scenario {
         name: "tasks_throughput",

@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::service_args::{
-    GatewayArgs, NatsArgs, SchedulerArgs, StreamArgs, ViewArgs, WorkerArgs,
+    GatewayArgs, HistoryArgs, NatsArgs, SchedulerArgs, StreamArgs, ViewArgs, WorkerArgs,
 };
 use crate::nats_server::NatsServer;
 
@@ -36,6 +36,8 @@ pub struct UpOptions {
     pub streams: StreamArgs,
     #[command(flatten)]
     pub views: ViewArgs,
+    #[command(flatten)]
+    pub history: HistoryArgs,
     #[command(flatten)]
     pub gateway: GatewayArgs,
     #[command(flatten)]
@@ -142,7 +144,11 @@ fn configs(options: &UpOptions, data_dir: &Path) -> anyhow::Result<Configs> {
     Ok(Configs {
         gateway,
         scheduler: options.scheduler.config(&options.streams, &options.views)?,
-        projector: options.views.projector(&options.streams)?,
+        projector: {
+            let mut projector = options.views.projector(&options.streams)?;
+            options.history.apply(&mut projector);
+            projector
+        },
         worker,
     })
 }

@@ -266,7 +266,7 @@ async fn load(
 
 const REBUILD_QUEUES: usize = 20_000;
 /// Queues whose events interleave in the stream, as with several workers.
-const INTERLEAVED: usize = 8;
+pub(crate) const INTERLEAVED: usize = 8;
 
 /// Fills the events stream with 20,000 complete queue histories, then
 /// times `testarena projector --rebuild` three times into empty data dirs
@@ -278,36 +278,7 @@ pub async fn rebuild() -> Result<Vec<Row>> {
     ensure_streams(&js, &ArenaNames::default(), &StreamLimits::default())
         .await
         .map_err(|e| anyhow::anyhow!("creating the streams: {e}"))?;
-    let names = ArenaNames::default();
-
-    let filling = Instant::now();
-    let mut acks = Vec::with_capacity(4096);
-    let mut published = 0u64;
-    for group in 0..REBUILD_QUEUES / INTERLEAVED {
-        let histories: Vec<Vec<Event>> = (0..INTERLEAVED)
-            .map(|i| history(group * INTERLEAVED + i))
-            .collect::<Result<_>>()?;
-        for step in 0..histories[0].len() {
-            for queue in &histories {
-                let event = &queue[step];
-                let subject = names.event_subject(&event.queue_id, event.body.kind());
-                acks.push(js.publish(subject, event.to_json().into()).await?);
-                published += 1;
-            }
-        }
-        if acks.len() >= 4000 {
-            for ack in acks.drain(..) {
-                ack.await?;
-            }
-        }
-    }
-    for ack in acks.drain(..) {
-        ack.await?;
-    }
-    println!(
-        "  filled the events stream with {published} events in {:.1} s",
-        filling.elapsed().as_secs_f64()
-    );
+    let published = fill_histories(&js, 0..REBUILD_QUEUES).await?;
 
     let mut runs = Vec::new();
     for round in 0..3 {
@@ -380,10 +351,50 @@ pub async fn rebuild() -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-struct RebuildRun {
-    wall: f64,
+/// Publishes the complete histories of queues `queues` (a multiple of
+/// [`INTERLEAVED`] long) straight into the events stream, interleaved by
+/// groups; returns how many events.
+pub(crate) async fn fill_histories(
+    js: &jetstream::Context,
+    queues: std::ops::Range<usize>,
+) -> Result<u64> {
+    let names = ArenaNames::default();
+    let filling = Instant::now();
+    let mut acks = Vec::with_capacity(4096);
+    let mut published = 0u64;
+    for group in queues.start / INTERLEAVED..queues.end / INTERLEAVED {
+        let histories: Vec<Vec<Event>> = (0..INTERLEAVED)
+            .map(|i| history(group * INTERLEAVED + i))
+            .collect::<Result<_>>()?;
+        for step in 0..histories[0].len() {
+            for queue in &histories {
+                let event = &queue[step];
+                let subject = names.event_subject(&event.queue_id, event.body.kind());
+                acks.push(js.publish(subject, event.to_json().into()).await?);
+                published += 1;
+            }
+        }
+        if acks.len() >= 4000 {
+            for ack in acks.drain(..) {
+                ack.await?;
+            }
+        }
+    }
+    for ack in acks.drain(..) {
+        ack.await?;
+    }
+    println!(
+        "  published {published} events of {} queues in {:.1} s",
+        queues.len(),
+        filling.elapsed().as_secs_f64()
+    );
+    Ok(published)
+}
+
+pub(crate) struct RebuildRun {
+    pub wall: f64,
     logged_rate: f64,
-    logged_events: f64,
+    pub logged_events: f64,
     user: f64,
     system: f64,
     nats_cpu: f64,
@@ -393,10 +404,22 @@ struct RebuildRun {
 
 /// Runs `testarena projector --rebuild` into `data` and times it.
 async fn rebuild_once(stack: &Stack, data: &std::path::Path, log_name: &str) -> Result<RebuildRun> {
-    let mut command = stack.command(
-        &["--log-format", "json", "projector", "--rebuild"],
-        log_name,
-    )?;
+    rebuild_with(stack, data, log_name, &[]).await
+}
+
+/// `rebuild_once` with more flags (`--from-start`).
+pub(crate) async fn rebuild_with(
+    stack: &Stack,
+    data: &std::path::Path,
+    log_name: &str,
+    extra: &[&str],
+) -> Result<RebuildRun> {
+    let args: Vec<&str> = ["--log-format", "json", "projector", "--rebuild"]
+        .iter()
+        .chain(extra)
+        .copied()
+        .collect();
+    let mut command = stack.command(&args, log_name)?;
     command.env("TESTARENA_DATA_DIR", data);
     let nats_pid = stack.nats_pid().context("nats pid")?;
     let nats_cpu = procfs::cpu_seconds(nats_pid);
@@ -439,7 +462,7 @@ async fn rebuild_once(stack: &Stack, data: &std::path::Path, log_name: &str) -> 
 /// A complete, valid history of one queue: submitted, started, checkout,
 /// two tasks (one passing, one failing with JUnit counts), teardown, finished.
 fn history(n: usize) -> Result<Vec<Event>> {
-    let id = QueueId::parse(format!("rb-{n:05}"))?;
+    let id = QueueId::parse(format!("rb-{n:07}"))?;
     let smoke = TaskId::parse("smoke")?;
     let fault = TaskId::parse("fault")?;
     let bodies = vec![

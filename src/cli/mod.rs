@@ -111,9 +111,6 @@ enum Command {
     Projector {
         #[command(flatten)]
         nats: NatsArgs,
-        /// Replay the streams into a fresh database and folders, then exit.
-        #[arg(long)]
-        rebuild: bool,
         #[command(flatten)]
         streams: StreamArgs,
         #[command(flatten)]
@@ -216,11 +213,10 @@ async fn run_service(command: Command) -> anyhow::Result<()> {
         } => run_worker(nats, config, data_dir, streams, worker, shutdown).await,
         Command::Projector {
             nats,
-            rebuild,
             streams,
             views,
             projector,
-        } => run_projector(nats, rebuild, streams, views, projector, shutdown).await,
+        } => run_projector(nats, streams, views, projector, shutdown).await,
         Command::Client(_) | Command::ReapProcessGroups { .. } => {
             unreachable!("handled before the runtime starts")
         }
@@ -284,7 +280,6 @@ async fn run_worker(
 
 async fn run_projector(
     nats: NatsArgs,
-    rebuild: bool,
     streams: StreamArgs,
     views: ViewArgs,
     projector: ProjectorArgs,
@@ -292,11 +287,12 @@ async fn run_projector(
 ) -> anyhow::Result<()> {
     let mut config = views.projector(&streams)?;
     config.auto_quarantine = projector.auto_quarantine()?;
+    projector.history.apply(&mut config);
     let client = nats.connect(&nats.url(), "projector").await?;
-    if !rebuild {
+    let Some(from) = projector.rebuild_from() else {
         return testarena_projector::run(client, config, shutdown).await;
-    }
-    let report = testarena_projector::rebuild(client, config)
+    };
+    let report = testarena_projector::rebuild(client, config, from)
         .await
         .context("rebuilding the views")?;
     let secs = report.elapsed.as_secs_f64().max(1e-9);
@@ -305,6 +301,7 @@ async fn run_projector(
         log_batches = report.log_batches,
         seconds = secs,
         events_per_s = (report.events as f64 / secs) as u64,
+        snapshot_events_seq = report.snapshot_events_seq,
         "views rebuilt from the streams"
     );
     Ok(())

@@ -196,13 +196,68 @@ impl ViewArgs {
             db_path: self.db_path(),
             name: self.projector_name.clone(),
             auto_quarantine: None,
+            retention: None,
+            snapshot_every: None,
         })
+    }
+}
+
+/// How long history stays in JetStream, and the views' snapshots that keep
+/// what left it: flags of `testarena projector` and `testarena up`.
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// Queues that ended this many days ago leave JetStream: their events
+    /// (but `submitted` and how they ended), log batches and artifacts; the
+    /// views keep them, their test history and sizes. 0 keeps everything.
+    #[arg(long, env = "TESTARENA_RETENTION_DAYS", default_value_t = 90.0, value_parser = days_or_zero)]
+    pub retention_days: f64,
+    /// Minutes between snapshots of the views in the snapshots bucket (one
+    /// more at a clean shutdown); `--rebuild` starts from the newest. 0: none.
+    #[arg(long, env = "TESTARENA_SNAPSHOT_MINUTES", default_value_t = 60.0, value_parser = minutes_or_zero)]
+    pub snapshot_minutes: f64,
+}
+
+impl HistoryArgs {
+    /// Sets the projector's retention and snapshot period from the flags.
+    pub fn apply(&self, config: &mut ProjectorConfig) {
+        config.retention = testarena_projector::Retention::days(self.retention_days);
+        config.snapshot_every = (self.snapshot_minutes > 0.0)
+            .then(|| Duration::from_secs_f64(self.snapshot_minutes * 60.0));
+    }
+}
+
+/// `--retention-days`: 0 (keep everything) or a number of days
+/// `positive_days` takes.
+fn days_or_zero(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(0.0) => Ok(0.0),
+        _ => positive_days(text),
+    }
+}
+
+/// `--snapshot-minutes`: 0 (no snapshots) up to a year.
+fn minutes_or_zero(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(minutes) if (0.0..=525_600.0).contains(&minutes) => Ok(minutes),
+        _ => Err(format!(
+            "{text:?} is not a number of minutes from 0 (no snapshots) to 525600"
+        )),
     }
 }
 
 /// The projector's own flags.
 #[derive(Debug, Clone, Args)]
 pub struct ProjectorArgs {
+    /// Replay the streams into a fresh database and folders, then exit:
+    /// from the newest snapshot in the snapshots bucket, when there is one.
+    #[arg(long)]
+    pub rebuild: bool,
+    /// With `--rebuild`: from the start of the streams, not a snapshot
+    /// (queues that left JetStream by `--retention-days` are not rebuilt).
+    #[arg(long, requires = "rebuild")]
+    pub from_start: bool,
+    #[command(flatten)]
+    pub history: HistoryArgs,
     /// Quarantine tests that turn `flaky` (never `failing` ones), with a
     /// `quarantined` event (`by: "auto"`).
     #[arg(long, env = "TESTARENA_AUTO_QUARANTINE")]
@@ -214,6 +269,16 @@ pub struct ProjectorArgs {
 }
 
 impl ProjectorArgs {
+    /// Where `--rebuild` starts; `None`: follow the streams instead.
+    pub fn rebuild_from(&self) -> Option<testarena_projector::RebuildFrom> {
+        use testarena_projector::RebuildFrom;
+        self.rebuild.then_some(if self.from_start {
+            RebuildFrom::Start
+        } else {
+            RebuildFrom::NewestSnapshot
+        })
+    }
+
     /// `--auto-quarantine`'s flip rate, checked; `None` when it is off.
     pub fn auto_quarantine(&self) -> anyhow::Result<Option<f64>> {
         anyhow::ensure!(

@@ -30,6 +30,7 @@ mod plain_commands;
 mod projection;
 mod rerun;
 mod results;
+mod retention;
 mod schemas;
 mod security;
 mod sharding;

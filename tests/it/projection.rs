@@ -27,7 +27,7 @@ pub(crate) fn snapshot(data: &Path) -> Vec<(String, String, String, String)> {
 }
 
 /// The rows `queries` select from the views database, one line per row.
-fn rows(data: &Path, queries: &[&str]) -> Vec<String> {
+pub(crate) fn rows(data: &Path, queries: &[&str]) -> Vec<String> {
     let script = queries
         .iter()
         .map(|q| format!("[print(r) for r in c.execute('{q}')]"))
@@ -59,7 +59,7 @@ fn python_sqlite(data: &Path, script: &str) -> Vec<String> {
 }
 
 /// The test history tables, row by row in key order.
-fn history(data: &Path) -> String {
+pub(crate) fn history(data: &Path) -> String {
     rows(
         data,
         &[
@@ -71,7 +71,7 @@ fn history(data: &Path) -> String {
 }
 
 /// The `firmware_sizes` table, one line per row, sorted by queue.
-fn sizes_snapshot(data: &Path) -> Vec<String> {
+pub(crate) fn sizes_snapshot(data: &Path) -> Vec<String> {
     rows(data, &["select * from firmware_sizes order by queue_id"])
 }
 
@@ -89,7 +89,7 @@ fn worker_changes_snapshot(data: &Path) -> Vec<String> {
 /// an ELF (the host's `true`), so views carry artifacts and firmware sizes;
 /// every queue after the first restores its build from the build cache
 /// (a `cached` stage).
-const MEASURING_PROFILE: &str = r#"
+pub(crate) const MEASURING_PROFILE: &str = r#"
 default_profile = "sh"
 [profiles.sh]
 build = "mkdir -p out && cp /bin/true out/fw.elf"

@@ -342,6 +342,23 @@ impl TestStack {
         self.projector = Some(self.spawn_projector(&[]));
     }
 
+    /// SIGTERM to the projector, and waits for it: a clean shutdown (it
+    /// stores a last snapshot when it takes them).
+    pub fn terminate_projector(&mut self) {
+        if let Some(mut child) = self.projector.take() {
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the projector again after `terminate_projector` or `kill_projector`.
+    pub fn start_projector(&mut self) {
+        assert!(self.projector.is_none(), "the projector runs");
+        self.projector = Some(self.spawn_projector(&[]));
+    }
+
     /// SIGTERM to the gateway; returns how long it took to exit.
     pub fn terminate_gateway(&mut self) -> Duration {
         let mut child = self.gateway.take().expect("the gateway runs");
@@ -367,9 +384,19 @@ impl TestStack {
     /// Runs `testarena projector --rebuild` into another data dir and
     /// returns that dir.
     pub fn rebuild_into(&self, name: &str) -> PathBuf {
+        self.rebuild_into_with(name, &[])
+    }
+
+    /// `rebuild_into` with more arguments (`--from-start`).
+    pub fn rebuild_into_with(&self, name: &str, extra: &[&str]) -> PathBuf {
         let data = self.dir.path().join(name);
+        let args: Vec<&str> = ["projector", "--rebuild"]
+            .iter()
+            .chain(extra)
+            .copied()
+            .collect();
         let status = self
-            .command(&["projector", "--rebuild"], &format!("rebuild-{name}"))
+            .command(&args, &format!("rebuild-{name}"))
             .env("TESTARENA_DATA_DIR", &data)
             .status()
             .expect("rebuild runs");

@@ -30,6 +30,9 @@ pub struct ArenaNames {
     /// The Object Store bucket of build outputs shared between worker
     /// hosts (its stream is `OBJ_<bucket>`).
     pub builds_bucket: String,
+    /// The Object Store bucket of the projector's view snapshots, each
+    /// with the stream sequences it reflects (its stream is `OBJ_<bucket>`).
+    pub snapshots_bucket: String,
 }
 
 impl Default for ArenaNames {
@@ -57,6 +60,7 @@ impl ArenaNames {
             logs_stream: format!("{upper}_LOGS"),
             artifacts_bucket: format!("{upper}_ARTIFACTS"),
             builds_bucket: format!("{upper}_BUILDS"),
+            snapshots_bucket: format!("{upper}_SNAPSHOTS"),
         }
     }
 
@@ -227,6 +231,10 @@ impl ArenaNames {
     /// The stream behind the shared build cache bucket.
     pub fn builds_stream(&self) -> String {
         format!("OBJ_{}", self.builds_bucket)
+    }
+
+    pub fn snapshots_stream(&self) -> String {
+        format!("OBJ_{}", self.snapshots_bucket)
     }
 
     /// Where a shard of a sharded queue claims the queue's one build.

@@ -107,6 +107,13 @@ pub struct QueueView {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", oai(nullable))]
     pub rerun_of: Option<String>,
+    /// When `--retention-days` expired the queue: its log batches, its
+    /// events but `submitted` and how it ended, and its artifacts left
+    /// JetStream (the log answers 410); the view, its test history and
+    /// sizes stay. `null` while retained.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", oai(nullable))]
+    pub log_expired_at: Option<String>,
 }
 
 /// One stored artifact, as the view lists it and

@@ -68,6 +68,7 @@ pub async fn ensure_streams(
         logs,
         artifacts_stream(names, limits),
         builds_stream(names, limits),
+        snapshots_stream(names, limits),
     ];
     for config in streams {
         // Create first: on a cluster, an update of a stream that does not
@@ -106,6 +107,18 @@ fn builds_stream(names: &ArenaNames, limits: &StreamLimits) -> stream::Config {
         name: names.builds_stream(),
         description: Some("TestArena build outputs shared by worker hosts (Object Store)".into()),
         ..object_store_stream(&names.builds_bucket, limits)
+    }
+}
+
+/// The stream of the view snapshots' bucket: no bound of its own either;
+/// the projector keeps the newest few and deletes the rest.
+fn snapshots_stream(names: &ArenaNames, limits: &StreamLimits) -> stream::Config {
+    stream::Config {
+        name: names.snapshots_stream(),
+        description: Some(
+            "TestArena view snapshots, each with its stream sequences (Object Store)".into(),
+        ),
+        ..object_store_stream(&names.snapshots_bucket, limits)
     }
 }
 

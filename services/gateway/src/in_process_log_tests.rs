@@ -112,3 +112,37 @@ async fn a_search_covers_the_whole_log_and_a_bad_regex_is_a_400_naming_it() {
         assert_eq!(status, 400, "{bad}: {body}");
     }
 }
+
+#[tokio::test]
+async fn an_expired_queue_keeps_its_view_while_its_log_and_artifacts_answer_410() {
+    let gateway = TestGateway::start().await;
+    let mut expired = super::view("old");
+    expired.status = testarena_events::QueueStatus::Finished;
+    expired.log_expired_at = Some("2026-03-01T00:00:00Z".into());
+    gateway.store_view(&expired, 1).await;
+    let client = gateway.client();
+    let (status, body) = json(client.get("/api/queue/old").send().await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["log_expired_at"], "2026-03-01T00:00:00Z");
+    for path in [
+        "/api/queue/old/log",
+        "/api/queue/old/log/lines",
+        "/api/queue/old/log/search?q=x",
+        "/api/queue/old/log/stream",
+        "/api/queue/old/artifacts",
+        "/api/queue/old/artifacts/fw.elf",
+    ] {
+        let (status, body) = json(client.get(path).send().await).await;
+        assert_eq!(status, 410, "{path}: {body}");
+        assert_eq!(body["error"], "expired", "{path}: {body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains("\"old\"") && message.contains("2026-03-01T00:00:00Z"),
+            "{message}"
+        );
+    }
+    // A retained queue's log is there as before.
+    queue_with_log(&gateway, "kept", 3).await;
+    let (status, _) = json(client.get("/api/queue/kept/log/lines").send().await).await;
+    assert_eq!(status, 200);
+}

@@ -172,6 +172,7 @@ fn view(id: &str) -> QueueView {
         firmware_budget: None,
         bisect: None,
         rerun_of: None,
+        log_expired_at: None,
     }
 }
 

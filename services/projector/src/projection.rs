@@ -107,6 +107,7 @@ fn submitted_view(event: &Event) -> Option<QueueView> {
         firmware_budget: None,
         bisect: bisect.as_ref().map(ToString::to_string),
         rerun_of: rerun_of.as_ref().map(ToString::to_string),
+        log_expired_at: None,
     };
     recount(&mut view);
     Some(view)

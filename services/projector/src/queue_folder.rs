@@ -104,6 +104,18 @@ impl QueueFolders {
         }
     }
 
+    /// Removes the log files of queues `--retention-days` expired (their
+    /// status files stay).
+    pub(crate) async fn remove_logs(&self, ids: &[String]) -> io::Result<()> {
+        for id in ids {
+            match tokio::fs::remove_file(self.dir(id).join(LOG_FILE)).await {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Removes every queue folder (for a rebuild from scratch). Only folders
     /// that hold a status or log file are touched, so nothing else in the data
     /// dir is at risk.

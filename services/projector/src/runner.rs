@@ -16,6 +16,12 @@ use testarena_events::{
 use tokio_util::sync::CancellationToken;
 
 use crate::auto_quarantine::AutoQuarantine;
+use crate::expiry::{Expired, Sweep};
+use crate::retention::Retention;
+use crate::snapshot;
+use upkeep::recv_expired;
+
+mod upkeep;
 use crate::bisect_projection;
 use crate::bisect_store;
 use crate::event_batch::{self, Stored, Write};
@@ -59,6 +65,24 @@ pub struct ProjectorConfig {
     /// `--auto-quarantine`: quarantine tests that turn `flaky` at this flip
     /// rate (`--flaky-flip-rate`); `None`: off.
     pub auto_quarantine: Option<f64>,
+    /// `--retention-days`: ended queues' messages leave JetStream after it
+    /// (`expiry.rs`); `None`: kept for ever.
+    pub retention: Option<Retention>,
+    /// `--snapshot-minutes`: how often a following projector puts a
+    /// snapshot of its views in the snapshots bucket (and once more at a
+    /// clean shutdown); `None`: never.
+    pub snapshot_every: Option<Duration>,
+}
+
+/// Where `rebuild` starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RebuildFrom {
+    /// The newest snapshot in the bucket, then what follows it; the start
+    /// of the streams when there is none.
+    NewestSnapshot,
+    /// The start of the streams (`--from-start`): an expired queue's
+    /// history, in the snapshots alone, is not rebuilt.
+    Start,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +90,8 @@ pub struct RebuildReport {
     pub events: u64,
     pub log_batches: u64,
     pub elapsed: Duration,
+    /// The events sequence of the snapshot it started from, if any.
+    pub snapshot_events_seq: Option<u64>,
 }
 
 struct Projector {
@@ -96,6 +122,22 @@ struct Projector {
     rebuild_files: Option<RebuildFiles>,
     /// Whether a batch could not be written, announced for `/readyz`.
     stall: Stall,
+    /// Queues the retention sweep expired, to mark in the views.
+    expired: Option<tokio::sync::mpsc::Receiver<Expired>>,
+    /// Snapshots while following.
+    snapshots: Option<Snapshots>,
+}
+
+/// A following projector's snapshots: one upload at a time, off the loop.
+struct Snapshots {
+    every: Duration,
+    js: jetstream::Context,
+    names: ArenaNames,
+    local_copy: PathBuf,
+    /// The offsets of the last snapshot taken, to skip one that would
+    /// reflect the same.
+    last: Option<snapshot::Offsets>,
+    upload: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 /// A rebuild's status files: each queue's latest view waits here until a
@@ -139,12 +181,35 @@ pub async fn run(
         _ = await_streams(&js, &config.names, &config.limits) => {}
     }
     let mut projector = Projector::open(client, &config, Durability::CrashSafe).await?;
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(retention) = config.retention {
+        let (sweep, marks) = Sweep::new(
+            js.clone(),
+            config.names.clone(),
+            config.db_path.clone(),
+            retention,
+        );
+        projector.expired = Some(marks);
+        tasks.spawn(sweep.run(shutdown.clone()));
+    }
+    projector.snapshots = config.snapshot_every.map(|every| Snapshots {
+        every,
+        js: js.clone(),
+        names: config.names.clone(),
+        local_copy: snapshot::local_copy(&config.db_path),
+        last: None,
+        upload: None,
+    });
     loop {
         match projector
             .follow(&js, &config, shutdown.clone(), false)
             .await
         {
-            Ok(_) => return Ok(()),
+            Ok(_) => {
+                tasks.join_all().await;
+                projector.last_snapshot().await;
+                return Ok(());
+            }
             Err(e) => {
                 // A broker failover or restart, or a batch the views could
                 // not take (a full disk): resume from what is committed.
@@ -163,6 +228,7 @@ pub async fn run(
 pub async fn rebuild(
     client: async_nats::Client,
     config: ProjectorConfig,
+    from: RebuildFrom,
 ) -> anyhow::Result<RebuildReport> {
     let js = jetstream::new(client.clone());
     tokio::time::timeout(
@@ -171,20 +237,14 @@ pub async fn rebuild(
     )
     .await
     .context("the streams do not exist (an admin creates them with `testarena init`)")?;
-    for suffix in ["", "-wal", "-shm"] {
-        let mut path = config.db_path.clone().into_os_string();
-        path.push(suffix);
-        match tokio::fs::remove_file(&path).await {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e).context("removing the old view database")
-            }
-            _ => {}
-        }
-    }
-    QueueFolders::new(&config.data_dir)
-        .remove_all()
-        .await
-        .context("removing the old queue folders")?;
+    remove_old_views(&config).await?;
+    let started = Instant::now();
+    let restored = match from {
+        RebuildFrom::NewestSnapshot => snapshot::fetch_newest(&js, &config.names, &config.db_path)
+            .await
+            .context("restoring the newest snapshot")?,
+        RebuildFrom::Start => None,
+    };
     let mut projector = Projector::open(client, &config, Durability::Rebuild).await?;
     projector.rebuild_files = Some(RebuildFiles {
         writer: StatusWriter::start(&projector.folders)
@@ -192,7 +252,10 @@ pub async fn rebuild(
         pending: HashMap::new(),
         batch: 0,
     });
-    let started = Instant::now();
+    if let Some(offsets) = restored {
+        tracing::info!(events = offsets.events, "rebuilding from a snapshot");
+        projector.restored_from_snapshot().await?;
+    }
     let counts = projector
         .follow(&js, &config, CancellationToken::new(), true)
         .await?;
@@ -209,7 +272,31 @@ pub async fn rebuild(
         events: counts.0,
         log_batches: counts.1,
         elapsed: started.elapsed(),
+        snapshot_events_seq: restored.map(|o| o.events),
     })
+}
+
+/// An interval whose first tick is one `period` away.
+fn ticker(period: Duration) -> tokio::time::Interval {
+    tokio::time::interval_at(tokio::time::Instant::now() + period, period)
+}
+
+/// A rebuild's start: the old database and queue folders go.
+async fn remove_old_views(config: &ProjectorConfig) -> anyhow::Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = config.db_path.clone().into_os_string();
+        path.push(suffix);
+        match tokio::fs::remove_file(&path).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).context("removing the old view database")
+            }
+            _ => {}
+        }
+    }
+    QueueFolders::new(&config.data_dir)
+        .remove_all()
+        .await
+        .context("removing the old queue folders")
 }
 
 /// How `follow` drains its two streams into batches.
@@ -311,6 +398,8 @@ impl Projector {
                 Durability::Rebuild => None,
             },
             rebuild_files: None,
+            expired: None,
+            snapshots: None,
         })
     }
 
@@ -332,12 +421,12 @@ impl Projector {
             Source::open(js, &config.names.events_stream, events_at + 1, rebuilding).await?;
         let mut logs = Source::open(js, &config.names.logs_stream, logs_at + 1, rebuilding).await?;
         let mut applied = (0u64, 0u64);
-        let period = if until_caught_up {
+        let mut check = ticker(if until_caught_up {
             CATCH_UP_CHECK
         } else {
             STALL_CHECK
-        };
-        let mut check = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        });
+        let mut snapshot_tick = ticker(self.snapshot_period());
         let mut last_check = (events_at, logs_at);
         if !self.stall.is_stalled() {
             tracing::info!(events_at, logs_at, "projector following the streams");
@@ -358,6 +447,10 @@ impl Projector {
                     let at = NotApplied { at: (events_at, logs_at) };
                     logs_at = self.apply_logs(batch).await.context(at)?;
                 }
+                Some(expired) = recv_expired(&mut self.expired) => {
+                    self.mark_expired(expired).await.context("marking expired queues")?;
+                }
+                _ = snapshot_tick.tick(), if self.snapshots.is_some() => self.snapshot().await,
                 _ = check.tick() => {
                     let behind = streams_behind(js, config, (events_at, logs_at)).await?;
                     if until_caught_up && behind == (false, false) {

@@ -588,6 +588,32 @@ pub(crate) async fn is_deleted(conn: &mut SqliteConnection, id: &str) -> sqlx::R
         .is_some())
 }
 
+/// Forgets the log files of queues whose logs expired: a log batch that
+/// came after (none should) would start a new file.
+pub(crate) async fn forget_logs(conn: &mut SqliteConnection, ids: &[String]) -> anyhow::Result<()> {
+    let ids = serde_json::to_string(ids)?;
+    for table in [
+        "DELETE FROM log_files WHERE queue_id IN (SELECT value FROM json_each(?))",
+        "DELETE FROM log_attempts WHERE queue_id IN (SELECT value FROM json_each(?))",
+    ] {
+        sqlx::query(table).bind(&ids).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// A restored snapshot holds no `queue_log.txt`: every log file is
+/// forgotten and the logs stream replayed from its start.
+pub(crate) async fn forget_all_logs(conn: &mut SqliteConnection) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM log_files")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM log_attempts")
+        .execute(&mut *conn)
+        .await?;
+    set_offset(conn, LOGS_OFFSET, 0).await?;
+    Ok(())
+}
+
 /// Committed length of a queue's log file: (bytes, lines).
 pub(crate) async fn log_file(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<(u64, u64)> {
     let row = sqlx::query("SELECT bytes, lines FROM log_files WHERE queue_id = ?")
@@ -691,6 +717,7 @@ mod tests {
             firmware_budget: None,
             bisect: None,
             rerun_of: None,
+            log_expired_at: None,
         }
     }
 

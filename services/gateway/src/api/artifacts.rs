@@ -20,7 +20,7 @@ use super::artifact_stream::{self, ObjectRead, OpenError};
 use super::byte_range::ByteRange;
 use super::error::{ApiError, ErrorBody};
 use super::model::{ArtifactList, ArtifactView};
-use super::queries::find;
+use super::queries::find_retained;
 use super::ApiTags;
 use crate::state::AppState;
 
@@ -61,7 +61,7 @@ impl ArtifactApi {
         state: Data<&Arc<AppState>>,
         id: Path<String>,
     ) -> Result<Json<ArtifactList>, ApiError> {
-        let view = find(&state, &id.0).await?;
+        let view = find_retained(&state, &id.0, "artifacts").await?;
         Ok(Json(ArtifactList {
             artifacts: view.artifacts,
         }))
@@ -80,7 +80,7 @@ impl ArtifactApi {
         name: Path<String>,
         #[oai(name = "Range")] range: Header<Option<String>>,
     ) -> Result<ArtifactBytes, ApiError> {
-        let view = find(&state, &id.0).await?;
+        let view = find_retained(&state, &id.0, "artifacts").await?;
         let artifact = listed(&view.artifacts, &view.id, &name.0)?;
         let queue_id = QueueId::parse(&view.id).map_err(|e| ApiError::internal("stored id", e))?;
         let info = open(&state, &queue_id, artifact).await?;

@@ -38,6 +38,10 @@ pub enum ApiError {
     /// queue that already ended).
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
+    /// The queue's log, events and artifacts left JetStream by
+    /// `--retention-days`; its view, test history and sizes stay.
+    #[oai(status = 410)]
+    Gone(Json<ErrorBody>),
     /// The request body is over 1 MiB.
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
@@ -104,6 +108,13 @@ impl ApiError {
     pub fn invalid_field(field: &str, message: impl std::fmt::Display) -> Self {
         Self::InvalidField(body("invalid_field", format!("{field}: {message}")))
     }
+    /// A queue's log, events or artifacts that `--retention-days` expired.
+    pub fn expired(queue: &str, what: &str, at: &str) -> Self {
+        Self::Gone(body(
+            "expired",
+            format!("the {what} of queue {queue:?} expired at {at} (--retention-days); its view and test history stay"),
+        ))
+    }
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::Unavailable(body("unavailable", message))
     }
@@ -116,6 +127,7 @@ impl ApiError {
             | Self::NotFound(b)
             | Self::MethodNotAllowed(b)
             | Self::Conflict(b)
+            | Self::Gone(b)
             | Self::PayloadTooLarge(b)
             | Self::UnsupportedMediaType(b)
             | Self::InvalidField(b)

@@ -14,7 +14,7 @@ use poem_openapi::{
 };
 
 use super::error::ApiError;
-use super::queries::find;
+use super::queries::find_retained;
 use super::ApiTags;
 use crate::log_scan::{self, LogSearch, NumberedLine};
 use crate::state::AppState;
@@ -127,7 +127,7 @@ impl LogLinesApi {
 
 /// The queue's `queue_log.txt`; 404 for an unknown queue.
 async fn log_path(state: &AppState, id: &str) -> Result<std::path::PathBuf, ApiError> {
-    let view = find(state, id).await?;
+    let view = find_retained(state, id, "log").await?;
     Ok(state
         .data_dir
         .join(&view.id)

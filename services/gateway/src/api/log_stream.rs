@@ -23,7 +23,7 @@ use testarena_events::QueueId;
 
 use super::error::ApiError;
 use super::log_follower::Follower;
-use super::queries::find;
+use super::queries::find_retained;
 use super::stream_event::StreamEvent;
 use super::ApiTags;
 use crate::state::AppState;
@@ -90,7 +90,7 @@ impl LogStreamApi {
         )]
         last_event_id_query: Query<Option<u64>>,
     ) -> Result<LogStreamResponse, ApiError> {
-        let view = find(&state, &id.0).await?;
+        let view = find_retained(&state, &id.0, "log").await?;
         let queue_id = QueueId::parse(view.id).map_err(|e| ApiError::internal("stored id", e))?;
         state.events.ensure_connected()?;
         let last_event_id = last_event_id.0.or(last_event_id_query.0);

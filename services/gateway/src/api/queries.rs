@@ -143,7 +143,7 @@ impl QueryApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "4294967295")))]
         attempt: Query<Option<u32>>,
     ) -> Result<LogChunk, ApiError> {
-        let view = find(&state, &id.0).await?;
+        let view = find_retained(&state, &id.0, "log").await?;
         let offset = offset.0.unwrap_or(0);
         let limit = limit.0.unwrap_or(MAX_LOG_CHUNK);
         let (text, next, size) = match attempt.0 {
@@ -171,6 +171,20 @@ impl QueryApi {
             }
         };
         Ok(LogChunk::Ok(PlainText(text), next, size))
+    }
+}
+
+/// The queue's view when its `what` (log, events, artifacts) is still in
+/// JetStream; 410 once `--retention-days` expired it.
+pub(crate) async fn find_retained(
+    state: &AppState,
+    id: &str,
+    what: &str,
+) -> Result<QueueView, ApiError> {
+    let view = find(state, id).await?;
+    match &view.log_expired_at {
+        Some(at) => Err(ApiError::expired(&view.id, what, at)),
+        None => Ok(view),
     }
 }
 
