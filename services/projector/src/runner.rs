@@ -506,8 +506,7 @@ impl Projector {
             history: &mut self.history,
         };
         let folds = event_batch::fold_batch(order, stored, &events, &parsed.test_events, ledgers);
-        let durations = self.durations.take_changed();
-        let history = self.history.take_changes();
+        let (durations, history) = (self.durations.take_changed(), self.history.take_changes());
         let sizes = firmware_sizes::measured(&folds, &events);
         let bisects = self.fold_bisects(&mut tx, &parsed.bisect_events).await?;
         let workers: Vec<_> = parsed
@@ -528,9 +527,7 @@ impl Projector {
                     updated_seq,
                     status_changed,
                 } => {
-                    if status_changed {
-                        status_files.extend(self.status_file(id, view)?);
-                    }
+                    status_files.extend(self.status_file(id, view, status_changed)?);
                     rows.push(store::SaveRow {
                         view,
                         submitted_seq,
@@ -636,13 +633,18 @@ impl Projector {
         Ok(())
     }
 
-    /// A changed view's `queue_status.json`, to write with the batch; while
-    /// rebuilding it waits for the writer thread instead (`None`).
+    /// A changed view's `queue_status.json`, to write with the batch when
+    /// its status changed (`event_batch` says why); while rebuilding it
+    /// waits for the writer thread instead (`None`).
     fn status_file(
         &mut self,
         id: &str,
         view: &QueueView,
+        status_changed: bool,
     ) -> anyhow::Result<Option<(String, Vec<u8>)>> {
+        if !status_changed {
+            return Ok(None);
+        }
         if let Some(files) = &mut self.rebuild_files {
             files
                 .pending

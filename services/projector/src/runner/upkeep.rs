@@ -38,7 +38,8 @@ impl Projector {
             };
             view.log_expired_at = Some(expired.at.clone());
             rows.push((id.clone(), serde_json::to_string(view)?));
-            status_files.extend(self.status_file(id, view)?);
+            // An ended queue's last change: its file stays the final view.
+            status_files.extend(self.status_file(id, view, true)?);
         }
         store::update_views(&mut tx, &rows).await?;
         store::forget_logs(&mut tx, &expired.ids).await?;
