@@ -71,6 +71,7 @@ pub async fn up(options: UpOptions, shutdown: CancellationToken) -> anyhow::Resu
     let configs = configs(&options, &data_dir)?;
     let client = options.nats.connect(&nats_url, "up").await?;
     init_streams(&client, &configs.worker).await;
+    let integrations = configs.gateway.gateway_file.clone();
     let gateway = testarena_gateway::bind(configs.gateway).await?;
     let url = gateway
         .local_addr()
@@ -91,12 +92,10 @@ pub async fn up(options: UpOptions, shutdown: CancellationToken) -> anyhow::Resu
     });
     let (c, s) = (client.clone(), stop.clone());
     services.spawn(async move { ("worker", testarena_worker::run(c, configs.worker, s).await) });
-    let notifier = options.notifier.config(
-        &options.streams,
-        &options.views,
-        options.gateway_config.as_deref(),
-        Some(&url),
-    )?;
+    let notifier =
+        options
+            .notifier
+            .config(&options.streams, &options.views, integrations, Some(&url))?;
     let (c, s) = (client.clone(), stop.clone());
     services.spawn(async move { ("notifier", testarena_notifier::run(c, notifier, s).await) });
     let (c, s) = (client, stop.clone());

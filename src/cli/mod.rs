@@ -200,7 +200,8 @@ async fn run_service(command: Command) -> anyhow::Result<()> {
             views,
             notifier,
         } => {
-            let config = notifier.config(&streams, &views, config.as_deref(), None)?;
+            let integrations = service_args::gateway_file(config.as_deref())?;
+            let config = notifier.config(&streams, &views, integrations, None)?;
             let client = nats.connect(&nats.url(), "notifier").await?;
             testarena_notifier::run(client, config, shutdown).await
         }

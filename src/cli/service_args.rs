@@ -425,13 +425,13 @@ pub struct NotifierArgs {
 }
 
 impl NotifierArgs {
-    /// `config`: the gateway config file, when one is given; `fallback_url`
-    /// where `--public-url` is absent.
+    /// `integrations`: the gateway config file's content (`gateway_file`);
+    /// `fallback_url` where `--public-url` is absent.
     pub fn config(
         &self,
         streams: &StreamArgs,
         views: &ViewArgs,
-        config: Option<&std::path::Path>,
+        integrations: std::sync::Arc<testarena_integrations::GatewayFile>,
         fallback_url: Option<&str>,
     ) -> anyhow::Result<NotifierConfig> {
         let public_url = match (&self.public_url, fallback_url) {
@@ -449,10 +449,6 @@ impl NotifierArgs {
             (1..=300).contains(&self.notify_timeout_s),
             "--notify-timeout-s must be 1 to 300"
         );
-        let integrations = match config {
-            Some(path) => testarena_integrations::GatewayFile::load(path)?,
-            None => testarena_integrations::GatewayFile::default(),
-        };
         Ok(NotifierConfig {
             names: streams.names()?,
             limits: streams.limits(),

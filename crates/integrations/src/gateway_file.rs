@@ -192,7 +192,7 @@ impl RepoHook {
 
 /// One URL as hosts write it: a trailing `/` or `.git` and the scheme's and
 /// host's case do not make another repository.
-fn same_repository(a: &str, b: &str) -> bool {
+pub fn same_repository(a: &str, b: &str) -> bool {
     fn key(url: &str) -> String {
         let url = url.trim_end_matches('/');
         let url = url.strip_suffix(".git").unwrap_or(url);

@@ -9,8 +9,8 @@ mod ref_filter;
 mod secret;
 
 pub use gateway_file::{
-    GatewayFile, GatewayFileError, NotifyOn, NotifyRule, NotifyTarget, RepoHook, StatusApi,
-    StatusTarget,
+    same_repository, GatewayFile, GatewayFileError, NotifyOn, NotifyRule, NotifyTarget, RepoHook,
+    StatusApi, StatusTarget,
 };
 pub use ref_filter::{RefFilter, RefFilterError};
 pub use secret::Secret;

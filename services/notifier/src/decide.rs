@@ -10,8 +10,10 @@
 
 use std::collections::HashMap;
 
-use testarena_events::{DeliveryKind, RepoUrl};
-use testarena_integrations::{GatewayFile, NotifyRule, NotifyTarget};
+use std::sync::Arc;
+
+use testarena_events::DeliveryKind;
+use testarena_integrations::{same_repository, GatewayFile, NotifyRule, NotifyTarget};
 
 use crate::commit_status::{
     context_of, repo_path, short_description, status_request, CommitState, CommitStatus,
@@ -25,7 +27,7 @@ use crate::signature::{sign, DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER};
 /// The config as the notifier uses it, checked at start.
 #[derive(Debug, Clone)]
 pub struct Setup {
-    file: GatewayFile,
+    file: Arc<GatewayFile>,
     /// Each status repository's path on its host, by its configured URL.
     paths: HashMap<String, String>,
     public_url: String,
@@ -34,7 +36,7 @@ pub struct Setup {
 impl Setup {
     /// Refuses a repository whose statuses could never be posted (its URL
     /// names no `owner/repo`), naming it.
-    pub fn new(file: GatewayFile, public_url: String) -> Result<Self, StatusPathError> {
+    pub fn new(file: Arc<GatewayFile>, public_url: String) -> Result<Self, StatusPathError> {
         let mut paths = HashMap::new();
         for repo in &file.repos {
             if let Some(status) = &repo.status {
@@ -156,16 +158,7 @@ fn repo_matches(rule: &NotifyRule, facts: &Facts) -> bool {
         Facts::Queue(queue) => &queue.view.source.repo,
         Facts::Bisect(view) => &view.source.repo,
     };
-    same_repository(wanted, repo)
-}
-
-/// The rule's `repo` and the queue's, a trailing `/` or `.git` aside.
-fn same_repository(wanted: &RepoUrl, repo: &str) -> bool {
-    let key = |url: &str| {
-        let url = url.trim_end_matches('/');
-        url.strip_suffix(".git").unwrap_or(url).to_owned()
-    };
-    key(wanted.as_str()) == key(repo)
+    same_repository(wanted.as_str(), repo)
 }
 
 fn notification(

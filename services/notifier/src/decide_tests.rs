@@ -2,6 +2,7 @@
 //! which deliveries an event owes, their ids, bodies and signatures.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 use testarena_events::{BisectView, DeliveryKind, QueueView};
@@ -18,7 +19,7 @@ fn setup(config: &str) -> Setup {
         Ok(format!("secret of {}\n", file.display()))
     })
     .expect("the config parses");
-    Setup::new(file, "https://arena.example.com/".into()).expect("setup")
+    Setup::new(Arc::new(file), "https://arena.example.com/".into()).expect("setup")
 }
 
 const CONFIG: &str = r#"
@@ -260,7 +261,7 @@ fn a_status_repository_without_owner_and_name_is_refused_at_start() {
     let config = "[[repos]]\nurl = \"https://github.com/lonely\"\nwebhook_secret_file = \"h\"\n\
                   status = { api = \"github\", url = \"https://api.github.com\", token_file = \"t\" }\n";
     let file = GatewayFile::parse(config, Path::new("/g.toml"), |_| Ok("s".into())).unwrap();
-    let error = Setup::new(file, "http://x".into()).unwrap_err();
+    let error = Setup::new(Arc::new(file), "http://x".into()).unwrap_err();
     assert!(
         error.to_string().contains("https://github.com/lonely"),
         "{error}"

@@ -26,6 +26,7 @@ mod sender;
 mod signature;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -48,7 +49,7 @@ pub struct NotifierConfig {
     pub projector_name: String,
     pub nats_timeout: Duration,
     /// The gateway config file's `[[repos]]` (their `status`) and `[[notify]]`.
-    pub integrations: GatewayFile,
+    pub integrations: Arc<GatewayFile>,
     /// The gateway's address as people reach it: links point there.
     pub public_url: String,
     /// One HTTP attempt's limit.
