@@ -73,7 +73,12 @@ pub async fn run(
     let bucket = js
         .get_key_value(config.names.notifications_bucket())
         .await
-        .with_context(|| format!("opening the bucket {}", config.names.notifications_bucket()))?;
+        .with_context(|| {
+            format!(
+                "opening the bucket {} (`testarena init` creates it)",
+                config.names.notifications_bucket()
+            )
+        })?;
     let stream = js
         .get_stream(&config.names.events_stream)
         .await
