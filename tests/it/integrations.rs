@@ -212,6 +212,36 @@ fn push_payload(repo: &str, git_ref: &str, commit: &str) -> Vec<u8> {
     serde_json::to_vec(&payload).unwrap()
 }
 
+/// A fixture from `tests/fixtures/hooks` with the values at these JSON pointers replaced.
+fn fixture_with(name: &str, values: &[(&str, Value)]) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/hooks")
+        .join(name);
+    let mut payload: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    for (pointer, value) in values {
+        *payload.pointer_mut(pointer).expect("the fixture has it") = value.clone();
+    }
+    serde_json::to_vec(&payload).unwrap()
+}
+
+async fn deliver_to(
+    stack: &TestStack,
+    service: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Value) {
+    let mut request = stack
+        .http
+        .post(format!("{}/api/hooks/{service}", stack.base))
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.body(body.to_vec()).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 async fn deliver(stack: &TestStack, delivery: &str, body: &[u8], signature: &str) -> (u16, Value) {
     let response = stack
         .http
@@ -280,6 +310,47 @@ async fn a_signed_push_hook_starts_the_queues_a_bad_one_nothing_and_a_redelivery
     );
     assert_eq!(queue_count(&stack).await, 2);
 
+    // GitLab (the token itself) and Gitea (HMAC, no prefix) run it too.
+    let gitlab = fixture_with(
+        "gitlab_push.json",
+        &[
+            ("/ref", json!("refs/heads/main")),
+            ("/checkout_sha", json!(next)),
+            ("/after", json!(next)),
+            ("/project/git_http_url", json!(repo.url())),
+        ],
+    );
+    let (status, started) = deliver_to(
+        &stack,
+        "gitlab",
+        &[
+            ("x-gitlab-event", "Push Hook"),
+            ("x-gitlab-token", "hook-secret"),
+        ],
+        &gitlab,
+    )
+    .await;
+    assert_eq!(status, 201, "{started}");
+    assert_eq!(started["queues"][0], format!("smoke-{}", &next[..12]));
+    let third = repo.commit(&[("scenarios/third.sh", "echo third\n")], "third");
+    let gitea = fixture_with(
+        "gitea_push.json",
+        &[
+            ("/ref", json!("refs/heads/main")),
+            ("/after", json!(third)),
+            ("/repository/clone_url", json!(repo.url())),
+        ],
+    );
+    let signature = github_signature(b"hook-secret", &gitea).replace("sha256=", "");
+    let headers = [
+        ("x-gitea-event", "push"),
+        ("x-gitea-signature", signature.as_str()),
+    ];
+    let (status, started) = deliver_to(&stack, "gitea", &headers, &gitea).await;
+    assert_eq!(status, 201, "{started}");
+    assert_eq!(started["commit"], third);
+    assert_eq!(queue_count(&stack).await, 6);
+
     // A branch outside `refs`: verified, answered, nothing started.
     let body = push_payload(&repo.url(), "refs/heads/feature", &next);
     let (status, ignored) = deliver(
@@ -297,5 +368,5 @@ async fn a_signed_push_hook_starts_the_queues_a_bad_one_nothing_and_a_redelivery
             .contains("refs/heads/feature"),
         "{ignored}"
     );
-    assert_eq!(queue_count(&stack).await, 2);
+    assert_eq!(queue_count(&stack).await, 6);
 }
