@@ -1,6 +1,6 @@
 //! The queue list's pages by cursor in the fast tier: each answer's
 //! `next_cursor` leads to the next page to the end, `page` still works, and
-//! a cursor the API did not give (or with `page`) is a 400.
+//! a cursor the API did not give is a 404.
 
 use serde_json::Value;
 
@@ -61,19 +61,26 @@ async fn next_cursors_lead_through_the_list_to_its_end() {
 }
 
 #[tokio::test]
-async fn a_cursor_the_api_did_not_give_or_with_a_page_is_a_400_saying_so() {
+async fn a_cursor_the_api_did_not_give_is_a_404_and_one_beside_a_page_wins() {
     let gateway = TestGateway::start().await;
-    gateway.store("a", 1).await;
+    for (n, id) in ["a", "b", "c"].iter().enumerate() {
+        gateway.store(id, n as i64 + 1).await;
+    }
     let client = gateway.client();
-    let (_, body) = json(client.get("/api/queues?per_page=1").send().await).await;
-    assert_eq!(body["next_cursor"], Value::Null, "one queue, one page");
-    for (query, says) in [
-        ("cursor=bm90LWEtY3Vyc29y", "cursor: not one this API gave"),
-        ("cursor=eyJiZWZvcmUiOjF9&page=2", "cursor and page"),
-        ("cursor=a%20b", "cursor"),
+    let (_, body) = json(client.get("/api/queues?per_page=3").send().await).await;
+    assert_eq!(body["next_cursor"], Value::Null, "one page, no next");
+    let (_, first) = json(client.get("/api/queues?per_page=1").send().await).await;
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let path = format!("/api/queues?per_page=1&page=3&cursor={cursor}");
+    let (status, body) = json(client.get(path).send().await).await;
+    assert_eq!((status, ids(&body)), (200, vec!["b".to_owned()]), "{body}");
+    for (query, status, says) in [
+        ("cursor=bm90LWEtY3Vyc29y", 404, "no page at this cursor"),
+        ("cursor=0", 404, "no page at this cursor"),
+        ("cursor=a%20b", 400, "cursor"),
     ] {
-        let (status, body) = json(client.get(format!("/api/queues?{query}")).send().await).await;
-        assert_eq!(status, 400, "{query}: {body}");
+        let (got, body) = json(client.get(format!("/api/queues?{query}")).send().await).await;
+        assert_eq!(got, status, "{query}: {body}");
         let message = body["message"].as_str().unwrap();
         assert!(message.contains(says), "{query}: {message}");
     }

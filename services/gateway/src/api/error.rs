@@ -88,6 +88,10 @@ impl ApiError {
     pub fn no_test(message: impl Into<String>) -> Self {
         Self::NotFound(body("not_found", message))
     }
+    /// A list's `cursor` that no answer gave.
+    pub fn no_page(message: impl Into<String>) -> Self {
+        Self::NotFound(body("not_found", message))
+    }
     /// A queue that exists but has no such artifact (or no longer its bytes).
     pub fn no_artifact(queue: &str, name: &str, what: &str) -> Self {
         Self::NotFound(body(

@@ -75,11 +75,11 @@ impl QueryApi {
         /// Bisect step queues (those whose `bisect` is set): left out
         /// (`exclude`, the default), listed too (`include`), or alone (`only`).
         bisect: Query<Option<BisectSteps>>,
-        /// Where the page starts: a previous answer's `next_cursor` (400 for
-        /// one this API did not give). Not with `page`.
+        /// Where the page starts: a previous answer's `next_cursor` (404 for
+        /// one this API did not give). With it, `page` is ignored.
         #[oai(validator(pattern = r"^[A-Za-z0-9_-]{1,256}$"))]
         cursor: Query<Option<String>>,
-        /// From 1 (for older clients; `cursor` is preferred). Not with `cursor`.
+        /// From 1 (for older clients; `cursor` is preferred).
         #[oai(validator(minimum(value = "1"), maximum(value = "4294967295")))]
         page: Query<Option<u32>>,
         /// 1 to 200; 50 when absent.
@@ -337,18 +337,16 @@ fn queue_page(listed: ListedPage, start: PageStart, per_page: u32) -> QueuePage 
     }
 }
 
-/// Where a list page starts: after a cursor, or at a page number (1 when
-/// neither is given); both is a 400, as is a cursor this API did not give.
+/// Where a list page starts: after a cursor (which says where, so a `page`
+/// beside it is ignored), or at a page number (1 when neither is given). A
+/// cursor this API did not give names no page: a 404, as for the tests list.
 fn page_start(cursor: Option<&str>, page: Option<u32>) -> Result<PageStart, ApiError> {
-    match (cursor, page) {
-        (Some(_), Some(_)) => Err(ApiError::bad_request(
-            "cursor and page: pass one of them (a cursor already says where the page starts)",
-        )),
-        (Some(cursor), None) => QueueCursor::parse(cursor)
+    match cursor {
+        Some(cursor) => QueueCursor::parse(cursor)
             .map(|c| PageStart::After(c.submitted_seq()))
             .ok_or_else(|| {
-                ApiError::bad_request("cursor: not one this API gave; pass a next_cursor as is")
+                ApiError::no_page("no page at this cursor: pass a next_cursor as the API gave it")
             }),
-        (None, page) => Ok(PageStart::Number(page.unwrap_or(1))),
+        None => Ok(PageStart::Number(page.unwrap_or(1))),
     }
 }
