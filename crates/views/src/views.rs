@@ -11,7 +11,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 use testarena_events::{
     window_figures, BisectView, QuarantineRecord, QueueView, SizeEntry, TestKey, TestRun,
-    WindowFigures, DEFAULT_WINDOW,
+    WindowFigures,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -161,43 +161,18 @@ impl Views {
         })
     }
 
-    /// The tests `filter` selects, each with its figures over its last
-    /// `window` runs. The default window is stored per test by the
-    /// projector (`summary_json`): one row per test, no run read. Another
-    /// window reads each test's runs, in one statement.
+    /// The tests `filter` selects, in key order, each with its figures over
+    /// its last `window` runs, read from `test_runs` in one statement: for a
+    /// window other than the one the projector stores per test (whose list
+    /// is [`Views::test_page`]).
     pub async fn tests(
         &self,
         filter: &TestFilter<'_>,
         window: u32,
     ) -> Result<Vec<(StoredTest, WindowFigures)>, ViewsError> {
-        let mut tests = if window == DEFAULT_WINDOW {
-            self.stored_figures(filter).await?
-        } else {
-            self.figures_over(filter, window).await?
-        };
+        let mut tests = self.figures_over(filter, window).await?;
         tests.sort_by(|a, b| a.0.key.cmp(&b.0.key));
         Ok(tests)
-    }
-
-    async fn stored_figures(
-        &self,
-        filter: &TestFilter<'_>,
-    ) -> Result<Vec<(StoredTest, WindowFigures)>, ViewsError> {
-        let rows = sqlx::query(concat!(
-            "SELECT id, repo, profile, task, case_name, quarantined, quarantine_reason, summary_json
-               FROM tests WHERE ",
-            test_filter!()
-        ));
-        let rows = filter.bind(rows).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row| {
-                let figures = match row.get::<Option<&str>, _>(7) {
-                    Some(json) => serde_json::from_str(json)?,
-                    None => WindowFigures::default(),
-                };
-                Ok((stored_test(row), figures))
-            })
-            .collect()
     }
 
     /// Each test's last `window` runs (bisect runs left out): one range of
@@ -519,7 +494,7 @@ fn run_of(row: &sqlx::sqlite::SqliteRow, at: usize) -> Result<TestRun, ViewsErro
 }
 
 /// Columns 1–6 of a `tests` row: repo, profile, task, case, quarantined, reason.
-fn stored_test(row: &sqlx::sqlite::SqliteRow) -> StoredTest {
+pub(crate) fn stored_test(row: &sqlx::sqlite::SqliteRow) -> StoredTest {
     let key = TestKey::trusted(row.get(1), row.get(2), row.get(3), row.get(4));
     let quarantined: bool = row.get::<i64, _>(5) != 0;
     StoredTest {

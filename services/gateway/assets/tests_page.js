@@ -7,7 +7,7 @@
 
 import { listTests, setQuarantine } from './api.js';
 import { h, replace, svg } from './dom.js';
-import { formatAge, formatDuration } from './format.js';
+import { formatAge, formatCount, formatDuration } from './format.js';
 import { sourceLabel, shortenMiddle } from './source.js';
 import {
   flipPercent, stripDots, testFiltersFromParams, testHref, testName, testsHash, trendPoints,
@@ -59,10 +59,12 @@ export function testsPage(root, params, ctx) {
   async function refresh() {
     clearTimeout(timer);
     try {
-      const { tests, total, next_cursor: next } = await listTests(filters, controller.signal);
+      const {
+        tests, total, total_capped: capped, next_cursor: next,
+      } = await listTests(filters, controller.signal);
       banner.hidden = true;
       render(tests);
-      renderPager(total, tests.length, next);
+      renderPager(total, capped, tests.length, next);
     } catch (e) {
       if (e.name === 'AbortError') return;
       banner.hidden = false;
@@ -104,10 +106,11 @@ export function testsPage(root, params, ctx) {
       h('tbody', {}, tests.map((t) => row(t, () => toggle(t))))));
   }
 
-  function renderPager(total, shown, next) {
+  // Past 10,000 the API counts no further: "10,000+".
+  function renderPager(total, capped, shown, next) {
     replace(pager,
       h('span', { class: 'muted small', 'data-test': 'test-total' },
-        `${shown} of ${total} test${total === 1 ? '' : 's'}`),
+        `${shown} of ${formatCount(total)}${capped ? '+' : ''} test${total === 1 && !capped ? '' : 's'}`),
       filters.cursor ? h('a', { class: 'btn btn-small', href: testsHash({ ...filters, cursor: null }), 'data-test': 'first-page' }, 'First page') : null,
       next ? h('a', { class: 'btn btn-small', href: testsHash({ ...filters, cursor: next }), 'data-test': 'next-page' }, 'Next page') : null);
   }

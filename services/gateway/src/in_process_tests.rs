@@ -593,6 +593,30 @@ async fn tests_are_listed_with_their_state_over_the_window_and_filtered() {
     assert_eq!(body["tests"][0]["flip_rate"], 1.0);
     let (_, body) = json(client.get("/api/tests?q=ECHO").send().await).await;
     assert_eq!(body["tests"][0]["case"], "echo.long", "{body}");
+    // The stored window's state filter is SQL's: `uart` flips at 6/29, at or
+    // above the gateway's rate (0.2), so it is flaky, not passing.
+    for (state, listed) in [
+        ("flaky", ["uart", "-"]),
+        ("passing", ["boot", "-"]),
+        ("failing", ["uart", "echo.long"]),
+    ] {
+        let (_, body) = json(client.get(format!("/api/tests?state={state}")).send().await).await;
+        let tests = body["tests"].as_array().unwrap();
+        let names: Vec<[&str; 2]> = tests
+            .iter()
+            .map(|t| {
+                [
+                    t["task"].as_str().unwrap(),
+                    t["case"].as_str().unwrap_or("-"),
+                ]
+            })
+            .collect();
+        assert_eq!(names, [listed], "{state}: {body}");
+        assert_eq!(
+            (&body["total"], &body["total_capped"]),
+            (&1.into(), &false.into())
+        );
+    }
     for bad in ["window=0", "window=1001", "state=broken", "nope=1"] {
         let (status, body) = json(client.get(format!("/api/tests?{bad}")).send().await).await;
         assert_eq!(status, 400, "{bad}: {body}");

@@ -1,4 +1,5 @@
-//! Pure: pages of the test list. Tests are listed in key order (repo,
+//! Pure: the test list's cursor, and pages of a list read whole (a window
+//! other than the stored one). Tests are listed in key order (repo,
 //! profile, task, case), so a page's cursor is the key of its last test:
 //! the next page starts after it, whatever was added or filtered out
 //! meanwhile, and no offset drifts. On the wire the cursor is that key as
@@ -19,6 +20,17 @@ impl TestCursor {
             .ok()?;
         let [repo, profile, task, case]: [String; 4] = serde_json::from_slice(&json).ok()?;
         Some(Self(TestKey::trusted(&repo, &profile, &task, &case)))
+    }
+
+    /// The cursor of the page after the one ending at `key`, as the API
+    /// gives it.
+    pub(crate) fn after_key(key: TestKey) -> String {
+        Self(key).encode()
+    }
+
+    /// The key of the test the page starts after.
+    pub(crate) fn key(&self) -> &TestKey {
+        &self.0
     }
 
     fn after(test: &TestSummary) -> Self {

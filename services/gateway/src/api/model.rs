@@ -122,8 +122,12 @@ pub struct TestList {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
-    /// Tests the filters select, on every page.
+    /// Tests the filters select, on every page: exact up to 10000; when
+    /// more match, 10000 and `total_capped` is `true`.
     pub total: u64,
+    /// `true` when more than 10000 tests match, so `total` (10000) is a
+    /// lower bound: "10,000+".
+    pub total_capped: bool,
 }
 
 /// `GET /api/tests/history`: one test and its runs, newest first; its runs

@@ -3,7 +3,8 @@
 //! projector's `tests` (each test's figures over the default window) and
 //! `test_runs` (another window, one test's history); the state is decided
 //! here, per request, by the pure `WindowFigures::state` with the gateway's
-//! `--flaky-flip-rate`. A quarantine is
+//! `--flaky-flip-rate` (the default window's list filters by state in SQL:
+//! `testarena_views::TestPage`). A quarantine is
 //! an event on `<prefix>.tests.<kind>`, like every other change of state.
 
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use super::strict_json::StrictJson;
 use super::ApiTags;
 use crate::state::AppState;
 use crate::test_cursor::{self, TestCursor};
-use testarena_views::TestFilter;
+use testarena_views::{TestFilter, COUNT_CAP};
 
 const DEFAULT_HISTORY_LIMIT: u32 = 200;
 /// A list without `limit` is one page of at most this many.
@@ -55,7 +56,9 @@ impl TestsApi {
     /// rate at or above the gateway's `--flaky-flip-rate`), `new` (fewer
     /// than 3 runs), else `passing`. See docs/results.md. In pages, in key
     /// order: `limit` tests, and `next_cursor` to pass as `cursor` for the
-    /// next page.
+    /// next page; `total` is exact up to 10000, else 10000 and
+    /// `total_capped`. The default window's pages are read by index; another
+    /// `window` reads every matching test's runs.
     #[oai(path = "/tests", method = "get")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
@@ -91,28 +94,28 @@ impl TestsApi {
             profile: profile.0.as_deref(),
             text: q.0.as_deref(),
         };
-        let tests = state
+        let limit = limit.0.unwrap_or(MAX_TESTS_PER_PAGE);
+        if window != testarena_events::DEFAULT_WINDOW {
+            return other_window_page(&state, &filter, test_state.0, window, cursor, limit).await;
+        }
+        let after = cursor.as_ref().map(TestCursor::key);
+        let rate = state.flaky_flip_rate;
+        let page = state
             .views
-            .tests(&filter, window)
-            .await?
+            .test_page(&filter, test_state.0, rate, after, limit)
+            .await?;
+        let tests = page
+            .tests
             .into_iter()
             .map(|(test, figures)| {
-                TestSummary::of(
-                    &test.key,
-                    test.quarantine_reason,
-                    figures,
-                    state.flaky_flip_rate,
-                )
+                TestSummary::of(&test.key, test.quarantine_reason, figures, rate)
             })
-            .filter(|summary| test_state.0.is_none_or(|s| summary.state == s))
-            .collect::<Vec<_>>();
-        let total = tests.len() as u64;
-        let limit = limit.0.unwrap_or(MAX_TESTS_PER_PAGE) as usize;
-        let (tests, next_cursor) = test_cursor::page(tests, cursor.as_ref(), limit);
+            .collect();
         Ok(SerdeJson(TestList {
             tests,
-            next_cursor,
-            total,
+            next_cursor: page.next_after.map(TestCursor::after_key),
+            total: page.total,
+            total_capped: page.total_capped,
         }))
     }
 
@@ -220,6 +223,38 @@ impl TestsApi {
         let event = TestEvent::new(key, TestEventBody::Unquarantined { reason, actor });
         publish_and_show(&state, event).await
     }
+}
+
+/// A page of the list over a window other than the stored one: each
+/// matching test's runs are read and judged here, then paged (a scan of
+/// the filter's tests, for a question the default window does not answer).
+async fn other_window_page(
+    state: &AppState,
+    filter: &TestFilter<'_>,
+    test_state: Option<TestState>,
+    window: u32,
+    cursor: Option<TestCursor>,
+    limit: u32,
+) -> Result<SerdeJson<TestList>, ApiError> {
+    let tests = state
+        .views
+        .tests(filter, window)
+        .await?
+        .into_iter()
+        .map(|(test, figures)| {
+            let rate = state.flaky_flip_rate;
+            TestSummary::of(&test.key, test.quarantine_reason, figures, rate)
+        })
+        .filter(|summary| test_state.is_none_or(|s| summary.state == s))
+        .collect::<Vec<_>>();
+    let total = tests.len() as u64;
+    let (tests, next_cursor) = test_cursor::page(tests, cursor.as_ref(), limit as usize);
+    Ok(SerdeJson(TestList {
+        tests,
+        next_cursor,
+        total: total.min(COUNT_CAP),
+        total_capped: total > COUNT_CAP,
+    }))
 }
 
 /// A page's `cursor`: only a `next_cursor` this API gave names a page; any
