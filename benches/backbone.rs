@@ -39,6 +39,8 @@ mod many_workers;
 mod nats_tap;
 #[path = "backbone/procfs.rs"]
 mod procfs;
+#[path = "backbone/publishing.rs"]
+mod publishing;
 #[path = "backbone/real_project.rs"]
 mod real_project;
 #[path = "backbone/rebuild_snapshot.rs"]

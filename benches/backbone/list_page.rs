@@ -10,12 +10,12 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
-use async_nats::jetstream;
 use testarena_events::{
-    ArenaNames, Event, EventBody, FinalStatus, GitRef, QueueId, RepoUrl, ScenarioPath, Source,
-    Stage, StageOutcome, TaskId, TaskResult, TaskSpec,
+    Event, EventBody, FinalStatus, GitRef, QueueId, RepoUrl, ScenarioPath, Source, Stage,
+    StageOutcome, TaskId, TaskResult, TaskSpec,
 };
 
+use crate::publishing::publish_runs;
 use crate::report::Row;
 use crate::stack::{Services, Stack};
 use crate::stats::summarize;
@@ -33,7 +33,7 @@ pub async fn list_page() -> Result<Vec<Row>> {
     let queues = queue_count()?;
     let stack = Stack::start(Services::all(0)).await?;
     let filling = Instant::now();
-    let published = publish_queues(&stack, queues).await?;
+    let published = publish_runs(&stack, queues, run_of).await?;
     let last = queue_id(queues - 1);
     stack
         .wait_terminal(&last, Duration::from_secs(7200))
@@ -137,30 +137,6 @@ async fn deep_cursor(stack: &Stack, position: usize) -> Result<String> {
 
 fn queue_id(n: usize) -> String {
     format!("lp-{n:07}")
-}
-
-/// Publishes every queue's run, acknowledged in windows; the number of events.
-async fn publish_queues(stack: &Stack, queues: usize) -> Result<u64> {
-    let js = jetstream::new(stack.nats_client().await?);
-    let names = ArenaNames::default();
-    let mut acks = Vec::new();
-    let mut published = 0;
-    for n in 0..queues {
-        for event in run_of(n)? {
-            let subject = names.event_subject(&event.queue_id, event.body.kind());
-            acks.push(js.publish(subject, event.to_json().into()).await?);
-            published += 1;
-        }
-        if acks.len() >= 1024 {
-            for ack in acks.drain(..) {
-                ack.await?;
-            }
-        }
-    }
-    for ack in acks {
-        ack.await?;
-    }
-    Ok(published)
 }
 
 /// One finished queue of one task, as a worker's run leaves it.

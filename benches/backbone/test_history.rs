@@ -8,12 +8,12 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use async_nats::jetstream;
 use testarena_events::{
-    ArenaNames, Event, EventBody, FinalStatus, GitRef, JunitCase, JunitSummary, QueueId, RepoUrl,
-    ScenarioPath, Source, Stage, StageOutcome, TaskId, TaskResult, TaskSpec,
+    Event, EventBody, FinalStatus, GitRef, JunitCase, JunitSummary, QueueId, RepoUrl, ScenarioPath,
+    Source, Stage, StageOutcome, TaskId, TaskResult, TaskSpec,
 };
 
+use crate::publishing::publish_runs;
 use crate::report::Row;
 use crate::stack::{Services, Stack};
 use crate::stats::summarize;
@@ -28,7 +28,7 @@ const REPO: &str = "https://git.example/fw.git";
 pub async fn test_history() -> Result<Vec<Row>> {
     let stack = Stack::start(Services::all(0)).await?;
     let filling = Instant::now();
-    let published = publish_histories(&stack).await?;
+    let published = publish_runs(&stack, QUEUES, history).await?;
     let last = format!("th-{:04}", QUEUES - 1);
     stack
         .wait_terminal(&last, Duration::from_secs(1200))
@@ -70,30 +70,6 @@ pub async fn test_history() -> Result<Vec<Row>> {
         Row::info("events published", published as f64, ""),
         Row::info("publish + projector fold, wall time", folded, "s"),
     ])
-}
-
-/// Publishes every queue's history; the number of events.
-async fn publish_histories(stack: &Stack) -> Result<u64> {
-    let js = jetstream::new(stack.nats_client().await?);
-    let names = ArenaNames::default();
-    let mut acks = Vec::new();
-    let mut published = 0;
-    for n in 0..QUEUES {
-        for event in history(n)? {
-            let subject = names.event_subject(&event.queue_id, event.body.kind());
-            acks.push(js.publish(subject, event.to_json().into()).await?);
-            published += 1;
-        }
-        if acks.len() >= 512 {
-            for ack in acks.drain(..) {
-                ack.await?;
-            }
-        }
-    }
-    for ack in acks {
-        ack.await?;
-    }
-    Ok(published)
 }
 
 fn count_runs(stack: &Stack) -> Result<u64> {

@@ -5,6 +5,8 @@
 //! queues and state changes (`worker_views.rs`). Read-only: only the projector writes a view.
 
 mod applied_watch;
+#[cfg(test)]
+mod query_plan;
 mod queue_list;
 mod test_list;
 mod views;

@@ -272,6 +272,7 @@ impl Views {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query_plan::{query_plan, EXPLAIN};
     use sqlx::sqlite::SqlitePoolOptions;
 
     /// The view database as the projector migrates it, in memory, with
@@ -372,17 +373,6 @@ mod tests {
         all
     }
 
-    async fn plan(views: &Views, mut statement: QueryBuilder<Sqlite>) -> Vec<String> {
-        statement
-            .build()
-            .fetch_all(&views.pool)
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.get::<String, _>(3))
-            .collect()
-    }
-
     #[tokio::test]
     async fn no_list_statement_scans_the_queues_table() {
         let views = views_with(50).await;
@@ -397,12 +387,8 @@ mod tests {
                         && l.ends_with(&format!("INDEX {}", index.name()))
                 };
                 for lines in [
-                    plan(
-                        &views,
-                        page_statement("EXPLAIN QUERY PLAN ", &filter, start, 50),
-                    )
-                    .await,
-                    plan(&views, count_statement("EXPLAIN QUERY PLAN ", &filter)).await,
+                    query_plan(&views, page_statement(EXPLAIN, &filter, start, 50)).await,
+                    query_plan(&views, count_statement(EXPLAIN, &filter)).await,
                 ] {
                     let what = format!("{filter:?} from {start:?}: {lines:?}");
                     let name = index.name();
@@ -441,9 +427,9 @@ mod tests {
                 ..Default::default()
             },
         ] {
-            let lines = plan(
+            let lines = query_plan(
                 &views,
-                page_statement("EXPLAIN QUERY PLAN ", &filter, PageStart::After(9), 50),
+                page_statement(EXPLAIN, &filter, PageStart::After(9), 50),
             )
             .await;
             assert!(

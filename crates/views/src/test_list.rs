@@ -302,6 +302,7 @@ impl Views {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query_plan::{query_plan, EXPLAIN};
     use sqlx::sqlite::SqlitePoolOptions;
     use testarena_events::TestSummary;
 
@@ -467,17 +468,6 @@ mod tests {
         }
     }
 
-    async fn plan(views: &Views, mut statement: QueryBuilder<Sqlite>) -> Vec<String> {
-        statement
-            .build()
-            .fetch_all(&views.pool)
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.get::<String, _>(3))
-            .collect()
-    }
-
     #[tokio::test]
     async fn no_list_statement_scans_the_tests_table() {
         let (views, _) = with_every_figures().await;
@@ -496,16 +486,9 @@ mod tests {
                     };
                     for start in [None, Some(&after)] {
                         for lines in [
-                            plan(
-                                &views,
-                                page_statement("EXPLAIN QUERY PLAN ", &filter, part, start, 50),
-                            )
-                            .await,
-                            plan(
-                                &views,
-                                count_statement("EXPLAIN QUERY PLAN ", &filter, part),
-                            )
-                            .await,
+                            query_plan(&views, page_statement(EXPLAIN, &filter, part, start, 50))
+                                .await,
+                            query_plan(&views, count_statement(EXPLAIN, &filter, part)).await,
                         ] {
                             let what = format!("{filter:?} {part:?} from {start:?}: {lines:?}");
                             assert!(
@@ -539,9 +522,9 @@ mod tests {
         for filter in filters().into_iter().filter(|f| f.text.is_none()) {
             for state in STATES {
                 for part in parts(state, 0.2) {
-                    let lines = plan(
+                    let lines = query_plan(
                         &views,
-                        page_statement("EXPLAIN QUERY PLAN ", &filter, part, Some(&after), 50),
+                        page_statement(EXPLAIN, &filter, part, Some(&after), 50),
                     )
                     .await;
                     assert!(

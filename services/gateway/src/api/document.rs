@@ -9,10 +9,9 @@ use serde_json::Value;
 use super::request_examples;
 
 /// Request body objects that reject unknown fields.
-const CLOSED_OBJECTS: [&str; 10] = [
+const CLOSED_OBJECTS: [&str; 9] = [
     "SubmitRequest",
     "RerunRequest",
-    "RepoRunRequest",
     "SourceBody",
     "TaskBody",
     "QuarantineRequest",

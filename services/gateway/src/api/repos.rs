@@ -6,39 +6,15 @@ use std::sync::Arc;
 
 use poem::web::Data;
 use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi};
-use serde::Deserialize;
 use testarena_events::{GitRef, RepoUrl};
 
 use super::auth::default_owner;
 use super::error::ApiError;
+use super::model::SourceBody;
 use super::strict_json::StrictJson;
 use super::ApiTags;
 use crate::repo_run::{self, At};
 use crate::state::AppState;
-
-#[derive(Debug, Clone, Object, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RepoRunRequest {
-    /// A git URL or path the gateway and the workers can fetch; rules as a
-    /// submit's `source.repo`.
-    #[oai(validator(
-        min_length = 1,
-        max_length = 2048,
-        pattern = r"^[^-\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-    ))]
-    pub repo: String,
-    /// Branch, tag or commit, resolved in the gateway's mirror.
-    #[oai(
-        rename = "ref",
-        validator(
-            min_length = 1,
-            max_length = 255,
-            pattern = r"^[^-\s\x00-\x1f\x7f-\x9f][^\s\x00-\x1f\x7f-\x9f]*$"
-        )
-    )]
-    #[serde(rename = "ref")]
-    pub git_ref: String,
-}
 
 #[derive(Debug, Clone, Object)]
 pub struct RepoRunCreated {
@@ -65,12 +41,13 @@ impl ReposApi {
     /// mirror of `repo`) and submits one queue per `[[queue]]`, id
     /// `<name>-<commit12>`. Again at the same commit: the same ids, nothing
     /// new. A file that cannot be read or run is a 422 naming its line.
+    /// The body is a queue's `source`: `repo` and `ref`.
     #[oai(path = "/repos/run", method = "post")]
     async fn run(
         &self,
         state: Data<&Arc<AppState>>,
         request: &poem::Request,
-        body: StrictJson<RepoRunRequest>,
+        body: StrictJson<SourceBody>,
     ) -> Result<RepoRunResponse, ApiError> {
         let repo = RepoUrl::parse(body.0.repo).map_err(|e| ApiError::invalid_field("repo", e))?;
         let git_ref =
