@@ -51,23 +51,22 @@ pub fn record_after(
         Answer::NoAnswer(error) => (None, Some(error.clone())),
     };
     DeliveryRecord {
-        id: delivery.id.clone(),
-        kind: delivery.kind,
-        target: delivery.target.clone(),
-        about: delivery.about.clone(),
-        queue_id: delivery.queue_id.clone(),
-        bisect_id: delivery.bisect_id.clone(),
-        state,
         attempts: previous.map_or(0, |p| p.attempts) + 1,
         last_status,
         last_error,
         first_at: previous.map_or_else(|| now.to_owned(), |p| p.first_at.clone()),
-        last_at: now.to_owned(),
+        ..unsent(delivery, state, now)
     }
 }
 
 /// A delivery left unsent because a later state was delivered first.
 pub fn superseded(delivery: &Delivery, now: &str) -> DeliveryRecord {
+    unsent(delivery, DeliveryState::Superseded, now)
+}
+
+/// A record of `delivery` in `state` with no attempt counted, dated `now`:
+/// a superseded one, or the base an attempt's record is built on.
+fn unsent(delivery: &Delivery, state: DeliveryState, now: &str) -> DeliveryRecord {
     DeliveryRecord {
         id: delivery.id.clone(),
         kind: delivery.kind,
@@ -75,7 +74,7 @@ pub fn superseded(delivery: &Delivery, now: &str) -> DeliveryRecord {
         about: delivery.about.clone(),
         queue_id: delivery.queue_id.clone(),
         bisect_id: delivery.bisect_id.clone(),
-        state: DeliveryState::Superseded,
+        state,
         attempts: 0,
         last_status: None,
         last_error: None,

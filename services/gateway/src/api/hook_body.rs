@@ -19,10 +19,7 @@ impl Payload for HookBody {
     const CONTENT_TYPE: &'static str = "application/json";
 
     fn check_content_type(content_type: &str) -> bool {
-        content_type
-            .split(';')
-            .next()
-            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+        super::strict_json::is_json(content_type)
     }
 
     fn schema_ref() -> MetaSchemaRef {

@@ -22,10 +22,7 @@ impl<T: Type> Payload for StrictJson<T> {
     const CONTENT_TYPE: &'static str = "application/json";
 
     fn check_content_type(content_type: &str) -> bool {
-        content_type
-            .split(';')
-            .next()
-            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+        is_json(content_type)
     }
 
     fn schema_ref() -> MetaSchemaRef {
@@ -57,6 +54,14 @@ impl<T: Type + DeserializeOwned> ParsePayload for StrictJson<T> {
 /// A 400's message: a body that is not JSON at all names where it broke
 /// (`invalid JSON at line 1, column 17: ...`), not serde's `.` path; one
 /// that is JSON but not the request's shape names the field.
+/// Whether a `Content-Type` is JSON, its parameters (`; charset=…`) aside.
+pub(super) fn is_json(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
 fn body_error(path: &str, error: &serde_json::Error) -> String {
     let text = error.to_string();
     if error.is_syntax() || error.is_eof() {
