@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::stack::{queue, GitRepo, StackOptions, TestStack};
+use crate::stack::{queue, urlencode, GitRepo, StackOptions, TestStack};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -339,17 +339,6 @@ task = "test -f {scenario}"
         ))
         .await;
     assert_eq!((status, other), (200, json!({"sizes": []})));
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Large objects on a replicated bucket are a known weak spot of NATS

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use crate::projection::{history, rows, sizes_snapshot, snapshot, MEASURING_PROFILE};
-use crate::stack::{queue, GitRepo, StackOptions, TestStack};
+use crate::stack::{queue, urlencode, GitRepo, StackOptions, TestStack};
 
 const T: Duration = Duration::from_secs(60);
 /// 17.28 s: long enough that a queue just ended is inside it, short enough
@@ -172,17 +172,6 @@ async fn a_queue_ended_before_the_retention_leaves_jetstream_while_its_history_s
     assert_eq!(ids(&whole).first(), Some(&first));
     assert_eq!(ids(&resumed), ids(&whole)[1..]);
     assert_eq!(resumed.last().unwrap().event, "end");
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The snapshots in the bucket, by name.
