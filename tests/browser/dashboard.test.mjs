@@ -197,9 +197,12 @@ const MANY_CASES = String.raw`{
 
 // Progress the built-in pattern reads, and a line the profile's
 // failure_regex flags, then a few seconds of work: it passes.
-const PROGRESS = String.raw`echo "case 3 of 10: uart_echo"
+// Says where it is, then holds until the test opens its queue's gate (or
+// 60 s pass), so a busy machine cannot end it before the page has looked.
+const progressScript = (gates) => String.raw`echo "case 3 of 10: uart_echo"
 echo "ASSERT uart_echo: expected 64 bytes, got 60"
-sleep 4
+i=0
+while [ ! -e '${gates}'/"$TESTARENA_QUEUE_ID" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
 echo "case 10 of 10: done"
 `;
 
@@ -231,7 +234,7 @@ async function makeRepo(dir) {
   await writeFile(path.join(dir, 'many_cases.sh'), MANY_CASES);
   await writeFile(path.join(dir, 'flood.sh'), FLOOD);
   await writeFile(path.join(dir, 'boot.sh'), BOOT);
-  await writeFile(path.join(dir, 'progress.sh'), PROGRESS);
+  await writeFile(path.join(dir, 'progress.sh'), progressScript(path.join(dir, '..', 'gates')));
   await writeFile(path.join(dir, 'flaky.sh'), flakyScript(path.join(dir, '..', 'markers')));
   git('add', '.');
   git('commit', '-q', '-m', 'scenarios');
@@ -340,6 +343,13 @@ const row = (id) => page.locator(`[data-test=queue-row][data-id="${id}"]`);
 const logLines = () => page.locator('[data-test=log] .ln');
 const badge = () => page.locator('.title-line [data-test=status]');
 const verdict = () => page.locator('.title-line [data-test=verdict]');
+
+/** Lets a held `progress.sh` in queue `id` (of the main repo) finish. */
+async function openGate(id) {
+  const gates = path.join(repo, '..', 'gates');
+  await mkdir(gates, { recursive: true });
+  await writeFile(path.join(gates, id), '');
+}
 
 function queueBody(id, tasks, extra = {}) {
   return { id, source: { repo, ref: 'main' }, tasks, ...extra };
@@ -746,13 +756,16 @@ test('a running task shows its progress, a flagged line is the first failure, an
   await stack.submit(queueBody(PROGRESS_ID, [{ id: 'uart', scenario: 'progress.sh' }]));
   await page.goto(`${stack.base}/#/queue/${PROGRESS_ID}`);
   const progress = page.locator('[data-test=task-progress]');
-  await until(async () => /case 3 of 10/.test(await progress.textContent()), 20_000, 'the task to show case 3 of 10');
+  // One slot: the task may wait for what earlier tests left running.
+  await until(async () => /case 3 of 10/.test(await progress.textContent({ timeout: 1_000 })), 60_000,
+    'the task to show case 3 of 10');
   // The line failure_regex flags is marked, and is where "First failure" goes.
   const flagged = logLines().filter({ hasText: 'ASSERT uart_echo' });
   await flagged.waitFor();
   assert.equal(await flagged.getAttribute('data-kind'), 'failure');
   await page.locator('[data-test=first-failure]').click();
   assert.match(await page.locator('[data-test=log] .ln-focus').textContent(), /ASSERT uart_echo/);
+  await openGate(PROGRESS_ID);
   await until(async () => (await stack.view(PROGRESS_ID)).body.status === 'Finished', 30_000, 'the first run to finish');
   await until(async () => (await progress.count()) === 0, 10_000, 'the progress bar to go with the task');
   const first = (await stack.view(PROGRESS_ID)).body.tasks[0];
@@ -764,7 +777,9 @@ test('a running task shows its progress, a flagged line is the first failure, an
   const again = (await stack.view(PROGRESS_AGAIN)).body.tasks[0];
   assert.equal(again.expected_duration_ms, first.duration_ms);
   await page.goto(`${stack.base}/#/queue/${PROGRESS_AGAIN}`);
-  await until(async () => /left|any moment/.test(await page.locator('[data-test=eta]').textContent()), 20_000, 'an ETA');
+  await until(async () => /left|any moment/.test(await page.locator('[data-test=eta]').textContent({ timeout: 1_000 })),
+    60_000, 'an ETA');
+  await openGate(PROGRESS_AGAIN);
   await until(async () => (await stack.view(PROGRESS_AGAIN)).body.status === 'Finished', 30_000, 'the second run to finish');
   await until(async () => (await page.locator('[data-test=eta]').count()) === 0, 10_000, 'the ETA to go when the queue ends');
 });
@@ -1064,6 +1079,7 @@ test('the Workers page shows the fleet, its running queues and state changes, dr
   const running = rows.first().locator(`[data-test=running-queue][data-queue=${RUNS_ON_WORKER}]`);
   await running.waitFor();
   assert.equal(await running.getAttribute('href'), `#/queue/${RUNS_ON_WORKER}`);
+  await openGate(RUNS_ON_WORKER);
   // The `up` stopped for the restart above left its worker's tombstone:
   // remembered, offline, with when it left, and nothing to drain.
   const gone = page.locator('[data-test=worker-row].worker-offline');
