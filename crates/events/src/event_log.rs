@@ -10,7 +10,9 @@ use async_nats::jetstream::stream::DirectGetErrorKind;
 use async_nats::jetstream::{self};
 use bytes::Bytes;
 
-use crate::{ArenaNames, BisectEvent, BisectId, Event, QueueId, TestEvent, WorkerEvent};
+use crate::{
+    ArenaNames, BisectEvent, BisectId, BoardEvent, Event, QueueId, TestEvent, WorkerEvent,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EventLogError {
@@ -109,6 +111,24 @@ impl EventLog {
         let subject = self
             .names
             .worker_event_subject(&event.worker, event.body.kind());
+        let mut publish = PublishMessage::build().payload(event.to_json().into());
+        if let Some(id) = message_id {
+            publish = publish.message_id(id);
+        }
+        self.store(subject, publish).await
+    }
+
+    /// Publishes a board event and returns its stream sequence; a message
+    /// id makes a repeat within the duplicate window a no-op (two
+    /// schedulers releasing one lease).
+    pub async fn publish_board_event(
+        &self,
+        event: &BoardEvent,
+        message_id: Option<String>,
+    ) -> Result<u64, EventLogError> {
+        let subject =
+            self.names
+                .board_event_subject(&event.worker, &event.board, event.body.kind());
         let mut publish = PublishMessage::build().payload(event.to_json().into());
         if let Some(id) = message_id {
             publish = publish.message_id(id);

@@ -166,6 +166,15 @@ pub struct WorkerRecord {
     /// wire: a record of an older worker has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub left_ms: Option<u64>,
+    /// Its `[boards.<name>]`, each with its labels and whether it can take
+    /// a queue now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub boards: Vec<crate::BoardRecord>,
+    /// Its profiles with `board = true`: a queue of one runs on a board
+    /// the scheduler leases it, one queue per board; `slots` counts only
+    /// the other profiles' queues.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub board_profiles: Vec<ProfileName>,
 }
 
 impl WorkerRecord {
@@ -173,11 +182,35 @@ impl WorkerRecord {
     /// its default) that requires `requires`, ignoring its free slots and
     /// whether the profile is admitted right now.
     pub fn offers(&self, profile: Option<&ProfileName>, requires: &[Label]) -> bool {
-        let has_profile = match profile {
-            Some(p) => self.profiles.contains(p),
-            None => self.default_profile.is_some(),
+        let Some(profile) = profile.or(self.default_profile.as_ref()) else {
+            return false;
         };
-        has_profile && requires.iter().all(|r| self.labels.contains(r))
+        if !self.profiles.contains(profile) {
+            return false;
+        }
+        if self.runs_on_boards(profile) {
+            return self
+                .boards
+                .iter()
+                .any(|b| b.satisfies(&self.labels, requires));
+        }
+        requires.iter().all(|r| self.labels.contains(r))
+    }
+
+    /// Whether a queue of `profile` here runs on one of its boards.
+    pub fn runs_on_boards(&self, profile: &ProfileName) -> bool {
+        self.board_profiles.contains(profile)
+    }
+
+    /// Its boards that could run a queue requiring `requires` and can take
+    /// one now (ready), leased or not.
+    pub fn boards_for<'a>(
+        &'a self,
+        requires: &'a [Label],
+    ) -> impl Iterator<Item = &'a crate::BoardRecord> + 'a {
+        self.boards.iter().filter(move |b| {
+            b.admission == crate::BoardAdmission::Ready && b.satisfies(&self.labels, requires)
+        })
     }
 
     /// `offers`, and the profile is taking queues now.
@@ -185,7 +218,10 @@ impl WorkerRecord {
         let Some(profile) = profile.or(self.default_profile.as_ref()) else {
             return false;
         };
+        let boards_ready =
+            !self.runs_on_boards(profile) || self.boards_for(requires).next().is_some();
         self.offers(Some(profile), requires)
+            && boards_ready
             && self
                 .state
                 .get(profile)
@@ -271,6 +307,8 @@ mod tests {
             last_seen_ms: 10_000,
             heartbeat_ms: 1_000,
             left_ms: None,
+            boards: Vec::new(),
+            board_profiles: Vec::new(),
         }
     }
 

@@ -200,6 +200,21 @@ impl ProfileName {
     }
 }
 
+/// A board's name in its worker's `[boards.<name>]`: a subject token, so
+/// `<prefix>.boards.<worker>.<board>.<kind>` names one board.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BoardName(String);
+string_newtype!(BoardName);
+
+impl BoardName {
+    pub fn parse(value: impl Into<String>) -> Result<Self, IdError> {
+        let value = value.into();
+        check_token("board name", &value)?;
+        Ok(Self(value))
+    }
+}
+
 /// A scenario path: relative, inside the checkout, no `..`, so a queue can
 /// never point a task at a file outside the repository it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -10,6 +10,8 @@
 
 mod bisect_event;
 mod bisect_view;
+mod board;
+mod board_event;
 mod delivery_record;
 mod event_log;
 mod fleet;
@@ -43,6 +45,11 @@ pub use bisect_event::{
     StepVerdict, MAX_RANGE_COMMITS, MAX_RUNS_PER_STEP, MAX_WALK_BACK,
 };
 pub use bisect_view::{BisectSourceView, BisectStepView, BisectTaskView, BisectView};
+pub use board::{
+    BoardAdmission, BoardChange, BoardHistory, BoardRecord, BoardRef, BoardRun, BoardState,
+    BoardView, BoardsPage, ConsoleTailRequest, HealthResult, PowerAction, PowerRequest,
+};
+pub use board_event::{BoardEvent, BoardEventBody};
 pub use delivery_record::{
     ensure_notifications_bucket, notifications_bucket_config, DeliveryKind, DeliveryRecord,
     DeliveryState, NotificationList, DELIVERY_MEMORY,
@@ -54,7 +61,8 @@ pub use fleet::{
 };
 pub use fleet_bucket::{fleet_bucket_config, watch_registry, RegistryChange, FLEET_MEMORY};
 pub use ids::{
-    BisectId, CaseName, GitRef, IdError, ProfileName, QueueId, RepoUrl, ScenarioPath, TaskId,
+    BisectId, BoardName, CaseName, GitRef, IdError, ProfileName, QueueId, RepoUrl, ScenarioPath,
+    TaskId,
 };
 pub use log_attempts::LogAttempts;
 pub use log_batch::{LineProgress, LogBatch, LogLine, LogStream};

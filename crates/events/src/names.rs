@@ -9,11 +9,15 @@
 //!   events stream too.
 //! - `<prefix>.workers.<worker>.<kind>`: a worker's state changes (drained,
 //!   quarantined, readmitted, offline); in the events stream too.
+//! - `<prefix>.boards.<worker>.<board>.<kind>`: a board's leases,
+//!   reservations, power and health; in the events stream too.
+//! - `<prefix>.console.<worker>.<board>.{out,in}`: core NATS (not stored),
+//!   a board's serial bytes out of and into its worker.
 //! - `<prefix>.logs.<queue_id>`: log batches.
 //! - `<prefix>.applied.<projector>`: core NATS (not stored), the projector's
 //!   last applied events-stream sequence, so a gateway can wait for its view.
 
-use crate::{BisectId, QueueId};
+use crate::{BisectId, BoardName, QueueId};
 
 /// The per-queue folder `<data>/<queue_id>/` holds these two files, as the
 /// original system had them.
@@ -178,6 +182,35 @@ impl ArenaNames {
             .is_some()
     }
 
+    /// A board event's subject: `<prefix>.boards.<worker>.<board>.<kind>`.
+    pub fn board_event_subject(&self, worker: &str, board: &BoardName, kind: &str) -> String {
+        format!("{}.boards.{}.{}.{}", self.prefix, worker, board, kind)
+    }
+
+    pub fn all_board_events_filter(&self) -> String {
+        format!("{}.boards.>", self.prefix)
+    }
+
+    /// Whether a message of the events stream is a board event.
+    pub fn is_board_event_subject(&self, subject: &str) -> bool {
+        subject
+            .strip_prefix(&self.prefix)
+            .and_then(|rest| rest.strip_prefix(".boards."))
+            .is_some()
+    }
+
+    /// Core NATS, not stored: the bytes a board's serial prints, as its
+    /// worker reads them.
+    pub fn console_out_subject(&self, worker: &str, board: &BoardName) -> String {
+        format!("{}.console.{}.{}.out", self.prefix, worker, board)
+    }
+
+    /// Core NATS, not stored: bytes for a board's serial, from the
+    /// gateway's console of the board's reserver.
+    pub fn console_in_subject(&self, worker: &str, board: &BoardName) -> String {
+        format!("{}.console.{}.{}.in", self.prefix, worker, board)
+    }
+
     /// A filter that matches every subject of the events stream (in that
     /// stream; the logs stream has its own).
     pub fn events_stream_filter(&self) -> String {
@@ -192,6 +225,7 @@ impl ArenaNames {
             self.all_test_events_filter(),
             self.all_bisect_events_filter(),
             self.all_worker_events_filter(),
+            self.all_board_events_filter(),
         ]
     }
 

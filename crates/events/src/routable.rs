@@ -92,6 +92,8 @@ mod tests {
             last_seen_ms,
             heartbeat_ms: 1000,
             left_ms: None,
+            boards: Vec::new(),
+            board_profiles: Vec::new(),
         }
     }
 

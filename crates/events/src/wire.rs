@@ -105,6 +105,9 @@ pub enum EventBody {
         attempt_base: u32,
         /// The stream sequence of the queue's `submitted` event.
         submitted_seq: u64,
+        /// The board leased to it, for a queue of a board profile.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        board: Option<crate::BoardName>,
     },
     /// A worker took the queue; `attempt` counts deliveries, from 1.
     Started {

@@ -147,6 +147,8 @@ mod tests {
             last_seen_ms,
             heartbeat_ms: 1_000,
             left_ms: None,
+            boards: Vec::new(),
+            board_profiles: Vec::new(),
         }
     }
 

@@ -450,6 +450,7 @@ mod tests {
                     worker: "w".into(),
                     attempt_base: 0,
                     submitted_seq: 1,
+                    board: None,
                 },
             ),
             started(queue, 1),

@@ -191,6 +191,8 @@ fn own_record(config: &WorkerConfig) -> WorkerRecord {
         last_seen_ms: 0,
         heartbeat_ms: u64::try_from(config.heartbeat.as_millis()).unwrap_or(u64::MAX),
         left_ms: None,
+        boards: Vec::new(),
+        board_profiles: Vec::new(),
     }
 }
 

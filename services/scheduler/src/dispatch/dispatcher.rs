@@ -196,6 +196,7 @@ impl Dispatcher {
                 worker: dispatch.worker.clone(),
                 attempt_base: dispatch.attempt_base,
                 submitted_seq: dispatch.submitted_seq,
+                board: dispatch.board.clone(),
             },
         )
         .of_shard(dispatch.shard);

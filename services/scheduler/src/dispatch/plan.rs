@@ -15,8 +15,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use testarena_events::{
-    describe_needs, Event, EventBody, Label, Owner, Priority, ProfileName, QueueId, TaskId,
-    WaitingInfo, WorkerRecord,
+    describe_needs, BoardName, Event, EventBody, Label, Owner, Priority, ProfileName, QueueId,
+    TaskId, WaitingInfo, WorkerRecord,
 };
 
 use super::wanting_order::{Entry, PoolId, WantingOrder};
@@ -126,6 +126,8 @@ pub struct Dispatch {
     pub submitted_seq: u64,
     /// The publish is conditional on this being the queue's last dispatch.
     pub expected_last_dispatch_seq: u64,
+    /// The board leased to it, for a queue of a board profile.
+    pub board: Option<BoardName>,
 }
 
 /// How long a dispatch to a worker this plan has no record of is left
@@ -311,6 +313,7 @@ impl Plan {
                 attempt_base: queue.shards[shard].attempts,
                 submitted_seq: queue.submitted_seq,
                 expected_last_dispatch_seq: queue.last_dispatch_seq,
+                board: None,
             });
             self.refresh(&id);
         }
@@ -569,6 +572,8 @@ mod tests {
             last_seen_ms: NOW,
             heartbeat_ms: 1000,
             left_ms: None,
+            boards: Vec::new(),
+            board_profiles: Vec::new(),
         }
     }
 
@@ -587,6 +592,7 @@ mod tests {
                 worker: d.worker.clone(),
                 attempt_base: 0,
                 submitted_seq: d.submitted_seq,
+                board: None,
             };
             plan.apply_event(seq, &Event::new(d.queue.clone(), dispatched));
             seq += 1;
@@ -682,6 +688,7 @@ mod tests {
             worker: "w1".into(),
             attempt_base: 0,
             submitted_seq: 1,
+            board: None,
         };
         plan.apply_event(2, &Event::new(id.clone(), dispatched));
         let started = EventBody::Started {
@@ -714,6 +721,7 @@ mod tests {
             worker: "w1".into(),
             attempt_base: 0,
             submitted_seq: 1,
+            board: None,
         };
         plan.apply_event(2, &Event::new(QueueId::parse("q").unwrap(), dispatched));
         assert!(plan.plan(NOW).is_empty(), "no worker known: nothing to do");
@@ -727,6 +735,7 @@ mod tests {
             worker: "w9".into(),
             attempt_base: 0,
             submitted_seq: 1,
+            board: None,
         };
         plan.apply_event(2, &Event::new(QueueId::parse("r").unwrap(), dispatched));
         assert!(plan.plan(NOW).is_empty(), "w9 may just not be read yet");
@@ -751,6 +760,7 @@ mod tests {
             worker: running_on.clone(),
             attempt_base: 0,
             submitted_seq: 1,
+            board: None,
         };
         plan.apply_event(2, &Event::new(first[0].queue.clone(), dispatched));
         // No record from anyone for ten heartbeats: the registry is down,
@@ -821,6 +831,7 @@ mod tests {
                     worker: d.worker.clone(),
                     attempt_base: d.attempt_base,
                     submitted_seq: d.submitted_seq,
+                    board: None,
                 };
                 plan.apply_event(*seq, &Event::new(d.queue.clone(), body).of_shard(d.shard));
             }

@@ -169,6 +169,8 @@ fn worker(random: &mut Random, now_ms: u64) -> WorkerRecord {
         last_seen_ms: now_ms.saturating_sub(random.below(4000)),
         heartbeat_ms: 1000,
         left_ms: None,
+        boards: Vec::new(),
+        board_profiles: Vec::new(),
     };
     if random.chance(10) {
         record.leaving(now_ms)
@@ -225,6 +227,7 @@ fn plan_and_settle(twins: &mut Twins, random: &mut Random) {
                     worker,
                     attempt_base: dispatch.attempt_base,
                     submitted_seq: dispatch.submitted_seq,
+                    board: None,
                 };
                 twins.event(Event::new(dispatch.queue.clone(), body).of_shard(dispatch.shard));
             }
@@ -242,6 +245,7 @@ fn queue_event(random: &mut Random, tasks: usize) -> EventBody {
             worker: format!("w{}", random.below(8)),
             attempt_base: 0,
             submitted_seq: 0,
+            board: None,
         },
         1 => EventBody::Started {
             worker: "w0".into(),

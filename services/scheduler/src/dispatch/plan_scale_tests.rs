@@ -87,6 +87,8 @@ fn worker(id: usize) -> WorkerRecord {
         last_seen_ms: NOW,
         heartbeat_ms: 1000,
         left_ms: None,
+        boards: Vec::new(),
+        board_profiles: Vec::new(),
     }
 }
 
@@ -116,6 +118,7 @@ fn costs<P: Timed>(waiting: usize) -> [Duration; 4] {
             worker: d.worker.clone(),
             attempt_base: 0,
             submitted_seq: d.submitted_seq,
+            board: None,
         };
         plan.event(seq, &Event::new(d.queue.clone(), body));
         running.push(d.queue);
@@ -138,6 +141,7 @@ fn costs<P: Timed>(waiting: usize) -> [Duration; 4] {
             worker: next[0].worker.clone(),
             attempt_base: 0,
             submitted_seq: next[0].submitted_seq,
+            board: None,
         };
         plan.event(seq, &Event::new(next[0].queue.clone(), body));
         running.push(next[0].queue.clone());

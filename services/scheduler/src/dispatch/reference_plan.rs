@@ -208,6 +208,7 @@ impl ReferencePlan {
                 attempt_base: state.attempts,
                 submitted_seq: queue.submitted_seq,
                 expected_last_dispatch_seq: queue.last_dispatch_seq,
+                board: None,
             });
         }
         dispatches
