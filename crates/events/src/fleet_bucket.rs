@@ -45,7 +45,7 @@ pub async fn ensure_fleet_bucket(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegistryChange {
     /// A worker's record was put (a heartbeat, a change, its tombstone).
-    Seen(WorkerRecord),
+    Seen(Box<WorkerRecord>),
     /// The key is gone (deleted by an operator, or expired): the worker left.
     Left(String),
 }
@@ -55,7 +55,7 @@ impl RegistryChange {
     pub fn of(entry: &kv::Entry) -> Option<Self> {
         match entry.operation {
             kv::Operation::Put => match serde_json::from_slice::<WorkerRecord>(&entry.value) {
-                Ok(record) => Some(Self::Seen(record)),
+                Ok(record) => Some(Self::Seen(Box::new(record))),
                 Err(e) => {
                     tracing::warn!(key = %entry.key, error = %e, "an unreadable worker record");
                     None

@@ -74,7 +74,7 @@ impl RegistryWatch {
                 .context("watching the registry")?;
             match RegistryChange::of(&entry) {
                 Some(RegistryChange::Seen(record)) => {
-                    self.lock().insert(record.id.clone(), record);
+                    self.lock().insert(record.id.clone(), *record);
                 }
                 Some(RegistryChange::Left(id)) => {
                     self.lock().remove(&id);

@@ -173,7 +173,7 @@ impl Dispatcher {
 
     fn registry_changed(&self, entry: kv::Entry) {
         match RegistryChange::of(&entry) {
-            Some(RegistryChange::Seen(record)) => self.plan().worker_seen(record),
+            Some(RegistryChange::Seen(record)) => self.plan().worker_seen(*record),
             Some(RegistryChange::Left(id)) => self.plan().worker_left(&id),
             None => {}
         }
