@@ -53,7 +53,14 @@ pub struct BoardLeases {
 
 impl BoardLeases {
     /// Shard `shard` of `queue` now holds `board` (ending what it held).
-    pub fn lease(&mut self, queue: &QueueId, shard: usize, label: Option<u8>, board: BoardKey, seq: u64) {
+    pub fn lease(
+        &mut self,
+        queue: &QueueId,
+        shard: usize,
+        label: Option<u8>,
+        board: BoardKey,
+        seq: u64,
+    ) {
         self.end(queue, shard);
         if seq > 0 {
             self.pending

@@ -530,8 +530,11 @@ impl Plan {
             .filter(|w| profile_ready(w, profile))
             .collect();
         let unreserved = |w: &&WorkerRecord| {
-            w.boards_for(requires)
-                .any(|b| !self.boards.is_reserved(&(w.id.clone(), b.name.clone()), now_ms))
+            w.boards_for(requires).any(|b| {
+                !self
+                    .boards
+                    .is_reserved(&(w.id.clone(), b.name.clone()), now_ms)
+            })
         };
         if taking.iter().any(unreserved) {
             return (format!("waiting for a free board with {wanted}"), true);
