@@ -27,6 +27,9 @@ struct Holder {
     /// Stream sequence of the `dispatched` event; 0 for a dispatch this
     /// plan decided and has not read back.
     seq: u64,
+    /// Some scheduler already published its `released` (one that found its
+    /// worker gone before this one, replaying, does): not owed again.
+    released: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -76,6 +79,7 @@ impl BoardLeases {
             shard,
             label,
             seq,
+            released: false,
         });
     }
 
@@ -108,7 +112,7 @@ impl BoardLeases {
             .position(|h| h.shard == shard && &h.queue == queue)
         {
             let holder = holders.remove(at);
-            if holder.seq > 0 {
+            if holder.seq > 0 && !holder.released {
                 let lease = lease_ref(&board, queue, holder.label, holder.seq);
                 self.pending.push(BoardNotice::Released(lease));
             }
@@ -164,10 +168,16 @@ impl BoardLeases {
                 !matches!(n, BoardNotice::Leased(l) if l.worker == key.0 && l.board == key.1
                     && &l.queue == queue && l.shard == *shard)
             }),
-            BoardEventBody::Released { queue: Some(queue) } => self.pending.retain(|n| {
-                !matches!(n, BoardNotice::Released(l) if l.worker == key.0 && l.board == key.1
-                    && &l.queue == queue)
-            }),
+            BoardEventBody::Released { queue: Some(queue) } => {
+                self.pending.retain(|n| {
+                    !matches!(n, BoardNotice::Released(l) if l.worker == key.0 && l.board == key.1
+                        && &l.queue == queue)
+                });
+                let holders = self.holders.get_mut(&key).into_iter().flatten();
+                for holder in holders.filter(|h| &h.queue == queue) {
+                    holder.released = true;
+                }
+            }
             _ => {}
         }
     }

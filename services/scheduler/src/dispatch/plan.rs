@@ -391,11 +391,17 @@ impl Plan {
         Some((id, self.queues.get(id)?))
     }
 
-    /// A dispatch that could not be published: the queue waits again.
+    /// A dispatch that could not be published: the queue waits again —
+    /// unless a `dispatched` of it was read since it was decided (a
+    /// publish that timed out may still have been stored, or another
+    /// scheduler's won): that one says who holds it.
     pub fn undo(&mut self, dispatch: &Dispatch) {
         let Some(queue) = self.queues.get(&dispatch.queue) else {
             return;
         };
+        if queue.last_dispatch_seq != dispatch.expected_last_dispatch_seq {
+            return;
+        }
         let shard = usize::from(dispatch.shard.unwrap_or(0));
         let held = queue.shards.get(shard).and_then(|s| s.assigned.as_deref());
         if held == Some(dispatch.worker.as_str()) {
@@ -848,6 +854,25 @@ mod tests {
         let again = plan.plan(NOW + UNKNOWN_WORKER_GRACE_MS);
         assert_eq!(again.len(), 1, "w9 never showed up: taken back");
         assert_eq!(again[0].worker, "w2");
+    }
+
+    #[test]
+    fn a_dispatch_read_back_before_its_undo_stays_dispatched() {
+        // The publish timed out but was stored: its event is read back
+        // before the dispatcher undoes it. Undone, it would go again.
+        let mut plan = Plan::default();
+        plan.worker_seen(worker("w1", 2, &[]));
+        plan.apply_event(1, &submitted("q", Priority::Normal, "x", &[]));
+        let first = plan.plan(NOW);
+        let dispatched = EventBody::Dispatched {
+            worker: "w1".into(),
+            attempt_base: 0,
+            submitted_seq: 1,
+            board: None,
+        };
+        plan.apply_event(2, &Event::new(first[0].queue.clone(), dispatched));
+        plan.undo(&first[0]);
+        assert!(plan.plan(NOW).is_empty(), "w1 holds it");
     }
 
     #[test]

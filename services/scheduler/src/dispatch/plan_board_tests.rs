@@ -446,3 +446,27 @@ fn a_board_dispatch_not_published_gives_the_board_back() {
         "nothing owed for a lease never published"
     );
 }
+
+#[test]
+fn a_release_already_in_the_stream_is_not_owed_again_when_replayed() {
+    // Replaying: q was leased on w1's b1, and some scheduler found w1 gone
+    // and published the release before this one (which has not reclaimed
+    // yet: it decides only once caught up).
+    let mut arena = Arena::with(vec![worker("w1", vec![nucleo("b1")])]);
+    arena.submit("q", None, &[], 1);
+    arena.round();
+    let queue = QueueId::parse("q").unwrap();
+    let leased = BoardEventBody::Leased {
+        queue: queue.clone(),
+        shard: None,
+    };
+    arena.read_board("w1", "b1", leased);
+    let released = BoardEventBody::Released { queue: Some(queue) };
+    arena.read_board("w1", "b1", released);
+    arena.plan.worker_left("w1");
+    assert!(arena.round().is_empty(), "no other worker");
+    assert!(
+        arena.plan.board_notices(NOW).is_empty(),
+        "the release is in the stream already"
+    );
+}
