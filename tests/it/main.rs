@@ -7,6 +7,7 @@ mod stack;
 mod api;
 mod artifacts;
 mod bisect;
+mod board_leases;
 mod broker_loss;
 mod build_cache;
 mod cli;
