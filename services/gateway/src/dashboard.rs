@@ -2,7 +2,8 @@
 //! offline and needs no build step. The page is plain HTML, CSS and ES
 //! modules that read the HTTP API; nothing here knows about queues.
 //!
-//! Every answer carries an `ETag` (a hash of the embedded bytes, fixed at
+//! Every answer carries an `ETag` (a hash of the embedded bytes, or of a
+//! vendored file's name and version, fixed at
 //! compile time) and `Cache-Control: no-cache`: browsers revalidate on each
 //! load and get a `304`, so a new binary is never hidden by a stale cache.
 
