@@ -94,10 +94,11 @@ export function boardPage(root, { worker, board }, ctx) {
   }
 
   function reserveForm() {
-    const minutes = h('input', { type: 'number', min: '1', step: '1', value: '30', required: true, 'data-test': 'reserve-minutes' });
-    const reason = h('input', { type: 'text', placeholder: 'why (others see it)', required: true, 'data-test': 'reserve-reason' });
+    const minutes = h('input', { type: 'number', min: '1', step: '1', value: '30', 'data-test': 'reserve-minutes' });
+    const reason = h('input', { type: 'text', placeholder: 'why (others see it)', 'data-test': 'reserve-reason' });
+    // `novalidate`: reserveRequest's message, in the flash, says what to fix.
     return h('form', {
-      class: 'search', 'data-test': 'reserve-form',
+      class: 'search', novalidate: true, 'data-test': 'reserve-form',
       onsubmit: (e) => {
         e.preventDefault();
         const asked = reserveRequest(minutes.value, reason.value);
