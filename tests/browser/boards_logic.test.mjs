@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  boardApiPath, boardChangeText, boardFromPath, boardHref, boardState, canPower, consoleUrl, healthText,
-  MAX_RESERVE_MINUTES, reservationLeft, reserveRequest,
+  boardApiPath, boardChangeText, boardFromPath, boardHref, boardState, canPower, consoleFrame, consoleNote, consoleUrl,
+  healthText, MAX_RESERVE_MINUTES, reservationLeft, reservedText, reserveRequest,
 } from '../../services/gateway/assets/boards.js';
 
 test('every board state has its own word and the ones that need a look have their own tone', () => {
@@ -63,12 +63,43 @@ test('the console is a WebSocket on the page origin, wss beside https, with a to
     'wss://arena.lab/api/boards/w1/b1/console?token=s3cr%26t');
 });
 
-test('power is offered only on a reserved board', () => {
-  assert.equal(canPower({ state: 'reserved', reserved_by: 'alice' }), true);
+test('power is offered to the reserver, or on any reserved board while the page does not know its token', () => {
+  assert.equal(canPower({ state: 'reserved', reserved_by: 'alice' }, 'alice'), true);
+  assert.equal(canPower({ state: 'reserved', reserved_by: 'alice' }, 'bob'), false);
+  assert.equal(canPower({ state: 'reserved', reserved_by: 'alice' }, null), true);
   // Reserved while the queue it ran finishes: busy, yet its reserver may act.
-  assert.equal(canPower({ state: 'busy', reserved_by: 'alice' }), true);
-  assert.equal(canPower({ state: 'idle', reserved_by: null }), false);
+  assert.equal(canPower({ state: 'busy', reserved_by: 'alice' }, 'alice'), true);
+  assert.equal(canPower({ state: 'idle', reserved_by: null }, null), false);
+  assert.equal(canPower({ state: 'idle', reserved_by: null }, 'alice'), false);
   assert.equal(canPower(null), false);
+});
+
+test('the console tells its hello and notices from the board\'s own text', () => {
+  assert.deepEqual(consoleFrame('{"type":"hello","worker":"w","board":"b","mode":"read-only","token":"alice"}'),
+    { kind: 'hello', mode: 'read-only', token: 'alice' });
+  assert.deepEqual(consoleFrame('{"type":"notice","message":"read-only: your input is not sent"}'),
+    { kind: 'notice', message: 'read-only: your input is not sent' });
+  for (const text of ['U-Boot 2026.01\r\n', '{"temp": 41}', '{', 'null', '"hello"']) {
+    assert.deepEqual(consoleFrame(text), { kind: 'text', text }, text);
+  }
+});
+
+test('the console note says whether this page\'s keystrokes reach the board', () => {
+  assert.equal(consoleNote(null, 'alice').mode, 'read-only');
+  assert.match(consoleNote(null, null).text, /^Read-only: nobody has reserved/);
+  assert.deepEqual(consoleNote('alice', 'alice'),
+    { mode: 'read-write', text: 'Read-write: you (alice) hold the reservation; what you type goes to the board.' });
+  assert.deepEqual(consoleNote('alice', 'bob'),
+    { mode: 'read-only', text: 'Read-only: reserved by alice; only their keystrokes reach the board.' });
+  assert.equal(consoleNote('alice', null).mode, 'unknown');
+});
+
+test('a reservation answer says until when, and when the board is free if a queue still runs on it', () => {
+  const answer = { worker: 'w', board: 'b', reserved_by: 'alice', until: '2026-12-07T16:00:00Z', reason: 'x', free_at: null };
+  const at = (iso) => `<${iso}>`;
+  assert.equal(reservedText(answer, at), 'w/b reserved by alice until <2026-12-07T16:00:00Z>');
+  assert.equal(reservedText({ ...answer, free_at: 'after queue q7' }, at),
+    'w/b reserved by alice until <2026-12-07T16:00:00Z>; free after queue q7');
 });
 
 test('a board change says what, by whom, and its detail', () => {

@@ -1210,30 +1210,44 @@ function fakeBoards() {
         reserved_until: new Date(Date.now() + 15 * 60_000).toISOString(),
       });
       history.changes.unshift({ kind: 'reserved', at: at(0), by: 'anonymous', queue: null, detail: 'uart debug' });
-      return json(route, 200, { message: 'rack-1/nucleo-1 is yours for 15 min' });
+      return json(route, 200, {
+        worker: 'rack-1', board: 'nucleo-1', reserved_by: 'anonymous', until: nucleo.reserved_until, reason: 'uart debug',
+        free_at: 'after queue fw-still-on-it',
+      });
     }
     if (url.pathname === '/api/boards/rack-1/nucleo-1/power') {
       const { action } = request.postDataJSON();
       asked.power.push(action);
       if (action === 'off') return json(route, 409, { error: 'conflict', message: 'rack-1 did not answer the power request' });
-      return json(route, 200, { message: `power ${action}: done` });
+      const ok = action === 'cycle';
+      return json(route, 200, { worker: 'rack-1', board: 'nucleo-1', ok, message: `power ${action}: ${ok ? 'done' : 'power_on exited 1'}` });
     }
     if (url.pathname === '/api/boards/rack-1/nucleo-1/reserve' && method === 'DELETE') {
       asked.release += 1;
       Object.assign(nucleo, { state: 'idle', reserved_by: null, reserved_until: null, reservation_reason: null });
-      return json(route, 200, { message: 'rack-1/nucleo-1 is back in the pool' });
+      return json(route, 200, { worker: 'rack-1', board: 'nucleo-1', ok: true, message: 'rack-1/nucleo-1 is back in the pool' });
     }
     return json(route, 404, { error: 'not_found', message: `no board at ${url.pathname}` });
   }
   async function console(ws) {
+    ws.send(JSON.stringify({ type: 'hello', worker: 'rack-1', board: 'nucleo-1', mode: 'read-only', token: 'anonymous' }));
     ws.send(Buffer.from('U-Boot 2026.01\r\n\x1b[32mBOARD READY\x1b[0m\r\n> '));
     ws.onMessage((message) => {
+      // As the gateway does: only the reserver's input reaches the board.
+      if (nucleo.reserved_by !== 'anonymous') {
+        ws.send(JSON.stringify({ type: 'notice', message: 'read-only: your input is not sent (reserve the board to type)' }));
+        return;
+      }
       const bytes = Buffer.from(message);
       asked.input.push(bytes);
       ws.send(bytes); // the board echoes, as a shell on a serial line does
     });
   }
-  return { answer, console, asked };
+  /** Someone else's reservation, from outside the page. */
+  const reserveFor = (who) => Object.assign(nucleo, {
+    state: 'reserved', reserved_by: who, reservation_reason: 'not yours', reserved_until: new Date(Date.now() + 60_000).toISOString(),
+  });
+  return { answer, console, asked, reserveFor };
 }
 
 /** What the terminal shows, its rows run together (xterm.js draws spaces as no-break spaces). */
@@ -1282,8 +1296,13 @@ test('a board page reserves the board, powers it, shows its history and a live c
     assert.match(await screenText(), /U-Boot 2026\.01/);
     assert.equal(await page.locator('[data-test=console-status]').getAttribute('data-state'), 'live');
     const note = page.locator('[data-test=console-note]');
-    await until(async () => (await note.getAttribute('data-reserved')) === 'false', 5_000, 'the read-only note');
-    assert.match(await note.textContent(), /^Read-only/);
+    await until(async () => (await note.getAttribute('data-mode')) === 'read-only', 5_000, 'the read-only note');
+    assert.match(await note.textContent(), /^Read-only: nobody has reserved/);
+    // Typing before a reservation: the gateway's notice says it went nowhere.
+    await page.locator('[data-test=console] .xterm').click();
+    await page.keyboard.type('x');
+    await page.locator('[data-test=console-notice]').getByText(/^read-only: your input is not sent/).waitFor();
+    assert.deepEqual(fake.asked.input, []);
     // Its history: the queue it ran (a link) and its changes with who.
     const run = page.locator('[data-test=board-run][data-queue=fw-ran-on-nucleo]');
     await run.waitFor();
@@ -1300,19 +1319,23 @@ test('a board page reserves the board, powers it, shows its history and a live c
     assert.deepEqual(fake.asked.reserve, []);
     await page.locator('[data-test=reserve-reason]').fill('uart debug');
     await page.locator('[data-test=reserve]').click();
-    await page.locator('#flash').getByText('rack-1/nucleo-1 is yours for 15 min').waitFor();
+    await page.locator('#flash').getByText(/^rack-1\/nucleo-1 reserved by anonymous until .*; free after queue fw-still-on-it$/).waitFor();
     assert.deepEqual(fake.asked.reserve, [{ minutes: 15, reason: 'uart debug' }]);
     await page.locator('.title-line [data-test=board-state][data-state=reserved]').waitFor();
     await page.locator('[data-test=reservation][data-by=anonymous]').getByText(/min left/).waitFor();
     await page.locator('[data-test=board-change][data-kind=reserved][data-by=anonymous]').waitFor();
-    await until(async () => (await note.getAttribute('data-reserved')) === 'true', 5_000, 'the reserver note');
+    await until(async () => (await note.getAttribute('data-mode')) === 'read-write', 5_000, 'the reserver note');
+    assert.match(await note.textContent(), /^Read-write: you \(anonymous\)/);
+    assert.equal(await page.locator('[data-test=console-notice]').isHidden(), true);
 
     // Power: an answer goes to the flash, a refusal too, as an error.
     await power('cycle').click();
     await page.locator('#flash').getByText('power cycle: done').waitFor();
+    await power('on').click();
+    await page.locator('#flash[data-kind=error]').getByText('power on: power_on exited 1').waitFor();
     await power('off').click();
     await page.locator('#flash[data-kind=error]').getByText('rack-1 did not answer the power request').waitFor();
-    assert.deepEqual(fake.asked.power, ['cycle', 'off']);
+    assert.deepEqual(fake.asked.power, ['cycle', 'on', 'off']);
 
     // Keystrokes go to the board as bytes; its echo comes back on the screen.
     await page.locator('[data-test=console] .xterm').click();
@@ -1327,6 +1350,16 @@ test('a board page reserves the board, powers it, shows its history and a live c
     assert.equal(fake.asked.release, 1);
     await page.locator('[data-test=reserve-form]').waitFor();
     assert.equal(await power('cycle').isDisabled(), true);
+
+    // Someone else's reservation: this page's token is not theirs, so
+    // nothing to power or release, and its console is read-only.
+    fake.reserveFor('alice');
+    await page.locator('[data-test=reservation][data-by=alice]').waitFor();
+    assert.equal(await power('cycle').isDisabled(), true);
+    await until(async () => (await note.getAttribute('data-mode')) === 'read-only', 5_000, 'the read-only note');
+    assert.match(await note.textContent(), /^Read-only: reserved by alice/);
+    assert.equal(await page.locator('[data-test=release]').count(), 0);
+    await page.locator('[data-test=held-by-other]').getByText('Reserved by alice: only that token may release it or power it.').waitFor();
   } finally {
     await page.unroute(BOARDS_API);
     await page.unrouteAll?.({ behavior: 'ignoreErrors' });

@@ -1,23 +1,26 @@
 // A board's live console: xterm.js (vendored, see vendor/README.md) on the
-// WebSocket `GET /api/boards/{worker}/{board}/console`. The server sends
-// the board's recent output first, then what it prints live, as binary
-// frames; keystrokes go back as binary frames. Only the reserver's input
-// reaches the board — the gateway drops anyone else's — so the page says
-// so rather than guessing who it is. A dropped socket reconnects, starting
-// the screen over since the server replays its recent output.
+// WebSocket `GET /api/boards/{worker}/{board}/console`. The server sends a
+// JSON hello (naming this page's token), then the board's recent output and
+// what it prints live as binary frames, and JSON notices as text frames;
+// keystrokes go back as binary frames. Only the reserver's input reaches
+// the board — the gateway drops anyone else's — and the note above the
+// screen says which this page is. A dropped socket reconnects, starting the
+// screen over since the server replays its recent output.
 
 import { Terminal } from './xterm.mjs';
-import { consoleUrl } from './boards.js';
+import { consoleFrame, consoleUrl } from './boards.js';
 import { h, replace } from './dom.js';
 
 const RETRY_MS = 2000;
 
-export function boardConsole(worker, board) {
+/** `onHello(token)`: the gateway named this page's token (on each connect). */
+export function boardConsole(worker, board, { onHello }) {
   const status = h('span', { class: 'conn conn-connecting', 'data-test': 'console-status' }, 'connecting…');
   const note = h('p', { class: 'console-note muted small', 'data-test': 'console-note' });
+  const notice = h('p', { class: 'log-note', 'data-test': 'console-notice', hidden: true });
   const screen = h('div', { class: 'console-screen', 'data-test': 'console' });
   const element = h('section', { class: 'card console-panel', 'aria-label': 'Console' },
-    h('div', { class: 'log-toolbar' }, h('h2', {}, 'Console'), status), note, screen);
+    h('div', { class: 'log-toolbar' }, h('h2', {}, 'Console'), status), note, notice, screen);
 
   const term = new Terminal({
     rows: 24, cols: 100, scrollback: 5000, cursorBlink: true, fontSize: 13,
@@ -35,6 +38,11 @@ export function boardConsole(worker, board) {
     status.textContent = text;
   }
 
+  function showNotice(message) {
+    notice.hidden = false;
+    notice.textContent = message;
+  }
+
   function send(bytes) {
     if (socket?.readyState === WebSocket.OPEN) socket.send(bytes);
   }
@@ -48,7 +56,14 @@ export function boardConsole(worker, board) {
       setStatus('live', 'live');
     };
     socket.onmessage = (event) => {
-      term.write(typeof event.data === 'string' ? event.data : new Uint8Array(event.data));
+      if (typeof event.data !== 'string') {
+        term.write(new Uint8Array(event.data));
+        return;
+      }
+      const frame = consoleFrame(event.data);
+      if (frame.kind === 'hello') onHello(frame.token);
+      else if (frame.kind === 'notice') showNotice(frame.message);
+      else term.write(frame.text);
     };
     socket.onclose = (event) => {
       if (stopped) return;
@@ -68,12 +83,12 @@ export function boardConsole(worker, board) {
       term.open(screen);
       connect();
     },
-    /** Says whether anyone's keystrokes can reach the board now. */
-    setReservedBy(reservedBy) {
-      replace(note, reservedBy
-        ? `Reserved by ${reservedBy}: only their keystrokes reach the board; anyone else's are dropped by the gateway.`
-        : 'Read-only: nobody has reserved this board. Reserve it to type into its console.');
-      note.dataset.reserved = reservedBy ? 'true' : 'false';
+    /** Says whether this page's keystrokes reach the board now: boards.js's `consoleNote`. */
+    setNote({ mode, text }) {
+      replace(note, text);
+      note.dataset.mode = mode;
+      // A notice ("your input is not sent") is stale once the page may type.
+      if (mode === 'read-write') notice.hidden = true;
     },
     destroy() {
       stopped = true;

@@ -2,13 +2,13 @@
 // (state, labels, queue, reservation, health), Reserve (minutes and a
 // reason) or Release, Power on/off/cycle for the reserver, its history
 // (`GET .../history`: the queues it ran and its changes with who and when)
-// and its live console (board_console.js). The page does not know which
-// token it speaks for, so it never guesses who the reserver is: the
-// server's 403/409 message goes to the flash.
+// and its live console (board_console.js). Which token the page speaks for
+// it learns from the console's hello; until then any reserved board may be
+// its own, and the server's 403/409 message goes to the flash.
 
 import { boardHistory, listBoards, powerBoard, queueHref, releaseBoard, reserveBoard } from './api.js';
 import { boardConsole } from './board_console.js';
-import { boardChangeText, canPower, reserveRequest } from './boards.js';
+import { boardChangeText, canPower, consoleNote, reservedText, reserveRequest } from './boards.js';
 import { health, queueLink, reservation, stateBadge } from './boards_page.js';
 import { h, replace } from './dom.js';
 import { formatAge, formatTime } from './format.js';
@@ -26,7 +26,16 @@ export function boardPage(root, { worker, board }, ctx) {
   const actions = h('div', { class: 'board-actions', 'data-test': 'board-actions' });
   const history = h('section', { class: 'card', 'aria-label': 'History', 'data-test': 'board-history' },
     h('h2', {}, 'History'), h('p', { class: 'muted' }, 'Loading…'));
-  const terminal = boardConsole(worker, board);
+  /** This page's token name, once the console's hello said it. */
+  let me = null;
+  /** The board as the last answer showed it: undefined before one, null when no worker has it. */
+  let lastView;
+  const terminal = boardConsole(worker, board, {
+    onHello(token) {
+      me = token ?? null;
+      if (lastView !== undefined) renderFacts(lastView);
+    },
+  });
   replace(root, crumbs(worker, board), h('div', { class: 'queue-head' }, title), banner,
     h('div', { class: 'board-grid' },
       h('div', { class: 'queue-side' },
@@ -40,10 +49,11 @@ export function boardPage(root, { worker, board }, ctx) {
   let timer = null;
   let shownActions = null;
 
-  async function act(promise, done) {
+  /** `words(answer)`: what the flash says; a power command that failed (`ok: false`) is an error. */
+  async function act(promise, words) {
     try {
       const answer = await promise;
-      ctx.flash(answer?.message ?? done);
+      ctx.flash(words(answer), answer?.ok === false ? 'error' : 'info');
     } catch (e) {
       if (e.name !== 'AbortError') ctx.flash(e.message, 'error');
     }
@@ -58,8 +68,8 @@ export function boardPage(root, { worker, board }, ctx) {
         boardHistory(worker, board, controller.signal).catch((e) => (e.isNotFound ? null : Promise.reject(e))),
       ]);
       banner.hidden = true;
-      const view = boards.find((b) => b.worker === worker && b.name === board) ?? null;
-      renderFacts(view);
+      lastView = boards.find((b) => b.worker === worker && b.name === board) ?? null;
+      renderFacts(lastView);
       renderHistory(past);
     } catch (e) {
       if (e.name === 'AbortError') return;
@@ -71,7 +81,7 @@ export function boardPage(root, { worker, board }, ctx) {
 
   function renderFacts(view) {
     replace(title, h('h1', { class: 'mono' }, `${worker}/${board}`), view ? stateBadge(view) : null);
-    terminal.setReservedBy(view?.reserved_by ?? null);
+    terminal.setNote(consoleNote(view?.reserved_by ?? null, me));
     if (!view) {
       replace(meta, h('div', { class: 'meta-item meta-wide', 'data-test': 'board-missing' },
         h('dt', {}, 'Board'), h('dd', {}, `No worker declares a board ${board} on ${worker} now.`)));
@@ -86,7 +96,7 @@ export function boardPage(root, { worker, board }, ctx) {
       item('Health', health(view), view.health?.ok ? h('div', { class: 'muted small' }, view.health.message) : null),
       h('div', { class: 'meta-item meta-wide' }, h('dt', {}, 'Reserved'), h('dd', {}, reservation(view))));
     // Rebuilt only when the reservation changes, so a half-typed reason survives the refresh.
-    const key = JSON.stringify([view.reserved_by, view.state]);
+    const key = JSON.stringify([view.reserved_by, view.state, me]);
     if (key !== shownActions) {
       shownActions = key;
       replace(actions, view.reserved_by ? releaseRow(view) : reserveForm(), powerRow(view));
@@ -103,7 +113,7 @@ export function boardPage(root, { worker, board }, ctx) {
         e.preventDefault();
         const asked = reserveRequest(minutes.value, reason.value);
         if (asked.error) return ctx.flash(asked.error, 'error');
-        return act(reserveBoard(worker, board, asked.body), `${worker}/${board} reserved`);
+        return act(reserveBoard(worker, board, asked.body), (answer) => reservedText(answer, formatTime));
       },
     },
     h('label', { class: 'field' }, h('span', {}, 'Minutes'), minutes),
@@ -112,22 +122,29 @@ export function boardPage(root, { worker, board }, ctx) {
     h('p', { class: 'muted small' }, 'The board leaves the pool until you release it or the time is up; a queue running on it finishes first.'));
   }
 
+  /** Release for the holder; for anyone else, who holds it. */
   function releaseRow(view) {
+    if (!canPower(view, me)) {
+      return h('p', { class: 'muted small', 'data-test': 'held-by-other' },
+        `Reserved by ${view.reserved_by}: only that token may release it or power it.`);
+    }
     return h('div', { class: 'actions-row' },
       h('button', {
         class: 'btn btn-warn', type: 'button', 'data-test': 'release',
-        onclick: () => act(releaseBoard(worker, board), `${worker}/${board} released`),
+        onclick: () => act(releaseBoard(worker, board), (answer) => answer?.message ?? `${worker}/${board} released`),
       }, 'Release'),
-      h('span', { class: 'muted small' }, `Only ${view.reserved_by}'s token may release it or power it; the gateway refuses anyone else.`));
+      h('span', { class: 'muted small' }, me === null
+        ? `Only ${view.reserved_by}'s token may release it or power it; the gateway refuses anyone else.`
+        : 'You hold it: release it when you are done.'));
   }
 
-  /** Enabled once the board is reserved; whether it is by this page's token only the server knows. */
+  /** Enabled for the reserver (for any reserved board before the hello named this page's token). */
   function powerRow(view) {
-    const allowed = canPower(view);
+    const allowed = canPower(view, me);
     return h('div', { class: 'actions-row' }, POWER.map(([action, label]) => h('button', {
       class: 'btn', type: 'button', 'data-test': 'power', 'data-action': action, disabled: !allowed,
-      title: allowed ? null : 'Reserve the board first: only its reserver may power it',
-      onclick: () => act(powerBoard(worker, board, action), `${worker}/${board}: power ${action}`),
+      title: allowed ? null : 'Only the board\'s reserver may power it',
+      onclick: () => act(powerBoard(worker, board, action), (answer) => answer?.message ?? `${worker}/${board}: power ${action}`),
     }, label)));
   }
 

@@ -2,7 +2,8 @@
 // (tests/browser/boards_logic.test.mjs): a board's state in words and a
 // tone, what is left of a reservation, a board's URLs (`#/board/<w>/<b>`,
 // its API paths, its console's WebSocket), a change and a health result in
-// words, and the reserve form read into a request.
+// words, the reserve form read into a request and its answer in words, and
+// the console's text frames and what its note says.
 
 import { parseTime } from './format.js';
 
@@ -60,8 +61,51 @@ export function consoleUrl(location, worker, board, token = null) {
   return `${scheme}//${location.host}${boardApiPath(worker, board)}/console${query}`;
 }
 
-/** Whether the power buttons are worth pressing: only a reserver may, and only a reserved board has one. */
-export const canPower = (view) => Boolean(view?.reserved_by);
+/**
+ * Whether the power buttons are worth pressing: only the reserver may. `me`
+ * is this page's token name as the console's hello said it; before that
+ * (null) any reserved board may be the page's, and the server says no.
+ */
+export const canPower = (view, me = null) =>
+  Boolean(view?.reserved_by) && (me === null || view.reserved_by === me);
+
+/**
+ * A console text frame (the gateway's JSON control messages):
+ * `{kind: 'hello', mode, token}` (`mode` `read-write` or `read-only` when it
+ * opened; `token` this page's token name), `{kind: 'notice', message}`, or
+ * `{kind: 'text', text}` for anything else, which is the board's.
+ */
+export function consoleFrame(text) {
+  let data = null;
+  try { data = JSON.parse(text); } catch { /* the board's own text */ }
+  if (data?.type === 'hello') return { kind: 'hello', mode: data.mode ?? null, token: data.token ?? null };
+  if (data?.type === 'notice') return { kind: 'notice', message: String(data.message ?? '') };
+  return { kind: 'text', text };
+}
+
+/**
+ * The console's note: `{mode, text}`, `mode` `read-write` when this page's
+ * keystrokes reach the board, `read-only` when they do not, `unknown` when
+ * the page does not know its token's name yet.
+ */
+export function consoleNote(reservedBy, me) {
+  if (!reservedBy) {
+    return { mode: 'read-only', text: 'Read-only: nobody has reserved this board. Reserve it to type into its console.' };
+  }
+  if (me === null || me === undefined) {
+    return { mode: 'unknown', text: `Reserved by ${reservedBy}: only their keystrokes reach the board; anyone else's are dropped.` };
+  }
+  if (reservedBy === me) {
+    return { mode: 'read-write', text: `Read-write: you (${me}) hold the reservation; what you type goes to the board.` };
+  }
+  return { mode: 'read-only', text: `Read-only: reserved by ${reservedBy}; only their keystrokes reach the board.` };
+}
+
+/** `POST .../reserve`'s answer in words: until when, and when it is free if a queue still runs on it. */
+export function reservedText(answer, formatTime) {
+  const head = `${answer.worker}/${answer.board} reserved by ${answer.reserved_by} until ${formatTime(answer.until)}`;
+  return answer.free_at ? `${head}; free ${answer.free_at}` : head;
+}
 
 /**
  * A board change (`history.changes[]`) in words, without its time or
