@@ -112,6 +112,13 @@ class Stack {
   }
 }
 
+/** Script errors and CSP violations become failures of the last test. */
+function watch(p) {
+  p.on('pageerror', (e) => pageErrors.push(e.message));
+  p.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) pageErrors.push(m.text()); });
+  p.setDefaultTimeout(20_000);
+}
+
 function signalGroup(pid, signal) {
   try { process.kill(-pid, signal); } catch { /* already gone */ }
 }
@@ -352,9 +359,7 @@ before(async () => {
     colorScheme: 'light',
   });
   page = browser.pages()[0] ?? await browser.newPage();
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) pageErrors.push(m.text()); });
-  page.setDefaultTimeout(20_000);
+  watch(page);
 });
 
 after(async () => {
@@ -1251,9 +1256,25 @@ function fakeBoards() {
 }
 
 /** What the terminal shows, its rows run together (xterm.js draws spaces as no-break spaces). */
+/**
+ * Runs `story` on a page of its own, closed after it: its routes (a faked
+ * WebSocket route outlives `unrouteAll`) go with it.
+ */
+async function withOwnPage(story) {
+  const main = page;
+  page = await browser.newPage();
+  watch(page);
+  try {
+    await story();
+  } finally {
+    await page.close();
+    page = main;
+  }
+}
+
 const screenText = async () => (await page.locator('[data-test=console] .xterm-rows').textContent()).replace(/\u00a0/g, ' ');
 
-test('the Boards page shows each board with its state, labels, queue, reservation and health', async () => {
+test('the Boards page shows each board with its state, labels, queue, reservation and health', () => withOwnPage(async () => {
   const fake = fakeBoards();
   await page.route(BOARDS_API, fake.answer);
   try {
@@ -1282,9 +1303,9 @@ test('the Boards page shows each board with its state, labels, queue, reservatio
   } finally {
     await page.unroute(BOARDS_API);
   }
-});
+}));
 
-test('a board page reserves the board, powers it, shows its history and a live console that takes keystrokes', async () => {
+test('a board page reserves the board, powers it, shows its history and a live console that takes keystrokes', () => withOwnPage(async () => {
   const fake = fakeBoards();
   await page.route(BOARDS_API, fake.answer);
   await page.routeWebSocket(CONSOLE_API, fake.console);
@@ -1361,12 +1382,11 @@ test('a board page reserves the board, powers it, shows its history and a live c
     assert.equal(await page.locator('[data-test=release]').count(), 0);
     await page.locator('[data-test=held-by-other]').getByText('Reserved by alice: only that token may release it or power it.').waitFor();
   } finally {
-    await page.unroute(BOARDS_API);
-    await page.unrouteAll?.({ behavior: 'ignoreErrors' });
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
   }
-});
+}));
 
-test('a board page of a board nobody declares says so', async () => {
+test('a board page of a board nobody declares says so', () => withOwnPage(async () => {
   const fake = fakeBoards();
   await page.route(BOARDS_API, fake.answer);
   await page.routeWebSocket(CONSOLE_API, () => {});
@@ -1375,9 +1395,9 @@ test('a board page of a board nobody declares says so', async () => {
     await page.locator('[data-test=board-missing]').getByText('No worker declares a board gone on rack-9 now.').waitFor();
     await page.locator('[data-test=no-history]').waitFor();
   } finally {
-    await page.unrouteAll?.({ behavior: 'ignoreErrors' });
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
   }
-});
+}));
 
 test('a board on a real worker: reserved, powered and typed into from its page', { skip: !WITH_BOARD && 'set TESTARENA_BROWSER_BOARDS=1 once the worker has boards (branch boards-worker)' }, async () => {
   await page.goto(`${stack.base}/#/boards`);
@@ -1391,11 +1411,12 @@ test('a board on a real worker: reserved, powered and typed into from its page',
   await page.locator('[data-test=reserve]').click();
   await page.locator('.title-line [data-test=board-state][data-state=reserved]').waitFor({ timeout: 20_000 });
   await page.locator('[data-test=reservation][data-by=anonymous]').waitFor();
+  await page.locator('[data-test=console-note][data-mode=read-write]').waitFor();
   await page.locator('[data-test=console] .xterm').click();
   await page.keyboard.type('ping-from-the-browser');
   await until(async () => /ping-from-the-browser/.test(await screenText()), 20_000, 'the echo of the keystrokes');
   await page.locator('[data-test=power][data-action=cycle]').click();
-  await page.locator('[data-test=board-change][data-kind=power]').waitFor({ timeout: 20_000 });
+  await page.locator('[data-test=board-change][data-kind=power][data-by=anonymous]').waitFor({ timeout: 20_000 });
   await page.locator('[data-test=release]').click();
   await page.locator('.title-line [data-test=board-state][data-state=idle]').waitFor({ timeout: 20_000 });
   await page.locator('[data-test=board-change][data-kind=released][data-by=anonymous]').waitFor();
