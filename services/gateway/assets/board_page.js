@@ -95,8 +95,9 @@ export function boardPage(root, { worker, board }, ctx) {
       item('Labels', view.labels.length === 0 ? '—' : view.labels.map((l) => h('span', { class: 'pill mono' }, l))),
       item('Health', health(view), view.health?.ok ? h('div', { class: 'muted small' }, view.health.message) : null),
       h('div', { class: 'meta-item meta-wide' }, h('dt', {}, 'Reserved'), h('dd', {}, reservation(view))));
-    // Rebuilt only when the reservation changes, so a half-typed reason survives the refresh.
-    const key = JSON.stringify([view.reserved_by, view.state, me]);
+    // Rebuilt only when who holds it (or who the page is) changes, so a
+    // half-typed reason survives the refresh.
+    const key = JSON.stringify([view.reserved_by, me]);
     if (key !== shownActions) {
       shownActions = key;
       replace(actions, view.reserved_by ? releaseRow(view) : reserveForm(), powerRow(view));
