@@ -1401,9 +1401,9 @@ test('a board page of a board nobody declares says so', () => withOwnPage(async 
 
 test('a board on a real worker: reserved, powered and typed into from its page', { skip: !WITH_BOARD && 'set TESTARENA_BROWSER_BOARDS=1 once the worker has boards (branch boards-worker)' }, async () => {
   await page.goto(`${stack.base}/#/boards`);
-  const row = page.locator('[data-test=board-row][data-board=echo]');
+  // The live worker's: a restart above left the earlier worker's board behind, offline.
+  const row = page.locator('[data-test=board-row][data-board=echo]:has([data-test=board-state][data-state=idle])');
   await row.waitFor();
-  await row.locator('[data-test=board-state][data-state=idle]').waitFor();
   await row.locator('[data-test=board-link]').click();
   await until(async () => /BOARD READY/.test(await screenText()), 20_000, 'the echo board banner in the console');
   await page.locator('[data-test=reserve-minutes]').fill('5');
