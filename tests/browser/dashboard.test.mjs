@@ -5,7 +5,8 @@
 // a git repository of shell scenarios in a temp dir, submits queues through
 // the HTTP API and drives Debian's headless Chromium (never a downloaded
 // browser) through the list, a live queue page, cancel, filter, delete, a
-// missing queue, a gateway restart and the Workers page (drain, readmit); outcomes (status and verdict),
+// missing queue, a gateway restart, the Workers page (drain, readmit) and the
+// Boards pages (a board's facts, reserve, power, history, its xterm.js console); outcomes (status and verdict),
 // filters kept in the URL, teardown lines, log search, first failure,
 // compact mode, JUnit cases, the events timeline, artifact links and the
 // firmware-size trend chart, test states and failure notes, why a queue
@@ -31,6 +32,10 @@ import { chromium } from 'playwright-core';
 const ROOT = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const BINARY = process.env.TESTARENA_BIN ?? path.join(ROOT, 'target/debug/testarena');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// A board on the stack's worker, its serial line a TCP echo server started
+// here: needs a worker that reads `[boards.*]` (branch boards-worker), so it
+// is asked for until that is merged.
+const WITH_BOARD = process.env.TESTARENA_BROWSER_BOARDS === '1';
 const shotPath = (name) => (process.env.TESTARENA_UPDATE_SCREENSHOT === '1'
   ? path.join(ROOT, 'docs', `${name}.png`)
   : path.join(os.tmpdir(), `testarena-${name}-${process.pid}.png`));
@@ -107,6 +112,13 @@ class Stack {
   }
 }
 
+/** Script errors and CSP violations become failures of the last test. */
+function watch(p) {
+  p.on('pageerror', (e) => pageErrors.push(e.message));
+  p.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) pageErrors.push(m.text()); });
+  p.setDefaultTimeout(20_000);
+}
+
 function signalGroup(pid, signal) {
   try { process.kill(-pid, signal); } catch { /* already gone */ }
 }
@@ -142,6 +154,19 @@ async function until(check, ms, what) {
     }
     await sleep(100);
   }
+}
+
+/** A board's serial line: greets each connection with a banner, then echoes what it is sent. */
+function startEchoBoard() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer((socket) => {
+      socket.on('error', () => {});
+      socket.write('BOARD READY\r\n');
+      socket.pipe(socket);
+    });
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve({ server, port: server.address().port }));
+  });
 }
 
 // --- the repository the queues run -------------------------------------------
@@ -272,6 +297,7 @@ let stack;
 let browser; // a persistent browser context
 let page;
 const pageErrors = [];
+let echoBoard; // {server, port} when WITH_BOARD
 let repo;
 let otherRepo; // another repository named like the first, elsewhere
 // Every run has a fresh stack, so fixed ids cannot collide.
@@ -297,12 +323,17 @@ before(async () => {
   otherRepo = path.join(tmp, 'lab-b', 'firmware');
   await makeRepo(repo);
   await makeRepo(otherRepo);
+  if (WITH_BOARD) echoBoard = await startEchoBoard();
   await writeFile(path.join(tmp, 'worker.toml'), [
     'default_profile = "sh"',
     '[profiles.sh]', 'task = "sh {scenario}"', 'failure_regex = "^ASSERT "',
     '[profiles.boot]', 'boot = "exec sh boot.sh"', 'boot_ready = { log_regex = "READY" }', 'task = "sh {scenario}"',
     '[profiles.fw]', 'build = "sh build.sh"', 'build_outputs = ["out/fw.elf"]', 'artifacts = ["out/*.elf"]', 'elf = "out/fw.elf"',
     'size_budget = { flash_bytes = 100000 }', 'task = "sh {scenario}"',
+    ...(WITH_BOARD ? [
+      '[boards.echo]', 'labels = ["board=echo"]', `serial = { tcp = "127.0.0.1:${echoBoard.port}" }`,
+      'power_on = "true"', 'power_off = "true"',
+    ] : []),
     '',
   ].join('\n'));
   stack = new Stack({ dir: tmp, port: await freePort() });
@@ -328,14 +359,13 @@ before(async () => {
     colorScheme: 'light',
   });
   page = browser.pages()[0] ?? await browser.newPage();
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) pageErrors.push(m.text()); });
-  page.setDefaultTimeout(20_000);
+  watch(page);
 });
 
 after(async () => {
   await browser?.close().catch(() => {});
   await stack?.stop();
+  echoBoard?.server.close();
   if (tmp) await rm(tmp, { recursive: true, force: true }).catch(() => {});
 });
 
@@ -1123,6 +1153,273 @@ test('the Workers page shows the fleet, its running queues and state changes, dr
   await live.locator('[data-test=change][data-kind=readmitted]').waitFor();
   await until(async () => (await stack.view(WAITING_ID)).body.status === 'Finished', 30_000, 'the waiting queue to run once readmitted');
   await page.screenshot({ path: shotPath('dashboard-workers') });
+});
+
+// --- boards ------------------------------------------------------------------
+
+const BOARDS_API = /\/api\/boards(?:[/?]|$)/;
+const CONSOLE_API = /\/api\/boards\/[^/]+\/[^/]+\/console/;
+
+/** Whether this build's gateway has `GET /api/boards` (branch boards-api). */
+async function boardsApiExists() {
+  return (await fetch(`${stack.base}/api/boards`)).status !== 404;
+}
+
+test('the Boards page says so when no board is declared', { skip: WITH_BOARD && 'the stack declares a board' }, async (t) => {
+  if (!await boardsApiExists()) {
+    t.skip('GET /api/boards is not in this build yet (branch boards-api)');
+    return;
+  }
+  await page.goto(`${stack.base}/#/boards`);
+  await page.locator('[data-test=no-boards]').getByText('No board is declared.').waitFor();
+  assert.equal(await page.locator('[data-nav=boards]').getAttribute('class'), 'active');
+  assert.equal(await page.locator('[data-test=boards-error]').isHidden(), true);
+});
+
+/**
+ * The boards API as its contract says (crates/events/src/board.rs), in the
+ * page's own browser: the page, its CSP and its modules come from the real
+ * gateway; only `/api/boards…` and the console's WebSocket are answered here,
+ * so the pages are tested whether or not a worker with a board is there.
+ */
+function fakeBoards() {
+  const at = (minutesAgo) => new Date(Date.now() - minutesAgo * 60_000).toISOString();
+  const nucleo = {
+    worker: 'rack-1', name: 'nucleo-1', labels: ['board=nucleo-f429zi', 'lab=a'], state: 'idle', queue: null,
+    reserved_by: null, reserved_until: null, reservation_reason: null, reason: null,
+    health: { at: at(3), ok: true, message: 'exit 0' },
+  };
+  const boards = [nucleo,
+    { ...nucleo, worker: 'rack-2', name: 'esp32-1', labels: ['board=esp32'], state: 'busy', queue: 'fw-on-esp32', health: null },
+    { ...nucleo, worker: 'rack-2', name: 'nucleo-2', state: 'quarantined', reason: 'boot failed 3 times in a row',
+      health: { at: at(1), ok: false, message: 'exit 1: no banner' } },
+  ];
+  const history = {
+    worker: 'rack-1', name: 'nucleo-1',
+    runs: [{ queue: 'fw-ran-on-nucleo', leased: at(30), released: at(25) }],
+    changes: [{ kind: 'released', at: at(25), by: 'scheduler', queue: 'fw-ran-on-nucleo', detail: null },
+      { kind: 'leased', at: at(30), by: 'scheduler', queue: 'fw-ran-on-nucleo', detail: null }],
+  };
+  const asked = { reserve: [], power: [], release: 0, input: [] };
+  const json = (route, status, body) => route.fulfill({ status, contentType: 'application/json', body: JSON.stringify(body) });
+  async function answer(route) {
+    const request = route.request();
+    const url = new URL(request.url());
+    const method = request.method();
+    if (url.pathname === '/api/boards') return json(route, 200, { boards });
+    if (url.pathname === '/api/boards/rack-1/nucleo-1/history') return json(route, 200, history);
+    if (url.pathname === '/api/boards/rack-1/nucleo-1/reserve' && method === 'POST') {
+      asked.reserve.push(request.postDataJSON());
+      Object.assign(nucleo, {
+        state: 'reserved', reserved_by: 'anonymous', reservation_reason: 'uart debug',
+        reserved_until: new Date(Date.now() + 15 * 60_000).toISOString(),
+      });
+      history.changes.unshift({ kind: 'reserved', at: at(0), by: 'anonymous', queue: null, detail: 'uart debug' });
+      return json(route, 200, {
+        worker: 'rack-1', board: 'nucleo-1', reserved_by: 'anonymous', until: nucleo.reserved_until, reason: 'uart debug',
+        free_at: 'after queue fw-still-on-it',
+      });
+    }
+    if (url.pathname === '/api/boards/rack-1/nucleo-1/power') {
+      const { action } = request.postDataJSON();
+      asked.power.push(action);
+      if (action === 'off') return json(route, 409, { error: 'conflict', message: 'rack-1 did not answer the power request' });
+      const ok = action === 'cycle';
+      return json(route, 200, { worker: 'rack-1', board: 'nucleo-1', ok, message: `power ${action}: ${ok ? 'done' : 'power_on exited 1'}` });
+    }
+    if (url.pathname === '/api/boards/rack-1/nucleo-1/reserve' && method === 'DELETE') {
+      asked.release += 1;
+      Object.assign(nucleo, { state: 'idle', reserved_by: null, reserved_until: null, reservation_reason: null });
+      return json(route, 200, { worker: 'rack-1', board: 'nucleo-1', ok: true, message: 'rack-1/nucleo-1 is back in the pool' });
+    }
+    return json(route, 404, { error: 'not_found', message: `no board at ${url.pathname}` });
+  }
+  async function console(ws) {
+    ws.send(JSON.stringify({ type: 'hello', worker: 'rack-1', board: 'nucleo-1', mode: 'read-only', token: 'anonymous' }));
+    ws.send(Buffer.from('U-Boot 2026.01\r\n\x1b[32mBOARD READY\x1b[0m\r\n> '));
+    ws.onMessage((message) => {
+      // As the gateway does: only the reserver's input reaches the board.
+      if (nucleo.reserved_by !== 'anonymous') {
+        ws.send(JSON.stringify({ type: 'notice', message: 'read-only: your input is not sent (reserve the board to type)' }));
+        return;
+      }
+      const bytes = Buffer.from(message);
+      asked.input.push(bytes);
+      ws.send(bytes); // the board echoes, as a shell on a serial line does
+    });
+  }
+  /** Someone else's reservation, from outside the page. */
+  const reserveFor = (who) => Object.assign(nucleo, {
+    state: 'reserved', reserved_by: who, reservation_reason: 'not yours', reserved_until: new Date(Date.now() + 60_000).toISOString(),
+  });
+  return { answer, console, asked, reserveFor };
+}
+
+/** What the terminal shows, its rows run together (xterm.js draws spaces as no-break spaces). */
+/**
+ * Runs `story` on a page of its own, closed after it: its routes (a faked
+ * WebSocket route outlives `unrouteAll`) go with it.
+ */
+async function withOwnPage(story) {
+  const main = page;
+  page = await browser.newPage();
+  watch(page);
+  try {
+    await story();
+  } finally {
+    await page.close();
+    page = main;
+  }
+}
+
+const screenText = async () => (await page.locator('[data-test=console] .xterm-rows').textContent()).replace(/\u00a0/g, ' ');
+
+test('the Boards page shows each board with its state, labels, queue, reservation and health', () => withOwnPage(async () => {
+  const fake = fakeBoards();
+  await page.route(BOARDS_API, fake.answer);
+  try {
+    await page.goto(`${stack.base}/#/boards`);
+    const rowOf = (worker, board) => page.locator(`[data-test=board-row][data-worker=${worker}][data-board=${board}]`);
+    await rowOf('rack-1', 'nucleo-1').waitFor();
+    assert.equal(await page.locator('[data-test=board-row]').count(), 3);
+    assert.equal(await page.locator('[data-nav=boards]').getAttribute('class'), 'active');
+    const idle = rowOf('rack-1', 'nucleo-1');
+    assert.equal(await idle.locator('[data-test=board-state]').textContent(), 'idle');
+    assert.match(await idle.locator('[data-test=board-state]').getAttribute('class'), /\btone-ok\b/);
+    assert.match(await idle.textContent(), /board=nucleo-f429zi/);
+    assert.equal(await idle.locator('[data-test=health]').getAttribute('data-tone'), 'ok');
+    assert.equal(await idle.locator('[data-test=board-link]').getAttribute('href'), '#/board/rack-1/nucleo-1');
+    const busy = rowOf('rack-2', 'esp32-1');
+    assert.equal(await busy.locator('[data-test=board-state]').getAttribute('data-state'), 'busy');
+    assert.equal(await busy.locator('[data-test=board-queue]').getAttribute('href'), '#/queue/fw-on-esp32');
+    assert.match(await busy.locator('[data-test=health]').textContent(), /not checked/);
+    const sick = rowOf('rack-2', 'nucleo-2');
+    assert.match(await sick.locator('[data-test=board-state]').getAttribute('class'), /\btone-bad\b/);
+    assert.match(await sick.textContent(), /boot failed 3 times in a row/);
+    assert.match(await sick.locator('[data-test=health]').textContent(), /unhealthy: exit 1: no banner/);
+    await idle.locator('[data-test=board-link]').click();
+    await page.waitForURL(/#\/board\/rack-1\/nucleo-1$/);
+    assert.equal(await page.locator('[data-nav=boards]').getAttribute('class'), 'active');
+  } finally {
+    await page.unroute(BOARDS_API);
+  }
+}));
+
+test('a board page reserves the board, powers it, shows its history and a live console that takes keystrokes', () => withOwnPage(async () => {
+  const fake = fakeBoards();
+  await page.route(BOARDS_API, fake.answer);
+  await page.routeWebSocket(CONSOLE_API, fake.console);
+  try {
+    await page.goto(`${stack.base}/#/board/rack-1/nucleo-1`);
+    // The console: the board's recent output, under the strict CSP (a
+    // violation would be a page error, failing the last test).
+    await until(async () => /BOARD READY/.test(await screenText()), 10_000, 'the board banner in the console');
+    assert.match(await screenText(), /U-Boot 2026\.01/);
+    assert.equal(await page.locator('[data-test=console-status]').getAttribute('data-state'), 'live');
+    const note = page.locator('[data-test=console-note]');
+    await until(async () => (await note.getAttribute('data-mode')) === 'read-only', 5_000, 'the read-only note');
+    assert.match(await note.textContent(), /^Read-only: nobody has reserved/);
+    // Typing before a reservation: the gateway's notice says it went nowhere.
+    await page.locator('[data-test=console] .xterm').click();
+    await page.keyboard.type('x');
+    await page.locator('[data-test=console-notice]').getByText(/^read-only: your input is not sent/).waitFor();
+    assert.deepEqual(fake.asked.input, []);
+    // Its history: the queue it ran (a link) and its changes with who.
+    const run = page.locator('[data-test=board-run][data-queue=fw-ran-on-nucleo]');
+    await run.waitFor();
+    assert.equal(await run.locator('a').getAttribute('href'), '#/queue/fw-ran-on-nucleo');
+    assert.equal(await page.locator('[data-test=board-change][data-kind=leased][data-by=scheduler]').count(), 1);
+    // Power is for the reserver: nothing to press before a reservation.
+    const power = (action) => page.locator(`[data-test=power][data-action=${action}]`);
+    assert.equal(await power('cycle').isDisabled(), true);
+
+    // A reservation the form refuses, then one it sends.
+    await page.locator('[data-test=reserve-minutes]').fill('15');
+    await page.locator('[data-test=reserve]').click();
+    await page.locator('#flash[data-kind=error]').getByText(/^reason: /).waitFor();
+    assert.deepEqual(fake.asked.reserve, []);
+    await page.locator('[data-test=reserve-reason]').fill('uart debug');
+    await page.locator('[data-test=reserve]').click();
+    await page.locator('#flash').getByText(/^rack-1\/nucleo-1 reserved by anonymous until .*; free after queue fw-still-on-it$/).waitFor();
+    assert.deepEqual(fake.asked.reserve, [{ minutes: 15, reason: 'uart debug' }]);
+    await page.locator('.title-line [data-test=board-state][data-state=reserved]').waitFor();
+    await page.locator('[data-test=reservation][data-by=anonymous]').getByText(/min left/).waitFor();
+    await page.locator('[data-test=board-change][data-kind=reserved][data-by=anonymous]').waitFor();
+    await until(async () => (await note.getAttribute('data-mode')) === 'read-write', 5_000, 'the reserver note');
+    assert.match(await note.textContent(), /^Read-write: you \(anonymous\)/);
+    assert.equal(await page.locator('[data-test=console-notice]').isHidden(), true);
+
+    // Power: an answer goes to the flash, a refusal too, as an error.
+    await power('cycle').click();
+    await page.locator('#flash').getByText('power cycle: done').waitFor();
+    await power('on').click();
+    await page.locator('#flash[data-kind=error]').getByText('power on: power_on exited 1').waitFor();
+    await power('off').click();
+    await page.locator('#flash[data-kind=error]').getByText('rack-1 did not answer the power request').waitFor();
+    assert.deepEqual(fake.asked.power, ['cycle', 'on', 'off']);
+
+    // Keystrokes go to the board as bytes; its echo comes back on the screen.
+    await page.locator('[data-test=console] .xterm').click();
+    await page.keyboard.type('help');
+    await page.keyboard.press('Enter');
+    await until(() => Buffer.concat(fake.asked.input).toString() === 'help\r', 5_000, 'the keystrokes at the board');
+    await until(async () => /> help/.test(await screenText()), 5_000, 'the echo on the screen');
+    await page.screenshot({ path: shotPath('dashboard-board') });
+
+    await page.locator('[data-test=release]').click();
+    await page.locator('#flash').getByText('rack-1/nucleo-1 is back in the pool').waitFor();
+    assert.equal(fake.asked.release, 1);
+    await page.locator('[data-test=reserve-form]').waitFor();
+    assert.equal(await power('cycle').isDisabled(), true);
+
+    // Someone else's reservation: this page's token is not theirs, so
+    // nothing to power or release, and its console is read-only.
+    fake.reserveFor('alice');
+    await page.locator('[data-test=reservation][data-by=alice]').waitFor();
+    assert.equal(await power('cycle').isDisabled(), true);
+    await until(async () => (await note.getAttribute('data-mode')) === 'read-only', 5_000, 'the read-only note');
+    assert.match(await note.textContent(), /^Read-only: reserved by alice/);
+    assert.equal(await page.locator('[data-test=release]').count(), 0);
+    await page.locator('[data-test=held-by-other]').getByText('Reserved by alice: only that token may release it or power it.').waitFor();
+  } finally {
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
+  }
+}));
+
+test('a board page of a board nobody declares says so', () => withOwnPage(async () => {
+  const fake = fakeBoards();
+  await page.route(BOARDS_API, fake.answer);
+  await page.routeWebSocket(CONSOLE_API, () => {});
+  try {
+    await page.goto(`${stack.base}/#/board/rack-9/gone`);
+    await page.locator('[data-test=board-missing]').getByText('No worker declares a board gone on rack-9 now.').waitFor();
+    await page.locator('[data-test=no-history]').waitFor();
+  } finally {
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
+  }
+}));
+
+test('a board on a real worker: reserved, powered and typed into from its page', { skip: !WITH_BOARD && 'set TESTARENA_BROWSER_BOARDS=1 once the worker has boards (branch boards-worker)' }, async () => {
+  await page.goto(`${stack.base}/#/boards`);
+  // The live worker's: a restart above left the earlier worker's board behind, offline.
+  const row = page.locator('[data-test=board-row][data-board=echo]:has([data-test=board-state][data-state=idle])');
+  await row.waitFor();
+  await row.locator('[data-test=board-link]').click();
+  await until(async () => /BOARD READY/.test(await screenText()), 20_000, 'the echo board banner in the console');
+  await page.locator('[data-test=reserve-minutes]').fill('5');
+  await page.locator('[data-test=reserve-reason]').fill('browser test');
+  await page.locator('[data-test=reserve]').click();
+  await page.locator('.title-line [data-test=board-state][data-state=reserved]').waitFor({ timeout: 20_000 });
+  await page.locator('[data-test=reservation][data-by=anonymous]').waitFor();
+  await page.locator('[data-test=console-note][data-mode=read-write]').waitFor();
+  await page.locator('[data-test=console] .xterm').click();
+  await page.keyboard.type('ping-from-the-browser');
+  await until(async () => /ping-from-the-browser/.test(await screenText()), 20_000, 'the echo of the keystrokes');
+  await page.locator('[data-test=power][data-action=cycle]').click();
+  await page.locator('[data-test=board-change][data-kind=power][data-by=anonymous]').waitFor({ timeout: 20_000 });
+  await page.locator('[data-test=release]').click();
+  await page.locator('.title-line [data-test=board-state][data-state=idle]').waitFor({ timeout: 20_000 });
+  await page.locator('[data-test=board-change][data-kind=released][data-by=anonymous]').waitFor();
 });
 
 test('no script error happened on any page', () => {

@@ -4,6 +4,7 @@
 
 import { apiQuery } from './list_filters.js';
 import { testsApiPath } from './test_history.js';
+import { boardApiPath } from './boards.js';
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -131,3 +132,16 @@ export const getBisect = (id, signal) => request(bisectPath(id), { signal });
 export const listBisects = (signal) => request('/api/bisects', { signal });
 export const cancelBisect = (id) => request(`${bisectPath(id)}/cancel`, { method: 'POST' });
 export const deleteBisect = (id) => request(bisectPath(id), { method: 'DELETE' });
+
+// Boards: the list, one board's history, its reservation and its power.
+export const listBoards = (signal) => request('/api/boards', { signal });
+export const boardHistory = (worker, board, signal) =>
+  request(`${boardApiPath(worker, board)}/history`, { signal });
+/** `{minutes, reason}`: the board leaves the pool for this token until released or expired. */
+export const reserveBoard = (worker, board, body) =>
+  request(`${boardApiPath(worker, board)}/reserve`, { method: 'POST', body });
+export const releaseBoard = (worker, board) =>
+  request(`${boardApiPath(worker, board)}/reserve`, { method: 'DELETE' });
+/** `action`: `on`, `off` or `cycle`; only the reserver may (403/409 otherwise). */
+export const powerBoard = (worker, board, action) =>
+  request(`${boardApiPath(worker, board)}/power`, { method: 'POST', body: { action } });

@@ -1,6 +1,6 @@
 // The dashboard's entry: a hash router (`#/`, `#/?status=Running&page=2`,
 // `#/queue/<id>`, `#/tests?state=flaky`, `#/test?repo=...&task=...`, `#/workers`, `#/sizes?repo=...&profile=...`,
-// `#/bisects`, `#/bisect/<id>`), so the gateway serves one page and every view has a URL
+// `#/bisects`, `#/bisect/<id>`, `#/boards`, `#/board/<worker>/<board>`), so the gateway serves one page and every view has a URL
 // that can be shared. Each page is mounted into <main> and destroyed (its
 // timers and streams closed) when the route changes.
 
@@ -14,6 +14,9 @@ import { testFromParams } from './test_history.js';
 import { sizesPage } from './sizes_page.js';
 import { bisectsPage } from './bisects_page.js';
 import { bisectPage } from './bisect_page.js';
+import { boardsPage } from './boards_page.js';
+import { boardPage } from './board_page.js';
+import { boardFromPath } from './boards.js';
 
 const root = document.getElementById('app');
 const flashBox = document.getElementById('flash');
@@ -49,7 +52,10 @@ function route() {
   const bisect = path.match(/^\/bisect\/([^/]+)\/?$/);
   const bisects = path === '/bisects' || bisect !== null;
   const sizes = path === '/sizes';
-  document.querySelector('[data-nav="queues"]')?.classList.toggle('active', !queue && !tests && !workers && !bisects && !sizes);
+  const board = boardFromPath(path);
+  const boards = path === '/boards' || board !== null;
+  document.querySelector('[data-nav="queues"]')?.classList.toggle('active', !queue && !tests && !workers && !bisects && !sizes && !boards);
+  document.querySelector('[data-nav="boards"]')?.classList.toggle('active', boards);
   document.querySelector('[data-nav="sizes"]')?.classList.toggle('active', sizes);
   document.querySelector('[data-nav="bisects"]')?.classList.toggle('active', bisects);
   document.querySelector('[data-nav="tests"]')?.classList.toggle('active', tests);
@@ -58,6 +64,10 @@ function route() {
     current = listPage(root, params, ctx);
   } else if (workers) {
     current = workersPage(root, ctx);
+  } else if (path === '/boards') {
+    current = boardsPage(root);
+  } else if (board) {
+    current = boardPage(root, board, ctx);
   } else if (path === '/test') {
     current = testPage(root, testFromParams(params));
   } else if (tests) {

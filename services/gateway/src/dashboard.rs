@@ -2,7 +2,8 @@
 //! offline and needs no build step. The page is plain HTML, CSS and ES
 //! modules that read the HTTP API; nothing here knows about queues.
 //!
-//! Every answer carries an `ETag` (a hash of the embedded bytes, fixed at
+//! Every answer carries an `ETag` (a hash of the embedded bytes, or of a
+//! vendored file's name and version, fixed at
 //! compile time) and `Cache-Control: no-cache`: browsers revalidate on each
 //! load and get a `304`, so a new binary is never hidden by a stale cache.
 
@@ -27,6 +28,25 @@ macro_rules! asset {
     };
 }
 
+/// A third-party file from `assets/vendor/`, served under its bare name
+/// (`/assets/{name}` is one path segment). See `assets/vendor/README.md`.
+/// Its ETag hashes its name and version, not its bytes: it changes only
+/// with its version, and hashing xterm.js's 340 KB in const eval trips
+/// rustc's `long_running_const_eval`.
+macro_rules! vendored {
+    ($name:literal, $content_type:literal, $version:expr) => {
+        Asset {
+            name: $name,
+            content_type: $content_type,
+            body: include_bytes!(concat!("../assets/vendor/", $name)),
+            etag: fnv1a($name.as_bytes()) ^ fnv1a($version.as_bytes()).rotate_left(1),
+        }
+    };
+}
+
+/// The vendored xterm.js (npm `@xterm/xterm`, MIT): the board page's console.
+const XTERM_VERSION: &str = "6.0.0";
+
 const INDEX: Asset = asset!("index.html", "text/html; charset=utf-8");
 
 /// What `/assets/{name}` serves; nothing else under that path exists.
@@ -39,6 +59,10 @@ const ASSETS: &[Asset] = &[
     asset!("bisect.js", "text/javascript; charset=utf-8"),
     asset!("bisect_page.js", "text/javascript; charset=utf-8"),
     asset!("bisects_page.js", "text/javascript; charset=utf-8"),
+    asset!("boards.js", "text/javascript; charset=utf-8"),
+    asset!("boards_page.js", "text/javascript; charset=utf-8"),
+    asset!("board_page.js", "text/javascript; charset=utf-8"),
+    asset!("board_console.js", "text/javascript; charset=utf-8"),
     asset!("dom.js", "text/javascript; charset=utf-8"),
     asset!("eta.js", "text/javascript; charset=utf-8"),
     asset!("format.js", "text/javascript; charset=utf-8"),
@@ -61,11 +85,23 @@ const ASSETS: &[Asset] = &[
     asset!("fleet.js", "text/javascript; charset=utf-8"),
     asset!("workers_page.js", "text/javascript; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
+    vendored!("xterm.mjs", "text/javascript; charset=utf-8", XTERM_VERSION),
+    vendored!("xterm.css", "text/css; charset=utf-8", XTERM_VERSION),
+    vendored!("xterm.LICENSE", "text/plain; charset=utf-8", XTERM_VERSION),
 ];
 
 /// The page only loads its own assets and talks to its own origin, so a log
 /// line that slipped past the escaping still could not run or fetch anything.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+///
+/// `style-src` alone allows `'unsafe-inline'`: xterm.js (the board console)
+/// writes its colours and cell sizes into `<style>` elements and `style`
+/// attributes it creates, which CSP cannot allow by hash or nonce since
+/// their text changes with the terminal. Scripts stay `'self'` only, and
+/// with `img-src` and `connect-src` on this origin (the console's
+/// WebSocket too) and everything else `'none'`, an injected style could
+/// not send anything elsewhere; the dashboard never parses API text as
+/// HTML (dom.js) to begin with.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
                    img-src 'self' data:; connect-src 'self'; base-uri 'none'; \
                    form-action 'none'; frame-ancestors 'none'";
 
@@ -242,6 +278,30 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[tokio::test]
+    async fn the_vendored_terminal_is_served_under_its_bare_name() {
+        let module = get("/assets/xterm.mjs", None).await;
+        assert_eq!(module.status(), StatusCode::OK);
+        let text = module.into_body().into_string().await.unwrap();
+        assert!(text.contains("export{") && text.contains(" as Terminal}"));
+        let style = get("/assets/xterm.css", None).await;
+        assert_eq!(style.content_type(), Some("text/css; charset=utf-8"));
+    }
+
+    #[test]
+    fn only_styles_may_be_inline() {
+        let directive = |name: &str| {
+            CSP.split(';')
+                .map(str::trim)
+                .find(|d| d.starts_with(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("no {name} in the CSP"))
+        };
+        assert_eq!(directive("script-src"), "script-src 'self'");
+        assert_eq!(directive("style-src"), "style-src 'self' 'unsafe-inline'");
+        assert_eq!(directive("connect-src"), "connect-src 'self'");
+        assert_eq!(directive("default-src"), "default-src 'none'");
     }
 
     #[tokio::test]
