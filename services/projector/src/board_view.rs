@@ -13,7 +13,7 @@ use sqlx::Row;
 use testarena_events::{BoardChange, BoardEvent, BoardEventBody};
 
 /// A board's row in `boards`: its state after the events folded so far.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BoardRow {
     pub queue: Option<String>,
     pub shard: Option<u8>,
@@ -29,10 +29,18 @@ pub(crate) struct BoardRow {
 }
 
 impl BoardRow {
+    /// A board no event named yet: free and ready.
     fn new() -> Self {
         Self {
+            queue: None,
+            shard: None,
+            reserved_by: None,
+            reserved_until: None,
+            until_ms: None,
+            reservation_reason: None,
             admission: "ready",
-            ..Self::default()
+            reason: None,
+            seq: 0,
         }
     }
 }
@@ -145,11 +153,10 @@ pub(crate) async fn save(
     let mut boards: BTreeMap<BoardKey, BoardRow> = BTreeMap::new();
     for (seq, event) in events {
         let key = (event.worker.clone(), event.board.to_string());
-        if !boards.contains_key(&key) {
-            let stored = load(tx, &key).await?;
-            boards.insert(key.clone(), stored);
-        }
-        let row = boards.remove(&key).unwrap_or_else(BoardRow::new);
+        let row = match boards.remove(&key) {
+            Some(row) => row,
+            None => load(tx, &key).await?,
+        };
         boards.insert(key, fold(row, *seq, event));
         save_change(tx, *seq, event).await?;
         save_run(tx, *seq, event).await?;
