@@ -510,11 +510,7 @@ impl Projector {
         let (durations, history) = (self.durations.take_changed(), self.history.take_changes());
         let sizes = firmware_sizes::measured(&folds, &events);
         let bisects = self.fold_bisects(&mut tx, &parsed.bisect_events).await?;
-        let workers: Vec<_> = parsed
-            .worker_events
-            .iter()
-            .map(|(seq, event)| worker_changes::row_of(*seq, event))
-            .collect();
+        let workers = worker_changes::rows_of(&parsed.worker_events);
         // Files first, then the commit: both are derived from the events, so a
         // crash in between is repaired by replaying the batch.
         let mut status_files = Vec::new();
