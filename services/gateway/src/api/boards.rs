@@ -15,8 +15,9 @@ use poem_openapi::param::Path;
 use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 use testarena_events::{
-    now_millis, rfc3339_of_millis, BoardEvent, BoardEventBody, BoardHistory, BoardName,
-    BoardRecord, BoardsPage, OperatorReply, PowerAction, PowerRequest, WorkerRecord,
+    now_millis, rfc3339_of_millis, BoardAnswer, BoardEvent, BoardEventBody, BoardHistory,
+    BoardName, BoardRecord, BoardsPage, OperatorReply, PowerAction, PowerRequest, Reservation,
+    WorkerRecord,
 };
 use testarena_views::StoredBoard;
 
@@ -56,33 +57,6 @@ pub(crate) struct ReserveRequest {
 #[serde(deny_unknown_fields)]
 pub(crate) struct PowerBody {
     pub action: PowerAction,
-}
-
-/// A reservation taken or extended.
-#[derive(Debug, Object)]
-pub(crate) struct Reservation {
-    pub worker: String,
-    pub board: String,
-    /// The API token's name that holds it.
-    pub reserved_by: String,
-    /// RFC 3339, UTC.
-    pub until: String,
-    pub reason: String,
-    /// `null`: the board is the reserver's now; else when it will be
-    /// (`after queue <id>`: a queue running on it finishes first).
-    #[oai(nullable)]
-    pub free_at: Option<String>,
-}
-
-/// A reservation released, or a power action's outcome.
-#[derive(Debug, Object)]
-pub(crate) struct BoardAnswer {
-    pub worker: String,
-    pub board: String,
-    /// For a power action: whether the worker's command succeeded.
-    pub ok: bool,
-    /// What happened, in words.
-    pub message: String,
 }
 
 #[derive(ApiResponse)]
