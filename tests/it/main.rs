@@ -7,6 +7,7 @@ mod stack;
 mod api;
 mod artifacts;
 mod bisect;
+mod boards_api;
 mod broker_loss;
 mod build_cache;
 mod cli;
