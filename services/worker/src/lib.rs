@@ -7,6 +7,7 @@ mod artifact_caps;
 mod artifact_files;
 mod artifact_upload;
 mod blocking;
+mod boards_config;
 mod boot_health;
 mod build_archive;
 mod build_bucket;
