@@ -46,8 +46,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let mut js = async_nats::jetstream::new(client.clone());
     js.set_timeout(config.nats_timeout);
+    let events = EventLog::new(client.clone(), js.clone(), config.names.clone());
     let (dispatcher, dispatch_task) =
-        dispatch::Dispatcher::start(js.clone(), config.names.clone(), shutdown.clone());
+        dispatch::Dispatcher::start(js.clone(), events.clone(), shutdown.clone());
     let answer_task =
         waiting_answer::start(client.clone(), &config.names, dispatcher, shutdown.clone())
             .await
@@ -61,7 +62,7 @@ pub async fn run(
     .await
     .context("subscribing to the projector's applied sequence")?;
     let io = Arc::new(BisectIo {
-        events: EventLog::new(client, js, config.names.clone()),
+        events,
         views,
         applied,
     });

@@ -2,6 +2,9 @@
 //! consumer from the start of the events stream) and the registry bucket
 //! (a KV watch) into a `Plan`, and after each change publishes what the
 //! plan decides as `dispatched` events on the chosen workers' subjects.
+//! It also folds the board events (reservations) and publishes the board
+//! events the plan owes (leased, released, expired); the tick makes a
+//! reservation expire when nothing else happens.
 //!
 //! Every scheduler runs one. A dispatch is published only if it is still the
 //! queue's next (`Nats-Expected-Last-Subject-Sequence` over the queue's
@@ -17,30 +20,35 @@ use async_nats::jetstream::{self};
 use async_nats::HeaderMap;
 use futures_util::StreamExt;
 use testarena_events::{
-    now_millis, watch_registry, ArenaNames, Event, EventBody, QueueId, RegistryChange, WaitingInfo,
+    now_millis, watch_registry, ArenaNames, BoardEvent, Event, EventBody, EventLog, QueueId,
+    RegistryChange, WaitingInfo,
 };
 use tokio_util::sync::CancellationToken;
 
 use super::plan::{Dispatch, Plan};
 
-/// How often gone workers are looked for when nothing else happens.
+/// How often gone workers and run-out reservations are looked for when
+/// nothing else happens.
 const TICK: Duration = Duration::from_millis(500);
 
 pub(crate) struct Dispatcher {
     plan: Mutex<Plan>,
     names: ArenaNames,
+    /// Publishes the board events (with message ids).
+    log: EventLog,
 }
 
 impl Dispatcher {
     /// Starts following; the returned task runs until `shutdown`.
     pub fn start(
         js: jetstream::Context,
-        names: ArenaNames,
+        log: EventLog,
         shutdown: CancellationToken,
     ) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
         let dispatcher = Arc::new(Self {
             plan: Mutex::new(Plan::default()),
-            names,
+            names: log.names().clone(),
+            log,
         });
         let task = tokio::spawn({
             let dispatcher = dispatcher.clone();
@@ -116,9 +124,7 @@ impl Dispatcher {
                         .info()
                         .map(|i| (i.stream_sequence, i.pending))
                         .unwrap_or_default();
-                    if let Ok(event) = Event::from_json(&message.payload) {
-                        self.plan().apply_event(seq, &event);
-                    }
+                    self.fold(seq, &message);
                     caught_up |= seq >= replay_to || pending == 0;
                     backlog = pending > 0;
                     quiet_ticks = 0;
@@ -135,6 +141,18 @@ impl Dispatcher {
             if caught_up && !backlog {
                 self.dispatch(js).await;
             }
+        }
+    }
+
+    /// Folds one message of the events stream: a queue event or a board
+    /// event (told apart by subject; the two have other shapes).
+    fn fold(&self, seq: u64, message: &async_nats::jetstream::Message) {
+        if self.names.is_board_event_subject(&message.subject) {
+            if let Ok(event) = BoardEvent::from_json(&message.payload) {
+                self.plan().apply_board_event(&event);
+            }
+        } else if let Ok(event) = Event::from_json(&message.payload) {
+            self.plan().apply_event(seq, &event);
         }
     }
 
@@ -157,6 +175,7 @@ impl Dispatcher {
         .collect();
         filters.push(format!("{}.*", names.kind_filter("dispatched")));
         filters.push(format!("{}.*", names.kind_filter("task_claimed")));
+        filters.push(names.all_board_events_filter());
         let consumer = stream
             .create_consumer(pull::OrderedConfig {
                 deliver_policy: DeliverPolicy::All,
@@ -185,6 +204,26 @@ impl Dispatcher {
             if let Err(e) = self.publish(js, &dispatch).await {
                 tracing::debug!(queue = %dispatch.queue, worker = %dispatch.worker, error = %e, "dispatch not published");
                 self.plan().undo(&dispatch);
+            }
+        }
+        self.publish_board_notices().await;
+    }
+
+    /// Publishes the board events the plan owes; one not stored stays owed
+    /// and is tried again after the next change or tick.
+    async fn publish_board_notices(&self) {
+        let notices = self.plan().board_notices(now_millis());
+        for notice in notices {
+            let stored = self
+                .log
+                .publish_board_event(&notice.event(), Some(notice.message_id()))
+                .await;
+            match stored {
+                Ok(_) => self.plan().board_notice_published(&notice),
+                Err(e) => {
+                    tracing::debug!(notice = %notice.message_id(), error = %e, "board event not published");
+                    return;
+                }
             }
         }
     }

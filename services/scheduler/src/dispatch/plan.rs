@@ -6,7 +6,9 @@
 //! second, …), ties by submit order. A queue goes to a live worker that
 //! admits its profile and has every label it requires, with a free slot
 //! (slots minus the queues dispatched to it and not finished); of several,
-//! the one with the most free slots.
+//! the one with the most free slots. A queue whose profile a worker runs
+//! on boards takes no slot there but a free board of it that fits
+//! (board_leases.rs, free_boards.rs); one shard per board at a time.
 //!
 //! Every event and decision costs O(log n) in the waiting queues: the
 //! order is an index ([`WantingOrder`]) kept as queues change, each
@@ -15,10 +17,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use testarena_events::{
-    describe_needs, BoardName, Event, EventBody, Label, Owner, Priority, ProfileName, QueueId,
-    TaskId, WaitingInfo, WorkerRecord,
+    describe_needs, BoardEvent, BoardName, Event, EventBody, Label, Owner, Priority,
+    ProfileAdmission, ProfileName, QueueId, TaskId, WaitingInfo, WorkerRecord,
 };
 
+use super::board_leases::BoardLeases;
+use super::board_notice::BoardNotice;
+use super::free_boards::FreeBoards;
 use super::wanting_order::{Entry, PoolId, WantingOrder};
 
 /// One queue the dispatcher knows and has not seen finish.
@@ -160,6 +165,8 @@ pub struct Plan {
     /// Per owner, the stream sequence of its last dispatch: of two owners
     /// whose turn it is, the one served longer ago goes first.
     last_served: HashMap<Owner, u64>,
+    /// Which shard holds which board, and the reservations.
+    boards: BoardLeases,
 }
 
 impl Plan {
@@ -182,11 +189,16 @@ impl Plan {
         let last_shard = queue.shards.len() - 1;
         let event_shard = usize::from(event.shard.unwrap_or(0)).min(last_shard);
         match &event.body {
-            EventBody::Dispatched { worker, .. } => {
+            EventBody::Dispatched { worker, board, .. } => {
                 queue.shards[event_shard].dispatched = true;
                 queue.last_dispatch_seq = seq;
+                let label = (last_shard > 0).then(|| shard_label(event_shard));
                 self.last_served.insert(queue.owner.clone(), seq);
                 self.assign(id, event_shard, Some(worker.clone()));
+                if let Some(board) = board {
+                    let key = (worker.clone(), board.clone());
+                    self.boards.lease(id, event_shard, label, key, seq);
+                }
             }
             EventBody::Started { attempt, .. } => {
                 let shard = &mut queue.shards[event_shard];
@@ -231,8 +243,10 @@ impl Plan {
         }
     }
 
-    /// Shard `shard` of `id` is now owed by `worker` (or by none).
+    /// Shard `shard` of `id` is now owed by `worker` (or by none), and
+    /// holds no board until leased one again.
     fn assign(&mut self, id: &QueueId, shard: usize, worker: Option<String>) {
+        self.boards.end(id, shard);
         let Some(state) = self
             .queues
             .get_mut(id)
@@ -256,6 +270,7 @@ impl Plan {
         };
         self.order.forget(&queue.entry());
         self.by_seq.remove(&queue.submitted_seq);
+        self.boards.end_queue(id);
         if queue.filed_waiting {
             self.waiting -= 1;
         }
@@ -289,44 +304,58 @@ impl Plan {
     }
 
     /// Queues whose worker is gone wait again; then every waiting queue
-    /// that a free slot can take is dispatched (and marked so).
+    /// that a free slot (or a free board) can take is dispatched (and
+    /// marked so).
     pub fn plan(&mut self, now_ms: u64) -> Vec<Dispatch> {
         self.reclaim_from_gone_workers(now_ms);
         let mut free = self.free_slots(now_ms);
+        let mut boards = FreeBoards::of(self.workers.values(), &self.boards, now_ms);
         // Most events change nothing while every slot is taken: no order
         // to walk then.
-        if free.values().all(|slots| *slots == 0) {
+        if free.values().all(|slots| *slots == 0) && boards.count() == 0 {
             return Vec::new();
         }
-        let chosen = self.choose(&mut free);
+        let chosen = self.choose(&mut free, &mut boards);
         let mut dispatches = Vec::with_capacity(chosen.len());
-        for (id, shard, worker) in chosen {
+        for (id, shard, worker, board) in chosen {
             self.assign(&id, shard, Some(worker.clone()));
             let queue = &self.queues[&id];
             let sharded = queue.shards.len() > 1;
+            let label = sharded.then(|| shard_label(shard));
             // Until its `dispatched` event says where, "just now".
             self.last_served.insert(queue.owner.clone(), u64::MAX);
             dispatches.push(Dispatch {
                 queue: id.clone(),
-                worker,
-                shard: sharded.then(|| u8::try_from(shard).unwrap_or(u8::MAX)),
+                worker: worker.clone(),
+                shard: label,
                 attempt_base: queue.shards[shard].attempts,
                 submitted_seq: queue.submitted_seq,
                 expected_last_dispatch_seq: queue.last_dispatch_seq,
-                board: None,
+                board: board.clone(),
             });
+            if let Some(board) = board {
+                // Held from now on, so no later round gives it again
+                // before the `dispatched` event is read back.
+                self.boards.lease(&id, shard, label, (worker, board), 0);
+            }
             self.refresh(&id);
         }
         dispatches
     }
 
-    /// The queues (with the shard) the free slots take, in order, and on
-    /// which worker each. One shard of a queue per round: each dispatch is
-    /// conditional on the queue's last one, which the next round has read
-    /// back. A pool no free worker takes is skipped whole: slots are only
-    /// taken in a round, so it stays so.
-    fn choose(&self, free: &mut BTreeMap<String, u32>) -> Vec<(QueueId, usize, String)> {
-        let mut left = free.values().fold(0u32, |sum, n| sum.saturating_add(*n));
+    /// The queues (with the shard) the free slots and boards take, in
+    /// order, and on which worker (and board) each. One shard of a queue
+    /// per round: each dispatch is conditional on the queue's last one,
+    /// which the next round has read back. A pool no free worker takes is
+    /// skipped whole: slots and boards are only taken in a round, so it
+    /// stays so.
+    fn choose(
+        &self,
+        free: &mut BTreeMap<String, u32>,
+        boards: &mut FreeBoards,
+    ) -> Vec<(QueueId, usize, String, Option<BoardName>)> {
+        let slots = free.values().fold(0u32, |sum, n| sum.saturating_add(*n));
+        let mut left = slots.saturating_add(boards.count());
         let mut walk = self.order.walk(&self.last_served);
         let mut chosen = Vec::new();
         while left > 0 {
@@ -339,13 +368,19 @@ impl Plan {
             let Some(shard) = queue.next_shard() else {
                 continue;
             };
-            let Some(worker) = pick_worker(&self.workers, queue, free) else {
+            if let Some(worker) = pick_worker(&self.workers, queue, free) {
+                *free.get_mut(&worker).expect("picked from free") -= 1;
+                chosen.push((id.clone(), shard, worker, None));
+            } else if let Some((worker, board)) = (boards.count() > 0)
+                .then(|| boards.take(&self.workers, queue.profile.as_ref(), &queue.requires))
+                .flatten()
+            {
+                chosen.push((id.clone(), shard, worker, Some(board)));
+            } else {
                 walk.block(pool);
                 continue;
-            };
-            *free.get_mut(&worker).expect("picked from free") -= 1;
+            }
             left -= 1;
-            chosen.push((id.clone(), shard, worker));
         }
         chosen
     }
@@ -356,11 +391,17 @@ impl Plan {
         Some((id, self.queues.get(id)?))
     }
 
-    /// A dispatch that could not be published: the queue waits again.
+    /// A dispatch that could not be published: the queue waits again —
+    /// unless a `dispatched` of it was read since it was decided (a
+    /// publish that timed out may still have been stored, or another
+    /// scheduler's won): that one says who holds it.
     pub fn undo(&mut self, dispatch: &Dispatch) {
         let Some(queue) = self.queues.get(&dispatch.queue) else {
             return;
         };
+        if queue.last_dispatch_seq != dispatch.expected_last_dispatch_seq {
+            return;
+        }
         let shard = usize::from(dispatch.shard.unwrap_or(0));
         let held = queue.shards.get(shard).and_then(|s| s.assigned.as_deref());
         if held == Some(dispatch.worker.as_str()) {
@@ -388,6 +429,7 @@ impl Plan {
                 {
                     state.assigned = None;
                 }
+                self.boards.end(&id, shard);
                 self.refresh(&id);
             }
         }
@@ -432,7 +474,10 @@ impl Plan {
             .filter(|w| w.is_live(now_ms))
             .map(|w| {
                 let owed = self.assigned.get(&w.id).map_or(0, BTreeSet::len);
-                let owed = u32::try_from(owed).unwrap_or(u32::MAX);
+                // Shards on its boards take no slot.
+                let owed = u32::try_from(owed)
+                    .unwrap_or(u32::MAX)
+                    .saturating_sub(self.boards.held_on(&w.id));
                 (w.id.clone(), w.slots.saturating_sub(owed))
             })
             .collect()
@@ -467,33 +512,78 @@ impl Plan {
     }
 
     /// Why `queue` waits, and whether some live worker can run it (it
-    /// waits only for a free slot).
+    /// waits only for a free slot, or a free board).
     fn waiting_reason(&self, queue: &Queue, now_ms: u64) -> (String, bool) {
-        let live: Vec<&WorkerRecord> = self
+        let (profile, requires) = (queue.profile.as_ref(), &queue.requires);
+        let offering: Vec<&WorkerRecord> = self
             .workers
             .values()
-            .filter(|w| w.is_live(now_ms))
+            .filter(|w| w.is_live(now_ms) && w.offers(profile, requires))
             .collect();
-        let wanted = describe_needs(queue.profile.as_ref(), &queue.requires);
-        if !live
-            .iter()
-            .any(|w| w.offers(queue.profile.as_ref(), &queue.requires))
-        {
+        let wanted = describe_needs(profile, requires);
+        if offering.is_empty() {
             return (format!("waiting for a worker with {wanted}"), false);
         }
-        if !live
-            .iter()
-            .any(|w| w.admits(queue.profile.as_ref(), &queue.requires))
-        {
+        let (on_boards, on_slots): (Vec<&WorkerRecord>, Vec<&WorkerRecord>) = offering
+            .into_iter()
+            .partition(|w| runs_on_boards(w, profile));
+        if on_slots.iter().any(|w| w.admits(profile, requires)) {
+            let reason = format!("waiting for a free slot on a worker with {wanted}");
+            return (reason, true);
+        }
+        let taking: Vec<&WorkerRecord> = on_boards
+            .into_iter()
+            .filter(|w| profile_ready(w, profile))
+            .collect();
+        let unreserved = |w: &&WorkerRecord| {
+            w.boards_for(requires).any(|b| {
+                !self
+                    .boards
+                    .is_reserved(&(w.id.clone(), b.name.clone()), now_ms)
+            })
+        };
+        if taking.iter().any(unreserved) {
+            return (format!("waiting for a free board with {wanted}"), true);
+        }
+        if !taking.is_empty() {
             let reason =
-                format!("waiting: every worker with {wanted} is draining or has it quarantined");
+                format!("waiting: every board with {wanted} is reserved, quarantined or offline");
             return (reason, false);
         }
-        (
-            format!("waiting for a free slot on a worker with {wanted}"),
-            true,
-        )
+        let reason =
+            format!("waiting: every worker with {wanted} is draining or has it quarantined");
+        (reason, false)
     }
+
+    /// Folds one board event of the events stream (reservations, and the
+    /// lease events read back).
+    pub fn apply_board_event(&mut self, event: &BoardEvent) {
+        self.boards.apply(event);
+    }
+
+    /// The board events owed at `now_ms`: leases given and ended, and the
+    /// reservations that ran out.
+    pub fn board_notices(&self, now_ms: u64) -> Vec<BoardNotice> {
+        self.boards.notices(now_ms)
+    }
+
+    /// `notice` was published: it is not owed any more.
+    pub fn board_notice_published(&mut self, notice: &BoardNotice) {
+        self.boards.published(notice);
+    }
+}
+
+/// Whether `worker` takes queues of `profile` (`None`: its default) now,
+/// boards aside.
+fn profile_ready(worker: &WorkerRecord, profile: Option<&ProfileName>) -> bool {
+    profile
+        .or(worker.default_profile.as_ref())
+        .is_some_and(|p| {
+            worker
+                .state
+                .get(p)
+                .is_none_or(|s| s.state == ProfileAdmission::Ready)
+        })
 }
 
 /// Of the live workers with a free slot that admit `queue`, the one with
@@ -505,9 +595,27 @@ fn pick_worker(
 ) -> Option<String> {
     free.iter()
         .filter(|(_, slots)| **slots > 0)
-        .filter(|(id, _)| workers[*id].admits(queue.profile.as_ref(), &queue.requires))
+        .filter(|(id, _)| {
+            let worker = &workers[*id];
+            worker.admits(queue.profile.as_ref(), &queue.requires)
+                && !runs_on_boards(worker, queue.profile.as_ref())
+        })
         .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
         .map(|(id, _)| id.clone())
+}
+
+/// Whether a queue of `profile` (`None`: the worker's default) runs on
+/// one of `worker`'s boards there.
+fn runs_on_boards(worker: &WorkerRecord, profile: Option<&ProfileName>) -> bool {
+    !worker.board_profiles.is_empty()
+        && profile
+            .or(worker.default_profile.as_ref())
+            .is_some_and(|p| worker.runs_on_boards(p))
+}
+
+/// A shard index as events name it.
+fn shard_label(shard: usize) -> u8 {
+    u8::try_from(shard).unwrap_or(u8::MAX)
 }
 
 /// `worker` no longer owes shard `shard` of `id`.
@@ -746,6 +854,25 @@ mod tests {
         let again = plan.plan(NOW + UNKNOWN_WORKER_GRACE_MS);
         assert_eq!(again.len(), 1, "w9 never showed up: taken back");
         assert_eq!(again[0].worker, "w2");
+    }
+
+    #[test]
+    fn a_dispatch_read_back_before_its_undo_stays_dispatched() {
+        // The publish timed out but was stored: its event is read back
+        // before the dispatcher undoes it. Undone, it would go again.
+        let mut plan = Plan::default();
+        plan.worker_seen(worker("w1", 2, &[]));
+        plan.apply_event(1, &submitted("q", Priority::Normal, "x", &[]));
+        let first = plan.plan(NOW);
+        let dispatched = EventBody::Dispatched {
+            worker: "w1".into(),
+            attempt_base: 0,
+            submitted_seq: 1,
+            board: None,
+        };
+        plan.apply_event(2, &Event::new(first[0].queue.clone(), dispatched));
+        plan.undo(&first[0]);
+        assert!(plan.plan(NOW).is_empty(), "w1 holds it");
     }
 
     #[test]

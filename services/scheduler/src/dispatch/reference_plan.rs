@@ -219,6 +219,9 @@ impl ReferencePlan {
         let Some(queue) = self.queues.get_mut(&dispatch.queue) else {
             return;
         };
+        if queue.last_dispatch_seq != dispatch.expected_last_dispatch_seq {
+            return;
+        }
         let shard = usize::from(dispatch.shard.unwrap_or(0));
         if let Some(shard) = queue.shards.get_mut(shard) {
             if shard.assigned.as_deref() == Some(dispatch.worker.as_str()) {
