@@ -19,8 +19,8 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::projection::rows;
 use crate::stack::{StackOptions, TestStack};
 
-const ADA: &str = "ada-board-token-0123456789";
-const BOB: &str = "bob-board-token-0123456789";
+pub(crate) const ADA: &str = "ada-board-token-0123456789";
+pub(crate) const BOB: &str = "bob-board-token-0123456789";
 const T: Duration = Duration::from_secs(20);
 
 async fn stack() -> TestStack {
@@ -32,7 +32,7 @@ async fn stack() -> TestStack {
     .await
 }
 
-async fn call(
+pub(crate) async fn call(
     stack: &TestStack,
     token: &str,
     method: reqwest::Method,
@@ -123,12 +123,13 @@ async fn wait_b1(stack: &TestStack, done: impl Fn(&Value) -> bool) -> Value {
     }
 }
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn console(stack: &TestStack, token: &str) -> Socket {
+/// `<worker>/b1`'s console, as `token`.
+pub(crate) async fn console(stack: &TestStack, token: &str, worker: &str) -> Socket {
     let url = format!(
-        "{}/api/boards/bench-1/b1/console",
+        "{}/api/boards/{worker}/b1/console",
         stack.base.replacen("http://", "ws://", 1)
     );
     let mut request = url.into_client_request().unwrap();
@@ -139,7 +140,7 @@ async fn console(stack: &TestStack, token: &str) -> Socket {
 
 /// The frames of a console until one matches `done` (text frames as
 /// parsed JSON, binary ones gathered as text).
-async fn read_until(
+pub(crate) async fn read_until(
     socket: &mut Socket,
     done: impl Fn(&[Value], &str) -> bool,
 ) -> (Vec<Value>, String) {
@@ -196,7 +197,7 @@ async fn a_reserved_board_is_its_holders_to_power_and_type_into_and_its_history_
     assert_eq!((status, body["ok"].as_bool()), (200, Some(true)), "{body}");
 
     // Bob watches read-only: the banner, and his typing goes nowhere.
-    let mut watching = console(&stack, BOB).await;
+    let mut watching = console(&stack, BOB, "bench-1").await;
     let (texts, bytes) = read_until(&mut watching, |_, b| b.contains("FW BANNER")).await;
     assert_eq!(texts[0]["mode"], "read-only", "{texts:?}");
     watching
@@ -216,7 +217,7 @@ async fn a_reserved_board_is_its_holders_to_power_and_type_into_and_its_history_
     );
     assert!(!bytes.contains("pong"));
     // Ada types: the board answers, and Bob sees the answer too.
-    let mut typing = console(&stack, ADA).await;
+    let mut typing = console(&stack, ADA, "bench-1").await;
     let (texts, _) = read_until(&mut typing, |_, b| b.contains("FW BANNER")).await;
     assert_eq!(texts[0]["mode"], "read-write", "{texts:?}");
     typing

@@ -8,6 +8,7 @@ mod api;
 mod artifacts;
 mod bisect;
 mod boards_api;
+mod boards_worker;
 mod broker_loss;
 mod build_cache;
 mod cli;
