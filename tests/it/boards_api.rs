@@ -313,3 +313,67 @@ async fn assert_views_rebuild(stack: &mut TestStack) {
     assert_eq!(rows(&from_snapshot, &tables), live, "from a snapshot");
     assert_eq!(rows(&from_start, &tables), live, "from the start");
 }
+
+/// `testarena <args>` against the stack as `token`: (exit code, stdout,
+/// stderr). Async: the fake bench answers on this test's runtime meanwhile.
+async fn cli(stack: &TestStack, token: &str, args: &[&str]) -> (i32, String, String) {
+    let out = tokio::process::Command::new(crate::stack::BIN)
+        .args(args)
+        .env("TESTARENA_SERVER", &stack.base)
+        .env("TESTARENA_TOKEN", token)
+        .output()
+        .await
+        .expect("the CLI runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_reserves_lists_powers_and_releases_a_board() {
+    let stack = stack().await;
+    let _bench = fake_bench(&stack).await;
+    wait_b1(&stack, |b| b["state"] == "idle").await;
+    let reserve = [
+        "reserve",
+        "bench-1/b1",
+        "--minutes",
+        "5",
+        "--reason",
+        "bring-up",
+    ];
+    let (code, out, err) = cli(&stack, ADA, &reserve).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("reserved bench-1/b1 for ada until "),
+        "{out}"
+    );
+    assert!(out.trim_end().ends_with("it is yours now"), "{out}");
+    let (code, out, err) = cli(&stack, BOB, &["boards"]).await;
+    assert_eq!(code, 0, "{err}");
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("bench-1/b1"))
+        .unwrap_or_default();
+    assert!(
+        row.contains("reserved") && row.contains("ada") && row.contains("bring-up"),
+        "{out}"
+    );
+    let (code, _, err) = cli(&stack, BOB, &["power", "bench-1/b1", "cycle"]).await;
+    assert_eq!(code, 2, "refused: {err}");
+    assert!(
+        err.contains("403") && err.contains("reserved by ada"),
+        "{err}"
+    );
+    let (code, out, err) = cli(&stack, ADA, &["power", "bench-1/b1", "cycle"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("cycled b1"), "{out}");
+    let (code, _, err) = cli(&stack, ADA, &["power", "bench-1", "cycle"]).await;
+    assert_eq!(code, 2, "not a board ref: {err}");
+    let (code, out, err) = cli(&stack, ADA, &["release", "bench-1/b1"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("released bench-1/b1"), "{out}");
+}
