@@ -7,6 +7,8 @@ mod stack;
 mod api;
 mod artifacts;
 mod bisect;
+mod board_sim;
+mod boards;
 mod broker_loss;
 mod build_cache;
 mod cli;
