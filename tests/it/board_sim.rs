@@ -25,7 +25,10 @@ fn firmware() -> &'static Path {
                 .args(["-c", &format!("command -v {tool}")])
                 .output()
                 .unwrap();
-            assert!(found.status.success(), "{tool} is not installed: run scripts/setup");
+            assert!(
+                found.status.success(),
+                "{tool} is not installed: run scripts/setup"
+            );
         }
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("board-sim-{}", std::process::id()));
@@ -133,7 +136,9 @@ impl SimBoard {
         let dir = self.dir.display();
         let serial = match self.wiring {
             Wiring::Tcp(port) => format!("-serial tcp:127.0.0.1:{port},server=on,wait=on"),
-            Wiring::Pty => format!("-S -monitor unix:{dir}/monitor.sock,server=on,wait=off -serial pty"),
+            Wiring::Pty => {
+                format!("-S -monitor unix:{dir}/monitor.sock,server=on,wait=off -serial pty")
+            }
         };
         let monitor = match self.wiring {
             Wiring::Tcp(_) => "-monitor none $halt",

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::board_sim::SimBoard;
 use crate::stack::{queue, GitRepo, StackOptions, TestStack, BIN};
@@ -63,7 +63,9 @@ async fn board_stack(config: String, args: &[&str]) -> TestStack {
 }
 
 async fn submit(stack: &TestStack, repo: &GitRepo, id: &str, scenario: &str) {
-    let (status, body) = stack.submit(&queue(id, &repo.url(), &[("t", scenario)])).await;
+    let (status, body) = stack
+        .submit(&queue(id, &repo.url(), &[("t", scenario)]))
+        .await;
     assert_eq!(status, 201, "{body}");
 }
 
@@ -89,7 +91,10 @@ async fn runs_on_a_sim_board(make: fn(&Path) -> SimBoard) {
     assert_eq!(view["tasks"][0]["result"], "PASS", "{view:#}\n{log}");
     // The banner, printed at power on, and the firmware's answers to the
     // scenario, which reached it through the bridge.
-    assert!(log.contains("[console] TestArena qemu-arm demo fw 1.0.0 READY\n"), "{log}");
+    assert!(
+        log.contains("[console] TestArena qemu-arm demo fw 1.0.0 READY\n"),
+        "{log}"
+    );
     assert!(log.contains("[console] > pong\n"), "{log}");
     assert!(log.contains("[boot] board sim-1 ready\n"), "{log}");
     assert!(log.contains("[power_on] powered on\n"), "{log}");
@@ -99,6 +104,69 @@ async fn runs_on_a_sim_board(make: fn(&Path) -> SimBoard) {
     let record = board_record(&stack, "sim-1").await;
     assert_eq!(record["admission"], "ready", "{record:#}");
     assert_eq!(record["labels"][0], "board=mps2-an385", "{record:#}");
+    the_worker_answers_power_and_console_requests(&stack, &board).await;
+}
+
+/// Between queues: a power cycle asked of the worker, the banner in the
+/// console's ring and live on `.out`, a command sent on `.in` answered.
+async fn the_worker_answers_power_and_console_requests(stack: &TestStack, board: &SimBoard) {
+    let client = stack.nats_client().await;
+    let mut out = client
+        .subscribe("arena.console.worker-0.sim-1.out")
+        .await
+        .unwrap();
+    let ask = |action: &'static str, body: Value| {
+        let client = client.clone();
+        async move {
+            let subject = format!("arena.fleet.worker-0.{action}");
+            let reply = client
+                .request(subject, body.to_string().into())
+                .await
+                .unwrap();
+            reply.payload
+        }
+    };
+    let reply = ask("power", json!({"board": "sim-1", "action": "cycle"})).await;
+    let reply: Value = serde_json::from_slice(&reply).unwrap();
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(board.power_log(), ["off", "on", "off", "off", "on"]);
+    let reply = ask("power", json!({"board": "nope", "action": "on"})).await;
+    let reply: Value = serde_json::from_slice(&reply).unwrap();
+    assert_eq!(
+        (reply["ok"].as_bool(), reply["message"].as_str()),
+        (Some(false), Some("this worker has no board nope"))
+    );
+
+    // As the profile's flash does after power_on (a pty board starts halted).
+    let flashed = std::process::Command::new("sh")
+        .arg(board.dir.join("flash.sh"))
+        .status();
+    assert!(flashed.unwrap().success());
+    read_until(&mut out, "READY").await;
+    client
+        .publish("arena.console.worker-0.sim-1.in", "ping\n".into())
+        .await
+        .unwrap();
+    read_until(&mut out, "pong").await;
+    let tail = ask("console", json!({"board": "sim-1"})).await;
+    let tail = String::from_utf8_lossy(&tail);
+    assert!(
+        tail.contains("TestArena qemu-arm demo fw 1.0.0 READY") && tail.ends_with("pong\r\n> "),
+        "{tail:?}"
+    );
+}
+
+/// Reads the console's `.out` until `text` came (within a read or across).
+async fn read_until(out: &mut async_nats::Subscriber, text: &str) {
+    use futures_util::StreamExt as _;
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !seen.contains(text) {
+        match tokio::time::timeout_at(deadline, out.next()).await {
+            Ok(Some(message)) => seen.push_str(&String::from_utf8_lossy(&message.payload)),
+            _ => panic!("no {text:?} on the console; saw {seen:?}"),
+        }
+    }
 }
 
 #[test]
@@ -140,7 +208,8 @@ fn worker_config_errors_name_the_key() {
 }
 
 #[tokio::test]
-async fn a_board_that_fails_to_boot_three_times_is_quarantined_and_its_health_command_readmits_it() {
+async fn a_board_that_fails_to_boot_three_times_is_quarantined_and_its_health_command_readmits_it()
+{
     let root = tempfile::tempdir().unwrap();
     let board = SimBoard::tcp(&root.path().join("sim-1"));
     board.break_boot();
@@ -153,14 +222,23 @@ async fn a_board_that_fails_to_boot_three_times_is_quarantined_and_its_health_co
         assert_eq!(view["status"], "Error", "{view:#}");
     }
     let log = stack.text("/api/queue/broken-3/log").await;
-    assert!(log.contains("board sim-1 quarantined on this worker: 3 boots in a row failed"), "{log}");
+    assert!(
+        log.contains("board sim-1 quarantined on this worker: 3 boots in a row failed"),
+        "{log}"
+    );
     let quarantined = board_event(&stack, "sim-1", "quarantined", T).await;
     assert_eq!(quarantined["by"], "worker-0", "{quarantined:#}");
     // Its health command runs every second, and fails while it is broken.
     let record = wait_board_record(&stack, "sim-1", |r| r["health"].is_object()).await;
     assert_eq!(record["admission"], "quarantined", "{record:#}");
     assert_eq!(record["health"]["ok"], false, "{record:#}");
-    assert!(record["health"]["message"].as_str().unwrap().contains("does not boot"), "{record:#}");
+    assert!(
+        record["health"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not boot"),
+        "{record:#}"
+    );
 
     board.fix_boot();
     board_event(&stack, "sim-1", "readmitted", T).await;
@@ -184,17 +262,29 @@ async fn a_worker_killed_mid_queue_powers_its_board_off_before_the_next_run() {
     let first = board.qemu_pid().expect("the board is on");
     stack.kill_worker(0);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(board.qemu_pid(), Some(first), "the board stays on with its worker gone");
+    assert_eq!(
+        board.qemu_pid(),
+        Some(first),
+        "the board stays on with its worker gone"
+    );
 
     stack.restart_worker(0);
-    let view = stack.wait_terminal("killed", Duration::from_secs(180)).await;
+    let view = stack
+        .wait_terminal("killed", Duration::from_secs(180))
+        .await;
     assert_eq!(view["status"], "Finished", "{view:#}");
     assert_eq!(view["attempt"], 2, "{view:#}");
     // Off at each start; on for each run; off at the last run's teardown.
     assert_eq!(board.power_log(), ["off", "on", "off", "on", "off"]);
     let power = board_event(&stack, "sim-1", "power", T).await;
-    assert_eq!((power["action"].as_str(), power["ok"].as_bool()), (Some("off"), Some(true)));
-    assert!(!Path::new(&format!("/proc/{first}")).exists(), "the first QEMU is gone");
+    assert_eq!(
+        (power["action"].as_str(), power["ok"].as_bool()),
+        (Some("off"), Some(true))
+    );
+    assert!(
+        !Path::new(&format!("/proc/{first}")).exists(),
+        "the first QEMU is gone"
+    );
 }
 
 /// This board's entry in worker-0's registry record once `done` holds.
@@ -214,7 +304,11 @@ async fn wait_board_record(stack: &TestStack, board: &str, done: impl Fn(&Value)
 async fn board_record(stack: &TestStack, board: &str) -> Value {
     let js = async_nats::jetstream::new(stack.nats_client().await);
     let fleet = js.get_key_value("arena_fleet").await.unwrap();
-    let entry = fleet.get("worker-0").await.unwrap().expect("worker-0's record");
+    let entry = fleet
+        .get("worker-0")
+        .await
+        .unwrap()
+        .expect("worker-0's record");
     let record: Value = serde_json::from_slice(&entry).unwrap();
     let boards = record["boards"].as_array().cloned().unwrap_or_default();
     boards
