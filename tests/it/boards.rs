@@ -2,8 +2,8 @@
 //! (board_sim.rs): a board queue runs end to end on a TCP board and on a
 //! pty board (the firmware's console in the queue's log as `console`, the
 //! scenario talking to it through `{port}`); worker config errors name the
-//! key; three failed boots quarantine the board and its health command
-//! re-admits it; a worker killed mid-queue powers the board off when it
+//! key; three failed boots quarantine that board (the profile's other
+//! board keeps running queues) and its health command re-admits it; a worker killed mid-queue powers the board off when it
 //! starts again, so the next run's `power_on` is a power cycle.
 
 use std::path::Path;
@@ -36,7 +36,8 @@ fn worker_config(root: &Path, boards: &[(&str, &SimBoard)], ready_timeout_s: u64
         SimBoard::flash_command(root)
     );
     for (name, board) in boards {
-        config.push_str(&board.worker_toml_table(name, &["board=mps2-an385"]));
+        let unit = format!("unit={name}");
+        config.push_str(&board.worker_toml_table(name, &["board=mps2-an385", &unit]));
     }
     config
 }
@@ -63,9 +64,19 @@ async fn board_stack(config: String, args: &[&str]) -> TestStack {
 }
 
 async fn submit(stack: &TestStack, repo: &GitRepo, id: &str, scenario: &str) {
-    let (status, body) = stack
-        .submit(&queue(id, &repo.url(), &[("t", scenario)]))
-        .await;
+    submit_requiring(stack, repo, id, scenario, &[]).await;
+}
+
+async fn submit_requiring(
+    stack: &TestStack,
+    repo: &GitRepo,
+    id: &str,
+    scenario: &str,
+    requires: &[&str],
+) {
+    let mut body = queue(id, &repo.url(), &[("t", scenario)]);
+    body["requires"] = json!(requires);
+    let (status, body) = stack.submit(&body).await;
     assert_eq!(status, 201, "{body}");
 }
 
@@ -208,19 +219,26 @@ fn worker_config_errors_name_the_key() {
 }
 
 #[tokio::test]
-async fn a_board_that_fails_to_boot_three_times_is_quarantined_and_its_health_command_readmits_it()
-{
+async fn three_failed_boots_quarantine_one_board_the_other_keeps_working_and_health_readmits_it() {
     let root = tempfile::tempdir().unwrap();
     let board = SimBoard::tcp(&root.path().join("sim-1"));
+    let other = SimBoard::tcp(&root.path().join("sim-2"));
     board.break_boot();
-    let stack = board_stack(worker_config(root.path(), &[("sim-1", &board)], 3), &[]).await;
+    let boards = [("sim-1", &board), ("sim-2", &other)];
+    let stack = board_stack(worker_config(root.path(), &boards, 3), &[]).await;
     let repo = scenario_repo();
     for n in 1..=3 {
         let id = format!("broken-{n}");
-        submit(&stack, &repo, &id, "scenarios/smoke.scn").await;
+        submit_requiring(&stack, &repo, &id, "scenarios/smoke.scn", &["unit=sim-1"]).await;
         let view = stack.wait_terminal(&id, T).await;
         assert_eq!(view["status"], "Error", "{view:#}");
     }
+    // The profile is not quarantined: its other board keeps working.
+    submit(&stack, &repo, "other", "scenarios/smoke.scn").await;
+    let view = stack.wait_terminal("other", T).await;
+    assert_eq!(view["status"], "Finished", "{view:#}");
+    let log = stack.text("/api/queue/other/log").await;
+    assert!(log.contains("[boot] board sim-2 ready"), "{log}");
     let log = stack.text("/api/queue/broken-3/log").await;
     assert!(
         log.contains("board sim-1 quarantined on this worker: 3 boots in a row failed"),
@@ -245,7 +263,14 @@ async fn a_board_that_fails_to_boot_three_times_is_quarantined_and_its_health_co
     let record = board_record(&stack, "sim-1").await;
     assert_eq!(record["admission"], "ready", "{record:#}");
     assert_eq!(record["health"]["ok"], true, "{record:#}");
-    submit(&stack, &repo, "fixed", "scenarios/smoke.scn").await;
+    submit_requiring(
+        &stack,
+        &repo,
+        "fixed",
+        "scenarios/smoke.scn",
+        &["unit=sim-1"],
+    )
+    .await;
     let view = stack.wait_terminal("fixed", T).await;
     assert_eq!(view["status"], "Finished", "{view:#}");
 }
