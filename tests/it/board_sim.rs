@@ -40,8 +40,27 @@ fn firmware() -> &'static Path {
             .output()
             .unwrap();
         assert!(built.status.success(), "building the firmware: {built:?}");
+        // The machine in a config file, not on the command line: tests
+        // that look for a QEMU left running (`processes_with("mps2-an385")`)
+        // do not take a sim board, alive while its test runs, for theirs.
+        std::fs::write(
+            dir.join("machine.cfg"),
+            "[machine]\n  type = \"mps2-an385\"\n",
+        )
+        .unwrap();
         dir.join("build/fw.elf")
     })
+}
+
+/// `-readconfig` of the firmware's machine, and its `-kernel`.
+fn machine_and_kernel() -> String {
+    let elf = firmware();
+    let cfg = elf
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("machine.cfg");
+    format!("-readconfig {} -kernel {}", cfg.display(), elf.display())
 }
 
 /// How a sim board's serial reaches the worker.
@@ -145,8 +164,8 @@ impl SimBoard {
             Wiring::Pty => "",
         };
         format!(
-            "qemu-system-arm -M mps2-an385 -display none {monitor} -kernel {} {serial} -pidfile {dir}/qemu.pid",
-            firmware().display()
+            "qemu-system-arm {} -display none {monitor} {serial} -pidfile {dir}/qemu.pid",
+            machine_and_kernel()
         )
     }
 
@@ -200,9 +219,9 @@ impl SimBoard {
         format!(
             "[ -e {dir}/broken ] && {{ echo the board does not boot; exit 1; }}\n\
              rm -f {dir}/health.out\n\
-             timeout 3 qemu-system-arm -M mps2-an385 -display none -monitor none -kernel {} -serial file:{dir}/health.out\n\
+             timeout 3 qemu-system-arm {} -display none -monitor none -serial file:{dir}/health.out\n\
              grep -q READY {dir}/health.out && echo booted\n",
-            firmware().display()
+            machine_and_kernel()
         )
     }
 }

@@ -285,6 +285,18 @@ async fn a_worker_killed_mid_queue_powers_its_board_off_before_the_next_run() {
     submit(&stack, &repo, "killed", "scenarios/slow.scn").await;
     wait_for_log(&stack, "killed", "[console] > pong").await;
     let first = board.qemu_pid().expect("the board is on");
+    let client = stack.nats_client().await;
+    let asked = json!({"board": "sim-1", "action": "cycle"}).to_string();
+    let reply = client
+        .request("arena.fleet.worker-0.power", asked.into())
+        .await
+        .unwrap();
+    let reply: Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(reply["ok"], false, "{reply}");
+    assert_eq!(
+        reply["message"],
+        "board sim-1 runs queue killed; power it once the queue ends"
+    );
     stack.kill_worker(0);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
