@@ -200,14 +200,16 @@ impl SimBoard {
     }
 
     /// TCP: nothing to do (QEMU runs once the console connects). Pty: the
-    /// halted CPU is let run, after the console had time to open the tty,
-    /// unless the board is broken.
+    /// halted CPU is let run once a process (the worker's console) has the
+    /// tty open, unless the board is broken.
     fn flash_script(&self) -> String {
         let dir = self.dir.display();
         match self.wiring {
             Wiring::Tcp(_) => "echo flashed\n".to_owned(),
             Wiring::Pty => format!(
-                "[ -e {dir}/broken ] && {{ echo flashed, but it does not start; exit 0; }}\nsleep 0.6\n\
+                "[ -e {dir}/broken ] && {{ echo flashed, but it does not start; exit 0; }}\n\
+                 pts=$(readlink {dir}/tty)\n\
+                 i=0; until find /proc/[0-9]*/fd -lname \"$pts\" 2>/dev/null | grep -q .; do i=$((i+1)); [ $i -lt 200 ] || break; sleep 0.05; done\n\
                  python3 -c 'import socket, sys, time; s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b\"cont\\n\"); time.sleep(0.2)' {dir}/monitor.sock\n\
                  echo flashed\n"
             ),
