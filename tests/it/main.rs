@@ -7,6 +7,7 @@ mod stack;
 mod api;
 mod artifacts;
 mod bisect;
+mod board_leases;
 mod board_sim;
 mod boards;
 mod broker_loss;
