@@ -180,6 +180,30 @@ async fn read_until(out: &mut async_nats::Subscriber, text: &str) {
     }
 }
 
+#[tokio::test]
+async fn two_queues_for_one_board_run_one_after_the_other() {
+    let root = tempfile::tempdir().unwrap();
+    let board = SimBoard::tcp(&root.path().join("sim-1"));
+    let config = worker_config(root.path(), &[("sim-1", &board)], 20);
+    let stack = board_stack(config, &["--concurrency", "4"]).await;
+    let repo = scenario_repo();
+    submit(&stack, &repo, "first", "scenarios/smoke.scn").await;
+    submit(&stack, &repo, "second", "scenarios/smoke.scn").await;
+    for id in ["first", "second"] {
+        let view = stack.wait_terminal(id, T).await;
+        assert_eq!(view["status"], "Finished", "{view:#}");
+    }
+    // Each run powered the board on and off before the next began.
+    assert_eq!(board.power_log(), ["off", "on", "off", "on", "off"]);
+    for id in ["first", "second"] {
+        let log = stack.text(&format!("/api/queue/{id}/log")).await;
+        assert!(
+            log.contains("[console] TestArena qemu-arm demo fw 1.0.0 READY"),
+            "{log}"
+        );
+    }
+}
+
 #[test]
 fn worker_config_errors_name_the_key() {
     let dir = tempfile::tempdir().unwrap();
