@@ -4,7 +4,9 @@
 //! scenario talking to it through `{port}`); worker config errors name the
 //! key; three failed boots quarantine that board (the profile's other
 //! board keeps running queues) and its health command re-admits it; a worker killed mid-queue powers the board off when it
-//! starts again, so the next run's `power_on` is a power cycle.
+//! starts again, so the next run's `power_on` is a power cycle; two
+//! queues for one board take turns; a serial that cannot be opened makes
+//! the board offline until it opens.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -202,6 +204,39 @@ async fn two_queues_for_one_board_run_one_after_the_other() {
             "{log}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_board_whose_serial_cannot_be_opened_is_offline_until_it_opens() {
+    let root = tempfile::tempdir().unwrap();
+    let port = testarena::nats_server::free_port().unwrap();
+    // No power commands: always on, so a closed serial is the board's fault.
+    let config = format!(
+        "{}[boards.lost]\nserial = {{ tcp = \"127.0.0.1:{port}\" }}\n",
+        worker_config(root.path(), &[], 20)
+    );
+    let stack = board_stack(config, &[]).await;
+    let offline = board_event(&stack, "lost", "offline", T).await;
+    assert_eq!(offline["by"], "worker-0", "{offline:#}");
+    let reason = offline["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("its serial cannot be opened: connecting to 127.0.0.1:"),
+        "{reason}"
+    );
+    let record = board_record(&stack, "lost").await;
+    assert_eq!(record["admission"], "offline", "{record:#}");
+    assert_eq!(record["reason"], reason, "{record:#}");
+
+    let serial = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (_connection, _) = tokio::time::timeout(T, serial.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    board_event(&stack, "lost", "readmitted", T).await;
+    let record = wait_board_record(&stack, "lost", |r| r["admission"] == "ready").await;
+    assert!(record["reason"].is_null(), "{record:#}");
 }
 
 #[test]
