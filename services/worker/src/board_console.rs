@@ -29,6 +29,9 @@ pub(crate) const RING_BYTES: usize = 64 * 1024;
 /// Between two tries at opening the serial.
 const REOPEN_EVERY: Duration = Duration::from_millis(200);
 
+/// Longest a chunk waits to be handed to the NATS client.
+const PUBLISH_WAIT: Duration = Duration::from_millis(100);
+
 /// The log source of what a board prints.
 pub(crate) const SOURCE: &str = "console";
 
@@ -140,7 +143,9 @@ impl Console {
             ring.drain(..over);
         }
         if let Some((client, subject)) = publish {
-            let _ = client.publish(subject.clone(), chunk.clone()).await;
+            // Bounded: with NATS away, the serial is still read (ring, log).
+            let publishing = client.publish(subject.clone(), chunk.clone());
+            let _ = tokio::time::timeout(PUBLISH_WAIT, publishing).await;
         }
         let _ = self.out.send(chunk.clone());
         let lines = {
@@ -172,6 +177,8 @@ impl ConsoleTask {
         loop {
             match serial_port::open(&serial).await {
                 Ok((reader, writer)) => {
+                    // What was sent while it was closed is not for now.
+                    while input.try_recv().is_ok() {}
                     status.serial_opened();
                     console.open.send_replace(true);
                     let closed = pump(

@@ -253,7 +253,9 @@ impl Boards {
                 if !board.status.is_quarantined() || board.running().is_some() {
                     continue;
                 }
-                let ran = self.command(board, health, interval.min(POWER_LIMIT)).await;
+                // Not bounded by the interval: checks run one after the
+                // other, and a boot check may well take longer than it.
+                let ran = self.command(board, health, POWER_LIMIT).await;
                 tracing::info!(board = %board.config.name, ok = ran.is_ok(), "the board's health command ran");
                 board.status.health_ran(ran.map(|_| ()));
             }

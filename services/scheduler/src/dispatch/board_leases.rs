@@ -169,13 +169,20 @@ impl BoardLeases {
                     && &l.queue == queue && l.shard == *shard)
             }),
             BoardEventBody::Released { queue: Some(queue) } => {
+                let owed = self.pending.len();
                 self.pending.retain(|n| {
                     !matches!(n, BoardNotice::Released(l) if l.worker == key.0 && l.board == key.1
                         && &l.queue == queue)
                 });
-                let holders = self.holders.get_mut(&key).into_iter().flatten();
-                for holder in holders.filter(|h| &h.queue == queue) {
-                    holder.released = true;
+                // Not one this plan owes: the release of a lease it still
+                // holds (a scheduler that found the worker gone first).
+                // One it owed was of an ended lease, maybe of this very
+                // queue and board given again since: that one stays owed.
+                if self.pending.len() == owed {
+                    let holders = self.holders.get_mut(&key).into_iter().flatten();
+                    for holder in holders.filter(|h| &h.queue == queue) {
+                        holder.released = true;
+                    }
                 }
             }
             _ => {}

@@ -470,3 +470,32 @@ fn a_release_already_in_the_stream_is_not_owed_again_when_replayed() {
         "the release is in the stream already"
     );
 }
+
+#[test]
+fn a_release_read_after_the_queue_is_given_the_board_again_leaves_the_new_lease_owed() {
+    // Another scheduler found w1 gone, gave q the same board again (w1 came
+    // back), then published the old lease's release: stream order is
+    // dispatched (new), released (old).
+    let mut arena = Arena::with(vec![worker("w1", vec![nucleo("b1")])]);
+    arena.submit("q", None, &[], 1);
+    let first = arena.round();
+    let again = EventBody::Dispatched {
+        worker: "w1".into(),
+        attempt_base: 1,
+        submitted_seq: first[0].submitted_seq,
+        board: Some(BoardName::parse("b1").unwrap()),
+    };
+    let new_seq = arena.read(Event::new(first[0].queue.clone(), again));
+    let queue = QueueId::parse("q").unwrap();
+    let released = BoardEventBody::Released {
+        queue: Some(queue.clone()),
+    };
+    arena.read_board("w1", "b1", released);
+    arena.finish("q");
+    let owed = arena.plan.board_notices(NOW);
+    assert!(
+        owed.iter()
+            .any(|n| matches!(n, BoardNotice::Released(l) if l.dispatch_seq == new_seq)),
+        "{owed:?}"
+    );
+}
