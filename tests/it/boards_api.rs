@@ -25,11 +25,23 @@ const T: Duration = Duration::from_secs(20);
 
 async fn stack() -> TestStack {
     let tokens = format!("ada:{ADA},bob:{BOB}");
-    TestStack::start_with(StackOptions {
+    let stack = TestStack::start_with(StackOptions {
         gateway_args: vec!["--api-tokens".into(), tokens],
         ..Default::default()
     })
-    .await
+    .await;
+    views_ready(&stack).await;
+    stack
+}
+
+/// Until the projector created the boards tables: a board's history
+/// answers 503 before, 404 for an unknown board after.
+pub(crate) async fn views_ready(stack: &TestStack) {
+    let deadline = Instant::now() + T;
+    while stack.get("/api/boards/none/none/history").await.0 == 503 {
+        assert!(Instant::now() < deadline, "the boards view never came");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 pub(crate) async fn call(

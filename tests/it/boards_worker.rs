@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::boards_api::{call, console, read_until, ADA, BOB};
+use crate::boards_api::{call, console, read_until, views_ready, ADA, BOB};
 use crate::stack::{GitRepo, StackOptions, TestStack};
 
 /// The fake board's firmware: powered (the flag file exists) it prints
@@ -122,6 +122,7 @@ async fn the_reservers_console_sees_the_banner_after_a_power_cycle_and_the_reser
     })
     .await;
     wait_b1(&stack, Duration::from_secs(20), |b| b["state"] == "idle").await;
+    views_ready(&stack).await;
 
     let path = "/api/boards/worker-0/b1/reserve";
     let reserve = json!({"minutes": 1, "reason": "bring-up"});
@@ -172,4 +173,55 @@ async fn the_reservers_console_sees_the_banner_after_a_power_cycle_and_the_reser
     assert!(kinds.contains(&("power", "ada")), "{kinds:?}");
     assert_eq!(history["runs"][0]["queue"], "on-b1");
     board.abort();
+}
+
+/// The same console with QEMU as the board (`board_sim.rs`, serial on
+/// TCP): after the reserver's power cycle through the API, the console
+/// WebSocket shows the example firmware's banner, and a `ping` typed
+/// through it gets the firmware's `pong`; another token's console watches.
+#[tokio::test]
+async fn the_console_websocket_shows_the_sim_boards_banner_after_a_power_cycle_and_its_answer() {
+    let root = tempfile::tempdir().unwrap();
+    let sim = crate::board_sim::SimBoard::tcp(&root.path().join("b1"));
+    let config = format!(
+        "default_profile = \"fw\"\n[profiles.fw]\nboard = true\nflash = \"{}\"\ntask = \"true\"\n{}",
+        crate::board_sim::SimBoard::flash_command(root.path()),
+        sim.worker_toml_table("b1", &["board=mps2-an385"])
+    );
+    let stack = TestStack::start_with(StackOptions {
+        worker_config: config,
+        gateway_args: vec!["--api-tokens".into(), format!("ada:{ADA},bob:{BOB}")],
+        ..Default::default()
+    })
+    .await;
+    wait_b1(&stack, Duration::from_secs(30), |b| b["state"] == "idle").await;
+    // The projector may still be creating its tables: the history says when.
+    let history = "/api/boards/worker-0/b1/history";
+    stack
+        .wait_for_path(history, Duration::from_secs(20), |_| true)
+        .await;
+    let path = "/api/boards/worker-0/b1/reserve";
+    let reserve = json!({"minutes": 10, "reason": "bring-up"});
+    let (status, body) = call(&stack, ADA, reqwest::Method::POST, path, Some(reserve)).await;
+    assert_eq!(status, 200, "{body}");
+    let mut terminal = console(&stack, ADA, "worker-0").await;
+    let mut watching = console(&stack, BOB, "worker-0").await;
+    let power = "/api/boards/worker-0/b1/power";
+    let cycle = Some(json!({"action": "cycle"}));
+    let (status, body) = call(&stack, ADA, reqwest::Method::POST, power, cycle).await;
+    assert_eq!((status, body["ok"].as_bool()), (200, Some(true)), "{body}");
+    let banner = "TestArena qemu-arm demo fw 1.0.0 READY";
+    let (texts, _) = read_until(&mut terminal, |_, b| b.contains(banner)).await;
+    assert_eq!(texts[0]["mode"], "read-write", "{texts:?}");
+    terminal
+        .send(Message::binary(b"ping\n".to_vec()))
+        .await
+        .unwrap();
+    read_until(&mut terminal, |_, b| b.contains("pong")).await;
+    let (texts, _) = read_until(&mut watching, |_, b| {
+        b.contains(banner) && b.contains("pong")
+    })
+    .await;
+    assert_eq!(texts[0]["mode"], "read-only", "{texts:?}");
+    assert_eq!(sim.power_log().last().map(String::as_str), Some("on"));
 }
