@@ -11,6 +11,7 @@
 mod bisect_event;
 mod bisect_view;
 mod board;
+mod board_answer;
 mod board_event;
 mod delivery_record;
 mod event_log;
@@ -49,6 +50,7 @@ pub use board::{
     BoardAdmission, BoardChange, BoardHistory, BoardRecord, BoardRef, BoardRun, BoardState,
     BoardView, BoardsPage, ConsoleTailRequest, HealthResult, PowerAction, PowerRequest,
 };
+pub use board_answer::{BoardAnswer, Reservation};
 pub use board_event::{BoardEvent, BoardEventBody};
 pub use delivery_record::{
     ensure_notifications_bucket, notifications_bucket_config, DeliveryKind, DeliveryRecord,

@@ -824,3 +824,6 @@ mod queue_list;
 
 #[path = "in_process_hook_tests.rs"]
 mod hooks;
+
+#[path = "in_process_board_tests.rs"]
+mod boards;

@@ -235,6 +235,11 @@ fn app(
         )
         // The dashboard page answers `/`: `nest("/")` would otherwise take it.
         .nest("/", dashboard::in_front_of(api))
+        // A WebSocket: not an OpenAPI operation (docs/api.md describes it).
+        .at(
+            "/api/boards/:worker/:board/console",
+            poem::get(api::board_console::console),
+        )
         .at("/metrics", poem::get(metrics::metrics))
         .at("/assets/:name", poem::get(dashboard::assets))
         .with(api::query_params::RejectUnknownQuery(document.clone()))

@@ -84,3 +84,11 @@ impl RegistryWatch {
         }
     }
 }
+
+#[cfg(test)]
+impl RegistryWatch {
+    /// For the in-process tests: a record as if the watch had seen it.
+    pub(crate) fn insert(&self, record: WorkerRecord) {
+        self.lock().insert(record.id.clone(), record);
+    }
+}

@@ -7,6 +7,7 @@
 mod auto_quarantine;
 mod bisect_projection;
 mod bisect_store;
+mod board_view;
 mod event_batch;
 mod expected_durations;
 mod expiry;

@@ -10,8 +10,8 @@ use async_nats::jetstream::{self, consumer::pull, consumer::DeliverPolicy};
 use futures_util::{FutureExt, StreamExt};
 use sqlx::SqlitePool;
 use testarena_events::{
-    await_streams, ArenaNames, BisectEvent, Event, LogAttempts, LogBatch, StreamLimits, TestEvent,
-    TestKey, WindowFigures, WorkerEvent,
+    await_streams, ArenaNames, BisectEvent, BoardEvent, Event, LogAttempts, LogBatch, StreamLimits,
+    TestEvent, TestKey, WindowFigures, WorkerEvent,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -24,6 +24,7 @@ use upkeep::recv_expired;
 mod upkeep;
 use crate::bisect_projection;
 use crate::bisect_store;
+use crate::board_view;
 use crate::event_batch::{self, Stored, Write};
 use crate::expected_durations::ExpectedDurations;
 use crate::firmware_sizes::{self, SizeRow};
@@ -509,11 +510,7 @@ impl Projector {
         let (durations, history) = (self.durations.take_changed(), self.history.take_changes());
         let sizes = firmware_sizes::measured(&folds, &events);
         let bisects = self.fold_bisects(&mut tx, &parsed.bisect_events).await?;
-        let workers: Vec<_> = parsed
-            .worker_events
-            .iter()
-            .map(|(seq, event)| worker_changes::row_of(*seq, event))
-            .collect();
+        let workers = worker_changes::rows_of(&parsed.worker_events);
         // Files first, then the commit: both are derived from the events, so a
         // crash in between is repaired by replaying the batch.
         let mut status_files = Vec::new();
@@ -545,6 +542,7 @@ impl Projector {
             sizes: &sizes,
             bisects: &bisects,
             workers: &workers,
+            boards: &parsed.board_events,
         };
         let figures = self
             .commit_events(tx, status_files, changes, last_seq)
@@ -671,6 +669,7 @@ impl Projector {
             store::save_firmware_sizes(&mut tx, changes.sizes).await?;
             bisect_store::save(&mut tx, changes.bisects).await?;
             worker_changes::save(&mut tx, changes.workers).await?;
+            board_view::save(&mut tx, changes.boards).await?;
             let figures = store::save_test_history(&mut tx, changes.history).await?;
             store::set_offset(&mut tx, EVENTS_OFFSET, last_seq).await?;
             anyhow::Ok(figures)
@@ -981,6 +980,9 @@ fn awaited_event(message: &jetstream::Message) -> bool {
                 | "requested"
                 | "drained"
                 | "readmitted"
+                | "reserved"
+                | "released"
+                | "power"
         )
     )
 }
@@ -993,15 +995,17 @@ struct BatchChanges<'a> {
     sizes: &'a [SizeRow],
     bisects: &'a [(String, bisect_projection::BisectWrite)],
     workers: &'a [worker_changes::WorkerChangeRow],
+    boards: &'a [(u64, BoardEvent)],
 }
 
-/// An events batch, parsed: queue, test, bisect and worker events (each
-/// with its stream sequence), and the batch's last sequence.
+/// An events batch, parsed: queue, test, bisect, worker and board events
+/// (each with its stream sequence), and the batch's last sequence.
 struct ParsedEvents {
     queue_events: Vec<(u64, Event)>,
     test_events: Vec<(u64, TestEvent)>,
     bisect_events: Vec<(u64, BisectEvent)>,
     worker_events: Vec<(u64, WorkerEvent)>,
+    board_events: Vec<(u64, BoardEvent)>,
     last_seq: u64,
 }
 
@@ -1014,6 +1018,7 @@ fn parse_events(names: &ArenaNames, batch: &[jetstream::Message]) -> anyhow::Res
         test_events: Vec::new(),
         bisect_events: Vec::new(),
         worker_events: Vec::new(),
+        board_events: Vec::new(),
         last_seq: 0,
     };
     for message in batch {
@@ -1025,6 +1030,8 @@ fn parse_events(names: &ArenaNames, batch: &[jetstream::Message]) -> anyhow::Res
             BisectEvent::from_json(&message.payload).map(|e| parsed.bisect_events.push((seq, e)))
         } else if names.is_worker_event_subject(&message.subject) {
             WorkerEvent::from_json(&message.payload).map(|e| parsed.worker_events.push((seq, e)))
+        } else if names.is_board_event_subject(&message.subject) {
+            BoardEvent::from_json(&message.payload).map(|e| parsed.board_events.push((seq, e)))
         } else {
             Event::from_json(&message.payload).map(|e| parsed.queue_events.push((seq, e)))
         };

@@ -31,6 +31,14 @@ pub(crate) fn row_of(seq: u64, event: &WorkerEvent) -> WorkerChangeRow {
     }
 }
 
+/// Pure: the rows of a batch's worker events, with their sequences.
+pub(crate) fn rows_of(events: &[(u64, WorkerEvent)]) -> Vec<WorkerChangeRow> {
+    events
+        .iter()
+        .map(|(seq, event)| row_of(*seq, event))
+        .collect()
+}
+
 pub(crate) async fn save(
     tx: &mut sqlx::SqliteConnection,
     rows: &[WorkerChangeRow],

@@ -7,6 +7,11 @@ mod artifact_caps;
 mod artifact_files;
 mod artifact_upload;
 mod blocking;
+mod board_commands;
+mod board_console;
+mod board_health;
+mod boards;
+mod boards_config;
 mod boot_health;
 mod build_archive;
 mod build_bucket;
@@ -20,6 +25,7 @@ mod ccache;
 mod command_env;
 mod commit_context;
 mod console_cases;
+mod console_lines;
 mod control;
 mod delivery;
 mod disk_space;
@@ -48,6 +54,7 @@ mod profile;
 mod publish;
 mod queue_run;
 mod scenario_check;
+mod serial_port;
 mod shard_progress;
 mod stop_signal;
 mod stream_position;
@@ -82,6 +89,7 @@ pub use metrics_server::serve_metrics;
 pub use pipeline::EngineSettings;
 pub use profile::Profiles;
 
+use crate::boards::{Boards, BoardsSetup};
 use crate::boot_health::BootHealth;
 use crate::build_bucket::BuildBucket;
 use crate::build_cache_store::BuildCache;
@@ -144,9 +152,11 @@ pub async fn run(
         .await
         .context("opening the registry bucket")?;
     let (worker_events, recorded) = WorkerEvents::channel();
-    let shared = Arc::new(shared_state(js, &config, presence.clone(), worker_events)?);
-    config.metrics.slots.set(config.concurrency as i64);
     let mut housekeeping = JoinSet::new();
+    let own = (presence.clone(), worker_events);
+    let shared = shared_state(js, (&client, &config), own, &mut housekeeping, &shutdown).await?;
+    let shared = Arc::new(shared);
+    config.metrics.slots.set(config.concurrency as i64);
     housekeeping.spawn(worker_events::publish(
         shared.js.clone(),
         config.names.clone(),
@@ -162,8 +172,18 @@ pub async fn run(
         async move { presence.publish(bucket, leave).await }
     });
 
+    // Before any queue: a board left on by a worker killed mid-queue is
+    // off, so the next queue's power_on is a power cycle.
+    shared.boards.power_off_all().await;
     tracing::info!(worker = %presence.id(), concurrency = config.concurrency, "worker taking queues");
-    let runs = take_queues(&consumer, &shared, config.concurrency, &shutdown).await;
+    // A board profile's queues run on boards, not slots: one per board.
+    let runs = take_queues(
+        &consumer,
+        &shared,
+        config.concurrency + config.profiles.boards().len(),
+        &shutdown,
+    )
+    .await;
 
     tracing::info!(running = shared.registry.busy(), "worker shutting down");
     presence.drain();
@@ -191,9 +211,60 @@ fn own_record(config: &WorkerConfig) -> WorkerRecord {
         last_seen_ms: 0,
         heartbeat_ms: u64::try_from(config.heartbeat.as_millis()).unwrap_or(u64::MAX),
         left_ms: None,
-        boards: Vec::new(),
-        board_profiles: Vec::new(),
+        boards: config
+            .profiles
+            .boards()
+            .iter()
+            .map(boards::record_of)
+            .collect(),
+        board_profiles: config
+            .profiles
+            .all()
+            .filter(|p| p.board)
+            .map(|p| p.name.clone())
+            .collect(),
     }
+}
+
+/// The boards' consoles and health check, owned by `tasks`.
+async fn start_boards(
+    client: &async_nats::Client,
+    config: &WorkerConfig,
+    (presence, events, ledger): (&Presence, &WorkerEvents, &GroupLedger),
+    tasks: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Arc<Boards>> {
+    // One interval for every board: the shortest of the board profiles'.
+    let health_interval = config
+        .profiles
+        .all()
+        .filter(|p| p.board)
+        .map(|p| p.health.interval)
+        .min()
+        .unwrap_or(Duration::from_secs(300));
+    let setup = BoardsSetup {
+        configs: config.profiles.boards().to_vec(),
+        client: client.clone(),
+        names: config.names.clone(),
+        presence: presence.clone(),
+        events: events.clone(),
+        env: config.engine.command_env.clone(),
+        ledger: ledger.clone(),
+        work_dir: config.work_dir.clone(),
+    };
+    let boards = Arc::new(
+        Boards::start(setup, tasks, shutdown)
+            .await
+            .context("starting the boards' consoles")?,
+    );
+    if !boards.is_empty() {
+        tasks.spawn(
+            boards
+                .clone()
+                .watch_health(health_interval, shutdown.clone()),
+        );
+    }
+    Ok(boards)
 }
 
 /// The worker's name as a subject token: at most 64 of `[A-Za-z0-9_-]`.
@@ -245,18 +316,23 @@ async fn open_dispatch_consumer(
     Ok(Some(consumer))
 }
 
-fn shared_state(
+/// What every run shares; the boards' tasks go to `tasks`.
+async fn shared_state(
     js: jetstream::Context,
-    config: &WorkerConfig,
-    presence: Presence,
-    worker_events: WorkerEvents,
+    (client, config): (&async_nats::Client, &WorkerConfig),
+    (presence, worker_events): (Presence, WorkerEvents),
+    tasks: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
 ) -> anyhow::Result<Shared> {
     let cache_dir = std::path::absolute(config.work_dir.join("cache"))?;
     let ledger = GroupLedger::start(
         &config.work_dir.join("process-groups"),
         &config.reaper_command,
     )?;
+    let own = (&presence, &worker_events, &ledger);
+    let boards = start_boards(client, config, own, tasks, shutdown).await?;
     Ok(Shared {
+        boards,
         git: GitCache::new(
             &config.work_dir.join("cache"),
             StreamPosition::new(js.clone(), config.names.events_stream.clone()),
@@ -346,9 +422,10 @@ fn spawn_housekeeping(
         tasks.spawn(async move { check.watch(profile, shutdown).await });
     }
     let (presence, boot_health) = (shared.presence.clone(), shared.boot_health.clone());
+    let boards = shared.boards.clone();
     tasks.spawn(async move {
         if let Err(e) =
-            operator_requests::listen(client, names, presence, boot_health, shutdown).await
+            operator_requests::listen(client, names, presence, boot_health, boards, shutdown).await
         {
             tracing::error!(error = %e, "drain/readmit listener failed");
         }

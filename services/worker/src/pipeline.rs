@@ -41,6 +41,7 @@ use crate::stop_signal::{StopReason, StopSignal};
 use crate::task_cases;
 use crate::task_claims::SharedTasks;
 
+mod board_stage;
 mod build_stage;
 
 /// Settings of the engine that are not per profile.
@@ -92,6 +93,9 @@ pub(crate) struct Run<'a> {
     pub settings: &'a EngineSettings,
     pub ledger: &'a GroupLedger,
     pub boot_health: &'a BootHealth,
+    /// The board the scheduler leased a board profile's queue; its bridge
+    /// is `port`.
+    pub board: Option<&'a crate::boards::Board>,
     /// This run's own folder: `results/<task>/`.
     pub workspace: PathBuf,
     pub port: u16,
@@ -167,6 +171,8 @@ impl Run<'_> {
             queue_id: self.emitter.queue_id.to_string(),
             task_id: task.map(|t| t.id.to_string()),
             result_dir: result_dir.map(|d| d.display().to_string()),
+            board: self.board.map(|b| b.config.name.to_string()),
+            serial_port: self.board.map(|b| b.config.serial.port_text().to_owned()),
         }
     }
 
@@ -207,6 +213,9 @@ impl Run<'_> {
         ready: impl std::future::Future<Output = Result<(), String>>,
     ) -> Result<RunEnd, EmitError> {
         let mut boot: Option<ProcessGroup> = None;
+        if let Some(board) = self.board {
+            board.console.record_into(self.log.clone());
+        }
         let end = self.stages(&mut boot, ready).await;
         // Teardown always runs, whatever happened before: also when its
         // events cannot be published (a superseded run), the boot's group
@@ -225,6 +234,10 @@ impl Run<'_> {
                 .system("teardown", "stopping the boot process group")
                 .await;
             group.stop().await;
+        }
+        self.board_teardown().await;
+        if let Some(board) = self.board {
+            board.console.stop_recording().await;
         }
         teardown_started?;
         self.emitter
@@ -363,6 +376,9 @@ impl Run<'_> {
     /// the target fails to come up, each said in the log; the outcome
     /// counts towards the profile's boot health (boot_health.rs).
     async fn boot(&self, slot: &mut Option<ProcessGroup>) -> Result<Option<RunEnd>, EmitError> {
+        if let Some(board) = self.board {
+            return self.board_boot(board).await;
+        }
         let Some(template) = &self.profile.boot else {
             return Ok(None);
         };

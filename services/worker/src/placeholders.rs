@@ -10,18 +10,26 @@ pub(crate) struct Placeholders {
     pub queue_id: String,
     pub task_id: Option<String>,
     pub result_dir: Option<String>,
+    /// A board profile's board, and its serial (device path or TCP
+    /// address); without a board, `{board}` and `{serial_port}` stay as
+    /// written.
+    pub board: Option<String>,
+    pub serial_port: Option<String>,
 }
 
 impl Placeholders {
     fn pairs(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut pairs = vec![
             ("scenario", self.scenario.clone().unwrap_or_default()),
             ("port", self.port.to_string()),
             ("workdir", self.workdir.clone()),
             ("queue_id", self.queue_id.clone()),
             ("task_id", self.task_id.clone().unwrap_or_default()),
             ("result_dir", self.result_dir.clone().unwrap_or_default()),
-        ]
+        ];
+        let board = [("board", &self.board), ("serial_port", &self.serial_port)];
+        pairs.extend(board.into_iter().filter_map(|(k, v)| Some((k, v.clone()?))));
+        pairs
     }
 
     /// For a `sh -c` command line: every value single-quoted.
@@ -95,5 +103,22 @@ mod tests {
         );
         assert_eq!(p.in_value("127.0.0.1:{port}"), "127.0.0.1:4000");
         assert!(p.env().contains(&("TESTARENA_PORT".into(), "4000".into())));
+        assert_eq!(p.in_command("flash {board}"), "flash {board}");
+    }
+
+    #[test]
+    fn a_board_run_has_board_and_serial_port() {
+        let p = Placeholders {
+            board: Some("nucleo-1".into()),
+            serial_port: Some("/dev/ttyACM0".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            p.in_command("pyocd flash -u {board} --port {serial_port}"),
+            "pyocd flash -u 'nucleo-1' --port '/dev/ttyACM0'"
+        );
+        assert!(p
+            .env()
+            .contains(&("TESTARENA_SERIAL_PORT".into(), "/dev/ttyACM0".into())));
     }
 }

@@ -9,7 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::kv;
-use testarena_events::{now_millis, ProfileAdmission, ProfileName, ProfileState, WorkerRecord};
+use testarena_events::{
+    now_millis, BoardAdmission, BoardName, HealthResult, ProfileAdmission, ProfileName,
+    ProfileState, WorkerRecord,
+};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -103,6 +106,25 @@ impl Presence {
                     reason: None,
                 },
             );
+        });
+    }
+
+    /// A board's admission changed (board_health.rs).
+    pub fn set_board(&self, board: &BoardName, admission: BoardAdmission, reason: Option<String>) {
+        self.change(|r| {
+            if let Some(record) = r.boards.iter_mut().find(|b| &b.name == board) {
+                record.admission = admission;
+                record.reason = reason;
+            }
+        });
+    }
+
+    /// A board's health command ran.
+    pub fn set_board_health(&self, board: &BoardName, health: HealthResult) {
+        self.change(|r| {
+            if let Some(record) = r.boards.iter_mut().find(|b| &b.name == board) {
+                record.health = Some(health);
+            }
         });
     }
 

@@ -11,6 +11,7 @@ use anyhow::{bail, Context as _};
 use serde::Deserialize;
 use testarena_events::{parse_labels, Label, ProfileName, SizeBudget, MAX_WORKER_LABELS};
 
+use crate::boards_config::{parse_boards, BoardConfig};
 use crate::console_cases::{CaseFormat, CasePattern};
 use crate::task_lines::TaskLines;
 
@@ -25,6 +26,9 @@ struct ConfigFile {
     labels: Vec<String>,
     #[serde(default)]
     profiles: BTreeMap<String, ProfileFile>,
+    /// `[boards.<name>]`, parsed in boards_config.rs.
+    #[serde(default)]
+    boards: BTreeMap<String, toml::Table>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -62,6 +66,9 @@ struct ProfileFile {
     #[serde(default)]
     scenario_kind: ScenarioKind,
     cases: Option<CasesFile>,
+    #[serde(default)]
+    board: bool,
+    flash: Option<String>,
 }
 
 /// `size_budget = { flash_bytes = N, ram_bytes = M }`: either or both.
@@ -159,6 +166,11 @@ pub struct Profile {
     pub scenario_kind: ScenarioKind,
     /// How test cases are read from a task's output (`cases`), if at all.
     pub cases: Option<Arc<CaseFormat>>,
+    /// `board = true`: a queue of it runs on a board the scheduler leased
+    /// (boot = the board's `power_on`, then `flash`, then ready).
+    pub board: bool,
+    /// Puts the firmware on the board (`{board}`, `{serial_port}`).
+    pub flash: Option<String>,
 }
 
 /// When this worker stops taking a profile whose target keeps failing to
@@ -180,6 +192,7 @@ pub struct Profiles {
     /// the allow-list (`command_env.rs`).
     pass_env: Vec<String>,
     labels: Vec<Label>,
+    boards: Vec<BoardConfig>,
 }
 
 impl Profiles {
@@ -202,12 +215,27 @@ impl Profiles {
             bail!("pass_env: {bad:?} is not a valid variable name");
         }
         let labels = parse_labels("labels", &file.labels, MAX_WORKER_LABELS)?;
+        let boards = parse_boards(file.boards)?;
+        if let Some(p) = profiles.values().find(|p| p.board) {
+            if boards.is_empty() {
+                bail!(
+                    "profiles.{}: board = true but this worker has no [boards.<name>]",
+                    p.name
+                );
+            }
+        }
         Ok(Self {
             default,
             profiles,
             pass_env: file.pass_env,
             labels,
+            boards,
         })
+    }
+
+    /// Its `[boards.<name>]`, in name order.
+    pub(crate) fn boards(&self) -> &[BoardConfig] {
+        &self.boards
     }
 
     /// What this worker offers besides its profiles (`labels`).
@@ -257,7 +285,8 @@ impl Profile {
     /// One `[profiles.NAME]` table, checked, with its defaults filled in.
     fn from_file(name: ProfileName, p: ProfileFile) -> anyhow::Result<Self> {
         check_build_cache_keys(&name, &p)?;
-        let boot_ready = boot_ready(&name, p.boot_ready, p.boot.is_some())?;
+        check_board_keys(&name, &p)?;
+        let boot_ready = boot_ready(&name, p.boot_ready, p.boot.is_some() || p.board)?;
         let task_lines = task_lines(&name, p.failure_regex, p.progress_regex)?;
         let cases = case_format(&name, p.cases)?.map(Arc::new);
         let size_budget = size_budget(&name, p.size_budget, p.elf.is_some())?;
@@ -290,6 +319,8 @@ impl Profile {
             ccache: p.ccache,
             scenario_kind: p.scenario_kind,
             cases,
+            board: p.board,
+            flash: p.flash,
         })
     }
 }
@@ -439,6 +470,30 @@ fn check_build_cache_keys(name: &ProfileName, p: &ProfileFile) -> anyhow::Result
         }
         if p.ccache {
             bail!("profiles.{name}: ccache = true but there is no build command");
+        }
+    }
+    Ok(())
+}
+
+/// A board profile boots with its board's `power_on` and its own `flash`,
+/// and its board's `health` re-admits the board: the keys of a profile that
+/// boots itself, or is quarantined itself, do not go with it.
+fn check_board_keys(name: &ProfileName, p: &ProfileFile) -> anyhow::Result<()> {
+    if !p.board {
+        if p.flash.is_some() {
+            bail!("profiles.{name}: flash is set but the profile is not board = true");
+        }
+        return Ok(());
+    }
+    let not_with_board = [
+        ("boot", p.boot.is_some()),
+        ("health", p.health.is_some()),
+        ("reboot_between_retries", p.reboot_between_retries),
+        ("reboot_after_failure", p.reboot_after_failure),
+    ];
+    for (key, set) in not_with_board {
+        if set {
+            bail!("profiles.{name}.{key}: not used by a board profile (board = true): the board's power_on, the profile's flash and the board's health do that");
         }
     }
     Ok(())
@@ -645,6 +700,41 @@ env = { DUT_PORT = "{port}" }
         assert!(
             format!("{err:#}").contains("named group `total`"),
             "{err:#}"
+        );
+    }
+
+    #[test]
+    fn a_board_profile_needs_a_board_and_takes_flash_not_boot() {
+        let config = "[boards.b1]\nserial={tcp='127.0.0.1:7001'}\n[profiles.fw]\nboard=true\nflash='flash {board} {serial_port}'\nboot_ready={log_regex='READY'}\ntask='x'\nquarantine_after=2\nhealth_interval_s=5\n";
+        let profiles = Profiles::parse(config).unwrap();
+        let fw = profiles
+            .resolve(Some(&ProfileName::parse("fw").unwrap()))
+            .unwrap();
+        assert!(fw.board && fw.boot.is_none());
+        assert_eq!(fw.flash.as_deref(), Some("flash {board} {serial_port}"));
+        assert_eq!(fw.health.quarantine_after, 2);
+        assert_eq!(profiles.boards()[0].name.as_str(), "b1");
+        let err = |text: &str| format!("{:#}", Profiles::parse(text).unwrap_err());
+        let no_board = err("[profiles.fw]\nboard=true\ntask='x'\n");
+        assert!(
+            no_board.contains("profiles.fw: board = true but this worker has no [boards"),
+            "{no_board}"
+        );
+        let flash_alone = err("[profiles.fw]\nflash='x'\ntask='x'\n");
+        assert!(
+            flash_alone.contains("profiles.fw: flash is set"),
+            "{flash_alone}"
+        );
+        let boot =
+            err("[boards.b1]\nserial={tcp='h:1'}\n[profiles.fw]\nboard=true\nboot='x'\ntask='x'\n");
+        assert!(
+            boot.contains("profiles.fw.boot: not used by a board profile"),
+            "{boot}"
+        );
+        let bad_board = err("[boards.b1]\nserial={tcp='h:1'}\nbaud=3\n[profiles.fw]\ntask='x'\n");
+        assert!(
+            bad_board.contains("boards.b1") && bad_board.contains("baud"),
+            "{bad_board}"
         );
     }
 }

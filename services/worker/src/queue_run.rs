@@ -11,12 +11,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_nats::jetstream::{self, AckKind};
 use testarena_events::{
-    ArenaNames, Event, EventBody, FinalStatus, GitRef, ProfileName, QueueId, Source, TaskId,
-    TaskSpec,
+    ArenaNames, BoardName, Event, EventBody, FinalStatus, GitRef, ProfileName, QueueId, Source,
+    TaskId, TaskSpec,
 };
 use tracing::Instrument;
 
 use crate::artifact_upload::ArtifactSink;
+use crate::boards::BoardHold;
 use crate::boot_health::BootHealth;
 use crate::build_bucket::BuildBucket;
 use crate::build_cache_store::BuildCache;
@@ -30,7 +31,7 @@ use crate::log_batcher::{self, BatchTarget, LogSink};
 use crate::metrics::WorkerMetrics;
 use crate::pipeline::{EngineSettings, Run, RunEnd};
 use crate::presence::Presence;
-use crate::profile::Profiles;
+use crate::profile::{Profile, Profiles};
 use crate::publish::{PublishError, Publisher};
 use crate::shard_progress::{claim_sequence, ShardProgress};
 use crate::stop_signal::{Pulse, Registration, Registry, StopReason, StopSignal};
@@ -60,6 +61,7 @@ pub(crate) struct Shared {
     pub ledger: GroupLedger,
     pub presence: Presence,
     pub boot_health: Arc<BootHealth>,
+    pub boards: Arc<crate::boards::Boards>,
 }
 
 impl Shared {
@@ -99,8 +101,12 @@ pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
     if delivery == Delivery::KeepRunning {
         return keep_running(&message).instrument(span).await;
     }
+    // A board profile's queue runs on its board, not in a slot.
+    let in_slot = dispatch.board.is_none();
     shared.metrics.busy_slots.inc();
-    shared.presence.slot_taken();
+    if in_slot {
+        shared.presence.slot_taken();
+    }
     // Registered before anything is read: a cancel or delete that comes
     // while the queue's events are read is then seen by the read or by the
     // control listener (control.rs), never by neither.
@@ -111,7 +117,9 @@ pub(crate) async fn handle(message: jetstream::Message, shared: Arc<Shared>) {
         .instrument(span)
         .await;
     drop(registration);
-    shared.presence.slot_freed();
+    if in_slot {
+        shared.presence.slot_freed();
+    }
     shared.metrics.busy_slots.dec();
     if let Err(e) = outcome {
         // Not acknowledged: JetStream redelivers it after the ack wait.
@@ -142,6 +150,8 @@ struct Dispatch {
     seq: u64,
     /// Where the queue's `submitted` event is in the stream.
     submitted_seq: u64,
+    /// The board the scheduler leased it.
+    board: Option<BoardName>,
 }
 
 /// The delivered message's `dispatched` event. A message without JetStream
@@ -169,6 +179,7 @@ async fn read_dispatch(message: &jetstream::Message) -> Option<Dispatch> {
     let EventBody::Dispatched {
         attempt_base,
         submitted_seq,
+        board,
         ..
     } = dispatch.body
     else {
@@ -185,6 +196,7 @@ async fn read_dispatch(message: &jetstream::Message) -> Option<Dispatch> {
         attempt: attempt_base.saturating_add(delivered),
         seq: dispatch_seq,
         submitted_seq,
+        board,
     })
 }
 
@@ -219,6 +231,7 @@ async fn run_dispatch(
         submitted_seq: dispatch.submitted_seq,
         shard: sharded.then_some(shard),
         dispatch_seq: dispatch.seq,
+        board: dispatch.board,
     };
     let stop = (registration.signal(), registration.pulse());
     run_message(
@@ -242,6 +255,7 @@ struct Delivered {
     shard: Option<u8>,
     /// The stream sequence of the `dispatched` event delivered.
     dispatch_seq: u64,
+    board: Option<BoardName>,
 }
 
 impl Delivered {
@@ -372,6 +386,7 @@ async fn run_message(
         stop,
         shared,
         submitted_seq: delivered.submitted_seq,
+        board: delivered.board.clone(),
     };
     let _heartbeat = heartbeat(message.clone(), shared.ack_wait, pulse);
     let Some(shard) = delivered.shard else {
@@ -503,6 +518,7 @@ struct QueueRun<'a> {
     stop: &'a StopSignal,
     shared: &'a Shared,
     submitted_seq: u64,
+    board: Option<BoardName>,
 }
 
 impl QueueRun<'_> {
@@ -585,13 +601,16 @@ impl QueueRun<'_> {
         if self.stop.token().is_cancelled() {
             return Ok(RunEnd::Stopped);
         }
-        let profile = match self.shared.profiles.resolve(submission.profile.as_ref()) {
-            Ok(profile) => profile,
+        let (profile, hold) = match self.profile_and_board(submission) {
+            Ok(resolved) => resolved,
             Err(reason) => {
                 log.system("worker", reason.clone()).await;
                 return Ok(RunEnd::Failed(reason));
             }
         };
+        let board = hold.as_ref().map(|h| h.board());
+        // A board's `{port}` is its console's bridge.
+        let port = board.map_or_else(free_port, |b| Ok(b.console.bridge_port));
         let run = Run {
             emitter: self.emitter,
             log,
@@ -606,8 +625,9 @@ impl QueueRun<'_> {
             settings: &self.shared.settings,
             ledger: &self.shared.ledger,
             boot_health: &self.shared.boot_health,
+            board,
             workspace: workspace.to_owned(),
-            port: free_port().context("finding a free port for {port}")?,
+            port: port.context("finding a free port for {port}")?,
             submitted_seq: self.submitted_seq,
             checkout: std::sync::OnceLock::new(),
             missing_scenarios: std::sync::OnceLock::new(),
@@ -624,6 +644,28 @@ impl QueueRun<'_> {
             self.shared.git.release(checkout).await;
         }
         Ok(end?)
+    }
+
+    /// The queue's profile and, for a board profile, its board held.
+    fn profile_and_board(
+        &self,
+        submission: &Submission,
+    ) -> Result<(&Profile, Option<BoardHold>), String> {
+        let profile = self.shared.profiles.resolve(submission.profile.as_ref())?;
+        Ok((profile, self.hold_board(profile)?))
+    }
+
+    /// The board a board profile's queue runs on, held for this run; why
+    /// not, as the queue's infrastructure error.
+    fn hold_board(&self, profile: &Profile) -> Result<Option<BoardHold>, String> {
+        let decided = board_for(profile, self.board.as_ref(), |name| {
+            self.shared.boards.get(name).is_some()
+        })?;
+        let Some(name) = decided else {
+            return Ok(None);
+        };
+        let board = self.shared.boards.get(name).expect("board_for checked it");
+        board.hold(&self.emitter.queue_id).map(Some)
     }
 
     /// Does what [`settle_run`] decided.
@@ -756,6 +798,31 @@ enum WorkspaceStep {
 }
 use WorkspaceStep::{GiveBack, Take};
 
+/// Pure: the board a queue of `profile` runs on, given the board its
+/// dispatch named; an error when they do not go together or this worker
+/// has no such board.
+fn board_for<'a>(
+    profile: &Profile,
+    leased: Option<&'a BoardName>,
+    has: impl Fn(&BoardName) -> bool,
+) -> Result<Option<&'a BoardName>, String> {
+    match (profile.board, leased) {
+        (false, None) => Ok(None),
+        (false, Some(board)) => Err(format!(
+            "the dispatch leased board {board}, but profile {} runs without a board",
+            profile.name
+        )),
+        (true, None) => Err(format!(
+            "profile {} runs on a board, but the dispatch leased none",
+            profile.name
+        )),
+        (true, Some(board)) if has(board) => Ok(Some(board)),
+        (true, Some(board)) => Err(format!(
+            "the dispatch leased board {board}, which this worker does not have"
+        )),
+    }
+}
+
 /// A free loopback port for the queue's `{port}`.
 fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
@@ -768,5 +835,38 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_board_profile_runs_on_the_board_its_dispatch_leased_and_this_worker_has() {
+        let config = "[boards.b1]\nserial={tcp='127.0.0.1:7001'}\n[profiles.fw]\nboard=true\ntask='x'\n[profiles.plain]\ntask='x'\n";
+        let profiles = Profiles::parse(config).unwrap();
+        let get = |n: &str| {
+            profiles
+                .resolve(Some(&ProfileName::parse(n).unwrap()))
+                .unwrap()
+        };
+        let (fw, plain) = (get("fw"), get("plain"));
+        let b1 = BoardName::parse("b1").unwrap();
+        let b9 = BoardName::parse("b9").unwrap();
+        let has = |b: &BoardName| b.as_str() == "b1";
+        assert_eq!(board_for(fw, Some(&b1), has), Ok(Some(&b1)));
+        assert_eq!(board_for(plain, None, has), Ok(None));
+        let unknown = board_for(fw, Some(&b9), has).unwrap_err();
+        assert_eq!(
+            unknown,
+            "the dispatch leased board b9, which this worker does not have"
+        );
+        assert!(board_for(fw, None, has)
+            .unwrap_err()
+            .contains("leased none"));
+        assert!(board_for(plain, Some(&b1), has)
+            .unwrap_err()
+            .contains("runs without a board"));
     }
 }

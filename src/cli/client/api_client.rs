@@ -6,8 +6,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 use testarena_events::{
-    ArtifactList, ArtifactView, BisectCreated, BisectList, BisectView, QueuePage, QueueView,
-    WorkersPage,
+    ArtifactList, ArtifactView, BisectCreated, BisectList, BisectView, BoardAnswer, BoardRef,
+    BoardsPage, PowerAction, QueuePage, QueueView, Reservation, WorkersPage,
 };
 
 use super::ServerArg;
@@ -286,6 +286,58 @@ impl ApiClient {
             .json(self.http.get(format!("{}/api/workers", self.base)))
             .await?
             .1)
+    }
+
+    pub async fn boards(&self) -> Result<BoardsPage, ClientError> {
+        Ok(self
+            .json(self.http.get(format!("{}/api/boards", self.base)))
+            .await?
+            .1)
+    }
+
+    fn board_url(&self, board: &BoardRef, action: &str) -> String {
+        format!(
+            "{}/api/boards/{}/{}/{action}",
+            self.base, board.worker, board.board
+        )
+    }
+
+    pub async fn reserve(
+        &self,
+        board: &BoardRef,
+        minutes: u32,
+        reason: &str,
+    ) -> Result<Reservation, ClientError> {
+        let body = serde_json::json!({ "minutes": minutes, "reason": reason });
+        let request = self.http.post(self.board_url(board, "reserve")).json(&body);
+        Ok(self.json(request).await?.1)
+    }
+
+    pub async fn release(&self, board: &BoardRef) -> Result<BoardAnswer, ClientError> {
+        let request = self.http.delete(self.board_url(board, "reserve"));
+        Ok(self.json(request).await?.1)
+    }
+
+    pub async fn power(
+        &self,
+        board: &BoardRef,
+        action: PowerAction,
+    ) -> Result<BoardAnswer, ClientError> {
+        let body = serde_json::json!({ "action": action });
+        let request = self.http.post(self.board_url(board, "power")).json(&body);
+        Ok(self.json(request).await?.1)
+    }
+
+    /// The console's WebSocket URL (`ws://`, or `wss://` for an https
+    /// server) and the token to send in its `Authorization` header.
+    pub fn console(&self, board: &BoardRef) -> (String, Option<&str>) {
+        let url = self.board_url(board, "console");
+        let url = match url.split_once("://") {
+            Some(("https", rest)) => format!("wss://{rest}"),
+            Some((_, rest)) => format!("ws://{rest}"),
+            None => url,
+        };
+        (url, self.token.as_deref())
     }
 
     pub async fn delete(&self, id: &str) -> Result<(), ClientError> {

@@ -13,11 +13,14 @@ mod api_client;
 mod artifacts;
 mod bisect;
 mod bisect_show;
+mod boards;
 mod cancel;
 mod colour;
+mod console;
 mod delete;
 mod follow;
 mod list;
+mod raw_terminal;
 mod render;
 mod repo_run;
 mod sse;
@@ -30,6 +33,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
+use testarena_events::{BoardRef, PowerAction};
 
 use self::api_client::{ApiClient, ClientError};
 
@@ -183,6 +187,75 @@ pub enum ClientCommand {
         #[command(flatten)]
         server: ServerArg,
     },
+    /// Every board of the workers seen lately: state, queue, reservation.
+    Boards {
+        /// The API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Take a board (`WORKER/BOARD`) out of the pool for this token: no
+    /// queue gets it until `release` or the time runs out. Again: extends.
+    Reserve {
+        #[arg(value_parser = board_ref)]
+        board: BoardRef,
+        /// How long: 1 to 1440.
+        #[arg(long, default_value_t = 30)]
+        minutes: u32,
+        /// Why, for the others who see it.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Give back a board this token reserved.
+    Release {
+        #[arg(value_parser = board_ref)]
+        board: BoardRef,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Power a board this token reserved on, off, or cycle it (exit 1 when
+    /// the worker's command failed).
+    Power {
+        #[arg(value_parser = board_ref)]
+        board: BoardRef,
+        #[arg(value_enum)]
+        action: PowerArg,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// A board's serial in this terminal (raw); typing needs the board's
+    /// reservation, reading does not. `Ctrl-]` leaves.
+    Console {
+        #[arg(value_parser = board_ref)]
+        board: BoardRef,
+        #[command(flatten)]
+        server: ServerArg,
+    },
+}
+
+/// `power`'s action.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PowerArg {
+    On,
+    Off,
+    Cycle,
+}
+
+impl From<PowerArg> for PowerAction {
+    fn from(arg: PowerArg) -> Self {
+        match arg {
+            PowerArg::On => Self::On,
+            PowerArg::Off => Self::Off,
+            PowerArg::Cycle => Self::Cycle,
+        }
+    }
+}
+
+fn board_ref(value: &str) -> Result<BoardRef, String> {
+    BoardRef::parse(value).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -387,6 +460,33 @@ async fn dispatch(command: ClientCommand, style: when::TimeStyle) -> Result<Exit
         ClientCommand::Workers { json, server } => {
             workers::run(&ApiClient::new(&server)?, json).await
         }
+        command => board_command(command).await,
+    }
+}
+
+async fn board_command(command: ClientCommand) -> Result<ExitCode, ClientError> {
+    match command {
+        ClientCommand::Boards { json, server } => {
+            boards::list(&ApiClient::new(&server)?, json).await
+        }
+        ClientCommand::Reserve {
+            board,
+            minutes,
+            reason,
+            server,
+        } => boards::reserve(&ApiClient::new(&server)?, &board, minutes, &reason).await,
+        ClientCommand::Release { board, server } => {
+            boards::release(&ApiClient::new(&server)?, &board).await
+        }
+        ClientCommand::Power {
+            board,
+            action,
+            server,
+        } => boards::power(&ApiClient::new(&server)?, &board, action.into()).await,
+        ClientCommand::Console { board, server } => {
+            console::run(&ApiClient::new(&server)?, &board).await
+        }
+        _ => Err(ClientError::Usage("not a board command".into())),
     }
 }
 

@@ -147,6 +147,8 @@ impl<E: Endpoint> Endpoint for AuthEndpoint<E> {
                     v.strip_prefix("Bearer ")
                         .or_else(|| v.strip_prefix("bearer "))
                 })
+                .map(str::to_owned)
+                .or_else(|| console_query_token(&request))
                 .map(|token| self.auth.accepts(token.trim().as_bytes()));
             match presented {
                 None if needed => {
@@ -168,6 +170,27 @@ impl<E: Endpoint> Endpoint for AuthEndpoint<E> {
             .await
             .map(IntoResponse::into_response)
     }
+}
+
+/// Whether `path` is a board's console WebSocket,
+/// `/api/boards/<worker>/<board>/console`.
+fn is_console_path(path: &str) -> bool {
+    let segments: Vec<&str> = path.split('/').collect();
+    matches!(segments.as_slice(), ["", "api", "boards", w, b, "console"] if !w.is_empty() && !b.is_empty())
+}
+
+/// A browser cannot set headers on a WebSocket: the console route alone
+/// takes its token as `?token=` (never logged, as the header).
+fn console_query_token(request: &Request) -> Option<String> {
+    if !is_console_path(request.uri().path()) {
+        return None;
+    }
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(request.uri().query()?).unwrap_or_default();
+    pairs
+        .into_iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v)
 }
 
 fn denied(error: ApiError) -> Response {
@@ -193,6 +216,22 @@ mod tests {
         assert_eq!(access(&Method::POST, "/api/repos/run"), Access::Write);
         assert_eq!(access(&Method::GET, "/healthz"), Access::Open);
         assert_eq!(access(&Method::GET, "/"), Access::Open);
+    }
+
+    #[test]
+    fn only_the_console_takes_a_token_in_its_query() {
+        let token_of = |uri: &str| {
+            let request = Request::builder().uri(uri.parse().unwrap()).finish();
+            console_query_token(&request)
+        };
+        assert_eq!(
+            token_of("/api/boards/w1/b1/console?token=a%2Bb").as_deref(),
+            Some("a+b")
+        );
+        assert_eq!(token_of("/api/boards/w1/b1/console"), None);
+        assert_eq!(token_of("/api/boards/w1/b1/history?token=x"), None);
+        assert_eq!(token_of("/api/queues?token=x"), None);
+        assert_eq!(token_of("/api/boards/w1/console?token=x"), None);
     }
 
     #[test]

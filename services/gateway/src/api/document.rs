@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::request_examples;
 
 /// Request body objects that reject unknown fields.
-const CLOSED_OBJECTS: [&str; 9] = [
+const CLOSED_OBJECTS: [&str; 11] = [
     "SubmitRequest",
     "RerunRequest",
     "SourceBody",
@@ -19,6 +19,8 @@ const CLOSED_OBJECTS: [&str; 9] = [
     "BisectRequest",
     "BisectSourceBody",
     "BisectTaskBody",
+    "ReserveRequest",
+    "PowerBody",
 ];
 
 pub(crate) struct Document {

@@ -28,7 +28,7 @@ pub enum ApiError {
     /// The bearer token is not one of the gateway's.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
-    /// No queue has that id (no test has that identity).
+    /// No queue has that id (no test has that identity, no worker that board).
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
     /// The route exists, but not with this method.
@@ -84,6 +84,12 @@ impl ApiError {
     }
     pub fn worker_not_found(id: &str) -> Self {
         Self::NotFound(body("not_found", format!("no live worker with id {id:?}")))
+    }
+    pub fn no_board(worker: &str, board: &str) -> Self {
+        Self::NotFound(body(
+            "not_found",
+            format!("no board {worker}/{board}: GET /api/boards lists the boards of the workers seen lately"),
+        ))
     }
     pub fn no_test(message: impl Into<String>) -> Self {
         Self::NotFound(body("not_found", message))

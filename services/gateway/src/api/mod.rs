@@ -5,6 +5,9 @@ pub(crate) mod artifact_stream;
 pub(crate) mod artifacts;
 pub(crate) mod auth;
 pub(crate) mod bisect;
+pub(crate) mod board_console;
+pub(crate) mod board_reservation;
+pub(crate) mod boards;
 pub(crate) mod byte_range;
 pub(crate) mod control;
 pub(crate) mod document;
@@ -40,7 +43,7 @@ use poem_openapi::{OpenApiService, Tags};
 pub(crate) enum ApiTags {
     /// Submit, read, cancel and delete queues
     Queues,
-    /// The workers: registry, drain, readmit
+    /// The workers and their boards: registry, drain, readmit, reserve, power
     Fleet,
     /// Test history and quarantine
     Tests,
@@ -62,7 +65,7 @@ pub(crate) type Api = (
     log_stream::LogStreamApi,
     log_lines::LogLinesApi,
     control::ControlApi,
-    workers::WorkersApi,
+    (workers::WorkersApi, boards::BoardsApi),
     tests::TestsApi,
     artifacts::ArtifactApi,
     sizes::SizesApi,
@@ -82,7 +85,7 @@ pub(crate) fn service(server_url: &str) -> OpenApiService<Api, ()> {
             log_stream::LogStreamApi,
             log_lines::LogLinesApi,
             control::ControlApi,
-            workers::WorkersApi,
+            (workers::WorkersApi, boards::BoardsApi),
             tests::TestsApi,
             artifacts::ArtifactApi,
             sizes::SizesApi,

@@ -59,6 +59,16 @@ pub(crate) fn examples(repo: &str) -> Vec<(&'static str, &'static str, Value)> {
         ),
         ("/api/tests/quarantine", "post", quarantine),
         ("/api/tests/quarantine", "delete", test),
+        (
+            "/api/boards/{worker}/{board}/reserve",
+            "post",
+            json!({"minutes": 30, "reason": "debugging the UART driver"}),
+        ),
+        (
+            "/api/boards/{worker}/{board}/power",
+            "post",
+            json!({"action": "cycle"}),
+        ),
     ]
 }
 
