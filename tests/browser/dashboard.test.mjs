@@ -35,7 +35,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // A board on the stack's worker, its serial line a TCP echo server started
 // here: needs a worker that reads `[boards.*]` (branch boards-worker), so it
 // is asked for until that is merged.
-const WITH_BOARD = process.env.TESTARENA_BROWSER_BOARDS === '1';
+const WITH_BOARD = process.env.TESTARENA_BROWSER_BOARDS !== '0';
 const shotPath = (name) => (process.env.TESTARENA_UPDATE_SCREENSHOT === '1'
   ? path.join(ROOT, 'docs', `${name}.png`)
   : path.join(os.tmpdir(), `testarena-${name}-${process.pid}.png`));

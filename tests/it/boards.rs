@@ -6,7 +6,8 @@
 //! board keeps running queues) and its health command re-admits it; a worker killed mid-queue powers the board off when it
 //! starts again, so the next run's `power_on` is a power cycle; two
 //! queues for one board take turns; a serial that cannot be opened makes
-//! the board offline until it opens.
+//! the board offline until it opens; four boards of two kinds on two
+//! workers each run the queues of their kind.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -22,7 +23,17 @@ const SLOW: &str = "timeout 5\ncase ping\nsend ping\nexpect ^pong$\nsleep 30\n";
 
 /// A worker config with these sim boards and the board profile `fw`.
 fn worker_config(root: &Path, boards: &[(&str, &SimBoard)], ready_timeout_s: u64) -> String {
-    let mut config = format!(
+    let mut config = fw_profile(root, ready_timeout_s);
+    for (name, board) in boards {
+        let unit = format!("unit={name}");
+        config.push_str(&board.worker_toml_table(name, &["board=mps2-an385", &unit]));
+    }
+    config
+}
+
+/// The board profile `fw`, the default, for sim boards under `root`.
+fn fw_profile(root: &Path, ready_timeout_s: u64) -> String {
+    format!(
         "default_profile = \"fw\"\n\
          [profiles.fw]\n\
          board = true\n\
@@ -36,12 +47,7 @@ fn worker_config(root: &Path, boards: &[(&str, &SimBoard)], ready_timeout_s: u64
          task_timeout_s = 60\n\
          env = {{ DUT_PORT = \"{{port}}\" }}\n",
         SimBoard::flash_command(root)
-    );
-    for (name, board) in boards {
-        let unit = format!("unit={name}");
-        config.push_str(&board.worker_toml_table(name, &["board=mps2-an385", &unit]));
-    }
-    config
+    )
 }
 
 /// The example's scenario runner and scenarios, and a slow one.
@@ -275,6 +281,53 @@ fn worker_config_errors_name_the_key() {
         assert!(!out.status.success(), "{config}: {stderr}");
         assert!(stderr.contains(says), "{config}: {stderr}");
     }
+}
+
+#[tokio::test]
+async fn four_boards_of_two_kinds_on_two_workers_run_each_queue_on_a_board_of_its_kind() {
+    let root = tempfile::tempdir().unwrap();
+    let sim = |name: &str| SimBoard::tcp(&root.path().join(name));
+    let (a1, b1, a2, b2) = (sim("a1"), sim("b1"), sim("a2"), sim("b2"));
+    let config = |boards: [(&str, &SimBoard, &str); 2]| {
+        let mut config = fw_profile(root.path(), 30);
+        for (name, board, kind) in boards {
+            config.push_str(&board.worker_toml_table(name, &[kind]));
+        }
+        config
+    };
+    let first = config([("a1", &a1, "kind=a"), ("b1", &b1, "kind=b")]);
+    let mut stack = board_stack(first, &[]).await;
+    stack.add_worker_with(&config([("a2", &a2, "kind=a"), ("b2", &b2, "kind=b")]), &[]);
+    let idle = |v: &Value| {
+        let boards = v["boards"].as_array();
+        boards.is_some_and(|b| b.len() == 4 && b.iter().all(|b| b["state"] == "idle"))
+    };
+    stack.wait_for_path("/api/boards", T, idle).await;
+    let repo = scenario_repo();
+    let queues = [("a-1", "a"), ("b-1", "b"), ("a-2", "a"), ("b-2", "b")];
+    for (id, kind) in queues {
+        let kind = format!("kind={kind}");
+        submit_requiring(&stack, &repo, id, "scenarios/smoke.scn", &[kind.as_str()]).await;
+    }
+    let mut boards_used = std::collections::BTreeSet::new();
+    for (id, kind) in queues {
+        let view = stack.wait_terminal(id, T).await;
+        assert_eq!(view["status"], "Finished", "{view:#}");
+        let log = stack.text(&format!("/api/queue/{id}/log")).await;
+        let board = ["a1", "b1", "a2", "b2"]
+            .into_iter()
+            .find(|b| log.contains(&format!("[boot] board {b} ready")))
+            .unwrap_or_else(|| panic!("{id} names no board it booted:\n{log}"));
+        assert!(board.starts_with(kind), "{id} (kind={kind}) ran on {board}");
+        boards_used.insert(board);
+    }
+    // Both workers served: with a free board of each kind on each, the
+    // scheduler spreads the queues rather than waiting for one board.
+    let workers: std::collections::BTreeSet<char> = boards_used
+        .iter()
+        .map(|b| b.chars().nth(1).unwrap())
+        .collect();
+    assert_eq!(workers.len(), 2, "boards used: {boards_used:?}");
 }
 
 #[tokio::test]
