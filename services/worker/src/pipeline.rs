@@ -398,14 +398,7 @@ impl Run<'_> {
                     self.log.system("boot", line).await;
                     failures.push(reason);
                 }
-                StageEnd::Ok { .. } if !failures.is_empty() => {
-                    let message = format!(
-                        "ready after {} failed boot(s): {}",
-                        failures.len(),
-                        failures.join("; ")
-                    );
-                    break StageEnd::Ready { message };
-                }
+                StageEnd::Ok { .. } if !failures.is_empty() => break ready_after(&failures),
                 end => break end,
             }
         };
@@ -874,7 +867,17 @@ async fn wait_ready(
     }
 }
 
-/// "1 file", "3 files".
+/// Milliseconds since `started`.
 fn elapsed_ms(started: Instant) -> u64 {
     started.elapsed().as_millis() as u64
+}
+
+/// A boot that came up after failed tries: ready, saying what failed.
+fn ready_after(failures: &[String]) -> StageEnd {
+    let message = format!(
+        "ready after {} failed boot(s): {}",
+        failures.len(),
+        failures.join("; ")
+    );
+    StageEnd::Ready { message }
 }

@@ -43,14 +43,7 @@ impl Run<'_> {
                     self.log.system("boot", line).await;
                     failures.push(reason);
                 }
-                StageEnd::Ok { .. } if !failures.is_empty() => {
-                    let message = format!(
-                        "ready after {} failed boot(s): {}",
-                        failures.len(),
-                        failures.join("; ")
-                    );
-                    break StageEnd::Ready { message };
-                }
+                StageEnd::Ok { .. } if !failures.is_empty() => break super::ready_after(&failures),
                 end => break end,
             }
         };
