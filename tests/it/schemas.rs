@@ -201,6 +201,11 @@ async fn every_event_and_log_batch_the_services_emit_matches_its_schema() {
             seen_bisects.insert(kind);
             continue;
         }
+        // Board events carry `worker` too: `board` tells them apart.
+        if event.get("queue_id").is_none() && event.get("board").is_some() {
+            check(&validator(&format!("boards/{kind}.json")), &kind, event);
+            continue;
+        }
         if event.get("queue_id").is_none() && event.get("worker").is_some() {
             check(&validator(&format!("workers/{kind}.json")), &kind, event);
             continue;
@@ -271,6 +276,9 @@ fn the_schema_examples_validate_and_parse_as_wire_types() {
         } else if let Some(kind) = name.strip_prefix("bisect_") {
             check(&validator(&format!("bisect/{kind}.json")), &name, &example);
             serde_json::from_value::<testarena_events::BisectEvent>(example).unwrap();
+        } else if let Some(kind) = name.strip_prefix("board_") {
+            check(&validator(&format!("boards/{kind}.json")), &name, &example);
+            serde_json::from_value::<testarena_events::BoardEvent>(example).unwrap();
         } else if let Some(kind) = name.strip_prefix("worker_") {
             check(&validator(&format!("workers/{kind}.json")), &name, &example);
             serde_json::from_value::<testarena_events::WorkerEvent>(example).unwrap();
@@ -281,5 +289,64 @@ fn the_schema_examples_validate_and_parse_as_wire_types() {
             check(&validator(&format!("events/{name}.json")), &name, &example);
             serde_json::from_value::<testarena_events::Event>(example).unwrap();
         }
+    }
+}
+
+#[test]
+fn every_board_event_kind_has_a_schema_its_events_match() {
+    use testarena_events::{BoardEvent, BoardEventBody, BoardName, PowerAction, QueueId};
+
+    let queue = QueueId::parse("fw-nucleo-1187").unwrap();
+    let bodies = [
+        BoardEventBody::Leased {
+            queue: queue.clone(),
+            shard: Some(1),
+        },
+        BoardEventBody::Leased {
+            queue: queue.clone(),
+            shard: None,
+        },
+        BoardEventBody::Released { queue: Some(queue) },
+        BoardEventBody::Released { queue: None },
+        BoardEventBody::Reserved {
+            until: "2026-12-07T16:30:00.000Z".into(),
+            until_ms: 1_796_661_000_000,
+            reason: "debugging the UART".into(),
+        },
+        BoardEventBody::Expired {},
+        BoardEventBody::Power {
+            action: PowerAction::Cycle,
+            ok: true,
+            message: "board nucleo-1: power cycle done".into(),
+        },
+        BoardEventBody::Power {
+            action: PowerAction::Off,
+            ok: false,
+            message: String::new(),
+        },
+        BoardEventBody::Quarantined {
+            reason: testarena_events::bounded_reason(&"boot failed ".repeat(200)),
+        },
+        BoardEventBody::Readmitted {},
+        BoardEventBody::Offline {
+            reason: "its serial cannot be opened: /dev/ttyACM0: No such file".into(),
+        },
+    ];
+    let mut seen = std::collections::BTreeSet::new();
+    for body in bodies {
+        let kind = body.kind();
+        let board = BoardName::parse("nucleo-1").unwrap();
+        let event = BoardEvent::new("bench-1", board, "ada", body);
+        let json: Value = serde_json::from_slice(&event.to_json()).unwrap();
+        check(&validator(&format!("boards/{kind}.json")), kind, &json);
+        seen.insert(kind);
+    }
+    // A new variant needs a schema (and a case above).
+    for kind in BoardEventBody::KINDS {
+        assert!(
+            schemas_dir().join(format!("boards/{kind}.json")).is_file(),
+            "schemas/boards/{kind}.json is missing"
+        );
+        assert!(seen.contains(kind), "no {kind} board event checked here");
     }
 }
