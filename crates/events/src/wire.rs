@@ -95,7 +95,7 @@ pub enum EventBody {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rerun_of: Option<QueueId>,
     },
-    /// The gateway's dispatcher gave the queue to one worker; published on
+    /// The scheduler's dispatcher gave the queue to one worker; published on
     /// `<prefix>.events.<queue>.dispatched.<worker>`, the subject that
     /// worker's consumer filters on.
     Dispatched {
