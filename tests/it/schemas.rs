@@ -313,7 +313,9 @@ fn every_board_event_kind_has_a_schema_its_events_match() {
             until_ms: 1_796_661_000_000,
             reason: "debugging the UART".into(),
         },
-        BoardEventBody::Expired {},
+        BoardEventBody::Expired {
+            until_ms: 1_796_659_200_000,
+        },
         BoardEventBody::Power {
             action: PowerAction::Cycle,
             ok: true,

@@ -50,8 +50,9 @@ pub enum BoardEventBody {
         until_ms: u64,
         reason: String,
     },
-    /// A reservation ran out (`by` is `scheduler`).
-    Expired {},
+    /// The reservation until `until_ms` ran out (`by` is `scheduler`).
+    /// It ends only that reservation: one renewed since stays.
+    Expired { until_ms: u64 },
     /// The worker ran a power action: asked by a reserver (`by`), or its
     /// own before a queue (`by` is the worker's id).
     Power {
@@ -76,7 +77,7 @@ impl BoardEventBody {
             Self::Leased { .. } => "leased",
             Self::Released { .. } => "released",
             Self::Reserved { .. } => "reserved",
-            Self::Expired {} => "expired",
+            Self::Expired { .. } => "expired",
             Self::Power { .. } => "power",
             Self::Quarantined { .. } => "quarantined",
             Self::Readmitted {} => "readmitted",

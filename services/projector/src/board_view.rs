@@ -64,12 +64,12 @@ pub(crate) fn fold(mut row: BoardRow, seq: u64, event: &BoardEvent) -> BoardRow 
                 row.shard = None;
             }
         }
-        BoardEventBody::Released { queue: None } | BoardEventBody::Expired {} => {
-            row.reserved_by = None;
-            row.reserved_until = None;
-            row.until_ms = None;
-            row.reservation_reason = None;
+        BoardEventBody::Released { queue: None } => end_reservation(&mut row),
+        // A renewed reservation outlives the old one's expiry.
+        BoardEventBody::Expired { until_ms } if row.until_ms == Some(*until_ms) => {
+            end_reservation(&mut row)
         }
+        BoardEventBody::Expired { .. } => {}
         BoardEventBody::Reserved {
             until,
             until_ms,
@@ -97,6 +97,13 @@ pub(crate) fn fold(mut row: BoardRow, seq: u64, event: &BoardEvent) -> BoardRow 
     row
 }
 
+fn end_reservation(row: &mut BoardRow) {
+    row.reserved_by = None;
+    row.reserved_until = None;
+    row.until_ms = None;
+    row.reservation_reason = None;
+}
+
 /// Pure: the history line an event adds.
 pub(crate) fn change_of(event: &BoardEvent) -> BoardChange {
     let (queue, detail) = match &event.body {
@@ -110,7 +117,7 @@ pub(crate) fn change_of(event: &BoardEvent) -> BoardChange {
         BoardEventBody::Reserved { until, reason, .. } => {
             (None, Some(format!("until {until}: {reason}")))
         }
-        BoardEventBody::Expired {} => (None, Some("reservation ran out".to_owned())),
+        BoardEventBody::Expired { .. } => (None, Some("reservation ran out".to_owned())),
         BoardEventBody::Power {
             action,
             ok,
@@ -341,7 +348,22 @@ mod tests {
         );
         assert_eq!(released.reserved_by, None);
         assert_eq!(released.reserved_until, None);
-        let expired = fold(row, 2, &event("scheduler", BoardEventBody::Expired {}));
+        let old_expiry = BoardEventBody::Expired {
+            until_ms: 1_796_659_100_000,
+        };
+        let renewed = fold(row.clone(), 2, &event("scheduler", old_expiry));
+        assert_eq!(
+            renewed,
+            BoardRow {
+                seq: 2,
+                ..row.clone()
+            },
+            "a renewed reservation stays"
+        );
+        let expiry = BoardEventBody::Expired {
+            until_ms: 1_796_659_200_000,
+        };
+        let expired = fold(row, 2, &event("scheduler", expiry));
         assert_eq!((expired.reserved_by, expired.until_ms), (None, None));
     }
 

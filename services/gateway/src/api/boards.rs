@@ -15,9 +15,9 @@ use poem_openapi::param::Path;
 use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 use testarena_events::{
-    now_millis, rfc3339_of_millis, BoardAnswer, BoardEvent, BoardEventBody, BoardHistory,
-    BoardName, BoardRecord, BoardsPage, OperatorReply, PowerAction, PowerRequest, Reservation,
-    WorkerRecord,
+    bounded_reason, now_millis, rfc3339_of_millis, BoardAnswer, BoardEvent, BoardEventBody,
+    BoardHistory, BoardName, BoardRecord, BoardsPage, OperatorReply, PowerAction, PowerRequest,
+    Reservation, WorkerRecord,
 };
 use testarena_views::StoredBoard;
 
@@ -200,7 +200,8 @@ impl BoardsApi {
         let event_body = BoardEventBody::Power {
             action,
             ok: reply.ok,
-            message: reply.message.clone(),
+            // The worker's answer may end with a long command output.
+            message: bounded_reason(&reply.message),
         };
         let event = BoardEvent::new(&worker.0, name, &token, event_body);
         let message = match record(&state, event).await {

@@ -161,7 +161,13 @@ impl BoardLeases {
                 };
                 self.reservations.insert(key, reservation);
             }
-            BoardEventBody::Released { queue: None } | BoardEventBody::Expired {} => {
+            BoardEventBody::Released { queue: None } => {
+                self.reservations.remove(&key);
+            }
+            // A renewed reservation outlives the old one's expiry.
+            BoardEventBody::Expired { until_ms }
+                if self.reservations.get(&key).map(|r| r.until_ms) == Some(*until_ms) =>
+            {
                 self.reservations.remove(&key);
             }
             BoardEventBody::Leased { queue, shard } => self.pending.retain(|n| {

@@ -71,7 +71,17 @@ impl BoardNotice {
                     queue: Some(l.queue.clone()),
                 },
             ),
-            Self::Expired { worker, board, .. } => (worker, board, BoardEventBody::Expired {}),
+            Self::Expired {
+                worker,
+                board,
+                until_ms,
+            } => (
+                worker,
+                board,
+                BoardEventBody::Expired {
+                    until_ms: *until_ms,
+                },
+            ),
         };
         BoardEvent::new(worker.clone(), board.clone(), BY, body)
     }

@@ -293,6 +293,21 @@ fn a_reservation_released_early_frees_the_board_with_no_expiry() {
 }
 
 #[test]
+fn an_expiry_read_after_a_renewal_ends_only_the_old_reservation() {
+    let mut arena = Arena::with(vec![worker("w1", vec![nucleo("b1")])]);
+    let (first, renewed) = (NOW + 60_000, NOW + 120_000);
+    arena.read_board("w1", "b1", reserved_until(first));
+    arena.read_board("w1", "b1", reserved_until(renewed));
+    let old = BoardEventBody::Expired { until_ms: first };
+    arena.read_board("w1", "b1", old);
+    arena.submit("q", None, &["board=nucleo"], 1);
+    assert!(arena.round().is_empty(), "still reserved until {renewed}");
+    let current = BoardEventBody::Expired { until_ms: renewed };
+    arena.read_board("w1", "b1", current);
+    assert_eq!(placed(&arena.round()), one("q", "w1", "b1"));
+}
+
+#[test]
 fn a_reserved_boards_running_queue_keeps_it_until_it_finishes() {
     let mut arena = Arena::with(vec![worker("w1", vec![nucleo("b1")])]);
     arena.submit("q1", None, &["board=nucleo"], 1);
