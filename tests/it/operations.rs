@@ -168,7 +168,13 @@ async fn a_queue_survives_losing_the_stream_leader_of_a_three_node_cluster() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (_, events) = stack.get("/api/queue/ha/events").await;
+    // A read right after the failover may still find the new leader
+    // settling: the events must be whole once it answers.
+    let events = stack
+        .wait_for_path("/api/queue/ha/events", Duration::from_secs(30), |v| {
+            v["events"].is_array()
+        })
+        .await;
     let kinds: Vec<&str> = events["events"]
         .as_array()
         .unwrap()
