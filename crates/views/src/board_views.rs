@@ -125,16 +125,9 @@ impl Views {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sqlx::sqlite::SqlitePoolOptions;
 
     async fn views() -> Views {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .unwrap();
-        sqlx::migrate!("../../migrations").run(&pool).await.unwrap();
-        Views { pool }
+        Views::in_memory().await
     }
 
     #[tokio::test]

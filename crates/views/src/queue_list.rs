@@ -273,19 +273,13 @@ impl Views {
 mod tests {
     use super::*;
     use crate::query_plan::{query_plan, EXPLAIN};
-    use sqlx::sqlite::SqlitePoolOptions;
 
     /// The view database as the projector migrates it, in memory, with
     /// `n` queues: seq i is `q-<i>`, `Error` when i % 10 == 0, ref `main`
     /// when even, profile `esp` when i % 4 == 0, repo `.../Fw<i % 3>.git`,
     /// commit `<i in 40 hex digits>`, a bisect step when i % 7 == 0.
     async fn views_with(n: u32) -> Views {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .unwrap();
-        sqlx::migrate!("../../migrations").run(&pool).await.unwrap();
+        let views = Views::in_memory().await;
         let template = serde_json::json!({
             "id": "", "status": "Finished", "source": {"repo": "", "ref": ""},
             "attempt": 1, "submitted_at": "2026-01-01T00:00:00Z", "cancel_requested": false,
@@ -308,10 +302,10 @@ mod tests {
         )
         .bind(template.to_string())
         .bind(i64::from(n))
-        .execute(&pool)
+        .execute(&views.pool)
         .await
         .unwrap();
-        Views { pool }
+        views
     }
 
     fn ids(page: &ListedPage) -> Vec<String> {

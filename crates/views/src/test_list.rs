@@ -307,13 +307,7 @@ mod tests {
     use testarena_events::TestSummary;
 
     async fn migrated() -> Views {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .unwrap();
-        sqlx::migrate!("../../migrations").run(&pool).await.unwrap();
-        Views { pool }
+        Views::in_memory().await
     }
 
     /// Stores tests as the projector does: the row, then its figures.

@@ -102,6 +102,19 @@ impl Views {
         Self { pool }
     }
 
+    /// For tests: an empty view database in memory, migrated as the
+    /// projector migrates its file.
+    #[cfg(test)]
+    pub(crate) async fn in_memory() -> Self {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        sqlx::migrate!("../../migrations").run(&pool).await.unwrap();
+        Self { pool }
+    }
+
     pub async fn queue(&self, id: &str) -> Result<Option<QueueView>, ViewsError> {
         let row = sqlx::query("SELECT view_json FROM queues WHERE id = ?")
             .bind(id)
