@@ -1,5 +1,5 @@
 //! Runs a board's commands (`power_on`, `power_off`, `health`, a profile's
-//! `flash`): `sh -c`, stderr with stdout, in its own process group, with
+//! `flash`) and a profile's `health` command: `sh -c`, stderr with stdout, in its own process group, with
 //! the allow-listed environment, at most `limit`. What the group leaves
 //! when the command ends is killed: a command that must leave something
 //! running (a simulator powered on) starts it in its own session
