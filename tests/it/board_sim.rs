@@ -20,16 +20,7 @@ use std::sync::OnceLock;
 fn firmware() -> &'static Path {
     static FIRMWARE: OnceLock<PathBuf> = OnceLock::new();
     FIRMWARE.get_or_init(|| {
-        for tool in ["arm-none-eabi-gcc", "qemu-system-arm", "make", "python3"] {
-            let found = std::process::Command::new("sh")
-                .args(["-c", &format!("command -v {tool}")])
-                .output()
-                .unwrap();
-            assert!(
-                found.status.success(),
-                "{tool} is not installed: run scripts/setup"
-            );
-        }
+        crate::stack::require_tools(&["arm-none-eabi-gcc", "qemu-system-arm", "make", "python3"]);
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("board-sim-{}", std::process::id()));
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/qemu-arm/firmware");

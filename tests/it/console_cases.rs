@@ -345,16 +345,7 @@ async fn recipe_tap_a_command_failing_after_every_case_passed_fails_and_says_so(
 
 #[tokio::test]
 async fn recipe_a_librarys_test_programs_under_qemu_semihosting_are_read_with_a_regex() {
-    for tool in ["arm-none-eabi-gcc", "qemu-system-arm", "make"] {
-        let found = std::process::Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .unwrap();
-        assert!(
-            found.status.success(),
-            "{tool} is not installed: run scripts/setup"
-        );
-    }
+    crate::stack::require_tools(&["arm-none-eabi-gcc", "qemu-system-arm", "make"]);
     let stack = recipes_stack().await;
     let sources = [
         "Makefile",

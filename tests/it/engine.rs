@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::stack::{processes_with, queue, GitRepo, StackOptions, TestStack, SHELL_PROFILE};
+use crate::stack::{
+    processes_with, processes_with_in, queue, GitRepo, StackOptions, TestStack, SHELL_PROFILE,
+};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -280,14 +282,7 @@ pub(crate) fn copy_dir(from: &Path, to: &Path) {
 /// Python scenarios over the emulated UART.
 #[tokio::test]
 async fn the_qemu_arm_example_builds_boots_and_runs_its_scenarios() {
-    for tool in ["arm-none-eabi-gcc", "qemu-system-arm", "make", "python3"] {
-        let found = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {tool}"))
-            .output()
-            .unwrap();
-        assert!(found.status.success(), "{tool} is not installed: run scripts/setup (apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)");
-    }
+    crate::stack::require_tools(&["arm-none-eabi-gcc", "qemu-system-arm", "make", "python3"]);
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/qemu-arm");
     let config = std::fs::read_to_string(example.join("worker.toml")).unwrap();
     let stack = TestStack::start_with(StackOptions {
@@ -342,10 +337,7 @@ async fn the_qemu_arm_example_builds_boots_and_runs_its_scenarios() {
         "the build ran the cross compiler"
     );
     assert!(log.contains("pong"), "the scenario talked to the firmware");
-    assert!(
-        processes_with("mps2-an385").is_empty(),
-        "qemu left running: {:?}",
-        processes_with("mps2-an385")
-    );
+    let ours = || processes_with_in("mps2-an385", stack.dir.path());
+    assert!(ours().is_empty(), "qemu left running: {:?}", ours());
     let _ = SHELL_PROFILE;
 }

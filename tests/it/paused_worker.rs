@@ -50,16 +50,7 @@ async fn a_worker_paused_longer_than_ack_wait_stops_its_superseded_run_on_waking
 }
 
 async fn paused_mid_task(ack_wait_s: u64, past_ack_wait: bool) {
-    for tool in ["arm-none-eabi-gcc", "qemu-system-arm", "make"] {
-        let found = std::process::Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .unwrap();
-        assert!(
-            found.status.success(),
-            "{tool} is not installed: run scripts/setup"
-        );
-    }
+    crate::stack::require_tools(&["arm-none-eabi-gcc", "qemu-system-arm", "make"]);
     let mut stack = TestStack::start_with(StackOptions {
         worker_config: PROFILE.to_owned(),
         worker_args: vec![

@@ -719,6 +719,12 @@ pub fn queue(id: &str, repo: &str, tasks: &[(&str, &str)]) -> Value {
 
 /// Processes whose command line contains `marker` (to prove none is left).
 pub fn processes_with(marker: &str) -> Vec<String> {
+    processes_with_in(marker, Path::new("/"))
+}
+
+/// `processes_with`, of the processes working under `dir` only: another
+/// test's QEMU beside this one is not this one's leftover.
+pub fn processes_with_in(marker: &str, dir: &Path) -> Vec<String> {
     let mut found = Vec::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return found;
@@ -727,10 +733,26 @@ pub fn processes_with(marker: &str) -> Vec<String> {
         let cmdline = entry.path().join("cmdline");
         if let Ok(bytes) = std::fs::read(&cmdline) {
             let text = String::from_utf8_lossy(&bytes).replace('\0', " ");
-            if text.contains(marker) && !text.contains("processes_with") {
+            let cwd = std::fs::read_link(entry.path().join("cwd")).unwrap_or_default();
+            if text.contains(marker) && !text.contains("processes_with") && cwd.starts_with(dir) {
                 found.push(format!("{}: {text}", entry.file_name().to_string_lossy()));
             }
         }
     }
     found
+}
+
+/// Fails the test, saying how to install it, when a tool the real-firmware
+/// tests need is not on PATH (never a silent skip).
+pub fn require_tools(tools: &[&str]) {
+    for tool in tools {
+        let found = std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .unwrap();
+        assert!(
+            found.status.success(),
+            "{tool} is not installed: run scripts/setup (apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)"
+        );
+    }
 }
