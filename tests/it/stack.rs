@@ -411,6 +411,31 @@ impl TestStack {
         data
     }
 
+    /// Runs a following projector over a data dir a rebuild from a
+    /// snapshot left until it has written the restored queues' folders
+    /// (which it does in the background), then kills it.
+    pub fn restore_folders(&self, name: &str, data: &Path) {
+        let log_name = format!("folders-{name}");
+        let mut child = self
+            .command(&["projector"], &log_name)
+            .env("TESTARENA_DATA_DIR", data)
+            .spawn()
+            .expect("projector starts");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self
+            .service_log(&log_name)
+            .contains("queue folders restored")
+        {
+            if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+                let _ = child.kill();
+                panic!("the queue folders were not restored; see {log_name}.log");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
     async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {

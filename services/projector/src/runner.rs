@@ -19,8 +19,10 @@ use crate::auto_quarantine::AutoQuarantine;
 use crate::expiry::{Expired, Sweep};
 use crate::retention::Retention;
 use crate::snapshot;
+use folder_restore::FolderRestore;
 use upkeep::recv_expired;
 
+mod folder_restore;
 mod upkeep;
 use crate::bisect_projection;
 use crate::bisect_store;
@@ -127,6 +129,8 @@ struct Projector {
     expired: Option<tokio::sync::mpsc::Receiver<Expired>>,
     /// Snapshots while following.
     snapshots: Option<Snapshots>,
+    /// A restored snapshot's queue folders still to write, while following.
+    folder_restore: Option<FolderRestore>,
 }
 
 /// A following projector's snapshots: one upload at a time, off the loop.
@@ -277,6 +281,15 @@ pub async fn rebuild(
     })
 }
 
+/// How often `follow` checks the streams: to see it caught up, or stalled.
+fn check_period(until_caught_up: bool) -> Duration {
+    if until_caught_up {
+        CATCH_UP_CHECK
+    } else {
+        STALL_CHECK
+    }
+}
+
 /// An interval whose first tick is one `period` away.
 fn ticker(period: Duration) -> tokio::time::Interval {
     tokio::time::interval_at(tokio::time::Instant::now() + period, period)
@@ -401,6 +414,7 @@ impl Projector {
             rebuild_files: None,
             expired: None,
             snapshots: None,
+            folder_restore: None,
         })
     }
 
@@ -422,12 +436,9 @@ impl Projector {
             Source::open(js, &config.names.events_stream, events_at + 1, rebuilding).await?;
         let mut logs = Source::open(js, &config.names.logs_stream, logs_at + 1, rebuilding).await?;
         let mut applied = (0u64, 0u64);
-        let mut check = ticker(if until_caught_up {
-            CATCH_UP_CHECK
-        } else {
-            STALL_CHECK
-        });
+        let mut check = ticker(check_period(until_caught_up));
         let mut snapshot_tick = ticker(self.snapshot_period());
+        let mut folder_tick = folder_restore::step_ticker();
         let mut last_check = (events_at, logs_at);
         if !self.stall.is_stalled() {
             tracing::info!(events_at, logs_at, "projector following the streams");
@@ -452,6 +463,7 @@ impl Projector {
                     self.mark_expired(expired).await.context("marking expired queues")?;
                 }
                 _ = snapshot_tick.tick(), if self.snapshots.is_some() => self.snapshot().await,
+                _ = folder_tick.tick(), if self.folder_restore.is_some() => self.restore_folders_step().await?,
                 _ = check.tick() => {
                     let behind = streams_behind(js, config, (events_at, logs_at)).await?;
                     if until_caught_up && behind == (false, false) {
@@ -479,6 +491,10 @@ impl Projector {
         self.durations = ExpectedDurations::from_rows(store::expected_durations(&mut conn).await?);
         let (known, quarantined) = store::tests(&mut conn).await?;
         self.history = TestHistory::from_rows(known, quarantined);
+        drop(conn);
+        if self.rebuild_files.is_none() {
+            self.resume_folder_restore().await?;
+        }
         Ok((events_at, logs_at))
     }
 

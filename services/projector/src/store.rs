@@ -601,6 +601,51 @@ pub(crate) async fn forget_logs(conn: &mut SqliteConnection, ids: &[String]) -> 
     Ok(())
 }
 
+/// Where a snapshot's folder restore stands: the last queue id written
+/// (empty before the first), or `None` when no restore is pending.
+pub(crate) async fn folder_restore(conn: &mut SqliteConnection) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT after FROM folder_restore WHERE one = 1")
+        .fetch_optional(conn)
+        .await
+}
+
+/// Records the folder restore's progress; `None` ends it.
+pub(crate) async fn set_folder_restore(
+    conn: &mut SqliteConnection,
+    after: Option<&str>,
+) -> sqlx::Result<()> {
+    match after {
+        Some(after) => {
+            sqlx::query(
+                "INSERT INTO folder_restore (one, after) VALUES (1, ?)
+                 ON CONFLICT (one) DO UPDATE SET after = excluded.after",
+            )
+            .bind(after)
+            .execute(conn)
+            .await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM folder_restore")
+                .execute(conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The next `limit` queues after id `after`, in id order: (id, view JSON).
+pub(crate) async fn views_after(
+    conn: &mut SqliteConnection,
+    after: &str,
+    limit: usize,
+) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as("SELECT id, view_json FROM queues WHERE id > ? ORDER BY id LIMIT ?")
+        .bind(after)
+        .bind(limit as i64)
+        .fetch_all(conn)
+        .await
+}
+
 /// A restored snapshot holds no `queue_log.txt`: every log file is
 /// forgotten and the logs stream replayed from its start.
 pub(crate) async fn forget_all_logs(conn: &mut SqliteConnection) -> anyhow::Result<()> {

@@ -3,17 +3,13 @@
 //! Each runs inside the loop, so the views keep their one writer.
 
 use anyhow::Context as _;
-use futures_util::TryStreamExt;
-use sqlx::Row;
 use tokio::sync::mpsc::Receiver;
 
 use super::Projector;
 use crate::event_batch::Stored;
 use crate::expiry::Expired;
-use crate::queue_folder::QueueFolders;
 use crate::snapshot;
 use crate::store;
-use crate::view::QueueView;
 
 /// The next queues the sweep expired; never, without a sweep.
 pub(super) async fn recv_expired(expired: &mut Option<Receiver<Expired>>) -> Option<Expired> {
@@ -134,23 +130,14 @@ impl Projector {
     }
 
     /// A rebuild that restored a snapshot: the logs stream is replayed from
-    /// its start (a snapshot holds no `queue_log.txt`), and every queue's
-    /// status file is written, by the rebuild's writer thread.
+    /// its start (a snapshot holds no `queue_log.txt`), and the queue
+    /// folders are written later, by the following projector
+    /// (folder_restore.rs).
     pub(super) async fn restored_from_snapshot(&mut self) -> anyhow::Result<()> {
         let mut conn = self.pool.acquire().await?;
         store::forget_all_logs(&mut conn).await?;
-        let files = self
-            .rebuild_files
-            .as_mut()
-            .context("a snapshot is restored only by a rebuild")?;
-        let mut rows = sqlx::query("SELECT id, view_json FROM queues").fetch(&mut *conn);
-        while let Some(row) = rows.try_next().await? {
-            let id: String = row.get(0);
-            let view: QueueView = serde_json::from_str(row.get(1))
-                .with_context(|| format!("reading the restored view of queue {id}"))?;
-            files.writer.write(id, QueueFolders::status_json(&view)?);
-        }
-        Ok(())
+        drop(conn);
+        self.start_folder_restore().await
     }
 }
 
