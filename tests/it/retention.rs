@@ -217,6 +217,8 @@ fn assert_rebuilds_agree(stack: &TestStack, ids: &[&str], in_snapshot: &[&str]) 
         assert_eq!(a.3, b.3, "queue_log.txt of {}", a.0);
     }
     assert_eq!(history(&from_snapshot), history(&from_start));
+    crate::projection::assert_counts_are_the_views(&from_snapshot);
+    crate::projection::assert_counts_are_the_views(&from_start);
     assert_eq!(sizes_snapshot(&from_snapshot), sizes_snapshot(&from_start));
 }
 

@@ -153,25 +153,25 @@ impl Views {
             .collect())
     }
 
+    /// Queues by status and tasks by result (or status while unfinished),
+    /// as the projector keeps them (`view_counts`): a few rows, not a scan.
     pub async fn metrics_counts(&self) -> Result<MetricsCounts, ViewsError> {
-        let pairs = |rows: Vec<sqlx::sqlite::SqliteRow>| {
-            rows.iter()
-                .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1)))
-                .collect()
+        let rows =
+            sqlx::query("SELECT kind, key, n FROM view_counts WHERE n != 0 ORDER BY kind, key")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut counts = MetricsCounts {
+            queues: Vec::new(),
+            tasks: Vec::new(),
         };
-        let queues = sqlx::query("SELECT status, COUNT(*) FROM queues GROUP BY status")
-            .fetch_all(&self.pool)
-            .await?;
-        let tasks = sqlx::query(
-            "SELECT COALESCE(json_extract(t.value, '$.result'), json_extract(t.value, '$.status')) AS r, COUNT(*)
-             FROM queues q, json_each(q.view_json, '$.tasks') t GROUP BY r",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(MetricsCounts {
-            queues: pairs(queues),
-            tasks: pairs(tasks),
-        })
+        for row in rows {
+            let pair = (row.get::<String, _>(1), row.get::<i64, _>(2));
+            match row.get::<&str, _>(0) {
+                "queue_status" => counts.queues.push(pair),
+                _ => counts.tasks.push(pair),
+            }
+        }
+        Ok(counts)
     }
 
     /// The tests `filter` selects, in key order, each with its figures over

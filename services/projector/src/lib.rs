@@ -23,6 +23,7 @@ mod task_progress;
 mod test_history;
 mod verdict;
 mod view;
+mod view_counts;
 mod worker_changes;
 
 pub use retention::Retention;

@@ -27,7 +27,7 @@ mod upkeep;
 use crate::bisect_projection;
 use crate::bisect_store;
 use crate::board_view;
-use crate::event_batch::{self, Stored, Write};
+use crate::event_batch::{self, QueueFold, Stored, Write};
 use crate::expected_durations::ExpectedDurations;
 use crate::firmware_sizes::{self, SizeRow};
 use crate::queue_folder::{LogAppend, QueueFolders, StatusWriter};
@@ -36,6 +36,7 @@ use crate::store::{self, Durability, EVENTS_OFFSET, LOGS_OFFSET};
 use crate::task_progress;
 use crate::test_history::{HistoryChanges, TestHistory};
 use crate::view::QueueView;
+use crate::view_counts::{self, CountChanges, Counted};
 use crate::worker_changes;
 
 /// Largest batch folded into one transaction while following.
@@ -518,6 +519,7 @@ impl Projector {
         let order = event_batch::queues_in_order(&events);
         let mut tx = self.pool.begin().await?;
         let stored = store::load_many(&mut tx, &order).await?;
+        let counted_before = view_counts::counted(&stored);
         let ledgers = event_batch::Ledgers {
             durations: &mut self.durations,
             history: &mut self.history,
@@ -527,21 +529,57 @@ impl Projector {
         let sizes = firmware_sizes::measured(&folds, &events);
         let bisects = self.fold_bisects(&mut tx, &parsed.bisect_events).await?;
         let workers = worker_changes::rows_of(&parsed.worker_events);
-        // Files first, then the commit: both are derived from the events, so a
-        // crash in between is repaired by replaying the batch.
-        let mut status_files = Vec::new();
-        let mut rows = Vec::new();
-        for (id, fold) in &folds {
+        let writes = self.queue_writes(&mut tx, &folds, &counted_before).await?;
+        let changes = BatchChanges {
+            rows: &writes.rows,
+            counts: &writes.counts,
+            durations: &durations,
+            history: &history,
+            sizes: &sizes,
+            bisects: &bisects,
+            workers: &workers,
+            boards: &parsed.board_events,
+        };
+        let figures = self
+            .commit_events(tx, writes.status_files, changes, last_seq)
+            .await?;
+        if let Some(files) = &mut self.rebuild_files {
+            files.end_batch()?;
+        }
+        self.auto_quarantine(&figures, last_seq).await;
+        Ok(last_seq)
+    }
+
+    /// What a batch writes for its queues: their rows, their status files
+    /// (written before the commit: both derive from the events, so a crash
+    /// in between is repaired by replaying the batch) and the counts'
+    /// changes; a deleted queue is removed here.
+    async fn queue_writes<'f>(
+        &mut self,
+        tx: &mut sqlx::SqliteConnection,
+        folds: &'f [(String, QueueFold)],
+        before: &HashMap<String, Counted>,
+    ) -> anyhow::Result<QueueWrites<'f>> {
+        let mut writes = QueueWrites::default();
+        for (id, fold) in folds {
             match fold.write() {
-                Write::Delete { seq } => self.remove_queue(&mut tx, id, seq).await?,
+                Write::Delete { seq } => {
+                    self.remove_queue(tx, id, seq).await?;
+                    writes.counts.replace(before.get(id), None);
+                }
                 Write::Save {
                     view,
                     submitted_seq,
                     updated_seq,
                     status_changed,
                 } => {
-                    status_files.extend(self.status_file(id, view, status_changed)?);
-                    rows.push(store::SaveRow {
+                    writes
+                        .counts
+                        .replace(before.get(id), Some(&Counted::of(view)));
+                    writes
+                        .status_files
+                        .extend(self.status_file(id, view, status_changed)?);
+                    writes.rows.push(store::SaveRow {
                         view,
                         submitted_seq,
                         updated_seq,
@@ -551,23 +589,7 @@ impl Projector {
                 Write::Nothing => {}
             }
         }
-        let changes = BatchChanges {
-            rows: &rows,
-            durations: &durations,
-            history: &history,
-            sizes: &sizes,
-            bisects: &bisects,
-            workers: &workers,
-            boards: &parsed.board_events,
-        };
-        let figures = self
-            .commit_events(tx, status_files, changes, last_seq)
-            .await?;
-        if let Some(files) = &mut self.rebuild_files {
-            files.end_batch()?;
-        }
-        self.auto_quarantine(&figures, last_seq).await;
-        Ok(last_seq)
+        Ok(writes)
     }
 
     /// Folds the batch's bisect events over the stored bisects they name
@@ -681,6 +703,7 @@ impl Projector {
         let files = self.folders.write_statuses(status_files);
         let sql = async {
             store::save_many(&mut tx, changes.rows).await?;
+            store::save_view_counts(&mut tx, changes.counts).await?;
             store::save_expected_durations(&mut tx, changes.durations).await?;
             store::save_firmware_sizes(&mut tx, changes.sizes).await?;
             bisect_store::save(&mut tx, changes.bisects).await?;
@@ -1004,8 +1027,17 @@ fn awaited_event(message: &jetstream::Message) -> bool {
 }
 
 /// What one events batch stores besides the status files.
+/// What a batch writes for its queues (`Projector::queue_writes`).
+#[derive(Default)]
+struct QueueWrites<'f> {
+    status_files: Vec<(String, Vec<u8>)>,
+    rows: Vec<store::SaveRow<'f>>,
+    counts: CountChanges,
+}
+
 struct BatchChanges<'a> {
     rows: &'a [store::SaveRow<'a>],
+    counts: &'a CountChanges,
     durations: &'a [(crate::expected_durations::Key, u64)],
     history: &'a HistoryChanges,
     sizes: &'a [SizeRow],

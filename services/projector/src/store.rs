@@ -14,6 +14,7 @@ use crate::expected_durations::Key;
 use crate::firmware_sizes::SizeRow;
 use crate::test_history::HistoryChanges;
 use crate::view::QueueView;
+use crate::view_counts::CountChanges;
 use testarena_events::{
     window_figures, LogAttempts, TestEventBody, TestKey, TestRun, WindowFigures, DEFAULT_WINDOW,
 };
@@ -597,6 +598,25 @@ pub(crate) async fn forget_logs(conn: &mut SqliteConnection, ids: &[String]) -> 
         "DELETE FROM log_attempts WHERE queue_id IN (SELECT value FROM json_each(?))",
     ] {
         sqlx::query(table).bind(&ids).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Adds a batch's changes to the `/metrics` counts (`view_counts.rs`).
+pub(crate) async fn save_view_counts(
+    conn: &mut SqliteConnection,
+    changes: &CountChanges,
+) -> sqlx::Result<()> {
+    for (kind, key, delta) in changes.rows() {
+        sqlx::query(
+            "INSERT INTO view_counts (kind, key, n) VALUES (?, ?, ?)
+             ON CONFLICT (kind, key) DO UPDATE SET n = n + excluded.n",
+        )
+        .bind(kind)
+        .bind(key)
+        .bind(delta)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
