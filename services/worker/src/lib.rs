@@ -52,7 +52,6 @@ mod presence;
 mod process_group;
 mod profile;
 mod publish;
-mod queue_pull;
 mod queue_run;
 mod scenario_check;
 mod serial_port;
@@ -74,6 +73,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_nats::jetstream;
 use async_nats::jetstream::consumer::PullConsumer;
+use futures_util::StreamExt;
 use testarena_events::{await_streams, ArenaNames, StreamLimits, WorkerRecord};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -97,7 +97,6 @@ use crate::git_mirror::GitCache;
 use crate::group_ledger::GroupLedger;
 use crate::health_check::HealthCheck;
 use crate::presence::Presence;
-use crate::queue_pull::{pull_one, Pulled};
 use crate::queue_run::Shared;
 use crate::stop_signal::{Registry, StopReason};
 use crate::stream_position::StreamPosition;
@@ -433,6 +432,17 @@ fn spawn_housekeeping(
     });
 }
 
+/// What one pull gave.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one value per pull, moved once: boxing would only add an allocation"
+)]
+enum Pulled {
+    Message(jetstream::Message),
+    Nothing,
+    Shutdown,
+}
+
 /// Takes one message per free slot until shutdown, each run in the
 /// returned set.
 async fn take_queues(
@@ -448,7 +458,7 @@ async fn take_queues(
             _ = shutdown.cancelled() => break,
             permit = slots.clone().acquire_owned() => permit.expect("semaphore never closes"),
         };
-        match pull_one(consumer, &shared.js.client(), shutdown).await {
+        match pull_one(consumer, shutdown).await {
             Pulled::Message(message) => {
                 let shared = shared.clone();
                 runs.spawn(async move {
@@ -462,6 +472,43 @@ async fn take_queues(
         while runs.try_join_next().is_some() {}
     }
     runs
+}
+
+/// One message, so nothing waits in this process while its ack timer runs.
+/// Errors are logged and retried after a pause.
+async fn pull_one(consumer: &PullConsumer, shutdown: &CancellationToken) -> Pulled {
+    let batch = consumer
+        .batch()
+        .max_messages(1)
+        .expires(Duration::from_secs(5))
+        .messages()
+        .await;
+    let mut batch = match batch {
+        Ok(batch) => batch,
+        Err(e) => {
+            tracing::warn!(error = %e, "pulling from the consumer failed; retrying");
+            return pause(Duration::from_millis(500), shutdown).await;
+        }
+    };
+    let next = tokio::select! {
+        _ = shutdown.cancelled() => return Pulled::Shutdown,
+        next = batch.next() => next,
+    };
+    match next {
+        Some(Ok(message)) => Pulled::Message(message),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "pull request failed; retrying");
+            pause(Duration::from_millis(100), shutdown).await
+        }
+        None => Pulled::Nothing,
+    }
+}
+
+async fn pause(length: Duration, shutdown: &CancellationToken) -> Pulled {
+    tokio::select! {
+        _ = shutdown.cancelled() => Pulled::Shutdown,
+        _ = tokio::time::sleep(length) => Pulled::Nothing,
+    }
 }
 
 /// Running queues get `grace` to finish; the rest are handed back.
