@@ -87,7 +87,7 @@ pub async fn wait_for_workers(stack: &Stack, n: usize) -> Result<()> {
     }
 }
 
-/// The CPU of idle workers over `IDLE_WINDOW`: heartbeats (every 2 s) and
+/// The CPU of idle workers over `IDLE_WINDOW`: heartbeats (every 5 s) and
 /// an idle pull; as % of one core, per worker.
 async fn idle_worker_cpu() -> Result<(f64, Vec<Row>)> {
     let stack = Stack::start(Services::all(WORKERS)).await?;

@@ -499,8 +499,10 @@ pub struct WorkerArgs {
     #[arg(long, env = "TESTARENA_WORKER_NAME")]
     pub worker_name: Option<String>,
     /// How often the worker puts its record in the registry; silent for
-    /// three of these, it is gone and its queues go to other workers.
-    #[arg(long, env = "TESTARENA_HEARTBEAT_MS", default_value_t = 2000)]
+    /// three of these, it is gone and its queues go to other workers. Each
+    /// put is a KV write every scheduler and gateway watch receives: 50
+    /// workers at 2 s cost an idle stack 1.7 % of a core, at 5 s 1.0 %.
+    #[arg(long, env = "TESTARENA_HEARTBEAT_MS", default_value_t = 5000)]
     pub heartbeat_ms: u64,
     #[command(flatten)]
     pub consumer: ConsumerArgs,
