@@ -492,9 +492,8 @@ impl Projector {
         self.durations = ExpectedDurations::from_rows(store::expected_durations(&mut conn).await?);
         let (known, quarantined) = store::tests(&mut conn).await?;
         self.history = TestHistory::from_rows(known, quarantined);
-        drop(conn);
         if self.rebuild_files.is_none() {
-            self.resume_folder_restore().await?;
+            self.resume_folder_restore(&mut conn).await?;
         }
         Ok((events_at, logs_at))
     }
@@ -1026,7 +1025,6 @@ fn awaited_event(message: &jetstream::Message) -> bool {
     )
 }
 
-/// What one events batch stores besides the status files.
 /// What a batch writes for its queues (`Projector::queue_writes`).
 #[derive(Default)]
 struct QueueWrites<'f> {
@@ -1035,6 +1033,7 @@ struct QueueWrites<'f> {
     counts: CountChanges,
 }
 
+/// What one events batch stores besides the status files.
 struct BatchChanges<'a> {
     rows: &'a [store::SaveRow<'a>],
     counts: &'a CountChanges,

@@ -1,10 +1,10 @@
 //! Runs a board's commands (`power_on`, `power_off`, `health`, a profile's
-//! `flash`) and a profile's `health` command: `sh -c`, stderr with stdout, in its own process group, with
-//! the allow-listed environment, at most `limit`. What the group leaves
-//! when the command ends is killed: a command that must leave something
-//! running (a simulator powered on) starts it in its own session
-//! (`setsid`). The output's tail comes back, for the queue's log, the
-//! board's health result or an operator's reply.
+//! `flash`) and a profile's `health` command: `sh -c`, stderr with stdout,
+//! in its own process group, with the allow-listed environment, at most
+//! `limit`. What the group leaves when the command ends is killed: a
+//! command that must leave something running (a simulator powered on)
+//! starts it in its own session (`setsid`). The output's tail comes back,
+//! for the queue's log, the board's health result or an operator's reply.
 
 use std::path::Path;
 use std::process::Stdio;

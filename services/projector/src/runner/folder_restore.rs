@@ -47,9 +47,11 @@ impl FolderRestore {
 
 impl Projector {
     /// Reads whether a restore is pending, as committed.
-    pub(super) async fn resume_folder_restore(&mut self) -> anyhow::Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        self.folder_restore = store::folder_restore(&mut conn)
+    pub(super) async fn resume_folder_restore(
+        &mut self,
+        conn: &mut sqlx::SqliteConnection,
+    ) -> anyhow::Result<()> {
+        self.folder_restore = store::folder_restore(conn)
             .await?
             .map(FolderRestore::resume);
         if let Some(restore) = &self.folder_restore {
@@ -58,13 +60,6 @@ impl Projector {
                 "writing the restored queues' folders in the background"
             );
         }
-        Ok(())
-    }
-
-    /// A rebuild restored a snapshot: every queue's folder is to be written.
-    pub(super) async fn start_folder_restore(&mut self) -> anyhow::Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        store::set_folder_restore(&mut conn, Some("")).await?;
         Ok(())
     }
 

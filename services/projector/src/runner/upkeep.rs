@@ -136,8 +136,9 @@ impl Projector {
     pub(super) async fn restored_from_snapshot(&mut self) -> anyhow::Result<()> {
         let mut conn = self.pool.acquire().await?;
         store::forget_all_logs(&mut conn).await?;
-        drop(conn);
-        self.start_folder_restore().await
+        // Every queue's folder is still to be written, from the first id.
+        store::set_folder_restore(&mut conn, Some("")).await?;
+        Ok(())
     }
 }
 
